@@ -1,0 +1,145 @@
+"""AutoTeardown: at the stack's expiry, AWS itself turns the GPUs off — even if nobody runs destroy.
+
+Each action is an EventBridge Scheduler one-time schedule (`at(...)`, UTC) whose universal target
+calls one AWS API directly (no Lambda to maintain), and deletes itself after it fires. The role
+the schedules use may call exactly those APIs on exactly this stack's resources.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from . import iam_documents as docs
+
+
+def universal_target_arn(service: str, api_action: str) -> str:
+    """`autoscaling`, `updateAutoScalingGroup` -> arn:aws:scheduler:::aws-sdk:autoscaling:updateAutoScalingGroup."""
+    return f"arn:aws:scheduler:::aws-sdk:{service}:{api_action}"
+
+
+def at_expression(when: dt.datetime) -> str:
+    return f"at({when.astimezone(dt.timezone.utc):%Y-%m-%dT%H:%M:%S})"
+
+
+@dataclass(frozen=True)
+class TeardownAction:
+    key: str  # logical-name suffix, e.g. "scale-to-zero"
+    service: str  # AWS SDK service name as Scheduler spells it, e.g. "autoscaling"
+    api_action: str  # camelCase API action, e.g. "updateAutoScalingGroup"
+    input: pulumi.Input[str]  # the API request, JSON
+    policy: pulumi.Input[str]  # IAM policy allowing exactly this call, JSON
+    delay_minutes: int = 0  # after the expiry
+    description: str = ""
+
+    @property
+    def target_arn(self) -> str:
+        return universal_target_arn(self.service, self.api_action)
+
+
+def scale_group_to_zero_request(group_name: str) -> dict:
+    return {"AutoScalingGroupName": group_name, "MinSize": 0, "MaxSize": 0, "DesiredCapacity": 0}
+
+
+def stop_training_job_request(job_name: str) -> dict:
+    return {"TrainingJobName": job_name}
+
+
+def shut_down_instances_request(group_name: str) -> dict:
+    return {
+        "DocumentName": "AWS-RunShellScript",
+        "Targets": [{"Key": "tag:aws:autoscaling:groupName", "Values": [group_name]}],
+        "Parameters": {"commands": ["shutdown -h now"]},
+        "Comment": "trainstack auto-teardown: cluster expired",
+        "TimeoutSeconds": 600,
+    }
+
+
+def scale_group_to_zero(group_name: pulumi.Input[str], group_arn: pulumi.Input[str]) -> TeardownAction:
+    return TeardownAction(
+        key="scale-to-zero", service="autoscaling", api_action="updateAutoScalingGroup",
+        input=pulumi.Output.from_input(group_name).apply(lambda n: json.dumps(scale_group_to_zero_request(n))),
+        policy=pulumi.Output.from_input(group_arn).apply(lambda a: json.dumps(docs.scale_group_to_zero(a))),
+        description="trainstack: cluster expired, scale the GPU group to zero")
+
+
+def stop_training_job(job_name: pulumi.Input[str], job_arn: pulumi.Input[str]) -> TeardownAction:
+    return TeardownAction(
+        key="stop-training-job", service="sagemaker", api_action="stopTrainingJob",
+        input=pulumi.Output.from_input(job_name).apply(lambda n: json.dumps(stop_training_job_request(n))),
+        policy=pulumi.Output.from_input(job_arn).apply(lambda a: json.dumps(docs.stop_training_job(a))),
+        description="trainstack: cluster expired, stop the training job")
+
+
+def shut_down_group_instances(group_name: pulumi.Input[str], region: str, account_id: str,
+                              delay_minutes: int = 15) -> TeardownAction:
+    """Backstop for ECS: instances protected from scale-in by ECS (a task still runs) shut down."""
+    def policy(name: str) -> str:
+        return json.dumps(docs.send_shutdown_command(name, region, account_id))
+
+    return TeardownAction(
+        key="shut-down-instances", service="ssm", api_action="sendCommand",
+        input=pulumi.Output.from_input(group_name).apply(lambda n: json.dumps(shut_down_instances_request(n))),
+        policy=pulumi.Output.from_input(group_name).apply(policy), delay_minutes=delay_minutes,
+        description="trainstack: cluster expired, shut down instances still held by running tasks")
+
+
+@dataclass(frozen=True)
+class AutoTeardownArgs:
+    expires_at: dt.datetime
+    actions: tuple[TeardownAction, ...]
+    account_id: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+    retry_attempts: int = 10
+
+    def __post_init__(self):
+        if self.expires_at.tzinfo is None:
+            raise ValueError("expires_at must be timezone-aware (UTC)")
+        if not self.actions:
+            raise ValueError("AutoTeardown needs at least one action")
+        if len({a.key for a in self.actions}) != len(self.actions):
+            raise ValueError("teardown action keys must be unique")
+
+
+class AutoTeardown(pulumi.ComponentResource):
+    role: aws.iam.Role
+    schedules: dict[str, aws.scheduler.Schedule]
+
+    def __init__(self, name: str, args: AutoTeardownArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("trainstack:lifecycle:AutoTeardown", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.role = aws.iam.Role(
+            f"{name}-role", description="trainstack auto-teardown: may only turn this stack's compute off",
+            assume_role_policy=json.dumps(docs.assume_role("scheduler.amazonaws.com", source_account=args.account_id)),
+            tags=args.tags, opts=child)
+        policy = pulumi.Output.all(*[a.policy for a in args.actions]).apply(
+            lambda texts: json.dumps(docs.merge(*[json.loads(t) for t in texts])))
+        role_policy = aws.iam.RolePolicy(f"{name}-policy", role=self.role.id, policy=policy, opts=child)
+
+        self.schedules = {}
+        for action in args.actions:
+            when = args.expires_at + dt.timedelta(minutes=action.delay_minutes)
+            self.schedules[action.key] = aws.scheduler.Schedule(
+                f"{name}-{action.key}",
+                description=action.description or f"trainstack teardown: {action.key}",
+                schedule_expression=at_expression(when),
+                schedule_expression_timezone="UTC",
+                flexible_time_window={"mode": "OFF"},
+                action_after_completion="DELETE",
+                state="ENABLED",
+                target={
+                    "arn": action.target_arn,
+                    "role_arn": self.role.arn,
+                    "input": action.input,
+                    "retry_policy": {"maximum_retry_attempts": args.retry_attempts,
+                                     "maximum_event_age_in_seconds": 6 * 3600},
+                },
+                # The role must be able to act before the schedule can fire.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]))
+        self.register_outputs({"schedules": {k: s.name for k, s in self.schedules.items()},
+                               "roleArn": self.role.arn})

@@ -1,0 +1,48 @@
+"""Cost model: what a stack costs per hour idle and busy, from the catalog's list prices (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import catalog
+from .config import StackConfig
+
+NAT_GATEWAY_USD_PER_HOUR = 0.045  # plus $0.045/GB processed; S3 traffic bypasses it (gateway endpoint)
+PUBLIC_IPV4_USD_PER_HOUR = 0.005
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    idle_usd_per_hour: float
+    busy_usd_per_hour: float  # on-demand list price, the most expensive listed type: an upper bound
+    busy_low_usd_per_hour: float  # on-demand, the cheapest listed type
+    max_run_usd: float  # busy upper bound x the job's maximum runtime
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def estimate(cfg: StackConfig) -> CostEstimate:
+    if cfg.platform is not None:
+        idle = NAT_GATEWAY_USD_PER_HOUR + PUBLIC_IPV4_USD_PER_HOUR if cfg.platform.egress == "nat" else 0.0
+        notes = ["S3 storage is billed per GB-month and is not included.",
+                 "KMS: $1/month for the key; requests are mostly absorbed by S3 bucket keys."]
+        if cfg.platform.egress == "nat":
+            notes.append("The NAT gateway runs around the clock ($0.045/h + $0.045/GB).")
+        return CostEstimate(idle, idle, idle, 0.0, tuple(notes))
+
+    c = cfg.cluster
+    assert c is not None
+    sagemaker = c.backend == "sagemaker"
+    prices = [catalog.price_per_hour(t, sagemaker=sagemaker) for t in c.gpu.instance_types]
+    prices = [p for p in prices if p is not None]
+    nodes = c.job.nodes
+    high = max(prices, default=0.0) * nodes
+    low = min(prices, default=0.0) * nodes
+    notes = [f"List prices: {catalog.PRICE_SOURCE}."]
+    if sagemaker and c.sagemaker.spot:
+        notes.append("Managed spot training bills spot prices, typically 60-90 % below this bound.")
+    elif not sagemaker and c.gpu.spot_percent > 0:
+        notes.append(f"{c.gpu.spot_percent} % of capacity above the on-demand base runs on spot, "
+                     "typically 60-90 % below this bound.")
+    notes.append("Idle: the GPU group sits at zero instances; the ECS cluster, schedules and roles cost nothing."
+                 if not sagemaker else "Idle: SageMaker releases the instances when the job ends.")
+    return CostEstimate(0.0, round(high, 4), round(low, 4), round(high * c.job.max_runtime_hours, 2), tuple(notes))

@@ -1,0 +1,137 @@
+"""Ec2TrainingCluster: the seed article's five manual EC2 steps, automated.
+
+`pulumi up` starts `nodes` GPU instances on the Deep Learning AMI. Each runs the bootstrap
+shipped in `scripts/ec2_bootstrap.py` (embedded in its user data): wait for the peers, elect
+the lowest private IP as leader, write a hostfile, run the training container with torchrun,
+upload the model and logs to the run's artifact prefix, and scale the group to zero.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from . import iam_documents as docs
+from .config import GpuConfig, JobConfig
+from .gpu_autoscaling_group import AMI_PARAMETERS, SSM_CORE_POLICY, GpuAutoScalingGroup, GpuAutoScalingGroupArgs
+from .run_locations import RunLocations, data_access_policy
+
+BOOTSTRAP_SOURCE = Path(__file__).resolve().parent.parent / "scripts" / "ec2_bootstrap.py"
+USER_DATA_LIMIT = 16 * 1024  # EC2's limit on raw user data
+
+
+def bootstrap_settings(*, region: str, job: JobConfig, locations: RunLocations, max_runtime_seconds: int,
+                       log_group: str | None = None) -> dict[str, Any]:
+    """The JSON the bootstrap reads (keys are its contract; see scripts/ec2_bootstrap.py)."""
+    return {
+        "region": region,
+        "nodes": job.nodes,
+        "gpus_per_node": job.gpus_per_node,
+        "image": job.image,
+        "command": list(job.command),
+        "environment": dict(job.environment),
+        "dataset_uri": locations.dataset_uri,
+        "artifact_uri": locations.artifact_uri,
+        "checkpoint_uri": locations.checkpoint_uri,
+        "master_port": job.master_port,
+        "peer_timeout_seconds": job.peer_timeout_minutes * 60,
+        "done_timeout_seconds": 600,
+        "max_runtime_seconds": max_runtime_seconds,
+        "log_group": log_group,
+        "teardown": True,
+    }
+
+
+def _ecr_registry(image: str) -> str | None:
+    registry = image.split("/", 1)[0]
+    return registry if ".dkr.ecr." in registry else None
+
+
+def render_user_data(settings: Mapping[str, Any], bootstrap_source: str | None = None) -> str:
+    """Cloud-init shell script: install the bootstrap, log in to ECR, start the bootstrap."""
+    source = bootstrap_source if bootstrap_source is not None else BOOTSTRAP_SOURCE.read_text()
+    packed = base64.b64encode(gzip.compress(source.encode(), mtime=0)).decode()
+    region = settings["region"]
+    registry = _ecr_registry(settings["image"])
+    login = (f"aws ecr get-login-password --region {shlex.quote(region)} | "
+             f"docker login --username AWS --password-stdin {shlex.quote(registry)}") if registry else \
+        "true  # public registry: no login"
+    script = f"""#!/bin/bash
+# trainstack ec2 node bootstrap (generated; see scripts/ec2_bootstrap.py)
+set -euo pipefail
+mkdir -p /opt/trainstack /etc/trainstack
+echo '{packed}' | base64 -d | gunzip > /opt/trainstack/ec2_bootstrap.py
+cat > /etc/trainstack/run.json <<'TRAINSTACK_JSON'
+{json.dumps(dict(settings), sort_keys=True)}
+TRAINSTACK_JSON
+python3 -c 'import boto3' 2>/dev/null || dnf install -y python3-boto3 || python3 -m pip install boto3
+systemctl start docker || true
+for attempt in 1 2 3 4 5; do {login} && break || sleep 10; done
+nohup python3 /opt/trainstack/ec2_bootstrap.py --settings /etc/trainstack/run.json \\
+  >> /var/log/trainstack-bootstrap.log 2>&1 &
+"""
+    if len(script.encode()) > USER_DATA_LIMIT:
+        raise ValueError(f"EC2 user data is {len(script.encode())} bytes, over the {USER_DATA_LIMIT}-byte limit")
+    return script
+
+
+@dataclass(frozen=True)
+class Ec2TrainingClusterArgs:
+    owner: str
+    region: str
+    gpu: GpuConfig
+    job: JobConfig
+    subnet_ids: pulumi.Input[Sequence[str]]
+    security_group_id: pulumi.Input[str]
+    locations: pulumi.Input[RunLocations]
+    kms_key_arn: pulumi.Input[str]
+    max_runtime_seconds: int
+    log_retention_days: int = 14
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.job.command:
+            raise ValueError("the ec2 backend needs job.command (torchrun starts it on every node)")
+        if self.job.nodes > self.gpu.max_instances:
+            raise ValueError("job.nodes is more than gpu.max_instances")
+
+
+class Ec2TrainingCluster(pulumi.ComponentResource):
+    capacity: GpuAutoScalingGroup
+    log_group: aws.cloudwatch.LogGroup
+
+    def __init__(self, name: str, args: Ec2TrainingClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("trainstack:compute:Ec2TrainingCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        gpu, job = args.gpu, args.job
+        self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name_prefix=f"/trainstack/{args.owner}/",
+                                                 retention_in_days=args.log_retention_days, tags=args.tags, opts=child)
+        user_data = pulumi.Output.all(args.locations, self.log_group.name).apply(
+            lambda a: render_user_data(bootstrap_settings(region=args.region, job=job, locations=a[0],
+                                                          max_runtime_seconds=args.max_runtime_seconds,
+                                                          log_group=a[1])))
+        self.capacity = GpuAutoScalingGroup(f"{name}-gpu", GpuAutoScalingGroupArgs(
+            instance_types=gpu.instance_types, subnet_ids=args.subnet_ids, security_group_id=args.security_group_id,
+            user_data=user_data, max_size=gpu.max_instances,
+            ami_id=gpu.ami_id, ami_ssm_parameter=None if gpu.ami_id else AMI_PARAMETERS["ec2"],
+            # Creating the group starts the run; the nodes scale it back to zero when training ends.
+            desired_capacity=job.nodes, on_demand_base=gpu.on_demand_base, spot_percent=gpu.spot_percent,
+            placement_group=gpu.placement_group, root_volume_gib=gpu.root_volume_gib,
+            managed_policy_arns=(SSM_CORE_POLICY,), tags=args.tags), opts=child)
+
+        repo = docs.ecr_repository_arn(job.image)
+        group_arn = self.capacity.group.arn
+        policy = pulumi.Output.all(args.locations, args.kms_key_arn, group_arn, self.log_group.arn).apply(
+            lambda a: json.dumps(docs.merge(data_access_policy(a[0], a[1], args.region), docs.ec2_node(a[2]),
+                                            docs.write_logs(a[3]), docs.pull_image(repo))))
+        aws.iam.RolePolicy(f"{name}-node-run-policy", role=self.capacity.role.id, policy=policy, opts=child)
+        self.register_outputs({"groupName": self.capacity.group.name, "logGroup": self.log_group.name})

@@ -1,0 +1,202 @@
+"""EcsTrainingCluster: an ECS cluster whose only capacity is a GPU Auto Scaling group at zero.
+
+Running the training task (`aws ecs run-task`, or `trainstack run`) makes the capacity provider's
+managed scaling launch GPU instances; when the task ends, managed termination protection and
+draining let the group scale back to zero. The task definition asks for GPUs and carries the
+placement constraint `attribute:ecs.instance-type =~ <family>.*`, so a task can only ever land
+on the GPU family it was built for.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from . import catalog
+from . import iam_documents as docs
+from .config import GpuConfig, JobConfig
+from .gpu_autoscaling_group import (
+    AMI_PARAMETERS, ECS_INSTANCE_POLICY, SSM_CORE_POLICY, GpuAutoScalingGroup, GpuAutoScalingGroupArgs,
+)
+from .run_locations import RunLocations, data_access_policy
+
+CONTAINER_NAME = "training"
+# ECS stopTimeout maximum: time between SIGTERM and SIGKILL for a last checkpoint.
+STOP_TIMEOUT_SECONDS = 120
+# Memory the OS, the ECS agent and the NVIDIA stack keep on every instance.
+HOST_MEMORY_SHARE = 0.9
+
+
+def task_memory_mib(gpu: GpuConfig, gpus_per_node: int) -> int:
+    """A task's memory reservation: its GPU share of the smallest listed instance's memory."""
+    smallest_mib = catalog.smallest_memory_gib(gpu.instance_types) * 1024
+    share = gpus_per_node / max(gpu.smallest_gpus, 1)
+    return int(math.floor(smallest_mib * HOST_MEMORY_SHARE * share))
+
+
+def shared_memory_mib(memory_mib: int) -> int:
+    """/dev/shm for PyTorch DataLoader workers: a quarter of the task's memory, 1-64 GiB."""
+    return max(1024, min(memory_mib // 4, 64 * 1024))
+
+
+def family_name(owner: str, stack: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", f"trainstack-{owner}-{stack}")[:255]
+
+
+def max_runtime_command(command: Sequence[str], max_runtime_seconds: int) -> list[str]:
+    """Wrap the command in coreutils `timeout`: ECS has no task timeout, and a task that never ends
+    keeps its GPU instance protected from scale-in (and billed) forever."""
+    if not command:
+        return []
+    return ["timeout", "--signal=TERM", f"--kill-after={STOP_TIMEOUT_SECONDS}s", f"{max_runtime_seconds}s", *command]
+
+
+def container_definitions(
+    *, job: JobConfig, gpu: GpuConfig, locations: RunLocations, log_group: str, region: str,
+    max_runtime_seconds: int,
+) -> list[dict]:
+    """The task's container definitions, exactly as ECS RegisterTaskDefinition takes them."""
+    memory = task_memory_mib(gpu, job.gpus_per_node)
+    env = {**locations.environment(), **dict(job.environment),
+           "TRAINSTACK_NNODES": str(job.nodes), "TRAINSTACK_GPUS_PER_NODE": str(job.gpus_per_node),
+           "SM_MODEL_DIR": "/opt/ml/model", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}
+    definition: dict = {
+        "name": CONTAINER_NAME,
+        "image": job.image,
+        "essential": True,
+        "memoryReservation": memory,
+        "resourceRequirements": [{"type": "GPU", "value": str(job.gpus_per_node)}],
+        "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+        "linuxParameters": {"sharedMemorySize": shared_memory_mib(memory), "initProcessEnabled": True},
+        # NCCL pins memory and needs a deep stack; the defaults make multi-GPU jobs fail oddly.
+        "ulimits": [{"name": "memlock", "softLimit": -1, "hardLimit": -1},
+                    {"name": "stack", "softLimit": 67108864, "hardLimit": 67108864}],
+        "stopTimeout": STOP_TIMEOUT_SECONDS,
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": "training"}},
+    }
+    if job.command:
+        definition["command"] = max_runtime_command(job.command, max_runtime_seconds)
+    return [definition]
+
+
+def ecs_user_data(cluster_name: str) -> str:
+    return "\n".join([
+        "#!/bin/bash",
+        "cat >> /etc/ecs/ecs.config <<'EOF'",
+        f"ECS_CLUSTER={cluster_name}",
+        "ECS_ENABLE_GPU_SUPPORT=true",
+        "ECS_ENABLE_TASK_IAM_ROLE=true",
+        "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true",
+        f"ECS_CONTAINER_STOP_TIMEOUT={STOP_TIMEOUT_SECONDS}s",
+        "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached",
+        "EOF",
+        "",
+    ])
+
+
+@dataclass(frozen=True)
+class EcsTrainingClusterArgs:
+    owner: str
+    stack: str
+    region: str
+    gpu: GpuConfig
+    job: JobConfig
+    subnet_ids: pulumi.Input[Sequence[str]]
+    security_group_id: pulumi.Input[str]
+    locations: pulumi.Input[RunLocations]
+    kms_key_arn: pulumi.Input[str]
+    max_runtime_seconds: int
+    log_retention_days: int = 14
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.job.nodes != 1:
+            raise ValueError("the ecs backend runs single-node tasks; use the ec2 backend for multi-node jobs")
+
+
+class EcsTrainingCluster(pulumi.ComponentResource):
+    cluster: aws.ecs.Cluster
+    capacity: GpuAutoScalingGroup
+    capacity_provider: aws.ecs.CapacityProvider
+    log_group: aws.cloudwatch.LogGroup
+    execution_role: aws.iam.Role
+    task_role: aws.iam.Role
+    task_definition: aws.ecs.TaskDefinition
+
+    def __init__(self, name: str, args: EcsTrainingClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("trainstack:compute:EcsTrainingCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        gpu, job = args.gpu, args.job
+
+        self.cluster = aws.ecs.Cluster(f"{name}-cluster", settings=[{"name": "containerInsights", "value": "enabled"}],
+                                       tags=args.tags, opts=child)
+        self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name_prefix=f"/trainstack/{args.owner}/",
+                                                 retention_in_days=args.log_retention_days, tags=args.tags, opts=child)
+
+        self.capacity = GpuAutoScalingGroup(f"{name}-gpu", GpuAutoScalingGroupArgs(
+            instance_types=gpu.instance_types, subnet_ids=args.subnet_ids, security_group_id=args.security_group_id,
+            user_data=self.cluster.name.apply(ecs_user_data), max_size=gpu.max_instances,
+            ami_id=gpu.ami_id, ami_ssm_parameter=None if gpu.ami_id else AMI_PARAMETERS["ecs"],
+            desired_capacity=0, on_demand_base=gpu.on_demand_base, spot_percent=gpu.spot_percent,
+            placement_group=gpu.placement_group, root_volume_gib=gpu.root_volume_gib,
+            protect_from_scale_in=True, managed_policy_arns=(ECS_INSTANCE_POLICY, SSM_CORE_POLICY),
+            ecs_managed=True, tags=args.tags), opts=child)
+
+        self.capacity_provider = aws.ecs.CapacityProvider(f"{name}-capacity", auto_scaling_group_provider={
+            "auto_scaling_group_arn": self.capacity.group.arn,
+            # Never scale in an instance that still runs a training task...
+            "managed_termination_protection": "ENABLED",
+            # ...and move tasks off instances that are going away (spot, rebalancing) gracefully.
+            "managed_draining": "ENABLED",
+            "managed_scaling": {"status": "ENABLED", "target_capacity": 100, "minimum_scaling_step_size": 1,
+                                "maximum_scaling_step_size": gpu.max_instances, "instance_warmup_period": 300},
+        }, tags=args.tags, opts=child)
+        aws.ecs.ClusterCapacityProviders(
+            f"{name}-capacity-providers", cluster_name=self.cluster.name,
+            capacity_providers=[self.capacity_provider.name],
+            default_capacity_provider_strategies=[{"capacity_provider": self.capacity_provider.name,
+                                                   "weight": 1, "base": 0}], opts=child)
+
+        ecs_tasks = json.dumps(docs.assume_role("ecs-tasks.amazonaws.com"))
+        self.execution_role = aws.iam.Role(f"{name}-execution-role", assume_role_policy=ecs_tasks,
+                                           description="trainstack: pull the training image, write its logs",
+                                           tags=args.tags, opts=child)
+        repo = docs.ecr_repository_arn(job.image)
+        aws.iam.RolePolicy(f"{name}-execution-policy", role=self.execution_role.id,
+                           policy=self.log_group.arn.apply(
+                               lambda arn: json.dumps(docs.merge(docs.write_logs(arn), docs.pull_image(repo)))),
+                           opts=child)
+        self.task_role = aws.iam.Role(f"{name}-task-role", assume_role_policy=ecs_tasks,
+                                      description="trainstack: the training job's access to the data lake",
+                                      tags=args.tags, opts=child)
+        aws.iam.RolePolicy(f"{name}-task-data-policy", role=self.task_role.id, policy=pulumi.Output.all(
+            args.locations, args.kms_key_arn).apply(
+                lambda a: json.dumps(data_access_policy(a[0], a[1], args.region))), opts=child)
+
+        definitions = pulumi.Output.all(args.locations, self.log_group.name).apply(
+            lambda a: json.dumps(container_definitions(job=job, gpu=gpu, locations=a[0], log_group=a[1],
+                                                       region=args.region,
+                                                       max_runtime_seconds=args.max_runtime_seconds)))
+        self.task_definition = aws.ecs.TaskDefinition(
+            f"{name}-task", family=family_name(args.owner, args.stack), requires_compatibilities=["EC2"],
+            network_mode="bridge", execution_role_arn=self.execution_role.arn, task_role_arn=self.task_role.arn,
+            container_definitions=definitions,
+            placement_constraints=[{"type": "memberOf", "expression": catalog.placement_expression(gpu.family)}],
+            tags=args.tags, opts=child)
+
+        self.register_outputs({"clusterName": self.cluster.name, "taskDefinitionArn": self.task_definition.arn,
+                               "capacityProviderName": self.capacity_provider.name})
+
+    def run_task_command(self) -> pulumi.Output[str]:
+        """The exact CLI call that starts one training run on this cluster."""
+        return pulumi.Output.format(
+            "aws ecs run-task --cluster {0} --task-definition {1} --count 1 "
+            "--capacity-provider-strategy capacityProvider={2},weight=1,base=0",
+            self.cluster.name, self.task_definition.arn, self.capacity_provider.name)

@@ -1,0 +1,165 @@
+"""GpuAutoScalingGroup: spot/on-demand GPU capacity that sits at zero until a job needs it.
+
+Launch template: GPU AMI (from a public SSM parameter unless pinned), IMDSv2 required with hop
+limit 2 so containers can reach instance metadata, encrypted gp3 root volume, no SSH key (shell
+access is SSM Session Manager), the platform's cluster security group, tags on instances,
+volumes and network interfaces. Auto Scaling group: min 0, a mixed-instances policy over several
+GPU types with `price-capacity-optimized` spot and capacity rebalancing, every platform subnet
+(or one AZ and a cluster placement group for tightly coupled multi-node jobs). Pulumi never
+fights the autoscaler: changes to the desired capacity are ignored after creation.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from . import iam_documents as docs
+from .tags import with_name
+
+SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+ECS_INSTANCE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+
+# Public SSM parameters that always name AWS's current GPU AMI for each backend.
+AMI_PARAMETERS = {
+    "ecs": "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id",
+    "ec2": "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id",
+}
+
+
+@dataclass(frozen=True)
+class GpuAutoScalingGroupArgs:
+    instance_types: tuple[str, ...]
+    subnet_ids: pulumi.Input[Sequence[str]]
+    security_group_id: pulumi.Input[str]
+    user_data: pulumi.Input[str]
+    max_size: int
+    ami_ssm_parameter: str | None = None
+    ami_id: str | None = None
+    desired_capacity: int = 0  # initial only; afterwards the autoscaler / run command owns it
+    on_demand_base: int = 0
+    spot_percent: int = 100
+    placement_group: bool = False
+    root_volume_gib: int = 200
+    protect_from_scale_in: bool = False  # ECS managed termination protection needs it
+    managed_policy_arns: tuple[str, ...] = (SSM_CORE_POLICY,)
+    ecs_managed: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.instance_types:
+            raise ValueError("instance_types must list at least one GPU instance type")
+        if not 0 <= self.spot_percent <= 100:
+            raise ValueError("spot_percent must be between 0 and 100")
+        if not 0 <= self.on_demand_base <= self.max_size:
+            raise ValueError("on_demand_base must be between 0 and max_size")
+        if not 0 <= self.desired_capacity <= self.max_size:
+            raise ValueError("desired_capacity must be between 0 and max_size")
+        if (self.ami_id is None) == (self.ami_ssm_parameter is None):
+            raise ValueError("give exactly one of ami_id or ami_ssm_parameter")
+
+
+def asg_tags(tags: Mapping[str, str]) -> list[aws.autoscaling.GroupTagArgs]:
+    return [aws.autoscaling.GroupTagArgs(key=k, value=v, propagate_at_launch=True) for k, v in sorted(tags.items())]
+
+
+class GpuAutoScalingGroup(pulumi.ComponentResource):
+    role: aws.iam.Role
+    instance_profile: aws.iam.InstanceProfile
+    launch_template: aws.ec2.LaunchTemplate
+    group: aws.autoscaling.Group
+    placement_group: aws.ec2.PlacementGroup | None
+    ami_id: pulumi.Output[str]
+
+    def __init__(self, name: str, args: GpuAutoScalingGroupArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("trainstack:compute:GpuAutoScalingGroup", name, None, opts)
+        self._name = name
+        self._args = args
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.role = aws.iam.Role(f"{name}-node-role", assume_role_policy=json.dumps(docs.assume_role("ec2.amazonaws.com")),
+                                 description="trainstack GPU node", tags=args.tags, opts=child)
+        for i, arn in enumerate(args.managed_policy_arns):
+            aws.iam.RolePolicyAttachment(f"{name}-node-policy-{i}", role=self.role.name, policy_arn=arn, opts=child)
+        self.instance_profile = aws.iam.InstanceProfile(f"{name}-node-profile", role=self.role.name, tags=args.tags,
+                                                        opts=child)
+
+        self.ami_id = self._ami()
+        root_device = aws.ec2.get_ami_output(
+            owners=["amazon", "self"], most_recent=True,
+            filters=[{"name": "image-id", "values": [self.ami_id]}]).root_device_name
+        self.launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-lt",
+            description="trainstack GPU node",
+            image_id=self.ami_id,
+            update_default_version=True,
+            user_data=pulumi.Output.from_input(args.user_data).apply(
+                lambda text: base64.b64encode(text.encode()).decode()),
+            iam_instance_profile={"arn": self.instance_profile.arn},
+            vpc_security_group_ids=[args.security_group_id],
+            # No key_name: shell access goes through SSM Session Manager, audited and without open ports.
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
+                              "http_put_response_hop_limit": 2, "instance_metadata_tags": "disabled"},
+            block_device_mappings=[{
+                "device_name": root_device,
+                "ebs": {"volume_size": args.root_volume_gib, "volume_type": "gp3", "encrypted": "true",
+                        "delete_on_termination": "true"},
+            }],
+            # A node that shuts itself down is gone, not parked as a stopped (still billed for EBS) instance.
+            instance_initiated_shutdown_behavior="terminate",
+            tag_specifications=[{"resource_type": rt, "tags": with_name(args.tags, name)}
+                                for rt in ("instance", "volume", "network-interface")],
+            tags=args.tags,
+            opts=child)
+
+        self.placement_group = None
+        subnets: pulumi.Input[Sequence[str]] = args.subnet_ids
+        if args.placement_group:
+            self.placement_group = aws.ec2.PlacementGroup(f"{name}-pg", strategy="cluster", tags=args.tags, opts=child)
+            # A cluster placement group lives in one AZ.
+            subnets = pulumi.Output.from_input(args.subnet_ids).apply(lambda ids: ids[:1])
+
+        group_tags = dict(args.tags)
+        if args.ecs_managed:
+            group_tags["AmazonECSManaged"] = "true"  # ECS adds it anyway; declaring it avoids a diff
+        self.group = aws.autoscaling.Group(
+            f"{name}-asg",
+            min_size=0,
+            max_size=args.max_size,
+            desired_capacity=args.desired_capacity,
+            vpc_zone_identifiers=subnets,
+            placement_group=self.placement_group.name if self.placement_group else None,
+            capacity_rebalance=True,
+            protect_from_scale_in=args.protect_from_scale_in,
+            # Do not block `pulumi up` until GPUs are in service (capacity can take a while).
+            wait_for_capacity_timeout="0",
+            # `pulumi destroy` must not hang on instances still running a job.
+            force_delete=True,
+            mixed_instances_policy={
+                "instances_distribution": {
+                    "on_demand_base_capacity": args.on_demand_base,
+                    "on_demand_percentage_above_base_capacity": 100 - args.spot_percent,
+                    "on_demand_allocation_strategy": "lowest-price",
+                    "spot_allocation_strategy": "price-capacity-optimized",
+                },
+                "launch_template": {
+                    "launch_template_specification": {"launch_template_id": self.launch_template.id,
+                                                      "version": "$Latest"},
+                    "overrides": [{"instance_type": t} for t in args.instance_types],
+                },
+            },
+            tags=asg_tags(group_tags),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"]))
+
+        self.register_outputs({"groupName": self.group.name, "groupArn": self.group.arn,
+                               "roleArn": self.role.arn, "amiId": self.ami_id})
+
+    def _ami(self) -> pulumi.Output[str]:
+        if self._args.ami_id:
+            return pulumi.Output.from_input(self._args.ami_id)
+        return aws.ssm.get_parameter_output(name=self._args.ami_ssm_parameter).value

@@ -1,0 +1,279 @@
+"""IAM, bucket and key policy documents, as plain dicts built from plain strings.
+
+One place for each document (style habit 6). Components feed them resolved ARNs through
+`Output.all(...).apply(...)` and `json.dumps`; tests validate the same dicts with IAM linters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+VERSION = "2012-10-17"
+
+
+def _doc(*statements: dict) -> dict:
+    return {"Version": VERSION, "Statement": [s for s in statements if s]}
+
+
+def assume_role(*services: str, source_account: str | None = None) -> dict:
+    stmt: dict = {"Effect": "Allow", "Principal": {"Service": sorted(services) if len(services) > 1 else services[0]},
+                  "Action": "sts:AssumeRole"}
+    if source_account:
+        # Confused-deputy guard for service principals that act on behalf of this account.
+        stmt["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+    return _doc(stmt)
+
+
+def deny_insecure_transport(bucket_arn: str) -> dict:
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn, f"{bucket_arn}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def data_bucket_policy(bucket_arn: str, kms_key_arn: str) -> dict:
+    """TLS only; uploads that ask for anything but this data lake's KMS key are refused.
+
+    `...IfExists` keeps plain PUTs (no encryption header) working: the bucket's default
+    encryption applies SSE-KMS with the same key to them.
+    """
+    return _doc(
+        deny_insecure_transport(bucket_arn),
+        {
+            "Sid": "DenyNonKmsEncryptedUploads",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/*",
+            "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+        },
+        {
+            "Sid": "DenyOtherKmsKeys",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/*",
+            "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": kms_key_arn}},
+        },
+    )
+
+
+def log_bucket_policy(log_bucket_arn: str, source_bucket_arns: Sequence[str], account_id: str) -> dict:
+    """S3 server access logging writes with the logging service principal (ACLs are disabled)."""
+    return _doc(
+        deny_insecure_transport(log_bucket_arn),
+        {
+            "Sid": "AllowS3ServerAccessLogs",
+            "Effect": "Allow",
+            "Principal": {"Service": "logging.s3.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{log_bucket_arn}/*",
+            "Condition": {
+                "ArnLike": {"aws:SourceArn": sorted(source_bucket_arns)},
+                "StringEquals": {"aws:SourceAccount": account_id},
+            },
+        },
+    )
+
+
+def kms_key_policy(account_id: str, partition: str = "aws") -> dict:
+    """The account administers the key; IAM policies (scoped per role) grant its use."""
+    return _doc({
+        "Sid": "EnableIamPolicies",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    })
+
+
+def _prefix_arns(bucket_arn: str, prefixes: Iterable[str]) -> list[str]:
+    return [f"{bucket_arn}/{p}*" for p in prefixes]
+
+
+def training_data_access(
+    *,
+    dataset_bucket_arn: str,
+    dataset_prefix: str,
+    artifacts_bucket_arn: str,
+    write_prefixes: Sequence[str],
+    kms_key_arn: str,
+    region: str,
+) -> dict:
+    """Read one dataset prefix; read/write only this run's artifact and checkpoint prefixes."""
+    write_prefixes = list(write_prefixes)
+    return _doc(
+        {
+            "Sid": "ListDataset",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": dataset_bucket_arn,
+            "Condition": {"StringLike": {"s3:prefix": [dataset_prefix, f"{dataset_prefix}*"]}},
+        },
+        {
+            "Sid": "ReadDataset",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": f"{dataset_bucket_arn}/{dataset_prefix}*",
+        },
+        {
+            "Sid": "ListRunArtifacts",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": artifacts_bucket_arn,
+            "Condition": {"StringLike": {"s3:prefix": [x for p in write_prefixes for x in (p, f"{p}*")]}},
+        },
+        {
+            "Sid": "ReadWriteRunArtifacts",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
+                       "s3:ListMultipartUploadParts"],
+            "Resource": _prefix_arns(artifacts_bucket_arn, write_prefixes),
+        },
+        {
+            "Sid": "UseDataLakeKeyThroughS3",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": kms_key_arn,
+            "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+        },
+    )
+
+
+def write_logs(log_group_arn: str) -> dict:
+    return _doc({
+        "Sid": "WriteRunLogs",
+        "Effect": "Allow",
+        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+        "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
+    })
+
+
+def pull_image(repository_arn: str | None) -> dict:
+    """ECR pull for one repository (GetAuthorizationToken has no resource scope)."""
+    if repository_arn is None:  # public registry: nothing to grant
+        return _doc()
+    return _doc(
+        {"Sid": "EcrLogin", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+        {
+            "Sid": "PullTrainingImage",
+            "Effect": "Allow",
+            "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            "Resource": repository_arn,
+        },
+    )
+
+
+def merge(*docs: dict) -> dict:
+    return _doc(*[s for d in docs for s in d["Statement"]])
+
+
+def scale_group_to_zero(group_arn: str) -> dict:
+    """What the auto-teardown schedule may do: update this one Auto Scaling group."""
+    return _doc({
+        "Sid": "ScaleThisGroupToZero",
+        "Effect": "Allow",
+        "Action": "autoscaling:UpdateAutoScalingGroup",
+        "Resource": group_arn,
+    })
+
+
+def stop_training_job(job_arn: str) -> dict:
+    return _doc({
+        "Sid": "StopThisTrainingJob",
+        "Effect": "Allow",
+        "Action": "sagemaker:StopTrainingJob",
+        "Resource": job_arn,
+    })
+
+
+def ec2_node(group_arn: str) -> dict:
+    """A node of the ec2 backend: find its peers, then scale its own group to zero."""
+    return _doc(
+        {
+            "Sid": "DiscoverPeers",
+            "Effect": "Allow",
+            # Describe* calls support no resource-level scoping.
+            "Action": ["ec2:DescribeInstances", "autoscaling:DescribeAutoScalingGroups"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "ScaleOwnGroupToZero",
+            "Effect": "Allow",
+            "Action": "autoscaling:UpdateAutoScalingGroup",
+            "Resource": group_arn,
+        },
+    )
+
+
+def ecr_repository_arn(image: str) -> str | None:
+    """`<acct>.dkr.ecr.<region>.amazonaws.com/name:tag` -> the repository ARN; None for other registries."""
+    import re
+
+    m = re.match(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?/([^:@]+)", image)
+    if not m:
+        return None
+    partition = "aws-cn" if m.group(3) else "aws"
+    return f"arn:{partition}:ecr:{m.group(2)}:{m.group(1)}:repository/{m.group(4)}"
+
+
+def send_shutdown_command(group_name: str, region: str, account_id: str) -> dict:
+    """Run `shutdown` through SSM on the instances of one Auto Scaling group, and nothing else."""
+    return _doc(
+        {
+            "Sid": "RunShellScriptDocument",
+            "Effect": "Allow",
+            "Action": "ssm:SendCommand",
+            "Resource": f"arn:aws:ssm:{region}::document/AWS-RunShellScript",
+        },
+        {
+            "Sid": "OnThisGroupsInstancesOnly",
+            "Effect": "Allow",
+            "Action": "ssm:SendCommand",
+            "Resource": f"arn:aws:ec2:{region}:{account_id}:instance/*",
+            "Condition": {"StringEquals": {"ssm:resourceTag/aws:autoscaling:groupName": group_name}},
+        },
+    )
+
+
+def sagemaker_training(*, region: str, account_id: str, kms_key_arn: str, vpc: bool) -> dict:
+    """What a SageMaker training job's execution role needs besides the data lake and its image."""
+    log_group = f"arn:aws:logs:{region}:{account_id}:log-group:/aws/sagemaker/TrainingJobs"
+    statements = [
+        {
+            "Sid": "TrainingJobLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+            "Resource": [log_group, f"{log_group}:log-stream:*"],
+        },
+        {
+            "Sid": "TrainingJobMetrics",
+            "Effect": "Allow",
+            "Action": "cloudwatch:PutMetricData",
+            "Resource": "*",  # PutMetricData has no resource scope; the namespace condition is the scope
+            "Condition": {"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}},
+        },
+        {
+            "Sid": "EncryptTrainingVolume",
+            "Effect": "Allow",
+            "Action": "kms:CreateGrant",
+            "Resource": kms_key_arn,
+            "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        },
+        {"Sid": "DescribeDataLakeKey", "Effect": "Allow", "Action": "kms:DescribeKey", "Resource": kms_key_arn},
+    ]
+    if vpc:
+        statements.append({
+            "Sid": "TrainingJobNetworkInterfaces",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
+                       "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
+                       "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
+                       "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"],
+            "Resource": "*",  # SageMaker manages the ENIs; EC2 offers no resource scope for these calls
+        })
+    return _doc(*statements)

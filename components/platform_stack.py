@@ -1,0 +1,50 @@
+"""The `platform` stack kind: network + data lake, long-lived, exported for cluster stacks."""
+
+from __future__ import annotations
+
+import re
+
+import pulumi
+
+from .config import StackConfig
+from .data_lake import DataLake, DataLakeArgs
+from .tags import standard_tags
+from .training_network import TrainingNetwork, TrainingNetworkArgs
+
+
+def build_platform(cfg: StackConfig) -> dict[str, object]:
+    """Register the platform's resources; return the outputs cluster stacks read."""
+    p = cfg.platform
+    assert p is not None
+    tags = standard_tags(cfg)
+    network = TrainingNetwork("network", TrainingNetworkArgs(
+        region=cfg.region, vpc_cidr=p.vpc_cidr, az_count=p.az_count, availability_zones=p.availability_zones,
+        egress=p.egress, tags=tags))
+    lake = DataLake("datalake", DataLakeArgs(
+        checkpoint_retention_days=p.data_lake.checkpoint_retention_days,
+        noncurrent_version_days=p.data_lake.noncurrent_version_days,
+        multipart_abort_days=p.data_lake.multipart_abort_days,
+        access_log_retention_days=p.data_lake.access_log_retention_days,
+        glue_database=p.data_lake.glue_database,
+        glue_database_name="trainstack_" + re.sub(r"[^a-z0-9]", "_", cfg.stack.lower()),
+        protect=p.data_lake.protect, tags=tags))
+
+    buckets = {zone: {"name": b.bucket, "arn": b.arn} for zone, b in lake.buckets.items()}
+    buckets["logs"] = {"name": lake.log_bucket.bucket, "arn": lake.log_bucket.arn}
+    return {
+        "region": cfg.region,
+        "vpcId": network.vpc.id,
+        "egress": p.egress,
+        "availabilityZones": network.availability_zones,
+        "subnetIds": [s.id for s in network.compute_subnets],
+        "publicSubnetIds": [s.id for s in network.public_subnets],
+        "privateSubnetIds": [s.id for s in network.private_subnets],
+        "routeTableIds": [rt.id for rt in network.route_tables],
+        "securityGroupId": network.security_group.id,
+        "s3EndpointId": network.s3_endpoint.id,
+        "kmsKeyArn": lake.kms_key.arn,
+        "kmsKeyId": lake.kms_key.key_id,
+        "buckets": buckets,
+        "glueDatabase": lake.glue_database.name if lake.glue_database else None,
+        "protected": p.data_lake.protect,
+    }

@@ -1,0 +1,229 @@
+"""`trainstack plan STACK`: evaluate a stack offline and show what `pulumi up` would create.
+
+Loads `Pulumi.yaml` (schema defaults) and `stacks/Pulumi.STACK.yaml`, validates the config,
+runs `__main__.py` under Pulumi's mock engine (a cluster stack's platform StackReference is
+served by evaluating the platform stack the same way), and reports the resource tree, warnings
+and the cost estimate. No AWS credentials, no Pulumi CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import runpy
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components import config as config_mod
+from components.cost import CostEstimate, estimate
+
+from .offline import OfflineRun, ResourceRecord, run_offline
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class PlanError(Exception):
+    """A plan that cannot be made (missing stack file, bad YAML, bad config)."""
+
+
+@dataclass
+class PlanResult:
+    stack: str
+    config: config_mod.StackConfig
+    run: OfflineRun
+    cost: CostEstimate
+    seconds: float
+    platform_stack: str | None = None
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self.config.warnings
+
+
+def project_file(root: Path) -> dict[str, Any]:
+    path = root / "Pulumi.yaml"
+    if not path.exists():
+        raise PlanError(f"{path} not found: run trainstack plan from the trainstack project (or pass --root)")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def schema_defaults(project: dict[str, Any]) -> dict[str, Any]:
+    """Project-level config defaults, as the Pulumi CLI applies them to every stack."""
+    ns = project.get("name", "trainstack")
+    out: dict[str, Any] = {}
+    for key, spec in (project.get("config") or {}).items():
+        full = key if ":" in key else f"{ns}:{key}"
+        if isinstance(spec, dict):
+            if "default" in spec:
+                out[full] = spec["default"]
+            elif "value" in spec:
+                out[full] = spec["value"]
+        else:
+            out[full] = spec
+    return out
+
+
+def stack_names(root: Path = REPO_ROOT) -> list[str]:
+    folder = root / (project_file(root).get("stackConfigDir") or ".")
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in folder.glob("Pulumi.*.yaml"))
+
+
+def load_raw_config(stack: str, root: Path = REPO_ROOT) -> tuple[str, dict[str, Any]]:
+    project = project_file(root)
+    folder = root / (project.get("stackConfigDir") or ".")
+    path = folder / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        known = ", ".join(stack_names(root)) or "none"
+        raise PlanError(f"no stack file {path.relative_to(root)} (stacks here: {known})")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise PlanError(f"{path.relative_to(root)} is not valid YAML: {exc}") from None
+    raw = schema_defaults(project)
+    for key, value in (doc.get("config") or {}).items():
+        full = key if ":" in key else f"{project.get('name', 'trainstack')}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            value = "[secret]"  # encrypted with the stack's key; offline we cannot and need not decrypt
+        raw[full] = value
+    return project.get("name", "trainstack"), raw
+
+
+def _program(root: Path):
+    main = root / "__main__.py"
+    return lambda: runpy.run_path(str(main), run_name="__main__")
+
+
+def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
+         _platform_cache: dict[str, dict] | None = None) -> PlanResult:
+    """Validate and evaluate `stack`; raise PlanError (with the validation message) on bad input."""
+    started = time.perf_counter()
+    project, raw = load_raw_config(stack, root)
+    try:
+        cfg = config_mod.parse_config(raw, project=project, stack=stack, now=now)
+    except config_mod.ConfigError as exc:
+        raise PlanError(str(exc)) from None
+
+    stack_outputs: dict[str, dict] = {}
+    platform_name = None
+    if cfg.cluster is not None:
+        platform_name = cfg.cluster.platform_stack
+        local = platform_name.rsplit("/", 1)[-1]
+        cache = _platform_cache if _platform_cache is not None else {}
+        if local not in cache:
+            try:
+                platform = plan(local, root, now=now)
+            except PlanError as exc:
+                raise PlanError(f"trainstack:platformStack = {platform_name}: cannot evaluate the platform stack "
+                                f"offline from stacks/Pulumi.{local}.yaml: {exc}") from None
+            if platform.config.kind != "platform":
+                raise PlanError(f"trainstack:platformStack = {platform_name}: stack {local} is a "
+                                f"{platform.config.kind} stack, not a platform")
+            cache[local] = platform.run.outputs
+        if cache[local].get("region") != cfg.region:
+            raise PlanError(f"aws:region = {cfg.region}: the platform stack {platform_name} is in "
+                            f"{cache[local].get('region')}; a cluster must run in its platform's region")
+        stack_outputs[platform_name] = cache[local]
+
+    cwd = os.getcwd()
+    os.chdir(root)  # `__main__.py` imports `components` from the project root, as under `pulumi up`
+    try:
+        run = run_offline(_program(root), config=raw, project=project, stack=stack, stack_outputs=stack_outputs)
+    except Exception as exc:  # the program failed under mocks: report it as the plan's failure
+        message = getattr(exc, "args", [str(exc)])[0] if isinstance(exc, Exception) else str(exc)
+        raise PlanError(f"the program failed: {message}") from exc
+    finally:
+        os.chdir(cwd)
+    return PlanResult(stack=stack, config=cfg, run=run, cost=estimate(cfg),
+                      seconds=time.perf_counter() - started, platform_stack=platform_name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+def to_json(result: PlanResult) -> dict[str, Any]:
+    return {
+        "stack": result.stack,
+        "kind": result.config.kind,
+        "backend": result.config.backend,
+        "region": result.config.region,
+        "platformStack": result.platform_stack,
+        "warnings": list(result.warnings),
+        "resources": [{
+            "type": r.type, "name": r.name, "parent": r.parent_name, "protected": r.protect,
+            "ignoreChanges": r.ignore_changes, "inputs": r.inputs,
+        } for r in result.run.resources],
+        "summary": dict(sorted(Counter(r.type for r in result.run.resources).items())),
+        "outputs": result.run.outputs,
+        "cost": asdict(result.cost),
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def _short_type(t: str) -> str:
+    # aws:s3/bucket:Bucket -> aws:s3:Bucket
+    if t.count(":") == 2 and "/" in t:
+        pkg, mod, cls = t.split(":")
+        return f"{pkg}:{mod.split('/')[0]}:{cls}"
+    return t
+
+
+def render(result: PlanResult, console) -> None:
+    from rich.table import Table
+    from rich.tree import Tree
+
+    cfg = result.config
+    title = f"[bold]{result.stack}[/]  kind={cfg.kind}  backend={cfg.backend}  region={cfg.region}"
+    if cfg.cluster is not None:
+        title += f"  owner={cfg.cluster.owner}  expires={cfg.cluster.expires_at_iso}"
+    tree = Tree(title)
+    nodes: dict[str, Tree] = {}
+    children: dict[str, list[ResourceRecord]] = {}
+    for r in result.run.resources:
+        children.setdefault(r.parent, []).append(r)
+    urns = {r.urn for r in result.run.resources}
+
+    def add(parent_node: Tree, record: ResourceRecord) -> None:
+        flags = []
+        if record.protect:
+            flags.append("[bold green]protected[/]")
+        if record.ignore_changes:
+            flags.append(f"[dim]ignores {', '.join(record.ignore_changes)}[/]")
+        label = f"{record.name}  [cyan]{_short_type(record.type)}[/]" + (f"  {' '.join(flags)}" if flags else "")
+        node = parent_node.add(label)
+        nodes[record.urn] = node
+        for child in children.get(record.urn, []):
+            add(node, child)
+
+    for r in result.run.resources:
+        if r.parent not in urns:
+            add(tree, r)
+    console.print(tree)
+
+    summary = Table(title="Resources by type", show_lines=False)
+    summary.add_column("type")
+    summary.add_column("count", justify="right")
+    summary.add_column("protected", justify="right")
+    counts = Counter(r.type for r in result.run.resources)
+    protected = Counter(r.type for r in result.run.resources if r.protect)
+    for t, n in sorted(counts.items()):
+        summary.add_row(_short_type(t), str(n), str(protected.get(t, "")) or "")
+    summary.add_row("[bold]total[/]", f"[bold]{sum(counts.values())}[/]", f"[bold]{sum(protected.values())}[/]")
+    console.print(summary)
+
+    cost = result.cost
+    console.print(f"[bold]Estimated cost[/]: idle ${cost.idle_usd_per_hour:.2f}/h, busy "
+                  f"${cost.busy_low_usd_per_hour:.2f}-{cost.busy_usd_per_hour:.2f}/h on-demand"
+                  + (f", at most ${cost.max_run_usd:,.2f} per run (max runtime)" if cost.max_run_usd else ""))
+    for note in cost.notes:
+        console.print(f"  [dim]- {note}[/]")
+    for w in result.warnings:
+        console.print(f"[bold yellow]warning:[/] {w}")
+    console.print(f"[green]plan ok[/]: {len(result.run.resources)} resources, validated offline in "
+                  f"{result.seconds:.2f}s (no AWS credentials, no Pulumi CLI used)")
