@@ -309,7 +309,9 @@ class _Reader:
             return default
         if value not in allowed:
             hint = difflib.get_close_matches(str(value), allowed, n=1)
-            fix = fix or (f"did you mean `{hint[0]}`?" if hint else f"use one of {', '.join(allowed)}")
+            fix = fix or f"use one of {', '.join(allowed)}"
+            if hint:
+                fix = f"did you mean `{hint[0]}`? ({fix})"
             self.fail(name, value, f"must be one of {', '.join(allowed)}", fix)
             return default
         return value
@@ -489,6 +491,8 @@ def _parse_platform(top: _Reader, region: str, problems: list[Problem]) -> Platf
                      f"use names like {region}a")
     cidr = top.string("vpcCidr", "10.40.0.0/16", "use a private IPv4 CIDR from /16 to /24, e.g. 10.40.0.0/16")
     try:
+        if "/" not in str(cidr):
+            raise ValueError("no prefix length")
         net = ipaddress.IPv4Network(cidr, strict=True)
     except ValueError:
         top.fail("vpcCidr", cidr, "is not an IPv4 network in CIDR notation (host bits must be zero)",

@@ -35,7 +35,9 @@ def plan_cmd(
         if as_json:
             print(json.dumps({"stack": stack, "ok": False, "error": str(exc)}, indent=2))
         else:
-            err.print(f"[bold red]plan failed[/] for stack {stack}:\n{exc}", highlight=False, markup=True)
+            err.print(f"[bold red]plan failed[/] for stack {stack}:", highlight=False)
+            # The message names keys and values: print it verbatim, never re-wrapped or marked up.
+            err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(code=2)
     if as_json:
         print(json.dumps({"ok": True, **to_json(result)}, indent=2, default=str))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -54,6 +55,11 @@ class OfflineRun:
     resources: list[ResourceRecord]
     outputs: dict[str, Any]
     invokes: list[tuple[str, dict]] = field(default_factory=list)
+    logs: list[tuple[str, str]] = field(default_factory=list)  # (level, message) the program logged
+
+    @property
+    def warnings(self) -> list[str]:
+        return [m for level, m in self.logs if level == "WARNING"]
 
     def of_type(self, type_: str) -> list[ResourceRecord]:
         return [r for r in self.resources if r.type == type_]
@@ -284,6 +290,15 @@ def config_strings(raw: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+class _Collector(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append((record.levelname, record.getMessage()))
+
+
 def run_offline(
     program: Callable[[], Any],
     *,
@@ -297,9 +312,15 @@ def run_offline(
     region = str(config.get("aws:region") or "us-east-1")
     mocks = OfflineMocks(region=region, stack_outputs=stack_outputs)
     monitor = RecordingMonitor(mocks)
+    collector = _Collector()
+    logger = logging.getLogger(f"trainstack.offline.{stack}")
+    logger.handlers[:] = [collector]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
     # A fresh root Stack per run: several programs may be evaluated in one process.
     psettings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor,
+                            logger=logger)
     pulumi.runtime.set_all_config(config_strings(config), [])
     psettings.SETTINGS.rpc_manager.clear()
     psettings.SETTINGS.outputs.clear()
@@ -318,4 +339,4 @@ def run_offline(
     _sync_await(run_pulumi_func(_body))
     _sync_await(_resolve_outputs())
     return OfflineRun(project=project, stack=stack, resources=list(monitor.records),
-                      outputs=_plain(collected), invokes=list(mocks.invokes))
+                      outputs=_plain(collected), invokes=list(mocks.invokes), logs=list(collector.records))

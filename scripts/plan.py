@@ -42,8 +42,9 @@ class PlanResult:
     platform_stack: str | None = None
 
     @property
-    def warnings(self) -> tuple[str, ...]:
-        return self.config.warnings
+    def warnings(self) -> list[str]:
+        """What the program warned about (config warnings included), as `pulumi up` would show them."""
+        return self.run.warnings
 
 
 def project_file(root: Path) -> dict[str, Any]:
@@ -198,10 +199,10 @@ def render(result: PlanResult, console) -> None:
         label = f"{record.name}  [cyan]{_short_type(record.type)}[/]" + (f"  {' '.join(flags)}" if flags else "")
         node = parent_node.add(label)
         nodes[record.urn] = node
-        for child in children.get(record.urn, []):
+        for child in sorted(children.get(record.urn, []), key=lambda c: c.name):
             add(node, child)
 
-    for r in result.run.resources:
+    for r in sorted(result.run.resources, key=lambda c: c.name):
         if r.parent not in urns:
             add(tree, r)
     console.print(tree)
