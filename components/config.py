@@ -599,6 +599,15 @@ def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
     if backend == "ec2" and not command:
         job_r.fail("command", _MISSING, "is required for the ec2 backend (torchrun starts it on every node)",
                    "set job.command, e.g. [python, train.py]")
+    if backend == "ec2" and command:
+        # The same check the node bootstrap makes at boot, where a failure would waste GPU time.
+        from scripts.ec2_bootstrap import torchrun_argv
+
+        try:
+            torchrun_argv(command, 1, 0, 1, "127.0.0.1", 1)
+        except ValueError as exc:
+            job_r.fail("command", list(command), f"cannot be started with torchrun: {exc}",
+                       "write it as [python, train.py, ...] or [python, -m, package.module, ...]")
     max_runtime = job_r.number("maxRuntimeHours", 6, 0, MAX_RUNTIME_HOURS,
                                f"use hours greater than 0 and at most {MAX_RUNTIME_HOURS}", exclusive_lo=True)
     job = JobConfig(

@@ -159,6 +159,8 @@ CLUSTER_CASES = [
     ("image malformed", {"job": {"image": "My Image"}}, "trainstack:job.image", ["container image reference"]),
     ("ec2 without command", {"backend": "ec2", "job": {"command": None}}, "trainstack:job.command",
      ["torchrun"]),
+    ("ec2 command torchrun cannot start", {"backend": "ec2", "job": {"command": ["python", "-u"]}},
+     "trainstack:job.command", ["cannot be started with torchrun"]),
     ("ecs multi-node", {"job": {"nodes": 2}}, "trainstack:job.nodes", ["must be 1 for the ecs backend"]),
     ("reserved env", {"job": {"environment": {"TRAINSTACK_MODEL_URI": "x"}}}, "trainstack:job.environment",
      ["reserved"]),

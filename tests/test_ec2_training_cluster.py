@@ -1,0 +1,109 @@
+"""The ec2 backend: nodes that bootstrap themselves, train with torchrun and scale to zero."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+import secrets
+
+import pytest
+
+from components import ec2_training_cluster as E
+from components.config import parse_config
+from components.run_locations import RunLocations
+from conftest import NOW, ROOT, cluster_config, policy_of, statements
+
+LOC = RunLocations("raw-b", "arn:aws:s3:::raw-b", "cifar10/v1/", "art-b", "arn:aws:s3:::art-b",
+                   "artifacts/bob/dev-ec2/", "checkpoints/bob/dev-ec2/")
+
+
+@pytest.fixture(scope="module")
+def ec2(run_stack):
+    return run_stack(cluster_config("ec2", gpu={"instanceTypes": ["p3.8xlarge", "p3.16xlarge"], "maxInstances": 2,
+                                                "placementGroup": True},
+                                    job={"nodes": 2, "gpusPerNode": 4}), stack="dev-ec2")
+
+
+def user_data_of(run) -> str:
+    return base64.b64decode(run.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["userData"]).decode()
+
+
+def settings_of(script: str) -> dict:
+    return json.loads(re.search(r"<<'TRAINSTACK_JSON'\n(.*?)\nTRAINSTACK_JSON", script, re.S).group(1))
+
+
+def test_creating_the_group_starts_the_run(ec2):
+    asg = ec2.one("aws:autoscaling/group:Group")
+    assert asg.inputs["desiredCapacity"] == 2 and asg.inputs["minSize"] == 0 and asg.inputs["maxSize"] == 2
+    assert asg.ignore_changes == ["desiredCapacity"]
+    assert "protectFromScaleIn" not in asg.inputs or asg.inputs["protectFromScaleIn"] is False
+
+
+def test_user_data_ships_the_bootstrap_module_verbatim(ec2):
+    script = user_data_of(ec2)
+    packed = re.search(r"echo '([A-Za-z0-9+/=]+)' \| base64 -d \| gunzip", script).group(1)
+    shipped = gzip.decompress(base64.b64decode(packed)).decode()
+    assert shipped == (ROOT / "scripts" / "ec2_bootstrap.py").read_text()
+    assert "python3 /opt/trainstack/ec2_bootstrap.py --settings /etc/trainstack/run.json" in script
+    assert len(script.encode()) < E.USER_DATA_LIMIT
+
+
+def test_bootstrap_settings_are_the_runs(ec2, platform_outputs):
+    s = settings_of(user_data_of(ec2))
+    art = platform_outputs["buckets"]["artifacts"]["name"]
+    assert s["nodes"] == 2 and s["gpus_per_node"] == 4 and s["command"] == ["python", "train.py"]
+    assert s["artifact_uri"] == f"s3://{art}/artifacts/alice/dev-ec2/"
+    assert s["checkpoint_uri"] == f"s3://{art}/checkpoints/alice/dev-ec2/"
+    assert s["max_runtime_seconds"] == 6 * 3600 and s["teardown"] is True
+    assert s["log_group"] == ec2.one("aws:cloudwatch/logGroup:LogGroup").state["name"]
+
+
+def test_bootstrap_accepts_the_settings_it_is_given(ec2, tmp_path):
+    from scripts import ec2_bootstrap
+
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(settings_of(user_data_of(ec2))))
+    loaded = ec2_bootstrap.load_settings(str(path))
+    unknown = set(json.loads(path.read_text())) - set(ec2_bootstrap.REQUIRED) - set(ec2_bootstrap.DEFAULTS)
+    assert unknown == set() and loaded["nodes"] == 2
+
+
+def test_ecr_login_for_ecr_images_only():
+    cfg = parse_config(cluster_config("ec2"), stack="s", now=NOW).cluster
+    settings = E.bootstrap_settings(region="us-east-1", job=cfg.job, locations=LOC, max_runtime_seconds=60)
+    script = E.render_user_data(settings)
+    assert "docker login --username AWS --password-stdin 763104351884.dkr.ecr.us-east-1.amazonaws.com" in script
+    public = dict(settings, image="docker.io/pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime")
+    assert "docker login" not in E.render_user_data(public)
+
+
+def test_oversized_user_data_is_refused():
+    with pytest.raises(ValueError, match="16384-byte limit"):
+        # Random text does not compress: 40 KB of it cannot fit in 16 KB of user data.
+        E.render_user_data({"region": "us-east-1", "image": "x"}, bootstrap_source=secrets.token_hex(20000))
+
+
+def test_deep_learning_ami_from_ssm(ec2):
+    params = [a["name"] for t, a in ec2.invokes if t == "aws:ssm/getParameter:getParameter"]
+    assert params == ["/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"]
+
+
+def test_node_role_may_scale_only_its_own_group(ec2):
+    group = ec2.one("aws:autoscaling/group:Group")
+    doc = policy_of(ec2.one("aws:iam/rolePolicy:RolePolicy", "node-run"))
+    sids = {s["Sid"]: s for s in statements(doc)}
+    assert sids["ScaleOwnGroupToZero"]["Resource"] == group.state["arn"]
+    assert sids["ScaleOwnGroupToZero"]["Action"] == "autoscaling:UpdateAutoScalingGroup"
+    assert set(sids["DiscoverPeers"]["Action"]) == {"ec2:DescribeInstances", "autoscaling:DescribeAutoScalingGroups"}
+    assert sids["PullTrainingImage"]["Resource"] == "arn:aws:ecr:us-east-1:763104351884:repository/pytorch-training"
+
+
+def test_placement_group_for_multi_node(ec2):
+    assert ec2.one("aws:ec2/placementGroup:PlacementGroup").inputs["strategy"] == "cluster"
+
+
+def test_exports(ec2):
+    assert {"groupName", "groupArn", "nodeRoleArn", "logGroupName", "successMarkerUri"} <= set(ec2.outputs)
+    assert ec2.outputs["successMarkerUri"].endswith("/artifacts/alice/dev-ec2/_SUCCESS")
