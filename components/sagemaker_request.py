@@ -100,12 +100,18 @@ def content_hash(request: Mapping[str, Any]) -> str:
 
 
 def create_training_job_request(spec: TrainingJobSpec, *, job_name: str | None = None,
-                                role_arn: str | None = None) -> dict[str, Any]:
-    """The CreateTrainingJob request. Name and role may be left out (the component sets them)."""
+                                role_arn: str | None = None, checkpoint_subdir: str | None = None) -> dict[str, Any]:
+    """The CreateTrainingJob request. Name and role may be left out (the component sets them).
+
+    `checkpoint_subdir` keeps the checkpoints of repeated jobs on one stack apart (one folder
+    per job); a retried or spot-interrupted job keeps its name and so finds its own checkpoints.
+    """
     loc = spec.locations
+    checkpoint_uri = loc.checkpoint_uri + (f"{checkpoint_subdir.strip('/')}/" if checkpoint_subdir else "")
     environment = {**loc.environment(), **dict(spec.environment)}
     if spec.checkpoints:
         environment["TRAINSTACK_CHECKPOINT_DIR"] = spec.checkpoint_local_path
+        environment["TRAINSTACK_CHECKPOINT_URI"] = checkpoint_uri
     algorithm: dict[str, Any] = {"TrainingImage": spec.image, "TrainingInputMode": spec.input_mode,
                                  "EnableSageMakerMetricsTimeSeries": True}
     if spec.entrypoint:
@@ -138,7 +144,7 @@ def create_training_job_request(spec: TrainingJobSpec, *, job_name: str | None =
     if spec.hyperparameters:
         request["HyperParameters"] = dict(spec.hyperparameters)
     if spec.checkpoints:
-        request["CheckpointConfig"] = {"S3Uri": loc.checkpoint_uri, "LocalPath": spec.checkpoint_local_path}
+        request["CheckpointConfig"] = {"S3Uri": checkpoint_uri, "LocalPath": spec.checkpoint_local_path}
     if spec.subnet_ids:
         request["VpcConfig"] = {"Subnets": list(spec.subnet_ids), "SecurityGroupIds": list(spec.security_group_ids)}
     if spec.tags:
