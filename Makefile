@@ -1,0 +1,39 @@
+# trainstack: the two commands a fresh machine needs are `make plan` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup plan plans test bench constraints clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Offline plan of the example platform stack (no AWS account, no Pulumi CLI).
+plan: $(STAMP)
+	$(BIN)/trainstack plan platform
+
+## Offline plans of every example stack.
+plans: $(STAMP)
+	@for s in $$(ls stacks | sed -n 's/^Pulumi\.\(.*\)\.yaml$$/\1/p'); do $(BIN)/trainstack plan $$s || exit 1; done
+
+## The whole test suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## Wall time of `trainstack plan` per example stack next to the import floor.
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py
+
+constraints: $(STAMP)
+	{ echo '# Exact versions of every package the project and its tests install (pip freeze of a working setup).'; \
+	  echo '# Regenerate after changing pyproject.toml: make constraints'; \
+	  $(BIN)/pip freeze --exclude-editable | grep -v '^trainstack'; } > constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
