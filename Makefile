@@ -21,8 +21,9 @@ plan: $(STAMP)
 plans: $(STAMP)
 	@for s in $$(ls stacks | sed -n 's/^Pulumi\.\(.*\)\.yaml$$/\1/p'); do $(BIN)/trainstack plan $$s || exit 1; done
 
-## The whole test suite.
+## Lint, then the whole test suite.
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 ## Wall time of `trainstack plan` per example stack next to the import floor.

@@ -78,7 +78,7 @@ def build_cluster(cfg: StackConfig) -> dict[str, Any]:
         from .ec2_training_cluster import Ec2TrainingCluster, Ec2TrainingClusterArgs
 
         ec2 = Ec2TrainingCluster("training", Ec2TrainingClusterArgs(
-            owner=c.owner, region=cfg.region, gpu=c.gpu, job=c.job, subnet_ids=subnet_ids,
+            owner=c.owner, stack=cfg.stack, region=cfg.region, gpu=c.gpu, job=c.job, subnet_ids=subnet_ids,
             security_group_id=security_group_id, locations=locations, kms_key_arn=kms_key_arn,
             max_runtime_seconds=c.max_runtime_seconds, log_retention_days=c.log_retention_days, tags=tags))
         group = ec2.capacity.group

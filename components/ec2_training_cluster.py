@@ -12,8 +12,8 @@ import base64
 import gzip
 import json
 import shlex
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,10 @@ import pulumi
 import pulumi_aws as aws
 
 from . import iam_documents as docs
-from .config import GpuConfig, JobConfig
-from .gpu_autoscaling_group import AMI_PARAMETERS, SSM_CORE_POLICY, GpuAutoScalingGroup, GpuAutoScalingGroupArgs
+from .config import JobConfig
+from .gpu_autoscaling_group import SSM_CORE_POLICY, GpuAutoScalingGroup
 from .run_locations import RunLocations, data_access_policy
+from .training_cluster import TrainingClusterArgs, gpu_group_args, training_log_group
 
 BOOTSTRAP_SOURCE = Path(__file__).resolve().parent.parent / "scripts" / "ec2_bootstrap.py"
 USER_DATA_LIMIT = 16 * 1024  # EC2's limit on raw user data
@@ -85,19 +86,7 @@ nohup python3 /opt/trainstack/ec2_bootstrap.py --settings /etc/trainstack/run.js
 
 
 @dataclass(frozen=True)
-class Ec2TrainingClusterArgs:
-    owner: str
-    region: str
-    gpu: GpuConfig
-    job: JobConfig
-    subnet_ids: pulumi.Input[Sequence[str]]
-    security_group_id: pulumi.Input[str]
-    locations: pulumi.Input[RunLocations]
-    kms_key_arn: pulumi.Input[str]
-    max_runtime_seconds: int
-    log_retention_days: int = 14
-    tags: Mapping[str, str] = field(default_factory=dict)
-
+class Ec2TrainingClusterArgs(TrainingClusterArgs):
     def __post_init__(self):
         if not self.job.command:
             raise ValueError("the ec2 backend needs job.command (torchrun starts it on every node)")
@@ -112,21 +101,16 @@ class Ec2TrainingCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: Ec2TrainingClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("trainstack:compute:Ec2TrainingCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        gpu, job = args.gpu, args.job
-        self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name_prefix=f"/trainstack/{args.owner}/",
-                                                 retention_in_days=args.log_retention_days, tags=args.tags, opts=child)
+        job = args.job
+        self.log_group = training_log_group(name, args, self)
         user_data = pulumi.Output.all(args.locations, self.log_group.name).apply(
             lambda a: render_user_data(bootstrap_settings(region=args.region, job=job, locations=a[0],
                                                           max_runtime_seconds=args.max_runtime_seconds,
                                                           log_group=a[1])))
-        self.capacity = GpuAutoScalingGroup(f"{name}-gpu", GpuAutoScalingGroupArgs(
-            instance_types=gpu.instance_types, subnet_ids=args.subnet_ids, security_group_id=args.security_group_id,
-            user_data=user_data, max_size=gpu.max_instances,
-            ami_id=gpu.ami_id, ami_ssm_parameter=None if gpu.ami_id else AMI_PARAMETERS["ec2"],
-            # Creating the group starts the run; the nodes scale it back to zero when training ends.
-            desired_capacity=job.nodes, on_demand_base=gpu.on_demand_base, spot_percent=gpu.spot_percent,
-            placement_group=gpu.placement_group, root_volume_gib=gpu.root_volume_gib,
-            managed_policy_arns=(SSM_CORE_POLICY,), tags=args.tags), opts=child)
+        # Creating the group starts the run; the nodes scale it back to zero when training ends.
+        self.capacity = GpuAutoScalingGroup(f"{name}-gpu", gpu_group_args(
+            args, backend="ec2", user_data=user_data, desired_capacity=job.nodes,
+            managed_policy_arns=(SSM_CORE_POLICY,)), opts=child)
 
         repo = docs.ecr_repository_arn(job.image)
         group_arn = self.capacity.group.arn

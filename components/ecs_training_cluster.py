@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -21,10 +21,9 @@ import pulumi_aws as aws
 from . import catalog
 from . import iam_documents as docs
 from .config import GpuConfig, JobConfig
-from .gpu_autoscaling_group import (
-    AMI_PARAMETERS, ECS_INSTANCE_POLICY, SSM_CORE_POLICY, GpuAutoScalingGroup, GpuAutoScalingGroupArgs,
-)
+from .gpu_autoscaling_group import ECS_INSTANCE_POLICY, SSM_CORE_POLICY, GpuAutoScalingGroup
 from .run_locations import RunLocations, data_access_policy
+from .training_cluster import TrainingClusterArgs, gpu_group_args, training_log_group
 
 CONTAINER_NAME = "training"
 # ECS stopTimeout maximum: time between SIGTERM and SIGKILL for a last checkpoint.
@@ -102,20 +101,7 @@ def ecs_user_data(cluster_name: str) -> str:
 
 
 @dataclass(frozen=True)
-class EcsTrainingClusterArgs:
-    owner: str
-    stack: str
-    region: str
-    gpu: GpuConfig
-    job: JobConfig
-    subnet_ids: pulumi.Input[Sequence[str]]
-    security_group_id: pulumi.Input[str]
-    locations: pulumi.Input[RunLocations]
-    kms_key_arn: pulumi.Input[str]
-    max_runtime_seconds: int
-    log_retention_days: int = 14
-    tags: Mapping[str, str] = field(default_factory=dict)
-
+class EcsTrainingClusterArgs(TrainingClusterArgs):
     def __post_init__(self):
         if self.job.nodes != 1:
             raise ValueError("the ecs backend runs single-node tasks; use the ec2 backend for multi-node jobs")
@@ -137,17 +123,12 @@ class EcsTrainingCluster(pulumi.ComponentResource):
 
         self.cluster = aws.ecs.Cluster(f"{name}-cluster", settings=[{"name": "containerInsights", "value": "enabled"}],
                                        tags=args.tags, opts=child)
-        self.log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name_prefix=f"/trainstack/{args.owner}/",
-                                                 retention_in_days=args.log_retention_days, tags=args.tags, opts=child)
-
-        self.capacity = GpuAutoScalingGroup(f"{name}-gpu", GpuAutoScalingGroupArgs(
-            instance_types=gpu.instance_types, subnet_ids=args.subnet_ids, security_group_id=args.security_group_id,
-            user_data=self.cluster.name.apply(ecs_user_data), max_size=gpu.max_instances,
-            ami_id=gpu.ami_id, ami_ssm_parameter=None if gpu.ami_id else AMI_PARAMETERS["ecs"],
-            desired_capacity=0, on_demand_base=gpu.on_demand_base, spot_percent=gpu.spot_percent,
-            placement_group=gpu.placement_group, root_volume_gib=gpu.root_volume_gib,
-            protect_from_scale_in=True, managed_policy_arns=(ECS_INSTANCE_POLICY, SSM_CORE_POLICY),
-            ecs_managed=True, tags=args.tags), opts=child)
+        self.log_group = training_log_group(name, args, self)
+        # Managed termination protection needs every new instance protected from scale-in.
+        self.capacity = GpuAutoScalingGroup(f"{name}-gpu", gpu_group_args(
+            args, backend="ecs", user_data=self.cluster.name.apply(ecs_user_data), desired_capacity=0,
+            managed_policy_arns=(ECS_INSTANCE_POLICY, SSM_CORE_POLICY), protect_from_scale_in=True,
+            ecs_managed=True), opts=child)
 
         self.capacity_provider = aws.ecs.CapacityProvider(f"{name}-capacity", auto_scaling_group_provider={
             "auto_scaling_group_arn": self.capacity.group.arn,

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
-
-import pulumi
 
 from .config import StackConfig
 from .data_lake import DataLake, DataLakeArgs
@@ -21,13 +20,8 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
         region=cfg.region, vpc_cidr=p.vpc_cidr, az_count=p.az_count, availability_zones=p.availability_zones,
         egress=p.egress, tags=tags))
     lake = DataLake("datalake", DataLakeArgs(
-        checkpoint_retention_days=p.data_lake.checkpoint_retention_days,
-        noncurrent_version_days=p.data_lake.noncurrent_version_days,
-        multipart_abort_days=p.data_lake.multipart_abort_days,
-        access_log_retention_days=p.data_lake.access_log_retention_days,
-        glue_database=p.data_lake.glue_database,
-        glue_database_name="trainstack_" + re.sub(r"[^a-z0-9]", "_", cfg.stack.lower()),
-        protect=p.data_lake.protect, tags=tags))
+        **dataclasses.asdict(p.data_lake),
+        glue_database_name="trainstack_" + re.sub(r"[^a-z0-9]", "_", cfg.stack.lower()), tags=tags))
 
     buckets = {zone: {"name": b.bucket, "arn": b.arn} for zone, b in lake.buckets.items()}
     buckets["logs"] = {"name": lake.log_bucket.bucket, "arn": lake.log_bucket.arn}

@@ -105,7 +105,8 @@ class TrainingNetwork(pulumi.ComponentResource):
 
     def _subnets(self, tier: str, cidrs, *, map_public_ip: bool) -> list[aws.ec2.Subnet]:
         out = []
-        for i, (cidr, az) in enumerate(zip(cidrs, self.availability_zones)):
+        # `cidrs` is empty for the private tier of a public network.
+        for i, (cidr, az) in enumerate(zip(cidrs, self.availability_zones, strict=False)):
             out.append(aws.ec2.Subnet(
                 f"{self._name}-{tier}-{i}", vpc_id=self.vpc.id, cidr_block=cidr, availability_zone=az,
                 map_public_ip_on_launch=map_public_ip,

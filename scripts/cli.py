@@ -38,7 +38,7 @@ def plan_cmd(
             err.print(f"[bold red]plan failed[/] for stack {stack}:", highlight=False)
             # The message names keys and values: print it verbatim, never re-wrapped or marked up.
             err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
-        raise typer.Exit(code=2)
+        raise typer.Exit(code=2) from None
     if as_json:
         print(json.dumps({"ok": True, **to_json(result)}, indent=2, default=str))
     else:
@@ -84,7 +84,7 @@ def sagemaker_start(
         request = request_for_stack(cfg, outs)
     except JobError as exc:
         Console(stderr=True).print(str(exc), markup=False, soft_wrap=True)
-        raise typer.Exit(code=2)
+        raise typer.Exit(code=2) from None
     if dry_run:
         print(json.dumps(request, indent=2))
         return

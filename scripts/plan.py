@@ -9,7 +9,6 @@ and the cost estimate. No AWS credentials, no Pulumi CLI.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import runpy
 import time

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,9 +47,8 @@ def cluster_config(backend: str = "ecs", **overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def platform_outputs() -> dict[str, Any]:
-    from scripts.offline import run_offline
-
     from components.program import main
+    from scripts.offline import run_offline
 
     run = run_offline(main, config=PLATFORM_CONFIG, stack="platform")
     return run.outputs
@@ -59,9 +57,8 @@ def platform_outputs() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def run_stack(platform_outputs) -> Callable[..., Any]:
     """Evaluate the whole program for a raw config under the mock engine (platform reference served)."""
-    from scripts.offline import run_offline
-
     from components.program import main
+    from scripts.offline import run_offline
 
     def run(config: dict[str, Any], stack: str = "dev", **kw) -> Any:
         refs = {"organization/trainstack/platform": platform_outputs}

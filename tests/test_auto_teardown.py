@@ -8,9 +8,9 @@ import json
 import pytest
 from botocore.session import get_session
 from botocore.validate import ParamValidator
+from conftest import policy_of, statements
 
 from components import auto_teardown as T
-from conftest import policy_of, statements
 
 
 def api_errors(service: str, operation: str, params: dict) -> str:

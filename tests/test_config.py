@@ -8,11 +8,11 @@ import json
 
 import pytest
 import yaml
+from conftest import NOW, PLATFORM_CONFIG, ROOT, cluster_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from components import config as C
-from conftest import NOW, PLATFORM_CONFIG, ROOT, cluster_config
 
 
 def parse(raw, stack="dev"):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from conftest import policy_of, statements
 
 from components.data_lake import ZONES, DataLake, DataLakeArgs
-from conftest import policy_of, statements
 
 TAGS = {"trainstack:owner": "platform"}
 

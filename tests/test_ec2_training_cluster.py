@@ -9,11 +9,11 @@ import re
 import secrets
 
 import pytest
+from conftest import NOW, ROOT, cluster_config, policy_of, statements
 
 from components import ec2_training_cluster as E
 from components.config import parse_config
 from components.run_locations import RunLocations
-from conftest import NOW, ROOT, cluster_config, policy_of, statements
 
 LOC = RunLocations("raw-b", "arn:aws:s3:::raw-b", "cifar10/v1/", "art-b", "arn:aws:s3:::art-b",
                    "artifacts/bob/dev-ec2/", "checkpoints/bob/dev-ec2/")

@@ -7,11 +7,11 @@ import json
 import pytest
 from botocore.session import get_session
 from botocore.validate import ParamValidator
+from conftest import NOW, cluster_config
 
 from components import ecs_training_cluster as E
 from components.config import parse_config
 from components.run_locations import RunLocations
-from conftest import NOW, cluster_config
 
 LOC = RunLocations("raw-b", "arn:aws:s3:::raw-b", "cifar10/v1/", "art-b", "arn:aws:s3:::art-b",
                    "artifacts/alice/dev-ecs/", "checkpoints/alice/dev-ecs/")

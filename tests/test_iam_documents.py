@@ -7,12 +7,12 @@ import json
 
 import boto3
 import pytest
+from conftest import STACKS, as_list, statements
 from moto import mock_aws
 from moto.iam.policy_validation import IAMPolicyDocumentValidator, IAMTrustPolicyDocumentValidator
 from parliament import analyze_policy_string
 
 from components import iam_documents as docs
-from conftest import STACKS, as_list, statements
 
 # Parliament reads every document as an identity policy. These findings are expected and safe:
 ACCEPTED_FINDINGS = {
@@ -45,7 +45,7 @@ def test_the_examples_produce_policies(example_plans):
 
 
 def test_every_document_passes_moto_iam_validation(example_plans):
-    for stack, r, key, doc in policy_documents(example_plans):
+    for _stack, _r, key, doc in policy_documents(example_plans):
         validator = IAMTrustPolicyDocumentValidator if key == "assumeRolePolicy" else IAMPolicyDocumentValidator
         validator(doc).validate()  # raises MalformedPolicyDocument with AWS's message
 
@@ -66,7 +66,7 @@ def test_policies_are_accepted_by_moto_iam_s3_and_kms(example_plans, aws_credent
     with mock_aws():
         iam, s3, kms = boto3.client("iam"), boto3.client("s3"), boto3.client("kms")
         s3.create_bucket(Bucket="policy-check")
-        for i, (stack, r, key, doc) in enumerate(policy_documents(example_plans)):
+        for i, (_stack, r, key, doc) in enumerate(policy_documents(example_plans)):
             if key == "assumeRolePolicy":
                 iam.create_role(RoleName=f"r{i}", AssumeRolePolicyDocument=doc)
             elif r.type == "aws:iam/rolePolicy:RolePolicy":
@@ -91,7 +91,7 @@ def allows(doc: dict, action: str, resource: str) -> bool:
 
 
 def identity_policies(example_plans):
-    for stack, r, key, doc in policy_documents(example_plans):
+    for stack, r, _key, doc in policy_documents(example_plans):
         if r.type == "aws:iam/rolePolicy:RolePolicy":
             yield stack, r, json.loads(doc)
 

@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 import yaml
+from conftest import ROOT, STACKS
 from typer.testing import CliRunner
 
-from conftest import ROOT, STACKS
 from scripts.cli import app
 from scripts.plan import PlanError, plan
 

@@ -7,9 +7,9 @@ import inspect
 import re
 
 import pytest
+from conftest import STACKS
 
 from components import tags as T
-from conftest import STACKS
 
 
 def python_class(type_token: str):

@@ -1,0 +1,49 @@
+"""What the self-managed backends (ecs, ec2) share: their arguments, log group and GPU group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from .config import GpuConfig, JobConfig
+from .gpu_autoscaling_group import AMI_PARAMETERS, GpuAutoScalingGroupArgs
+from .run_locations import RunLocations
+
+
+@dataclass(frozen=True)
+class TrainingClusterArgs:
+    owner: str
+    stack: str
+    region: str
+    gpu: GpuConfig
+    job: JobConfig
+    subnet_ids: pulumi.Input[Sequence[str]]
+    security_group_id: pulumi.Input[str]
+    locations: pulumi.Input[RunLocations]
+    kms_key_arn: pulumi.Input[str]
+    max_runtime_seconds: int
+    log_retention_days: int = 14
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def training_log_group(name: str, args: TrainingClusterArgs, parent: pulumi.Resource) -> aws.cloudwatch.LogGroup:
+    return aws.cloudwatch.LogGroup(f"{name}-logs", name_prefix=f"/trainstack/{args.owner}/",
+                                   retention_in_days=args.log_retention_days, tags=args.tags,
+                                   opts=pulumi.ResourceOptions(parent=parent))
+
+
+def gpu_group_args(args: TrainingClusterArgs, *, backend: str, user_data: pulumi.Input[str], desired_capacity: int,
+                   managed_policy_arns: tuple[str, ...], protect_from_scale_in: bool = False,
+                   ecs_managed: bool = False) -> GpuAutoScalingGroupArgs:
+    gpu = args.gpu
+    return GpuAutoScalingGroupArgs(
+        instance_types=gpu.instance_types, subnet_ids=args.subnet_ids, security_group_id=args.security_group_id,
+        user_data=user_data, max_size=gpu.max_instances,
+        ami_id=gpu.ami_id, ami_ssm_parameter=None if gpu.ami_id else AMI_PARAMETERS[backend],
+        desired_capacity=desired_capacity, on_demand_base=gpu.on_demand_base, spot_percent=gpu.spot_percent,
+        placement_group=gpu.placement_group, root_volume_gib=gpu.root_volume_gib,
+        protect_from_scale_in=protect_from_scale_in, managed_policy_arns=managed_policy_arns,
+        ecs_managed=ecs_managed, tags=args.tags)
