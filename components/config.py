@@ -457,8 +457,8 @@ def parse_config(
     top.reject_unknown(COMMON_KEYS | PLATFORM_KEYS | CLUSTER_KEYS)
     other = CLUSTER_KEYS if kind == "platform" else PLATFORM_KEYS if kind == "cluster" else set()
     for name in sorted(other & set(values)):
-        if SCHEMA_DEFAULTS.get(name, _MISSING) == _as_int(values[name]) or SCHEMA_DEFAULTS.get(name) == values[name]:
-            continue
+        if name in SCHEMA_DEFAULTS and str(values[name]) == str(SCHEMA_DEFAULTS[name]):
+            continue  # put there by the Pulumi CLI from Pulumi.yaml's defaults, not by the user
         top.fail(name, values[name], f"applies to {'cluster' if kind == 'platform' else 'platform'} stacks, "
                  f"not to a {kind} stack", "remove it from this stack's file")
 

@@ -288,11 +288,17 @@ def run_offline(
     stack: str = "dev",
     stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
     preview: bool = False,
+    records: list[ResourceRecord] | None = None,
 ) -> OfflineRun:
-    """Run `program` under the mock engine with `config`; return the registrations and stack outputs."""
+    """Run `program` under the mock engine with `config`; return the registrations and stack outputs.
+
+    `records`, when given, receives every registration as it happens — also when the program fails.
+    """
     region = str(config.get("aws:region") or "us-east-1")
     mocks = OfflineMocks(region=region, stack_outputs=stack_outputs)
     monitor = RecordingMonitor(mocks)
+    if records is not None:
+        monitor.records = records
     collector = _Collector()
     logger = logging.getLogger(f"trainstack.offline.{stack}")
     logger.handlers[:] = [collector]

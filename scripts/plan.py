@@ -135,8 +135,7 @@ def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
     try:
         run = run_offline(_program(root), config=raw, project=project, stack=stack, stack_outputs=stack_outputs)
     except Exception as exc:  # the program failed under mocks: report it as the plan's failure
-        message = getattr(exc, "args", [str(exc)])[0] if isinstance(exc, Exception) else str(exc)
-        raise PlanError(f"the program failed: {message}") from exc
+        raise PlanError(f"the program failed: {exc}") from exc
     finally:
         os.chdir(cwd)
     return PlanResult(stack=stack, config=cfg, run=run, cost=estimate(cfg),

@@ -124,3 +124,32 @@ def test_cluster_without_a_local_platform_stack_file(project_copy):
 
 def test_plan_warns_like_pulumi_up_would(example_plans):
     assert any("Volta" in w for w in example_plans["dev-ecs"].warnings)
+
+
+@pytest.mark.parametrize("config", [
+    {"aws:region": "us-east-1", "trainstack:kind": "platform", "trainstack:azCount": 1},
+    {"aws:region": "us-east-1", "trainstack:kind": "cluster", "trainstack:owner": "alice"},
+])
+def test_invalid_config_fails_the_program_before_any_resource(config):
+    import pulumi
+
+    from components.program import main
+    from scripts.offline import run_offline
+
+    registered: list = []
+    with pytest.raises(pulumi.RunError, match=r"trainstack:\w+ = .*Fix:") as info:
+        run_offline(main, config=config, stack="bad", records=registered)
+    assert registered == []
+    assert "Traceback" not in str(info.value)
+
+
+def test_cluster_refuses_a_platform_in_another_region(run_stack, platform_outputs):
+    from conftest import cluster_config
+
+    from components.program import main
+    from scripts.offline import run_offline
+
+    elsewhere = {**platform_outputs, "region": "eu-west-1"}
+    with pytest.raises(Exception, match="platform stack .* is in eu-west-1 .* set aws:region to eu-west-1"):
+        run_offline(main, config=cluster_config("ecs"), stack="dev",
+                    stack_outputs={"organization/trainstack/platform": elsewhere})
