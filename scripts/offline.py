@@ -280,6 +280,21 @@ class _Collector(logging.Handler):
         self.records.append((record.levelname, record.getMessage()))
 
 
+def _settle() -> None:
+    """After a failed program, finish its other registrations now, so that their (consequential)
+    failures are collected here instead of being reported by asyncio when the process exits."""
+    import asyncio
+
+    from pulumi.runtime.sync_await import _ensure_event_loop
+
+    loop = _ensure_event_loop()
+    for _ in range(10):
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        if not pending:
+            return
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+
+
 def run_offline(
     program: Callable[[], Any],
     *,
@@ -323,7 +338,11 @@ def run_offline(
         result = program()
         return result
 
-    _sync_await(run_pulumi_func(_body))
+    try:
+        _sync_await(run_pulumi_func(_body))
+    except BaseException:
+        _settle()
+        raise
     _sync_await(_resolve_outputs())
     return OfflineRun(project=project, stack=stack, resources=list(monitor.records),
                       outputs=_plain(collected), invokes=list(mocks.invokes), logs=list(collector.records))
