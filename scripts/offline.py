@@ -280,18 +280,51 @@ class _Collector(logging.Handler):
         self.records.append((record.levelname, record.getMessage()))
 
 
-def _settle() -> None:
-    """After a failed program, finish its other registrations now, so that their (consequential)
-    failures are collected here instead of being reported by asyncio when the process exits."""
+_FAILURES: list[str] = []  # messages of programs that failed in this process
+
+
+def _quiet_consequences(loop) -> None:
+    """Keep asyncio from reporting, when they are garbage-collected, the futures that failed only
+    because an offline program already failed (and its error already reached the caller)."""
+    if getattr(loop, "_trainstack_quiet", False):
+        return
+    previous = loop.get_exception_handler()
+
+    def handler(loop_, context):
+        exc, chain = context.get("exception"), []
+        while exc is not None and len(chain) < 20:
+            chain.append(str(exc))
+            exc = exc.__cause__ or exc.__context__
+        if "never retrieved" in context.get("message", "") and any(f in c for f in _FAILURES for c in chain):
+            return
+        if previous is not None:
+            previous(loop_, context)
+        else:
+            loop_.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+    loop._trainstack_quiet = True
+
+
+def _settle(failure: BaseException) -> None:
+    """After a failed program, finish its other registrations now rather than at exit."""
     import asyncio
 
     from pulumi.runtime.sync_await import _ensure_event_loop
 
+    root = failure
+    for _ in range(20):  # the original error, not a wrapper (bounded: contexts can form cycles)
+        if (root.__cause__ or root.__context__) is None:
+            break
+        root = root.__cause__ or root.__context__
+    if str(root):
+        _FAILURES.append(str(root))
     loop = _ensure_event_loop()
+    _quiet_consequences(loop)
     for _ in range(10):
         pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
         if not pending:
-            return
+            break
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
@@ -319,6 +352,9 @@ def run_offline(
     logger.handlers[:] = [collector]
     logger.propagate = False
     logger.setLevel(logging.INFO)
+    from pulumi.runtime.sync_await import _ensure_event_loop
+
+    _quiet_consequences(_ensure_event_loop())
     # A fresh root Stack per run: several programs may be evaluated in one process.
     psettings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor,
@@ -340,8 +376,8 @@ def run_offline(
 
     try:
         _sync_await(run_pulumi_func(_body))
-    except BaseException:
-        _settle()
+    except BaseException as exc:
+        _settle(exc)
         raise
     _sync_await(_resolve_outputs())
     return OfflineRun(project=project, stack=stack, resources=list(monitor.records),
