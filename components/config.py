@@ -662,7 +662,10 @@ def _parse_gpu(g: _Reader, backend: str, job: JobConfig, warnings: list[str]) ->
             g.fail("instanceTypes", list(types), f"`{t}` is not an instance type name", "write names like p3.2xlarge")
             continue
         spec = catalog.lookup(t)
-        if spec is None:
+        if t.startswith("ml.") and backend != "sagemaker":
+            g.fail("instanceTypes", list(types), f"`{t}` is a SageMaker name; the {backend} backend launches EC2 "
+                   "instances", f"write {catalog.ec2_name(t)}")
+        elif spec is None:
             g.fail("instanceTypes", list(types), f"`{t}` is not in trainstack's GPU catalog",
                    f"use a catalog type such as {', '.join(catalog.suggest(t, None))}")
         elif not spec.has_gpu:

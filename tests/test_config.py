@@ -137,6 +137,8 @@ CLUSTER_CASES = [
     ("unknown type", {"gpu": {"instanceTypes": ["p3.4xlarge"]}}, "trainstack:gpu.instanceTypes",
      ["not in trainstack's GPU catalog"]),
     ("not a type", {"gpu": {"instanceTypes": ["big-gpu"]}}, "trainstack:gpu.instanceTypes", ["not an instance type"]),
+    ("sagemaker name on ecs", {"gpu": {"instanceTypes": ["ml.p3.2xlarge"]}}, "trainstack:gpu.instanceTypes",
+     ["SageMaker name", "write p3.2xlarge"]),
     ("no types", {"gpu": {"instanceTypes": None}}, "trainstack:gpu.instanceTypes", ["is required"]),
     ("more GPUs than the smallest type", {"job": {"gpusPerNode": 4}}, "trainstack:job.gpusPerNode",
      ["1 GPU(s) of p3.2xlarge", "drop p3.2xlarge"]),
