@@ -90,9 +90,10 @@ class GpuAutoScalingGroup(pulumi.ComponentResource):
                                                         opts=child)
 
         self.ami_id = self._ami()
+        # The root device name differs between AMIs (/dev/xvda, /dev/sda1): ask the AMI. Filtering by
+        # image id needs no owner; a pinned Volta (R580) AMI may well be deprecated by now.
         root_device = aws.ec2.get_ami_output(
-            owners=["amazon", "self"], most_recent=True,
-            filters=[{"name": "image-id", "values": [self.ami_id]}]).root_device_name
+            filters=[{"name": "image-id", "values": [self.ami_id]}], include_deprecated=True).root_device_name
         self.launch_template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
             description="trainstack GPU node",
