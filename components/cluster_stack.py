@@ -55,13 +55,14 @@ def build_cluster(cfg: StackConfig) -> dict[str, Any]:
         "checkpointUri": locations.apply(lambda l: l.checkpoint_uri),
     }
 
+    # What the self-managed backends (ecs, ec2) are built from.
+    compute = dict(owner=c.owner, stack=cfg.stack, region=cfg.region, gpu=c.gpu, job=c.job, subnet_ids=subnet_ids,
+                   security_group_id=security_group_id, locations=locations, kms_key_arn=kms_key_arn,
+                   max_runtime_seconds=c.max_runtime_seconds, log_retention_days=c.log_retention_days, tags=tags)
     if c.backend == "ecs":
         from .ecs_training_cluster import EcsTrainingCluster, EcsTrainingClusterArgs
 
-        ecs = EcsTrainingCluster("training", EcsTrainingClusterArgs(
-            owner=c.owner, stack=cfg.stack, region=cfg.region, gpu=c.gpu, job=c.job, subnet_ids=subnet_ids,
-            security_group_id=security_group_id, locations=locations, kms_key_arn=kms_key_arn,
-            max_runtime_seconds=c.max_runtime_seconds, log_retention_days=c.log_retention_days, tags=tags))
+        ecs = EcsTrainingCluster("training", EcsTrainingClusterArgs(**compute))
         group = ecs.capacity.group
         actions = (teardown.scale_group_to_zero(group.name, group.arn),
                    teardown.shut_down_group_instances(group.name, cfg.region, account_id))
@@ -77,10 +78,7 @@ def build_cluster(cfg: StackConfig) -> dict[str, Any]:
     elif c.backend == "ec2":
         from .ec2_training_cluster import Ec2TrainingCluster, Ec2TrainingClusterArgs
 
-        ec2 = Ec2TrainingCluster("training", Ec2TrainingClusterArgs(
-            owner=c.owner, stack=cfg.stack, region=cfg.region, gpu=c.gpu, job=c.job, subnet_ids=subnet_ids,
-            security_group_id=security_group_id, locations=locations, kms_key_arn=kms_key_arn,
-            max_runtime_seconds=c.max_runtime_seconds, log_retention_days=c.log_retention_days, tags=tags))
+        ec2 = Ec2TrainingCluster("training", Ec2TrainingClusterArgs(**compute))
         group = ec2.capacity.group
         actions = (teardown.scale_group_to_zero(group.name, group.arn),)
         outputs.update({

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from . import iam_documents as docs
+from .config import DataLakeConfig
 from .tags import with_name
 
 ZONES = ("raw", "curated", "artifacts")
@@ -27,14 +28,10 @@ ARTIFACTS_PREFIX = "artifacts/"
 
 
 @dataclass(frozen=True)
-class DataLakeArgs:
-    checkpoint_retention_days: int = 14
-    noncurrent_version_days: int = 30
-    multipart_abort_days: int = 7
-    access_log_retention_days: int = 365
-    glue_database: bool = True
+class DataLakeArgs(DataLakeConfig):
+    """The validated `trainstack:dataLake` settings, plus what the component needs besides."""
+
     glue_database_name: str | None = None
-    protect: bool = True
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
