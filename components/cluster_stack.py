@@ -90,6 +90,17 @@ def build_cluster(cfg: StackConfig) -> dict[str, Any]:
     elif c.backend == "sagemaker":
         from .sagemaker_training_job import SageMakerTrainingJob, SageMakerTrainingJobArgs
 
+        if c.sagemaker.vpc:
+            def check_egress(egress: str) -> None:
+                if egress != "nat":
+                    pulumi.log.warn(
+                        f"trainstack:sagemaker.vpc is true but platform {c.platform_stack} has egress {egress}: "
+                        "SageMaker's network interfaces get no public IP, so the job cannot pull its image "
+                        "from ECR. Use a platform with egress: nat (or add ECR interface endpoints), or set "
+                        "sagemaker.vpc: false.")
+
+            platform.get_output("egress").apply(check_egress)
+
         sm = SageMakerTrainingJob("training", SageMakerTrainingJobArgs(
             cluster=c, stack=cfg.stack, region=cfg.region, account_id=account_id, locations=locations,
             kms_key_arn=kms_key_arn, subnet_ids=subnet_ids if c.sagemaker.vpc else [],

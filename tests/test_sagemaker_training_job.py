@@ -112,6 +112,8 @@ def test_multi_node_vpc_job_encrypts_inter_node_traffic(run_stack, platform_outp
     assert job["inputDataConfigs"][0]["dataSource"]["s3DataSource"]["s3DataDistributionType"] == "ShardedByS3Key"
     sids = {s["Sid"] for s in statements(policy_of(run.one("aws:iam/rolePolicy:RolePolicy", "execution")))}
     assert "TrainingJobNetworkInterfaces" in sids
+    # The example platform has egress: public, where a VPC job could not pull its image.
+    assert any("egress public" in w and "cannot pull its image" in w for w in run.warnings)
 
 
 def test_on_demand_job_has_no_max_wait(run_stack):
