@@ -41,6 +41,7 @@ class ResourceRecord:
     inputs: dict[str, Any]
     state: dict[str, Any]
     id: str = ""
+    dependencies: list[str] = field(default_factory=list)  # URNs this resource waits for
 
     @property
     def parent_name(self) -> str:
@@ -230,7 +231,8 @@ class RecordingMonitor(pmocks.MockMonitor):
 
             self._record(request, response.urn, custom=bool(request.custom), protect=bool(request.protect),
                          retain=bool(getattr(request, "retainOnDelete", False)),
-                         ignore=list(request.ignoreChanges), inputs=rpc.deserialize_properties(request.object))
+                         ignore=list(request.ignoreChanges), inputs=rpc.deserialize_properties(request.object),
+                         dependencies=list(request.dependencies))
         return response
 
     def ReadResource(self, request):  # StackReference and other `get`s
@@ -239,12 +241,12 @@ class RecordingMonitor(pmocks.MockMonitor):
         return response
 
     def _record(self, request, urn: str, *, custom: bool, protect: bool, retain: bool, ignore: list[str],
-                inputs: dict) -> None:
+                inputs: dict, dependencies: list[str] | None = None) -> None:
         reg = self.resources.get(urn)
         self.records.append(ResourceRecord(
             type=request.type, name=request.name, urn=urn, parent=request.parent, custom=custom, protect=protect,
             retain_on_delete=retain, ignore_changes=ignore, provider=request.provider, inputs=_plain(inputs),
-            state=_plain(reg.state if reg else {}), id=reg.id if reg else ""))
+            state=_plain(reg.state if reg else {}), id=reg.id if reg else "", dependencies=dependencies or []))
 
 
 def _plain(value: Any) -> Any:

@@ -91,12 +91,13 @@ def test_only_the_scheduler_of_this_account_can_assume_the_role(example_plans):
     assert s["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
 
 
-def test_schedules_wait_for_the_role_policy(example_plans):
-    """A schedule firing before its permissions exist would fail silently; they depend on the policy."""
-    from scripts.offline import run_offline  # noqa: F401  (records only what the engine saw)
-
-    run = example_plans["dev-ec2"].run
-    assert run.one("aws:iam/rolePolicy:RolePolicy", "teardown")
+@pytest.mark.parametrize("stack", ["dev-ecs", "dev-ec2", "dev-sagemaker"])
+def test_schedules_wait_for_the_role_policy(example_plans, stack):
+    """A schedule that could fire before its permissions exist would fail; each depends on the policy."""
+    run = example_plans[stack].run
+    policy = run.one("aws:iam/rolePolicy:RolePolicy", "teardown")
+    for schedule in run.of_type("aws:scheduler/schedule:Schedule"):
+        assert policy.urn in schedule.dependencies
 
 
 def test_at_expression_is_utc():
