@@ -25,7 +25,6 @@ from .cidr import SubnetPlanError, plan_subnets
 NS = "trainstack"
 KINDS = ("platform", "cluster")
 BACKENDS = ("ec2", "ecs", "eks", "sagemaker")
-IMPLEMENTED_BACKENDS = ("ec2", "ecs", "sagemaker")
 EGRESS = ("public", "nat")
 INPUT_MODES = ("File", "FastFile", "Pipe")
 DISTRIBUTIONS = ("FullyReplicated", "ShardedByS3Key")

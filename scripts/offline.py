@@ -70,12 +70,6 @@ class OfflineRun:
             raise AssertionError(f"expected one {type_} named *{name_contains}*, found {[r.name for r in found]}")
         return found[0]
 
-    def named(self, name: str) -> ResourceRecord:
-        for r in self.resources:
-            if r.name == name:
-                return r
-        raise KeyError(name)
-
 
 def _short(seed: str, n: int = 7) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()[:n]
