@@ -279,6 +279,15 @@ class _Collector(logging.Handler):
 _FAILURES: list[str] = []  # messages of programs that failed in this process
 
 
+def _exception_chain(exc: BaseException | None, limit: int = 20) -> list[BaseException]:
+    """`exc` and what caused it, outermost first (bounded: contexts can form cycles)."""
+    chain: list[BaseException] = []
+    while exc is not None and len(chain) < limit:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
 def _quiet_consequences(loop) -> None:
     """Keep asyncio from reporting, when they are garbage-collected, the futures that failed only
     because an offline program already failed (and its error already reached the caller)."""
@@ -287,10 +296,7 @@ def _quiet_consequences(loop) -> None:
     previous = loop.get_exception_handler()
 
     def handler(loop_, context):
-        exc, chain = context.get("exception"), []
-        while exc is not None and len(chain) < 20:
-            chain.append(str(exc))
-            exc = exc.__cause__ or exc.__context__
+        chain = [str(e) for e in _exception_chain(context.get("exception"))]
         if "never retrieved" in context.get("message", "") and any(f in c for f in _FAILURES for c in chain):
             return
         if previous is not None:
@@ -308,11 +314,7 @@ def _settle(failure: BaseException) -> None:
 
     from pulumi.runtime.sync_await import _ensure_event_loop
 
-    root = failure
-    for _ in range(20):  # the original error, not a wrapper (bounded: contexts can form cycles)
-        if (root.__cause__ or root.__context__) is None:
-            break
-        root = root.__cause__ or root.__context__
+    root = _exception_chain(failure)[-1]  # the original error, not a wrapper
     if str(root):
         _FAILURES.append(str(root))
     loop = _ensure_event_loop()

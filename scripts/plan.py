@@ -182,7 +182,6 @@ def render(result: PlanResult, console) -> None:
     if cfg.cluster is not None:
         title += f"  owner={cfg.cluster.owner}  expires={cfg.cluster.expires_at_iso}"
     tree = Tree(title)
-    nodes: dict[str, Tree] = {}
     children: dict[str, list[ResourceRecord]] = {}
     for r in result.run.resources:
         children.setdefault(r.parent, []).append(r)
@@ -196,7 +195,6 @@ def render(result: PlanResult, console) -> None:
             flags.append(f"[dim]ignores {', '.join(record.ignore_changes)}[/]")
         label = f"{record.name}  [cyan]{_short_type(record.type)}[/]" + (f"  {' '.join(flags)}" if flags else "")
         node = parent_node.add(label)
-        nodes[record.urn] = node
         for child in sorted(children.get(record.urn, []), key=lambda c: c.name):
             add(node, child)
 
