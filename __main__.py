@@ -1,5 +1,5 @@
-"""trainstack: `pulumi up` entry point. All logic lives in components/ (see components/program.py)."""
+"""trainstack: `pulumi up` entry point. All logic lives in programs/ (stack programs), components/ (ComponentResources) and trainstack/ (pure model)."""
 
-from components.program import main
+from programs.program import main
 
 main()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from . import iam_documents as docs
+from trainstack import iam_documents as docs
 
 
 def universal_target_arn(service: str, api_action: str) -> str:

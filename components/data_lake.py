@@ -18,13 +18,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from . import iam_documents as docs
-from .config import DataLakeConfig
-from .tags import with_name
-
-ZONES = ("raw", "curated", "artifacts")
-CHECKPOINTS_PREFIX = "checkpoints/"
-ARTIFACTS_PREFIX = "artifacts/"
+from trainstack import iam_documents as docs
+from trainstack.config import DataLakeConfig
+from trainstack.run_locations import CHECKPOINTS_PREFIX, ZONES
+from trainstack.tags import with_name
 
 
 @dataclass(frozen=True)

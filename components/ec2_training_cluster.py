@@ -20,10 +20,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from . import iam_documents as docs
-from .config import JobConfig
+from trainstack import iam_documents as docs
+from trainstack.config import JobConfig
+from trainstack.run_locations import RunLocations, data_access_policy
+
 from .gpu_autoscaling_group import SSM_CORE_POLICY, GpuAutoScalingGroup
-from .run_locations import RunLocations, data_access_policy
 from .training_cluster import TrainingClusterArgs, gpu_group_args, training_log_group
 
 BOOTSTRAP_SOURCE = Path(__file__).resolve().parent.parent / "scripts" / "ec2_bootstrap.py"

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from . import catalog
-from . import iam_documents as docs
-from .config import GpuConfig, JobConfig
+from trainstack import catalog
+from trainstack import iam_documents as docs
+from trainstack.config import GpuConfig, JobConfig
+from trainstack.run_locations import RunLocations, data_access_policy
+
 from .gpu_autoscaling_group import ECS_INSTANCE_POLICY, SSM_CORE_POLICY, GpuAutoScalingGroup
-from .run_locations import RunLocations, data_access_policy
 from .training_cluster import TrainingClusterArgs, gpu_group_args, training_log_group
 
 CONTAINER_NAME = "training"

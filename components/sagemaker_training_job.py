@@ -14,10 +14,16 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from . import iam_documents as docs
-from .config import ClusterConfig
-from .run_locations import RunLocations, data_access_policy
-from .sagemaker_request import content_hash, create_training_job_request, job_name, spec_from_config, to_pulumi_args
+from trainstack import iam_documents as docs
+from trainstack.config import ClusterConfig
+from trainstack.run_locations import RunLocations, data_access_policy
+from trainstack.sagemaker_request import (
+    content_hash,
+    create_training_job_request,
+    job_name,
+    spec_from_config,
+    to_pulumi_args,
+)
 
 
 @dataclass(frozen=True)

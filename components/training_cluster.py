@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from .config import GpuConfig, JobConfig
+from trainstack.config import GpuConfig, JobConfig
+from trainstack.run_locations import RunLocations
+
 from .gpu_autoscaling_group import AMI_PARAMETERS, GpuAutoScalingGroupArgs
-from .run_locations import RunLocations
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from .cidr import plan_subnets
-from .tags import with_name
+from trainstack.cidr import plan_subnets
+from trainstack.tags import with_name
 
 
 @dataclass(frozen=True)

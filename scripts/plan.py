@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from components import config as config_mod
-from components.cost import CostEstimate, estimate
+from trainstack import config as config_mod
+from trainstack.cost import CostEstimate, estimate
 
 from .offline import OfflineRun, ResourceRecord, run_offline
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from components.config import StackConfig
-from components.run_locations import run_locations
-from components.sagemaker_request import create_training_job_request, job_name, spec_from_config
-from components.tags import standard_tags
+from trainstack.config import StackConfig
+from trainstack.run_locations import run_locations
+from trainstack.sagemaker_request import create_training_job_request, job_name, spec_from_config
+from trainstack.tags import standard_tags
 
 FINISHED = ("Completed", "Failed", "Stopped")
 REQUIRED_OUTPUTS = ("roleArn", "kmsKeyArn", "buckets")
@@ -103,7 +103,7 @@ def stop(client, name: str) -> JobStatus:
 def load_stack(stack: str, root: Path, outputs_file: Path | None = None) -> tuple[StackConfig, dict[str, Any]]:
     """A deployed stack's config and outputs: from its stack file plus a `pulumi stack output --json`
     file, or from the Pulumi backend through the Automation API."""
-    from components.config import ConfigError, parse_config
+    from trainstack.config import ConfigError, parse_config
 
     from .plan import load_raw_config
 

@@ -47,7 +47,7 @@ def cluster_config(backend: str = "ecs", **overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def platform_outputs() -> dict[str, Any]:
-    from components.program import main
+    from programs.program import main
     from scripts.offline import run_offline
 
     run = run_offline(main, config=PLATFORM_CONFIG, stack="platform")
@@ -57,7 +57,7 @@ def platform_outputs() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def run_stack(platform_outputs) -> Callable[..., Any]:
     """Evaluate the whole program for a raw config under the mock engine (platform reference served)."""
-    from components.program import main
+    from programs.program import main
     from scripts.offline import run_offline
 
     def run(config: dict[str, Any], stack: str = "dev", **kw) -> Any:

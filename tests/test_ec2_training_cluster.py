@@ -12,8 +12,8 @@ import pytest
 from conftest import NOW, ROOT, cluster_config, policy_of, statements
 
 from components import ec2_training_cluster as E
-from components.config import parse_config
-from components.run_locations import RunLocations
+from trainstack.config import parse_config
+from trainstack.run_locations import RunLocations
 
 LOC = RunLocations("raw-b", "arn:aws:s3:::raw-b", "cifar10/v1/", "art-b", "arn:aws:s3:::art-b",
                    "artifacts/bob/dev-ec2/", "checkpoints/bob/dev-ec2/")

@@ -10,8 +10,8 @@ from botocore.validate import ParamValidator
 from conftest import NOW, cluster_config
 
 from components import ecs_training_cluster as E
-from components.config import parse_config
-from components.run_locations import RunLocations
+from trainstack.config import parse_config
+from trainstack.run_locations import RunLocations
 
 LOC = RunLocations("raw-b", "arn:aws:s3:::raw-b", "cifar10/v1/", "art-b", "arn:aws:s3:::art-b",
                    "artifacts/alice/dev-ecs/", "checkpoints/alice/dev-ecs/")

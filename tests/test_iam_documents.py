@@ -12,7 +12,7 @@ from moto import mock_aws
 from moto.iam.policy_validation import IAMPolicyDocumentValidator, IAMTrustPolicyDocumentValidator
 from parliament import analyze_policy_string
 
-from components import iam_documents as docs
+from trainstack import iam_documents as docs
 
 # Parliament reads every document as an identity policy. These findings are expected and safe:
 ACCEPTED_FINDINGS = {

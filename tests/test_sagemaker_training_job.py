@@ -13,15 +13,15 @@ from conftest import NOW, cluster_config, policy_of, statements
 from moto import mock_aws
 from moto.sagemaker.responses import SageMakerResponse
 
-from components.config import parse_config
-from components.run_locations import run_locations
-from components.sagemaker_request import (
+from scripts import sagemaker_jobs as J
+from trainstack.config import parse_config
+from trainstack.run_locations import run_locations
+from trainstack.sagemaker_request import (
     create_training_job_request,
     job_name,
     spec_from_config,
     to_pulumi_args,
 )
-from scripts import sagemaker_jobs as J
 
 ROLE = "arn:aws:iam::123456789012:role/training-execution-role"
 

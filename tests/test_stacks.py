@@ -77,7 +77,8 @@ def project_copy(tmp_path):
     for name in ("Pulumi.yaml", "__main__.py"):
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
-    shutil.copytree(ROOT / "components", tmp_path / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("trainstack", "components", "programs"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
 
 
@@ -133,7 +134,7 @@ def test_plan_warns_like_pulumi_up_would(example_plans):
 def test_invalid_config_fails_the_program_before_any_resource(config):
     import pulumi
 
-    from components.program import main
+    from programs.program import main
     from scripts.offline import run_offline
 
     registered: list = []
@@ -146,7 +147,7 @@ def test_invalid_config_fails_the_program_before_any_resource(config):
 def test_cluster_refuses_a_platform_in_another_region(run_stack, platform_outputs):
     from conftest import cluster_config
 
-    from components.program import main
+    from programs.program import main
     from scripts.offline import run_offline
 
     elsewhere = {**platform_outputs, "region": "eu-west-1"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.cidr import plan_subnets
 from components.training_network import TrainingNetwork, TrainingNetworkArgs
+from trainstack.cidr import plan_subnets
 
 TAGS = {"trainstack:owner": "platform"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
-from . import config as config_mod
+from trainstack import config as config_mod
 
 
 def main() -> None:
@@ -16,11 +16,11 @@ def main() -> None:
     for warning in cfg.warnings:
         pulumi.log.warn(warning)
     if cfg.kind == "platform":
-        from .platform_stack import build_platform
+        from .platform import build_platform
 
         outputs = build_platform(cfg)
     else:
-        from .cluster_stack import build_cluster
+        from .cluster import build_cluster
 
         outputs = build_cluster(cfg)
     for key, value in outputs.items():

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from .config import StackConfig
-from .data_lake import DataLake, DataLakeArgs
-from .tags import standard_tags
-from .training_network import TrainingNetwork, TrainingNetworkArgs
+from components.data_lake import DataLake, DataLakeArgs
+from components.training_network import TrainingNetwork, TrainingNetworkArgs
+from trainstack.config import StackConfig
+from trainstack.tags import standard_tags
 
 
 def build_platform(cfg: StackConfig) -> dict[str, object]:

@@ -12,7 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .config import DatasetRef
-from .data_lake import ARTIFACTS_PREFIX, CHECKPOINTS_PREFIX
+
+# The data lake's layout: one bucket per zone; runs write under these prefixes of `artifacts`.
+ZONES = ("raw", "curated", "artifacts")
+ARTIFACTS_PREFIX = "artifacts/"
+CHECKPOINTS_PREFIX = "checkpoints/"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""trainstack's pure model: config, catalog, cost, CIDR, tags, IAM documents, locations. No Pulumi here."""
