@@ -100,10 +100,14 @@ def _program(root: Path):
 
 
 def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
-         _platform_cache: dict[str, dict] | None = None) -> PlanResult:
-    """Validate and evaluate `stack`; raise PlanError (with the validation message) on bad input."""
+         _platform_cache: dict[str, dict] | None = None, raw: dict[str, Any] | None = None) -> PlanResult:
+    """Validate and evaluate `stack`; raise PlanError (with the validation message) on bad input.
+    `raw` (a flat config map) replaces the stack file: `trainstack run` plans its merged config."""
     started = time.perf_counter()
-    project, raw = load_raw_config(stack, root)
+    if raw is None:
+        project, raw = load_raw_config(stack, root)
+    else:
+        project = project_file(root).get("name", "trainstack")
     try:
         cfg = config_mod.parse_config(raw, project=project, stack=stack, now=now)
     except config_mod.ConfigError as exc:
