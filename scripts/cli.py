@@ -109,6 +109,70 @@ def sagemaker_stop(name: str, region: str = typer.Option("us-east-1")) -> None:
     _print_status(Console(), stop(_sagemaker_client(region), name))
 
 
+@app.command("run")
+def run_cmd(
+    template: str = typer.Argument(..., help="Example stack (dev-ecs, dev-ec2, dev-sagemaker) or a stack file path."),
+    name: Optional[str] = typer.Option(None, help="Stack name (default: OWNER-BACKEND-YYYYMMDDHHMM-XXXX)."),
+    owner: Optional[str] = typer.Option(None, help="Overrides trainstack:owner."),
+    ttl_hours: Optional[int] = typer.Option(None, "--ttl-hours", help="Cluster lifetime (default: job limit + 1 h)."),
+    set_: list[str] = typer.Option([], "--set", help="KEY=VALUE config override, VALUE as JSON (repeatable)."),
+    workdir: Optional[str] = typer.Option(None, help="The job's working directory (trainstack:job.workdir)."),
+    command: Optional[str] = typer.Option(None, help="The job's command, e.g. 'python train.py --epochs 3'."),
+    keep_on_failure: bool = typer.Option(False, "--keep-on-failure", help="Keep the stack when the job fails."),
+    skip_preview: bool = typer.Option(False, "--skip-preview", help="No `pulumi preview` before `up`."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation on a terminal."),
+    as_json: bool = typer.Option(False, "--json", help="Print run.json on stdout (human output on stderr)."),
+    start_timeout: float = typer.Option(45, "--start-timeout-minutes", help="Give up on a job that has not started."),
+    secrets_provider: Optional[str] = typer.Option(None, envvar="TRAINSTACK_SECRETS_PROVIDER",
+                                                   help="e.g. awskms://alias/trainstack-state?region=us-east-1"),
+    pulumi_root: Optional[str] = typer.Option(None, envvar="TRAINSTACK_PULUMI_ROOT", help="Directory with bin/pulumi."),
+    runs_dir: Optional[Path] = typer.Option(None, envvar="TRAINSTACK_RUNS_DIR",
+                                            help="Local copies of run.json (default: ROOT/.trainstack/runs)."),
+    root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
+) -> None:
+    """Plan, create a fresh cluster stack, run the job to the end, destroy the stack; print the model URI."""
+    import shlex
+
+    from .plan import REPO_ROOT
+    from .run import RunOptions, Ui, github_outputs, run
+    from .run_config import Overrides
+
+    overrides = Overrides(owner=owner, name=name, ttl_hours=ttl_hours, sets=tuple(set_), workdir=workdir,
+                          command=shlex.split(command) if command else None)
+    opts = RunOptions(template=template, overrides=overrides, root=root or REPO_ROOT, keep_on_failure=keep_on_failure,
+                      skip_preview=skip_preview, yes=yes, pulumi_root=pulumi_root, secrets_provider=secrets_provider,
+                      start_timeout_seconds=start_timeout * 60, record_dir=runs_dir)
+    record = run(opts, Ui(Console(stderr=as_json)))
+    github_outputs(record)
+    if as_json:
+        print(json.dumps(record.to_json(), indent=2, default=str))
+    raise typer.Exit(code=record.exit_code or 0)
+
+
+@app.command("down")
+def down_cmd(
+    name: str = typer.Argument(..., help="The cluster stack to clean up."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation on a terminal."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable result on stdout."),
+    secrets_provider: Optional[str] = typer.Option(None, envvar="TRAINSTACK_SECRETS_PROVIDER"),
+    pulumi_root: Optional[str] = typer.Option(None, envvar="TRAINSTACK_PULUMI_ROOT", help="Directory with bin/pulumi."),
+    root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
+) -> None:
+    """Stop a cluster stack's job, destroy it (retries, stale lock cancelled) and remove it. Idempotent."""
+    from dataclasses import asdict
+
+    from .plan import REPO_ROOT
+    from .run import Ui, down
+
+    ui = Ui(Console(stderr=as_json))
+    if not yes and ui.interactive and not ui.confirm(f"Destroy and remove stack {name}?"):
+        raise typer.Exit(code=2)
+    result = down(name, ui, root=root or REPO_ROOT, pulumi_root=pulumi_root, secrets_provider=secrets_provider)
+    if as_json:
+        print(json.dumps(asdict(result), indent=2))
+    raise typer.Exit(code=result.exit_code)
+
+
 def main() -> None:  # console-script entry point
     app()
 

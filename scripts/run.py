@@ -50,6 +50,7 @@ from .run_config import (
 )
 
 LAST_LOG_LINES = 50
+_PLATFORM_PLANS: dict[str, dict] = {}  # platform stack -> offline outputs, evaluated once per process
 
 
 @dataclass
@@ -319,7 +320,7 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
         name = check_stack_name(opts.overrides.name) if opts.overrides.name else stack_name(owner, backend, now)
         record.stack = name
         try:
-            result = plan(name, opts.root, raw=merged, now=now)
+            result = plan(name, opts.root, raw=merged, now=now, _platform_cache=_PLATFORM_PLANS)
         except PlanError as exc:
             raise RefusedError(str(exc)) from None
         if result.config.kind != "cluster":
@@ -558,6 +559,11 @@ def down(stack_name: str, ui: Ui, *, root: Path = REPO_ROOT, pulumi_root: str | 
                 outputs = plain_outputs(stack.outputs())
             except auto.CommandError:
                 outputs = {}
+            if outputs and "backend" not in outputs:
+                why = (f"{stack_name} is not a trainstack cluster stack (its outputs have no `backend`: a platform?); "
+                       "`trainstack down` never destroys one. Use `pulumi destroy` if you really mean it")
+                ui.log(why)
+                return DownResult(stack_name, False, EXIT_REFUSED, why)
             if outputs.get("backend"):
                 try:
                     follower_for(outputs, (session_factory or boto3.Session)()).stop()

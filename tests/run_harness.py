@@ -84,10 +84,13 @@ class Cloud:
     """Creates in moto what `up` reported, and scripts how the job behaves."""
 
     job_outcome: str = "succeeded"  # succeeded | failed | hang (never starts) | long (runs until stopped)
+    scaling_activities: list[dict[str, Any]] | None = None  # served by a Stubber (moto returns none)
     provisioned: dict[str, Any] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)
 
     def provision(self, outputs: dict[str, Any]) -> None:
+        if self.provisioned == outputs:
+            return  # `down` looks the job up again
         self.provisioned = dict(outputs)
         getattr(self, f"_provision_{outputs['backend']}")(outputs)
 
@@ -159,11 +162,12 @@ class Cloud:
         backend = ecs_backends["123456789012"][o["region"]]
         task = backend.tasks[o["clusterName"]][follower.task_arn]
         if self.job_outcome == "failed":
-            task.containers[0]["exitCode"] = 3
+            task.containers[0].exitCode = 3
             task.stopped_reason = "Essential container in task exited"
-        if self.job_outcome == "hang":
-            task.last_status = "PROVISIONING"
-            task.desired_status = "RUNNING"
+        if self.job_outcome in ("hang", "long"):
+            # Hold the task where it is (moto walks it to STOPPED one state per DescribeTasks otherwise).
+            task.last_status = "PROVISIONING" if self.job_outcome == "hang" else "RUNNING"
+            task.advance = lambda: None
 
 
 def _put_logs(logs: Any, group: str, stream: str, lines: list[str]) -> None:
@@ -189,6 +193,13 @@ def install_cloud(monkeypatch, cloud: Cloud) -> None:
         cloud.provision(dict(outputs))
         follower = real(outputs, session)
         submit, stop = follower.submit, follower.stop
+        if cloud.scaling_activities is not None:
+            from botocore.stub import Stubber
+
+            stub = Stubber(follower.autoscaling)
+            stub.add_response("describe_scaling_activities", {"Activities": cloud.scaling_activities},
+                              {"AutoScalingGroupName": outputs["groupName"], "MaxRecords": 5})
+            stub.activate()
 
         def submitted():
             submit()
