@@ -50,6 +50,7 @@ class TrackedPulumiCommand(auto.PulumiCommand):
                  skip_version_check: bool = False):
         super().__init__(root=root, version=version, skip_version_check=skip_version_check)
         self.process: subprocess.Popen | None = None
+        self.last_process: subprocess.Popen | None = None  # outlives the call (an abandoned CLI keeps running)
         self._lock = threading.Lock()
         self.argv_log: list[list[str]] = []  # every argv run, for transcripts
 
@@ -91,7 +92,7 @@ class TrackedPulumiCommand(auto.PulumiCommand):
         process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
                                    encoding="utf-8", start_new_session=True)
         with self._lock:
-            self.process = process
+            self.process = self.last_process = process
         readers = [threading.Thread(target=consumer, args=(process.stdout, on_output, stdout_chunks), daemon=True),
                    threading.Thread(target=consumer, args=(process.stderr, on_error, stderr_chunks), daemon=True)]
         for t in readers:

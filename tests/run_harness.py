@@ -65,6 +65,27 @@ class FakeCli:
             "name": name, "config": {}, "resources": [], "outputs": {}, "history": [], **doc}))
 
 
+_PLANS: dict[str, Any] = {}
+
+
+def memoize_plans(monkeypatch) -> None:
+    """The offline plan of the same merged config is the same plan: evaluate it once per session
+    (the plan itself is tested in test_stacks.py; here it is the run's first step)."""
+    from scripts import plan as plan_mod
+
+    real = plan_mod.plan
+
+    def plan(stack, root=plan_mod.REPO_ROOT, *, raw=None, **kw):
+        if raw is None:
+            return real(stack, root, **kw)
+        key = json.dumps([stack, str(root), raw], sort_keys=True, default=str)
+        if key not in _PLANS:
+            _PLANS[key] = real(stack, root, raw=raw, **kw)
+        return _PLANS[key]
+
+    monkeypatch.setattr(plan_mod, "plan", plan)
+
+
 def make_fake_cli(tmp_path: Path, monkeypatch, platform_outputs: dict, cache: Path) -> FakeCli:
     state = tmp_path / "pulumi-state"
     state.mkdir()
@@ -73,6 +94,7 @@ def make_fake_cli(tmp_path: Path, monkeypatch, platform_outputs: dict, cache: Pa
     monkeypatch.setenv("FAKE_PULUMI_CACHE", str(cache))
     cli = FakeCli(state)
     cli.seed("platform", {"outputs": platform_outputs})
+    memoize_plans(monkeypatch)
     return cli
 
 
