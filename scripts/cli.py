@@ -142,7 +142,11 @@ def run_cmd(
     opts = RunOptions(template=template, overrides=overrides, root=root or REPO_ROOT, keep_on_failure=keep_on_failure,
                       skip_preview=skip_preview, yes=yes, pulumi_root=pulumi_root, secrets_provider=secrets_provider,
                       start_timeout_seconds=start_timeout * 60, record_dir=runs_dir)
-    record = run(opts, Ui(Console(stderr=as_json)))
+    try:
+        record = run(opts, Ui(Console(stderr=as_json)))
+    except KeyboardInterrupt:  # before the stack exists (planning, confirmation): nothing to clean up
+        Console(stderr=True).print("interrupted before anything was created")
+        raise typer.Exit(code=130) from None
     github_outputs(record)
     if as_json:
         print(json.dumps(record.to_json(), indent=2, default=str))

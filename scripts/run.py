@@ -120,7 +120,10 @@ class Ui:
         self._confirm = confirm
 
     def say(self, text: str, style: str = "") -> None:
-        self.console.print(f"[{style}]{text}[/]" if style else text, highlight=False,
+        from rich.markup import escape
+
+        # Messages quote config values (lists in brackets): never parse them as markup.
+        self.console.print(f"[{style}]{escape(text)}[/]" if style else text, highlight=False,
                            markup=bool(style), soft_wrap=True)
 
     def log(self, line: str) -> None:
@@ -289,8 +292,8 @@ def _refuse(record: RunRecord, ui: Ui, message: str) -> RunRecord:
 def _show_plan(ui: Ui, name: str, result: Any) -> None:
     cost = result.cost
     cfg = result.config
-    ui.say(f"[bold]{name}[/]: {len(result.run.resources)} resources, backend {cfg.backend}, {cfg.region}, "
-           f"owner {cfg.owner}, expires {cfg.cluster.expires_at_iso}", "")
+    ui.say(f"{name}: {len(result.run.resources)} resources, backend {cfg.backend}, {cfg.region}, "
+           f"owner {cfg.owner}, expires {cfg.cluster.expires_at_iso}", "bold")
     ui.log(f"cost: idle ${cost.idle_usd_per_hour:.2f}/h, busy ${cost.busy_low_usd_per_hour:.2f}-"
            f"{cost.busy_usd_per_hour:.2f}/h on-demand, worst case for this run ${cost.max_run_usd:,.2f} "
            f"({cfg.cluster.job.max_runtime_hours:g} h max runtime)")
@@ -454,6 +457,8 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
                            "bold red")
     record.finished_at = _iso(_now())
     recorder.write(ui)
+    timings = ", ".join(f"{k} {v.get('seconds', 0):.1f} s" for k, v in record.phases.items())
+    ui.log(f"{name}: {record.status}; {record.overhead_seconds:.1f} s outside the job ({timings})")
     if record.exit_code == EXIT_OK:
         ui.say(f"model: {record.model_uri}", "bold green")
     return record

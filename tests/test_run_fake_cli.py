@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 
@@ -12,6 +13,7 @@ import pytest
 from moto import mock_aws
 from run_harness import (
     FAKE_ROOT,
+    ROOT,
     TRAIN_LOG,
     Cloud,
     command,
@@ -181,10 +183,22 @@ def test_down_stops_the_job_of_a_kept_stack(cli, cloud, tmp_path):
 
 def test_sigint_during_up_cancels_then_destroys(cli, cloud, tmp_path):
     cli.scenario(step_seconds=0.05)
-    signal_when(lambda: cli.stacks() and len(cli.stack("t-dev-ecs").get("resources", [])) >= 3)
+    cmd = command()
+    sessions = []
+
+    def mid_up() -> bool:
+        if cli.stacks() and len(cli.stack("t-dev-ecs").get("resources", [])) >= 3:
+            proc = cmd.process
+            sessions.append(os.getsid(proc.pid) if proc else None)
+            return True
+        return False
+
+    signal_when(mid_up)
     ui, out = quiet_ui()
-    record = run_mod.run(options("dev-ecs", tmp_path), ui, command=command())
+    record = run_mod.run(options("dev-ecs", tmp_path), ui, command=cmd)
     assert record.exit_code == 130 and record.status == "interrupted"
+    # The CLI leads its own session: a terminal's Ctrl-C (sent to the foreground group) reaches only the driver.
+    assert sessions and sessions[0] not in (None, os.getsid(0))
     assert cloud.provisioned == {}  # no job was started
     assert cli.stacks() == [] and not cli.locked("t-dev-ecs")
     assert "interrupt: stopping" in out.getvalue()
@@ -300,3 +314,23 @@ def test_cli_without_pulumi_exits_2_without_a_traceback(tmp_path):
     assert proc.returncode == 2
     text = proc.stdout + proc.stderr
     assert "the Pulumi CLI is not installed" in text and ".pulumi-version" in text and "Traceback" not in text
+
+
+def test_down_refuses_a_platform_stack(cli, cloud, platform_outputs):
+    ui, out = quiet_ui()
+    result = run_mod.down("platform", ui, pulumi_root=str(FAKE_ROOT), backoff=0)
+    assert result.exit_code == 2 and not result.removed and "not a trainstack cluster stack" in result.reason
+    assert cli.stack("platform")["outputs"] == platform_outputs and "destroy" not in cli.commands()
+
+
+def test_tracked_command_runs_what_the_sdk_command_runs(cli):
+    from pulumi.automation import PulumiCommand, StackNotFoundError
+
+    env = {"PULUMI_SKIP_UPDATE_CHECK": "true"}
+    sdk, tracked = PulumiCommand(root=str(FAKE_ROOT)), command()
+    results = [c.run(["stack", "ls", "--json"], str(ROOT), env) for c in (sdk, tracked)]
+    assert results[0].stdout == results[1].stdout and results[0].code == results[1].code == 0
+    assert cli.calls()[-2:] == [["--non-interactive", "stack", "ls", "--json"]] * 2
+    for c in (sdk, tracked):  # the same error classes, from the same stderr
+        with pytest.raises(StackNotFoundError):
+            c.run(["stack", "select", "--stack", "nope"], str(ROOT), env)
