@@ -373,9 +373,14 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
                                                f"one (remove it with `trainstack down {name}` or pick a new name)") from None
                         name = record.stack = stack_name(owner, backend, now)
                         recorder.path = recorder.path.parent.parent / name / "run.json"
+                    except auto.CommandError as exc:  # e.g. not logged in to a state backend: nothing exists
+                        raise RefusedError(f"pulumi stack init {name} failed: {_first_line(exc)}") from None
                 if stack is None:
                     raise RefusedError(f"could not find a free stack name after {name}; pass --name")
-                stack.set_all_config_json(config_json(merged))
+                try:
+                    stack.set_all_config_json(config_json(merged))
+                except auto.CommandError as exc:
+                    raise RefusedError(f"setting the config of {name} failed: {_first_line(exc)}") from None
             if not opts.skip_preview and not intr.interrupted:
                 with recorder.phase("preview"):
                     view = ProgressView(ui.console, f"preview {name}", expected)

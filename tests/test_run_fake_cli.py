@@ -334,3 +334,17 @@ def test_tracked_command_runs_what_the_sdk_command_runs(cli):
     for c in (sdk, tracked):  # the same error classes, from the same stderr
         with pytest.raises(StackNotFoundError):
             c.run(["stack", "select", "--stack", "nope"], str(ROOT), env)
+
+
+def test_a_backend_that_refuses_the_stack_is_exit_2(cli, cloud, tmp_path):
+    cli.scenario(init_error="PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions")
+    record = run_mod.run(options("dev-ecs", tmp_path), quiet_ui()[0], command=command())
+    assert record.exit_code == 2 and "PULUMI_ACCESS_TOKEN must be set" in record.reason
+    assert cli.commands() == ["stack init"]
+
+
+def test_a_program_error_in_preview_is_refused_and_the_empty_stack_removed(cli, cloud, tmp_path):
+    cli.scenario(program_error="trainstack:gpu.amiId = ami-1: no such image in us-east-1")
+    record = run_mod.run(options("dev-ecs", tmp_path, skip_preview=False), quiet_ui()[0], command=command())
+    assert record.exit_code == 2 and "preview failed: trainstack:gpu.amiId = ami-1" in record.reason
+    assert cli.stacks() == [] and "up" not in cli.commands()

@@ -12,7 +12,8 @@ SIGINT like the CLI: first = finish the current step, then cancel ("update cance
 released); second = exit at once, leaving the lock and a pending operation.
 
 Scenario knobs: `$FAKE_PULUMI_STATE/scenario.json` (read at every command):
-  {"fail_up_after": N, "fail_destroy": "once" | "always", "step_seconds": s, "program_error": "text"}
+  {"fail_up_after": N, "fail_destroy": "once" | "always", "step_seconds": s, "program_error": "text",
+   "init_error": "text"}
 """
 
 from __future__ import annotations
@@ -449,6 +450,8 @@ def main(argv: list[str]) -> int:
         return 0
     if cmd == ("stack", "init"):
         name = pos[0]
+        if scenario().get("init_error"):
+            fail(f"error: {scenario()['init_error']}")
         if _stack_file(name).exists():
             fail(f"error: stack '{name}' already exists")
         save(name, {"name": name, "config": {}, "resources": [], "outputs": {}, "history": [],
