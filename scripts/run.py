@@ -317,7 +317,12 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
     # PLAN: nothing exists yet, every problem is exit 2.
     try:
         command = command or pulumi_command(opts.pulumi_root, project_root=opts.root)
-        merged = merge(load_template(template_file(opts.template, opts.root), opts.root), opts.overrides, now)
+        template = load_template(template_file(opts.template, opts.root), opts.root)
+        if template.get("trainstack:kind") != "cluster":
+            raise RefusedError(f"trainstack:kind = {template.get('trainstack:kind')} in template {opts.template}: "
+                               "`trainstack run` makes clusters; pick a cluster template such as dev-ecs (deploy "
+                               "a platform with `pulumi up -s platform`)")
+        merged = merge(template, opts.overrides, now)
         owner = str(merged.get("trainstack:owner", ""))
         backend = str(merged.get("trainstack:backend", ""))
         name = check_stack_name(opts.overrides.name) if opts.overrides.name else stack_name(owner, backend, now)
@@ -326,9 +331,8 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
             result = plan(name, opts.root, raw=merged, now=now, _platform_cache=_PLATFORM_PLANS)
         except PlanError as exc:
             raise RefusedError(str(exc)) from None
-        if result.config.kind != "cluster":
-            raise RefusedError(f"trainstack:kind = {result.config.kind}: `trainstack run` makes clusters; deploy the "
-                               "platform with `pulumi up -s platform`")
+        if result.config.cluster is None:  # --set trainstack:kind=...
+            raise RefusedError(f"trainstack:kind = {result.config.kind}: `trainstack run` makes clusters")
     except (RefusedError, CliMissingError) as exc:  # one message, no traceback
         return _refuse(record, ui, str(exc))
 

@@ -348,3 +348,18 @@ def test_a_program_error_in_preview_is_refused_and_the_empty_stack_removed(cli, 
     record = run_mod.run(options("dev-ecs", tmp_path, skip_preview=False), quiet_ui()[0], command=command())
     assert record.exit_code == 2 and "preview failed: trainstack:gpu.amiId = ami-1" in record.reason
     assert cli.stacks() == [] and "up" not in cli.commands()
+
+
+def test_a_no_at_the_prompt_creates_nothing(cli, cloud, tmp_path):
+    ui, out = quiet_ui()
+    asked = []
+    ui._confirm = lambda q: asked.append(q) or False
+    record = run_mod.run(options("dev-ecs", tmp_path, yes=False), ui, command=command())
+    assert asked == ["Create t-dev-ecs and run the job?"]
+    assert record.exit_code == 2 and cli.commands() == []
+    assert "worst case for this run $" in out.getvalue()  # the cost was shown before the question
+
+
+def test_the_platform_template_is_refused(cli, cloud, tmp_path):
+    record = run_mod.run(options("platform", tmp_path), quiet_ui()[0], command=command())
+    assert record.exit_code == 2 and "`trainstack run` makes clusters" in record.reason and cli.commands() == []
