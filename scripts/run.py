@@ -364,106 +364,104 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
 
     with Interrupts(command, on_signal=on_signal) as intr:
         try:
-            # CREATE + CONFIG (+ PREVIEW): a failure here leaves an empty stack, removed below.
-            with recorder.phase("create"):
-                record.status = "creating"
-                for _attempt in range(3):
+            try:
+                # CREATE + CONFIG (+ PREVIEW): a failure here leaves an empty stack, removed below.
+                with recorder.phase("create"):
+                    record.status = "creating"
+                    for _attempt in range(3):
+                        try:
+                            stack = driver.create(name)
+                            break
+                        except auto.StackAlreadyExistsError:
+                            if opts.overrides.name:
+                                raise RefusedError(f"--name {name}: a stack of that name exists; a run never reuses "
+                                                   f"one (remove it with `trainstack down {name}` or pick a new name)") from None
+                            name = record.stack = stack_name(owner, backend, now)
+                            recorder.path = recorder.path.parent.parent / name / "run.json"
+                        except auto.CommandError as exc:  # e.g. not logged in to a state backend: nothing exists
+                            raise RefusedError(f"pulumi stack init {name} failed: {_first_line(exc)}") from None
+                    if stack is None:
+                        raise RefusedError(f"could not find a free stack name after {name}; pass --name")
                     try:
-                        stack = driver.create(name)
-                        break
-                    except auto.StackAlreadyExistsError:
-                        if opts.overrides.name:
-                            raise RefusedError(f"--name {name}: a stack of that name exists; a run never reuses "
-                                               f"one (remove it with `trainstack down {name}` or pick a new name)") from None
-                        name = record.stack = stack_name(owner, backend, now)
-                        recorder.path = recorder.path.parent.parent / name / "run.json"
-                    except auto.CommandError as exc:  # e.g. not logged in to a state backend: nothing exists
-                        raise RefusedError(f"pulumi stack init {name} failed: {_first_line(exc)}") from None
-                if stack is None:
-                    raise RefusedError(f"could not find a free stack name after {name}; pass --name")
-                try:
-                    stack.set_all_config_json(config_json(merged))
-                except auto.CommandError as exc:
-                    raise RefusedError(f"setting the config of {name} failed: {_first_line(exc)}") from None
-            if not opts.skip_preview and not intr.interrupted:
-                with recorder.phase("preview"):
-                    view = ProgressView(ui.console, f"preview {name}", expected)
-                    try:
-                        with view:
-                            stack.preview(on_event=view.on_event, policy_packs=_policy_packs(opts.root))
+                        stack.set_all_config_json(config_json(merged))
                     except auto.CommandError as exc:
-                        raise RefusedError(_why(view, exc, "preview failed")) from None
-            if not intr.interrupted:
-                with recorder.phase("up"):
-                    record.status = "deploying"
-                    recorder.write(ui)
-                    view = ProgressView(ui.console, f"up {name}", expected)
-                    try:
-                        with view:
-                            up = stack.up(on_event=view.on_event, policy_packs=_policy_packs(opts.root))
-                        outputs = plain_outputs(up.outputs)
-                    except auto.CommandError as exc:
-                        failed_reason = _why(view, exc, "pulumi up failed")
-                        outputs = None
-                if outputs is not None:
-                    record.artifact_uri = outputs.get("artifactUri")
-                    record.model_uri = outputs.get("modelUri") or outputs.get("modelArtifactUri")
-                    record.status = "running"
-                    recorder.write(ui)
-                    if not intr.interrupted:
-                        with recorder.phase("follow"):
-                            try:
-                                job, tail = follow(follower_for(outputs, session_factory()), intr=intr, ui=ui,
-                                                   opts=opts, max_runtime_hours=c.job.max_runtime_hours,
-                                                   clock=clock)
-                            except Exception as exc:  # noqa: BLE001 - e.g. AWS API errors: still destroy
-                                job, tail = JobState(FAILED, f"following the job failed: {exc}"), []
-                            record.last_log_lines = list(tail)
-                            if job.phase != SUCCEEDED:
-                                failed_reason = job.reason
-                            elif job.reason.startswith("s3://"):
-                                record.model_uri = job.reason
-        except RefusedError as exc:
-            refused = not intr.interrupted
-            failed_reason = str(exc)
-        except GiveUp:
-            return _abandon(record, recorder, ui, name)
-        except Exception as exc:  # noqa: BLE001 - whatever broke, the cleanup below still runs
-            failed_reason = f"unexpected error: {exc!r}"
+                        raise RefusedError(f"setting the config of {name} failed: {_first_line(exc)}") from None
+                if not opts.skip_preview and not intr.interrupted:
+                    with recorder.phase("preview"):
+                        view = ProgressView(ui.console, f"preview {name}", expected)
+                        try:
+                            with view:
+                                stack.preview(on_event=view.on_event, policy_packs=_policy_packs(opts.root))
+                        except auto.CommandError as exc:
+                            raise RefusedError(_why(view, exc, "preview failed")) from None
+                if not intr.interrupted:
+                    with recorder.phase("up"):
+                        record.status = "deploying"
+                        recorder.write(ui)
+                        view = ProgressView(ui.console, f"up {name}", expected)
+                        try:
+                            with view:
+                                up = stack.up(on_event=view.on_event, policy_packs=_policy_packs(opts.root))
+                            outputs = plain_outputs(up.outputs)
+                        except auto.CommandError as exc:
+                            failed_reason = _why(view, exc, "pulumi up failed")
+                            outputs = None
+                    if outputs is not None:
+                        record.artifact_uri = outputs.get("artifactUri")
+                        record.model_uri = outputs.get("modelUri") or outputs.get("modelArtifactUri")
+                        record.status = "running"
+                        recorder.write(ui)
+                        if not intr.interrupted:
+                            with recorder.phase("follow"):
+                                try:
+                                    job, tail = follow(follower_for(outputs, session_factory()), intr=intr, ui=ui,
+                                                       opts=opts, max_runtime_hours=c.job.max_runtime_hours,
+                                                       clock=clock)
+                                except Exception as exc:  # noqa: BLE001 - e.g. AWS API errors: still destroy
+                                    job, tail = JobState(FAILED, f"following the job failed: {exc}"), []
+                                record.last_log_lines = list(tail)
+                                if job.phase != SUCCEEDED:
+                                    failed_reason = job.reason
+                                elif job.reason.startswith("s3://"):
+                                    record.model_uri = job.reason
+            except RefusedError as exc:
+                refused = not intr.interrupted
+                failed_reason = str(exc)
+            except Exception as exc:  # noqa: BLE001 - whatever broke, the cleanup below still runs
+                failed_reason = f"unexpected error: {exc!r}"
 
-        # Outcome before cleanup.
-        if intr.interrupted:
-            record.status, record.exit_code = "interrupted", EXIT_INTERRUPTED
-            record.reason = failed_reason or "interrupted"
-        elif refused:
-            record.status, record.exit_code, record.reason = "refused", EXIT_REFUSED, failed_reason
-        elif failed_reason:
-            record.status, record.exit_code, record.reason = "failed", EXIT_JOB_FAILED, failed_reason
-            ui.say(f"run failed: {failed_reason}", "bold red")
-        else:
-            record.status, record.exit_code = "succeeded", EXIT_OK
-        recorder.write(ui)
-
-        # DESTROY (always, unless --keep-on-failure on a failed job).
-        if stack is not None:
-            if record.exit_code == EXIT_JOB_FAILED and opts.keep_on_failure:
-                record.status = "kept"
-                ui.say(f"--keep-on-failure: {name} is kept for debugging; it expires at {record.expires_at}. "
-                       f"Remove it with: trainstack down {name}", "yellow")
+            # Outcome before cleanup.
+            if intr.interrupted:
+                record.status, record.exit_code = "interrupted", EXIT_INTERRUPTED
+                record.reason = failed_reason or "interrupted"
+            elif refused:
+                record.status, record.exit_code, record.reason = "refused", EXIT_REFUSED, failed_reason
+            elif failed_reason:
+                record.status, record.exit_code, record.reason = "failed", EXIT_JOB_FAILED, failed_reason
+                ui.say(f"run failed: {failed_reason}", "bold red")
             else:
-                try:
+                record.status, record.exit_code = "succeeded", EXIT_OK
+            recorder.write(ui)
+
+            # DESTROY (always, unless --keep-on-failure on a failed job).
+            if stack is not None:
+                if record.exit_code == EXIT_JOB_FAILED and opts.keep_on_failure:
+                    record.status = "kept"
+                    ui.say(f"--keep-on-failure: {name} is kept for debugging; it expires at {record.expires_at}. "
+                           f"Remove it with: trainstack down {name}", "yellow")
+                else:
                     with recorder.phase("destroy"):
                         removed, why = destroy_stack(stack, ui=ui, attempts=opts.destroy_attempts,
                                                      backoff=opts.destroy_backoff_seconds, intr=intr,
                                                      expected=expected, sleep=sleep)
-                except GiveUp:
-                    return _abandon(record, recorder, ui, name)
-                if not removed:
-                    record.status, record.exit_code = "cleanup-incomplete", EXIT_CLEANUP_INCOMPLETE
-                    record.reason = (record.reason + "; " if record.reason else "") + f"destroy failed: {why}"
-                    ui.say(f"{name} could NOT be destroyed ({why}). It is kept and still listed; its in-cloud "
-                           f"teardown stops the compute at {record.expires_at}. Retry: trainstack down {name}",
-                           "bold red")
+                    if not removed:
+                        record.status, record.exit_code = "cleanup-incomplete", EXIT_CLEANUP_INCOMPLETE
+                        record.reason = (record.reason + "; " if record.reason else "") + f"destroy failed: {why}"
+                        ui.say(f"{name} could NOT be destroyed ({why}). It is kept and still listed; its in-cloud "
+                               f"teardown stops the compute at {record.expires_at}. Retry: trainstack down {name}",
+                               "bold red")
+        except GiveUp:  # a third signal between the guarded steps
+            return _abandon(record, recorder, ui, name)
     record.finished_at = _iso(_now())
     recorder.write(ui)
     timings = ", ".join(f"{k} {v.get('seconds', 0):.1f} s" for k, v in record.phases.items())
