@@ -23,11 +23,16 @@ class Ec2Follower:
         """Nothing to start: the group was created at the job's node count."""
 
     def _marker(self, uri: str) -> dict | None:
+        from botocore.exceptions import ClientError
+
         bucket, key = split_s3_uri(uri)
         try:
             body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except self.s3.exceptions.NoSuchKey:
-            return None
+        except ClientError as exc:
+            # Without s3:ListBucket a missing key is 403, not 404 (S3 GetObject docs): both mean "not yet".
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "403", "AccessDenied"):
+                return None
+            raise
         try:
             return json.loads(body or b"{}")
         except ValueError:

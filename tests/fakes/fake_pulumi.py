@@ -339,8 +339,7 @@ def operation(cmd: str, flags: dict[str, Any], cwd: str) -> None:
         events.emit(cancelEvent={})
         events.close()
         if not preview:
-            if cmd != "preview":
-                history_entry(cmd, doc, result, started, changes)
+            history_entry(cmd, doc, result, started, changes)
             save(name, doc)
             release_lock(name)
         if message:
