@@ -225,10 +225,27 @@ def test_volta_with_cuda13_image_warns():
     assert any("CUDA 13" in w and "Volta" in w and "7.0" in w for w in cfg.warnings)
 
 
-def test_volta_default_ami_warns_but_pinned_r580_ami_does_not():
-    assert any("R580" in w for w in parse(cluster_config()).warnings)
-    pinned = parse(cluster_config(gpu={"amiId": "ami-0123456789abcdef0", "amiDriverBranch": 580}))
-    assert not any("R580" in w for w in pinned.warnings)
+def test_volta_on_ecs_uses_the_default_ami_without_a_pin_warning():
+    cfg = parse(cluster_config())
+    assert cfg.cluster.gpu.ami_id is None
+    assert not any("amiId" in w or "R580 AMI" in w for w in cfg.warnings)
+
+
+def test_volta_on_ec2_without_a_pinned_ami_is_refused_with_the_fixes():
+    volta = {"family": "p3", "instanceTypes": ["p3.8xlarge"], "maxInstances": 2}
+    problem = assert_rejected(cluster_config("ec2", gpu=volta), "trainstack:gpu.amiId",
+                              "no AWS-maintained AMI for the ec2 backend drives Volta", "proprietary",
+                              "R580-or-older")
+    fix = problem.fix
+    assert "pin gpu.amiId" in fix and "g4dn" in fix and "backend ecs or sagemaker" in fix
+
+
+def test_volta_on_ec2_with_a_pinned_ami_is_accepted_and_asks_for_the_branch():
+    pinned = {"family": "p3", "instanceTypes": ["p3.8xlarge"], "amiId": "ami-0123456789abcdef0"}
+    unchecked = parse(cluster_config("ec2", gpu=pinned))
+    assert any("gpu.amiDriverBranch" in w and "proprietary" in w for w in unchecked.warnings)
+    checked = parse(cluster_config("ec2", gpu={**pinned, "amiDriverBranch": 580}))
+    assert not any("amiDriverBranch" in w for w in checked.warnings)
 
 
 def test_cuda13_on_ampere_is_fine():

@@ -123,8 +123,34 @@ def test_cluster_without_a_local_platform_stack_file(project_copy):
         plan("dev-ecs", project_copy)
 
 
-def test_plan_warns_like_pulumi_up_would(example_plans):
-    assert any("Volta" in w for w in example_plans["dev-ecs"].warnings)
+def test_plan_warns_like_pulumi_up_would(project_copy):
+    edit_stack(project_copy, "dev-ecs", **{"trainstack:ttlHours": 2})
+    assert any("longer than the cluster lives" in w for w in plan("dev-ecs", project_copy).warnings)
+
+
+@pytest.mark.parametrize("stack,source,module", [
+    ("dev-ecs", "ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id", "proprietary"),
+    ("dev-ec2", "ssm:/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id",
+     "open"),
+    ("dev-sagemaker", "managed by SageMaker", "chosen by SageMaker"),
+])
+def test_every_cluster_plan_shows_its_ami_source_and_driver_module(stack, source, module):
+    doc = json.loads(runner.invoke(app, ["plan", stack, "--json"]).output)
+    assert doc["ami"]["source"] == source and doc["ami"]["driverModule"] == module
+    text = runner.invoke(app, ["plan", stack], env={"COLUMNS": "400"}).output
+    assert f"GPU AMI: {source} (NVIDIA kernel module: {module}" in text
+
+
+def test_platform_plan_has_no_ami():
+    assert json.loads(runner.invoke(app, ["plan", "platform", "--json"]).output)["ami"] is None
+
+
+def test_volta_ec2_stack_is_refused_by_plan_with_the_fix(project_copy):
+    edit_stack(project_copy, "dev-ec2", **{"trainstack:gpu": {"family": "p3", "instanceTypes": ["p3.8xlarge"],
+                                                               "maxInstances": 2}})
+    out = runner.invoke(app, ["plan", "dev-ec2", "--root", str(project_copy)], env={"COLUMNS": "400"})
+    assert out.exit_code == 2
+    assert "trainstack:gpu.amiId" in out.output and "drives Volta" in out.output and "pin gpu.amiId" in out.output
 
 
 @pytest.mark.parametrize("config", [

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import catalog
+from . import amis, catalog
 from .cidr import SubnetPlanError, plan_subnets
 
 NS = "trainstack"
@@ -127,6 +127,12 @@ class GpuConfig:
     @property
     def smallest_gpus(self) -> int:
         return catalog.smallest_gpu_count(self.instance_types)
+
+    @property
+    def architectures(self) -> list[catalog.GpuArchitecture]:
+        """The GPU architectures of the listed types, each once (what the AMI must drive)."""
+        found = [k.architecture for k in map(catalog.lookup, self.instance_types) if k and k.architecture]
+        return list({a: None for a in found})
 
 
 @dataclass(frozen=True)
@@ -724,11 +730,15 @@ def _parse_gpu(g: _Reader, backend: str, job: JobConfig, warnings: list[str]) ->
             g.fail("amiDriverBranch", driver,
                    f"is newer than R{volta.last_driver_branch}, the last NVIDIA driver branch that supports Volta "
                    f"({family})", f"use an AMI with an R{volta.last_driver_branch}-or-older driver")
-        elif backend in ("ec2", "ecs") and ami_id is None:
+        elif backend in amis.AMI_BACKENDS and ami_id is not None and driver is None:
             warnings.append(
-                f"gpu.family {family} is Volta: the default AMI follows AWS's latest GPU AMI, whose NVIDIA driver must "
-                f"be R{volta.last_driver_branch} or older for V100s. Pin gpu.amiId to an R{volta.last_driver_branch} "
-                "AMI (and set gpu.amiDriverBranch) to be sure.")
+                f"gpu.amiId {ami_id} is pinned for Volta ({family}): it must load NVIDIA's proprietary kernel module "
+                f"with an R{volta.last_driver_branch}-or-older driver (the open module does not drive V100s). Set "
+                "gpu.amiDriverBranch so trainstack can check the branch.")
+    if ami_id is None and types and all(k is not None and k.architecture for k in known):
+        refused = amis.problem_for(backend, family, gpu.architectures)
+        if refused is not None:
+            g.fail("amiId", _MISSING, *refused)
     return gpu
 
 
