@@ -265,6 +265,15 @@ def sagemaker_training(*, region: str, account_id: str, kms_key_arn: str, vpc: b
             "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
         },
         {"Sid": "DescribeDataLakeKey", "Effect": "Allow", "Action": "kms:DescribeKey", "Resource": kms_key_arn},
+        {
+            # OutputDataConfig.KmsKeyId is the data lake key, so model.tar.gz is encrypted like everything else
+            # in the lake (the bucket policy refuses other keys); SageMaker requires kms:Encrypt for it
+            # (CreateTrainingJob API reference, OutputDataConfig.KmsKeyId).
+            "Sid": "EncryptModelArtifacts",
+            "Effect": "Allow",
+            "Action": "kms:Encrypt",
+            "Resource": kms_key_arn,
+        },
     ]
     if vpc:
         statements.append({
