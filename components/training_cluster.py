@@ -32,9 +32,10 @@ class TrainingClusterArgs:
 
 
 def training_log_group(name: str, args: TrainingClusterArgs, parent: pulumi.Resource) -> aws.cloudwatch.LogGroup:
+    # Encrypted with the platform's data lake key (its key policy admits this region's CloudWatch Logs).
     return aws.cloudwatch.LogGroup(f"{name}-logs", name_prefix=f"/trainstack/{args.owner}/",
-                                   retention_in_days=args.log_retention_days, tags=args.tags,
-                                   opts=pulumi.ResourceOptions(parent=parent))
+                                   retention_in_days=args.log_retention_days, kms_key_id=args.kms_key_arn,
+                                   tags=args.tags, opts=pulumi.ResourceOptions(parent=parent))
 
 
 def gpu_group_args(args: TrainingClusterArgs, *, backend: str, user_data: pulumi.Input[str], desired_capacity: int,

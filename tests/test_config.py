@@ -38,6 +38,7 @@ def assert_rejected(raw, key: str, *fragments: str) -> C.Problem:
 # ---------------------------------------------------------------------------- platform
 
 PLATFORM_CASES = [
+    ({"trainstack:flowLogs": "sometimes"}, "trainstack:flowLogs", ["true or false"]),
     ({"trainstack:azCount": 0}, "trainstack:azCount", ["from 2 to 6"]),
     ({"trainstack:azCount": 1}, "trainstack:azCount", ["from 2 to 6", "at least two AZs"]),
     ({"trainstack:azCount": 7}, "trainstack:azCount", ["from 2 to 6"]),
@@ -172,6 +173,8 @@ CLUSTER_CASES = [
     ("driver too new for Volta", {"gpu": {"amiId": "ami-0123456789abcdef0", "amiDriverBranch": 590}},
      "trainstack:gpu.amiDriverBranch", ["R580", "Volta"]),
     ("eks not available yet", {"backend": "eks"}, "trainstack:backend", ["not available"]),
+    ("log retention CloudWatch refuses", {"logRetentionDays": 10}, "trainstack:logRetentionDays",
+     ["is not a retention CloudWatch Logs accepts", "1, 3, 5, 7, 14, 30", "3288, 3653"]),
 ]
 
 
@@ -374,3 +377,15 @@ def test_family_rule_matches_the_ecs_placement_pattern(instance_type, family):
         parse(raw)
     else:
         assert_rejected(raw, "trainstack:gpu.instanceTypes", "is not in gpu.family")
+
+
+@pytest.mark.parametrize("days", C.LOG_RETENTION_DAYS)
+def test_every_cloudwatch_retention_is_accepted(days):
+    assert parse(cluster_config(logRetentionDays=days)).cluster.log_retention_days == days
+
+
+def test_flow_logs_are_off_by_default_and_opt_in():
+    base = {"aws:region": "us-east-1", "trainstack:kind": "platform"}
+    assert parse(base, stack="platform").platform.flow_logs is False
+    assert parse({**base, "trainstack:flowLogs": True}, stack="platform").platform.flow_logs is True
+    assert_rejected(cluster_config(flowLogs=True), "trainstack:flowLogs", "applies to platform stacks")

@@ -31,6 +31,9 @@ DISTRIBUTIONS = ("FullyReplicated", "ShardedByS3Key")
 DATA_ZONES = ("raw", "curated")
 MAX_TTL_HOURS = 72
 MIN_AZ, MAX_AZ = 2, 6
+# CloudWatch Logs PutRetentionPolicy accepts exactly these retentionInDays.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)
 # SageMaker: MaxRuntimeInSeconds <= 28 days.
 MAX_RUNTIME_HOURS = 28 * 24
 
@@ -106,6 +109,7 @@ class PlatformConfig:
     vpc_cidr: str = "10.40.0.0/16"
     egress: str = "public"
     data_lake: DataLakeConfig = field(default_factory=DataLakeConfig)
+    flow_logs: bool = False  # VPC flow logs to the log bucket (billed per GB delivered)
 
 
 @dataclass(frozen=True)
@@ -216,7 +220,7 @@ class StackConfig:
 # --------------------------------------------------------------------------------------------
 # Key schema: every key the program reads, so that typos are reported instead of ignored.
 
-PLATFORM_KEYS = {"azCount", "availabilityZones", "vpcCidr", "egress", "dataLake"}
+PLATFORM_KEYS = {"azCount", "availabilityZones", "vpcCidr", "egress", "dataLake", "flowLogs"}
 CLUSTER_KEYS = {"platformStack", "backend", "ttlHours", "expiresAt", "gpu", "job", "sagemaker", "logRetentionDays"}
 COMMON_KEYS = {"kind", "owner"}
 DATA_LAKE_KEYS = {"checkpointRetentionDays", "noncurrentVersionDays", "glueDatabase", "protect", "accessLogRetentionDays"}
@@ -527,7 +531,7 @@ def _parse_platform(top: _Reader, region: str, problems: list[Problem]) -> Platf
         protect=lake.boolean("protect", True),
     )
     return PlatformConfig(az_count=az_count, availability_zones=zones, vpc_cidr=cidr, egress=egress,
-                          data_lake=data_lake)
+                          data_lake=data_lake, flow_logs=top.boolean("flowLogs", False))
 
 
 def _parse_expiry(top: _Reader, now: dt.datetime) -> dt.datetime:
@@ -593,6 +597,10 @@ def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
     backend = top.choice("backend", "ecs", BACKENDS, required=True)
     expires_at = _parse_expiry(top, now)
     log_retention = top.integer("logRetentionDays", 14, 1, 3653, "use a number of days from 1 to 3653")
+    if log_retention not in LOG_RETENTION_DAYS:
+        top.fail("logRetentionDays", log_retention, "is not a retention CloudWatch Logs accepts",
+                 f"use one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        log_retention = 14
 
     job_r = top.obj("job")
     job_r.reject_unknown(JOB_KEYS)
