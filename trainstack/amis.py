@@ -68,7 +68,8 @@ ROWS: tuple[AmiRow, ...] = (
     AmiRow("ecs", "Ampere", ECS_AL2023_GPU, _ECS, OPEN, 580, _AL2023, _ECS_KMOD_LOADER),
     AmiRow("ecs", "Ada Lovelace", ECS_AL2023_GPU, _ECS, OPEN, 580, _AL2023, _ECS_KMOD_LOADER),
     AmiRow("ecs", "Hopper", ECS_AL2023_GPU, _ECS, OPEN, 580, _AL2023, _ECS_KMOD_LOADER),
-    # DLAMI Base OSS AL2023 release notes: G4dn (Turing) ... P5 (Hopper); no P3. Driver 595.
+    # DLAMI Base OSS AL2023 release notes: G4dn (Turing) ... P5 (Hopper); no P3. The DLAMI follows NVIDIA's
+    # current branch (595 in 2026-09) without pinning it, so the row names no branch.
     AmiRow("ec2", "Turing", DLAMI_BASE_OSS_AL2023, _DLAMI, OPEN, None, _AL2023, _DLAMI_OSS_NOTES),
     AmiRow("ec2", "Ampere", DLAMI_BASE_OSS_AL2023, _DLAMI, OPEN, None, _AL2023, _DLAMI_OSS_NOTES),
     AmiRow("ec2", "Ada Lovelace", DLAMI_BASE_OSS_AL2023, _DLAMI, OPEN, None, _AL2023, _DLAMI_OSS_NOTES),
