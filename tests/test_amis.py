@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import NOW, cluster_config
+from conftest import NOW, ROOT, cluster_config
 
 from trainstack import amis, catalog
 from trainstack.config import parse_config
@@ -72,3 +72,16 @@ def test_pinned_ami_is_shown_as_pinned():
     plan = amis.plan_for("ec2", [catalog.VOLTA], "ami-0123456789abcdef0", 580)
     assert plan.source == "pinned:ami-0123456789abcdef0" and plan.driver_branch == 580
     assert plan.driver_module.startswith(amis.PROPRIETARY)
+
+
+def test_the_ec2_examples_documented_p3_variant_is_valid():
+    """The comment in stacks/Pulumi.dev-ec2.yaml: family p3 with a pinned R580 AMI."""
+    from scripts.plan import load_raw_config
+
+    _, raw = load_raw_config("dev-ec2")
+    text = (ROOT / "stacks" / "Pulumi.dev-ec2.yaml").read_text()
+    assert "instanceTypes [p3.8xlarge, p3.16xlarge]" in text and "amiDriverBranch: 580" in text
+    raw["trainstack:gpu"] = {**raw["trainstack:gpu"], "family": "p3", "instanceTypes": ["p3.8xlarge", "p3.16xlarge"],
+                             "amiId": "ami-0123456789abcdef0", "amiDriverBranch": 580}
+    cfg = parse_config(raw, stack="dev-ec2", now=NOW).cluster
+    assert amis.plan_for("ec2", cfg.gpu.architectures, cfg.gpu.ami_id, 580).source == "pinned:ami-0123456789abcdef0"
