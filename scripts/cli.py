@@ -136,7 +136,7 @@ def upload_cmd(
         Console(stderr=True).print(str(exc), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
     if not dry_run:
-        console.print(summary(result), markup=False, highlight=False)
+        console.print(summary(result), markup=False, highlight=False, soft_wrap=True)
     if result.interrupted:
         raise typer.Exit(code=130)
     if not result.ok:

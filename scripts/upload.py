@@ -245,7 +245,8 @@ class _Progress:
                 self.bar.console.print(f"[red]failed[/] {f.key}: {error}", highlight=False)
         else:
             status = f"failed: {error}" if error else "uploaded"
-            self.console.print(f"{status} {f.key} ({_size(f.size)})", highlight=False, markup=False)
+            self.console.print(f"{status} {f.key} ({_size(f.size)})", highlight=False, markup=False,
+                               soft_wrap=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -410,12 +411,13 @@ def upload(src: Path, dest: str, *, bucket: str | None = None, platform: str | N
     console.print(f"s3://{bucket}/{dataset.prefix}: {len(files)} file(s); {len(plan.upload)} to upload "
                   f"({_size(plan.upload_bytes)}), {len(plan.skip)} already there"
                   + (f", {len(plan.conflicts)} to overwrite" if overwrite and plan.conflicts else ""),
-                  highlight=False, markup=False)
+                  highlight=False, markup=False, soft_wrap=True)
     if plan.conflicts and not overwrite:
         raise UploadError(conflict_message(plan))
     if dry_run:
         for f in plan.upload:
-            console.print(f"would upload {f.key} ({_size(f.size)})", highlight=False, markup=False)
+            console.print(f"would upload {f.key} ({_size(f.size)})", highlight=False, markup=False,
+                          soft_wrap=True)
         return UploadResult(plan)
     result = send(s3, plan, jobs=jobs, chunk_mib=chunk_mib, console=console)
     if not result.failed and not result.interrupted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -69,7 +70,8 @@ def fleet_world():
             ResourceConfig={"InstanceType": "ml.p3.2xlarge", "InstanceCount": 2, "VolumeSizeInGB": 200},
             StoppingCondition={"MaxRuntimeInSeconds": 3600},
             Tags=cluster_tags("carol-sm-3", "carol", "sagemaker", h(-1)))
-        yield {"alice": alice, "bob": bob}
+        yield {"alice": alice, "bob": bob, "tagging": boto3.client("resourcegroupstaggingapi", region_name=REGION),
+               "ec2": ec2}
 
 
 @pytest.fixture
@@ -112,8 +114,7 @@ def fleet_aws(fleet_world):
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600}, "CreationTime": h(2),
         "BillableTimeInSeconds": 1800, "EnableManagedSpotTraining": True}, {"TrainingJobName": "carol-job"})
     sm_stub.activate()
-    clients = fleet.AwsClients(boto3.client("resourcegroupstaggingapi", region_name=REGION),
-                               boto3.client("ec2", region_name=REGION), autoscaling, sagemaker)
+    clients = fleet.AwsClients(fleet_world["tagging"], fleet_world["ec2"], autoscaling, sagemaker)
     return {"clients": clients, **fleet_world, "stubs": (stub, sm_stub)}
 
 
@@ -152,8 +153,8 @@ def test_state_join_marks_orphans_and_state_only_stacks(fleet_aws):
 
 
 def test_spot_prices_replace_the_on_demand_bound(fleet_aws):
-    clients = fleet_aws["clients"]
-    real_ec2 = clients.ec2
+    real_ec2 = boto3.client("ec2", region_name=REGION)
+    clients = dataclasses.replace(fleet_aws["clients"], ec2=real_ec2)
     # DescribeInstances still goes to moto; only the spot price history is stubbed (moto returns random ones).
     calls = []
     orig = real_ec2.get_paginator
