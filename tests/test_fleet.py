@@ -272,3 +272,11 @@ def test_grace_durations(text, minutes):
 def test_a_bad_grace_names_the_option_and_the_fix():
     with pytest.raises(fleet.FleetError, match=r"--grace = 'soon'.*15m"):
         fleet.parse_duration("soon")
+
+
+def test_the_default_destroy_says_it_needs_the_pulumi_cli(monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    ok, message = fleet.destroy_with_automation_api(ROOT)("alice-ecs-1")
+    assert not ok and "Pulumi CLI" in message

@@ -215,3 +215,36 @@ def test_checksum_algorithm_is_one_s3_verifies_per_part():
 
     model = botocore.session.get_session().get_service_model("s3").operation_model("UploadPart")
     assert CHECKSUM_ALGORITHM in model.input_shape.members["ChecksumAlgorithm"].enum
+
+
+def test_on_a_terminal_a_progress_bar_counts_bytes(lake, tmp_path):
+    import io
+
+    out = io.StringIO()
+    result = upload(dataset(tmp_path, big=1), "curated/cifar10/v2/", bucket=lake["bucket"], s3=lake["s3"],
+                    jobs=2, chunk_mib=CHUNK_MIB, console=Console(file=out, force_terminal=True, width=120))
+    assert result.ok and result.bytes_sent == CHUNK_MIB * MIB + 4096 + len("id,label\n1,cat\n") + len(
+        "cifar subset\n")
+    assert "3/3 files" in out.getvalue() and "5.2/5.2 MB" in out.getvalue()
+
+
+def test_without_bucket_or_pulumi_cli_the_error_says_what_to_pass(monkeypatch, tmp_path):
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(UploadError, match=r"--platform organization/trainstack/platform.*--bucket NAME.*buckets\.raw"):
+        upload(tmp_path, "raw/x/", s3=object())
+
+
+def test_the_cli_exit_codes(lake, tmp_path):
+    from typer.testing import CliRunner
+
+    from scripts.cli import app
+
+    src = dataset(tmp_path, big=0)
+    args = ["upload", str(src), "raw/cli/v1/", "--bucket", lake["bucket"], "--chunk-mib", "5"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0 and "2 uploaded" in first.output, first.output
+    (src / "labels.csv").write_text("changed\n")
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2 and "--overwrite" in refused.output
