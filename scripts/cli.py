@@ -117,7 +117,7 @@ def upload_cmd(
     platform: Optional[str] = typer.Option(None, help="Platform stack to read `buckets` from "
                                            "(default organization/trainstack/platform; needs the Pulumi CLI)."),
     jobs: int = typer.Option(8, "--jobs", help="Parallel requests (and hashing threads)."),
-    chunk_mib: int = typer.Option(64, "--chunk-mib", help="Multipart part size in MiB (5-5120)."),
+    chunk_mib: int = typer.Option(64, "--chunk-mib", help="Multipart part size in MiB (5-5120); memory ≈ part size × (jobs + 2)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace objects that differ (old versions are kept)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Hash and compare only; send nothing."),
 ) -> None:

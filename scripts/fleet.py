@@ -391,6 +391,9 @@ def _duration(delta: dt.timedelta) -> str:
 def render(clusters: list[Cluster], now: dt.datetime, console) -> None:
     from rich.table import Table
 
+    if not clusters:
+        console.print("no trainstack clusters found")
+        return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col, justify in (("STACK", "left"), ("OWNER", "left"), ("BACKEND", "left"), ("AGE", "right"),
                          ("EXPIRES", "right"), ("STATE", "left"), ("RUNNING", "right"), ("$/H NOW", "right"),
@@ -408,9 +411,6 @@ def render(clusters: list[Cluster], now: dt.datetime, console) -> None:
                       _duration(now - c.created_at) if c.created_at else "?", expires, state, str(c.running),
                       f"{c.usd_per_hour:.2f}", f"{'≤' if c.cost_is_bound else ''}${c.cost_usd:,.2f}")
     console.print(table)
-    if not clusters:
-        console.print("no trainstack clusters found")
-        return
     if any(c.cost_is_bound for c in clusters):
         console.print("≤: spot priced at on-demand list price, an upper bound (--spot-prices asks AWS for spot "
                       "history). Costs are estimates from catalog list prices; EBS, logs and data transfer "

@@ -296,7 +296,9 @@ def send(s3, plan: UploadPlan, *, jobs: int, chunk_mib: int, console: Console) -
     if not plan.upload:
         return result
     chunk = chunk_bytes(chunk_mib, max(f.size for f in plan.upload))
-    config = TransferConfig(multipart_threshold=chunk, multipart_chunksize=chunk, max_request_concurrency=jobs)
+    # Memory stays near chunk × (jobs + 2): parts read ahead of the requests that send them.
+    config = TransferConfig(multipart_threshold=chunk, multipart_chunksize=chunk, max_request_concurrency=jobs,
+                            max_in_memory_upload_chunks=jobs + 2)
     progress = _Progress(console, plan.upload_bytes, len(plan.upload))
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.monotonic()

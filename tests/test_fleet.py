@@ -280,3 +280,13 @@ def test_the_default_destroy_says_it_needs_the_pulumi_cli(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     ok, message = fleet.destroy_with_automation_api(ROOT)("alice-ecs-1")
     assert not ok and "Pulumi CLI" in message
+
+
+def test_an_empty_fleet_says_so():
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    fleet.render([], NOW, Console(file=out))
+    assert out.getvalue().strip() == "no trainstack clusters found"
