@@ -298,7 +298,8 @@ def instance_costs(aws: AwsClients, clusters: Mapping[str, Cluster], now: dt.dat
                 if known is None:
                     instances[iid] = seen
                     continue
-                known.start = _earliest(known.start, seen.start)  # the activity starts before LaunchTime
+                # LaunchTime is when billing starts; the launch activity begins a little earlier.
+                known.start = known.start or seen.start
                 if not known.running and seen.end is not None:
                     known.end = seen.end
         intervals, prices = [], {}

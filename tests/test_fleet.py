@@ -9,12 +9,12 @@ import json
 import boto3
 import pytest
 from botocore.stub import Stubber
+from conftest import ROOT
 from moto import mock_aws
 from typer.testing import CliRunner
 
 from scripts import fleet
 from scripts.cli import app
-from tests.conftest import ROOT
 from trainstack import tags
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
@@ -128,9 +128,9 @@ def test_ls_finds_tagged_clusters_and_estimates_cost_from_launch_times(fleet_aws
     alice, bob, carol = found["alice-ecs-1"], found["bob-ec2-2"], found["carol-sm-3"]
     assert (alice.owner, alice.backend, alice.expires_at, alice.expired(NOW)) == ("alice", "ecs", h(2), True)
     assert not bob.expired(NOW) and bob.owner == "bob"
-    # The running p3.2xlarge from its launch activity (5 min before LaunchTime) until now, plus the terminated
-    # one, known only from activities, at the dearest type of its group (p3.8xlarge) for 30 minutes.
-    assert alice.cost_usd == pytest.approx((3 + 5 / 60) * 3.06 + 0.5 * 12.24)
+    # The running p3.2xlarge from its LaunchTime (not its launch activity, 5 min earlier) until now, plus the
+    # terminated one, known only from activities, at the dearest type of its group (p3.8xlarge) for 30 min.
+    assert alice.cost_usd == pytest.approx(3 * 3.06 + 0.5 * 12.24)
     assert alice.running == 1 and alice.usd_per_hour == pytest.approx(3.06) and alice.cost_is_bound
     assert alice.created_at == h(5)
     # Spot, priced at on-demand: an upper bound, and said so.
@@ -192,7 +192,7 @@ def test_ls_json_lists_owner_backend_expiry_expired_flag_and_cost(monkeypatch, f
     alice = rows["alice-ecs-1"]
     assert alice["owner"] == "alice" and alice["backend"] == "ecs"
     assert alice["expiresAt"] == "2026-11-23T10:00:00Z" and alice["expired"] is True
-    assert alice["costSoFarUsd"] == pytest.approx(round((3 + 5 / 60) * 3.06 + 0.5 * 12.24, 2))
+    assert alice["costSoFarUsd"] == pytest.approx(round(3 * 3.06 + 0.5 * 12.24, 2))
     assert alice["runningInstances"] == 1 and alice["ageHours"] == 5
     assert rows["bob-ec2-2"]["expired"] is False and rows["bob-ec2-2"]["costIsUpperBound"] is True
 
@@ -205,7 +205,7 @@ def test_ls_filters_by_owner_and_expiry(monkeypatch, fleet_aws):
 def test_ls_table_shows_every_cluster(monkeypatch, fleet_aws):
     result = _cli(monkeypatch, fleet_aws, ["ls"])
     assert result.exit_code == 0
-    for text in ("alice-ecs-1", "2h00m ago", "in 5h00m", "≤$15.55", "carol-sm-3"):
+    for text in ("alice-ecs-1", "2h00m ago", "in 5h00m", "≤$15.30", "carol-sm-3"):
         assert text in result.output, result.output
 
 
