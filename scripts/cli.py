@@ -159,8 +159,12 @@ def ls_cmd(
 
     now = fleet.utcnow()
     root = root or REPO_ROOT
-    clusters = fleet.list_clusters(fleet.AwsClients.for_region(region), now, root=root,
-                                   state=lambda: fleet.pulumi_state(root), spot_prices=spot_prices)
+    try:
+        clusters = fleet.list_clusters(fleet.AwsClients.for_region(region), now, root=root,
+                                       state=lambda: fleet.pulumi_state(root), spot_prices=spot_prices)
+    except fleet.FleetError as exc:
+        Console(stderr=True).print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(code=2) from None
     clusters = fleet.select(clusters, now, owner=owner, expired_only=expired)
     if as_json:
         print(json.dumps([c.to_json(now) for c in clusters], indent=2))

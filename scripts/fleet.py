@@ -366,10 +366,22 @@ def list_clusters(aws: AwsClients, now: dt.datetime, *, root: Path,
                   state: Mapping[str, StateStack] | None | Callable[[], Any] = None,
                   spot_prices: bool = False) -> list[Cluster]:
     """Every cluster: tagged ones joined with Pulumi state (`state`: a mapping, or a callable that reads it)."""
-    clusters = tagged_clusters(aws.tagging)
-    join_state(clusters, state() if callable(state) else state, root)
-    instance_costs(aws, clusters, now, spot_prices=spot_prices)
-    sagemaker_costs(aws.sagemaker, clusters, now)
+    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+
+    try:
+        clusters = tagged_clusters(aws.tagging)
+        join_state(clusters, state() if callable(state) else state, root)
+        instance_costs(aws, clusters, now, spot_prices=spot_prices)
+        sagemaker_costs(aws.sagemaker, clusters, now)
+    except (NoCredentialsError, NoRegionError) as exc:
+        raise FleetError(f"AWS: {exc}. Fix: give the shell credentials (aws configure sso, AWS_PROFILE=...) and a "
+                         "region (--region or AWS_REGION)") from None
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        raise FleetError(f"AWS {exc.operation_name}: {err.get('Code')}: {err.get('Message')}. Fix: the identity "
+                         "needs tag:GetResources, ec2:DescribeInstances, autoscaling:DescribeAutoScalingGroups, "
+                         "autoscaling:DescribeScalingActivities and sagemaker:DescribeTrainingJob "
+                         "(ec2:DescribeSpotPriceHistory with --spot-prices)") from None
     return sorted(clusters.values(), key=lambda c: c.stack)
 
 

@@ -409,7 +409,13 @@ def upload(src: Path, dest: str, *, bucket: str | None = None, platform: str | N
         bucket = bucket_from_platform(platform or DEFAULT_PLATFORM, dataset.zone, root or REPO_ROOT)
     s3 = s3 or s3_client()
     files = local_files(src, dataset, jobs)
-    plan = plan_upload(s3, bucket, dataset, files, jobs=jobs, overwrite=overwrite)
+    from botocore.exceptions import NoCredentialsError, NoRegionError
+
+    try:
+        plan = plan_upload(s3, bucket, dataset, files, jobs=jobs, overwrite=overwrite)
+    except (NoCredentialsError, NoRegionError) as exc:
+        raise UploadError(f"AWS: {exc}. Fix: give the shell credentials (aws configure sso, AWS_PROFILE=...) "
+                          "and a region (AWS_REGION)") from None
     console.print(f"s3://{bucket}/{dataset.prefix}: {len(files)} file(s); {len(plan.upload)} to upload "
                   f"({_size(plan.upload_bytes)}), {len(plan.skip)} already there"
                   + (f", {len(plan.conflicts)} to overwrite" if overwrite and plan.conflicts else ""),

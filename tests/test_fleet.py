@@ -290,3 +290,12 @@ def test_an_empty_fleet_says_so():
     out = io.StringIO()
     fleet.render([], NOW, Console(file=out))
     assert out.getvalue().strip() == "no trainstack clusters found"
+
+
+def test_an_access_denied_names_the_permissions(fleet_aws):
+    tagging = boto3.client("resourcegroupstaggingapi", region_name=REGION)
+    stub = Stubber(tagging)
+    stub.add_client_error("get_resources", "AccessDeniedException", "not authorized to perform tag:GetResources")
+    stub.activate()
+    with pytest.raises(fleet.FleetError, match=r"GetResources: AccessDeniedException.*tag:GetResources"):
+        fleet.list_clusters(dataclasses.replace(fleet_aws["clients"], tagging=tagging), NOW, root=ROOT)
