@@ -155,9 +155,9 @@ def _head(s3, bucket: str, key: str) -> dict | None:
         if code in ("404", "NoSuchKey", "NotFound"):
             return None
         if code in ("403", "AccessDenied"):
+            # HeadObject needs s3:GetObject; without s3:ListBucket S3 answers 403 for a missing key (API reference).
             raise UploadError(f"s3://{bucket}/{key}: access denied reading the object (HeadObject). Fix: the "
-                              "uploading identity needs s3:GetObject and s3:ListBucket on the bucket and "
-                              "kms:Decrypt on the lake's key") from None
+                              "uploading identity needs s3:GetObject and s3:ListBucket on the bucket") from None
         raise
 
 
