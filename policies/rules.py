@@ -122,7 +122,7 @@ def _aws_class(resource_type: str):
     return None
 
 
-_TAGGABLE: dict[str, bool] = {}
+_TAGGABLE: dict[str, bool | None] = {}  # None: a type this pulumi-aws does not know
 
 
 def taggable(resource_type: str, props: Mapping[str, Any]) -> bool:
@@ -179,7 +179,7 @@ def _for(types: Iterable[str], check: ResourceCheck) -> ResourceCheck:
 
 
 def required_tags(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not taggable(args.resource_type, args.props):
+    if not args.resource_type.startswith("aws:") or not taggable(args.resource_type, args.props):
         return
     tags = tags_of(args.props)
     kind = tags.get(tagset.KIND, "")
@@ -263,7 +263,7 @@ def s3_sse_kms_bucket_key(args: StackValidationArgs, report: ReportViolation) ->
 
 
 def kms_rotation(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    spec = _get(args.props, "customerMasterKeySpec") or _get(args.props, "keySpec") or "SYMMETRIC_DEFAULT"
+    spec = _get(args.props, "customerMasterKeySpec", default="SYMMETRIC_DEFAULT")
     usage = _get(args.props, "keyUsage", default="ENCRYPT_DECRYPT")
     if spec != "SYMMETRIC_DEFAULT" or usage != "ENCRYPT_DECRYPT":
         args.not_applicable(f"AWS rotates only symmetric encryption keys ({spec}, {usage})")

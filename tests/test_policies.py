@@ -13,6 +13,8 @@ import inspect
 import json
 import runpy
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -461,3 +463,32 @@ def test_guard_the_private_pulumi_policy_api_the_offline_run_relies_on():
     assert {"parent", "dependencies", "propertyDependencies"} <= fields["AnalyzerResource"]
     assert {"protect", "ignoreChanges", "parent"} <= fields["AnalyzerResourceOptions"]
     assert {"policyName", "message", "description", "enforcementLevel", "urn"} <= fields["AnalyzeDiagnostic"]
+
+
+def test_the_pack_serves_the_engine_over_grpc_as_the_cli_starts_it(example_plans):
+    """`pulumi preview --policy-pack policies` runs `python -m pulumi.policy <engine> policies` from the
+    venv and talks gRPC to the port it prints. Do exactly that on loopback and send one real request."""
+    import grpc
+    from google.protobuf import empty_pb2, struct_pb2
+    from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+    proc = subprocess.Popen([sys.executable, "-m", "pulumi.policy", "127.0.0.1:0", str(ROOT / "policies")],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline().strip())  # the handshake the engine reads
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = analyzer_pb2_grpc.AnalyzerStub(channel)
+            info = stub.GetAnalyzerInfo(empty_pb2.Empty(), timeout=30)
+            assert {p.name for p in info.policies} == {p.name for p in rules.POLICIES}
+            lt = pick(records_of(example_plans, "dev-ecs"), "aws:ec2/launchTemplate:LaunchTemplate")
+            props = struct_pb2.Struct()
+            props.update({**lt.inputs, "keyName": "alice-laptop"})
+            response = stub.Analyze(analyzer_pb2.AnalyzeRequest(type=lt.type, properties=props, urn=lt.urn,
+                                                                name=lt.name), timeout=30)
+            assert [(d.policyName, d.enforcementLevel) for d in response.diagnostics] == [
+                ("no-ssh-key", analyzer_pb2.MANDATORY)]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
