@@ -550,10 +550,10 @@ def platform_stateful_protected(args: StackValidationArgs, report: ReportViolati
 
 
 _BUCKET_GUARDS = {
-    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "a public access block",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "public access block",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "ownership controls",
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
-        "a default encryption configuration",
+        "default encryption configuration",
 }
 
 

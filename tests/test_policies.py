@@ -376,6 +376,9 @@ def test_plan_prints_a_clean_policy_summary():
     assert out.exit_code == 0, out.output
     assert "Policy (pack trainstack, 21 rules: 20 mandatory, 1 advisory)" in out.output
     assert "no violations" in out.output and "plan ok" in out.output
+    doc = json.loads(runner.invoke(app, ["plan", "dev-ecs", "--json"]).output)
+    assert doc["policy"]["ok"] is True and doc["policy"]["violations"] == []
+    assert doc["policy"]["rules"]["gpu-type-in-catalog"] == "advisory" and doc["policy"]["version"] == "0.1.0"
 
 
 def test_plan_exits_2_on_a_mandatory_violation_and_names_rule_and_resource(user_program):
