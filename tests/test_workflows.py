@@ -18,7 +18,8 @@ import boto3
 import pytest
 import yaml
 from moto import mock_aws
-from moto.iam.policy_validation import IAMTrustPolicyDocumentValidator
+from moto.iam.policy_validation import IAMPolicyDocumentValidator, IAMTrustPolicyDocumentValidator
+from parliament import analyze_policy_string
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -249,3 +250,20 @@ def test_trust_policies_create_roles_in_moto(aws_credentials):
                                    MaxSessionDuration=21600)
             assert role["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Action"] == \
                 "sts:AssumeRoleWithWebIdentity"
+
+
+def test_the_preview_role_permissions_are_valid_and_read_only():
+    """What `pulumi preview` of the example stacks needs: the program's lookups, the stack state and
+    the state key. Nothing that creates, changes or deletes cloud resources, and no data-lake reads."""
+    text = (IAM / "preview-permissions.json").read_text()
+    IAMPolicyDocumentValidator(text).validate()
+    findings = {(f.issue, json.dumps(f.detail)) for f in analyze_policy_string(text).findings}
+    # parliament's action database predates kms:ResourceAliases (AWS KMS ABAC by alias, 2021).
+    assert {issue for issue, detail in findings} <= {"UNKNOWN_CONDITION_FOR_ACTION"}
+    assert all("kms:ResourceAliases" in detail for _, detail in findings)
+    actions = {a for st in json.loads(text)["Statement"] for a in
+               (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    writes = {a for a in actions if not re.match(r"^[a-z0-9]+:(Describe|Get|List)", a)}
+    assert writes == {"s3:PutObject", "kms:Encrypt", "kms:Decrypt"}  # stack state and its secrets only
+    state_writes = [st for st in json.loads(text)["Statement"] if "s3:PutObject" in st["Action"]]
+    assert [st["Resource"] for st in state_writes] == ["arn:aws:s3:::trainstack-state-111122223333/.pulumi/*"]
