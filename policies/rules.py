@@ -362,7 +362,8 @@ def gpu_group_scales_from_zero(args: ResourceValidationArgs, report: ReportViola
     if min_size not in (0, 0.0):
         report(f"GPU group {args.name} keeps minSize={_num(min_size)}: those GPUs bill while nothing trains. "
                "Fix: min_size=0 (the scheduler/autoscaler scales up for a job).")
-    if desired_key not in ignored:
+    # Ignoring the whole object ("scalingConfig") covers its desired size too.
+    if not any(desired_key == path or desired_key.startswith(path + ".") for path in ignored):
         report(f"GPU group {args.name} does not ignore {desired_key}: every `pulumi up` would reset the size the "
                f"autoscaler chose (killing running training). Fix: ResourceOptions(ignore_changes=['{desired_key}']).")
 

@@ -221,8 +221,11 @@ def test_gpu_group_rule_covers_eks_node_groups_but_not_cpu_ones():
                                                    "instanceTypes": ["m6i.large"]}, state={})
 
     report = analyze([node_group("gpu", "AL2023_x86_64_NVIDIA", 1.0, ["scalingConfig.desiredSize"]),
+                      node_group("gpu-whole-config-ignored", "AL2023_x86_64_NVIDIA", 0.0, ["scalingConfig"]),
+                      node_group("gpu-resized-by-up", "AL2023_x86_64_NVIDIA", 0.0, []),
                       node_group("system", "AL2023_x86_64_STANDARD", 2.0, [])])
-    assert [v.resource for v in fired(report, "gpu-group-scales-from-zero")] == ["gpu"]
+    hits = fired(report, "gpu-group-scales-from-zero")
+    assert [(v.resource, "minSize=1" in v.message) for v in hits] == [("gpu", True), ("gpu-resized-by-up", False)]
 
 
 def test_ecs_gpu_placement(example_plans):
