@@ -29,6 +29,7 @@ from . import rules
 
 PACK_DIR = Path(__file__).resolve().parent
 THROWAWAY_PLATFORM_CONFIG = PACK_DIR / "throwaway-platform.json"
+PACK_ERROR = "policy-pack-error"  # a rule raised: `pulumi preview` would fail
 _LEVEL_NAMES = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
                 analyzer_pb2.REMEDIATE: "remediate", analyzer_pb2.DISABLED: "disabled"}
 
@@ -125,10 +126,19 @@ def analyze(records: Iterable[Any], *, config: Mapping[str, Any] | None = None) 
         for na in response.not_applicable:
             skipped.append((na.policy_name, record.name if record else "", na.reason))
 
+    def crashed(exc: Exception, record=None) -> None:
+        # In `pulumi preview` an exception in a rule fails the analyzer call, and so the preview.
+        violations.append(Violation(rule=PACK_ERROR, level="mandatory", resource=record.name if record else "",
+                                    type=record.type if record else "", urn=record.urn if record else "",
+                                    message=f"the policy pack failed: {type(exc).__name__}: {exc}"))
+
     for r in records:
         request = analyzer_pb2.AnalyzeRequest(type=r.type, properties=_struct(r.inputs), urn=r.urn, name=r.name,
                                               options=_options(r))
-        collect(s.Analyze(request, None), r)
+        try:
+            collect(s.Analyze(request, None), r)
+        except Exception as exc:  # noqa: BLE001 - reported as the failed preview it would be
+            crashed(exc, r)
     stack = analyzer_pb2.AnalyzeStackRequest(resources=[
         analyzer_pb2.AnalyzerResource(type=r.type, properties=_struct(r.state or r.inputs), urn=r.urn, name=r.name,
                                       options=_options(r), parent=r.parent or "",
@@ -137,7 +147,10 @@ def analyze(records: Iterable[Any], *, config: Mapping[str, Any] | None = None) 
                                           k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
                                           for k, v in getattr(r, "property_dependencies", {}).items()})
         for r in records])
-    collect(s.AnalyzeStack(stack, None))
+    try:
+        collect(s.AnalyzeStack(stack, None))
+    except Exception as exc:  # noqa: BLE001
+        crashed(exc)
     levels = {p.name: p.enforcement_level.value for p in rules.POLICIES}
     for rule, value in (config or {}).items():
         levels[rule] = value.get("enforcementLevel") if isinstance(value, Mapping) else str(value)

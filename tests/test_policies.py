@@ -344,6 +344,15 @@ def test_an_unknown_value_is_an_advisory_cannot_run_not_a_violation(example_plan
     assert report.ok
 
 
+def test_a_rule_that_raises_fails_the_plan_like_it_fails_a_preview(example_plans):
+    records = records_of(example_plans, "dev-ecs")
+    td = edit(pick(records, "aws:ecs/taskDefinition:TaskDefinition"), lambda p: p.update(containerDefinitions="[{"))
+    report = analyze(records)
+    (hit,) = [v for v in report.violations if v.rule == "policy-pack-error"]
+    assert hit.level == "mandatory" and hit.resource == td.name and "JSONDecodeError" in hit.message
+    assert not report.ok
+
+
 def test_a_throwaway_platform_gets_advisories_from_the_shipped_policy_config(run_stack):
     raw = {"aws:region": "us-east-1", "trainstack:kind": "platform", "trainstack:dataLake": {"protect": False}}
     cfg = config_mod.parse_config(raw, project="trainstack", stack="scratch")
