@@ -237,7 +237,7 @@ def _sse_problems(name: str, props: Mapping[str, Any]) -> list[str]:
     problems = []
     for i, rule in enumerate(rules):
         algorithm = _get(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm")
-        if algorithm not in ("aws:kms", "aws:kms:dsse"):
+        if algorithm != "aws:kms":  # DSSE-KMS takes no bucket key; SSE-S3 / SSE-C are not KMS
             problems.append(f"{name} rules[{i}] uses sseAlgorithm={algorithm!r}, not SSE-KMS. "
                             "Fix: sse_algorithm='aws:kms' with the data lake key.")
         if not _true(_get(rule, "bucketKeyEnabled")):
