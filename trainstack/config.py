@@ -605,10 +605,10 @@ def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
                    "set job.command, e.g. [python, train.py]")
     if backend == "ec2" and command:
         # The same check the node bootstrap makes at boot, where a failure would waste GPU time.
-        from scripts.ec2_bootstrap import torchrun_argv
+        from scripts.ec2_bootstrap import check_command
 
         try:
-            torchrun_argv(command, 1, 0, 1, "127.0.0.1", 1)
+            check_command(command)
         except ValueError as exc:
             job_r.fail("command", list(command), f"cannot be started with torchrun: {exc}",
                        "write it as [python, train.py, ...] or [python, -m, package.module, ...]")
