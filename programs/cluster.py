@@ -46,7 +46,7 @@ def build_cluster(cfg: StackConfig) -> dict[str, Any]:
     if c.job.workdir:  # built once, here, so every backend gets the same bundle
         code = CodeBundle("code", CodeBundleArgs(
             workdir=c.job.workdir, bucket=locations.apply(lambda l: l.artifacts_bucket),
-            artifact_prefix=locations.apply(lambda l: l.artifact_prefix)))
+            artifact_prefix=locations.apply(lambda l: l.artifact_prefix), tags=tags))
     ctx = backends.ClusterContext(
         cfg=cfg, tags=tags, account_id=aws.get_caller_identity().account_id, platform=platform,
         locations=locations, subnet_ids=platform.require_output("subnetIds"),
