@@ -52,7 +52,7 @@ class CodeBundle(pulumi.ComponentResource):
         # No SSE arguments: the bucket's default SSE-KMS applies, which its policy accepts. Tags: the
         # standard set (6 keys) stays within S3's 10 tags per object.
         self.object = aws.s3.BucketObject(
-            f"{name}-object", bucket=args.bucket, key=key, source=pulumi.FileAsset(str(bundle.path)),
+            f"{name}-object", bucket=args.bucket, key=key, source=pulumi.FileAsset(str(bundle.path.resolve())),
             content_type="application/gzip", tags=dict(args.tags),
             opts=pulumi.ResourceOptions(parent=self))
         self.uri = pulumi.Output.concat("s3://", self.object.bucket, "/", self.object.key)

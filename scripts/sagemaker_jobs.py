@@ -127,6 +127,6 @@ def load_stack(stack: str, root: Path, outputs_file: Path | None = None) -> tupl
         raw["trainstack:expiresAt"] = outputs["expiresAt"]
         now = dt.datetime.fromisoformat(outputs["expiresAt"].replace("Z", "+00:00")) - dt.timedelta(hours=1)
     try:
-        return parse_config(raw, project=project, stack=stack, now=now), outputs
+        return parse_config(raw, project=project, stack=stack, now=now, root=str(root)), outputs
     except ConfigError as exc:
         raise JobError(str(exc)) from None
