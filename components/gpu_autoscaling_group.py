@@ -55,8 +55,8 @@ class GpuAutoScalingGroupArgs:
     # Inline node-role policy (JSON) that exists before the group launches its first node.
     node_policy: pulumi.Input[str] | None = None
     # Off for training: a rebalance recommendation replaces a spot instance that may never be
-    # interrupted (killing its torchrun) and may briefly exceed MaxSize by up to 10 % (AWS: "Use
-    # Capacity Rebalancing to handle Amazon EC2 Spot Interruptions", EC2 Auto Scaling User Guide).
+    # interrupted (killing its torchrun) and may briefly exceed MaxSize by up to 10 % (EC2 Auto Scaling
+    # User Guide, docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-capacity-rebalancing.html).
     # Without it, a spot node is replaced only after its interruption, which the run survives from
     # its last checkpoint (the 2-minute notice comes either way).
     capacity_rebalance: bool = False

@@ -12,6 +12,8 @@ import textwrap
 
 import pytest
 from conftest import ROOT, cluster_config, policy_of, statements
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trainstack import code_delivery as cd
 from trainstack.config import ConfigError, parse_config
@@ -112,6 +114,15 @@ def test_sagemaker_runs_the_script_with_the_commands_arguments():
     assert hyper["sagemaker_torch_distributed_enabled"] == "true"
     # JSON-encoded like the SageMaker SDK does, so "07" stays "07" and not the number 7
     assert toolkit_argv(hyper) == ["--epochs", "10", "--run-name", "07"]
+
+
+@given(st.dictionaries(st.from_regex(r"[a-z][a-z0-9-]{0,11}", fullmatch=True),
+                       st.text(st.characters(blacklist_categories=("Cs",)), min_size=1).filter(lambda v: not v.startswith("--")),
+                       max_size=6))
+def test_any_name_value_arguments_reach_the_script_unchanged(args):
+    command = ["python", "train.py", *[x for k, v in args.items() for x in (f"--{k}", v)]]
+    hyper = cd.sagemaker_hyperparameters(command, "s3://b/k.tar.gz", distributed=False)
+    assert toolkit_argv(hyper) == [x for k in sorted(args) for x in (f"--{k}", args[k])]
 
 
 @pytest.mark.parametrize("command, why", [
