@@ -38,7 +38,7 @@ class CodeBundleArgs:
 
 
 class CodeBundle(pulumi.ComponentResource):
-    object: aws.s3.BucketObject
+    bucket_object: aws.s3.BucketObject
     sha256: str
     uri: pulumi.Output[str]
 
@@ -51,9 +51,9 @@ class CodeBundle(pulumi.ComponentResource):
         # `aws:s3/BucketObject:BucketObject` (the compatibility name); both manage an aws_s3_object.
         # No SSE arguments: the bucket's default SSE-KMS applies, which its policy accepts. Tags: the
         # standard set (6 keys) stays within S3's 10 tags per object.
-        self.object = aws.s3.BucketObject(
+        self.bucket_object = aws.s3.BucketObject(
             f"{name}-object", bucket=args.bucket, key=key, source=pulumi.FileAsset(str(bundle.path.resolve())),
             content_type="application/gzip", tags=dict(args.tags),
             opts=pulumi.ResourceOptions(parent=self))
-        self.uri = pulumi.Output.concat("s3://", self.object.bucket, "/", self.object.key)
+        self.uri = pulumi.Output.concat("s3://", self.bucket_object.bucket, "/", self.bucket_object.key)
         self.register_outputs({"uri": self.uri, "sha256": bundle.sha256})

@@ -1,9 +1,11 @@
 """Ec2TrainingCluster: the seed article's five manual EC2 steps, automated.
 
 `pulumi up` starts `nodes` GPU instances on the Deep Learning AMI. Each runs the bootstrap
-shipped in `scripts/ec2_bootstrap.py` (embedded in its user data): wait for the peers, elect
-the lowest private IP as leader, write a hostfile, run the training container with torchrun,
-upload the model and logs to the run's artifact prefix, and scale the group to zero.
+shipped in `scripts/ec2_bootstrap.py` (embedded in its user data): fetch the job.workdir code,
+wait for the peers (or join a running run in a lost member's slot), elect the leader (on-demand
+first, then lowest private IP), run the training container with elastic torchrun, upload the
+model (on success) and logs to the run's artifact prefix, and scale the group to zero. The
+group has a fixed name, so its node policy exists (and names it) before the first node boots.
 """
 
 from __future__ import annotations
