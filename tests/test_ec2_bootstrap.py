@@ -686,3 +686,20 @@ def test_module_fits_in_user_data_and_python_39():
     ast.parse(source, feature_version=(3, 9))
     # what ships: docstrings and comments stripped, gzipped, base64 (user data holds 16 KB in all)
     assert len(base64.b64encode(gzip.compress(minify(source).encode()))) < 11000
+
+
+def test_code_bundle_cannot_write_outside_its_folder(aws, tmp_path):
+    import io
+    import tarfile
+
+    s3 = aws["s3"]
+    s3.create_bucket(Bucket=BUCKET)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as t:
+        info = tarfile.TarInfo("../escaped.txt")
+        info.size = 2
+        t.addfile(info, io.BytesIO(b"hi"))
+    s3.put_object(Bucket=BUCKET, Key="evil.tar.gz", Body=raw.getvalue())
+    with pytest.raises(tarfile.TarError):
+        boot.fetch_code(s3, f"s3://{BUCKET}/evil.tar.gz", str(tmp_path / "run" / "code"))
+    assert not (tmp_path / "run" / "escaped.txt").exists()
