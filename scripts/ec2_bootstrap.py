@@ -37,6 +37,7 @@ CODE_DIR = "/opt/ml/code"
 EXIT_PEER_TIMEOUT = EXIT_TIMEOUT = 124  # same as coreutils timeout(1)
 STOP_GRACE_SECONDS = 120  # docker stop -t: time for a last checkpoint
 STARTED = "run/started.json"  # run-started marker: run id, leader, members
+FRESH = -1  # join_slot: no live run to join any more, discover peers afresh
 FINISHED = "finished"  # in workdir: this node did its end-of-life action (else user data scales to zero)
 REQUIRED = ("nodes", "image", "command", "artifact_uri", "checkpoint_uri")
 DEFAULTS = {"region": "", "gpus_per_node": 1, "environment": {}, "dataset_uri": "",
@@ -438,8 +439,9 @@ def wait_for_leader(s, leader: Peer, run_id, asg, ec2, group, s3, clock, sleep, 
 
 
 def join_slot(s, me, started, asg, ec2, group, s3, clock, sleep, poll_s: float = 10):
-    """A node not among a live run's members: the slot of a member that left, or None (excess, or
-    the run ended first). Waits a while: a spot-interrupted member can stay InService briefly."""
+    """A node not among a live run's members: the slot of a member that left, None (excess, or the
+    run ended first) or FRESH (the leader left too: the survivors start a new generation, which
+    needs this node). Waits a while: a spot-interrupted member can stay InService briefly."""
     members = [Peer(*p) for p in started["peers"]]
     deadline = clock() + s["peer_timeout_seconds"]
     while True:
@@ -452,7 +454,7 @@ def join_slot(s, me, started, asg, ec2, group, s3, clock, sleep, poll_s: float =
             alive = []
         ids = {p.instance_id for p in alive}
         if started["leader_instance_id"] not in ids and alive:
-            return None  # the leader is gone too: the run is over or restarting without us
+            return FRESH
         vacant = [r for r, p in enumerate(members) if p.instance_id not in ids]
         newcomers = [p.instance_id for p in assign_ranks(p for p in alive if p.instance_id not in
                                                          {m.instance_id for m in members})]
@@ -492,8 +494,12 @@ def one_generation(s, me, group, workdir, log_path, clients, run, clock, sleep, 
             if rank is None:
                 log.info("%s found no vacant slot in run %s", me.instance_id, run_id)
                 return "leave", 0
-            log.info("%s replaces slot %d of run %s", me.instance_id, rank, run_id)
-    else:
+            if rank == FRESH:
+                log.info("the leader of run %s left; starting afresh with the survivors", run_id)
+                started = None
+            else:
+                log.info("%s replaces slot %d of run %s", me.instance_id, rank, run_id)
+    if not started:
         members = wait_for_peers(asg, ec2, group, s["nodes"], s["peer_timeout_seconds"], clock=clock,
                                  sleep=sleep, teardown=bool(s["teardown"]))
         rank = rank_of(members, me.instance_id)

@@ -603,6 +603,26 @@ def test_latecomer_without_a_vacant_slot_terminates_itself(cluster, tmp_path):
     assert PREFIX + "_FAILED" not in s3_keys(cluster["s3"])  # the others' run goes on
 
 
+def test_latecomer_whose_runs_leader_leaves_starts_afresh_with_the_survivors(cluster, tmp_path):
+    a, b, c = cluster["ids"]
+    start_run(cluster, [a, b])  # c waits for a vacant slot; meanwhile spot takes the leader
+    clock = FakeClock()
+    fake_sleep = clock.sleep
+
+    def sleep(seconds):
+        if not clock.sleeps:
+            cluster["ec2"].terminate_instances(InstanceIds=[a])
+        fake_sleep(seconds)
+
+    clock.sleep = sleep
+    docker = FakeDocker()
+    run_main(cluster, tmp_path, c, docker, clock=clock, nodes=2, done_timeout_seconds=30, leader_timeout_seconds=30)
+    (argv,) = docker.calls  # it did not leave: it trained in a new generation without the old leader
+    # b, the surviving member with the lowest IP, leads the new generation
+    assert argv[argv.index("--rdzv_id") + 1] == b and argv[argv.index("--rdzv_endpoint") + 1] == f"{cluster['ips'][1]}:29500"
+    assert group_size(cluster) == (0, 0)
+
+
 def test_latecomer_after_the_run_ended_terminates_itself(cluster, tmp_path):
     a, b, c = cluster["ids"]
     run_id = start_run(cluster, [a, b])
