@@ -189,16 +189,18 @@ def test_stock_image_with_a_relative_script_and_no_workdir_warns(tmp_path):
 WORKDIR = str(ROOT / "examples" / "cifar10")
 
 
+# The example stacks all ship examples/cifar10 (stacks/Pulumi.dev-*.yaml); their plans are evaluated
+# once per session.
 @pytest.fixture(scope="module")
-def ecs(run_stack):
-    return run_stack(cluster_config("ecs", job={"workdir": WORKDIR}))
+def ecs(example_plans):
+    return example_plans["dev-ecs"].run
 
 
 def test_bundle_object_under_the_artifact_prefix(ecs, platform_outputs):
     obj = ecs.one("aws:s3/bucketObject:BucketObject")
     assert obj.inputs["bucket"] == platform_outputs["buckets"]["artifacts"]["name"]
     key = obj.inputs["key"]
-    assert key.startswith("artifacts/alice/dev/code/") and key.endswith(".tar.gz")
+    assert key.startswith("artifacts/alice/dev-ecs/code/") and key.endswith(".tar.gz")
     sha = key.rsplit("/", 1)[1].removesuffix(".tar.gz")
     assert sha == cd.build_bundle(WORKDIR, ROOT / ".trainstack" / "build").sha256
     assert ecs.outputs["codeUri"] == f"s3://{obj.inputs['bucket']}/{key}"
@@ -209,7 +211,7 @@ def test_ecs_container_fetches_the_code_then_runs_the_command_under_its_timeout(
     (container,) = json.loads(ecs.one("aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"])
     cmd = container["command"]
     assert cmd[0] == "timeout" and cmd[4:7] == ["python3", "-c", cd.ENTRY_SCRIPT]
-    assert cmd[7:] == ["python", "train.py"]
+    assert cmd[7:] == ["python", "train.py", "--epochs", "10"]
     env = {e["name"]: e["value"] for e in container["environment"]}
     assert env[cd.CODE_URI_ENV] == ecs.outputs["codeUri"] and env["AWS_DEFAULT_REGION"] == "us-east-1"
 
@@ -224,24 +226,24 @@ def test_training_roles_can_read_the_code(ecs):
                for s in statements(doc) if s["Effect"] == "Allow" and isinstance(s["Resource"], list))
 
 
-def test_ec2_nodes_get_the_code_uri(run_stack):
+def test_ec2_nodes_get_the_code_uri(example_plans):
     import base64
     import re
 
-    run = run_stack(cluster_config("ec2", job={"workdir": WORKDIR}), stack="dev-ec2")
+    run = example_plans["dev-ec2"].run
     script = base64.b64decode(run.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["userData"]).decode()
     settings = json.loads(re.search(r"<<'TRAINSTACK_JSON'\n(.*?)\nTRAINSTACK_JSON", script, re.S).group(1))
     assert settings["code_uri"] == run.outputs["codeUri"]
-    assert "/artifacts/alice/dev-ec2/code/" in settings["code_uri"]
+    assert "/artifacts/bob/dev-ec2/code/" in settings["code_uri"]
 
 
-def test_sagemaker_toolkit_gets_the_submit_directory_and_program(run_stack):
-    run = run_stack(cluster_config("sagemaker", job={"workdir": WORKDIR, "command": ["python", "train.py", "--epochs", "3"]},
-                                   sagemaker={"hyperparameters": {"learning-rate": "0.01"}}), stack="dev-sagemaker")
+def test_sagemaker_toolkit_gets_the_submit_directory_and_program(example_plans):
+    run = example_plans["dev-sagemaker"].run
     job = run.one("aws:sagemaker/trainingJob:TrainingJob")
     hyper = job.inputs["hyperParameters"]
     assert json.loads(hyper["sagemaker_submit_directory"]) == run.outputs["codeUri"]
     assert json.loads(hyper["sagemaker_program"]) == "train.py"
     assert "sagemaker_torch_distributed_enabled" not in hyper  # one instance, one GPU: plain python
-    assert toolkit_argv(hyper) == ["--epochs", "3", "--learning-rate", "0.01"]
+    # the stack's command arguments and its sagemaker.hyperparameters, as the toolkit passes them
+    assert toolkit_argv(hyper) == ["--epochs", "10", "--learning-rate", "0.001"]
     assert "containerEntrypoints" not in job.inputs["algorithmSpecification"]  # the toolkit is the entrypoint
