@@ -175,6 +175,15 @@ def test_sagemaker_refuses_a_command_its_toolkit_cannot_run(tmp_path):
         parse("sagemaker", root=tmp_path, workdir="code", command=["python", "train.py", "--fp16"])
 
 
+def test_ecs_refuses_the_sagemaker_variant_of_a_dlc_with_a_workdir(tmp_path):
+    make_workdir(tmp_path / "code")
+    image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311-cu124-ubuntu22.04-sagemaker"
+    with pytest.raises(ConfigError) as err:
+        parse(root=tmp_path, workdir="code", image=image)
+    assert err.value.keys == ["trainstack:job.image"]
+    assert "pytorch-training:2.5.1-gpu-py311-cu124-ubuntu22.04-ec2" in str(err.value)
+
+
 def test_stock_image_with_a_relative_script_and_no_workdir_warns(tmp_path):
     warnings = parse().warnings  # cluster_config: a pytorch-training DLC running `python train.py`
     assert any("stock Deep Learning Container" in w and "job.workdir" in w for w in warnings)

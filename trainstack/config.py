@@ -712,6 +712,13 @@ def _check_code_delivery(job_r: _Reader, backend: str, image: str, command: tupl
     if workdir and script and not os.path.isfile(os.path.join(workdir, script)):
         job_r.fail("command", list(command), f"runs `{script}`, which is not in job.workdir ({workdir})",
                    f"add {script} to the workdir, or fix the path in job.command (it is relative to the workdir)")
+    tag = (m.group("tag") or "") if m else ""
+    if backend == "ecs" and workdir_set and stock and tag.endswith("sagemaker"):
+        # Its entrypoint (start_with_right_hostname.sh) runs `eval "$@"`, which re-parses the code-fetching
+        # entry script as shell; the -ec2 variants exec their arguments unchanged.
+        job_r.fail("image", image, "is the SageMaker variant of a Deep Learning Container, whose entrypoint "
+                   "re-parses the container command as shell and so breaks the code-fetching entry script",
+                   f"use the EC2 variant of the same image (tag ending in -ec2), e.g. {image[:-len('sagemaker')]}ec2")
     if workdir_set and not command:
         job_r.fail("command", _MISSING, "is required with job.workdir (it says what to run in the unpacked folder)",
                    "set job.command, e.g. [python, train.py]")
