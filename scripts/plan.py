@@ -106,7 +106,7 @@ def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
     started = time.perf_counter()
     project, raw = load_raw_config(stack, root)
     try:
-        cfg = config_mod.parse_config(raw, project=project, stack=stack, now=now)
+        cfg = config_mod.parse_config(raw, project=project, stack=stack, now=now, root=str(root))
     except config_mod.ConfigError as exc:
         raise PlanError(str(exc)) from None
 
