@@ -40,9 +40,11 @@ def plan_cmd(
             err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
     if as_json:
-        print(json.dumps({"ok": True, **to_json(result)}, indent=2, default=str))
+        print(json.dumps({"ok": not result.findings, **to_json(result)}, indent=2, default=str))
     else:
         render(result, console)
+    if result.findings:  # inputs the provider would refuse: fail like bad config does
+        raise typer.Exit(code=2)
 
 
 sagemaker_app = typer.Typer(no_args_is_help=True, help="Training jobs on a deployed sagemaker cluster stack.")

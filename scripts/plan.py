@@ -13,7 +13,7 @@ import os
 import runpy
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,9 @@ class PlanResult:
     cost: CostEstimate
     seconds: float
     platform_stack: str | None = None
+    # What the provider would refuse at a real preview (scripts/provider_schema.py); any fails the plan.
+    findings: list = field(default_factory=list)
+    schema_seconds: float = 0.0
 
     @property
     def warnings(self) -> list[str]:
@@ -138,8 +141,14 @@ def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
         raise PlanError(f"the program failed: {exc}") from exc
     finally:
         os.chdir(cwd)
+    from .provider_schema import check
+
+    checked = time.perf_counter()
+    findings = check(run.resources)
+    schema_seconds = time.perf_counter() - checked
     return PlanResult(stack=stack, config=cfg, run=run, cost=estimate(cfg),
-                      seconds=time.perf_counter() - started, platform_stack=platform_name)
+                      seconds=time.perf_counter() - started, platform_stack=platform_name,
+                      findings=findings, schema_seconds=schema_seconds)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,6 +171,7 @@ def to_json(result: PlanResult) -> dict[str, Any]:
         "outputs": result.run.outputs,
         "cost": asdict(result.cost),
         "seconds": round(result.seconds, 3),
+        "findings": [asdict(f) for f in result.findings],
     }
 
 
@@ -222,5 +232,11 @@ def render(result: PlanResult, console) -> None:
         console.print(f"  [dim]- {note}[/]")
     for w in result.warnings:
         console.print(f"[bold yellow]warning:[/] {w}")
+    if result.findings:
+        console.print(f"[bold red]plan failed[/]: {len(result.findings)} input(s) the AWS provider would refuse "
+                      "(checked against the installed pulumi_aws SDK and botocore's API models):")
+        for f in result.findings:
+            console.print(f"  - {f}", markup=False, highlight=False, soft_wrap=True)
+        return
     console.print(f"[green]plan ok[/]: {len(result.run.resources)} resources, validated offline in "
                   f"{result.seconds:.2f}s (no AWS credentials, no Pulumi CLI used)")
