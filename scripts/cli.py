@@ -23,6 +23,8 @@ def plan_cmd(
     stack: str = typer.Argument("platform", help="Stack name: reads stacks/Pulumi.STACK.yaml."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
+    live_prices: bool = typer.Option(False, "--live-prices", help="Price from AWS (Price List API, spot price "
+                                     "history; needs credentials) instead of the packaged table."),
 ) -> None:
     """Evaluate a stack offline (mock engine): resource tree, validation, cost. No AWS, no Pulumi CLI."""
     from .plan import REPO_ROOT, PlanError, plan, render, to_json
@@ -30,7 +32,7 @@ def plan_cmd(
     console = Console(stderr=False)
     err = Console(stderr=True)
     try:
-        result = plan(stack, root or REPO_ROOT)
+        result = plan(stack, root or REPO_ROOT, live_prices=live_prices)
     except PlanError as exc:
         if as_json:
             print(json.dumps({"stack": stack, "ok": False, "error": str(exc)}, indent=2))

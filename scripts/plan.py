@@ -103,7 +103,7 @@ def _program(root: Path):
 
 
 def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
-         _platform_cache: dict[str, dict] | None = None) -> PlanResult:
+         _platform_cache: dict[str, dict] | None = None, live_prices: bool = False) -> PlanResult:
     """Validate and evaluate `stack`; raise PlanError (with the validation message) on bad input."""
     started = time.perf_counter()
     project, raw = load_raw_config(stack, root)
@@ -146,9 +146,24 @@ def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
     checked = time.perf_counter()
     findings = check(run.resources)
     schema_seconds = time.perf_counter() - checked
-    return PlanResult(stack=stack, config=cfg, run=run, cost=estimate(cfg),
+    return PlanResult(stack=stack, config=cfg, run=run, cost=_cost(cfg, live_prices, now=now),
                       seconds=time.perf_counter() - started, platform_stack=platform_name,
                       findings=findings, schema_seconds=schema_seconds)
+
+
+def _cost(cfg: config_mod.StackConfig, live_prices: bool, session=None, now: dt.datetime | None = None) -> CostEstimate:
+    """The estimate from the packaged price table, or from AWS with --live-prices (falling back, saying why)."""
+    if not live_prices or cfg.cluster is None:
+        return estimate(cfg)
+    from dataclasses import replace
+
+    from .live_prices import LivePriceError, fetch
+
+    try:
+        return estimate(cfg, fetch(cfg.cluster.gpu.instance_types, cfg.region, session=session, now=now))
+    except LivePriceError as exc:
+        cost = estimate(cfg)
+        return replace(cost, notes=cost.notes + (f"--live-prices: {exc}; priced from the packaged table instead.",))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -181,6 +196,23 @@ def _short_type(t: str) -> str:
         pkg, mod, cls = t.split(":")
         return f"{pkg}:{mod.split('/')[0]}:{cls}"
     return t
+
+
+def _range(low: float, high: float) -> str:
+    return f"${high:,.2f}" if abs(high - low) < 0.005 else f"${low:,.2f}-{high:,.2f}"
+
+
+def cost_line(cost: CostEstimate) -> str:
+    """On-demand, expected (median spot, with the table's source and date) and the worst case per run."""
+    line = (f"[bold]Estimated cost[/] ({cost.region}): idle ${cost.idle_usd_per_hour:.2f}/h; busy "
+            f"{_range(cost.busy_low_usd_per_hour, cost.busy_usd_per_hour)}/h on-demand")
+    if cost.max_run_usd:
+        line += (f", expected {_range(cost.expected_low_usd_per_hour, cost.expected_usd_per_hour)}/h with spot "
+                 f"(${cost.expected_run_usd:,.2f} per full run); worst case ${cost.max_run_usd:,.2f} per run "
+                 f"(all on-demand, priciest type, max runtime)")
+    if cost.price_source:
+        line += f"\n  [dim]prices: {cost.price_source}, as of {cost.price_as_of}[/]"
+    return line
 
 
 def render(result: PlanResult, console) -> None:
@@ -225,9 +257,7 @@ def render(result: PlanResult, console) -> None:
     console.print(summary)
 
     cost = result.cost
-    console.print(f"[bold]Estimated cost[/]: idle ${cost.idle_usd_per_hour:.2f}/h, busy "
-                  f"${cost.busy_low_usd_per_hour:.2f}-{cost.busy_usd_per_hour:.2f}/h on-demand"
-                  + (f", at most ${cost.max_run_usd:,.2f} per run (max runtime)" if cost.max_run_usd else ""))
+    console.print(cost_line(cost), highlight=False)
     for note in cost.notes:
         console.print(f"  [dim]- {note}[/]")
     for w in result.warnings:

@@ -626,6 +626,7 @@ def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
                    "rename them; trainstack sets TRAINSTACK_* and AWS sets AWS_*")
 
     gpu = _parse_gpu(top.obj("gpu"), backend, job, warnings)
+    _check_region_offers(gpu, region, problems)
 
     hours_left = (expires_at - now).total_seconds() / 3600
     if max_runtime > hours_left + 1e-9:
@@ -730,6 +731,29 @@ def _parse_gpu(g: _Reader, backend: str, job: JobConfig, warnings: list[str]) ->
                 f"be R{volta.last_driver_branch} or older for V100s. Pin gpu.amiId to an R{volta.last_driver_branch} "
                 "AMI (and set gpu.amiDriverBranch) to be sure.")
     return gpu
+
+
+def _check_region_offers(gpu: GpuConfig, region: str, problems: list[Problem]) -> None:
+    """Refuse a GPU type the stack's region does not offer (from the price table's regions)."""
+    for t in gpu.instance_types:
+        if catalog.offered_in(t, region) is not False:
+            continue
+        offered_here = set(_region_types(region))
+        here = [n.name for n in catalog.gpu_types() if n.name in offered_here]  # catalog order: small first
+        same_family = [n for n in here if catalog.matches_placement(n, gpu.family)]
+        offered = ", ".join((same_family or here)[:8])
+        problems.append(Problem(
+            "trainstack:gpu.instanceTypes", list(gpu.instance_types),
+            f"`{t}` is not offered in {region} (aws:region); regions that offer it: "
+            f"{', '.join(catalog.regions_offering(t))}",
+            f"use a type {region} offers ({'' if same_family else 'no ' + gpu.family + ' types there; '}{offered}), "
+            "or move the stack to a region that offers it"))
+
+
+def _region_types(region: str) -> tuple[str, ...]:
+    from .prices import table
+
+    return table().types_in(region)
 
 
 def _parse_sagemaker(s: _Reader, backend: str, job: JobConfig, gpu: GpuConfig, region: str,
