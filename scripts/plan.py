@@ -44,6 +44,16 @@ class PlanResult:
     schema_seconds: float = 0.0
 
     @property
+    def timing(self):
+        """Time to first GPU: `up`'s critical path and the phases until training runs (trainstack.timing)."""
+        from trainstack import timing
+
+        nodes = [timing.Node(r.urn, r.type, r.name, r.parent, tuple(r.dependencies), r.custom)
+                 for r in self.run.resources]
+        image = self.config.cluster.job.image if self.config.cluster else None
+        return timing.estimate(nodes, self.config.backend, image)
+
+    @property
     def warnings(self) -> list[str]:
         """What the program warned about (config warnings included), as `pulumi up` would show them."""
         return self.run.warnings
@@ -187,6 +197,7 @@ def to_json(result: PlanResult) -> dict[str, Any]:
         "cost": asdict(result.cost),
         "seconds": round(result.seconds, 3),
         "findings": [asdict(f) for f in result.findings],
+        "timing": asdict(result.timing),
     }
 
 
@@ -212,6 +223,18 @@ def cost_line(cost: CostEstimate) -> str:
                  f"(all on-demand, priciest type, max runtime)")
     if cost.price_source:
         line += f"\n  [dim]prices: {cost.price_source}, as of {cost.price_as_of}[/]"
+    return line
+
+
+def timing_line(t) -> str:
+    """`up` time with its critical path, then the phases until the training process runs."""
+    from trainstack.timing import minutes
+
+    path = " -> ".join(f"{s.name} ({minutes(s.seconds)})" for s in t.critical_path)
+    line = f"[bold]Time to first GPU[/]: `pulumi up` ~{minutes(t.up_seconds)}, critical path: {path}"
+    if t.after_up:
+        phases = ", ".join(f"{s.name} {minutes(s.seconds)}" for s in t.after_up)
+        line += f"\n  training starts ~{minutes(t.training_seconds)} after `up` begins ({phases})"
     return line
 
 
@@ -260,6 +283,7 @@ def render(result: PlanResult, console) -> None:
     console.print(cost_line(cost), highlight=False)
     for note in cost.notes:
         console.print(f"  [dim]- {note}[/]")
+    console.print(timing_line(result.timing), highlight=False)
     for w in result.warnings:
         console.print(f"[bold yellow]warning:[/] {w}")
     if result.findings:
