@@ -23,6 +23,8 @@ def plan_cmd(
     stack: str = typer.Argument("platform", help="Stack name: reads stacks/Pulumi.STACK.yaml."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
+    fmt: str = typer.Option("text", "--format", help="text (tree, cost, timing), mermaid or dot (the component "
+                            "tree, the platform reference and the data flow as a diagram)."),
     live_prices: bool = typer.Option(False, "--live-prices", help="Price from AWS (Price List API, spot price "
                                      "history; needs credentials) instead of the packaged table."),
 ) -> None:
@@ -31,6 +33,9 @@ def plan_cmd(
 
     console = Console(stderr=False)
     err = Console(stderr=True)
+    if fmt not in ("text", "mermaid", "dot"):
+        err.print(f"--format {fmt}: use text, mermaid or dot", highlight=False, markup=False)
+        raise typer.Exit(code=2)
     try:
         result = plan(stack, root or REPO_ROOT, live_prices=live_prices)
     except PlanError as exc:
@@ -43,6 +48,12 @@ def plan_cmd(
         raise typer.Exit(code=2) from None
     if as_json:
         print(json.dumps({"ok": not result.findings, **to_json(result)}, indent=2, default=str))
+    elif fmt != "text":
+        from .diagram import FORMATS
+
+        print(FORMATS[fmt](result), end="")
+        for f in result.findings:
+            err.print(f"provider-schema finding: {f}", highlight=False, markup=False, soft_wrap=True)
     else:
         render(result, console)
     if result.findings:  # inputs the provider would refuse: fail like bad config does
