@@ -24,11 +24,14 @@ def mermaid_errors(diagrams: list[str]) -> list[str | None]:
     return json.loads(out.stdout)
 
 
-def test_every_example_diagram_parses_with_mermaid_and_a_broken_one_does_not(example_plans):
+def test_every_example_and_the_readme_diagram_parse_with_mermaid_and_a_broken_one_does_not(example_plans):
     diagrams = [mermaid(example_plans[s]) for s in STACKS]
+    readme = re.findall(r"```mermaid\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert readme, "the README embeds a diagram"
     broken = diagrams[0].replace('"]', '"', 1)  # an unclosed node label
-    errors = mermaid_errors(diagrams + [broken])
-    assert errors[:-1] == [None] * len(STACKS), dict(zip(STACKS, errors[:-1], strict=True))
+    names = STACKS + ["README"] * len(readme)
+    errors = mermaid_errors(diagrams + readme + [broken])
+    assert errors[:-1] == [None] * len(names), dict(zip(names, errors[:-1], strict=True))
     assert errors[-1] and "Parse error" in errors[-1]
 
 
