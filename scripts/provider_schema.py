@@ -170,6 +170,10 @@ def _required(cls: type) -> list[str]:
 # The walk
 
 
+# SDK enums that lag behind AWS (new instance types arrive monthly): any string passes where the SDK
+# also accepts a plain string.
+OPEN_ENUMS = frozenset({"InstanceType"})
+
 _SCALAR_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
 
 
@@ -249,7 +253,7 @@ class _Checker:
 
     @staticmethod
     def _scalar_ok(value: Any, alts: tuple[Any, ...]) -> bool:
-        enums = [a for a in alts if isinstance(a, type) and issubclass(a, enum.Enum)]
+        enums = [a for a in alts if isinstance(a, type) and issubclass(a, enum.Enum) and a.__name__ not in OPEN_ENUMS]
         if isinstance(value, bool):
             return bool in alts
         if isinstance(value, (int, float)):
@@ -351,6 +355,9 @@ def policy_problems(text: str, *, kind: str) -> list[tuple[str, str, str]]:
                             "add Principal, e.g. {\"Service\": \"ec2.amazonaws.com\"}"))
         elif not has_resource:
             out.append((p, "has no Resource", "add Resource (an ARN pattern, or \"*\")"))
+        if kind == "resource" and not has_principal:
+            out.append((p, "has no Principal; a resource policy names whom it applies to",
+                        "add Principal, e.g. \"*\" with a Condition, or {\"AWS\": \"arn:aws:iam::123456789012:root\"}"))
         if kind == "identity" and has_principal:
             out.append((f"{p}.Principal", "does not belong in an identity policy", "remove it"))
         if kind != "identity" and kind and has_principal:

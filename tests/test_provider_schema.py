@@ -82,6 +82,17 @@ def test_other_providers_and_kubernetes_are_left_to_their_own_checks():
                      record("trainstack:compute:X", {"whatever": 1})]) == []
 
 
+def test_type_tokens_map_to_the_sdk_args_classes():
+    assert ps.args_class("aws:s3/bucket:Bucket").__name__ == "BucketArgs"
+    # v7 renamed BucketVersioningV2 to BucketVersioning; its args class is BucketVersioningInitArgs.
+    assert ps.args_class("aws:s3/bucketVersioning:BucketVersioning").__name__ == "BucketVersioningInitArgs"
+    assert ps.args_class("aws:index/provider:Provider").__name__ == "ProviderArgs"
+
+
+def test_instance_type_enums_stay_open_for_types_newer_than_the_sdk():
+    assert findings("aws:ec2/instance:Instance", {"instanceType": "p7.48xlarge", "ami": "ami-1"}) == []
+
+
 def test_an_unknown_resource_type_is_reported():
     [f] = findings("aws:ec2/launchTemplat:LaunchTemplat", {})
     assert "no such resource" in f.problem
@@ -109,8 +120,13 @@ def test_iam_grammar_knows_trust_and_identity_policies_apart():
     assert any("has no Principal" in problem for _, problem, _ in ps.policy_problems(no_principal, kind="trust"))
 
 
+def test_a_resource_policy_statement_needs_a_principal():
+    text = policy({"Effect": "Deny", "Action": "s3:*", "Resource": "*"})
+    assert any("has no Principal" in problem for _, problem, _ in ps.policy_problems(text, kind="resource"))
+
+
 def test_iam_grammar_checks_condition_operators():
-    text = policy({"Effect": "Deny", "Action": "s3:*", "Resource": "*",
+    text = policy({"Effect": "Deny", "Action": "s3:*", "Resource": "*", "Principal": "*",
                    "Condition": {"BoolIfExists": {"aws:SecureTransport": "false"},
                                  "ForAnyValue:StringLike": {"aws:TagKeys": ["x*"]},
                                  "StringEqual": {"aws:SourceAccount": "1"}}})
