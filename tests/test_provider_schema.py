@@ -191,3 +191,14 @@ def test_planted_faults_are_each_reported_with_path_and_fix(tmp_path):
     assert 'strategy: "clustr" is not a value of PlacementStrategy' in text and "did you mean `cluster`?" in text
     assert len(lines) == 4, text
     assert "plan failed" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_json_output_carries_findings_and_timing():
+    from typer.testing import CliRunner
+
+    from scripts.cli import app
+
+    out = CliRunner().invoke(app, ["plan", "dev-sagemaker", "--json"])
+    doc = json.loads(out.output)
+    assert out.exit_code == 0 and doc["ok"] is True and doc["findings"] == []
+    assert doc["timing"]["critical_path"] and doc["cost"]["expected_usd_per_hour"] > 0
