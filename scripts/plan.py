@@ -197,6 +197,7 @@ def to_json(result: PlanResult) -> dict[str, Any]:
         "cost": asdict(result.cost),
         "seconds": round(result.seconds, 3),
         "findings": [asdict(f) for f in result.findings],
+        "schemaCheckSeconds": round(result.schema_seconds, 3),
         "timing": asdict(result.timing),
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -156,12 +157,11 @@ def test_scheduler_universal_targets_are_checked_against_the_api_they_call():
 
 # -- planted faults in a copy of a component, through the real `trainstack plan` ----------------
 
-PLANTS = [  # (original, planted): one of each kind of mistake in the GPU group component
-    ('"http_tokens": "required"', '"http_tokns": "required"'),
-    ('"volume_size": args.root_volume_gib', '"volume_size": f"{args.root_volume_gib}GiB"'),
-    ('"launch_template_specification": {"launch_template_id": self.launch_template.id,\n'
-     '                                                      "version": "$Latest"},', ''),
-    ('strategy="cluster"', 'strategy="clustr"'),
+PLANTS = [  # (pattern, replacement): one of each kind of mistake in the GPU group component
+    (r'"http_tokens":', '"http_tokns":'),  # a misspelled nested property
+    (r'"volume_size": ([^,]+),', r'"volume_size": f"{\1}GiB",'),  # a string where a number is wanted
+    (r'"launch_template_specification": \{[^}]*\},', ""),  # a required nested property left out
+    (r'strategy="cluster"', 'strategy="clustr"'),  # a value outside the SDK's enum
 ]
 
 
@@ -173,9 +173,9 @@ def test_planted_faults_are_each_reported_with_path_and_fix(tmp_path):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     source = tmp_path / "components" / "gpu_autoscaling_group.py"
     text = source.read_text()
-    for original, planted in PLANTS:
-        assert original in text, original
-        text = text.replace(original, planted)
+    for pattern, planted in PLANTS:
+        text, n = re.subn(pattern, planted, text, count=1)
+        assert n == 1, f"{pattern} not found in components/gpu_autoscaling_group.py"
     source.write_text(text)
     # The copy's packages come first on the path, ahead of this checkout's editable install.
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "COLUMNS": "250"}
