@@ -207,6 +207,13 @@ def regions_offering(instance_type: str) -> tuple[str, ...]:
     return table().regions_offering(instance_type)
 
 
+def types_offered_in(region: str) -> tuple[str, ...]:
+    """Types the price table lists for `region` (empty: the table does not know the region)."""
+    from .prices import table
+
+    return table().types_in(region)
+
+
 def offered_in(instance_type: str, region: str) -> bool | None:
     """Whether `region` offers the type; None when the price table cannot tell (type or region not in it)."""
     from .prices import table

@@ -738,7 +738,7 @@ def _check_region_offers(gpu: GpuConfig, region: str, problems: list[Problem]) -
     for t in gpu.instance_types:
         if catalog.offered_in(t, region) is not False:
             continue
-        offered_here = set(_region_types(region))
+        offered_here = set(catalog.types_offered_in(region))
         here = [n.name for n in catalog.gpu_types() if n.name in offered_here]  # catalog order: small first
         same_family = [n for n in here if catalog.matches_placement(n, gpu.family)]
         offered = ", ".join((same_family or here)[:8])
@@ -748,12 +748,6 @@ def _check_region_offers(gpu: GpuConfig, region: str, problems: list[Problem]) -
             f"{', '.join(catalog.regions_offering(t))}",
             f"use a type {region} offers ({'' if same_family else 'no ' + gpu.family + ' types there; '}{offered}), "
             "or move the stack to a region that offers it"))
-
-
-def _region_types(region: str) -> tuple[str, ...]:
-    from .prices import table
-
-    return table().types_in(region)
 
 
 def _parse_sagemaker(s: _Reader, backend: str, job: JobConfig, gpu: GpuConfig, region: str,
