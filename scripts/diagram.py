@@ -7,6 +7,7 @@ Mermaid renders on GitHub and in most Markdown viewers; dot is for Graphviz.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .offline import ResourceRecord
@@ -42,7 +43,7 @@ class Picture:
 def picture(result: PlanResult) -> Picture:
     """The diagram's content, independent of the output syntax."""
     records = result.run.resources
-    ids = {r.urn: f"r{i}" for i, r in enumerate(records)}
+    ids = _ids(records)
     children: dict[str, list[ResourceRecord]] = {}
     for r in records:
         children.setdefault(r.parent if r.parent in ids else "", []).append(r)
@@ -87,6 +88,20 @@ def picture(result: PlanResult) -> Picture:
                 if any(o[0] == node for o in outside):
                     edges.append((ids[job.urn], node, "writes", False))
     return Picture(root, outside, edges)
+
+
+def _ids(records: list[ResourceRecord]) -> dict[str, str]:
+    """Stable node ids from logical names (registration order varies between runs)."""
+    ids: dict[str, str] = {}
+    taken = {"stack", "platform", "dataset", "model", "checkpoints"}
+    for r in sorted(records, key=lambda r: (r.name, r.type)):
+        base = "n_" + re.sub(r"\W", "_", r.name)
+        node_id, i = base, 2
+        while node_id in taken:
+            node_id, i = f"{base}_{i}", i + 1
+        taken.add(node_id)
+        ids[r.urn] = node_id
+    return ids
 
 
 def _after_bucket(uri: str) -> str:
