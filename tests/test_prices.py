@@ -76,11 +76,11 @@ def test_expected_cost_uses_the_regions_median_spot():
 
 def test_the_on_demand_base_is_priced_on_demand():
     # 2 nodes, 1 on-demand base, half the rest on spot: 1.5 on-demand + 0.5 spot nodes.
-    cost = estimate(cluster("ec2", gpu={"instanceTypes": ["p3.8xlarge"], "onDemandBase": 1, "spotPercent": 50},
-                            job={"nodes": 2, "gpusPerNode": 4}))
-    spot = prices.table().lookup("p3.8xlarge", "us-east-1").spot_median
-    assert cost.expected_usd_per_hour == pytest.approx(1.5 * 12.24 + 0.5 * spot, abs=0.01)
-    assert cost.busy_usd_per_hour == pytest.approx(2 * 12.24)
+    cost = estimate(cluster("ec2", gpu={"family": "g5", "instanceTypes": ["g5.12xlarge"], "onDemandBase": 1,
+                                        "spotPercent": 50}, job={"nodes": 2, "gpusPerNode": 4}))
+    row = prices.table().lookup("g5.12xlarge", "us-east-1")
+    assert cost.expected_usd_per_hour == pytest.approx(1.5 * row.on_demand + 0.5 * row.spot_median, abs=0.01)
+    assert cost.busy_usd_per_hour == pytest.approx(2 * row.on_demand)
 
 
 def test_sagemaker_spot_applies_the_ec2_discount_to_the_sagemaker_price():
