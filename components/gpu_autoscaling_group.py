@@ -1,10 +1,11 @@
 """GpuAutoScalingGroup: spot/on-demand GPU capacity that sits at zero until a job needs it.
 
 Launch template: GPU AMI (from a public SSM parameter unless pinned), IMDSv2 required with hop
-limit 2 so containers can reach instance metadata, encrypted gp3 root volume, no SSH key (shell
+limit 1 by default (bridge-mode containers cannot reach the node role), encrypted gp3 root volume
+no smaller than the AMI's root snapshot, no SSH key (shell
 access is SSM Session Manager), the platform's cluster security group, tags on instances,
 volumes and network interfaces. Auto Scaling group: min 0, a mixed-instances policy over several
-GPU types with `price-capacity-optimized` spot and capacity rebalancing, every platform subnet
+GPU types with `price-capacity-optimized` spot (capacity rebalancing off: see below), every platform subnet
 (or one AZ and a cluster placement group for tightly coupled multi-node jobs). Pulumi never
 fights the autoscaler: changes to the desired capacity are ignored after creation.
 """
@@ -25,11 +26,26 @@ from trainstack.tags import with_name
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 ECS_INSTANCE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
 
-# Public SSM parameters that always name AWS's current GPU AMI for each backend.
-AMI_PARAMETERS = {
-    "ecs": "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id",
-    "ec2": "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id",
-}
+
+def root_snapshot_gib(mappings: Sequence, root_device: str) -> int | None:
+    """Size of the AMI's root snapshot (what the root volume may not undercut), from `get_ami` mappings."""
+    for m in mappings or []:
+        name = m.get("device_name") if isinstance(m, dict) else getattr(m, "device_name", None)
+        ebs = (m.get("ebs") if isinstance(m, dict) else getattr(m, "ebs", None)) or {}
+        if name == root_device and str(ebs.get("volume_size", "")).isdigit():
+            return int(ebs["volume_size"])
+    return None
+
+
+def check_root_volume(requested_gib: int, mappings: Sequence, root_device: str, ami_id: str) -> str:
+    """The root device name, after refusing a root volume smaller than the AMI's snapshot (launches would fail)."""
+    snapshot = root_snapshot_gib(mappings, root_device)
+    if snapshot is not None and requested_gib < snapshot:
+        raise pulumi.RunError(
+            f"trainstack:gpu.rootVolumeGiB = {requested_gib}: AMI {ami_id} has a {snapshot} GiB root snapshot, and "
+            f"EC2 refuses a smaller root volume (every launch would fail). Fix: set gpu.rootVolumeGiB to at least "
+            f"{snapshot}.")
+    return root_device
 
 
 @dataclass(frozen=True)
@@ -49,7 +65,20 @@ class GpuAutoScalingGroupArgs:
     protect_from_scale_in: bool = False  # ECS managed termination protection needs it
     managed_policy_arns: tuple[str, ...] = (SSM_CORE_POLICY,)
     ecs_managed: bool = False
+    # IMDS hop limit 1: only processes on the host (and host-network containers) reach the node role;
+    # bridge-mode containers cannot. Raise it only for a bridge-mode container that must use the node role.
+    metadata_hop_limit: int = 1
     tags: Mapping[str, str] = field(default_factory=dict)
+    # A fixed group name (else autonamed) lets the node policy name the group before it exists.
+    group_name: str | None = None
+    # Inline node-role policy (JSON) that exists before the group launches its first node.
+    node_policy: pulumi.Input[str] | None = None
+    # Off for training: a rebalance recommendation replaces a spot instance that may never be
+    # interrupted (killing its torchrun) and may briefly exceed MaxSize by up to 10 % (EC2 Auto Scaling
+    # User Guide, docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-capacity-rebalancing.html).
+    # Without it, a spot node is replaced only after its interruption, which the run survives from
+    # its last checkpoint (the 2-minute notice comes either way).
+    capacity_rebalance: bool = False
 
     def __post_init__(self):
         if not self.instance_types:
@@ -60,8 +89,12 @@ class GpuAutoScalingGroupArgs:
             raise ValueError("on_demand_base must be between 0 and max_size")
         if not 0 <= self.desired_capacity <= self.max_size:
             raise ValueError("desired_capacity must be between 0 and max_size")
+        if not 1 <= self.metadata_hop_limit <= 64:
+            raise ValueError("metadata_hop_limit must be between 1 and 64")
         if (self.ami_id is None) == (self.ami_ssm_parameter is None):
             raise ValueError("give exactly one of ami_id or ami_ssm_parameter")
+        if self.group_name is not None and not 1 <= len(self.group_name) <= 255 or ":" in (self.group_name or ""):
+            raise ValueError("group_name must be 1-255 characters without ':'")
 
 
 def asg_tags(tags: Mapping[str, str]) -> list[aws.autoscaling.GroupTagArgs]:
@@ -92,8 +125,9 @@ class GpuAutoScalingGroup(pulumi.ComponentResource):
         self.ami_id = self._ami()
         # The root device name differs between AMIs (/dev/xvda, /dev/sda1): ask the AMI. Filtering by
         # image id needs no owner; a pinned Volta (R580) AMI may well be deprecated by now.
-        root_device = aws.ec2.get_ami_output(
-            filters=[{"name": "image-id", "values": [self.ami_id]}], include_deprecated=True).root_device_name
+        ami = aws.ec2.get_ami_output(filters=[{"name": "image-id", "values": [self.ami_id]}], include_deprecated=True)
+        root_device = pulumi.Output.all(ami.root_device_name, ami.block_device_mappings, self.ami_id).apply(
+            lambda a: check_root_volume(args.root_volume_gib, a[1], a[0], a[2]))
         self.launch_template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
             description="trainstack GPU node",
@@ -105,7 +139,7 @@ class GpuAutoScalingGroup(pulumi.ComponentResource):
             vpc_security_group_ids=[args.security_group_id],
             # No key_name: shell access goes through SSM Session Manager, audited and without open ports.
             metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
-                              "http_put_response_hop_limit": 2, "instance_metadata_tags": "disabled"},
+                              "http_put_response_hop_limit": args.metadata_hop_limit, "instance_metadata_tags": "disabled"},
             block_device_mappings=[{
                 "device_name": root_device,
                 "ebs": {"volume_size": args.root_volume_gib, "volume_type": "gp3", "encrypted": "true",
@@ -125,17 +159,23 @@ class GpuAutoScalingGroup(pulumi.ComponentResource):
             # A cluster placement group lives in one AZ.
             subnets = pulumi.Output.from_input(args.subnet_ids).apply(lambda ids: ids[:1])
 
+        policy = None
+        if args.node_policy is not None:
+            policy = aws.iam.RolePolicy(f"{name}-node-run-policy", role=self.role.id, policy=args.node_policy,
+                                        opts=child)
+
         group_tags = dict(args.tags)
         if args.ecs_managed:
             group_tags["AmazonECSManaged"] = "true"  # ECS adds it anyway; declaring it avoids a diff
         self.group = aws.autoscaling.Group(
             f"{name}-asg",
+            name=args.group_name,
             min_size=0,
             max_size=args.max_size,
             desired_capacity=args.desired_capacity,
             vpc_zone_identifiers=subnets,
             placement_group=self.placement_group.name if self.placement_group else None,
-            capacity_rebalance=True,
+            capacity_rebalance=args.capacity_rebalance,
             protect_from_scale_in=args.protect_from_scale_in,
             # Do not block `pulumi up` until GPUs are in service (capacity can take a while).
             wait_for_capacity_timeout="0",
@@ -155,7 +195,10 @@ class GpuAutoScalingGroup(pulumi.ComponentResource):
                 },
             },
             tags=asg_tags(group_tags),
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"]))
+            # A fixed name cannot exist twice: replace by deleting first. Nodes boot with their policy.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"],
+                                        delete_before_replace=args.group_name is not None,
+                                        depends_on=[policy] if policy else None))
 
         self.register_outputs({"groupName": self.group.name, "groupArn": self.group.arn,
                                "roleArn": self.role.arn, "amiId": self.ami_id})

@@ -24,6 +24,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 ACCOUNT_ID = "123456789012"
+ASSET_KEY = "__pulumiAsset"  # how a recorded input marks a pulumi.Asset / pulumi.Archive (e.g. a FileAsset)
 MOCK_AMI = "ami-0abcdef1234567890"
 
 
@@ -42,6 +43,7 @@ class ResourceRecord:
     state: dict[str, Any]
     id: str = ""
     dependencies: list[str] = field(default_factory=list)  # URNs this resource waits for
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)  # input -> URNs it came from
 
     @property
     def parent_name(self) -> str:
@@ -226,7 +228,8 @@ class RecordingMonitor(pmocks.MockMonitor):
             self._record(request, response.urn, custom=bool(request.custom), protect=bool(request.protect),
                          retain=bool(getattr(request, "retainOnDelete", False)),
                          ignore=list(request.ignoreChanges), inputs=rpc.deserialize_properties(request.object),
-                         dependencies=list(request.dependencies))
+                         dependencies=list(request.dependencies),
+                         property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()})
         return response
 
     def ReadResource(self, request):  # StackReference and other `get`s
@@ -235,12 +238,14 @@ class RecordingMonitor(pmocks.MockMonitor):
         return response
 
     def _record(self, request, urn: str, *, custom: bool, protect: bool, retain: bool, ignore: list[str],
-                inputs: dict, dependencies: list[str] | None = None) -> None:
+                inputs: dict, dependencies: list[str] | None = None,
+                property_dependencies: dict[str, list[str]] | None = None) -> None:
         reg = self.resources.get(urn)
         self.records.append(ResourceRecord(
             type=request.type, name=request.name, urn=urn, parent=request.parent, custom=custom, protect=protect,
             retain_on_delete=retain, ignore_changes=ignore, provider=request.provider, inputs=_plain(inputs),
-            state=_plain(reg.state if reg else {}), id=reg.id if reg else "", dependencies=dependencies or []))
+            state=_plain(reg.state if reg else {}), id=reg.id if reg else "", dependencies=dependencies or [],
+            property_dependencies=property_dependencies or {}))
 
 
 def _plain(value: Any) -> Any:
@@ -251,6 +256,10 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
+        # Keep what it is (the schema check accepts it only where the provider takes an asset) and where from.
+        return {ASSET_KEY: type(value).__name__,
+                "path": getattr(value, "path", None) or getattr(value, "uri", None) or getattr(value, "text", None)}
     return str(value)
 
 

@@ -13,7 +13,7 @@ import os
 import runpy
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,20 @@ class PlanResult:
     cost: CostEstimate
     seconds: float
     platform_stack: str | None = None
+    policy: Any = None  # policies.offline.PolicyReport: the CrossGuard pack run offline over `run`
+    # What the provider would refuse at a real preview (scripts/provider_schema.py); any fails the plan.
+    findings: list = field(default_factory=list)
+    schema_seconds: float = 0.0
+
+    @property
+    def timing(self):
+        """Time to first GPU: `up`'s critical path and the phases until training runs (trainstack.timing)."""
+        from trainstack import timing
+
+        nodes = [timing.Node(r.urn, r.type, r.name, r.parent, tuple(r.dependencies), r.custom)
+                 for r in self.run.resources]
+        image = self.config.cluster.job.image if self.config.cluster else None
+        return timing.estimate(nodes, self.config.backend, image)
 
     @property
     def warnings(self) -> list[str]:
@@ -100,7 +114,8 @@ def _program(root: Path):
 
 
 def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
-         _platform_cache: dict[str, dict] | None = None, raw: dict[str, Any] | None = None) -> PlanResult:
+         _platform_cache: dict[str, dict] | None = None, live_prices: bool = False,
+         raw: dict[str, Any] | None = None) -> PlanResult:
     """Validate and evaluate `stack`; raise PlanError (with the validation message) on bad input.
     `raw` (a flat config map) replaces the stack file: `trainstack run` plans its merged config."""
     started = time.perf_counter()
@@ -109,7 +124,7 @@ def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
     else:
         project = project_file(root).get("name", "trainstack")
     try:
-        cfg = config_mod.parse_config(raw, project=project, stack=stack, now=now)
+        cfg = config_mod.parse_config(raw, project=project, stack=stack, now=now, root=str(root))
     except config_mod.ConfigError as exc:
         raise PlanError(str(exc)) from None
 
@@ -142,8 +157,32 @@ def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
         raise PlanError(f"the program failed: {exc}") from exc
     finally:
         os.chdir(cwd)
-    return PlanResult(stack=stack, config=cfg, run=run, cost=estimate(cfg),
-                      seconds=time.perf_counter() - started, platform_stack=platform_name)
+    from policies.offline import check_plan
+
+    from .provider_schema import check
+
+    policy = check_plan(cfg, run)  # the same rules `pulumi preview --policy-pack policies` enforces
+    checked = time.perf_counter()
+    findings = check(run.resources)
+    schema_seconds = time.perf_counter() - checked
+    return PlanResult(stack=stack, config=cfg, run=run, cost=_cost(cfg, live_prices, now=now),
+                      seconds=time.perf_counter() - started, platform_stack=platform_name,
+                      findings=findings, schema_seconds=schema_seconds, policy=policy)
+
+
+def _cost(cfg: config_mod.StackConfig, live_prices: bool, session=None, now: dt.datetime | None = None) -> CostEstimate:
+    """The estimate from the packaged price table, or from AWS with --live-prices (falling back, saying why)."""
+    if not live_prices or cfg.cluster is None:
+        return estimate(cfg)
+    from dataclasses import replace
+
+    from .live_prices import LivePriceError, fetch
+
+    try:
+        return estimate(cfg, fetch(cfg.cluster.gpu.instance_types, cfg.region, session=session, now=now))
+    except LivePriceError as exc:
+        cost = estimate(cfg)
+        return replace(cost, notes=cost.notes + (f"--live-prices: {exc}; priced from the packaged table instead.",))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -166,7 +205,23 @@ def to_json(result: PlanResult) -> dict[str, Any]:
         "outputs": result.run.outputs,
         "cost": asdict(result.cost),
         "seconds": round(result.seconds, 3),
+        "ami": ami_plan(result.config),
+        "policy": result.policy.to_json() if result.policy is not None else None,
+        "findings": [asdict(f) for f in result.findings],
+        "schemaCheckSeconds": round(result.schema_seconds, 3),
+        "timing": asdict(result.timing),
     }
+
+
+def ami_plan(cfg: config_mod.StackConfig) -> dict[str, Any] | None:
+    """Where a cluster's GPU AMI comes from and which NVIDIA kernel module it loads (None: platform)."""
+    from trainstack import amis
+
+    c = cfg.cluster
+    if c is None:
+        return None
+    found = amis.plan_for(c.backend, c.gpu.architectures, c.gpu.ami_id, c.gpu.ami_driver_branch)
+    return found.as_dict() if found else None
 
 
 def _short_type(t: str) -> str:
@@ -175,6 +230,35 @@ def _short_type(t: str) -> str:
         pkg, mod, cls = t.split(":")
         return f"{pkg}:{mod.split('/')[0]}:{cls}"
     return t
+
+
+def _range(low: float, high: float) -> str:
+    return f"${high:,.2f}" if abs(high - low) < 0.005 else f"${low:,.2f}-{high:,.2f}"
+
+
+def cost_line(cost: CostEstimate) -> str:
+    """On-demand, expected (median spot, with the table's source and date) and the worst case per run."""
+    line = (f"[bold]Estimated cost[/] ({cost.region}): idle ${cost.idle_usd_per_hour:.2f}/h; busy "
+            f"{_range(cost.busy_low_usd_per_hour, cost.busy_usd_per_hour)}/h on-demand")
+    if cost.max_run_usd:
+        line += (f", expected {_range(cost.expected_low_usd_per_hour, cost.expected_usd_per_hour)}/h with spot "
+                 f"(${cost.expected_run_usd:,.2f} per full run); worst case ${cost.max_run_usd:,.2f} per run "
+                 f"(all on-demand, priciest type, max runtime)")
+    if cost.price_source:
+        line += f"\n  [dim]prices: {cost.price_source}, as of {cost.price_as_of}[/]"
+    return line
+
+
+def timing_line(t) -> str:
+    """`up` time with its critical path, then the phases until the training process runs."""
+    from trainstack.timing import minutes
+
+    path = " -> ".join(f"{s.name} ({minutes(s.seconds)})" for s in t.critical_path)
+    line = f"[bold]Time to first GPU[/]: `pulumi up` ~{minutes(t.up_seconds)}, critical path: {path}"
+    if t.after_up:
+        phases = ", ".join(f"{s.name} {minutes(s.seconds)}" for s in t.after_up)
+        line += f"\n  training starts ~{minutes(t.training_seconds)} after `up` begins ({phases})"
+    return line
 
 
 def render(result: PlanResult, console) -> None:
@@ -218,13 +302,56 @@ def render(result: PlanResult, console) -> None:
     summary.add_row("[bold]total[/]", f"[bold]{sum(counts.values())}[/]", f"[bold]{sum(protected.values())}[/]")
     console.print(summary)
 
+    ami = ami_plan(cfg)
+    if ami is not None:
+        from rich.markup import escape
+
+        branch = f", driver R{ami['driverBranch']}" if ami["driverBranch"] else ""
+        console.print(f"[bold]GPU AMI[/]: {escape(ami['source'])} (NVIDIA kernel module: "
+                      f"{escape(ami['driverModule'])}{branch})")
+        for note in ami["notes"]:
+            console.print(f"  [dim]- {escape(note)}[/]")
+
     cost = result.cost
-    console.print(f"[bold]Estimated cost[/]: idle ${cost.idle_usd_per_hour:.2f}/h, busy "
-                  f"${cost.busy_low_usd_per_hour:.2f}-{cost.busy_usd_per_hour:.2f}/h on-demand"
-                  + (f", at most ${cost.max_run_usd:,.2f} per run (max runtime)" if cost.max_run_usd else ""))
+    console.print(cost_line(cost), highlight=False)
     for note in cost.notes:
         console.print(f"  [dim]- {note}[/]")
+    console.print(timing_line(result.timing), highlight=False)
     for w in result.warnings:
         console.print(f"[bold yellow]warning:[/] {w}")
-    console.print(f"[green]plan ok[/]: {len(result.run.resources)} resources, validated offline in "
+    if result.policy is not None:
+        render_policy(result.policy, console)
+    if result.findings:
+        console.print(f"[bold red]plan failed[/]: {len(result.findings)} input(s) the AWS provider would refuse "
+                      "(checked against the installed pulumi_aws SDK and botocore's API models):")
+        for f in result.findings:
+            console.print(f"  - {f}", markup=False, highlight=False, soft_wrap=True)
+        return
+    verdict = "[bold red]plan refused by policy[/]" if result.policy and result.policy.mandatory else "[green]plan ok[/]"
+    console.print(f"{verdict}: {len(result.run.resources)} resources, validated offline in "
                   f"{result.seconds:.2f}s (no AWS credentials, no Pulumi CLI used)")
+
+
+def render_policy(report, console) -> None:
+    """The policy summary: every violation with its rule, level, resource and message."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    levels = list(report.levels.values())
+    head = (f"[bold]Policy[/] (pack trainstack, {len(levels)} rules: {levels.count('mandatory')} mandatory, "
+            f"{len(levels) - levels.count('mandatory')} advisory) over {report.resources} resources")
+    if not report.violations:
+        console.print(f"{head}: [green]no violations[/]")
+        return
+    console.print(f"{head}: [bold red]{len(report.mandatory)} mandatory[/], "
+                  f"[yellow]{len(report.advisory)} advisory[/] violation(s)")
+    table = Table(show_lines=True)
+    for column in ("level", "rule", "resource", "message"):
+        table.add_column(column, overflow="fold")
+    for v in report.violations:
+        level = "[bold red]mandatory[/]" if v.level == "mandatory" else f"[yellow]{v.level}[/]"
+        table.add_row(level, v.rule, escape(v.resource or "(stack)"), escape(v.message))
+    console.print(table)
+    if report.mandatory:
+        console.print("[bold red]mandatory violations[/]: `pulumi preview --policy-pack policies` would refuse "
+                      "this stack; fix them (each message says how) before `pulumi up`")

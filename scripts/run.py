@@ -333,6 +333,10 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
             raise RefusedError(str(exc)) from None
         if result.config.cluster is None:  # --set trainstack:kind=...
             raise RefusedError(f"trainstack:kind = {result.config.kind}: `trainstack run` makes clusters")
+        mandatory = getattr(getattr(result, "policy", None), "mandatory", None) or []
+        if mandatory:  # `pulumi preview --policy-pack policies` would refuse the same stack
+            raise RefusedError("mandatory policy violations (policies/):\n" + "\n".join(
+                f"  - {v.rule} on {v.resource or 'the stack'} ({v.type}): {v.message}" for v in mandatory))
     except (RefusedError, CliMissingError) as exc:  # one message, no traceback
         return _refuse(record, ui, str(exc))
 

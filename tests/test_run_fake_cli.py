@@ -91,9 +91,11 @@ def test_argv_golden_and_a_failed_job_is_reported_then_destroyed(cli, cloud, tmp
     config_call = calls[1]
     assert calls[0] == "--non-interactive stack init t-dev-ecs"
     assert config_call.startswith("--non-interactive config set-all --stack t-dev-ecs --json {")
-    assert calls[2] == "--non-interactive preview --exec-kind auto.local --event-log tcp://PORT --stack t-dev-ecs"
-    assert calls[3] == ("--non-interactive up --yes --skip-preview --exec-kind auto.local --event-log tcp://PORT "
+    pack = f"--policy-pack {ROOT / 'policies'}"  # the CrossGuard pack runs in the real preview and up
+    assert calls[2] == (f"--non-interactive preview {pack} --exec-kind auto.local --event-log tcp://PORT "
                         "--stack t-dev-ecs")
+    assert calls[3] == (f"--non-interactive up --yes --skip-preview {pack} --exec-kind auto.local "
+                        "--event-log tcp://PORT --stack t-dev-ecs")
     assert calls[-2:] == ["--non-interactive stack history --json --show-secrets --page-size 1 --page 1 "
                           "--stack t-dev-ecs", "--non-interactive stack rm --yes t-dev-ecs"]
     payload = json.loads(cli.calls()[1][-1])
@@ -363,3 +365,22 @@ def test_a_no_at_the_prompt_creates_nothing(cli, cloud, tmp_path):
 def test_the_platform_template_is_refused(cli, cloud, tmp_path):
     record = run_mod.run(options("platform", tmp_path), quiet_ui()[0], command=command())
     assert record.exit_code == 2 and "`trainstack run` makes clusters" in record.reason and cli.commands() == []
+
+
+def test_a_mandatory_policy_violation_is_refused_before_anything_is_created(cli, cloud, tmp_path, monkeypatch):
+    # The example stacks pass the pack: inject a mandatory violation into the plan's policy report.
+    from policies.offline import Violation
+    from scripts import plan as plan_mod
+
+    real = plan_mod.plan
+
+    def plan_with_violation(*a, **kw):
+        result = real(*a, **kw)
+        result.policy.violations.append(Violation("imdsv2-required", "mandatory", "training-gpu-lt",
+                                                  "aws:ec2/launchTemplate:LaunchTemplate", "urn", "IMDSv1 enabled"))
+        return result
+
+    monkeypatch.setattr(plan_mod, "plan", plan_with_violation)
+    record = run_mod.run(options("dev-ecs", tmp_path, name="t-policy"), quiet_ui()[0], command=command())
+    assert record.exit_code == 2 and "imdsv2-required on training-gpu-lt" in record.reason
+    assert cli.commands() == []

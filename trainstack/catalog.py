@@ -198,3 +198,27 @@ def suggest(instance_type: str, family: str | None = None, limit: int = 4) -> li
     names = [t.name for t in gpu_types() if family is None or matches_placement(t.name, family)]
     close = difflib.get_close_matches(ec2_name(instance_type), names, n=limit, cutoff=0.5)
     return close or names[:limit]
+
+
+def regions_offering(instance_type: str) -> tuple[str, ...]:
+    """Regions whose price table lists the type (empty: the table does not know the type)."""
+    from .prices import table
+
+    return table().regions_offering(instance_type)
+
+
+def types_offered_in(region: str) -> tuple[str, ...]:
+    """Types the price table lists for `region` (empty: the table does not know the region)."""
+    from .prices import table
+
+    return table().types_in(region)
+
+
+def offered_in(instance_type: str, region: str) -> bool | None:
+    """Whether `region` offers the type; None when the price table cannot tell (type or region not in it)."""
+    from .prices import table
+
+    t = table()
+    if not t.knows_type(instance_type) or not t.knows_region(region):
+        return None
+    return t.lookup(instance_type, region) is not None

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import catalog
+from . import amis, catalog
 from .cidr import SubnetPlanError, plan_subnets
 
 NS = "trainstack"
@@ -31,6 +31,9 @@ DISTRIBUTIONS = ("FullyReplicated", "ShardedByS3Key")
 DATA_ZONES = ("raw", "curated")
 MAX_TTL_HOURS = 72
 MIN_AZ, MAX_AZ = 2, 6
+# CloudWatch Logs PutRetentionPolicy accepts exactly these retentionInDays.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)
 # SageMaker: MaxRuntimeInSeconds <= 28 days.
 MAX_RUNTIME_HOURS = 28 * 24
 
@@ -106,6 +109,7 @@ class PlatformConfig:
     vpc_cidr: str = "10.40.0.0/16"
     egress: str = "public"
     data_lake: DataLakeConfig = field(default_factory=DataLakeConfig)
+    flow_logs: bool = False  # VPC flow logs to the log bucket (billed per GB delivered)
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,12 @@ class GpuConfig:
     def smallest_gpus(self) -> int:
         return catalog.smallest_gpu_count(self.instance_types)
 
+    @property
+    def architectures(self) -> list[catalog.GpuArchitecture]:
+        """The GPU architectures of the listed types, each once (what the AMI must drive)."""
+        found = [k.architecture for k in map(catalog.lookup, self.instance_types) if k and k.architecture]
+        return list({a: None for a in found})
+
 
 @dataclass(frozen=True)
 class DatasetRef:
@@ -149,6 +159,7 @@ class JobConfig:
     environment: Mapping[str, str] = field(default_factory=dict)
     master_port: int = 29500
     peer_timeout_minutes: int = 15
+    workdir: str | None = None  # absolute path of the local folder shipped as the run's code
 
 
 @dataclass(frozen=True)
@@ -210,7 +221,7 @@ class StackConfig:
 # --------------------------------------------------------------------------------------------
 # Key schema: every key the program reads, so that typos are reported instead of ignored.
 
-PLATFORM_KEYS = {"azCount", "availabilityZones", "vpcCidr", "egress", "dataLake"}
+PLATFORM_KEYS = {"azCount", "availabilityZones", "vpcCidr", "egress", "dataLake", "flowLogs"}
 CLUSTER_KEYS = {"platformStack", "backend", "ttlHours", "expiresAt", "gpu", "job", "sagemaker", "logRetentionDays"}
 COMMON_KEYS = {"kind", "owner"}
 DATA_LAKE_KEYS = {"checkpointRetentionDays", "noncurrentVersionDays", "glueDatabase", "protect", "accessLogRetentionDays"}
@@ -220,7 +231,7 @@ GPU_KEYS = {
 }
 JOB_KEYS = {
     "image", "command", "nodes", "gpusPerNode", "dataset", "maxRuntimeHours",
-    "environment", "masterPort", "peerTimeoutMinutes",
+    "environment", "masterPort", "peerTimeoutMinutes", "workdir",
 }
 SAGEMAKER_KEYS = {
     "spot", "maxWaitHours", "inputMode", "distribution", "checkpoints",
@@ -431,8 +442,12 @@ def parse_config(
     project: str = "trainstack",
     stack: str,
     now: dt.datetime | None = None,
+    root: str | None = None,
 ) -> StackConfig:
-    """Validate the whole flat config map of one stack; raise ConfigError listing every problem."""
+    """Validate the whole flat config map of one stack; raise ConfigError listing every problem.
+
+    `root`: the project folder that relative paths (job.workdir) start from; default the cwd,
+    which is the project folder under `pulumi up`."""
     now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -465,7 +480,7 @@ def parse_config(
     if kind == "platform":
         platform = _parse_platform(top, region, problems)
     elif kind == "cluster":
-        cluster = _parse_cluster(top, region, now, owner or "x", problems, warnings)
+        cluster = _parse_cluster(top, region, now, owner or "x", problems, warnings, root=root)
 
     if problems:
         raise ConfigError(problems)
@@ -521,7 +536,7 @@ def _parse_platform(top: _Reader, region: str, problems: list[Problem]) -> Platf
         protect=lake.boolean("protect", True),
     )
     return PlatformConfig(az_count=az_count, availability_zones=zones, vpc_cidr=cidr, egress=egress,
-                          data_lake=data_lake)
+                          data_lake=data_lake, flow_logs=top.boolean("flowLogs", False))
 
 
 def _parse_expiry(top: _Reader, now: dt.datetime) -> dt.datetime:
@@ -578,8 +593,17 @@ def _parse_dataset(job: _Reader) -> DatasetRef:
     return DatasetRef(zone, prefix if prefix.endswith("/") else prefix + "/")
 
 
+def parse_dataset_ref(text: Any, *, key: str = "trainstack:job.dataset") -> DatasetRef:
+    """`raw/<prefix>/` or `curated/<prefix>/` exactly as `job.dataset` accepts it; ConfigError naming `key`."""
+    problems: list[Problem] = []
+    ref = _parse_dataset(_Reader({"dataset": text}, "trainstack:job", problems))
+    if problems:
+        raise ConfigError([Problem(key, p.value, p.problem, p.fix) for p in problems])
+    return ref
+
+
 def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
-                   problems: list[Problem], warnings: list[str]) -> ClusterConfig:
+                   problems: list[Problem], warnings: list[str], *, root: str | None = None) -> ClusterConfig:
     platform_stack = top.string(
         "platformStack", "", "set trainstack:platformStack to the platform stack's name, e.g. "
         "organization/trainstack/platform (a cluster stack creates no VPC or bucket of its own)",
@@ -587,6 +611,10 @@ def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
     backend = top.choice("backend", "ecs", BACKENDS, required=True)
     expires_at = _parse_expiry(top, now)
     log_retention = top.integer("logRetentionDays", 14, 1, 3653, "use a number of days from 1 to 3653")
+    if log_retention not in LOG_RETENTION_DAYS:
+        top.fail("logRetentionDays", log_retention, "is not a retention CloudWatch Logs accepts",
+                 f"use one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        log_retention = 14
 
     job_r = top.obj("job")
     job_r.reject_unknown(JOB_KEYS)
@@ -600,10 +628,10 @@ def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
                    "set job.command, e.g. [python, train.py]")
     if backend == "ec2" and command:
         # The same check the node bootstrap makes at boot, where a failure would waste GPU time.
-        from scripts.ec2_bootstrap import torchrun_argv
+        from scripts.ec2_bootstrap import check_command
 
         try:
-            torchrun_argv(command, 1, 0, 1, "127.0.0.1", 1)
+            check_command(command)
         except ValueError as exc:
             job_r.fail("command", list(command), f"cannot be started with torchrun: {exc}",
                        "write it as [python, train.py, ...] or [python, -m, package.module, ...]")
@@ -619,13 +647,16 @@ def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
         environment=job_r.string_map("environment", "use NAME: value pairs", ENV_NAME_RE),
         master_port=job_r.integer("masterPort", 29500, 1024, 65535, "use a port from 1024 to 65535"),
         peer_timeout_minutes=job_r.integer("peerTimeoutMinutes", 15, 1, 240, "use 1-240 minutes"),
+        workdir=_parse_workdir(job_r, root),
     )
+    _check_code_delivery(job_r, backend, image or "", command, warnings, job.workdir)
     reserved = sorted(k for k in job.environment if k.startswith(("TRAINSTACK_", "AWS_")))
     if reserved:
         job_r.fail("environment", dict(job.environment), f"sets reserved variable(s) {', '.join(reserved)}",
                    "rename them; trainstack sets TRAINSTACK_* and AWS sets AWS_*")
 
     gpu = _parse_gpu(top.obj("gpu"), backend, job, warnings)
+    _check_region_offers(gpu, region, problems)
 
     hours_left = (expires_at - now).total_seconds() / 3600
     if max_runtime > hours_left + 1e-9:
@@ -649,6 +680,81 @@ def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
 
     return ClusterConfig(platform_stack=platform_stack, owner=owner, backend=backend, expires_at=expires_at,
                          gpu=gpu, job=job, sagemaker=sagemaker, log_retention_days=log_retention)
+
+
+def _parse_workdir(job_r: _Reader, root: str | None) -> str | None:
+    """job.workdir: a local folder with at least one file, made absolute against the project root."""
+    import os
+
+    from .code_delivery import bundle_files
+
+    value = job_r.string("workdir", None, "use a folder path, e.g. examples/cifar10")
+    if value is None:
+        return None
+    path = os.path.abspath(os.path.join(root or os.getcwd(), os.path.expanduser(value)))
+    if not os.path.isdir(path):
+        what = "is a file, not a folder" if os.path.exists(path) else f"does not exist (looked for {path})"
+        job_r.fail("workdir", value, what, "point job.workdir at the folder holding your training script, "
+                   "relative to the project root or absolute")
+        return None
+    if not bundle_files(path):
+        job_r.fail("workdir", value, "is an empty folder (caches like __pycache__ and .git do not count)",
+                   "put your training script in it, or point job.workdir at the folder that holds it")
+        return None
+    return path
+
+
+# AWS Deep Learning Containers: stock images that hold no user code.
+DLC_REPOSITORY_RE = re.compile(r"^(?:[a-z0-9-]+-)?(?:pytorch|tensorflow|mxnet)-(?:training|inference)(?:-[a-z0-9-]+)?$")
+
+
+def _relative_script(command: tuple[str, ...]) -> str | None:
+    """The script a command runs from the working folder (`python train.py`, `bash run.sh`), if any."""
+    args = [a for a in command[1:] if not a.startswith("-")] if command else []
+    if command[:1] and command[0].rsplit("/", 1)[-1].startswith(("python", "bash", "sh")) and "-m" not in command[1:2]:
+        script = args[0] if args else None
+    else:
+        script = command[0] if command else None
+    if script and not script.startswith("/") and script.endswith((".py", ".sh")):
+        return script
+    return None
+
+
+def _check_code_delivery(job_r: _Reader, backend: str, image: str, command: tuple[str, ...],
+                         warnings: list[str], workdir: str | None) -> None:
+    import os
+
+    workdir_set = job_r.has("workdir")
+    m = IMAGE_RE.match(image) if image else None
+    stock = bool(m and DLC_REPOSITORY_RE.match(m.group("path").rsplit("/", 1)[-1]))
+    script = _relative_script(command)
+    if stock and script and not workdir_set:
+        warnings.append(
+            f"trainstack:job.command runs `{script}` from the working folder, but job.image `{image}` is a stock "
+            "Deep Learning Container that holds no such file and job.workdir is not set: the job would fail at "
+            "start. Set job.workdir to the folder with your script (e.g. examples/cifar10), or bake it into the image.")
+    if workdir and script and not os.path.isfile(os.path.join(workdir, script)):
+        job_r.fail("command", list(command), f"runs `{script}`, which is not in job.workdir ({workdir})",
+                   f"add {script} to the workdir, or fix the path in job.command (it is relative to the workdir)")
+    tag = (m.group("tag") or "") if m else ""
+    if backend == "ecs" and workdir_set and stock and tag.endswith("sagemaker"):
+        # Its entrypoint (start_with_right_hostname.sh) runs `eval "$@"`, which re-parses the code-fetching
+        # entry script as shell; the -ec2 variants exec their arguments unchanged.
+        job_r.fail("image", image, "is the SageMaker variant of a Deep Learning Container, whose entrypoint "
+                   "re-parses the container command as shell and so breaks the code-fetching entry script",
+                   f"use the EC2 variant of the same image (tag ending in -ec2), e.g. {image[:-len('sagemaker')]}ec2")
+    if workdir_set and not command:
+        job_r.fail("command", _MISSING, "is required with job.workdir (it says what to run in the unpacked folder)",
+                   "set job.command, e.g. [python, train.py]")
+    if backend == "sagemaker" and workdir_set and command:
+        from .code_delivery import sagemaker_entry
+
+        try:
+            sagemaker_entry(command)
+        except ValueError as exc:
+            job_r.fail("command", list(command), f"cannot be run by SageMaker's training toolkit: {exc}",
+                       "write it as [python, script.py, --name, value, ...] (the toolkit passes hyperparameters "
+                       "as --name value pairs), or drop job.workdir and bake the code into your image")
 
 
 def _parse_gpu(g: _Reader, backend: str, job: JobConfig, warnings: list[str]) -> GpuConfig:
@@ -724,12 +830,33 @@ def _parse_gpu(g: _Reader, backend: str, job: JobConfig, warnings: list[str]) ->
             g.fail("amiDriverBranch", driver,
                    f"is newer than R{volta.last_driver_branch}, the last NVIDIA driver branch that supports Volta "
                    f"({family})", f"use an AMI with an R{volta.last_driver_branch}-or-older driver")
-        elif backend in ("ec2", "ecs") and ami_id is None:
+        elif backend in amis.AMI_BACKENDS and ami_id is not None and driver is None:
             warnings.append(
-                f"gpu.family {family} is Volta: the default AMI follows AWS's latest GPU AMI, whose NVIDIA driver must "
-                f"be R{volta.last_driver_branch} or older for V100s. Pin gpu.amiId to an R{volta.last_driver_branch} "
-                "AMI (and set gpu.amiDriverBranch) to be sure.")
+                f"gpu.amiId {ami_id} is pinned for Volta ({family}): it must load NVIDIA's proprietary kernel module "
+                f"with an R{volta.last_driver_branch}-or-older driver (the open module does not drive V100s). Set "
+                "gpu.amiDriverBranch so trainstack can check the branch.")
+    if ami_id is None and types and all(k is not None and k.architecture for k in known):
+        refused = amis.problem_for(backend, family, gpu.architectures)
+        if refused is not None:
+            g.fail("amiId", _MISSING, *refused)
     return gpu
+
+
+def _check_region_offers(gpu: GpuConfig, region: str, problems: list[Problem]) -> None:
+    """Refuse a GPU type the stack's region does not offer (from the price table's regions)."""
+    for t in gpu.instance_types:
+        if catalog.offered_in(t, region) is not False:
+            continue
+        offered_here = set(catalog.types_offered_in(region))
+        here = [n.name for n in catalog.gpu_types() if n.name in offered_here]  # catalog order: small first
+        same_family = [n for n in here if catalog.matches_placement(n, gpu.family)]
+        offered = ", ".join((same_family or here)[:8])
+        problems.append(Problem(
+            "trainstack:gpu.instanceTypes", list(gpu.instance_types),
+            f"`{t}` is not offered in {region} (aws:region); regions that offer it: "
+            f"{', '.join(catalog.regions_offering(t))}",
+            f"use a type {region} offers ({'' if same_family else 'no ' + gpu.family + ' types there; '}{offered}), "
+            "or move the stack to a region that offers it"))
 
 
 def _parse_sagemaker(s: _Reader, backend: str, job: JobConfig, gpu: GpuConfig, region: str,
