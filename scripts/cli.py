@@ -157,6 +157,8 @@ def run_cmd(
     from .run import RunOptions, Ui, github_outputs, run
     from .run_config import Overrides
 
+    # --workdir is relative to where the user stands, not to the project root.
+    workdir = str(Path(workdir).expanduser().resolve()) if workdir else None
     overrides = Overrides(owner=owner, name=name, ttl_hours=ttl_hours, sets=tuple(set_), workdir=workdir,
                           command=shlex.split(command) if command else None)
     opts = RunOptions(template=template, overrides=overrides, root=root or REPO_ROOT, keep_on_failure=keep_on_failure,

@@ -341,7 +341,8 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
         return _refuse(record, ui, str(exc))
 
     c = result.config.cluster
-    workdir = Path(opts.overrides.workdir or os.getcwd()).resolve()
+    # The code that runs: job.workdir (made absolute by validation), else where `trainstack run` was started.
+    workdir = Path(getattr(c.job, "workdir", None) or os.getcwd()).resolve()
     record.owner, record.backend, record.region = c.owner, c.backend, result.config.region
     record.expires_at, record.cost, record.workdir = c.expires_at_iso, asdict(result.cost), str(workdir)
     record.git_commit = git_commit(workdir)

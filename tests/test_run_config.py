@@ -65,9 +65,10 @@ def test_overrides_merge_into_the_template_without_touching_the_rest():
 
 
 def test_workdir_lands_in_the_job_object():
-    # The key `trainstack:job.workdir` is added to config validation on another branch; here only the merge.
-    raw = merge(template(), Overrides(workdir="./examples/cifar"), NOW)
-    assert raw["trainstack:job"]["workdir"] == "./examples/cifar"
+    raw = merge(template(), Overrides(workdir="examples/cifar10"), NOW)
+    assert raw["trainstack:job"]["workdir"] == "examples/cifar10"
+    cfg = parse_config(raw, stack="s", now=NOW, root=str(ROOT))
+    assert cfg.cluster.job.workdir == str(ROOT / "examples" / "cifar10")  # validated, made absolute
 
 
 def test_expiry_follows_the_job_limit_in_whole_hours_and_never_passes_72h():

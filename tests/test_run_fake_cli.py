@@ -384,3 +384,14 @@ def test_a_mandatory_policy_violation_is_refused_before_anything_is_created(cli,
     record = run_mod.run(options("dev-ecs", tmp_path, name="t-policy"), quiet_ui()[0], command=command())
     assert record.exit_code == 2 and "imdsv2-required on training-gpu-lt" in record.reason
     assert cli.commands() == []
+
+
+def test_workdir_ships_the_code_and_records_its_commit(cli, cloud, tmp_path):
+    workdir = ROOT / "examples" / "cifar10"
+    opts = options("dev-ecs", tmp_path, overrides=Overrides(name="t-code", workdir=str(workdir)))
+    record = run_mod.run(opts, quiet_ui()[0], command=command())
+    assert record.exit_code == 0, record.reason
+    sent = json.loads(cli.calls()[1][-1])["trainstack:job"]["objectValue"]
+    assert sent["workdir"] == str(workdir) and record.workdir == str(workdir)
+    assert cloud.provisioned["codeUri"].startswith(record.artifact_uri + "code/")
+    assert record.git_commit is None or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", record.git_commit)
