@@ -462,25 +462,18 @@ DestroyStack = Callable[[str], "tuple[bool, str]"]
 
 
 def destroy_with_automation_api(root: Path) -> DestroyStack:
-    """Destroy, then remove, a stack through the Automation API over the project directory."""
+    """Clean up a stack as `trainstack down` does (scripts.run.down): stop its job, cancel a stale lock,
+    destroy with retries, remove; a stack that will not go is kept and reported."""
 
-    # Becomes scripts.run.down (lock cancel, retries, the same cleanup as `trainstack down`) once that lands.
     def destroy(stack_name: str) -> tuple[bool, str]:
-        if shutil.which("pulumi") is None:
-            return False, "the Pulumi CLI is not installed (version in .pulumi-version)"
-        from pulumi import automation as auto
+        from rich.console import Console
 
-        try:
-            stack = auto.select_stack(stack_name=stack_name, work_dir=str(root))
-            stack.destroy()
-        except Exception as exc:  # noqa: BLE001 - reported per stack; the others still run
-            return False, f"destroy failed: {_last_line(exc)}; retry with `pulumi destroy --stack {stack_name}`"
-        try:
-            stack.workspace.remove_stack(stack_name)
-        except Exception as exc:  # noqa: BLE001
-            return False, (f"destroyed, but `stack rm` failed: {_last_line(exc)}; run "
-                           f"`pulumi stack rm {stack_name}`")
-        return True, "destroyed and removed"
+        from .run import Ui, down
+
+        result = down(stack_name, Ui(Console(stderr=True)), root=root)
+        if result.removed:
+            return True, "destroyed and removed" if not result.reason else result.reason
+        return False, f"{result.reason}; retry with `trainstack down {stack_name}`"
 
     return destroy
 

@@ -395,3 +395,14 @@ def test_workdir_ships_the_code_and_records_its_commit(cli, cloud, tmp_path):
     assert sent["workdir"] == str(workdir) and record.workdir == str(workdir)
     assert cloud.provisioned["codeUri"].startswith(record.artifact_uri + "code/")
     assert record.git_commit is None or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", record.git_commit)
+
+
+def test_reap_cleans_up_with_down(cli, cloud, tmp_path, monkeypatch):
+    from scripts import fleet
+
+    cli.scenario(fail_up_after=4, fail_destroy="always")
+    run_mod.run(options("dev-ecs", tmp_path, destroy_attempts=1), quiet_ui()[0], command=command())
+    cli.scenario()
+    monkeypatch.setenv("PATH", f"{FAKE_ROOT / 'bin'}{os.pathsep}{os.environ['PATH']}")  # `pulumi` = the fake
+    assert fleet.destroy_with_automation_api(ROOT)("t-dev-ecs") == (True, "destroyed and removed")
+    assert cli.stacks() == []
