@@ -171,7 +171,6 @@ CLUSTER_CASES = [
     ("platform key in cluster", {"vpcCidr": "10.9.0.0/16"}, "trainstack:vpcCidr", ["applies to platform stacks"]),
     ("driver too new for Volta", {"gpu": {"amiId": "ami-0123456789abcdef0", "amiDriverBranch": 590}},
      "trainstack:gpu.amiDriverBranch", ["R580", "Volta"]),
-    ("eks not available yet", {"backend": "eks"}, "trainstack:backend", ["not available"]),
 ]
 
 
