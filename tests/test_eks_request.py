@@ -182,9 +182,14 @@ def test_cluster_autoscaler_matches_the_cluster_version_and_discovers_its_groups
 def test_device_plugin_runs_on_gpu_nodes_whatever_their_taints():
     ds = E.device_plugin_daemonset()
     spec = ds["spec"]["template"]["spec"]
-    assert spec["nodeSelector"] == {E.LABEL_GPU: "true"}
-    for taint in E.node_group_specs(eks_cluster(), "dev-eks")[0].k8s_taints:
+    group = E.node_group_specs(eks_cluster(), "dev-eks")[0]
+    assert spec["nodeSelector"].items() <= group.labels.items()
+    for taint in group.k8s_taints:
         assert tolerated(taint, spec["tolerations"])
+    # Bottlerocket nodes run the plugin of their own: ours stays off them.
+    raw = cluster_config("eks", gpu={"instanceTypes": ["p3.2xlarge"]}, eks={"amiType": "BOTTLEROCKET_x86_64_NVIDIA"})
+    bottlerocket = E.node_group_specs(C.parse_config(raw, stack="x", now=NOW).cluster, "x")[0]
+    assert not spec["nodeSelector"].items() <= bottlerocket.labels.items()
 
 
 # ------------------------------------------------------------------------------ teardown

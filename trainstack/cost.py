@@ -27,6 +27,12 @@ def estimate(cfg: StackConfig) -> CostEstimate:
                  "KMS: $1/month for the key; requests are mostly absorbed by S3 bucket keys."]
         if cfg.platform.egress == "nat":
             notes.append("The NAT gateway runs around the clock ($0.045/h + $0.045/GB).")
+        if cfg.platform.eks.shared_cluster:
+            eks = cfg.platform.eks
+            plane = eks_idle_usd_per_hour(eks.version, eks.system_instance_type)
+            idle += plane
+            notes.append(f"The shared EKS control plane and its {eks.system_instance_type} system node run around the "
+                         f"clock (${plane:.2f}/h) for every eks.mode: shared cluster stack.")
         return CostEstimate(idle, idle, idle, 0.0, tuple(notes))
 
     c = cfg.cluster
@@ -43,6 +49,38 @@ def estimate(cfg: StackConfig) -> CostEstimate:
     elif not sagemaker and c.gpu.spot_percent > 0:
         notes.append(f"{c.gpu.spot_percent} % of capacity above the on-demand base runs on spot, "
                      "typically 60-90 % below this bound.")
-    notes.append("Idle: the GPU group sits at zero instances; the ECS cluster, schedules and roles cost nothing."
-                 if not sagemaker else "Idle: SageMaker releases the instances when the job ends.")
-    return CostEstimate(0.0, round(high, 4), round(low, 4), round(high * c.job.max_runtime_hours, 2), tuple(notes))
+    idle = 0.0
+    if c.backend == "eks":
+        idle, note = _eks_cluster_idle(cfg)
+        notes.append(note)
+    else:
+        notes.append("Idle: the GPU group sits at zero instances; the ECS cluster, schedules and roles cost nothing."
+                     if not sagemaker else "Idle: SageMaker releases the instances when the job ends.")
+    high, low = high + idle, low + idle
+    return CostEstimate(round(idle, 4), round(high, 4), round(low, 4), round(high * c.job.max_runtime_hours, 2),
+                        tuple(notes))
+
+
+def eks_idle_usd_per_hour(version: str, system_instance_type: str, today=None) -> float:
+    """An EKS control plane (standard or extended support price) plus its one system node."""
+    import datetime as dt
+
+    from .config import eks_support_status
+
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    plane = (catalog.EKS_EXTENDED_SUPPORT_USD_PER_HOUR if eks_support_status(version, today) == "extended"
+             else catalog.EKS_CONTROL_PLANE_USD_PER_HOUR)
+    return plane + (catalog.price_per_hour(system_instance_type) or 0.0)
+
+
+def _eks_cluster_idle(cfg: StackConfig) -> tuple[float, str]:
+    c = cfg.cluster
+    assert c is not None
+    eks = c.eks
+    if eks.mode == "shared":
+        return 0.0, ("Idle: the GPU node groups sit at zero; the shared control plane is billed to the platform "
+                     "stack, not to this one.")
+    idle = eks_idle_usd_per_hour(eks.version, eks.system_instance_type)
+    return idle, (f"Idle: the GPU node groups sit at zero, but this stack's EKS control plane and its "
+                  f"{eks.system_instance_type} system node cost ${idle:.2f}/h until `destroy` (after expiry only the "
+                  "control plane remains).")

@@ -112,8 +112,15 @@ class NodeGroupSpec:
         return tags
 
 
-def gpu_labels(family: str, stack: str) -> dict[str, str]:
-    return {LABEL_GPU: "true", LABEL_FAMILY: family, LABEL_STACK: label_value(stack)}
+LABEL_DEVICE_PLUGIN = "trainstack.io/nvidia-device-plugin"
+BOTTLEROCKET_NVIDIA = "BOTTLEROCKET_x86_64_NVIDIA"
+
+
+def gpu_labels(family: str, stack: str, ami_type: str = "AL2023_x86_64_NVIDIA") -> dict[str, str]:
+    labels = {LABEL_GPU: "true", LABEL_FAMILY: family, LABEL_STACK: label_value(stack)}
+    if ami_type != BOTTLEROCKET_NVIDIA:  # Bottlerocket runs its own plugin; two would fight over the GPUs
+        labels[LABEL_DEVICE_PLUGIN] = "true"
+    return labels
 
 
 def gpu_taints(stack: str) -> tuple[dict[str, str], ...]:
@@ -131,7 +138,8 @@ def node_group_specs(cluster: ClusterConfig, stack: str) -> list[NodeGroupSpec]:
         assert spec is not None, t  # config validated it
         specs.append(NodeGroupSpec(
             key=group_key(t), instance_type=t, family=spec.family, gpus=spec.gpus, capacity_type=capacity,
-            max_size=gpu.max_instances, labels=gpu_labels(spec.family, stack), taints=gpu_taints(stack)))
+            max_size=gpu.max_instances, labels=gpu_labels(spec.family, stack, cluster.eks.ami_type),
+            taints=gpu_taints(stack)))
     return specs
 
 
@@ -161,7 +169,7 @@ def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> d
 
 
 def device_plugin_daemonset() -> dict:
-    """NVIDIA's static device plugin DaemonSet, restricted to trainstack's GPU nodes.
+    """NVIDIA's static device plugin DaemonSet, on the GPU nodes whose AMI lacks it.
 
     It tolerates every taint (the GPU nodes also carry a per-stack taint) and is
     system-node-critical so it is never the pod that gets evicted."""
@@ -175,7 +183,7 @@ def device_plugin_daemonset() -> dict:
             "template": {
                 "metadata": {"labels": selector},
                 "spec": {
-                    "nodeSelector": {LABEL_GPU: "true"},
+                    "nodeSelector": {LABEL_DEVICE_PLUGIN: "true"},
                     "tolerations": [{"operator": "Exists"}],
                     "priorityClassName": "system-node-critical",
                     "containers": [{
@@ -219,6 +227,10 @@ def cluster_autoscaler_args(cluster_name: str) -> list[str]:
 def cluster_autoscaler_manifests(cluster_name: str, version: str, region: str) -> list[dict]:
     """ServiceAccount, RBAC and Deployment, on the system node group. Its AWS permissions come
     from a Pod Identity association on the ServiceAccount (no annotation needed)."""
+    return cluster_autoscaler_rbac() + [cluster_autoscaler_deployment(cluster_name, version, region)]
+
+
+def cluster_autoscaler_rbac() -> list[dict]:
     name, ns = CLUSTER_AUTOSCALER_NAME, SYSTEM_NAMESPACE
     labels = {"app": name}
     sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns, "labels": labels}}
@@ -272,7 +284,13 @@ def cluster_autoscaler_manifests(cluster_name: str, version: str, region: str) -
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
         "subjects": subject,
     }
-    deployment = {
+    return [sa, cluster_role, role, cluster_binding, binding]
+
+
+def cluster_autoscaler_deployment(cluster_name: str, version: str, region: str) -> dict:
+    name, ns = CLUSTER_AUTOSCALER_NAME, SYSTEM_NAMESPACE
+    labels = {"app": name}
+    return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": name, "namespace": ns, "labels": labels},
         "spec": {
@@ -300,7 +318,6 @@ def cluster_autoscaler_manifests(cluster_name: str, version: str, region: str) -
             },
         },
     }
-    return [sa, cluster_role, role, cluster_binding, binding, deployment]
 
 
 # ------------------------------------------------------------------------------------------
@@ -479,8 +496,7 @@ def manifests_for_validation(cluster: ClusterConfig, *, stack: str, locations: R
            training_job(cluster, stack=stack, namespace=ns, locations=locations, region=region)]
     if cluster.job.nodes > 1:
         out.append(headless_service(cluster.job, ns))
-    if cluster.eks.ami_type != "BOTTLEROCKET_x86_64_NVIDIA":
-        out.append(device_plugin_daemonset())
+    out.append(device_plugin_daemonset())
     out += cluster_autoscaler_manifests(cluster_name, cluster.eks.version, region)
     return out
 
