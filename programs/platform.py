@@ -23,6 +23,8 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
         **dataclasses.asdict(p.data_lake),
         glue_database_name="trainstack_" + re.sub(r"[^a-z0-9]", "_", cfg.stack.lower()), tags=tags))
 
+    shared_eks = _shared_eks(cfg, network) if p.eks.shared_cluster else None
+
     buckets = {zone: {"name": b.bucket, "arn": b.arn} for zone, b in lake.buckets.items()}
     buckets["logs"] = {"name": lake.log_bucket.bucket, "arn": lake.log_bucket.arn}
     return {
@@ -41,4 +43,27 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
         "buckets": buckets,
         "glueDatabase": lake.glue_database.name if lake.glue_database else None,
         "protected": p.data_lake.protect,
+        **({"eks": shared_eks} if shared_eks is not None else {}),
     }
+
+
+def _shared_eks(cfg: StackConfig, network: TrainingNetwork) -> dict[str, object]:
+    """`trainstack:eks: {sharedCluster: true}`: one control plane (with Cluster Autoscaler and the
+    device plugin) that `eks.mode: shared` cluster stacks add their GPU node groups and jobs to."""
+    import pulumi_aws as aws
+
+    from components.eks_cluster_addons import EksClusterAddons, EksClusterAddonsArgs
+    from components.eks_control_plane import EksControlPlane, EksControlPlaneArgs
+
+    eks = cfg.platform.eks
+    tags = standard_tags(cfg)
+    plane = EksControlPlane("eks", EksControlPlaneArgs(
+        version=eks.version, subnet_ids=[s.id for s in network.compute_subnets],
+        security_group_id=network.security_group.id, region=cfg.region, public_access_cidrs=eks.public_access_cidrs,
+        system_instance_type=eks.system_instance_type, tags=tags))
+    EksClusterAddons("eks-addons", EksClusterAddonsArgs(
+        cluster_name=plane.cluster.name, version=eks.version, region=cfg.region,
+        account_id=aws.get_caller_identity().account_id, tags=tags), provider=plane.provider)
+    return {"clusterName": plane.cluster.name, "endpoint": plane.cluster.endpoint,
+            "caData": plane.cluster.certificate_authority.data,
+            "clusterSecurityGroupId": plane.cluster.vpc_config.cluster_security_group_id, "version": eks.version}
