@@ -8,9 +8,7 @@ import pytest
 from botocore.session import get_session
 from botocore.validate import ParamValidator
 from conftest import cluster_config, policy_of, statements
-from typer.testing import CliRunner
 
-from scripts.cli import app
 from trainstack import eks_request as E
 
 
@@ -177,11 +175,18 @@ def test_shared_mode_on_a_platform_without_a_shared_cluster_fails_at_plan_time(r
         run_stack(cluster_config("eks", gpu={"instanceTypes": ["p3.2xlarge"]}, eks={"mode": "shared"}))
 
 
-def test_plan_shows_the_eks_cluster_end_to_end():
-    out = CliRunner().invoke(app, ["plan", "dev-eks"], terminal_width=200)
-    assert out.exit_code == 0, out.output
+def test_plan_shows_the_eks_cluster_end_to_end(example_plans):
+    import io
+
+    from rich.console import Console
+
+    from scripts.plan import render
+
+    console = Console(width=200, file=io.StringIO(), record=True)
+    render(example_plans["dev-eks"], console)
+    output = console.export_text()
     for fragment in ("eks-cluster  aws:eks:Cluster", "gpu-p3-2xlarge  aws:eks:NodeGroup  ignores scalingConfig.desiredSize",
                      "nvidia-device-plugin  kubernetes:apps:DaemonSet", "eks-addons-autoscaler  kubernetes:apps:Deployment",
                      "training-identity  aws:eks:PodIdentityAssociation", "training-job  kubernetes:batch:Job",
                      "teardown-scale-to-zero-p3-2xlarge  aws:scheduler:Schedule", "idle $0.14/h", "plan ok"):
-        assert fragment in out.output, fragment
+        assert fragment in output, fragment
