@@ -83,9 +83,8 @@ class EksTrainingJob(pulumi.ComponentResource):
 
         manifest = pulumi.Output.from_input(args.locations).apply(lambda loc: req.training_job(
             c, stack=args.stack, namespace=ns_name, locations=loc, region=args.region))
-        static = req.training_job(c, stack=args.stack, namespace=ns_name, locations=_PLACEHOLDER, region=args.region)
         self.job = k8s.batch.v1.Job(
-            f"{name}-job", metadata=static["metadata"], spec=manifest.apply(lambda m: m["spec"]),
+            f"{name}-job", metadata=req.job_metadata(args.stack, ns_name), spec=manifest.apply(lambda m: m["spec"]),
             # A changed spec replaces the Job (its template is immutable): training restarts.
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=waits))
         self.register_outputs({"namespace": ns_name, "jobName": req.JOB_NAME, "roleArn": self.role.arn})
@@ -95,7 +94,3 @@ class EksTrainingJob(pulumi.ComponentResource):
         selector = f"-l {req.LABEL_JOB}={req.JOB_NAME}"
         return (f"kubectl logs -n {namespace} {selector} --all-containers --prefix --follow "
                 f"--max-log-requests {max(nodes, 5)}")
-
-
-# The Job's metadata does not depend on where the run writes; build it without the Output.
-_PLACEHOLDER = RunLocations("-", "arn:aws:s3:::-", "-/", "-", "arn:aws:s3:::-", "-/", "-/")

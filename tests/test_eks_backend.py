@@ -190,3 +190,15 @@ def test_plan_shows_the_eks_cluster_end_to_end(example_plans):
                      "training-identity  aws:eks:PodIdentityAssociation", "training-job  kubernetes:batch:Job",
                      "teardown-scale-to-zero-p3-2xlarge  aws:scheduler:Schedule", "idle $0.14/h", "plan ok"):
         assert fragment in output, fragment
+
+
+def test_bottlerocket_on_demand_groups_keep_their_own_plugin_and_data_volume(run_stack):
+    run = run_stack(cluster_config("eks", gpu={"instanceTypes": ["g5.xlarge"], "family": "g5", "spotPercent": 0},
+                                   eks={"amiType": "BOTTLEROCKET_x86_64_NVIDIA"}), stack="dev-br")
+    group = run.one("aws:eks/nodeGroup:NodeGroup", "gpu-g5-xlarge")
+    assert group.inputs["amiType"] == "BOTTLEROCKET_x86_64_NVIDIA" and group.inputs["capacityType"] == "ON_DEMAND"
+    plugin = k8s_object(run, "DaemonSet").inputs["spec"]["template"]["spec"]["nodeSelector"]
+    assert not plugin.items() <= group.inputs["labels"].items()  # Bottlerocket ships the plugin
+    lt = run.one("aws:ec2/launchTemplate:LaunchTemplate")
+    assert lt.inputs["blockDeviceMappings"][0]["deviceName"] == "/dev/xvdb"  # Bottlerocket's data volume
+    assert "placement" not in lt.inputs and not run.of_type("aws:ec2/placementGroup:PlacementGroup")

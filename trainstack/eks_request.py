@@ -428,9 +428,7 @@ def training_job(cluster: ClusterConfig, *, stack: str, namespace: str, location
         }
     return {
         "apiVersion": "batch/v1", "kind": "Job",
-        "metadata": {"name": JOB_NAME, "namespace": namespace, "labels": {**labels, LABEL_STACK: label_value(stack)},
-                     # Without it pulumi-kubernetes waits for the Job to complete and fails `up`.
-                     "annotations": {"pulumi.com/skipAwait": "true"}},
+        "metadata": job_metadata(stack, namespace),
         "spec": {
             "completionMode": "Indexed",
             "completions": job.nodes,
@@ -447,6 +445,12 @@ def training_job(cluster: ClusterConfig, *, stack: str, namespace: str, location
             "template": {"metadata": {"labels": labels}, "spec": spec},
         },
     }
+
+
+def job_metadata(stack: str, namespace: str) -> dict:
+    return {"name": JOB_NAME, "namespace": namespace, "labels": {**pod_labels(), LABEL_STACK: label_value(stack)},
+            # Without it pulumi-kubernetes waits for the Job to complete and fails `up` after 10 minutes.
+            "annotations": {"pulumi.com/skipAwait": "true"}}
 
 
 def headless_service(job: JobConfig, namespace: str) -> dict:

@@ -4,6 +4,7 @@ platform's (`eks.mode: shared`)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pulumi
@@ -26,20 +27,19 @@ class _Plane:
     """What the rest of the backend needs from a control plane, dedicated or shared."""
 
     def __init__(self, cluster_name, cluster_security_group_id, node_role_arn, provider: k8s.Provider,
-                 kubeconfig, version, waits: list[pulumi.Resource]):
+                 kubeconfig, version, *, node_waits: list[pulumi.Resource], job_waits: list[pulumi.Resource]):
         self.cluster_name = cluster_name
         self.cluster_security_group_id = cluster_security_group_id
         self.node_role_arn = node_role_arn
         self.provider = provider
         self.kubeconfig = kubeconfig
         self.version = version
-        self.waits = waits  # what GPU node groups and the Job must wait for
+        self.node_waits = node_waits  # what the GPU node groups wait for
+        self.job_waits = job_waits  # what the Job waits for besides its node groups and identity
 
 
 def _dedicated(ctx: ClusterContext) -> tuple[_Plane, EksControlPlane]:
     eks = ctx.cluster.eks
-    import datetime as dt
-
     extended = eks_support_status(eks.version, dt.datetime.now(dt.timezone.utc).date()) == "extended"
     cp = EksControlPlane("eks", EksControlPlaneArgs(
         version=eks.version, subnet_ids=ctx.subnet_ids, security_group_id=ctx.security_group_id, region=ctx.region,
@@ -50,7 +50,7 @@ def _dedicated(ctx: ClusterContext) -> tuple[_Plane, EksControlPlane]:
         tags=ctx.tags), provider=cp.provider)
     return _Plane(cp.cluster.name, cp.cluster.vpc_config.cluster_security_group_id, cp.node_role.arn, cp.provider,
                   cp.kubeconfig, pulumi.Output.from_input(eks.version),
-                  waits=[cp.system_nodes, addons.device_plugin]), cp
+                  node_waits=[cp.system_nodes], job_waits=[addons.device_plugin]), cp
 
 
 def _platform_eks(ctx: ClusterContext) -> pulumi.Output[dict[str, Any]]:
@@ -79,7 +79,7 @@ def _shared(ctx: ClusterContext) -> _Plane:
         pulumi.ResourceOptions())
     role, policies = node_role("eks", ctx.tags, None)
     return _Plane(name, shared.apply(lambda e: e["clusterSecurityGroupId"]), role.arn, provider, kubeconfig,
-                  shared.apply(lambda e: e["version"]), waits=list(policies))
+                  shared.apply(lambda e: e["version"]), node_waits=list(policies), job_waits=[])
 
 
 def build(ctx: ClusterContext) -> BackendResult:
@@ -97,10 +97,10 @@ def build(ctx: ClusterContext) -> BackendResult:
         node_role_arn=plane.node_role_arn, subnet_ids=ctx.subnet_ids, security_group_id=ctx.security_group_id,
         specs=tuple(specs), ami_type=eks.ami_type, release_version=eks.release_version,
         root_volume_gib=c.gpu.root_volume_gib, placement_group=c.gpu.placement_group, tags=ctx.tags),
-        opts=pulumi.ResourceOptions(depends_on=plane.waits[:1]))
+        opts=pulumi.ResourceOptions(depends_on=plane.node_waits))
     job = EksTrainingJob("training", EksTrainingJobArgs(
         cluster=c, stack=ctx.stack, region=ctx.region, cluster_name=plane.cluster_name, locations=ctx.locations,
-        kms_key_arn=ctx.kms_key_arn, depends_on=[*gpu.groups.values(), *plane.waits[1:]], tags=ctx.tags),
+        kms_key_arn=ctx.kms_key_arn, depends_on=[*gpu.groups.values(), *plane.job_waits], tags=ctx.tags),
         provider=plane.provider)
 
     stops = [teardown.NodeGroupToStop(s.key, plane.cluster_name, gpu.groups[s.instance_type].node_group_name,
