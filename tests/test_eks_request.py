@@ -103,14 +103,17 @@ def test_indexed_job_with_headless_service_and_static_rendezvous_on_rank_zero():
     assert service["spec"]["selector"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
     assert service["spec"]["publishNotReadyAddresses"] is True
     argv = spec["containers"][0]["command"]
-    assert argv[:2] == ["torchrun", "--nnodes"] and argv[2] == "3"
+    assert argv[0] == "torchrun" and argv[argv.index("--nnodes") + 1] == "3"
     assert argv[argv.index("--node_rank") + 1] == "$(JOB_COMPLETION_INDEX)"
     assert argv[argv.index("--master_addr") + 1] == f"train-0.train.{ns}.svc"
     assert argv[argv.index("--master_port") + 1] == "29500" == str(service["spec"]["ports"][0]["port"])
     assert argv[-1] == "train.py"
+    assert argv[argv.index("--rdzv_conf") + 1] == "timeout=900"  # job.peerTimeoutMinutes
     affinity = spec["affinity"]
     assert affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] \
         == "kubernetes.io/hostname"
+    zone = affinity["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+    assert zone["topologyKey"] == "topology.kubernetes.io/zone"
 
 
 def test_single_gpu_job_runs_the_command_as_is_without_a_service():

@@ -978,9 +978,10 @@ def _parse_eks(r: _Reader, backend: str, job: JobConfig, gpu: GpuConfig, now: dt
                                       f"cannot be started with torchrun: {exc}",
                                       "write it as [python, train.py, ...] or [python, -m, package.module, ...]"))
     if job.nodes > 1 and not gpu.placement_group:
-        warnings.append(f"trainstack:job.nodes = {job.nodes} without gpu.placementGroup: the pods are kept in one AZ "
-                        "(pod affinity) but not on one network spine; set gpu.placementGroup: true for NCCL "
-                        "bandwidth (spot capacity in one placement group is thinner).")
+        warnings.append(f"trainstack:job.nodes = {job.nodes} without gpu.placementGroup: the GPU node groups span "
+                        "every AZ, so the pods may land in different AZs (slower NCCL, cross-AZ traffic billed); set "
+                        "gpu.placementGroup: true to keep them on one network spine in one AZ (spot capacity there "
+                        "is thinner).")
     return cfg
 
 

@@ -335,8 +335,11 @@ def master_address(job: JobConfig, namespace: str) -> str:
 def torchrun_args(job: JobConfig, namespace: str) -> list[str]:
     from scripts.ec2_bootstrap import torchrun_argv
 
-    return torchrun_argv(job.command, job.nodes, COMPLETION_INDEX, job.gpus_per_node,
+    argv = torchrun_argv(job.command, job.nodes, COMPLETION_INDEX, job.gpus_per_node,
                          master_address(job, namespace), job.master_port)
+    # Peers may start minutes apart (each waits for its own node from zero): the static
+    # rendezvous waits job.peerTimeoutMinutes instead of its 10-minute default.
+    return [argv[0], "--rdzv_conf", f"timeout={job.peer_timeout_minutes * 60}", *argv[1:]]
 
 
 def container_command(job: JobConfig, namespace: str) -> list[str]:
@@ -420,11 +423,14 @@ def training_job(cluster: ClusterConfig, *, stack: str, namespace: str, location
         spec["subdomain"] = SERVICE_NAME
         term = {"labelSelector": {"matchLabels": labels}}
         spec["affinity"] = {
-            # One pod per node, all nodes in one AZ (NCCL across AZs is slow and billed).
+            # One pod per node.
             "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
                 {**term, "topologyKey": "kubernetes.io/hostname"}]},
-            "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-                {**term, "topologyKey": "topology.kubernetes.io/zone"}]},
+            # One AZ if at all possible (NCCL across AZs is slow and billed). Preferred, not
+            # required: a multi-AZ group may launch the second node in another AZ, and a hard rule
+            # would leave that pod pending for good. gpu.placementGroup pins the group to one AZ.
+            "podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "podAffinityTerm": {**term, "topologyKey": "topology.kubernetes.io/zone"}}]},
         }
     return {
         "apiVersion": "batch/v1", "kind": "Job",
