@@ -102,6 +102,7 @@ def test_indexed_job_with_headless_service_and_static_rendezvous_on_rank_zero():
     assert spec["subdomain"] == service["metadata"]["name"] and service["spec"]["clusterIP"] == "None"
     assert service["spec"]["selector"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
     assert service["spec"]["publishNotReadyAddresses"] is True
+    assert service["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"  # its pods come later
     argv = spec["containers"][0]["command"]
     assert argv[0] == "torchrun" and argv[argv.index("--nnodes") + 1] == "3"
     assert argv[argv.index("--node_rank") + 1] == "$(JOB_COMPLETION_INDEX)"

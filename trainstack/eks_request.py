@@ -463,7 +463,9 @@ def headless_service(job: JobConfig, namespace: str) -> dict:
     """Gives each pod the DNS name `<job>-<index>.<service>`; rank 0 is reachable before it is Ready."""
     return {
         "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": SERVICE_NAME, "namespace": namespace},
+        # pulumi-kubernetes would otherwise wait for ready endpoints, which exist only once the
+        # Job's pods run (after the Service is created, and on nodes that start from zero).
+        "metadata": {"name": SERVICE_NAME, "namespace": namespace, "annotations": {"pulumi.com/skipAwait": "true"}},
         "spec": {"clusterIP": "None", "selector": pod_labels(), "publishNotReadyAddresses": True,
                  "ports": [{"name": "rendezvous", "port": job.master_port, "targetPort": job.master_port,
                             "protocol": "TCP"}]},
