@@ -1,8 +1,14 @@
 """AutoTeardown: at the stack's expiry, AWS itself turns the GPUs off — even if nobody runs destroy.
 
 Each action is an EventBridge Scheduler one-time schedule (`at(...)`, UTC) whose universal target
-calls one AWS API directly (no Lambda to maintain), and deletes itself after it fires. The role
-the schedules use may call exactly those APIs on exactly this stack's resources.
+calls one AWS API directly (no Lambda to maintain). The role the schedules use may call exactly
+those APIs on exactly this stack's resources.
+
+A fired schedule stays (`ActionAfterCompletion: NONE`); `pulumi destroy` removes it. A schedule
+that deleted itself would break the next `pulumi up` of the stack: terraform-provider-aws
+`internal/service/scheduler/schedule.go` `resourceScheduleUpdate` calls UpdateSchedule on the
+id in state and fails on ResourceNotFoundException (only Read, i.e. a refresh, and Delete
+tolerate a missing schedule).
 """
 
 from __future__ import annotations
@@ -161,7 +167,7 @@ class AutoTeardown(pulumi.ComponentResource):
                 schedule_expression=at_expression(when),
                 schedule_expression_timezone="UTC",
                 flexible_time_window={"mode": "OFF"},
-                action_after_completion="DELETE",
+                action_after_completion="NONE",  # see the module docstring: DELETE breaks the next `up`
                 state="ENABLED",
                 target={
                     "arn": action.target_arn,

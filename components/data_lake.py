@@ -23,12 +23,17 @@ from trainstack.config import DataLakeConfig
 from trainstack.run_locations import CHECKPOINTS_PREFIX, ZONES
 from trainstack.tags import with_name
 
+# Lifecycle rules for every object: `{"prefix": ""}`, not `{}` (which the provider deprecates).
+EVERY_OBJECT = {"prefix": ""}
+
 
 @dataclass(frozen=True)
 class DataLakeArgs(DataLakeConfig):
     """The validated `trainstack:dataLake` settings, plus what the component needs besides."""
 
     glue_database_name: str | None = None
+    region: str | None = None  # set: CloudWatch Logs of this region may use the key (encrypted log groups)
+    flow_logs: bool = False  # the log bucket accepts VPC flow log delivery (needs region)
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -36,6 +41,8 @@ class DataLakeArgs(DataLakeConfig):
                      "access_log_retention_days"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1 day")
+        if self.flow_logs and not self.region:
+            raise ValueError("flow_logs needs region (flow log delivery is scoped to the region's log service)")
         if self.glue_database_name is not None and not re.fullmatch(r"[a-z0-9_]{1,255}", self.glue_database_name):
             raise ValueError("glue_database_name must be lower-case letters, digits and underscores")
 
@@ -57,7 +64,7 @@ class DataLake(pulumi.ComponentResource):
         self.kms_key = aws.kms.Key(
             f"{name}-key", description="trainstack data lake: SSE-KMS for raw, curated and artifacts",
             enable_key_rotation=True, deletion_window_in_days=30,
-            policy=json.dumps(docs.kms_key_policy(self._account_id)),
+            policy=json.dumps(docs.kms_key_policy(self._account_id, region=args.region)),
             tags=with_name(args.tags, f"{name}-key"), opts=self._stateful())
         self.kms_alias = aws.kms.Alias(f"{name}-key-alias", name_prefix="alias/trainstack-datalake-",
                                        target_key_id=self.kms_key.key_id, opts=self._child())
@@ -128,15 +135,15 @@ class DataLake(pulumi.ComponentResource):
     def _lifecycle(self, bucket: aws.s3.Bucket, zone: str) -> None:
         a = self._args
         rules: list[dict] = [
-            {"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": {},
+            {"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": EVERY_OBJECT,
              "abort_incomplete_multipart_upload": {"days_after_initiation": a.multipart_abort_days}},
-            {"id": "expire-noncurrent-versions", "status": "Enabled", "filter": {},
+            {"id": "expire-noncurrent-versions", "status": "Enabled", "filter": EVERY_OBJECT,
              "noncurrent_version_expiration": {"noncurrent_days": a.noncurrent_version_days},
              "expiration": {"expired_object_delete_marker": True}},
         ]
         if zone == "raw":
             # Raw datasets are read hard for a while, then rarely: let S3 move cold objects for us.
-            rules.append({"id": "raw-intelligent-tiering", "status": "Enabled", "filter": {},
+            rules.append({"id": "raw-intelligent-tiering", "status": "Enabled", "filter": EVERY_OBJECT,
                           "transitions": [{"days": 0, "storage_class": "INTELLIGENT_TIERING"}]})
         if zone == "artifacts":
             rules.append({"id": "expire-checkpoints", "status": "Enabled", "filter": {"prefix": CHECKPOINTS_PREFIX},
@@ -148,12 +155,13 @@ class DataLake(pulumi.ComponentResource):
         n = f"{self._name}-logs"
         sources = [b.arn for b in self.buckets.values()]
         policy = pulumi.Output.all(self.log_bucket.arn, *sources).apply(
-            lambda a: json.dumps(docs.log_bucket_policy(a[0], a[1:], self._account_id)))
+            lambda a: json.dumps(docs.log_bucket_policy(a[0], a[1:], self._account_id,
+                                                        self._args.region if self._args.flow_logs else None)))
         aws.s3.BucketPolicy(f"{n}-policy", bucket=self.log_bucket.id, policy=policy, opts=self._child())
         aws.s3.BucketLifecycleConfiguration(f"{n}-lifecycle", bucket=self.log_bucket.id, rules=[
-            {"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": {},
+            {"id": "abort-incomplete-multipart-uploads", "status": "Enabled", "filter": EVERY_OBJECT,
              "abort_incomplete_multipart_upload": {"days_after_initiation": self._args.multipart_abort_days}},
-            {"id": "expire-access-logs", "status": "Enabled", "filter": {},
+            {"id": "expire-access-logs", "status": "Enabled", "filter": EVERY_OBJECT,
              "expiration": {"days": self._args.access_log_retention_days},
              "noncurrent_version_expiration": {"noncurrent_days": 1}},
         ], opts=self._child())

@@ -1,7 +1,8 @@
 """GpuAutoScalingGroup: spot/on-demand GPU capacity that sits at zero until a job needs it.
 
 Launch template: GPU AMI (from a public SSM parameter unless pinned), IMDSv2 required with hop
-limit 2 so containers can reach instance metadata, encrypted gp3 root volume, no SSH key (shell
+limit 1 by default (bridge-mode containers cannot reach the node role), encrypted gp3 root volume
+no smaller than the AMI's root snapshot, no SSH key (shell
 access is SSM Session Manager), the platform's cluster security group, tags on instances,
 volumes and network interfaces. Auto Scaling group: min 0, a mixed-instances policy over several
 GPU types with `price-capacity-optimized` spot and capacity rebalancing, every platform subnet
@@ -25,11 +26,26 @@ from trainstack.tags import with_name
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 ECS_INSTANCE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
 
-# Public SSM parameters that always name AWS's current GPU AMI for each backend.
-AMI_PARAMETERS = {
-    "ecs": "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id",
-    "ec2": "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id",
-}
+
+def root_snapshot_gib(mappings: Sequence, root_device: str) -> int | None:
+    """Size of the AMI's root snapshot (what the root volume may not undercut), from `get_ami` mappings."""
+    for m in mappings or []:
+        name = m.get("device_name") if isinstance(m, dict) else getattr(m, "device_name", None)
+        ebs = (m.get("ebs") if isinstance(m, dict) else getattr(m, "ebs", None)) or {}
+        if name == root_device and str(ebs.get("volume_size", "")).isdigit():
+            return int(ebs["volume_size"])
+    return None
+
+
+def check_root_volume(requested_gib: int, mappings: Sequence, root_device: str, ami_id: str) -> str:
+    """The root device name, after refusing a root volume smaller than the AMI's snapshot (launches would fail)."""
+    snapshot = root_snapshot_gib(mappings, root_device)
+    if snapshot is not None and requested_gib < snapshot:
+        raise pulumi.RunError(
+            f"trainstack:gpu.rootVolumeGiB = {requested_gib}: AMI {ami_id} has a {snapshot} GiB root snapshot, and "
+            f"EC2 refuses a smaller root volume (every launch would fail). Fix: set gpu.rootVolumeGiB to at least "
+            f"{snapshot}.")
+    return root_device
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,9 @@ class GpuAutoScalingGroupArgs:
     protect_from_scale_in: bool = False  # ECS managed termination protection needs it
     managed_policy_arns: tuple[str, ...] = (SSM_CORE_POLICY,)
     ecs_managed: bool = False
+    # IMDS hop limit 1: only processes on the host (and host-network containers) reach the node role;
+    # bridge-mode containers cannot. Raise it only for a bridge-mode container that must use the node role.
+    metadata_hop_limit: int = 1
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -60,6 +79,8 @@ class GpuAutoScalingGroupArgs:
             raise ValueError("on_demand_base must be between 0 and max_size")
         if not 0 <= self.desired_capacity <= self.max_size:
             raise ValueError("desired_capacity must be between 0 and max_size")
+        if not 1 <= self.metadata_hop_limit <= 64:
+            raise ValueError("metadata_hop_limit must be between 1 and 64")
         if (self.ami_id is None) == (self.ami_ssm_parameter is None):
             raise ValueError("give exactly one of ami_id or ami_ssm_parameter")
 
@@ -92,8 +113,9 @@ class GpuAutoScalingGroup(pulumi.ComponentResource):
         self.ami_id = self._ami()
         # The root device name differs between AMIs (/dev/xvda, /dev/sda1): ask the AMI. Filtering by
         # image id needs no owner; a pinned Volta (R580) AMI may well be deprecated by now.
-        root_device = aws.ec2.get_ami_output(
-            filters=[{"name": "image-id", "values": [self.ami_id]}], include_deprecated=True).root_device_name
+        ami = aws.ec2.get_ami_output(filters=[{"name": "image-id", "values": [self.ami_id]}], include_deprecated=True)
+        root_device = pulumi.Output.all(ami.root_device_name, ami.block_device_mappings, self.ami_id).apply(
+            lambda a: check_root_volume(args.root_volume_gib, a[1], a[0], a[2]))
         self.launch_template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
             description="trainstack GPU node",
@@ -105,7 +127,7 @@ class GpuAutoScalingGroup(pulumi.ComponentResource):
             vpc_security_group_ids=[args.security_group_id],
             # No key_name: shell access goes through SSM Session Manager, audited and without open ports.
             metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
-                              "http_put_response_hop_limit": 2, "instance_metadata_tags": "disabled"},
+                              "http_put_response_hop_limit": args.metadata_hop_limit, "instance_metadata_tags": "disabled"},
             block_device_mappings=[{
                 "device_name": root_device,
                 "ebs": {"volume_size": args.root_volume_gib, "volume_type": "gp3", "encrypted": "true",

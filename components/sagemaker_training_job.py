@@ -18,11 +18,14 @@ from trainstack import iam_documents as docs
 from trainstack.config import ClusterConfig
 from trainstack.run_locations import RunLocations, data_access_policy
 from trainstack.sagemaker_request import (
+    DELETE_TIMEOUT,
     content_hash,
+    create_timeout,
     create_training_job_request,
     job_name,
     spec_from_config,
     to_pulumi_args,
+    training_job_arn,
 )
 
 
@@ -47,6 +50,7 @@ class SageMakerTrainingJob(pulumi.ComponentResource):
     role: aws.iam.Role
     job: aws.sagemaker.TrainingJob
     job_name: pulumi.Output[str]
+    job_arn: pulumi.Output[str]  # known before the job ends, unlike `job.arn`
     request: pulumi.Output[dict]
 
     def __init__(self, name: str, args: SageMakerTrainingJobArgs, opts: pulumi.ResourceOptions | None = None):
@@ -71,6 +75,7 @@ class SageMakerTrainingJob(pulumi.ComponentResource):
                 c, locations=a[0], kms_key_arn=a[1], subnet_ids=a[2], security_group_ids=a[3])))
         # The name carries a hash of the request: a changed job is a new job (names are never reused).
         self.job_name = self.request.apply(lambda r: job_name(c.owner, args.stack, content_hash(r)))
+        self.job_arn = self.job_name.apply(lambda n: training_job_arn(args.region, args.account_id, n))
         pulumi_args = self.request.apply(to_pulumi_args)
 
         def field_of(key: str) -> pulumi.Output:
@@ -93,7 +98,10 @@ class SageMakerTrainingJob(pulumi.ComponentResource):
             checkpoint_config=field_of("checkpoint_config"),
             vpc_config=field_of("vpc_config"),
             tags=args.tags,
+            # Creating the resource waits for the job to end: a timeout shorter than the job would fail
+            # `pulumi up` and drop a still-running job from the state (see sagemaker_request.create_timeout).
+            timeouts=self.request.apply(lambda r: {"create": create_timeout(r), "delete": DELETE_TIMEOUT}),
             # The role must be able to read the data before SageMaker starts the job.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]))
-        self.register_outputs({"trainingJobName": self.job_name, "trainingJobArn": self.job.arn,
+        self.register_outputs({"trainingJobName": self.job_name, "trainingJobArn": self.job_arn,
                                "roleArn": self.role.arn})

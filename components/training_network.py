@@ -3,7 +3,7 @@
 Subnets in >= 2 AZs (GPU capacity is often out in one AZ), an S3 gateway endpoint on every
 route table (training data never crosses a NAT gateway, which would bill per GB), and one
 security group that lets cluster members talk to each other on every port (NCCL, torchrun
-rendezvous, EFA) while admitting nothing from outside.
+rendezvous, EFA) while admitting nothing from outside. Optionally VPC flow logs to an S3 bucket.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from trainstack.cidr import plan_subnets
+from trainstack.iam_documents import FLOW_LOGS_PREFIX
 from trainstack.tags import with_name
 
 
@@ -25,6 +26,8 @@ class TrainingNetworkArgs:
     az_count: int = 2
     availability_zones: tuple[str, ...] | None = None  # default: the first az_count available
     egress: str = "public"  # public: IGW + public IPs, no inbound | nat: private subnets + one NAT
+    # An S3 bucket ARN: VPC flow logs (all traffic) go there under `vpc-flow-logs/`. None: no flow logs.
+    flow_logs_bucket_arn: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -84,6 +87,13 @@ class TrainingNetwork(pulumi.ComponentResource):
         self.security_group = self._cluster_security_group()
 
         self.compute_subnets = self.private_subnets if args.egress == "nat" else self.public_subnets
+        self.flow_log = None
+        if args.flow_logs_bucket_arn is not None:
+            # To S3: no IAM role needed (the bucket policy admits the log delivery service).
+            self.flow_log = aws.ec2.FlowLog(
+                f"{name}-flow-logs", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="s3",
+                log_destination=pulumi.Output.concat(args.flow_logs_bucket_arn, "/", FLOW_LOGS_PREFIX.rstrip("/")),
+                max_aggregation_interval=600, tags=with_name(args.tags, f"{name}-flow-logs"), opts=self._child())
         self.register_outputs({
             "vpcId": self.vpc.id,
             "computeSubnetIds": [s.id for s in self.compute_subnets],

@@ -16,12 +16,13 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
     p = cfg.platform
     assert p is not None
     tags = standard_tags(cfg)
-    network = TrainingNetwork("network", TrainingNetworkArgs(
-        region=cfg.region, vpc_cidr=p.vpc_cidr, az_count=p.az_count, availability_zones=p.availability_zones,
-        egress=p.egress, tags=tags))
     lake = DataLake("datalake", DataLakeArgs(
         **dataclasses.asdict(p.data_lake),
-        glue_database_name="trainstack_" + re.sub(r"[^a-z0-9]", "_", cfg.stack.lower()), tags=tags))
+        glue_database_name="trainstack_" + re.sub(r"[^a-z0-9]", "_", cfg.stack.lower()), region=cfg.region,
+        flow_logs=p.flow_logs, tags=tags))
+    network = TrainingNetwork("network", TrainingNetworkArgs(
+        region=cfg.region, vpc_cidr=p.vpc_cidr, az_count=p.az_count, availability_zones=p.availability_zones,
+        egress=p.egress, flow_logs_bucket_arn=lake.log_bucket.arn if p.flow_logs else None, tags=tags))
 
     shared_eks = _shared_eks(cfg, network) if p.eks.shared_cluster else None
 

@@ -56,11 +56,14 @@ def _sagemaker_client(region: str):
 
 
 def _print_status(console: Console, st) -> None:
-    line = f"{st.name}: [bold]{st.status}[/] ({st.secondary_status})"
+    from rich.markup import escape
+
+    # Everything that comes from AWS is escaped: a failure reason such as "[Errno 2] ..." is not markup.
+    line = f"{escape(st.name)}: [bold]{escape(st.status)}[/] ({escape(st.secondary_status)})"
     if st.model_artifacts:
-        line += f"\n  model: {st.model_artifacts}"
+        line += f"\n  model: {escape(st.model_artifacts)}"
     if st.failure_reason:
-        line += f"\n  [red]failure:[/] {st.failure_reason}"
+        line += f"\n  [red]failure:[/] {escape(st.failure_reason)}"
     if st.spot_savings_percent is not None:
         line += f"\n  managed spot saved {st.spot_savings_percent} % of {st.training_seconds} s"
     console.print(line)

@@ -162,7 +162,19 @@ def to_json(result: PlanResult) -> dict[str, Any]:
         "outputs": result.run.outputs,
         "cost": asdict(result.cost),
         "seconds": round(result.seconds, 3),
+        "ami": ami_plan(result.config),
     }
+
+
+def ami_plan(cfg: config_mod.StackConfig) -> dict[str, Any] | None:
+    """Where a cluster's GPU AMI comes from and which NVIDIA kernel module it loads (None: platform)."""
+    from trainstack import amis
+
+    c = cfg.cluster
+    if c is None:
+        return None
+    found = amis.plan_for(c.backend, c.gpu.architectures, c.gpu.ami_id, c.gpu.ami_driver_branch)
+    return found.as_dict() if found else None
 
 
 def _short_type(t: str) -> str:
@@ -213,6 +225,16 @@ def render(result: PlanResult, console) -> None:
         summary.add_row(_short_type(t), str(n), str(protected.get(t, "")) or "")
     summary.add_row("[bold]total[/]", f"[bold]{sum(counts.values())}[/]", f"[bold]{sum(protected.values())}[/]")
     console.print(summary)
+
+    ami = ami_plan(cfg)
+    if ami is not None:
+        from rich.markup import escape
+
+        branch = f", driver R{ami['driverBranch']}" if ami["driverBranch"] else ""
+        console.print(f"[bold]GPU AMI[/]: {escape(ami['source'])} (NVIDIA kernel module: "
+                      f"{escape(ami['driverModule'])}{branch})")
+        for note in ami["notes"]:
+            console.print(f"  [dim]- {escape(note)}[/]")
 
     cost = result.cost
     console.print(f"[bold]Estimated cost[/]: idle ${cost.idle_usd_per_hour:.2f}/h, busy "

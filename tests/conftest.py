@@ -34,6 +34,9 @@ def cluster_config(backend: str = "ecs", **overrides: Any) -> dict[str, Any]:
     }
     if backend == "sagemaker":
         cfg["trainstack:gpu"] = {"family": "p3", "instanceTypes": ["ml.p3.2xlarge"]}
+    if backend == "ec2":  # the ec2 backend's default AMI (open kernel module) drives Turing and newer only
+        cfg["trainstack:gpu"] = {"family": "g5", "instanceTypes": ["g5.xlarge", "g5.2xlarge"], "maxInstances": 4,
+                                 "onDemandBase": 0, "spotPercent": 100}
     for key, value in overrides.items():
         full = key if ":" in key else f"trainstack:{key}"
         if isinstance(value, dict) and isinstance(cfg.get(full), dict):

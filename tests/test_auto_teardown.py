@@ -6,9 +6,11 @@ import datetime as dt
 import json
 
 import pytest
+import yaml
 from botocore.session import get_session
 from botocore.validate import ParamValidator
-from conftest import policy_of, statements
+from conftest import ROOT, policy_of, statements
+from moto import mock_aws
 
 from components import auto_teardown as T
 
@@ -28,7 +30,8 @@ def test_every_cluster_stack_has_a_teardown_schedule_at_its_expiry(example_plans
     assert first == f"at({expiry:%Y-%m-%dT%H:%M:%S})"
     for s in schedules:
         assert s.inputs["scheduleExpressionTimezone"] == "UTC"
-        assert s.inputs["actionAfterCompletion"] == "DELETE"
+        # A schedule that deletes itself breaks the next `pulumi up` (UpdateSchedule on a missing schedule).
+        assert s.inputs["actionAfterCompletion"] == "NONE"
         assert s.inputs["flexibleTimeWindow"] == {"mode": "OFF"} and s.inputs["state"] == "ENABLED"
         assert s.inputs["target"]["retryPolicy"]["maximumRetryAttempts"] > 0
 
@@ -116,3 +119,43 @@ def test_args_are_validated():
 def test_the_api_validator_catches_a_wrong_request():
     assert "MinSize" in api_errors("autoscaling", "UpdateAutoScalingGroup",
                                    {"AutoScalingGroupName": "g", "MinSize": "zero"})
+
+
+# ----------------------------------------------------------------------------- re-deploy after expiry
+
+def engine_update(program_inputs: dict, prior: dict, ignore_changes: list[str]) -> dict:
+    """What `pulumi up` sends for a resource: the inputs that differ from the prior state, ignored ones aside."""
+    return {k: v for k, v in program_inputs.items() if k not in ignore_changes and prior.get(k) != v}
+
+
+@pytest.mark.parametrize("stack", ["dev-ecs", "dev-ec2"])
+def test_a_stack_redeployed_after_its_teardown_fired_gets_its_group_back(example_plans, stack, aws_credentials):
+    import boto3
+
+    run = example_plans[stack].run
+    asg = run.one("aws:autoscaling/group:Group")
+    name, deployed = asg.state["name"], {k: asg.inputs[k] for k in ("minSize", "maxSize", "desiredCapacity")}
+    teardown = json.loads(run.one("aws:scheduler/schedule:Schedule", "scale-to-zero").inputs["target"]["input"])
+    refresh = (yaml.safe_load((ROOT / "Pulumi.yaml").read_text()).get("options") or {}).get("refresh")
+    with mock_aws():
+        ec2, autoscaling = boto3.client("ec2", "us-east-1"), boto3.client("autoscaling", "us-east-1")
+        ec2.create_launch_template(LaunchTemplateName="gpu-lt", LaunchTemplateData={"ImageId": "ami-12c6146b"})
+        autoscaling.create_auto_scaling_group(
+            AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": "gpu-lt"}, AvailabilityZones=["us-east-1a"],
+            MinSize=int(deployed["minSize"]), MaxSize=int(deployed["maxSize"]), DesiredCapacity=0)
+        # The schedule fires: exactly the request it carries.
+        autoscaling.update_auto_scaling_group(**teardown)
+
+        def live() -> dict:
+            g = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+            return {"minSize": g["MinSize"], "maxSize": g["MaxSize"], "desiredCapacity": g["DesiredCapacity"]}
+
+        assert live()["maxSize"] == 0
+        # The next `pulumi up`: with `refresh: always` the engine diffs against what AWS has now, otherwise
+        # against the state of the last deploy (in which MaxSize is still the configured value).
+        prior = live() if refresh == "always" else deployed
+        change = engine_update(deployed, prior, asg.ignore_changes)
+        if change:
+            autoscaling.update_auto_scaling_group(
+                AutoScalingGroupName=name, **{k[0].upper() + k[1:]: int(v) for k, v in change.items()})
+        assert live()["maxSize"] == int(deployed["maxSize"]) > 0

@@ -38,6 +38,7 @@ def assert_rejected(raw, key: str, *fragments: str) -> C.Problem:
 # ---------------------------------------------------------------------------- platform
 
 PLATFORM_CASES = [
+    ({"trainstack:flowLogs": "sometimes"}, "trainstack:flowLogs", ["true or false"]),
     ({"trainstack:azCount": 0}, "trainstack:azCount", ["from 2 to 6"]),
     ({"trainstack:azCount": 1}, "trainstack:azCount", ["from 2 to 6", "at least two AZs"]),
     ({"trainstack:azCount": 7}, "trainstack:azCount", ["from 2 to 6"]),
@@ -171,6 +172,8 @@ CLUSTER_CASES = [
     ("platform key in cluster", {"vpcCidr": "10.9.0.0/16"}, "trainstack:vpcCidr", ["applies to platform stacks"]),
     ("driver too new for Volta", {"gpu": {"amiId": "ami-0123456789abcdef0", "amiDriverBranch": 590}},
      "trainstack:gpu.amiDriverBranch", ["R580", "Volta"]),
+    ("log retention CloudWatch refuses", {"logRetentionDays": 10}, "trainstack:logRetentionDays",
+     ["is not a retention CloudWatch Logs accepts", "1, 3, 5, 7, 14, 30", "3288, 3653"]),
 ]
 
 
@@ -224,10 +227,27 @@ def test_volta_with_cuda13_image_warns():
     assert any("CUDA 13" in w and "Volta" in w and "7.0" in w for w in cfg.warnings)
 
 
-def test_volta_default_ami_warns_but_pinned_r580_ami_does_not():
-    assert any("R580" in w for w in parse(cluster_config()).warnings)
-    pinned = parse(cluster_config(gpu={"amiId": "ami-0123456789abcdef0", "amiDriverBranch": 580}))
-    assert not any("R580" in w for w in pinned.warnings)
+def test_volta_on_ecs_uses_the_default_ami_without_a_pin_warning():
+    cfg = parse(cluster_config())
+    assert cfg.cluster.gpu.ami_id is None
+    assert not any("amiId" in w or "R580 AMI" in w for w in cfg.warnings)
+
+
+def test_volta_on_ec2_without_a_pinned_ami_is_refused_with_the_fixes():
+    volta = {"family": "p3", "instanceTypes": ["p3.8xlarge"], "maxInstances": 2}
+    problem = assert_rejected(cluster_config("ec2", gpu=volta), "trainstack:gpu.amiId",
+                              "no AWS-maintained AMI for the ec2 backend drives Volta", "proprietary",
+                              "R580-or-older")
+    fix = problem.fix
+    assert "pin gpu.amiId" in fix and "g4dn" in fix and "backend ecs or sagemaker" in fix
+
+
+def test_volta_on_ec2_with_a_pinned_ami_is_accepted_and_asks_for_the_branch():
+    pinned = {"family": "p3", "instanceTypes": ["p3.8xlarge"], "amiId": "ami-0123456789abcdef0"}
+    unchecked = parse(cluster_config("ec2", gpu=pinned))
+    assert any("gpu.amiDriverBranch" in w and "proprietary" in w for w in unchecked.warnings)
+    checked = parse(cluster_config("ec2", gpu={**pinned, "amiDriverBranch": 580}))
+    assert not any("amiDriverBranch" in w for w in checked.warnings)
 
 
 def test_cuda13_on_ampere_is_fine():
@@ -356,3 +376,15 @@ def test_family_rule_matches_the_ecs_placement_pattern(instance_type, family):
         parse(raw)
     else:
         assert_rejected(raw, "trainstack:gpu.instanceTypes", "is not in gpu.family")
+
+
+@pytest.mark.parametrize("days", C.LOG_RETENTION_DAYS)
+def test_every_cloudwatch_retention_is_accepted(days):
+    assert parse(cluster_config(logRetentionDays=days)).cluster.log_retention_days == days
+
+
+def test_flow_logs_are_off_by_default_and_opt_in():
+    base = {"aws:region": "us-east-1", "trainstack:kind": "platform"}
+    assert parse(base, stack="platform").platform.flow_logs is False
+    assert parse({**base, "trainstack:flowLogs": True}, stack="platform").platform.flow_logs is True
+    assert_rejected(cluster_config(flowLogs=True), "trainstack:flowLogs", "applies to platform stacks")

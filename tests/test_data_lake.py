@@ -151,3 +151,37 @@ def test_glue_database_points_at_the_curated_zone(lake):
 def test_invalid_args_are_refused():
     with pytest.raises(ValueError, match="checkpoint_retention_days"):
         DataLakeArgs(checkpoint_retention_days=0)
+
+
+def test_every_object_rules_filter_on_an_empty_prefix_not_an_empty_filter(lake):
+    """An empty `filter: {}` draws a provider deprecation; `{"prefix": ""}` means the same to S3."""
+    for zone in (*ZONES, "logs"):
+        for rule in rules_of(lake, zone).values():
+            assert rule["filter"] and "prefix" in rule["filter"], (zone, rule["id"])
+
+
+def test_key_admits_cloudwatch_logs_only_for_this_accounts_log_groups_in_its_region(run_program):
+    run = run_program(lambda: DataLake("lake", DataLakeArgs(region="eu-west-1", tags=TAGS)),
+                      config={"aws:region": "eu-west-1"})
+    sids = {s["Sid"]: s for s in statements(policy_of(run.one("aws:kms/key:Key")))}
+    logs = sids["CloudWatchLogsEncryptThisAccountsLogGroups"]
+    assert logs["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
+    assert logs["Condition"] == {"ArnLike": {
+        "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:eu-west-1:123456789012:log-group:*"}}
+    assert "kms:*" not in logs["Action"] and "kms:CreateGrant" not in logs["Action"]
+    assert sids["CloudWatchLogsDescribeKey"]["Action"] == "kms:DescribeKey"
+
+
+def test_log_bucket_admits_flow_log_delivery_only_when_flow_logs_are_on(lake, run_program):
+    assert not any(s.get("Sid", "").startswith("AWSLogDelivery")
+                   for s in statements(policy_of(by_bucket(lake, "aws:s3/bucketPolicy:BucketPolicy")["logs"])))
+    run = run_program(lambda: DataLake("lake", DataLakeArgs(region="us-east-1", flow_logs=True, tags=TAGS)))
+    log_bucket = by_bucket(run, "aws:s3/bucket:Bucket")["logs"].state["arn"]
+    sids = {s.get("Sid"): s for s in statements(policy_of(by_bucket(run, "aws:s3/bucketPolicy:BucketPolicy")["logs"]))}
+    write = sids["AWSLogDeliveryWrite"]
+    assert write["Principal"] == {"Service": "delivery.logs.amazonaws.com"} and write["Action"] == "s3:PutObject"
+    assert write["Resource"] == f"{log_bucket}/vpc-flow-logs/AWSLogs/123456789012/*"
+    assert write["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+    assert sids["AWSLogDeliveryAclCheck"]["Resource"] == log_bucket
+    with pytest.raises(ValueError, match="flow_logs needs region"):
+        DataLakeArgs(flow_logs=True)

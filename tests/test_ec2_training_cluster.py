@@ -21,7 +21,7 @@ LOC = RunLocations("raw-b", "arn:aws:s3:::raw-b", "cifar10/v1/", "art-b", "arn:a
 
 @pytest.fixture(scope="module")
 def ec2(run_stack):
-    return run_stack(cluster_config("ec2", gpu={"instanceTypes": ["p3.8xlarge", "p3.16xlarge"], "maxInstances": 2,
+    return run_stack(cluster_config("ec2", gpu={"family": "g4dn", "instanceTypes": ["g4dn.12xlarge"], "maxInstances": 2,
                                                 "placementGroup": True},
                                     job={"nodes": 2, "gpusPerNode": 4}), stack="dev-ec2")
 

@@ -6,7 +6,8 @@ import base64
 
 import pytest
 
-from components.gpu_autoscaling_group import AMI_PARAMETERS, GpuAutoScalingGroup, GpuAutoScalingGroupArgs
+from components.gpu_autoscaling_group import GpuAutoScalingGroup, GpuAutoScalingGroupArgs, check_root_volume
+from trainstack.amis import ECS_AL2023_GPU
 
 TAGS = {"trainstack:owner": "alice", "trainstack:expires-at": "2026-11-22T23:00:00Z"}
 
@@ -14,7 +15,7 @@ TAGS = {"trainstack:owner": "alice", "trainstack:expires-at": "2026-11-22T23:00:
 def make_args(**kw):
     base = dict(instance_types=("p3.2xlarge", "p3.8xlarge"), subnet_ids=["subnet-a", "subnet-b"],
                 security_group_id="sg-123", user_data="#!/bin/bash\necho hi\n", max_size=4,
-                ami_ssm_parameter=AMI_PARAMETERS["ecs"], on_demand_base=1, spot_percent=70, tags=TAGS)
+                ami_ssm_parameter=ECS_AL2023_GPU, on_demand_base=1, spot_percent=70, tags=TAGS)
     base.update(kw)
     return GpuAutoScalingGroupArgs(**base)
 
@@ -51,10 +52,40 @@ def test_scales_from_zero_and_never_fights_the_autoscaler(group):
     assert asg.inputs["forceDelete"] is True and asg.inputs["waitForCapacityTimeout"] == "0"
 
 
-def test_imdsv2_required_with_container_hop_limit(group):
+def test_imdsv2_required_and_bridge_containers_cannot_reach_the_node_role(group):
     meta = group.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["metadataOptions"]
-    assert meta["httpTokens"] == "required" and meta["httpPutResponseHopLimit"] == 2
+    assert meta["httpTokens"] == "required" and meta["httpPutResponseHopLimit"] == 1
     assert meta["httpEndpoint"] == "enabled"
+
+
+def test_hop_limit_is_an_explicit_opt_in(run_program):
+    run = run_program(lambda: GpuAutoScalingGroup("gpu", make_args(metadata_hop_limit=2)))
+    assert run.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["metadataOptions"]["httpPutResponseHopLimit"] == 2
+
+
+def test_root_volume_smaller_than_the_amis_snapshot_is_refused():
+    mappings = [{"device_name": "/dev/xvda", "ebs": {"volume_size": "100", "volume_type": "gp3"}},
+                {"device_name": "/dev/sdb", "ebs": {}}]
+    assert check_root_volume(100, mappings, "/dev/xvda", "ami-1") == "/dev/xvda"
+    assert check_root_volume(30, [], "/dev/xvda", "ami-1") == "/dev/xvda"  # nothing known: nothing refused
+    with pytest.raises(Exception, match=r"gpu.rootVolumeGiB = 60.*100 GiB root snapshot.*at least 100"):
+        check_root_volume(60, mappings, "/dev/xvda", "ami-1")
+
+
+def test_root_volume_check_runs_on_the_amis_real_mappings(run_program, monkeypatch):
+    from scripts import offline
+
+    answer = offline.OfflineMocks.call
+
+    def call(self, args):
+        out = answer(self, args)
+        if args.token == "aws:ec2/getAmi:getAmi":
+            out = dict(out, blockDeviceMappings=[{"deviceName": "/dev/xvda", "ebs": {"volume_size": "250"}}])
+        return out
+
+    monkeypatch.setattr(offline.OfflineMocks, "call", call)
+    with pytest.raises(Exception, match="250 GiB root snapshot"):
+        run_program(lambda: GpuAutoScalingGroup("gpu", make_args(root_volume_gib=200)))
 
 
 def test_encrypted_gp3_root_volume_on_the_amis_root_device(group):
@@ -77,7 +108,7 @@ def test_no_key_pair_ssm_access_and_cluster_security_group(group):
 
 def test_ami_comes_from_the_public_ssm_parameter(group):
     params = [a["name"] for token, a in group.invokes if token == "aws:ssm/getParameter:getParameter"]
-    assert params == [AMI_PARAMETERS["ecs"]]
+    assert params == [ECS_AL2023_GPU]
     assert group.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["imageId"].startswith("ami-")
 
 
@@ -100,6 +131,7 @@ def test_placement_group_pins_one_az(placed_group):
     ({"on_demand_base": 5}, "on_demand_base"),
     ({"instance_types": ()}, "instance_types"),
     ({"ami_id": "ami-1"}, "exactly one"),
+    ({"metadata_hop_limit": 0}, "metadata_hop_limit"),
 ])
 def test_invalid_args_fail_before_any_resource(kw, message):
     with pytest.raises(ValueError, match=message):

@@ -18,6 +18,10 @@ from trainstack import iam_documents as docs
 ACCEPTED_FINDINGS = {
     # A KMS key policy's "Resource": "*" means "this key"; it is a resource policy.
     ("RESOURCE_STAR", "EnableIamPolicies"),
+    ("RESOURCE_STAR", "CloudWatchLogsEncryptThisAccountsLogGroups"),
+    ("RESOURCE_STAR", "CloudWatchLogsDescribeKey"),
+    # The encryption-context key is typed String; AWS documents ArnLike on it for the log group ARN.
+    ("MISMATCHED_TYPE", "CloudWatchLogsEncryptThisAccountsLogGroups"),
     # The KMS key-id condition key is a String whose value AWS documents as the key ARN.
     ("MISMATCHED_TYPE_BUT_USABLE", "DenyOtherKmsKeys"),
     # SendCommand is authorized per resource (document and instance separately), as AWS documents;
@@ -143,3 +147,30 @@ def test_ecr_repository_arn():
         "arn:aws:ecr:us-east-1:763104351884:repository/pytorch-training"
     assert docs.ecr_repository_arn("docker.io/pytorch/pytorch:latest") is None
     assert docs.pull_image(None)["Statement"] == []
+
+
+def test_flow_log_platform_policies_pass_the_same_checks(aws_credentials):
+    """The bucket and key policies of a platform with `flowLogs: true` (off in the examples)."""
+    from conftest import PLATFORM_CONFIG
+
+    from programs.program import main
+    from scripts.offline import run_offline
+
+    run = run_offline(main, config={**PLATFORM_CONFIG, "trainstack:flowLogs": True}, stack="platform")
+    policies = [r for r in run.resources if r.type in ("aws:s3/bucketPolicy:BucketPolicy", "aws:kms/key:Key")]
+    log_policy = next(r for r in policies if "logs" in r.name)
+    assert any(s.get("Sid") == "AWSLogDeliveryWrite" for s in statements(json.loads(log_policy.inputs["policy"])))
+    with mock_aws():
+        s3, kms = boto3.client("s3"), boto3.client("kms")
+        s3.create_bucket(Bucket="policy-check")
+        for r in policies:
+            doc = r.inputs["policy"]
+            IAMPolicyDocumentValidator(doc).validate()
+            sids = {s.get("Sid") for s in statements(json.loads(doc))}
+            findings = [f for f in analyze_policy_string(doc, ignore_private_auditors=True).findings
+                        if not any((f.issue, sid) in ACCEPTED_FINDINGS for sid in sids)]
+            assert findings == [], (r.name, [(f.issue, f.detail) for f in findings])
+            if r.type == "aws:kms/key:Key":
+                kms.create_key(Policy=doc)
+            else:
+                s3.put_bucket_policy(Bucket="policy-check", Policy=doc)

@@ -253,3 +253,62 @@ def test_cli_dry_run_from_an_outputs_file(platform_outputs, tmp_path):
     request = json.loads(result.output)
     assert request["TrainingJobName"].startswith("carol-dev-sagemaker-") and request["RoleArn"] == ROLE
     assert create_errors(request) == ""
+
+
+# --------------------------------------------------------------- lifetime through Pulumi
+
+
+def depends_on(run, record) -> set[str]:
+    """Every URN `record` waits for, directly or through other resources (children wait for their parents' deps)."""
+    by_urn = {r.urn: r for r in run.resources}
+    seen: set[str] = set()
+    todo = list(record.dependencies)
+    while todo:
+        urn = todo.pop()
+        if urn in seen:
+            continue
+        seen.add(urn)
+        todo.extend(by_urn[urn].dependencies if urn in by_urn else [])
+    return seen
+
+
+def test_create_timeout_outlasts_the_job_so_up_neither_fails_nor_loses_it(job_run, run_stack):
+    # Spot: MaxWaitTime (10 h) bounds all attempts; 2 h margin for provisioning and the model upload.
+    assert job_inputs(job_run)["timeouts"] == {"create": "12h", "delete": "1h"}
+    on_demand = job_inputs(run_stack(cluster_config("sagemaker", sagemaker={"spot": False})))
+    assert on_demand["timeouts"]["create"] == "8h"  # MaxRuntime 6 h + 2 h
+
+
+def test_stop_schedule_exists_while_the_job_runs(job_run):
+    """The provider creates the job resource only when the job has ended: the schedule must not wait for it."""
+    job = job_run.one("aws:sagemaker/trainingJob:TrainingJob")
+    schedule = job_run.one("aws:scheduler/schedule:Schedule", "stop-training-job")
+    assert job.urn not in depends_on(job_run, schedule)
+    doc = policy_of(job_run.one("aws:iam/rolePolicy:RolePolicy", "teardown"))
+    name = job.inputs["trainingJobName"]
+    assert statements(doc)[0]["Resource"] == f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name.lower()}"
+    assert job_run.outputs["trainingJobArn"] == statements(doc)[0]["Resource"] == job.state["arn"]
+
+
+def test_model_artifacts_use_the_data_lake_key_which_the_role_may_encrypt_with(job_run, platform_outputs):
+    key = platform_outputs["kmsKeyArn"]
+    assert job_inputs(job_run)["outputDataConfig"]["kmsKeyId"] == key
+    doc = policy_of(job_run.one("aws:iam/rolePolicy:RolePolicy", "execution"))
+    encrypt = [s for s in statements(doc) if "kms:Encrypt" in (s["Action"] if isinstance(s["Action"], list)
+                                                                else [s["Action"]])]
+    assert encrypt and all(s["Resource"] == key for s in encrypt)
+
+
+def test_status_prints_failure_reasons_verbatim():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from scripts.cli import _print_status
+
+    out = StringIO()
+    status = J.JobStatus(name="alice-dev-1", status="Failed", secondary_status="Failed",
+                         failure_reason="AlgorithmError: [Errno 2] No such file: 'train.py' [/bold]",
+                         model_artifacts=None, training_seconds=None, billable_seconds=None, spot=False)
+    _print_status(Console(file=out, width=300), status)
+    assert "AlgorithmError: [Errno 2] No such file: 'train.py' [/bold]" in out.getvalue()

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 import yaml
-from conftest import ROOT, STACKS
+from conftest import ROOT, STACKS, cluster_config
 from typer.testing import CliRunner
 
 from scripts.cli import app
@@ -123,8 +123,43 @@ def test_cluster_without_a_local_platform_stack_file(project_copy):
         plan("dev-ecs", project_copy)
 
 
-def test_plan_warns_like_pulumi_up_would(example_plans):
-    assert any("Volta" in w for w in example_plans["dev-ecs"].warnings)
+def test_plan_warns_like_pulumi_up_would(project_copy):
+    edit_stack(project_copy, "dev-ecs", **{"trainstack:ttlHours": 2})
+    assert any("longer than the cluster lives" in w for w in plan("dev-ecs", project_copy).warnings)
+
+
+@pytest.mark.parametrize("stack,source,module", [
+    ("dev-ecs", "ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id", "proprietary"),
+    ("dev-ec2", "ssm:/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id",
+     "open"),
+    ("dev-sagemaker", "managed by SageMaker", "chosen by SageMaker"),
+])
+def test_every_cluster_plan_shows_its_ami_source_and_driver_module(example_plans, stack, source, module):
+    from io import StringIO
+
+    from rich.console import Console
+
+    from scripts.plan import render, to_json
+
+    doc = json.loads(json.dumps(to_json(example_plans[stack])))
+    assert doc["ami"]["source"] == source and doc["ami"]["driverModule"] == module
+    out = StringIO()
+    render(example_plans[stack], Console(file=out, width=400))
+    assert f"GPU AMI: {source} (NVIDIA kernel module: {module}" in out.getvalue()
+
+
+def test_platform_plan_has_no_ami(example_plans):
+    from scripts.plan import to_json
+
+    assert to_json(example_plans["platform"])["ami"] is None
+
+
+def test_volta_ec2_stack_is_refused_by_plan_with_the_fix(project_copy):
+    edit_stack(project_copy, "dev-ec2", **{"trainstack:gpu": {"family": "p3", "instanceTypes": ["p3.8xlarge"],
+                                                               "maxInstances": 2}})
+    out = runner.invoke(app, ["plan", "dev-ec2", "--root", str(project_copy)], env={"COLUMNS": "400"})
+    assert out.exit_code == 2
+    assert "trainstack:gpu.amiId" in out.output and "drives Volta" in out.output and "pin gpu.amiId" in out.output
 
 
 @pytest.mark.parametrize("config", [
@@ -154,3 +189,41 @@ def test_cluster_refuses_a_platform_in_another_region(run_stack, platform_output
     with pytest.raises(Exception, match="platform stack .* is in eu-west-1 .* set aws:region to eu-west-1"):
         run_offline(main, config=cluster_config("ecs"), stack="dev",
                     stack_outputs={"organization/trainstack/platform": elsewhere})
+
+
+@pytest.mark.parametrize("stack", ["dev-ecs", "dev-ec2"])
+def test_cluster_log_groups_use_the_platforms_key_which_admits_cloudwatch_logs(example_plans, stack):
+    platform = example_plans["platform"].run
+    log_group = example_plans[stack].run.one("aws:cloudwatch/logGroup:LogGroup").inputs
+    assert log_group["kmsKeyId"] == platform.outputs["kmsKeyArn"]
+    key_policy = json.loads(platform.one("aws:kms/key:Key").inputs["policy"])
+    principals = [s["Principal"] for s in key_policy["Statement"]]
+    assert {"Service": "logs.us-east-1.amazonaws.com"} in principals
+
+
+@pytest.mark.parametrize("stack", ["dev-ecs", "dev-ec2"])
+def test_containers_cannot_reach_the_node_role_through_imds(example_plans, stack):
+    """ECS bridge-mode tasks get their role from the ECS agent; the ec2 container runs with --network host."""
+    meta = example_plans[stack].run.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["metadataOptions"]
+    assert meta["httpTokens"] == "required" and meta["httpPutResponseHopLimit"] == 1
+
+
+def test_log_retention_reaches_the_log_group(run_stack):
+    run = run_stack(cluster_config("ecs", logRetentionDays=545))
+    assert run.one("aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"] == 545
+
+
+def test_flow_logs_platform_sends_vpc_traffic_records_to_the_log_bucket_and_names_the_cost(example_plans,
+                                                                                          project_copy):
+    assert example_plan_flow_logs(example_plans["platform"]) is None
+    edit_stack(project_copy, "platform", **{"trainstack:flowLogs": True})
+    result = plan("platform", project_copy)
+    flow = example_plan_flow_logs(result)
+    log_bucket = result.run.outputs["buckets"]["logs"]["arn"]
+    assert flow["logDestination"] == f"{log_bucket}/vpc-flow-logs" and flow["vpcId"] == result.run.outputs["vpcId"]
+    assert any("VPC flow logs" in n and "$0.25/GB" in n for n in result.cost.notes)
+
+
+def example_plan_flow_logs(result):
+    found = result.run.of_type("aws:ec2/flowLog:FlowLog")
+    return found[0].inputs if found else None

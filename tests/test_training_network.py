@@ -82,3 +82,17 @@ def test_bad_args_fail_before_any_resource():
         TrainingNetworkArgs(region="us-east-1", egress="open")
     with pytest.raises(ValueError, match="too small"):
         TrainingNetworkArgs(region="us-east-1", vpc_cidr="10.0.0.0/24", az_count=4, egress="nat")
+
+
+def test_no_flow_logs_unless_asked(network):
+    _egress, run = network
+    assert run.of_type("aws:ec2/flowLog:FlowLog") == []
+
+
+def test_flow_logs_capture_all_vpc_traffic_into_the_given_bucket(run_program):
+    run = run_program(lambda: TrainingNetwork("net", TrainingNetworkArgs(
+        region="us-east-1", flow_logs_bucket_arn="arn:aws:s3:::platform-logs")))
+    flow = run.one("aws:ec2/flowLog:FlowLog").inputs
+    assert flow["vpcId"] == run.one("aws:ec2/vpc:Vpc").id and flow["trafficType"] == "ALL"
+    assert flow["logDestinationType"] == "s3" and flow["logDestination"] == "arn:aws:s3:::platform-logs/vpc-flow-logs"
+    assert "iamRoleArn" not in flow  # delivery to S3 goes through the bucket policy

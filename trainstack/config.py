@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import catalog
+from . import amis, catalog
 from .cidr import SubnetPlanError, plan_subnets
 
 NS = "trainstack"
@@ -31,6 +31,9 @@ DISTRIBUTIONS = ("FullyReplicated", "ShardedByS3Key")
 DATA_ZONES = ("raw", "curated")
 MAX_TTL_HOURS = 72
 MIN_AZ, MAX_AZ = 2, 6
+# CloudWatch Logs PutRetentionPolicy accepts exactly these retentionInDays.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)
 # SageMaker: MaxRuntimeInSeconds <= 28 days.
 MAX_RUNTIME_HOURS = 28 * 24
 
@@ -128,6 +131,7 @@ class PlatformConfig:
     vpc_cidr: str = "10.40.0.0/16"
     egress: str = "public"
     data_lake: DataLakeConfig = field(default_factory=DataLakeConfig)
+    flow_logs: bool = False  # VPC flow logs to the log bucket (billed per GB delivered)
     eks: PlatformEksConfig = field(default_factory=PlatformEksConfig)
 
 
@@ -150,6 +154,12 @@ class GpuConfig:
     @property
     def smallest_gpus(self) -> int:
         return catalog.smallest_gpu_count(self.instance_types)
+
+    @property
+    def architectures(self) -> list[catalog.GpuArchitecture]:
+        """The GPU architectures of the listed types, each once (what the AMI must drive)."""
+        found = [k.architecture for k in map(catalog.lookup, self.instance_types) if k and k.architecture]
+        return list({a: None for a in found})
 
 
 @dataclass(frozen=True)
@@ -234,7 +244,7 @@ class StackConfig:
 # --------------------------------------------------------------------------------------------
 # Key schema: every key the program reads, so that typos are reported instead of ignored.
 
-PLATFORM_KEYS = {"azCount", "availabilityZones", "vpcCidr", "egress", "dataLake", "eks"}
+PLATFORM_KEYS = {"azCount", "availabilityZones", "vpcCidr", "egress", "dataLake", "flowLogs", "eks"}
 CLUSTER_KEYS = {"platformStack", "backend", "ttlHours", "expiresAt", "gpu", "job", "sagemaker", "logRetentionDays",
                 "eks"}
 EKS_KEYS = {"mode", "version", "amiType", "releaseVersion", "systemInstanceType", "publicAccessCidrs"}
@@ -554,7 +564,8 @@ def _parse_platform(top: _Reader, region: str, problems: list[Problem], now: dt.
         protect=lake.boolean("protect", True),
     )
     return PlatformConfig(az_count=az_count, availability_zones=zones, vpc_cidr=cidr, egress=egress,
-                          data_lake=data_lake, eks=_parse_platform_eks(top.obj("eks"), now, warnings))
+                          data_lake=data_lake, flow_logs=top.boolean("flowLogs", False),
+                          eks=_parse_platform_eks(top.obj("eks"), now, warnings))
 
 
 def _parse_expiry(top: _Reader, now: dt.datetime) -> dt.datetime:
@@ -620,6 +631,10 @@ def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
     backend = top.choice("backend", "ecs", BACKENDS, required=True)
     expires_at = _parse_expiry(top, now)
     log_retention = top.integer("logRetentionDays", 14, 1, 3653, "use a number of days from 1 to 3653")
+    if log_retention not in LOG_RETENTION_DAYS:
+        top.fail("logRetentionDays", log_retention, "is not a retention CloudWatch Logs accepts",
+                 f"use one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        log_retention = 14
 
     job_r = top.obj("job")
     job_r.reject_unknown(JOB_KEYS)
@@ -758,11 +773,15 @@ def _parse_gpu(g: _Reader, backend: str, job: JobConfig, warnings: list[str]) ->
             g.fail("amiDriverBranch", driver,
                    f"is newer than R{volta.last_driver_branch}, the last NVIDIA driver branch that supports Volta "
                    f"({family})", f"use an AMI with an R{volta.last_driver_branch}-or-older driver")
-        elif backend in ("ec2", "ecs") and ami_id is None:
+        elif backend in amis.AMI_BACKENDS and ami_id is not None and driver is None:
             warnings.append(
-                f"gpu.family {family} is Volta: the default AMI follows AWS's latest GPU AMI, whose NVIDIA driver must "
-                f"be R{volta.last_driver_branch} or older for V100s. Pin gpu.amiId to an R{volta.last_driver_branch} "
-                "AMI (and set gpu.amiDriverBranch) to be sure.")
+                f"gpu.amiId {ami_id} is pinned for Volta ({family}): it must load NVIDIA's proprietary kernel module "
+                f"with an R{volta.last_driver_branch}-or-older driver (the open module does not drive V100s). Set "
+                "gpu.amiDriverBranch so trainstack can check the branch.")
+    if ami_id is None and types and all(k is not None and k.architecture for k in known):
+        refused = amis.problem_for(backend, family, gpu.architectures)
+        if refused is not None:
+            g.fail("amiId", _MISSING, *refused)
     return gpu
 
 

@@ -9,6 +9,7 @@ from .config import StackConfig
 
 NAT_GATEWAY_USD_PER_HOUR = 0.045  # plus $0.045/GB processed; S3 traffic bypasses it (gateway endpoint)
 PUBLIC_IPV4_USD_PER_HOUR = 0.005
+FLOW_LOGS_USD_PER_GB = 0.25  # CloudWatch vended logs delivered to S3, first 10 TB/month, us-east-1
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ def estimate(cfg: StackConfig) -> CostEstimate:
                  "KMS: $1/month for the key; requests are mostly absorbed by S3 bucket keys."]
         if cfg.platform.egress == "nat":
             notes.append("The NAT gateway runs around the clock ($0.045/h + $0.045/GB).")
+        if cfg.platform.flow_logs:
+            notes.append(f"VPC flow logs to S3: ${FLOW_LOGS_USD_PER_GB}/GB delivered (vended logs), plus S3 storage; "
+                         "NCCL traffic between nodes makes many records.")
         if cfg.platform.eks.shared_cluster:
             eks = cfg.platform.eks
             plane = eks_idle_usd_per_hour(eks.version, eks.system_instance_type)

@@ -62,10 +62,44 @@ def data_bucket_policy(bucket_arn: str, kms_key_arn: str) -> dict:
     )
 
 
-def log_bucket_policy(log_bucket_arn: str, source_bucket_arns: Sequence[str], account_id: str) -> dict:
-    """S3 server access logging writes with the logging service principal (ACLs are disabled)."""
+FLOW_LOGS_PREFIX = "vpc-flow-logs/"
+
+
+def flow_log_delivery(log_bucket_arn: str, account_id: str, region: str) -> list[dict]:
+    """VPC flow logs to S3: the log delivery service writes under the flow-log prefix of this account only
+    (Amazon VPC User Guide, "Amazon S3 bucket permissions for flow logs")."""
+    source = {"StringEquals": {"aws:SourceAccount": account_id},
+              "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account_id}:*"}}
+    return [
+        {
+            "Sid": "AWSLogDeliveryWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{log_bucket_arn}/{FLOW_LOGS_PREFIX}AWSLogs/{account_id}/*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id,
+                                           "s3:x-amz-acl": "bucket-owner-full-control"},
+                          "ArnLike": source["ArnLike"]},
+        },
+        {
+            "Sid": "AWSLogDeliveryAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "delivery.logs.amazonaws.com"},
+            "Action": ["s3:GetBucketAcl", "s3:ListBucket"],
+            "Resource": log_bucket_arn,
+            "Condition": source,
+        },
+    ]
+
+
+def log_bucket_policy(log_bucket_arn: str, source_bucket_arns: Sequence[str], account_id: str,
+                      flow_logs_region: str | None = None) -> dict:
+    """S3 server access logging writes with the logging service principal (ACLs are disabled); with
+    `flow_logs_region`, VPC flow log delivery may write too."""
+    flow = flow_log_delivery(log_bucket_arn, account_id, flow_logs_region) if flow_logs_region else []
     return _doc(
         deny_insecure_transport(log_bucket_arn),
+        *flow,
         {
             "Sid": "AllowS3ServerAccessLogs",
             "Effect": "Allow",
@@ -80,15 +114,36 @@ def log_bucket_policy(log_bucket_arn: str, source_bucket_arns: Sequence[str], ac
     )
 
 
-def kms_key_policy(account_id: str, partition: str = "aws") -> dict:
-    """The account administers the key; IAM policies (scoped per role) grant its use."""
+def kms_key_policy(account_id: str, partition: str = "aws", region: str | None = None) -> dict:
+    """The account administers the key; IAM policies (scoped per role) grant its use. With `region`,
+    CloudWatch Logs of this account and region may encrypt log groups with it (the clusters' logs)."""
+    logs: list[dict] = []
+    if region:
+        # CloudWatch Logs User Guide, "Encrypt log data in CloudWatch Logs using AWS KMS": the regional
+        # service principal, limited by the log group ARN in the encryption context to this account's groups
+        # (ArnLike as AWS documents it). DescribeKey carries no encryption context, so it stands apart.
+        principal = {"Service": f"logs.{region}.amazonaws.com"}
+        logs = [
+            {
+                "Sid": "CloudWatchLogsEncryptThisAccountsLogGroups",
+                "Effect": "Allow",
+                "Principal": principal,
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
+                           "kms:GenerateDataKeyWithoutPlaintext"],
+                "Resource": "*",
+                "Condition": {"ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:log-group:*"}},
+            },
+            {"Sid": "CloudWatchLogsDescribeKey", "Effect": "Allow", "Principal": principal,
+             "Action": "kms:DescribeKey", "Resource": "*"},
+        ]
     return _doc({
         "Sid": "EnableIamPolicies",
         "Effect": "Allow",
         "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
         "Action": "kms:*",
         "Resource": "*",
-    })
+    }, *logs)
 
 
 def _prefix_arns(bucket_arn: str, prefixes: Iterable[str]) -> list[str]:
@@ -269,6 +324,15 @@ def sagemaker_training(*, region: str, account_id: str, kms_key_arn: str, vpc: b
             "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
         },
         {"Sid": "DescribeDataLakeKey", "Effect": "Allow", "Action": "kms:DescribeKey", "Resource": kms_key_arn},
+        {
+            # OutputDataConfig.KmsKeyId is the data lake key, so model.tar.gz is encrypted like everything else
+            # in the lake (the bucket policy refuses other keys); SageMaker requires kms:Encrypt for it
+            # (CreateTrainingJob API reference, OutputDataConfig.KmsKeyId).
+            "Sid": "EncryptModelArtifacts",
+            "Effect": "Allow",
+            "Action": "kms:Encrypt",
+            "Resource": kms_key_arn,
+        },
     ]
     if vpc:
         statements.append({

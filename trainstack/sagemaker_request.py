@@ -156,6 +156,34 @@ def create_training_job_request(spec: TrainingJobSpec, *, job_name: str | None =
     return request
 
 
+def training_job_arn(region: str, account_id: str, name: str) -> str:
+    """The job's ARN, known before the job exists (SageMaker lower-cases the name in ARNs).
+
+    The stop schedule is built from it: `aws.sagemaker.TrainingJob` finishes creating only when the
+    job has ended, so anything that waits for the resource's own `arn` would exist only afterwards.
+    """
+    partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    return f"arn:{partition}:sagemaker:{region}:{account_id}:training-job/{name.lower()}"
+
+
+# terraform-provider-aws internal/service/sagemaker/training_job.go: Create calls CreateTrainingJob and
+# then waits (waitTrainingJobCreated) until the job is Completed or Stopped, 45 minutes by default;
+# a job still running at the timeout fails `pulumi up` and is not recorded in the state. Delete stops an
+# InProgress job, waits for Stopped, then DeleteTrainingJob. So the create timeout must outlast the job.
+CREATE_MARGIN_SECONDS = 2 * 3600  # provisioning, image pull, model upload: not counted in the job's limits
+JOB_LIFETIME_LIMIT_SECONDS = 30 * 24 * 3600  # SageMaker's cap on a training job's whole life
+DELETE_TIMEOUT = "1h"  # StopTrainingJob gives the job up to 120 s; then SageMaker uploads and cleans up
+
+
+def create_timeout(request: Mapping[str, Any]) -> str:
+    """`timeouts.create` for a job: its stopping condition (all retries included) plus a margin, in hours."""
+    stop = request["StoppingCondition"]
+    # With a RetryStrategy, MaxRuntime/MaxWaitTime bound all attempts together (CreateTrainingJob docs).
+    bound = stop.get("MaxWaitTimeInSeconds") or stop["MaxRuntimeInSeconds"]
+    seconds = min(bound + CREATE_MARGIN_SECONDS, JOB_LIFETIME_LIMIT_SECONDS)
+    return f"{-(-seconds // 3600)}h"
+
+
 def _drop_none(d: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 

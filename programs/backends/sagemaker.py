@@ -34,10 +34,12 @@ def build(ctx: ClusterContext) -> BackendResult:
         security_group_id=ctx.security_group_id if c.sagemaker.vpc else None, tags=ctx.tags))
     return BackendResult(
         outputs={
-            "trainingJobName": sm.job_name, "trainingJobArn": sm.job.arn, "roleArn": sm.role.arn,
+            "trainingJobName": sm.job_name, "trainingJobArn": sm.job_arn, "roleArn": sm.role.arn,
             "kmsKeyArn": ctx.kms_key_arn, "subnetIds": ctx.subnet_ids, "securityGroupId": ctx.security_group_id,
             "buckets": ctx.platform.require_output("buckets"),
             "modelArtifactUri": pulumi.Output.all(ctx.locations, sm.job_name).apply(
                 lambda a: f"{a[0].artifact_uri}{a[1]}/output/model.tar.gz"),
         },
-        teardown=(teardown.stop_training_job(sm.job_name, sm.job.arn),))
+        # From the job's name, not `sm.job.arn`: the resource is created only once the job has ended, and a
+        # schedule waiting for it would never stop a running job.
+        teardown=(teardown.stop_training_job(sm.job_name, sm.job_arn),))
