@@ -202,3 +202,11 @@ def test_bottlerocket_on_demand_groups_keep_their_own_plugin_and_data_volume(run
     lt = run.one("aws:ec2/launchTemplate:LaunchTemplate")
     assert lt.inputs["blockDeviceMappings"][0]["deviceName"] == "/dev/xvdb"  # Bottlerocket's data volume
     assert "placement" not in lt.inputs and not run.of_type("aws:ec2/placementGroup:PlacementGroup")
+
+
+def test_plan_names_the_eks_ami_type_and_the_volta_driver(example_plans):
+    from scripts.plan import ami_plan
+
+    ami = ami_plan(example_plans["dev-eks"].config)
+    assert ami["source"].startswith("EKS node group AMI type AL2023_x86_64_NVIDIA")
+    assert ami["driverBranch"] == 580 and "proprietary" in ami["driverModule"]
