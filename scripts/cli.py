@@ -112,6 +112,127 @@ def sagemaker_stop(name: str, region: str = typer.Option("us-east-1")) -> None:
     _print_status(Console(), stop(_sagemaker_client(region), name))
 
 
+@app.command("upload")
+def upload_cmd(
+    src: Path = typer.Argument(..., help="A local folder (or file) holding the dataset."),
+    dest: str = typer.Argument(..., help="raw/<prefix>/ or curated/<prefix>/, as in job.dataset."),
+    bucket: Optional[str] = typer.Option(None, help="The zone's bucket (default: the platform stack's output)."),
+    platform: Optional[str] = typer.Option(None, help="Platform stack to read `buckets` from "
+                                           "(default organization/trainstack/platform; needs the Pulumi CLI)."),
+    jobs: int = typer.Option(8, "--jobs", help="Parallel requests (and hashing threads)."),
+    chunk_mib: int = typer.Option(64, "--chunk-mib", help="Multipart part size in MiB (5-5120); memory ≈ part size × (jobs + 2)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace objects that differ (old versions are kept)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Hash and compare only; send nothing."),
+) -> None:
+    """Upload a dataset into the data lake: multipart, parallel, checksummed; skips what is already there."""
+    from .upload import UploadError, summary, upload
+
+    if bucket and platform:
+        Console(stderr=True).print("--bucket and --platform both given. Fix: pass one (--bucket names the bucket; "
+                                   "--platform reads it from the platform stack's outputs)", markup=False)
+        raise typer.Exit(code=2)
+    console = Console()
+    try:
+        result = upload(src, dest, bucket=bucket, platform=platform, jobs=jobs, chunk_mib=chunk_mib,
+                        overwrite=overwrite, dry_run=dry_run, console=console)
+    except UploadError as exc:
+        Console(stderr=True).print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    if not dry_run:
+        console.print(summary(result), markup=False, highlight=False, soft_wrap=True)
+    if result.interrupted:
+        raise typer.Exit(code=130)
+    if not result.ok:
+        raise typer.Exit(code=1)
+
+
+@app.command("ls")
+def ls_cmd(
+    owner: str = typer.Option("all", help="Only this owner's clusters (or all)."),
+    expired: bool = typer.Option(False, "--expired", help="Only clusters past their expiry."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    spot_prices: bool = typer.Option(False, "--spot-prices", help="Price spot instances from AWS's spot price "
+                                     "history instead of the on-demand bound."),
+    region: Optional[str] = typer.Option(None, help="AWS region (default: the AWS configuration's)."),
+    root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
+) -> None:
+    """Every trainstack cluster found by its AWS tags, with owner, expiry, state and cost so far."""
+    from . import fleet
+    from .plan import REPO_ROOT
+
+    now = fleet.utcnow()
+    root = root or REPO_ROOT
+    try:
+        clusters = fleet.list_clusters(fleet.AwsClients.for_region(region), now, root=root,
+                                       state=lambda: fleet.pulumi_state(root), spot_prices=spot_prices)
+    except fleet.FleetError as exc:
+        Console(stderr=True).print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(code=2) from None
+    clusters = fleet.select(clusters, now, owner=owner, expired_only=expired)
+    if as_json:
+        print(json.dumps([c.to_json(now) for c in clusters], indent=2))
+    else:
+        console = Console()
+        # Piped (CI logs, files): nothing to fit, so never truncate a stack name.
+        fleet.render(clusters, now, console if console.is_terminal else Console(width=max(console.width, 160)))
+
+
+@app.command("reap")
+def reap_cmd(
+    expired: bool = typer.Option(False, "--expired", help="Stacks past their expiry (plus the grace)."),
+    prefix: Optional[str] = typer.Option(None, help="Stacks whose name starts with this, e.g. pr-12-."),
+    grace: str = typer.Option("15m", help="How long past expiry a stack may live (the teardown schedule acts "
+                              "at expiry)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be done."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask."),
+    region: Optional[str] = typer.Option(None, help="AWS region (default: the AWS configuration's)."),
+    root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
+) -> None:
+    """Destroy and remove the matching cluster stacks; orphans are listed, never deleted blindly."""
+    import sys
+
+    from . import fleet
+    from .plan import REPO_ROOT
+
+    err = Console(stderr=True)
+    console = Console()
+    now = fleet.utcnow()
+    root = root or REPO_ROOT
+    if dry_run and yes:
+        err.print("--dry-run and --yes: pass one", markup=False)
+        raise typer.Exit(code=2)
+    try:
+        grace_td = fleet.parse_duration(grace)
+        clusters = fleet.list_clusters(fleet.AwsClients.for_region(region), now, root=root,
+                                       state=lambda: fleet.pulumi_state(root))
+        candidates = fleet.reap_candidates(clusters, now, expired=expired, prefix=prefix, grace=grace_td)
+    except fleet.FleetError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(code=2) from None
+    if not candidates:
+        console.print("nothing to reap")
+        return
+    destroyable = [c.stack for c in candidates if c.state != "orphan"]
+    if destroyable and not dry_run and not yes:
+        if not sys.stdin.isatty():
+            err.print(f"would destroy {', '.join(destroyable)}; refusing without a terminal to ask on. "
+                      "Fix: pass --yes (or --dry-run to only look)", markup=False)
+            raise typer.Exit(code=2)
+        if not typer.confirm(f"Destroy and remove {len(destroyable)} stack(s): {', '.join(destroyable)}?"):
+            raise typer.Exit(code=1)
+
+    def report(o: fleet.ReapOutcome) -> None:
+        style = {"destroyed": "green", "failed": "red", "orphan": "yellow"}.get(o.action, "bold")
+        console.print(f"[{style}]{o.action}[/] {o.stack}: {o.message}", highlight=False)
+        for arn in o.arns:
+            console.print(f"    {arn}", markup=False, highlight=False)
+
+    outcomes = fleet.reap(candidates, destroy_stack=fleet.destroy_with_automation_api(root), dry_run=dry_run,
+                          report=report)
+    if any(o.action == "failed" for o in outcomes):
+        raise typer.Exit(code=1)
+
+
 def main() -> None:  # console-script entry point
     app()
 

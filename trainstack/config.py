@@ -622,6 +622,15 @@ def _parse_dataset(job: _Reader) -> DatasetRef:
     return DatasetRef(zone, prefix if prefix.endswith("/") else prefix + "/")
 
 
+def parse_dataset_ref(text: Any, *, key: str = "trainstack:job.dataset") -> DatasetRef:
+    """`raw/<prefix>/` or `curated/<prefix>/` exactly as `job.dataset` accepts it; ConfigError naming `key`."""
+    problems: list[Problem] = []
+    ref = _parse_dataset(_Reader({"dataset": text}, "trainstack:job", problems))
+    if problems:
+        raise ConfigError([Problem(key, p.value, p.problem, p.fix) for p in problems])
+    return ref
+
+
 def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
                    problems: list[Problem], warnings: list[str]) -> ClusterConfig:
     platform_stack = top.string(

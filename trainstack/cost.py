@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from . import catalog
@@ -67,8 +69,6 @@ def estimate(cfg: StackConfig) -> CostEstimate:
 
 def eks_idle_usd_per_hour(version: str, system_instance_type: str, today=None) -> float:
     """An EKS control plane (standard or extended support price) plus its one system node."""
-    import datetime as dt
-
     from .config import eks_support_status
 
     today = today or dt.datetime.now(dt.timezone.utc).date()
@@ -88,3 +88,68 @@ def _eks_cluster_idle(cfg: StackConfig) -> tuple[float, str]:
     return idle, (f"Idle: the GPU node groups sit at zero, but this stack's EKS control plane and its "
                   f"{eks.system_instance_type} system node cost ${idle:.2f}/h until `destroy` (after expiry only the "
                   "control plane remains).")
+
+
+# --------------------------------------------------------------------------------------------
+# Cost so far: what the instances a cluster has run cost up to now (pure interval arithmetic).
+
+
+@dataclass(frozen=True)
+class Interval:
+    """One instance running from `start` to `end` (None: still running)."""
+
+    instance_id: str
+    price_key: str  # what `prices` is looked up by: usually the instance type
+    start: dt.datetime
+    end: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ElapsedCost:
+    usd: float
+    instance_hours: float
+    unpriced: tuple[str, ...] = ()  # price keys missing from `prices`: their hours are not in `usd`
+
+
+def merged_intervals(intervals: Iterable[Interval], now: dt.datetime) -> dict[tuple[str, str], list[tuple]]:
+    """Per (instance, price key): disjoint, sorted (start, end) pairs, open ends closed at `now`, clipped to `now`.
+
+    The same instance is usually seen twice (a scaling activity and `DescribeInstances`): merging
+    keeps it from being billed twice.
+    """
+    spans: dict[tuple[str, str], list[tuple]] = {}
+    for iv in intervals:
+        end = now if iv.end is None or iv.end > now else iv.end
+        if end > iv.start:
+            spans.setdefault((iv.instance_id, iv.price_key), []).append((iv.start, end))
+    merged: dict[tuple[str, str], list[tuple]] = {}
+    for key, pieces in spans.items():
+        out: list[list] = []
+        for start, end in sorted(pieces):
+            if out and start <= out[-1][1]:
+                out[-1][1] = max(out[-1][1], end)
+            else:
+                out.append([start, end])
+        merged[key] = [(s, e) for s, e in out]
+    return merged
+
+
+def elapsed_cost(intervals: Iterable[Interval], prices: Mapping[str, float], now: dt.datetime) -> ElapsedCost:
+    """Σ merged instance-hours × price per hour, up to `now`."""
+    usd = hours = 0.0
+    unpriced: set[str] = set()
+    for (_, key), pieces in merged_intervals(intervals, now).items():
+        h = sum((e - s).total_seconds() for s, e in pieces) / 3600
+        hours += h
+        if key in prices:
+            usd += h * prices[key]
+        else:
+            unpriced.add(key)
+    return ElapsedCost(usd, hours, tuple(sorted(unpriced)))
+
+
+def hourly_rate_now(intervals: Iterable[Interval], prices: Mapping[str, float], now: dt.datetime) -> float:
+    """$/h of the instances running at `now` (each instance counted once)."""
+    running = {(iv.instance_id, iv.price_key) for iv in intervals
+               if iv.start <= now and (iv.end is None or iv.end > now)}
+    return sum(prices.get(key, 0.0) for _, key in running)
