@@ -23,6 +23,7 @@ import pulumi_kubernetes as k8s
 
 from trainstack import eks_request as req
 from trainstack import iam_documents as docs
+from trainstack.tags import with_name
 
 CLUSTER_POLICY = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
 NODE_POLICIES = (
@@ -110,6 +111,17 @@ class EksControlPlane(pulumi.ComponentResource):
                                         resolve_conflicts_on_create="OVERWRITE",
                                         resolve_conflicts_on_update="OVERWRITE", tags=args.tags, opts=child)
                        for a in NODELESS_ADDONS}
+        # Without security groups in it EKS adds the cluster security group itself.
+        system_lt = aws.ec2.LaunchTemplate(
+            f"{name}-system-lt", description="trainstack EKS system node", update_default_version=True,
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
+                              "http_put_response_hop_limit": 1, "instance_metadata_tags": "disabled"},
+            block_device_mappings=[{"device_name": "/dev/xvda", "ebs": {
+                "volume_size": 30, "volume_type": "gp3", "encrypted": "true", "delete_on_termination": "true"}}],
+            # Node group tags do not reach instances; the reaper and cost reports find them by these.
+            tag_specifications=[{"resource_type": rt, "tags": with_name(args.tags, f"{name}-system")}
+                                for rt in ("instance", "volume", "network-interface")],
+            tags=args.tags, opts=child)
         # Nodes become Ready only once the CNI runs; a node group waits for Ready nodes.
         self.system_nodes = aws.eks.NodeGroup(
             f"{name}-system",
@@ -121,6 +133,7 @@ class EksControlPlane(pulumi.ComponentResource):
             capacity_type="ON_DEMAND",  # Cluster Autoscaler must not vanish with a spot reclaim
             scaling_config={"min_size": 1, "max_size": 1, "desired_size": 1},
             labels=req.system_labels(),
+            launch_template={"id": system_lt.id, "version": system_lt.latest_version.apply(str)},
             update_config={"max_unavailable": 1},
             tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, self.addons["vpc-cni"]]))

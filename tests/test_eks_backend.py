@@ -59,8 +59,16 @@ def test_p3_node_group_sits_at_zero_with_taint_label_and_autoscaler_tags(dedicat
     assert {t.inputs["autoscalingGroupName"] for t in dedicated.of_type("aws:autoscaling/tag:Tag")} == {asg}
 
 
+def test_system_nodes_are_tagged_at_launch_and_use_imdsv2(dedicated):
+    lt = dedicated.one("aws:ec2/launchTemplate:LaunchTemplate", "system")
+    assert lt.inputs["metadataOptions"]["httpTokens"] == "required"
+    assert {s["resourceType"] for s in lt.inputs["tagSpecifications"]} == {"instance", "volume", "network-interface"}
+    assert "vpcSecurityGroupIds" not in lt.inputs  # EKS then attaches the cluster security group itself
+    assert dedicated.one("aws:eks/nodeGroup:NodeGroup", "system").inputs["launchTemplate"]["id"] == lt.id
+
+
 def test_gpu_launch_template_keeps_pods_off_the_node_role_and_tags_instances(dedicated):
-    lt = dedicated.one("aws:ec2/launchTemplate:LaunchTemplate")
+    lt = dedicated.one("aws:ec2/launchTemplate:LaunchTemplate", "gpu-")
     assert lt.inputs["metadataOptions"]["httpTokens"] == "required"
     assert lt.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
     ebs = lt.inputs["blockDeviceMappings"][0]["ebs"]
@@ -199,7 +207,7 @@ def test_bottlerocket_on_demand_groups_keep_their_own_plugin_and_data_volume(run
     assert group.inputs["amiType"] == "BOTTLEROCKET_x86_64_NVIDIA" and group.inputs["capacityType"] == "ON_DEMAND"
     plugin = k8s_object(run, "DaemonSet").inputs["spec"]["template"]["spec"]["nodeSelector"]
     assert not plugin.items() <= group.inputs["labels"].items()  # Bottlerocket ships the plugin
-    lt = run.one("aws:ec2/launchTemplate:LaunchTemplate")
+    lt = run.one("aws:ec2/launchTemplate:LaunchTemplate", "gpu-")
     assert lt.inputs["blockDeviceMappings"][0]["deviceName"] == "/dev/xvdb"  # Bottlerocket's data volume
     assert "placement" not in lt.inputs and not run.of_type("aws:ec2/placementGroup:PlacementGroup")
 
