@@ -218,3 +218,16 @@ def test_plan_names_the_eks_ami_type_and_the_volta_driver(example_plans):
     ami = ami_plan(example_plans["dev-eks"].config)
     assert ami["source"].startswith("EKS node group AMI type AL2023_x86_64_NVIDIA")
     assert ami["driverBranch"] == 580 and "proprietary" in ami["driverModule"]
+
+
+@pytest.mark.parametrize("stack", ["dev-eks", "dev-eks-shared", "platform-eks"])
+def test_every_kubernetes_object_pulumi_receives_is_schema_valid(example_plans, stack):
+    import kubernetes_validate
+
+    result = example_plans[stack]
+    version = (result.config.cluster.eks.version if result.config.cluster else result.config.platform.eks.version)
+    objects = [r for r in result.run.resources if r.type.startswith("kubernetes:")]
+    assert objects
+    for r in objects:
+        assert r.inputs["apiVersion"] and r.inputs["kind"]
+        kubernetes_validate.validate(r.inputs, version, strict=True)
