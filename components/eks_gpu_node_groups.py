@@ -34,6 +34,8 @@ class EksGpuNodeGroupsArgs:
     release_version: str | None = None
     root_volume_gib: int = 200
     placement_group: bool = False
+    # What the node groups must wait for (the node role's policies, the CNI add-on).
+    depends_on: Sequence[pulumi.Resource] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -95,7 +97,8 @@ class EksGpuNodeGroups(pulumi.ComponentResource):
                 update_config={"max_unavailable": 1},
                 tags=args.tags,
                 # Cluster Autoscaler owns the size between min and max; a re-`up` must not reset it.
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=["scalingConfig.desiredSize"]))
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on),
+                                            ignore_changes=["scalingConfig.desiredSize"]))
             asg_name = group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
             for i, (key, value) in enumerate(sorted(spec.autoscaler_tags().items())):
                 aws.autoscaling.Tag(f"{name}-{spec.key}-ca-{i}", autoscaling_group_name=asg_name,

@@ -52,6 +52,8 @@ def test_p3_node_group_sits_at_zero_with_taint_label_and_autoscaler_tags(dedicat
     assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in group.inputs["taints"]
     assert group.inputs["labels"][E.LABEL_FAMILY] == "p3"
     assert "scalingConfig.desiredSize" in group.ignore_changes
+    # Created once the system nodes are up (their CNI, the node role's policies).
+    assert dedicated.one("aws:eks/nodeGroup:NodeGroup", "system").urn in group.dependencies
     tags = {t.inputs["tag"]["key"]: t.inputs["tag"]["value"]
             for t in dedicated.of_type("aws:autoscaling/tag:Tag")}
     assert tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"] == "1"

@@ -96,8 +96,8 @@ def build(ctx: ClusterContext) -> BackendResult:
         cluster_name=plane.cluster_name, cluster_security_group_id=plane.cluster_security_group_id,
         node_role_arn=plane.node_role_arn, subnet_ids=ctx.subnet_ids, security_group_id=ctx.security_group_id,
         specs=tuple(specs), ami_type=eks.ami_type, release_version=eks.release_version,
-        root_volume_gib=c.gpu.root_volume_gib, placement_group=c.gpu.placement_group, tags=ctx.tags),
-        opts=pulumi.ResourceOptions(depends_on=plane.node_waits))
+        root_volume_gib=c.gpu.root_volume_gib, placement_group=c.gpu.placement_group,
+        depends_on=plane.node_waits, tags=ctx.tags))
     job = EksTrainingJob("training", EksTrainingJobArgs(
         cluster=c, stack=ctx.stack, region=ctx.region, cluster_name=plane.cluster_name, locations=ctx.locations,
         kms_key_arn=ctx.kms_key_arn, depends_on=[*gpu.groups.values(), *plane.job_waits], tags=ctx.tags),
