@@ -161,8 +161,9 @@ def write_hostfile(peers, slots: int, path: str) -> str:
     return path
 
 
-def torchrun_argv(command, nnodes: int, node_rank: int, nproc_per_node: int,
+def torchrun_argv(command, nnodes: int, node_rank: int | str, nproc_per_node: int,
                   master_addr: str, master_port: int) -> list[str]:
+    """`node_rank` may also be text the launcher expands, e.g. Kubernetes' "$(JOB_COMPLETION_INDEX)" (eks)."""
     cmd = list(command)
     if not cmd:
         raise ValueError("command is empty")
