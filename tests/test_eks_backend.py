@@ -195,7 +195,7 @@ def test_plan_shows_the_eks_cluster_end_to_end(example_plans):
     console = Console(width=200, file=io.StringIO(), record=True)
     render(example_plans["dev-eks"], console)
     output = console.export_text()
-    for fragment in ("eks-cluster  aws:eks:Cluster", "gpu-p3-2xlarge  aws:eks:NodeGroup  ignores scalingConfig.desiredSize",
+    for fragment in ("eks-control-plane-cluster  aws:eks:Cluster", "gpu-p3-2xlarge  aws:eks:NodeGroup  ignores scalingConfig.desiredSize",
                      "nvidia-device-plugin  kubernetes:apps:DaemonSet", "eks-addons-autoscaler  kubernetes:apps:Deployment",
                      "training-identity  aws:eks:PodIdentityAssociation", "training-job  kubernetes:batch:Job",
                      "teardown-scale-to-zero-p3-2xlarge  aws:scheduler:Schedule", "idle $0.14/h", "plan ok"):
@@ -233,3 +233,31 @@ def test_every_kubernetes_object_pulumi_receives_is_schema_valid(example_plans, 
     for r in objects:
         assert r.inputs["apiVersion"] and r.inputs["kind"]
         kubernetes_validate.validate(r.inputs, version, strict=True)
+
+
+def test_eks_training_cluster_is_usable_on_its_own_from_any_program(run_program):
+    import datetime as dt
+
+    from components.eks_training_cluster import EksTrainingCluster, EksTrainingClusterArgs
+    from trainstack import config as C
+    from trainstack.run_locations import RunLocations
+
+    now = dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc)
+    cfg = C.parse_config(cluster_config("eks", gpu={"instanceTypes": ["g5.xlarge"], "family": "g5"}), stack="solo",
+                         now=now).cluster
+    locations = RunLocations("raw", "arn:aws:s3:::raw", "d/", "art", "arn:aws:s3:::art", "artifacts/a/solo/",
+                             "checkpoints/a/solo/")
+
+    def program():
+        cluster = EksTrainingCluster("solo", EksTrainingClusterArgs(
+            cluster=cfg, stack="solo", region="us-east-1", account_id="123456789012",
+            subnet_ids=["subnet-1", "subnet-2"], security_group_id="sg-1", locations=locations,
+            kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k"))
+        import pulumi
+
+        pulumi.export("groups", [g.node_group_name for g in cluster.gpu.groups.values()])
+        pulumi.export("targets", len(cluster.teardown_targets()))
+
+    run = run_program(program)
+    assert len(run.outputs["groups"]) == 1 and run.outputs["targets"] == 2  # the GPU group and the system group
+    assert all(r.parent for r in run.resources if r.type != "trainstack:eks:EksTrainingCluster")
