@@ -1,19 +1,23 @@
 """Ec2TrainingCluster: the seed article's five manual EC2 steps, automated.
 
 `pulumi up` starts `nodes` GPU instances on the Deep Learning AMI. Each runs the bootstrap
-shipped in `scripts/ec2_bootstrap.py` (embedded in its user data): wait for the peers, elect
-the lowest private IP as leader, write a hostfile, run the training container with torchrun,
-upload the model and logs to the run's artifact prefix, and scale the group to zero.
+shipped in `scripts/ec2_bootstrap.py` (embedded in its user data): fetch the job.workdir code,
+wait for the peers (or join a running run in a lost member's slot), elect the leader (on-demand
+first, then lowest private IP), run the training container with elastic torchrun, upload the
+model (on success) and logs to the run's artifact prefix, and scale the group to zero. The
+group has a fixed name, so its node policy exists (and names it) before the first node boots.
 """
 
 from __future__ import annotations
 
+import ast
 import base64
 import gzip
 import json
+import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +32,19 @@ from .gpu_autoscaling_group import SSM_CORE_POLICY, GpuAutoScalingGroup
 from .training_cluster import TrainingClusterArgs, gpu_group_args, training_log_group
 
 BOOTSTRAP_SOURCE = Path(__file__).resolve().parent.parent / "scripts" / "ec2_bootstrap.py"
+FINISHED = "finished"  # scripts/ec2_bootstrap.py FINISHED, in its --workdir
 USER_DATA_LIMIT = 16 * 1024  # EC2's limit on raw user data
 
 
+def group_name(owner: str, stack: str) -> str:
+    """The GPU group's fixed name: the node policy can name it before it exists, and a node can
+    scale it to zero even when it cannot look itself up. Unique per owner/stack/region."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"trainstack-{owner}-{stack}-gpu")[:255]
+
+
 def bootstrap_settings(*, region: str, job: JobConfig, locations: RunLocations, max_runtime_seconds: int,
-                       log_group: str | None = None) -> dict[str, Any]:
+                       log_group: str | None = None, group: str | None = None,
+                       code_uri: str | None = None) -> dict[str, Any]:
     """The JSON the bootstrap reads (keys are its contract; see scripts/ec2_bootstrap.py)."""
     return {
         "region": region,
@@ -50,6 +62,8 @@ def bootstrap_settings(*, region: str, job: JobConfig, locations: RunLocations, 
         "max_runtime_seconds": max_runtime_seconds,
         "log_group": log_group,
         "teardown": True,
+        "group": group,
+        "code_uri": code_uri,
     }
 
 
@@ -58,10 +72,24 @@ def _ecr_registry(image: str) -> str | None:
     return registry if ".dkr.ecr." in registry else None
 
 
+def minify(source: str) -> str:
+    """The same module without docstrings and comments, so it fits in user data."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.unparse(tree) + "\n"
+
+
 def render_user_data(settings: Mapping[str, Any], bootstrap_source: str | None = None) -> str:
-    """Cloud-init shell script: install the bootstrap, log in to ECR, start the bootstrap."""
-    source = bootstrap_source if bootstrap_source is not None else BOOTSTRAP_SOURCE.read_text()
-    packed = base64.b64encode(gzip.compress(source.encode(), mtime=0)).decode()
+    """Cloud-init shell script: install the bootstrap, log in to ECR, start the bootstrap; if the
+    bootstrap dies without doing its end-of-life step, scale the group to zero with the AWS CLI."""
+    if bootstrap_source is None:
+        bootstrap_source = minify(BOOTSTRAP_SOURCE.read_text())
+    packed = base64.b64encode(gzip.compress(bootstrap_source.encode(), mtime=0)).decode()
     region = settings["region"]
     registry = _ecr_registry(settings["image"])
     login = (f"aws ecr get-login-password --region {shlex.quote(region)} | "
@@ -78,12 +106,23 @@ TRAINSTACK_JSON
 python3 -c 'import boto3' 2>/dev/null || dnf install -y python3-boto3 || python3 -m pip install boto3
 systemctl start docker || true
 for attempt in 1 2 3 4 5; do {login} && break || sleep 10; done
-nohup python3 /opt/trainstack/ec2_bootstrap.py --settings /etc/trainstack/run.json \\
-  >> /var/log/trainstack-bootstrap.log 2>&1 &
+nohup bash -c {shlex.quote(_run_and_fall_back(settings))} >> /var/log/trainstack-bootstrap.log 2>&1 &
 """
     if len(script.encode()) > USER_DATA_LIMIT:
         raise ValueError(f"EC2 user data is {len(script.encode())} bytes, over the {USER_DATA_LIMIT}-byte limit")
     return script
+
+
+def _run_and_fall_back(settings: Mapping[str, Any]) -> str:
+    run = "python3 /opt/trainstack/ec2_bootstrap.py --settings /etc/trainstack/run.json"
+    group = settings.get("group")
+    if not group or settings.get("teardown") is False:
+        return run
+    # The bootstrap touches `finished` once it scaled the group to zero or left it; if it never got
+    # that far (no python3/boto3, a crash), no GPU may keep running: the DLAMI has the AWS CLI.
+    return (f"{run}; test -e /opt/trainstack/run/{FINISHED} || aws autoscaling update-auto-scaling-group "
+            f"--region {shlex.quote(settings['region'])} --auto-scaling-group-name {shlex.quote(group)} "
+            "--min-size 0 --desired-capacity 0")
 
 
 @dataclass(frozen=True)
@@ -104,19 +143,19 @@ class Ec2TrainingCluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         job = args.job
         self.log_group = training_log_group(name, args, self)
-        user_data = pulumi.Output.all(args.locations, self.log_group.name).apply(
+        group = group_name(args.owner, args.stack)
+        user_data = pulumi.Output.all(args.locations, self.log_group.name, args.code_uri).apply(
             lambda a: render_user_data(bootstrap_settings(region=args.region, job=job, locations=a[0],
                                                           max_runtime_seconds=args.max_runtime_seconds,
-                                                          log_group=a[1])))
-        # Creating the group starts the run; the nodes scale it back to zero when training ends.
-        self.capacity = GpuAutoScalingGroup(f"{name}-gpu", gpu_group_args(
-            args, backend="ec2", user_data=user_data, desired_capacity=job.nodes,
-            managed_policy_arns=(SSM_CORE_POLICY,)), opts=child)
-
+                                                          log_group=a[1], group=group, code_uri=a[2])))
         repo = docs.ecr_repository_arn(job.image)
-        group_arn = self.capacity.group.arn
-        policy = pulumi.Output.all(args.locations, args.kms_key_arn, group_arn, self.log_group.arn).apply(
-            lambda a: json.dumps(docs.merge(data_access_policy(a[0], a[1], args.region), docs.ec2_node(a[2]),
-                                            docs.write_logs(a[3]), docs.pull_image(repo))))
-        aws.iam.RolePolicy(f"{name}-node-run-policy", role=self.capacity.role.id, policy=policy, opts=child)
+        group_arn = docs.autoscaling_group_arn(args.region, args.account_id, group)
+        policy = pulumi.Output.all(args.locations, args.kms_key_arn, self.log_group.arn).apply(
+            lambda a: json.dumps(docs.merge(data_access_policy(a[0], a[1], args.region), docs.ec2_node(group_arn),
+                                            docs.write_logs(a[2]), docs.pull_image(repo))))
+        # Creating the group starts the run; the nodes scale it back to zero when training ends. The
+        # node policy is created inside, before the group: the first boot already needs it.
+        self.capacity = GpuAutoScalingGroup(f"{name}-gpu", replace(gpu_group_args(
+            args, backend="ec2", user_data=user_data, desired_capacity=job.nodes,
+            managed_policy_arns=(SSM_CORE_POLICY,)), group_name=group, node_policy=policy), opts=child)
         self.register_outputs({"groupName": self.capacity.group.name, "logGroup": self.log_group.name})

@@ -20,6 +20,7 @@ import pulumi_aws as aws
 
 from trainstack import catalog
 from trainstack import iam_documents as docs
+from trainstack.code_delivery import CODE_URI_ENV, container_entry
 from trainstack.config import GpuConfig, JobConfig
 from trainstack.run_locations import RunLocations, data_access_policy
 
@@ -59,13 +60,19 @@ def max_runtime_command(command: Sequence[str], max_runtime_seconds: int) -> lis
 
 def container_definitions(
     *, job: JobConfig, gpu: GpuConfig, locations: RunLocations, log_group: str, region: str,
-    max_runtime_seconds: int,
+    max_runtime_seconds: int, code_uri: str | None = None,
 ) -> list[dict]:
-    """The task's container definitions, exactly as ECS RegisterTaskDefinition takes them."""
+    """The task's container definitions, exactly as ECS RegisterTaskDefinition takes them.
+
+    With `code_uri` (job.workdir), the container first fetches and unpacks the code bundle, then
+    execs job.command in it (`container_entry`), all under the max-runtime `timeout`."""
     memory = task_memory_mib(gpu, job.gpus_per_node)
     env = {**locations.environment(), **dict(job.environment),
            "TRAINSTACK_NNODES": str(job.nodes), "TRAINSTACK_GPUS_PER_NODE": str(job.gpus_per_node),
            "SM_MODEL_DIR": "/opt/ml/model", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}
+    if code_uri:
+        # boto3 in the entry script needs a region; ECS task credentials come from the agent endpoint.
+        env.update({CODE_URI_ENV: code_uri, "AWS_DEFAULT_REGION": region})
     definition: dict = {
         "name": CONTAINER_NAME,
         "image": job.image,
@@ -82,7 +89,8 @@ def container_definitions(
             "awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": "training"}},
     }
     if job.command:
-        definition["command"] = max_runtime_command(job.command, max_runtime_seconds)
+        command = container_entry(job.command) if code_uri else list(job.command)
+        definition["command"] = max_runtime_command(command, max_runtime_seconds)
     return [definition]
 
 
@@ -162,10 +170,11 @@ class EcsTrainingCluster(pulumi.ComponentResource):
             args.locations, args.kms_key_arn).apply(
                 lambda a: json.dumps(data_access_policy(a[0], a[1], args.region))), opts=child)
 
-        definitions = pulumi.Output.all(args.locations, self.log_group.name).apply(
+        definitions = pulumi.Output.all(args.locations, self.log_group.name, args.code_uri).apply(
             lambda a: json.dumps(container_definitions(job=job, gpu=gpu, locations=a[0], log_group=a[1],
                                                        region=args.region,
-                                                       max_runtime_seconds=args.max_runtime_seconds)))
+                                                       max_runtime_seconds=args.max_runtime_seconds,
+                                                       code_uri=a[2])))
         self.task_definition = aws.ecs.TaskDefinition(
             f"{name}-task", family=family_name(args.owner, args.stack), requires_compatibilities=["EC2"],
             network_mode="bridge", execution_role_arn=self.execution_role.arn, task_role_arn=self.task_role.arn,

@@ -47,6 +47,7 @@ class EksTrainingClusterArgs:
     locations: pulumi.Input[RunLocations]
     kms_key_arn: pulumi.Input[str]
     shared: SharedControlPlane | None = None
+    code_uri: pulumi.Input[str] | None = None  # job.workdir's bundle (trainstack/code_delivery.py)
     extended_support: bool = False  # dedicated: the version is past standard support
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -102,7 +103,7 @@ class EksTrainingCluster(pulumi.ComponentResource):
             placement_group=c.gpu.placement_group, depends_on=node_waits, tags=args.tags), opts=child)
         self.training = EksTrainingJob(f"{name}-training", EksTrainingJobArgs(
             cluster=c, stack=args.stack, region=args.region, cluster_name=self.cluster_name,
-            locations=args.locations, kms_key_arn=args.kms_key_arn,
+            locations=args.locations, kms_key_arn=args.kms_key_arn, code_uri=args.code_uri,
             depends_on=[*self.gpu.groups.values(), *job_waits], tags=args.tags), provider=self.provider, opts=child)
         self.register_outputs({"clusterName": self.cluster_name,
                                "nodeGroupNames": [g.node_group_name for g in self.gpu.groups.values()]})

@@ -32,6 +32,7 @@ class EksTrainingJobArgs:
     kms_key_arn: pulumi.Input[str]
     # What must exist before the Job's pods can be scheduled (node groups, device plugin).
     depends_on: Sequence[pulumi.Resource] = ()
+    code_uri: pulumi.Input[str] | None = None  # job.workdir's bundle, fetched before the command
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -81,8 +82,8 @@ class EksTrainingJob(pulumi.ComponentResource):
                                                opts=in_ns)
             waits.append(self.service)
 
-        manifest = pulumi.Output.from_input(args.locations).apply(lambda loc: req.training_job(
-            c, stack=args.stack, namespace=ns_name, locations=loc, region=args.region))
+        manifest = pulumi.Output.all(args.locations, args.code_uri).apply(lambda a: req.training_job(
+            c, stack=args.stack, namespace=ns_name, locations=a[0], region=args.region, code_uri=a[1]))
         self.job = k8s.batch.v1.Job(
             f"{name}-job", metadata=req.job_metadata(args.stack, ns_name), spec=manifest.apply(lambda m: m["spec"]),
             # A changed spec replaces the Job (its template is immutable): training restarts.

@@ -5,7 +5,7 @@ limit 1 by default (bridge-mode containers cannot reach the node role), encrypte
 no smaller than the AMI's root snapshot, no SSH key (shell
 access is SSM Session Manager), the platform's cluster security group, tags on instances,
 volumes and network interfaces. Auto Scaling group: min 0, a mixed-instances policy over several
-GPU types with `price-capacity-optimized` spot and capacity rebalancing, every platform subnet
+GPU types with `price-capacity-optimized` spot (capacity rebalancing off: see below), every platform subnet
 (or one AZ and a cluster placement group for tightly coupled multi-node jobs). Pulumi never
 fights the autoscaler: changes to the desired capacity are ignored after creation.
 """
@@ -69,6 +69,16 @@ class GpuAutoScalingGroupArgs:
     # bridge-mode containers cannot. Raise it only for a bridge-mode container that must use the node role.
     metadata_hop_limit: int = 1
     tags: Mapping[str, str] = field(default_factory=dict)
+    # A fixed group name (else autonamed) lets the node policy name the group before it exists.
+    group_name: str | None = None
+    # Inline node-role policy (JSON) that exists before the group launches its first node.
+    node_policy: pulumi.Input[str] | None = None
+    # Off for training: a rebalance recommendation replaces a spot instance that may never be
+    # interrupted (killing its torchrun) and may briefly exceed MaxSize by up to 10 % (EC2 Auto Scaling
+    # User Guide, docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-capacity-rebalancing.html).
+    # Without it, a spot node is replaced only after its interruption, which the run survives from
+    # its last checkpoint (the 2-minute notice comes either way).
+    capacity_rebalance: bool = False
 
     def __post_init__(self):
         if not self.instance_types:
@@ -83,6 +93,8 @@ class GpuAutoScalingGroupArgs:
             raise ValueError("metadata_hop_limit must be between 1 and 64")
         if (self.ami_id is None) == (self.ami_ssm_parameter is None):
             raise ValueError("give exactly one of ami_id or ami_ssm_parameter")
+        if self.group_name is not None and not 1 <= len(self.group_name) <= 255 or ":" in (self.group_name or ""):
+            raise ValueError("group_name must be 1-255 characters without ':'")
 
 
 def asg_tags(tags: Mapping[str, str]) -> list[aws.autoscaling.GroupTagArgs]:
@@ -147,17 +159,23 @@ class GpuAutoScalingGroup(pulumi.ComponentResource):
             # A cluster placement group lives in one AZ.
             subnets = pulumi.Output.from_input(args.subnet_ids).apply(lambda ids: ids[:1])
 
+        policy = None
+        if args.node_policy is not None:
+            policy = aws.iam.RolePolicy(f"{name}-node-run-policy", role=self.role.id, policy=args.node_policy,
+                                        opts=child)
+
         group_tags = dict(args.tags)
         if args.ecs_managed:
             group_tags["AmazonECSManaged"] = "true"  # ECS adds it anyway; declaring it avoids a diff
         self.group = aws.autoscaling.Group(
             f"{name}-asg",
+            name=args.group_name,
             min_size=0,
             max_size=args.max_size,
             desired_capacity=args.desired_capacity,
             vpc_zone_identifiers=subnets,
             placement_group=self.placement_group.name if self.placement_group else None,
-            capacity_rebalance=True,
+            capacity_rebalance=args.capacity_rebalance,
             protect_from_scale_in=args.protect_from_scale_in,
             # Do not block `pulumi up` until GPUs are in service (capacity can take a while).
             wait_for_capacity_timeout="0",
@@ -177,7 +195,10 @@ class GpuAutoScalingGroup(pulumi.ComponentResource):
                 },
             },
             tags=asg_tags(group_tags),
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"]))
+            # A fixed name cannot exist twice: replace by deleting first. Nodes boot with their policy.
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"],
+                                        delete_before_replace=args.group_name is not None,
+                                        depends_on=[policy] if policy else None))
 
         self.register_outputs({"groupName": self.group.name, "groupArn": self.group.arn,
                                "roleArn": self.role.arn, "amiId": self.ami_id})

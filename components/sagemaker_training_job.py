@@ -40,6 +40,7 @@ class SageMakerTrainingJobArgs:
     subnet_ids: pulumi.Input[Sequence[str]] = ()
     security_group_id: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    code_uri: pulumi.Input[str] | None = None  # job.workdir bundle (components/code_bundle.py)
 
     def __post_init__(self):
         if self.cluster.sagemaker.vpc and self.security_group_id is None:
@@ -70,9 +71,10 @@ class SageMakerTrainingJob(pulumi.ComponentResource):
         role_policy = aws.iam.RolePolicy(f"{name}-execution-policy", role=self.role.id, policy=policy, opts=child)
 
         sg_ids = [args.security_group_id] if args.security_group_id is not None else []
-        self.request = pulumi.Output.all(args.locations, args.kms_key_arn, args.subnet_ids, sg_ids).apply(
+        self.request = pulumi.Output.all(args.locations, args.kms_key_arn, args.subnet_ids, sg_ids,
+                                         args.code_uri).apply(
             lambda a: create_training_job_request(spec_from_config(
-                c, locations=a[0], kms_key_arn=a[1], subnet_ids=a[2], security_group_ids=a[3])))
+                c, locations=a[0], kms_key_arn=a[1], subnet_ids=a[2], security_group_ids=a[3], code_uri=a[4])))
         # The name carries a hash of the request: a changed job is a new job (names are never reused).
         self.job_name = self.request.apply(lambda r: job_name(c.owner, args.stack, content_hash(r)))
         self.job_arn = self.job_name.apply(lambda n: training_job_arn(args.region, args.account_id, n))

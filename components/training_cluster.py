@@ -29,6 +29,8 @@ class TrainingClusterArgs:
     max_runtime_seconds: int
     log_retention_days: int = 14
     tags: Mapping[str, str] = field(default_factory=dict)
+    code_uri: pulumi.Input[str] | None = None  # the job.workdir bundle (components/code_bundle.py)
+    account_id: str = "*"  # scopes ARNs built from names (the ec2 backend's group)
 
 
 def training_log_group(name: str, args: TrainingClusterArgs, parent: pulumi.Resource) -> aws.cloudwatch.LogGroup:

@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import auto_teardown as teardown
+from components.code_bundle import CodeBundle, CodeBundleArgs
 from trainstack.config import StackConfig
 from trainstack.run_locations import RunLocations, run_locations
 from trainstack.tags import standard_tags
@@ -41,11 +42,16 @@ def build_cluster(cfg: StackConfig) -> dict[str, Any]:
     tags = standard_tags(cfg)
     platform = pulumi.StackReference("platform", stack_name=c.platform_stack)
     locations = _locations(cfg, platform)
+    code = None
+    if c.job.workdir:  # built once, here, so every backend gets the same bundle
+        code = CodeBundle("code", CodeBundleArgs(
+            workdir=c.job.workdir, bucket=locations.apply(lambda l: l.artifacts_bucket),
+            artifact_prefix=locations.apply(lambda l: l.artifact_prefix), tags=tags))
     ctx = backends.ClusterContext(
         cfg=cfg, tags=tags, account_id=aws.get_caller_identity().account_id, platform=platform,
         locations=locations, subnet_ids=platform.require_output("subnetIds"),
         security_group_id=platform.require_output("securityGroupId"),
-        kms_key_arn=platform.require_output("kmsKeyArn"))
+        kms_key_arn=platform.require_output("kmsKeyArn"), code_uri=code.uri if code else None)
     result = backends.build(ctx)
 
     auto = teardown.AutoTeardown("teardown", teardown.AutoTeardownArgs(
@@ -60,6 +66,7 @@ def build_cluster(cfg: StackConfig) -> dict[str, Any]:
         "artifactUri": locations.apply(lambda l: l.artifact_uri),
         "modelUri": locations.apply(lambda l: l.model_uri),
         "checkpointUri": locations.apply(lambda l: l.checkpoint_uri),
+        **({"codeUri": code.uri} if code else {}),
         **result.outputs,
         "teardownSchedules": {k: s.name for k, s in auto.schedules.items()},
         "teardownRoleArn": auto.role.arn,

@@ -43,6 +43,8 @@ def plan_cmd(
         print(json.dumps({"ok": True, **to_json(result)}, indent=2, default=str))
     else:
         render(result, console)
+    if result.policy is not None and result.policy.mandatory:
+        raise typer.Exit(code=2)  # a mandatory policy violation: the same stack would fail `pulumi preview`
 
 
 sagemaker_app = typer.Typer(no_args_is_help=True, help="Training jobs on a deployed sagemaker cluster stack.")

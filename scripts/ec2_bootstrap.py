@@ -1,5 +1,11 @@
 """Boot script of each GPU instance of trainstack's "ec2" backend. Goes gzipped
-into user data (16 KB cap): keep it one small file, stdlib + boto3, Python 3.9."""
+into user data (16 KB cap): keep it one small file, stdlib + boto3, Python 3.9.
+
+Every exit path ends this node's part with the group at zero (or, for a latecomer, with the
+node terminated and the desired capacity decremented). A run is torchrun elastic with a c10d
+rendezvous on the leader: a replacement for a lost worker (spot) joins the run in that worker's
+slot and all ranks restart from the newest checkpoint; a lost leader makes the survivors start
+a new generation (new leader, new rendezvous), again from the checkpoint."""
 from __future__ import annotations
 
 import argparse
@@ -8,8 +14,12 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -23,11 +33,17 @@ log = logging.getLogger("trainstack.bootstrap")
 GROUP_TAG = "aws:autoscaling:groupName"
 IMDS = "http://169.254.169.254/latest/"
 MODEL_DIR, CHECKPOINT_DIR, HOSTFILE = "/opt/ml/model", "/opt/ml/checkpoints", "/opt/ml/hostfile"
-EXIT_PEER_TIMEOUT = 124  # same as coreutils timeout(1)
+CODE_DIR = "/opt/ml/code"
+EXIT_PEER_TIMEOUT = EXIT_TIMEOUT = 124  # same as coreutils timeout(1)
+STOP_GRACE_SECONDS = 120  # docker stop -t: time for a last checkpoint
+STARTED = "run/started.json"  # run-started marker: run id, leader, members
+FRESH = -1  # join_slot: no live run to join any more, discover peers afresh
+FINISHED = "finished"  # in workdir: this node did its end-of-life action (else user data scales to zero)
 REQUIRED = ("nodes", "image", "command", "artifact_uri", "checkpoint_uri")
 DEFAULTS = {"region": "", "gpus_per_node": 1, "environment": {}, "dataset_uri": "",
             "master_port": 29500, "peer_timeout_seconds": 900,
-            "done_timeout_seconds": 600, "teardown": True,
+            "done_timeout_seconds": 600, "teardown": True, "group": None, "code_uri": None,
+            "max_restarts": 3, "max_generations": 3, "leader_timeout_seconds": 1200,
             "max_runtime_seconds": 0, "log_group": None}  # 0/None: no limit, no CloudWatch
 PYTHON = re.compile(r"python(3(\.\d+)?)?")
 AWS_ERRORS = (BotoCoreError, ClientError)
@@ -36,6 +52,7 @@ AWS_ERRORS = (BotoCoreError, ClientError)
 class Peer(NamedTuple):
     instance_id: str
     private_ip: str
+    spot: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,7 +94,9 @@ def load_settings(path: str) -> dict:
     cmd = s["command"]
     if not isinstance(cmd, list) or not all(isinstance(a, str) for a in cmd):
         raise ValueError("command must be a list of strings")
-    torchrun_argv(cmd, 1, 0, 1, "127.0.0.1", 1)  # fail before waiting for peers, not after
+    check_command(cmd)  # fail before waiting for peers, not after
+    if s["code_uri"]:
+        split_s3_uri(s["code_uri"])
     return s
 
 
@@ -115,8 +134,10 @@ def group_name_of(ec2, instance_id: str, attempts: int = 6, sleep=time.sleep) ->
 
 
 def assign_ranks(peers) -> list[Peer]:
-    """Numeric IP order (10.0.0.9 < 10.0.0.10); rank 0 leads."""
-    return sorted((Peer(*p) for p in peers), key=lambda p: (ipaddress.ip_address(p.private_ip), p.instance_id))
+    """On-demand before spot (the leader hosts the rendezvous: keep it off spot when onDemandBase
+    allows), then numeric IP order (10.0.0.9 < 10.0.0.10); rank 0 leads."""
+    return sorted((Peer(*p) for p in peers),
+                  key=lambda p: (bool(p.spot), ipaddress.ip_address(p.private_ip), p.instance_id))
 
 
 def rank_of(peers, instance_id: str) -> int | None:
@@ -130,7 +151,7 @@ def ready_peers(autoscaling, ec2, group_name: str) -> list[Peer]:
                   if i.get("LifecycleState") == "InService"}
     filters = [{"Name": "tag:" + GROUP_TAG, "Values": [group_name]},
                {"Name": "instance-state-name", "Values": ["running"]}]
-    peers = [Peer(i["InstanceId"], i["PrivateIpAddress"])
+    peers = [Peer(i["InstanceId"], i["PrivateIpAddress"], i.get("InstanceLifecycle") == "spot")
              for page in ec2.get_paginator("describe_instances").paginate(Filters=filters)
              for r in page["Reservations"] for i in r["Instances"]
              if i["InstanceId"] in in_service and i.get("PrivateIpAddress")]
@@ -161,27 +182,34 @@ def write_hostfile(peers, slots: int, path: str) -> str:
     return path
 
 
-def torchrun_argv(command, nnodes: int, node_rank: int | str, nproc_per_node: int,
-                  master_addr: str, master_port: int) -> list[str]:
-    """`node_rank` may also be text the launcher expands, e.g. Kubernetes' "$(JOB_COMPLETION_INDEX)" (eks)."""
+def check_command(command) -> list[str]:
+    """The command's tail for torchrun: a script (+args), `-m module`, or --no-python + program."""
     cmd = list(command)
     if not cmd:
         raise ValueError("command is empty")
-    argv = ["torchrun", "--nnodes", str(nnodes), "--node_rank", str(node_rank),
-            "--nproc_per_node", str(nproc_per_node), "--master_addr", master_addr,
-            "--master_port", str(master_port)]
     if not PYTHON.fullmatch(os.path.basename(cmd[0])):
-        return argv + ["--no-python"] + cmd
+        return ["--no-python"] + cmd
     cmd = cmd[1:]
     if cmd[:1] == ["-m"] and len(cmd) > 1:
-        return argv + cmd
+        return cmd
     if not cmd or cmd[0].startswith("-"):
         raise ValueError(f"use `python script.py ...` or `python -m module ...`, not {command!r}")
-    return argv + cmd
+    return cmd
+
+
+def torchrun_argv(command, nnodes: int, nproc_per_node: int, leader_ip: str, port: int, run_id: str,
+                  max_restarts: int = 3) -> list[str]:
+    """torchrun elastic: a c10d rendezvous hosted by the leader's agent, a fixed node count, and
+    restarts of the whole worker group (from the checkpoint) when a node fails or a replacement joins."""
+    return ["torchrun", "--nnodes", f"{nnodes}:{nnodes}", "--nproc_per_node", str(nproc_per_node),
+            "--rdzv_backend", "c10d", "--rdzv_endpoint", f"{leader_ip}:{port}", "--rdzv_id", run_id,
+            # long enough for a replacement instance to boot and join (default 600 s)
+            "--rdzv_conf", "join_timeout=1800", "--max_restarts", str(max_restarts)] + check_command(command)
 
 
 def container_argv(settings: dict, torchrun_argv, rank: int, output_dir: str, *,
-                   checkpoint_dir: str | None = None, hostfile: str | None = None) -> list[str]:
+                   checkpoint_dir: str | None = None, hostfile: str | None = None,
+                   code_dir: str | None = None, name: str | None = None) -> list[str]:
     ckpt = checkpoint_dir or os.path.join(os.path.dirname(os.path.abspath(output_dir)), "checkpoints")
     env = {"AWS_DEFAULT_REGION": settings["region"]} if settings.get("region") else {}
     env.update(settings.get("environment") or {})
@@ -194,9 +222,15 @@ def container_argv(settings: dict, torchrun_argv, rank: int, output_dir: str, *,
         "SM_MODEL_DIR": MODEL_DIR,
     })
     # --ipc host: NCCL/DataLoader outgrow docker's 64 MB /dev/shm; it makes --shm-size moot
-    argv = ["docker", "run", "--rm", "--gpus", "all", "--network", "host", "--ipc", "host",
+    # --init: signals from `docker stop` reach torchrun, which passes them to the workers
+    argv = ["docker", "run", "--rm", "--init", "--gpus", "all", "--network", "host", "--ipc", "host",
             "--ulimit", "memlock=-1",  # NCCL pins memory
             "-v", f"{output_dir}:{MODEL_DIR}", "-v", f"{ckpt}:{CHECKPOINT_DIR}"]
+    if name:  # so a timeout can `docker stop` the container, not only the client
+        argv += ["--name", name]
+    if code_dir:  # job.workdir, unpacked on the node: the container starts in it
+        argv += ["-v", f"{code_dir}:{CODE_DIR}", "-w", CODE_DIR]
+        env["TRAINSTACK_CODE_DIR"] = CODE_DIR
     if hostfile:
         argv += ["-v", f"{hostfile}:{HOSTFILE}:ro"]
         env["TRAINSTACK_HOSTFILE"] = HOSTFILE
@@ -210,16 +244,51 @@ def container_argv(settings: dict, torchrun_argv, rank: int, output_dir: str, *,
     return argv + [settings["image"]] + list(torchrun_argv)
 
 
-def run_logged(argv, log_path: str) -> int:
-    """Tee argv's output to stdout and log_path; return its exit code."""
+def docker_stop(name: str) -> None:
+    subprocess.run(["docker", "stop", "-t", str(STOP_GRACE_SECONDS), name], check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run_logged(argv, log_path: str, timeout_s: float = 0, stop=None) -> int:
+    """Tee argv's output to stdout and log_path; return its exit code, or 124 when it ran past
+    timeout_s: then stop() (docker stop of the container) ends it."""
+    fired = threading.Event()
     with open(log_path, "ab") as out:
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        for line in p.stdout:
-            sys.stdout.buffer.write(line)
-            sys.stdout.flush()
-            out.write(line)
-            out.flush()
-        return p.wait()
+
+        def on_timeout():
+            fired.set()
+            log.error("max runtime of %gs reached: stopping the container", timeout_s)
+            (stop or p.terminate)()
+
+        timer = threading.Timer(timeout_s, on_timeout) if timeout_s else None
+        if timer:
+            timer.daemon = True
+            timer.start()
+        try:
+            for line in p.stdout:
+                sys.stdout.buffer.write(line)
+                sys.stdout.flush()
+                out.write(line)
+                out.flush()
+            code = p.wait()
+        finally:
+            if timer:
+                timer.cancel()
+        return EXIT_TIMEOUT if fired.is_set() else code
+
+
+def fetch_code(s3, code_uri: str, dest: str) -> str:
+    """Download the job.workdir bundle and unpack it into a fresh dest."""
+    shutil.rmtree(dest, ignore_errors=True)
+    os.makedirs(dest)
+    with tempfile.TemporaryFile() as f:
+        s3.download_fileobj(*split_s3_uri(code_uri), f)
+        f.seek(0)
+        with tarfile.open(fileobj=f, mode="r:gz") as t:  # "data": no absolute paths, no `..`
+            t.extractall(dest, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    log.info("code from %s in %s", code_uri, dest)
+    return dest
 
 
 def upload_dir(s3, local_dir: str, s3_uri: str) -> list[str]:
@@ -247,31 +316,44 @@ def run_marker(s3, artifact_uri: str, ok: bool, **doc) -> None:
     put_json(s3, artifact_uri + ("_SUCCESS" if ok else "_FAILED"), doc)
 
 
-def done_markers(s3, artifact_uri: str, nnodes: int, peers=None) -> dict[int, dict]:
-    """rank -> done marker; with peers, only markers of this run's instances
-    (artifact_uri is reused across runs)."""
-    bucket, prefix = split_s3_uri(artifact_uri)
+def get_json(s3, uri: str):
+    """The JSON object at uri, or None if absent or garbled (403 without ListBucket means absent)."""
+    try:
+        doc = json.loads(s3.get_object(Bucket=split_s3_uri(uri)[0], Key=split_s3_uri(uri)[1])["Body"].read())
+    except (ValueError, *AWS_ERRORS):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def done_markers(s3, artifact_uri: str, nnodes: int, run_id=None) -> dict[int, dict]:
+    """rank -> done marker; with run_id, only markers of that run (artifact_uri is reused across runs)."""
     found = {}
     for rank in range(nnodes):
-        try:
-            doc = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}logs/node-{rank}.done")["Body"].read())
-        except (ValueError, *AWS_ERRORS):  # absent (403 without ListBucket) or garbled
-            continue
-        if peers is None or doc.get("instance_id") == peers[rank].instance_id:
+        doc = get_json(s3, f"{artifact_uri}logs/node-{rank}.done")
+        if doc is not None and (run_id is None or doc.get("run_id") == run_id):
             found[rank] = doc
     return found
 
 
 def wait_for_done_markers(s3, artifact_uri: str, nnodes: int, timeout_s: float, poll_s: float = 10,
-                          clock=time.monotonic, sleep=time.sleep, peers=None) -> list[int]:
+                          clock=time.monotonic, sleep=time.sleep, run_id=None) -> list[int]:
     """Bounded; returns the ranks still missing."""
     deadline = clock() + timeout_s
     while True:
-        missing = sorted(set(range(nnodes)) - set(done_markers(s3, artifact_uri, nnodes, peers)))
+        missing = sorted(set(range(nnodes)) - set(done_markers(s3, artifact_uri, nnodes, run_id)))
         if not missing or clock() >= deadline:
             return missing
         log.info("waiting for done markers of ranks %s", missing)
         sleep(max(0.0, min(poll_s, deadline - clock())))
+
+
+def final_marker(s3, artifact_uri: str, run_id: str):
+    """The leader's _SUCCESS or _FAILED of run_id, if written."""
+    for name in ("_SUCCESS", "_FAILED"):
+        doc = get_json(s3, artifact_uri + name)
+        if doc is not None and doc.get("run_id") == run_id:
+            return doc
+    return None
 
 
 def scale_group_to_zero(autoscaling, group_name: str) -> None:
@@ -285,88 +367,219 @@ def make_client(service: str, region: str):
     return boto3.client(service, region_name=region)
 
 
-def run_node(s, me, peers, rank, workdir, log_path, s3, run) -> int:
-    """Train, then upload model (rank 0), log and done marker."""
+
+
+def terminate_self(autoscaling, instance_id: str) -> None:
+    """A latecomer leaves without training and without the group launching another instance."""
+    autoscaling.terminate_instance_in_auto_scaling_group(InstanceId=instance_id, ShouldDecrementDesiredCapacity=True)
+    log.info("terminating %s and decrementing the desired capacity", instance_id)
+
+
+def run_node(s, me, members, rank, run_id, workdir, log_path, s3, run, code_dir=None) -> int:
+    """Train in this node's slot, then upload model (leader, success only), log and done marker."""
     model_dir, ckpt_dir = (os.path.join(workdir, d) for d in ("model", "checkpoints"))
+    shutil.rmtree(model_dir, ignore_errors=True)  # nothing of an earlier generation may pass as this model
     for d in (model_dir, ckpt_dir):
         os.makedirs(d, exist_ok=True)
-    hostfile = write_hostfile(peers, s["gpus_per_node"], os.path.join(workdir, "hostfile"))
-    argv = container_argv(s, torchrun_argv(s["command"], len(peers), rank, s["gpus_per_node"],
-                                           peers[0].private_ip, s["master_port"]),
-                          rank, model_dir, checkpoint_dir=ckpt_dir, hostfile=hostfile)
-    if s["max_runtime_seconds"]:  # SIGTERM reaches torchrun via docker's signal proxy; exit 124
-        argv = ["timeout", "--kill-after=120", str(s["max_runtime_seconds"])] + argv
-    log.info("node rank %d of %d, leader %s; running %s", rank, len(peers), peers[0].private_ip, argv)
+    hostfile = write_hostfile(members, s["gpus_per_node"], os.path.join(workdir, "hostfile"))
+    name = re.sub(r"[^a-zA-Z0-9_.-]", "-", f"trainstack-{run_id}")
+    torchrun = torchrun_argv(s["command"], len(members), s["gpus_per_node"], members[0].private_ip,
+                             s["master_port"], run_id, s["max_restarts"])
+    argv = container_argv(s, torchrun, rank, model_dir, checkpoint_dir=ckpt_dir, hostfile=hostfile,
+                          code_dir=code_dir, name=name)
+    log.info("node slot %d of %d, leader %s, run %s; running %s", rank, len(members), members[0].private_ip,
+             run_id, argv)
     started = now()
-    try:
-        code = run(argv, log_path)  # the user data did `docker login` for ECR images
+    try:  # the user data did `docker login` for ECR images
+        code = run(argv, log_path, s["max_runtime_seconds"], lambda: docker_stop(name))
     except Exception:  # still report, so the leader need not time out
         log.exception("could not run the training container")
         code = 1
     log.info("training exited with code %d", code)
     art = s["artifact_uri"]
-    if rank == 0:
+    if rank == 0 and code == 0:  # a failed or stopped run's model may be half-written: never publish it
         upload_dir(s3, model_dir, art + "model/")
     s3.upload_file(log_path, *split_s3_uri(f"{art}logs/node-{rank}.log"))
     put_json(s3, f"{art}logs/node-{rank}.done", {
-        "rank": rank, "exit_code": code, "instance_id": me.instance_id,
+        "rank": rank, "exit_code": code, "instance_id": me.instance_id, "run_id": run_id,
         "private_ip": me.private_ip, "started_at": started, "finished_at": now()})
     return code
 
 
-def finish_run(s, peers, code, group, s3, clock, sleep) -> bool:
-    """Leader: wait for all ranks, then write _SUCCESS or _FAILED."""
-    art, n = s["artifact_uri"], len(peers)
-    missing = wait_for_done_markers(s3, art, n, s["done_timeout_seconds"], clock=clock, sleep=sleep, peers=peers)
-    markers = done_markers(s3, art, n, peers)
+def finish_run(s, members, run_id, code, group, s3, clock, sleep) -> bool:
+    """Leader: wait for all slots, then write _SUCCESS or _FAILED."""
+    art, n = s["artifact_uri"], len(members)
+    missing = wait_for_done_markers(s3, art, n, s["done_timeout_seconds"], clock=clock, sleep=sleep, run_id=run_id)
+    markers = done_markers(s3, art, n, run_id)
     failed = {r: m.get("exit_code") for r, m in sorted(markers.items()) if m.get("exit_code") != 0}
-    ok = not missing and not failed
+    ok = code == 0 and not missing and not failed
     overall = code or next(iter(failed.values()), 1 if missing else 0)
-    run_marker(s3, art, ok, exit_code=overall, missing_ranks=missing, model_uri=art + "model/",
+    run_marker(s3, art, ok, run_id=run_id, exit_code=overall, missing_ranks=missing,
+               model_uri=art + "model/" if ok else None,
                failed_ranks={str(r): c for r, c in failed.items()}, group=group,
-               instances=[p.instance_id for p in peers])
+               instances=sorted({m.get("instance_id") for m in markers.values()}))
     log.info("run %s, exit code %s, missing ranks %s", "ok" if ok else "failed", overall, missing)
     return ok
 
 
+def wait_for_leader(s, leader: Peer, run_id, asg, ec2, group, s3, clock, sleep, poll_s: float = 10) -> str:
+    """Non-leader after training: "final" (leader's marker), "lost" (leader gone) or "timeout"."""
+    deadline = clock() + s["leader_timeout_seconds"]
+    while True:
+        if final_marker(s3, s["artifact_uri"], run_id):
+            return "final"
+        try:
+            if leader.instance_id not in {p.instance_id for p in ready_peers(asg, ec2, group)}:
+                return "lost"
+        except AWS_ERRORS as e:
+            log.warning("listing peers failed: %s", e)
+        if clock() >= deadline:
+            return "timeout"
+        sleep(max(0.0, min(poll_s, deadline - clock())))
+
+
+def join_slot(s, me, started, asg, ec2, group, s3, clock, sleep, poll_s: float = 10):
+    """A node not among a live run's members: the slot of a member that left, None (excess, or the
+    run ended first) or FRESH (the leader left too: the survivors start a new generation, which
+    needs this node). Waits a while: a spot-interrupted member can stay InService briefly."""
+    members = [Peer(*p) for p in started["peers"]]
+    deadline = clock() + s["peer_timeout_seconds"]
+    while True:
+        if final_marker(s3, s["artifact_uri"], started["run_id"]):
+            return None
+        try:
+            alive = ready_peers(asg, ec2, group)
+        except AWS_ERRORS as e:
+            log.warning("listing peers failed: %s", e)
+            alive = []
+        ids = {p.instance_id for p in alive}
+        if started["leader_instance_id"] not in ids and alive:
+            return FRESH
+        vacant = [r for r, p in enumerate(members) if p.instance_id not in ids]
+        newcomers = [p.instance_id for p in assign_ranks(p for p in alive if p.instance_id not in
+                                                         {m.instance_id for m in members})]
+        if me.instance_id in newcomers and newcomers.index(me.instance_id) < len(vacant):
+            return vacant[newcomers.index(me.instance_id)]
+        if clock() >= deadline:
+            return None
+        sleep(max(0.0, min(poll_s, deadline - clock())))
+
+
+def live_run(s, s3, asg, ec2, group):
+    """The run-started marker, if its leader still serves in the group (else it is stale)."""
+    started = get_json(s3, s["artifact_uri"] + STARTED)
+    if not started:
+        return None
+    try:
+        ids = {p.instance_id for p in ready_peers(asg, ec2, group)}
+    except AWS_ERRORS:
+        return None
+    return started if started.get("leader_instance_id") in ids else None
+
+
+def one_generation(s, me, group, workdir, log_path, clients, run, clock, sleep, code_dir):
+    """Start or join one run. Returns (outcome, exit code); outcome is "done", "leave" or "lost"."""
+    ec2, asg, s3 = clients["ec2"], clients["autoscaling"], clients["s3"]
+    art = s["artifact_uri"]
+    started = live_run(s, s3, asg, ec2, group)
+    if started and final_marker(s3, art, started["run_id"]):
+        log.info("run %s already ended; %s is a latecomer", started["run_id"], me.instance_id)
+        return "leave", 0
+    if started:
+        members = [Peer(*p) for p in started["peers"]]
+        run_id = started["run_id"]
+        rank = rank_of(members, me.instance_id)
+        if rank is None:
+            rank = join_slot(s, me, started, asg, ec2, group, s3, clock, sleep)
+            if rank is None:
+                log.info("%s found no vacant slot in run %s", me.instance_id, run_id)
+                return "leave", 0
+            if rank == FRESH:
+                log.info("the leader of run %s left; starting afresh with the survivors", run_id)
+                started = None
+            else:
+                log.info("%s replaces slot %d of run %s", me.instance_id, rank, run_id)
+    if not started:
+        members = wait_for_peers(asg, ec2, group, s["nodes"], s["peer_timeout_seconds"], clock=clock,
+                                 sleep=sleep, teardown=bool(s["teardown"]))
+        rank = rank_of(members, me.instance_id)
+        if rank is None:  # e.g. the group has more instances than nodes
+            log.info("%s is not one of the %d chosen nodes", me.instance_id, len(members))
+            return "leave", 0
+        # Every member names the run alike without asking the leader: leaders are new instances.
+        run_id = members[0].instance_id
+        if rank == 0:  # for latecomers: who runs, and where the rendezvous is
+            put_json(s3, art + STARTED, {"run_id": run_id, "leader_instance_id": me.instance_id,
+                                         "peers": [list(p) for p in members], "nodes": len(members),
+                                         "started_at": now()})
+    code = run_node(s, me, members, rank, run_id, workdir, log_path, s3, run, code_dir)
+    if rank == 0:
+        finish_run(s, members, run_id, code, group, s3, clock, sleep)
+        return "done", code
+    outcome = wait_for_leader(s, members[0], run_id, asg, ec2, group, s3, clock, sleep)
+    log.info("leader %s: %s", members[0].instance_id, outcome)
+    return ("lost" if outcome == "lost" else "done"), code
+
+
 def bootstrap(s, me, workdir, log_path, clients, run, clock, sleep) -> int:
+    """This node's whole life: join or start a run, then leave the group at zero (or leave it)."""
     ec2, asg, s3 = clients["ec2"], clients["autoscaling"], clients["s3"]
     art, teardown = s["artifact_uri"], bool(s["teardown"])
-    group = group_name_of(ec2, me.instance_id, sleep=sleep)
+    group = s["group"] or group_name_of(ec2, me.instance_id, sleep=sleep)
     log.info("instance %s (%s) in group %s; %s node(s) wanted", me.instance_id, me.private_ip, group, s["nodes"])
+    left = False
     try:
-        peers = wait_for_peers(asg, ec2, group, s["nodes"], s["peer_timeout_seconds"],
-                               clock=clock, sleep=sleep, teardown=teardown)
+        code_dir = fetch_code(s3, s["code_uri"], os.path.join(workdir, "code")) if s["code_uri"] else None
+        for generation in range(1, s["max_generations"] + 1):
+            log.info("generation %d", generation)
+            outcome, code = one_generation(s, me, group, workdir, log_path, clients, run, clock, sleep, code_dir)
+            if outcome == "leave":  # never trained: go without touching the others' run
+                left = True
+                terminate_self(asg, me.instance_id)
+                return code
+            if outcome == "done":
+                return code
+        log.error("the leader was lost %d times; giving up (checkpoints stay in %s)", s["max_generations"],
+                  s["checkpoint_uri"])
+        run_marker(s3, art, False, reason="leader lost", exit_code=1, group=group, instance_id=me.instance_id)
+        return 1
     except PeerTimeout as e:
         log.error("%s", e)
-        try:
-            run_marker(s3, art, False, reason="peer_timeout", message=str(e), exit_code=EXIT_PEER_TIMEOUT,
-                       missing_ranks=list(range(e.found, e.nodes)), group=group, instance_id=me.instance_id)
-        finally:  # whatever S3 says, no GPU may wait forever
-            if teardown:
-                scale_group_to_zero(asg, group)
+        run_marker(s3, art, False, reason="peer_timeout", message=str(e), exit_code=EXIT_PEER_TIMEOUT,
+                   missing_ranks=list(range(e.found, e.nodes)), group=group, instance_id=me.instance_id)
         return EXIT_PEER_TIMEOUT
-    rank = rank_of(peers, me.instance_id)
-    if rank is None:  # e.g. the group briefly had more instances than nodes
-        log.info("%s is not one of the %d chosen nodes; exiting without training", me.instance_id, len(peers))
-        return 0
-    if rank != 0:
-        return run_node(s, me, peers, rank, workdir, log_path, s3, run)
-    try:
-        code = run_node(s, me, peers, 0, workdir, log_path, s3, run)
-        finish_run(s, peers, code, group, s3, clock, sleep)
-        return code
-    except Exception:
-        run_marker(s3, art, False, reason="leader error, see its cloud-init log", exit_code=1, group=group)
-        raise
-    finally:  # the leader always tears down, even if something above blew up
-        if teardown:
+    finally:  # every node that trained (or failed to) ends with the group at zero
+        if teardown and not left:
             scale_group_to_zero(asg, group)
+        mark_finished(workdir)
+
+
+def mark_finished(workdir: str) -> None:
+    with open(os.path.join(workdir, FINISHED), "w") as f:
+        f.write(now() + "\n")
+
+
+def emergency_teardown(settings_path: str, workdir: str, region: str | None, clients) -> None:
+    """A fatal error before bootstrap() could clean up (settings, IMDS, boto3): scale to zero from
+    whatever the settings file still tells us; the user data falls back to the aws CLI after us."""
+    try:
+        with open(settings_path) as f:
+            raw = json.load(f)
+        if raw.get("teardown", True) is False or not raw.get("group"):
+            return
+        asg = (clients or {}).get("autoscaling") or make_client("autoscaling", raw.get("region") or region)
+        scale_group_to_zero(asg, raw["group"])
+        mark_finished(workdir)
+        s3 = (clients or {}).get("s3") or make_client("s3", raw.get("region") or region)
+        run_marker(s3, raw["artifact_uri"].rstrip("/") + "/", False, reason="bootstrap error, see the node's "
+                   "/var/log/trainstack-bootstrap.log", exit_code=1, group=raw["group"])
+    except Exception:
+        log.exception("emergency teardown failed")
 
 
 def main(argv=None, *, clients=None, identity=None, run=run_logged, clock=time.monotonic, sleep=time.sleep) -> int:
     """Returns this node's training exit code. clients: {"ec2", "autoscaling", "s3"} boto3
-    clients; run(argv, log_path) -> exit code runs docker."""
+    clients; run(argv, log_path, timeout_s, stop) -> exit code runs docker."""
     p = argparse.ArgumentParser()
     p.add_argument("--settings", default="/etc/trainstack/run.json")
     p.add_argument("--workdir", default="/opt/trainstack/run")
@@ -378,12 +591,19 @@ def main(argv=None, *, clients=None, identity=None, run=run_logged, clock=time.m
         h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(h)
     log.setLevel(logging.INFO)
+    region = None
     try:
         s = load_settings(a.settings)
+        region = s["region"] or None
         me = identity or instance_identity()
         s["region"] = s["region"] or me.region
         clients = clients or {k: make_client(k, s["region"]) for k in ("ec2", "autoscaling", "s3")}
         return bootstrap(s, me, a.workdir, log_path, clients, run, clock, sleep)
+    except Exception:
+        log.exception("bootstrap failed")
+        if not os.path.exists(os.path.join(a.workdir, FINISHED)):
+            emergency_teardown(a.settings, a.workdir, region, clients)
+        return 1
     finally:  # main() may run many times in one process (tests)
         for h in handlers:
             log.removeHandler(h)

@@ -43,6 +43,7 @@ class ResourceRecord:
     state: dict[str, Any]
     id: str = ""
     dependencies: list[str] = field(default_factory=list)  # URNs this resource waits for
+    property_dependencies: dict[str, list[str]] = field(default_factory=dict)  # input -> URNs it came from
 
     @property
     def parent_name(self) -> str:
@@ -279,7 +280,8 @@ class RecordingMonitor(pmocks.MockMonitor):
             self._record(request, response.urn, custom=bool(request.custom), protect=bool(request.protect),
                          retain=bool(getattr(request, "retainOnDelete", False)),
                          ignore=list(request.ignoreChanges), inputs=self.mocks.take_inputs(request.type, request.name),
-                         dependencies=list(request.dependencies))
+                         dependencies=list(request.dependencies),
+                         property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()})
         return response
 
     def ReadResource(self, request):  # StackReference and other `get`s
@@ -289,12 +291,14 @@ class RecordingMonitor(pmocks.MockMonitor):
         return response
 
     def _record(self, request, urn: str, *, custom: bool, protect: bool, retain: bool, ignore: list[str],
-                inputs: dict, dependencies: list[str] | None = None) -> None:
+                inputs: dict, dependencies: list[str] | None = None,
+                property_dependencies: dict[str, list[str]] | None = None) -> None:
         reg = self.resources.get(urn)
         self.records.append(ResourceRecord(
             type=request.type, name=request.name, urn=urn, parent=request.parent, custom=custom, protect=protect,
             retain_on_delete=retain, ignore_changes=ignore, provider=request.provider, inputs=_plain(inputs),
-            state=_plain(reg.state if reg else {}), id=reg.id if reg else "", dependencies=dependencies or []))
+            state=_plain(reg.state if reg else {}), id=reg.id if reg else "", dependencies=dependencies or [],
+            property_dependencies=property_dependencies or {}))
 
 
 def _plain(value: Any) -> Any:

@@ -39,6 +39,7 @@ class PlanResult:
     cost: CostEstimate
     seconds: float
     platform_stack: str | None = None
+    policy: Any = None  # policies.offline.PolicyReport: the CrossGuard pack run offline over `run`
 
     @property
     def warnings(self) -> list[str]:
@@ -105,7 +106,7 @@ def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
     started = time.perf_counter()
     project, raw = load_raw_config(stack, root)
     try:
-        cfg = config_mod.parse_config(raw, project=project, stack=stack, now=now)
+        cfg = config_mod.parse_config(raw, project=project, stack=stack, now=now, root=str(root))
     except config_mod.ConfigError as exc:
         raise PlanError(str(exc)) from None
 
@@ -138,8 +139,11 @@ def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
         raise PlanError(f"the program failed: {exc}") from exc
     finally:
         os.chdir(cwd)
+    from policies.offline import check_plan
+
+    policy = check_plan(cfg, run)  # the same rules `pulumi preview --policy-pack policies` enforces
     return PlanResult(stack=stack, config=cfg, run=run, cost=estimate(cfg),
-                      seconds=time.perf_counter() - started, platform_stack=platform_name)
+                      seconds=time.perf_counter() - started, platform_stack=platform_name, policy=policy)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,6 +167,7 @@ def to_json(result: PlanResult) -> dict[str, Any]:
         "cost": asdict(result.cost),
         "seconds": round(result.seconds, 3),
         "ami": ami_plan(result.config),
+        "policy": result.policy.to_json() if result.policy is not None else None,
     }
 
 
@@ -246,5 +251,33 @@ def render(result: PlanResult, console) -> None:
         console.print(f"  [dim]- {note}[/]")
     for w in result.warnings:
         console.print(f"[bold yellow]warning:[/] {w}")
-    console.print(f"[green]plan ok[/]: {len(result.run.resources)} resources, validated offline in "
+    if result.policy is not None:
+        render_policy(result.policy, console)
+    verdict = "[bold red]plan refused by policy[/]" if result.policy and result.policy.mandatory else "[green]plan ok[/]"
+    console.print(f"{verdict}: {len(result.run.resources)} resources, validated offline in "
                   f"{result.seconds:.2f}s (no AWS credentials, no Pulumi CLI used)")
+
+
+def render_policy(report, console) -> None:
+    """The policy summary: every violation with its rule, level, resource and message."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    levels = list(report.levels.values())
+    head = (f"[bold]Policy[/] (pack trainstack, {len(levels)} rules: {levels.count('mandatory')} mandatory, "
+            f"{len(levels) - levels.count('mandatory')} advisory) over {report.resources} resources")
+    if not report.violations:
+        console.print(f"{head}: [green]no violations[/]")
+        return
+    console.print(f"{head}: [bold red]{len(report.mandatory)} mandatory[/], "
+                  f"[yellow]{len(report.advisory)} advisory[/] violation(s)")
+    table = Table(show_lines=True)
+    for column in ("level", "rule", "resource", "message"):
+        table.add_column(column, overflow="fold")
+    for v in report.violations:
+        level = "[bold red]mandatory[/]" if v.level == "mandatory" else f"[yellow]{v.level}[/]"
+        table.add_row(level, v.rule, escape(v.resource or "(stack)"), escape(v.message))
+    console.print(table)
+    if report.mandatory:
+        console.print("[bold red]mandatory violations[/]: `pulumi preview --policy-pack policies` would refuse "
+                      "this stack; fix them (each message says how) before `pulumi up`")

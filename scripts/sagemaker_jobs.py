@@ -63,10 +63,12 @@ def request_for_stack(cfg: StackConfig, outputs: Mapping[str, Any], *, now: dt.d
         raise JobError(f"stack {cfg.stack} expired at {c.expires_at_iso}; its teardown may already have stopped "
                        "jobs. Redeploy with a later trainstack:expiresAt or ttlHours")
     locations = run_locations(outputs["buckets"], c.job.dataset, c.owner, cfg.stack)
+    if c.job.workdir and not outputs.get("codeUri"):
+        raise JobError(f"stack {cfg.stack} sets job.workdir but has no codeUri output: run `pulumi up` on it first")
     sg = [outputs["securityGroupId"]] if c.sagemaker.vpc and outputs.get("securityGroupId") else []
     spec = spec_from_config(c, locations=locations, kms_key_arn=outputs["kmsKeyArn"],
                             subnet_ids=outputs.get("subnetIds") or [], security_group_ids=sg,
-                            tags=standard_tags(cfg))
+                            tags=standard_tags(cfg), code_uri=outputs.get("codeUri"))
     # Jobs started here are not the stack's own job, so its teardown schedule cannot stop them:
     # SageMaker's own limits must end them by the stack's expiry.
     left = int((c.expires_at - now).total_seconds())
@@ -125,6 +127,6 @@ def load_stack(stack: str, root: Path, outputs_file: Path | None = None) -> tupl
         raw["trainstack:expiresAt"] = outputs["expiresAt"]
         now = dt.datetime.fromisoformat(outputs["expiresAt"].replace("Z", "+00:00")) - dt.timedelta(hours=1)
     try:
-        return parse_config(raw, project=project, stack=stack, now=now), outputs
+        return parse_config(raw, project=project, stack=stack, now=now, root=str(root)), outputs
     except ConfigError as exc:
         raise JobError(str(exc)) from None

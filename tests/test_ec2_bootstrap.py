@@ -11,6 +11,7 @@ import gzip
 import ipaddress
 import json
 import sys
+import time
 from pathlib import Path
 
 import boto3
@@ -48,12 +49,16 @@ class FakeClock:
 class FakeDocker:
     """Stands in for run_logged: records argv, plays the training container."""
 
-    def __init__(self, exit_code=0, model_files=None):
-        self.exit_code, self.calls = exit_code, []
+    def __init__(self, exit_code=0, model_files=None, during=None):
+        self.exit_code, self.calls, self.stops, self.during = exit_code, [], [], during
         self.model_files = model_files if model_files is not None else {"model.pt": b"weights"}
 
-    def __call__(self, argv, log_path):
+    def __call__(self, argv, log_path, timeout_s=0, stop=None):
         self.calls.append(list(argv))
+        self.stops.append(stop)
+        self.timeout_s = timeout_s
+        if self.during:  # something happens to the cluster while this node trains
+            self.during()
         model_dir = Path(mount_source(argv, boot.MODEL_DIR))
         for rel, data in self.model_files.items():
             (model_dir / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +114,7 @@ def cluster(aws):
                                LaunchTemplateData={"ImageId": ami, "InstanceType": "g5.xlarge"})
     asg.create_auto_scaling_group(
         AutoScalingGroupName=GROUP, LaunchTemplate={"LaunchTemplateName": "trainstack-gpu", "Version": "$Latest"},
-        MinSize=3, MaxSize=3, DesiredCapacity=3, VPCZoneIdentifier=subnet)
+        MinSize=0, MaxSize=3, DesiredCapacity=3, VPCZoneIdentifier=subnet)  # min 0, as the component makes it
     # moto 5.2.5 tags group instances with aws:autoscaling:groupName itself, like AWS does,
     # so no create_tags here; the assertion keeps us honest if that ever changes.
     ids = [i["InstanceId"] for i in describe_group(asg)["Instances"]]
@@ -133,7 +138,7 @@ def settings(**overrides):
         "dataset_uri": "s3://raw-bucket/cifar10/v1/", "artifact_uri": ARTIFACTS, "checkpoint_uri": CHECKPOINTS,
         "master_port": 29500, "peer_timeout_seconds": 900, "done_timeout_seconds": 600, "teardown": True,
         # also sent by components/ec2_training_cluster.bootstrap_settings
-        "max_runtime_seconds": 21600, "log_group": "/trainstack/alice/dev-ec2-1a2b3c",
+        "max_runtime_seconds": 21600, "log_group": "/trainstack/alice/dev-ec2-1a2b3c", "group": GROUP,
     }
     s.update(overrides)
     return s
@@ -142,15 +147,48 @@ def settings(**overrides):
 def run_main(cluster, tmp_path, instance_id, docker=None, clock=None, **overrides):
     """One node's boot: write its run.json and call main() with moto clients."""
     node_dir = tmp_path / instance_id
-    node_dir.mkdir(exist_ok=True)
+    node_dir.mkdir(parents=True, exist_ok=True)
     (node_dir / "run.json").write_text(json.dumps(settings(**overrides)))
     clock = clock or FakeClock()
-    ip = cluster["ips"][cluster["ids"].index(instance_id)]
+    ip = cluster["ips"][cluster["ids"].index(instance_id)] if instance_id in cluster["ids"] else "10.0.1.99"
     code = boot.main(["--settings", str(node_dir / "run.json"), "--workdir", str(node_dir / "run")],
                      clients={k: cluster[k] for k in ("ec2", "autoscaling", "s3")},
                      identity=Identity(instance_id, ip, REGION), run=docker or FakeDocker(),
                      clock=clock.clock, sleep=clock.sleep)
     return code
+
+
+def run_nodes(cluster, tmp_path, dockers, **overrides):
+    """Boot several nodes of one run, interleaved as on a real group but deterministic: workers first,
+    leader (lowest IP) last; each node's first wait (a worker waiting for the leader's marker) boots
+    the next node. Returns instance id -> exit code."""
+    order = sorted(dockers, key=lambda iid: iid == cluster["ids"][0])
+    codes = {}
+
+    def boot_node(i):
+        if i == len(order):
+            return
+        clock, booted_next = FakeClock(), []
+        fake_sleep = clock.sleep
+
+        def sleep(seconds):
+            if not booted_next:
+                booted_next.append(True)
+                boot_node(i + 1)
+            fake_sleep(seconds)
+
+        clock.sleep = sleep
+        codes[order[i]] = run_main(cluster, tmp_path, order[i], dockers[order[i]], clock, **overrides)
+        if not booted_next:  # it never waited
+            boot_node(i + 1)
+
+    boot_node(0)
+    return codes
+
+
+def group_size(cluster):
+    g = describe_group(cluster["autoscaling"])
+    return g["MinSize"], g["DesiredCapacity"]
 
 
 def s3_keys(s3):
@@ -238,8 +276,9 @@ def test_hostfile_lists_peers_in_rank_order(tmp_path):
     assert Path(path).read_text() == "10.0.1.9 slots=4\n10.0.1.10 slots=4\n"
 
 
-TORCHRUN = ["torchrun", "--nnodes", "2", "--node_rank", "1", "--nproc_per_node", "8",
-            "--master_addr", "10.0.1.9", "--master_port", "29500"]
+TORCHRUN = ["torchrun", "--nnodes", "2:2", "--nproc_per_node", "8", "--rdzv_backend", "c10d",
+            "--rdzv_endpoint", "10.0.1.9:29500", "--rdzv_id", "i-0lead", "--rdzv_conf", "join_timeout=1800",
+            "--max_restarts", "3"]
 
 
 @pytest.mark.parametrize("command, tail", [
@@ -248,26 +287,29 @@ TORCHRUN = ["torchrun", "--nnodes", "2", "--node_rank", "1", "--nproc_per_node",
     (["/usr/bin/python3.11", "train.py"], ["train.py"]),
     (["bash", "run.sh", "--fast"], ["--no-python", "bash", "run.sh", "--fast"]),
 ])
-def test_torchrun_argv(command, tail):
-    assert boot.torchrun_argv(command, 2, 1, 8, "10.0.1.9", 29500) == TORCHRUN + tail
+def test_torchrun_is_elastic_with_a_rendezvous_on_the_leader(command, tail):
+    assert boot.torchrun_argv(command, 2, 8, "10.0.1.9", 29500, "i-0lead") == TORCHRUN + tail
 
 
 @pytest.mark.parametrize("command", [[], ["python"], ["python", "-u", "train.py"], ["python", "-m"]])
 def test_torchrun_rejects_what_it_cannot_launch(command):
     with pytest.raises(ValueError):
-        boot.torchrun_argv(command, 2, 1, 8, "10.0.1.9", 29500)
+        boot.torchrun_argv(command, 2, 8, "10.0.1.9", 29500, "i-0lead")
 
 
 def test_container_argv(tmp_path):
     s = settings(environment={"FOO": "bar", "TRAINSTACK_NODE_RANK": "7"})
-    torchrun = boot.torchrun_argv(s["command"], 3, 1, 4, "10.0.1.9", 29500)
+    torchrun = boot.torchrun_argv(s["command"], 3, 4, "10.0.1.9", 29500, "i-0lead")
     argv = boot.container_argv(s, torchrun, 1, "/opt/trainstack/run/model",
-                               checkpoint_dir="/opt/trainstack/run/checkpoints", hostfile="/opt/trainstack/run/hostfile")
-    assert argv[:3] == ["docker", "run", "--rm"]
+                               checkpoint_dir="/opt/trainstack/run/checkpoints", hostfile="/opt/trainstack/run/hostfile",
+                               code_dir="/opt/trainstack/run/code", name="trainstack-i-0lead")
+    assert argv[:4] == ["docker", "run", "--rm", "--init"]
     assert "--gpus all" in " ".join(argv) and "--network host" in " ".join(argv) and "--ipc host" in " ".join(argv)
+    assert argv[argv.index("--name") + 1] == "trainstack-i-0lead"
     assert mount_source(argv, "/opt/ml/model") == "/opt/trainstack/run/model"
     assert mount_source(argv, "/opt/ml/checkpoints") == "/opt/trainstack/run/checkpoints"
     assert mount_source(argv, "/opt/ml/hostfile") == "/opt/trainstack/run/hostfile"
+    assert mount_source(argv, "/opt/ml/code") == "/opt/trainstack/run/code" and argv[argv.index("-w") + 1] == "/opt/ml/code"
     env = env_of(argv)
     assert env["TRAINSTACK_DATASET_URI"] == "s3://raw-bucket/cifar10/v1/"
     assert env["TRAINSTACK_ARTIFACT_URI"] == ARTIFACTS and env["TRAINSTACK_CHECKPOINT_URI"] == CHECKPOINTS
@@ -304,87 +346,125 @@ def test_upload_dir_keeps_relative_paths_and_handles_empty_dir(aws, tmp_path):
 def test_done_markers_of_an_earlier_run_do_not_count(aws):
     s3 = aws["s3"]
     s3.create_bucket(Bucket=BUCKET)
-    peers = [Peer("i-0", "10.0.1.9"), Peer("i-1", "10.0.1.10"), Peer("i-2", "10.0.1.11")]
-    for rank, iid in [(0, "i-0"), (1, "i-old"), (2, "i-2")]:  # node-1.done is left over from last run
-        boot.put_json(s3, f"{ARTIFACTS}logs/node-{rank}.done", {"rank": rank, "exit_code": 0, "instance_id": iid})
+    for rank, run in [(0, "i-now"), (1, "i-before"), (2, "i-now")]:  # node-1.done is left over from last run
+        boot.put_json(s3, f"{ARTIFACTS}logs/node-{rank}.done", {"rank": rank, "exit_code": 0, "run_id": run})
     clock = FakeClock()
-    missing = boot.wait_for_done_markers(s3, ARTIFACTS, 3, 60, clock=clock.clock, sleep=clock.sleep, peers=peers)
+    missing = boot.wait_for_done_markers(s3, ARTIFACTS, 3, 60, clock=clock.clock, sleep=clock.sleep, run_id="i-now")
     assert missing == [1] and clock.now - 1000.0 == pytest.approx(60)
 
 
 # --- whole nodes through main() ----------------------------------------------------------------
 
-def test_extra_instance_exits_without_training(cluster, tmp_path):
+def test_extra_instance_terminates_itself_without_training(cluster, tmp_path):
     docker = FakeDocker()
     extra = cluster["ids"][-1]  # highest IP: not among the 2 chosen nodes
     assert run_main(cluster, tmp_path, extra, docker, nodes=2) == 0
     assert docker.calls == []
     assert s3_keys(cluster["s3"]) == set()
     group = describe_group(cluster["autoscaling"])
-    assert (group["MinSize"], group["DesiredCapacity"]) == (3, 3)
+    # it left (and the group will not replace it); the others' run is untouched
+    assert group["DesiredCapacity"] == 2 and extra not in {i["InstanceId"] for i in group["Instances"]}
 
 
-def test_leader_end_of_run_uploads_marks_success_and_scales_to_zero(cluster, tmp_path):
+def test_a_run_uploads_marks_success_and_every_node_leaves_the_group_at_zero(cluster, tmp_path):
     leader, *workers = cluster["ids"]
-    for worker in workers:  # workers finish first, upload no model, leave the group alone
-        assert run_main(cluster, tmp_path, worker, FakeDocker(model_files={"worker-only.bin": b"x"})) == 0
-    assert describe_group(cluster["autoscaling"])["DesiredCapacity"] == 3
-    docker = FakeDocker(model_files={"model.pt": b"weights", "tokenizer/vocab.txt": b"a b c"})
-    assert run_main(cluster, tmp_path, leader, docker) == 0
+    dockers = {leader: FakeDocker(model_files={"model.pt": b"weights", "tokenizer/vocab.txt": b"a b c"})}
+    dockers.update({w: FakeDocker(model_files={"worker-only.bin": b"x"}) for w in workers})
+    assert run_nodes(cluster, tmp_path, dockers) == {iid: 0 for iid in cluster["ids"]}
 
     s3 = cluster["s3"]
-    expected = {PREFIX + k for k in ["model/model.pt", "model/tokenizer/vocab.txt", "_SUCCESS"]
+    expected = {PREFIX + k for k in ["model/model.pt", "model/tokenizer/vocab.txt", "_SUCCESS", boot.STARTED]
                 + [f"logs/node-{r}.{ext}" for r in range(3) for ext in ("log", "done")]}
-    assert s3_keys(s3) == expected
+    assert s3_keys(s3) == expected  # workers upload no model
     assert s3.get_object(Bucket=BUCKET, Key=PREFIX + "model/model.pt")["Body"].read() == b"weights"
     success = s3_json(s3, "_SUCCESS")
-    assert success["model_uri"] == ARTIFACTS + "model/"
+    assert success["model_uri"] == ARTIFACTS + "model/" and success["run_id"] == leader
     assert success["exit_code"] == 0 and success["missing_ranks"] == []
+    started = s3_json(s3, boot.STARTED)
+    assert started["leader_instance_id"] == leader and [p[0] for p in started["peers"]] == cluster["ids"]
     done = s3_json(s3, "logs/node-0.done")
     assert (done["rank"], done["exit_code"], done["instance_id"]) == (0, 0, leader)
     log = s3.get_object(Bucket=BUCKET, Key=PREFIX + "logs/node-0.log")["Body"].read().decode()
-    assert "epoch 3/3" in log and "node rank 0 of 3" in log
+    assert "epoch 3/3" in log and "node slot 0 of 3" in log
+    assert group_size(cluster) == (0, 0)
+    for iid in cluster["ids"]:  # each node recorded its end-of-life step: the user data adds no fallback
+        assert (tmp_path / iid / "run" / boot.FINISHED).exists()
+    # its leader is gone with the group: the next run's nodes see a stale marker, not a run to join
+    assert boot.live_run(settings(), s3, cluster["autoscaling"], cluster["ec2"], GROUP) is None
 
-    group = describe_group(cluster["autoscaling"])
-    assert (group["MinSize"], group["DesiredCapacity"], group["MaxSize"]) == (0, 0, 3)
-
-    # the leader trained once, as rank 0, capped at max_runtime_seconds, and told torchrun the master
-    (argv,) = docker.calls
-    assert argv[:4] == ["timeout", "--kill-after=120", "21600", "docker"]
-    assert argv[argv.index("--node_rank") + 1] == "0" and argv[argv.index("--master_addr") + 1] == "10.0.1.9"
+    # every node joined the same rendezvous on the leader, capped at max_runtime_seconds
+    for docker in dockers.values():
+        (argv,) = docker.calls
+        assert argv[argv.index("--rdzv_endpoint") + 1] == "10.0.1.9:29500"
+        assert argv[argv.index("--rdzv_id") + 1] == leader and docker.timeout_s == 21600
 
 
-def test_failing_training_marks_failed_and_still_scales_to_zero(cluster, tmp_path):
-    leader, *workers = cluster["ids"]
-    for worker in workers:
-        run_main(cluster, tmp_path, worker, FakeDocker(exit_code=3, model_files={}))
-    assert run_main(cluster, tmp_path, leader, FakeDocker(exit_code=3)) == 3
+def test_failing_training_marks_failed_publishes_no_model_and_scales_to_zero(cluster, tmp_path):
+    dockers = {iid: FakeDocker(exit_code=3) for iid in cluster["ids"]}
+    assert set(run_nodes(cluster, tmp_path, dockers).values()) == {3}
     s3 = cluster["s3"]
     failed = s3_json(s3, "_FAILED")
     assert failed["exit_code"] == 3 and failed["failed_ranks"] == {"0": 3, "1": 3, "2": 3}
-    assert failed["model_uri"] == ARTIFACTS + "model/"
+    assert failed["model_uri"] is None
+    assert not any(k.startswith(PREFIX + "model/") for k in s3_keys(s3)), "a failed run's model is never published"
     assert PREFIX + "_SUCCESS" not in s3_keys(s3)
-    group = describe_group(cluster["autoscaling"])
-    assert (group["MinSize"], group["DesiredCapacity"]) == (0, 0)
+    assert group_size(cluster) == (0, 0)
 
 
 def test_missing_worker_marks_failed_after_bounded_wait(cluster, tmp_path):
     leader, worker, _silent = cluster["ids"]
-    run_main(cluster, tmp_path, worker)
-    clock = FakeClock()
-    assert run_main(cluster, tmp_path, leader, clock=clock, done_timeout_seconds=120) == 0
+    codes = run_nodes(cluster, tmp_path, {leader: FakeDocker(), worker: FakeDocker()}, done_timeout_seconds=120)
+    assert codes == {leader: 0, worker: 0}
     failed = s3_json(cluster["s3"], "_FAILED")
     assert failed["missing_ranks"] == [2] and failed["exit_code"] != 0
-    assert clock.now - 1000.0 == pytest.approx(120)
-    assert describe_group(cluster["autoscaling"])["DesiredCapacity"] == 0
+    assert group_size(cluster) == (0, 0)
+
+
+def test_timeout_stops_the_container_and_publishes_no_model(cluster, tmp_path, monkeypatch):
+    stopped = []
+    monkeypatch.setattr(boot.subprocess, "run", lambda argv, **kw: stopped.append(argv))
+
+    class TimedOut(FakeDocker):
+        def __call__(self, argv, log_path, timeout_s=0, stop=None):
+            super().__call__(argv, log_path, timeout_s, stop)
+            stop()  # what run_logged does when timeout_s passes
+            return boot.EXIT_TIMEOUT
+
+    docker = TimedOut()
+    assert run_main(cluster, tmp_path, cluster["ids"][0], docker, nodes=1, max_runtime_seconds=60) == 124
+    (argv,) = docker.calls
+    name = argv[argv.index("--name") + 1]
+    assert stopped == [["docker", "stop", "-t", "120", name]]  # the container, not only the docker client
+    assert docker.timeout_s == 60
+    assert s3_json(cluster["s3"], "_FAILED")["exit_code"] == 124
+    assert not any(k.startswith(PREFIX + "model/") for k in s3_keys(cluster["s3"]))
+    assert group_size(cluster) == (0, 0)
+
+
+def test_run_logged_stops_what_runs_past_its_timeout(tmp_path):
+    pid_file = tmp_path / "pid"
+    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); print('training', flush=True); time.sleep(60)"
+    calls = []
+
+    def stop():  # stands in for `docker stop`: ends the process it stops
+        calls.append(time.monotonic())
+        while not pid_file.exists():
+            time.sleep(0.01)
+        import os
+        import signal
+        os.kill(int(pid_file.read_text()), signal.SIGTERM)
+
+    started = time.monotonic()
+    code = boot.run_logged([sys.executable, "-c", child], str(tmp_path / "node.log"), timeout_s=0.5, stop=stop)
+    assert code == boot.EXIT_TIMEOUT and len(calls) == 1
+    assert time.monotonic() - started < 30
+    assert "training" in (tmp_path / "node.log").read_text()
 
 
 def test_leader_tears_down_even_when_it_crashes(cluster, tmp_path):
     cluster["s3"].delete_bucket(Bucket=BUCKET)  # every S3 write now fails
-    with pytest.raises(Exception, match="NoSuchBucket"):
-        run_main(cluster, tmp_path, cluster["ids"][0], nodes=1)
-    group = describe_group(cluster["autoscaling"])
-    assert (group["MinSize"], group["DesiredCapacity"]) == (0, 0)
+    assert run_main(cluster, tmp_path, cluster["ids"][0], nodes=1) == 1
+    assert group_size(cluster) == (0, 0)
 
 
 def test_peer_timeout_fails_the_run_and_scales_to_zero(cluster, tmp_path):
@@ -393,22 +473,190 @@ def test_peer_timeout_fails_the_run_and_scales_to_zero(cluster, tmp_path):
     assert code == boot.EXIT_PEER_TIMEOUT != 0
     failed = s3_json(cluster["s3"], "_FAILED")
     assert failed["reason"] == "peer_timeout" and "3 of 5" in failed["message"]
-    group = describe_group(cluster["autoscaling"])
-    assert (group["MinSize"], group["DesiredCapacity"]) == (0, 0)
+    assert group_size(cluster) == (0, 0)
     assert clock.now - 1000.0 == pytest.approx(60)
 
 
 def test_teardown_false_leaves_the_group_alone(cluster, tmp_path):
-    leader, *workers = cluster["ids"]
-    for worker in workers:
-        run_main(cluster, tmp_path, worker, teardown=False)
-    assert run_main(cluster, tmp_path, leader, teardown=False) == 0
+    codes = run_nodes(cluster, tmp_path, {iid: FakeDocker() for iid in cluster["ids"]}, teardown=False,
+                      leader_timeout_seconds=5)
+    assert set(codes.values()) == {0}
     assert PREFIX + "_SUCCESS" in s3_keys(cluster["s3"])
-    assert run_main(cluster, tmp_path, leader, nodes=5, teardown=False,
-                    peer_timeout_seconds=60) == boot.EXIT_PEER_TIMEOUT
-    assert "leaving the group alone" in s3_json(cluster["s3"], "_FAILED")["message"]
+    assert run_main(cluster, tmp_path / "again", cluster["ids"][0], nodes=5, teardown=False,
+                    peer_timeout_seconds=60, artifact_uri=ARTIFACTS + "again/") == boot.EXIT_PEER_TIMEOUT
+    assert "leaving the group alone" in s3_json(cluster["s3"], "again/_FAILED")["message"]
     group = describe_group(cluster["autoscaling"])
-    assert (group["MinSize"], group["DesiredCapacity"], len(group["Instances"])) == (3, 3, 3)
+    assert (group["DesiredCapacity"], len(group["Instances"])) == (3, 3)
+
+
+# --- any node ends with the group at zero ------------------------------------------------------
+
+def test_worker_fails_before_peer_discovery_and_scales_to_zero(cluster, tmp_path, monkeypatch):
+    def no_imds(*a, **kw):
+        raise OSError("169.254.169.254 unreachable")
+
+    monkeypatch.setattr(boot, "instance_identity", no_imds)
+    node_dir = tmp_path / "w"
+    node_dir.mkdir()
+    (node_dir / "run.json").write_text(json.dumps(settings()))
+    code = boot.main(["--settings", str(node_dir / "run.json"), "--workdir", str(node_dir / "run")],
+                     clients={k: cluster[k] for k in ("ec2", "autoscaling", "s3")}, run=FakeDocker())
+    assert code == 1
+    assert group_size(cluster) == (0, 0)
+    assert "bootstrap error" in s3_json(cluster["s3"], "_FAILED")["reason"]
+    assert (node_dir / "run" / boot.FINISHED).exists()
+
+
+def test_code_fetch_failure_on_a_worker_scales_to_zero(cluster, tmp_path):
+    docker = FakeDocker()
+    code = run_main(cluster, tmp_path, cluster["ids"][2], docker, code_uri=f"s3://{BUCKET}/{PREFIX}code/nope.tar.gz")
+    assert code == 1 and docker.calls == []
+    assert group_size(cluster) == (0, 0)
+
+
+def test_unreadable_settings_still_scale_to_zero(cluster, tmp_path):
+    node_dir = tmp_path / "bad"
+    node_dir.mkdir()
+    raw = {k: v for k, v in settings().items() if k != "image"}  # a required key is missing
+    (node_dir / "run.json").write_text(json.dumps(raw))
+    code = boot.main(["--settings", str(node_dir / "run.json"), "--workdir", str(node_dir / "run")],
+                     clients={k: cluster[k] for k in ("ec2", "autoscaling", "s3")},
+                     identity=Identity(cluster["ids"][1], cluster["ips"][1], REGION), run=FakeDocker())
+    assert code == 1 and group_size(cluster) == (0, 0)
+
+
+def test_worker_whose_leader_never_finishes_scales_to_zero_after_a_time_limit(cluster, tmp_path):
+    clock = FakeClock()
+    worker = cluster["ids"][1]
+    assert run_main(cluster, tmp_path, worker, FakeDocker(), clock=clock, leader_timeout_seconds=20) == 0
+    assert group_size(cluster) == (0, 0)
+    assert 20 <= clock.now - 1000.0 < 40  # bounded by leader_timeout_seconds
+
+
+def test_worker_whose_leader_died_restarts_the_run_under_a_new_leader_then_ends_at_zero(cluster, tmp_path):
+    leader, me = cluster["ids"][:2]
+    calls = []
+
+    def spot_takes_the_leader():  # during generation 1 only
+        if len(calls) == 1:
+            cluster["ec2"].terminate_instances(InstanceIds=[leader])
+
+    class Docker(FakeDocker):
+        def __call__(self, argv, *a, **kw):
+            calls.append(argv)
+            return super().__call__(argv, *a, **kw)
+
+    code = run_main(cluster, tmp_path, me, Docker(during=spot_takes_the_leader), done_timeout_seconds=60)
+    # generation 1 joined the leader's rendezvous; when the leader was gone, the group (as AWS does)
+    # replaced it and generation 2 started a fresh run (from the checkpoint) led by this node
+    assert len(calls) == 2
+    assert calls[0][calls[0].index("--rdzv_endpoint") + 1] == f"{cluster['ips'][0]}:29500"
+    assert calls[1][calls[1].index("--rdzv_endpoint") + 1] == f"{cluster['ips'][1]}:29500"
+    assert env_of(calls[1])["TRAINSTACK_NODE_RANK"] == "0"
+    assert s3_json(cluster["s3"], boot.STARTED)["leader_instance_id"] == me
+    assert code == 0 and group_size(cluster) == (0, 0)  # the others never reported: _FAILED, and zero
+    assert s3_json(cluster["s3"], "_FAILED")["run_id"] == me
+
+
+def test_leader_lost_every_generation_gives_up_at_zero(cluster, tmp_path):
+    def spot_takes_the_leader():
+        cluster["ec2"].terminate_instances(InstanceIds=[cluster["ids"][0]])
+
+    worker = cluster["ids"][2]
+    code = run_main(cluster, tmp_path, worker, FakeDocker(during=spot_takes_the_leader), max_generations=1)
+    assert code == 1 and s3_json(cluster["s3"], "_FAILED")["reason"] == "leader lost"
+    assert group_size(cluster) == (0, 0)
+
+
+# --- latecomers (a replacement after a spot interruption, or an extra instance) ---------------
+
+def start_run(cluster, members, run_id=None):
+    ips = dict(zip(cluster["ids"], cluster["ips"], strict=True))
+    run_id = run_id or members[0]
+    boot.put_json(cluster["s3"], ARTIFACTS + boot.STARTED, {
+        "run_id": run_id, "leader_instance_id": members[0], "nodes": len(members),
+        "peers": [[m, ips[m], False] for m in members]})
+    return run_id
+
+
+def test_latecomer_takes_the_slot_of_a_lost_member_and_joins_the_rendezvous(cluster, tmp_path):
+    a, b, c = cluster["ids"]
+    run_id = start_run(cluster, [a, b])  # a 2-node run of a and b; b is interrupted, c replaces it
+    cluster["autoscaling"].detach_instances(InstanceIds=[b], AutoScalingGroupName=GROUP,
+                                            ShouldDecrementDesiredCapacity=True)
+    docker = FakeDocker()
+    clock = FakeClock()
+    run_main(cluster, tmp_path, c, docker, clock=clock, nodes=2, leader_timeout_seconds=60)
+    (argv,) = docker.calls
+    assert env_of(argv)["TRAINSTACK_NODE_RANK"] == "1"  # b's slot
+    assert argv[argv.index("--rdzv_endpoint") + 1] == f"{cluster['ips'][0]}:29500"
+    assert argv[argv.index("--rdzv_id") + 1] == run_id and argv[argv.index("--nnodes") + 1] == "2:2"
+    assert s3_json(cluster["s3"], "logs/node-1.done")["run_id"] == run_id
+
+
+def test_latecomer_without_a_vacant_slot_terminates_itself(cluster, tmp_path):
+    a, b, c = cluster["ids"]
+    start_run(cluster, [a, b])
+    docker = FakeDocker()
+    assert run_main(cluster, tmp_path, c, docker, nodes=2, peer_timeout_seconds=20) == 0
+    assert docker.calls == []
+    group = describe_group(cluster["autoscaling"])
+    assert group["DesiredCapacity"] == 2 and c not in {i["InstanceId"] for i in group["Instances"]}
+    assert PREFIX + "_FAILED" not in s3_keys(cluster["s3"])  # the others' run goes on
+
+
+def test_latecomer_whose_runs_leader_leaves_starts_afresh_with_the_survivors(cluster, tmp_path):
+    a, b, c = cluster["ids"]
+    start_run(cluster, [a, b])  # c waits for a vacant slot; meanwhile spot takes the leader
+    clock = FakeClock()
+    fake_sleep = clock.sleep
+
+    def sleep(seconds):
+        if not clock.sleeps:
+            cluster["ec2"].terminate_instances(InstanceIds=[a])
+        fake_sleep(seconds)
+
+    clock.sleep = sleep
+    docker = FakeDocker()
+    run_main(cluster, tmp_path, c, docker, clock=clock, nodes=2, done_timeout_seconds=30, leader_timeout_seconds=30)
+    (argv,) = docker.calls  # it did not leave: it trained in a new generation without the old leader
+    # b, the surviving member with the lowest IP, leads the new generation
+    assert argv[argv.index("--rdzv_id") + 1] == b and argv[argv.index("--rdzv_endpoint") + 1] == f"{cluster['ips'][1]}:29500"
+    assert group_size(cluster) == (0, 0)
+
+
+def test_latecomer_after_the_run_ended_terminates_itself(cluster, tmp_path):
+    a, b, c = cluster["ids"]
+    run_id = start_run(cluster, [a, b])
+    boot.run_marker(cluster["s3"], ARTIFACTS, True, run_id=run_id)
+    docker = FakeDocker()
+    assert run_main(cluster, tmp_path, c, docker, nodes=2) == 0
+    assert docker.calls == [] and c not in {i["InstanceId"] for i in describe_group(cluster["autoscaling"])["Instances"]}
+
+
+# --- code delivery -----------------------------------------------------------------------------
+
+def test_node_fetches_the_code_and_runs_in_it(cluster, tmp_path):
+    from trainstack.code_delivery import build_bundle
+
+    src = tmp_path / "src"
+    (src / "pkg").mkdir(parents=True)
+    (src / "train.py").write_text("print('hi')\n")
+    (src / "pkg" / "util.py").write_text("X = 1\n")
+    bundle = build_bundle(src, tmp_path / "build")
+    key = f"{PREFIX}code/{bundle.file_name}"
+    cluster["s3"].upload_file(str(bundle.path), BUCKET, key)
+    seen = {}
+
+    class Looks(FakeDocker):
+        def __call__(self, argv, log_path, timeout_s=0, stop=None):
+            code_dir = Path(mount_source(argv, "/opt/ml/code"))
+            seen["files"] = sorted(p.relative_to(code_dir).as_posix() for p in code_dir.rglob("*.py"))
+            seen["cwd"] = argv[argv.index("-w") + 1]
+            return super().__call__(argv, log_path, timeout_s, stop)
+
+    assert run_main(cluster, tmp_path, cluster["ids"][0], Looks(), nodes=1, code_uri=f"s3://{BUCKET}/{key}") == 0
+    assert seen == {"files": ["pkg/util.py", "train.py"], "cwd": "/opt/ml/code"}
 
 
 # --- settings, runner, packaging ---------------------------------------------------------------
@@ -447,6 +695,26 @@ def test_run_logged_tees_output_and_returns_exit_code(tmp_path, capfd):
 
 
 def test_module_fits_in_user_data_and_python_39():
-    source = MODULE.read_bytes()
-    assert len(base64.b64encode(gzip.compress(source))) < 9000
+    from components.ec2_training_cluster import minify
+
+    source = MODULE.read_text()
     ast.parse(source, feature_version=(3, 9))
+    # what ships: docstrings and comments stripped, gzipped, base64 (user data holds 16 KB in all)
+    assert len(base64.b64encode(gzip.compress(minify(source).encode()))) < 11000
+
+
+def test_code_bundle_cannot_write_outside_its_folder(aws, tmp_path):
+    import io
+    import tarfile
+
+    s3 = aws["s3"]
+    s3.create_bucket(Bucket=BUCKET)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as t:
+        info = tarfile.TarInfo("../escaped.txt")
+        info.size = 2
+        t.addfile(info, io.BytesIO(b"hi"))
+    s3.put_object(Bucket=BUCKET, Key="evil.tar.gz", Body=raw.getvalue())
+    with pytest.raises(tarfile.TarError):
+        boot.fetch_code(s3, f"s3://{BUCKET}/evil.tar.gz", str(tmp_path / "run" / "code"))
+    assert not (tmp_path / "run" / "escaped.txt").exists()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import gzip
 import json
 import re
 import secrets
+import shlex
 
 import pytest
 from conftest import NOW, ROOT, cluster_config, policy_of, statements
@@ -41,13 +43,36 @@ def test_creating_the_group_starts_the_run(ec2):
     assert "protectFromScaleIn" not in asg.inputs or asg.inputs["protectFromScaleIn"] is False
 
 
-def test_user_data_ships_the_bootstrap_module_verbatim(ec2):
+def test_user_data_ships_the_bootstrap_module_without_docstrings(ec2):
     script = user_data_of(ec2)
     packed = re.search(r"echo '([A-Za-z0-9+/=]+)' \| base64 -d \| gunzip", script).group(1)
     shipped = gzip.decompress(base64.b64decode(packed)).decode()
-    assert shipped == (ROOT / "scripts" / "ec2_bootstrap.py").read_text()
+    source = (ROOT / "scripts" / "ec2_bootstrap.py").read_text()
+    # the same code: only docstrings and comments are gone
+    assert ast.dump(ast.parse(shipped)) == ast.dump(ast.parse(E.minify(source)))
+    assert "Boot script of each GPU instance" not in shipped and "def bootstrap(" in shipped
+    ast.parse(shipped, feature_version=(3, 9))  # the DLAMI's python3
     assert "python3 /opt/trainstack/ec2_bootstrap.py --settings /etc/trainstack/run.json" in script
-    assert len(script.encode()) < E.USER_DATA_LIMIT
+    # with room to spare for longer settings (commands, environment)
+    assert len(script.encode()) < E.USER_DATA_LIMIT - 2500
+
+
+def test_user_data_scales_to_zero_when_the_bootstrap_dies(ec2):
+    script = user_data_of(ec2)
+    line = next(x for x in script.splitlines() if x.startswith("nohup bash -c"))
+    inner = shlex.split(line)[3]
+    assert inner.startswith("python3 /opt/trainstack/ec2_bootstrap.py")
+    assert "test -e /opt/trainstack/run/finished ||" in inner
+    assert ("aws autoscaling update-auto-scaling-group --region us-east-1 --auto-scaling-group-name "
+            "trainstack-alice-dev-ec2-gpu --min-size 0 --desired-capacity 0") in inner
+
+
+def test_group_has_a_fixed_name_and_boots_after_its_node_policy(ec2):
+    asg = ec2.one("aws:autoscaling/group:Group")
+    assert asg.inputs["name"] == "trainstack-alice-dev-ec2-gpu" == settings_of(user_data_of(ec2))["group"]
+    policy = ec2.one("aws:iam/rolePolicy:RolePolicy", "node-run")
+    assert policy.urn in asg.dependencies
+    assert asg.inputs["capacityRebalance"] is False  # a rebalance would kill a healthy torchrun
 
 
 def test_bootstrap_settings_are_the_runs(ec2, platform_outputs):
@@ -91,11 +116,14 @@ def test_deep_learning_ami_from_ssm(ec2):
 
 
 def test_node_role_may_scale_only_its_own_group(ec2):
-    group = ec2.one("aws:autoscaling/group:Group")
     doc = policy_of(ec2.one("aws:iam/rolePolicy:RolePolicy", "node-run"))
     sids = {s["Sid"]: s for s in statements(doc)}
-    assert sids["ScaleOwnGroupToZero"]["Resource"] == group.state["arn"]
+    arn = ("arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:"
+           "autoScalingGroupName/trainstack-alice-dev-ec2-gpu")
+    assert sids["ScaleOwnGroupToZero"]["Resource"] == arn
     assert sids["ScaleOwnGroupToZero"]["Action"] == "autoscaling:UpdateAutoScalingGroup"
+    assert sids["LatecomerLeavesOwnGroup"] == {"Sid": "LatecomerLeavesOwnGroup", "Effect": "Allow", "Resource": arn,
+                                               "Action": "autoscaling:TerminateInstanceInAutoScalingGroup"}
     assert set(sids["DiscoverPeers"]["Action"]) == {"ec2:DescribeInstances", "autoscaling:DescribeAutoScalingGroups"}
     assert sids["PullTrainingImage"]["Resource"] == "arn:aws:ecr:us-east-1:763104351884:repository/pytorch-training"
 

@@ -97,6 +97,10 @@ def test_job_is_pinned_to_p3_with_gpu_limits_and_uses_the_pod_identity(dedicated
     assert spec["nodeSelector"][E.LABEL_FAMILY] == "p3"
     assert spec["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": "1"}
     assert job.inputs["spec"]["completions"] == 2 and job.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"]
+    # The example ships examples/cifar10 as its code: the container fetches it first.
+    env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+    assert env["TRAINSTACK_CODE_URI"] == dedicated.outputs["codeUri"]
+    assert spec["containers"][0]["command"][:2] == ["python3", "-c"]
     association = dedicated.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "training")
     assert (association.inputs["namespace"], association.inputs["serviceAccount"]) \
         == (job.inputs["metadata"]["namespace"], spec["serviceAccountName"])

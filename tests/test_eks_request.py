@@ -223,3 +223,18 @@ def test_teardown_request_max_size_is_never_below_the_api_minimum(update_nodegro
     assert not ParamValidator().validate(request, update_nodegroup_shape).has_errors()
     minimum = update_nodegroup_shape.members["scalingConfig"].members["maxSize"].metadata["min"]
     assert request["scalingConfig"]["maxSize"] >= minimum == 1
+
+
+def test_with_a_workdir_the_container_fetches_the_code_then_runs_the_same_command():
+    from trainstack.code_delivery import CODE_URI_ENV, container_entry
+
+    cluster = eks_cluster(nodes=2)
+    ns = E.namespace_name("dev-eks")
+    uri = "s3://artifacts-bucket/artifacts/alice/dev-eks/code/abc.tar.gz"
+    job = E.training_job(cluster, stack="dev-eks", namespace=ns, locations=LOCATIONS, region="us-east-1",
+                         code_uri=uri)
+    container = pod_spec(job)["containers"][0]
+    assert container["command"] == container_entry(E.container_command(cluster.job, ns))
+    assert container["command"][3:5] == ["torchrun", "--nnodes"]
+    assert {"name": CODE_URI_ENV, "value": uri} in container["env"]
+    kubernetes_validate.validate(job, "1.35", strict=True)

@@ -195,10 +195,13 @@ def sagemaker_client(aws_credentials, monkeypatch):
         yield boto3.client("sagemaker", region_name="us-east-1")
 
 
+CODE_URI = "s3://art/artifacts/carol/dev-sagemaker/code/0123.tar.gz"
+
+
 def deployed_outputs(platform_outputs):
     return {"roleArn": ROLE, "kmsKeyArn": platform_outputs["kmsKeyArn"], "buckets": platform_outputs["buckets"],
             "subnetIds": platform_outputs["subnetIds"], "securityGroupId": platform_outputs["securityGroupId"],
-            "expiresAt": "2026-11-22T23:00:00Z"}
+            "expiresAt": "2026-11-22T23:00:00Z", "codeUri": CODE_URI}
 
 
 def test_create_describe_and_stop_against_moto(sagemaker_client, platform_outputs):
@@ -252,6 +255,7 @@ def test_cli_dry_run_from_an_outputs_file(platform_outputs, tmp_path):
     assert result.exit_code == 0, result.output
     request = json.loads(result.output)
     assert request["TrainingJobName"].startswith("carol-dev-sagemaker-") and request["RoleArn"] == ROLE
+    assert json.loads(request["HyperParameters"]["sagemaker_submit_directory"]) == CODE_URI  # the stack's workdir
     assert create_errors(request) == ""
 
 

@@ -77,7 +77,7 @@ def project_copy(tmp_path):
     for name in ("Pulumi.yaml", "__main__.py"):
         shutil.copy(ROOT / name, tmp_path / name)
     shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
-    for package in ("trainstack", "components", "programs"):
+    for package in ("trainstack", "components", "programs", "examples"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     return tmp_path
 

@@ -182,6 +182,7 @@ class JobConfig:
     environment: Mapping[str, str] = field(default_factory=dict)
     master_port: int = 29500
     peer_timeout_minutes: int = 15
+    workdir: str | None = None  # absolute path of the local folder shipped as the run's code
 
 
 @dataclass(frozen=True)
@@ -261,7 +262,7 @@ GPU_KEYS = {
 }
 JOB_KEYS = {
     "image", "command", "nodes", "gpusPerNode", "dataset", "maxRuntimeHours",
-    "environment", "masterPort", "peerTimeoutMinutes",
+    "environment", "masterPort", "peerTimeoutMinutes", "workdir",
 }
 SAGEMAKER_KEYS = {
     "spot", "maxWaitHours", "inputMode", "distribution", "checkpoints",
@@ -472,8 +473,12 @@ def parse_config(
     project: str = "trainstack",
     stack: str,
     now: dt.datetime | None = None,
+    root: str | None = None,
 ) -> StackConfig:
-    """Validate the whole flat config map of one stack; raise ConfigError listing every problem."""
+    """Validate the whole flat config map of one stack; raise ConfigError listing every problem.
+
+    `root`: the project folder that relative paths (job.workdir) start from; default the cwd,
+    which is the project folder under `pulumi up`."""
     now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -507,7 +512,7 @@ def parse_config(
     if kind == "platform":
         platform = _parse_platform(top, region, problems, now, warnings)
     elif kind == "cluster":
-        cluster = _parse_cluster(top, region, now, owner or "x", problems, warnings)
+        cluster = _parse_cluster(top, region, now, owner or "x", problems, warnings, root=root)
 
     if problems:
         raise ConfigError(problems)
@@ -632,7 +637,7 @@ def parse_dataset_ref(text: Any, *, key: str = "trainstack:job.dataset") -> Data
 
 
 def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
-                   problems: list[Problem], warnings: list[str]) -> ClusterConfig:
+                   problems: list[Problem], warnings: list[str], *, root: str | None = None) -> ClusterConfig:
     platform_stack = top.string(
         "platformStack", "", "set trainstack:platformStack to the platform stack's name, e.g. "
         "organization/trainstack/platform (a cluster stack creates no VPC or bucket of its own)",
@@ -657,10 +662,10 @@ def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
                    "set job.command, e.g. [python, train.py]")
     if backend == "ec2" and command:
         # The same check the node bootstrap makes at boot, where a failure would waste GPU time.
-        from scripts.ec2_bootstrap import torchrun_argv
+        from scripts.ec2_bootstrap import check_command
 
         try:
-            torchrun_argv(command, 1, 0, 1, "127.0.0.1", 1)
+            check_command(command)
         except ValueError as exc:
             job_r.fail("command", list(command), f"cannot be started with torchrun: {exc}",
                        "write it as [python, train.py, ...] or [python, -m, package.module, ...]")
@@ -676,7 +681,9 @@ def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
         environment=job_r.string_map("environment", "use NAME: value pairs", ENV_NAME_RE),
         master_port=job_r.integer("masterPort", 29500, 1024, 65535, "use a port from 1024 to 65535"),
         peer_timeout_minutes=job_r.integer("peerTimeoutMinutes", 15, 1, 240, "use 1-240 minutes"),
+        workdir=_parse_workdir(job_r, root),
     )
+    _check_code_delivery(job_r, backend, image or "", command, warnings, job.workdir)
     reserved = sorted(k for k in job.environment if k.startswith(("TRAINSTACK_", "AWS_")))
     if reserved:
         job_r.fail("environment", dict(job.environment), f"sets reserved variable(s) {', '.join(reserved)}",
@@ -707,6 +714,81 @@ def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
 
     return ClusterConfig(platform_stack=platform_stack, owner=owner, backend=backend, expires_at=expires_at,
                          gpu=gpu, job=job, sagemaker=sagemaker, log_retention_days=log_retention, eks=eks)
+
+
+def _parse_workdir(job_r: _Reader, root: str | None) -> str | None:
+    """job.workdir: a local folder with at least one file, made absolute against the project root."""
+    import os
+
+    from .code_delivery import bundle_files
+
+    value = job_r.string("workdir", None, "use a folder path, e.g. examples/cifar10")
+    if value is None:
+        return None
+    path = os.path.abspath(os.path.join(root or os.getcwd(), os.path.expanduser(value)))
+    if not os.path.isdir(path):
+        what = "is a file, not a folder" if os.path.exists(path) else f"does not exist (looked for {path})"
+        job_r.fail("workdir", value, what, "point job.workdir at the folder holding your training script, "
+                   "relative to the project root or absolute")
+        return None
+    if not bundle_files(path):
+        job_r.fail("workdir", value, "is an empty folder (caches like __pycache__ and .git do not count)",
+                   "put your training script in it, or point job.workdir at the folder that holds it")
+        return None
+    return path
+
+
+# AWS Deep Learning Containers: stock images that hold no user code.
+DLC_REPOSITORY_RE = re.compile(r"^(?:[a-z0-9-]+-)?(?:pytorch|tensorflow|mxnet)-(?:training|inference)(?:-[a-z0-9-]+)?$")
+
+
+def _relative_script(command: tuple[str, ...]) -> str | None:
+    """The script a command runs from the working folder (`python train.py`, `bash run.sh`), if any."""
+    args = [a for a in command[1:] if not a.startswith("-")] if command else []
+    if command[:1] and command[0].rsplit("/", 1)[-1].startswith(("python", "bash", "sh")) and "-m" not in command[1:2]:
+        script = args[0] if args else None
+    else:
+        script = command[0] if command else None
+    if script and not script.startswith("/") and script.endswith((".py", ".sh")):
+        return script
+    return None
+
+
+def _check_code_delivery(job_r: _Reader, backend: str, image: str, command: tuple[str, ...],
+                         warnings: list[str], workdir: str | None) -> None:
+    import os
+
+    workdir_set = job_r.has("workdir")
+    m = IMAGE_RE.match(image) if image else None
+    stock = bool(m and DLC_REPOSITORY_RE.match(m.group("path").rsplit("/", 1)[-1]))
+    script = _relative_script(command)
+    if stock and script and not workdir_set:
+        warnings.append(
+            f"trainstack:job.command runs `{script}` from the working folder, but job.image `{image}` is a stock "
+            "Deep Learning Container that holds no such file and job.workdir is not set: the job would fail at "
+            "start. Set job.workdir to the folder with your script (e.g. examples/cifar10), or bake it into the image.")
+    if workdir and script and not os.path.isfile(os.path.join(workdir, script)):
+        job_r.fail("command", list(command), f"runs `{script}`, which is not in job.workdir ({workdir})",
+                   f"add {script} to the workdir, or fix the path in job.command (it is relative to the workdir)")
+    tag = (m.group("tag") or "") if m else ""
+    if backend == "ecs" and workdir_set and stock and tag.endswith("sagemaker"):
+        # Its entrypoint (start_with_right_hostname.sh) runs `eval "$@"`, which re-parses the code-fetching
+        # entry script as shell; the -ec2 variants exec their arguments unchanged.
+        job_r.fail("image", image, "is the SageMaker variant of a Deep Learning Container, whose entrypoint "
+                   "re-parses the container command as shell and so breaks the code-fetching entry script",
+                   f"use the EC2 variant of the same image (tag ending in -ec2), e.g. {image[:-len('sagemaker')]}ec2")
+    if workdir_set and not command:
+        job_r.fail("command", _MISSING, "is required with job.workdir (it says what to run in the unpacked folder)",
+                   "set job.command, e.g. [python, train.py]")
+    if backend == "sagemaker" and workdir_set and command:
+        from .code_delivery import sagemaker_entry
+
+        try:
+            sagemaker_entry(command)
+        except ValueError as exc:
+            job_r.fail("command", list(command), f"cannot be run by SageMaker's training toolkit: {exc}",
+                       "write it as [python, script.py, --name, value, ...] (the toolkit passes hyperparameters "
+                       "as --name value pairs), or drop job.workdir and bake the code into your image")
 
 
 def _parse_gpu(g: _Reader, backend: str, job: JobConfig, warnings: list[str]) -> GpuConfig:
@@ -997,10 +1079,10 @@ def _parse_eks(r: _Reader, backend: str, job: JobConfig, gpu: GpuConfig, now: dt
                                   "is required for a multi-GPU eks job (torchrun starts it in every pod)",
                                   "set job.command, e.g. [python, train.py]"))
     elif distributed:
-        from scripts.ec2_bootstrap import torchrun_argv
+        from scripts.ec2_bootstrap import check_command
 
         try:
-            torchrun_argv(job.command, job.nodes, 0, job.gpus_per_node, "127.0.0.1", job.master_port)
+            check_command(job.command)
         except ValueError as exc:
             r.problems.append(Problem("trainstack:job.command", list(job.command),
                                       f"cannot be started with torchrun: {exc}",

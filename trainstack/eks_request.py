@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -333,17 +333,20 @@ def master_address(job: JobConfig, namespace: str) -> str:
 
 
 def torchrun_args(job: JobConfig, namespace: str) -> list[str]:
-    from scripts.ec2_bootstrap import torchrun_argv
+    """A static rendezvous on rank 0's pod: every pod knows its rank (its completion index), so no
+    pod has to decide who hosts the store (as the ec2 backend's elastic c10d rendezvous must)."""
+    from scripts.ec2_bootstrap import check_command
 
-    argv = torchrun_argv(job.command, job.nodes, COMPLETION_INDEX, job.gpus_per_node,
-                         master_address(job, namespace), job.master_port)
-    # Peers may start minutes apart (each waits for its own node from zero): the static
-    # rendezvous waits job.peerTimeoutMinutes instead of its 10-minute default.
-    return [argv[0], "--rdzv_conf", f"timeout={job.peer_timeout_minutes * 60}", *argv[1:]]
+    return ["torchrun", "--nnodes", str(job.nodes), "--node_rank", COMPLETION_INDEX,
+            "--nproc_per_node", str(job.gpus_per_node), "--master_addr", master_address(job, namespace),
+            "--master_port", str(job.master_port),
+            # Peers may start minutes apart (each waits for its own node from zero): wait
+            # job.peerTimeoutMinutes instead of the static rendezvous' 10-minute default.
+            "--rdzv_conf", f"timeout={job.peer_timeout_minutes * 60}"] + check_command(job.command)
 
 
 def container_command(job: JobConfig, namespace: str) -> list[str]:
-    """The one place the training container's command is decided (code delivery wraps it).
+    """The training container's command before code delivery wraps it (`training_job`).
 
     One process on one GPU runs the command as it is; anything distributed runs it under
     torchrun with a static rendezvous on rank 0's pod."""
@@ -389,11 +392,19 @@ def job_environment(cluster: ClusterConfig, locations: RunLocations, region: str
 
 
 def training_job(cluster: ClusterConfig, *, stack: str, namespace: str, locations: RunLocations, region: str,
-                 command: Sequence[str] | None = None, extra_env: Sequence[Mapping[str, Any]] = ()) -> dict:
+                 code_uri: str | None = None) -> dict:
     """The Indexed Job: one pod per node, pinned to this stack's GPU node groups.
 
-    `command` overrides `container_command(...)` (code delivery passes the wrapped form)."""
+    With `code_uri` (job.workdir) the container first fetches and unpacks the code bundle, then
+    execs the command in it (`code_delivery.container_entry`)."""
+    from .code_delivery import CODE_URI_ENV, container_entry
+
     job = cluster.job
+    command: list[str] | None = container_command(job, namespace) if job.command else None
+    extra_env: list[dict[str, Any]] = []
+    if code_uri:
+        command = container_entry(command or [])
+        extra_env.append({"name": CODE_URI_ENV, "value": code_uri})
     res = pod_resources(cluster)
     family = catalog.family_of(cluster.gpu.instance_types[0])
     labels = pod_labels()
@@ -409,9 +420,8 @@ def training_job(cluster: ClusterConfig, *, stack: str, namespace: str, location
         "containers": [{
             "name": CONTAINER_NAME,
             "image": job.image,
-            **({"command": list(command if command is not None else container_command(job, namespace))}
-               if (command is not None or job.command) else {}),
-            "env": job_environment(cluster, locations, region) + [dict(e) for e in extra_env],
+            **({"command": command} if command else {}),  # none: the image's own entrypoint and command
+            "env": job_environment(cluster, locations, region) + extra_env,
             "ports": [{"name": "rendezvous", "containerPort": job.master_port}],
             "resources": {"requests": {"cpu": res.cpu, "memory": res.memory, GPU_RESOURCE: str(res.gpus)},
                           "limits": {GPU_RESOURCE: str(res.gpus)}},

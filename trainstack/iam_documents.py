@@ -250,8 +250,14 @@ def stop_training_job(job_arn: str) -> dict:
     })
 
 
+def autoscaling_group_arn(region: str, account_id: str, group_name: str) -> str:
+    """ARN of a group by name (the id part is unknown before it exists; IAM matches it with *)."""
+    return f"arn:aws:autoscaling:{region}:{account_id}:autoScalingGroup:*:autoScalingGroupName/{group_name}"
+
+
 def ec2_node(group_arn: str) -> dict:
-    """A node of the ec2 backend: find its peers, then scale its own group to zero."""
+    """A node of the ec2 backend: find its peers, scale its own group to zero, or (a latecomer)
+    terminate itself while decrementing the desired capacity."""
     return _doc(
         {
             "Sid": "DiscoverPeers",
@@ -264,6 +270,13 @@ def ec2_node(group_arn: str) -> dict:
             "Sid": "ScaleOwnGroupToZero",
             "Effect": "Allow",
             "Action": "autoscaling:UpdateAutoScalingGroup",
+            "Resource": group_arn,
+        },
+        {
+            # Resource-scoped to the group (Service Authorization Reference, Amazon EC2 Auto Scaling).
+            "Sid": "LatecomerLeavesOwnGroup",
+            "Effect": "Allow",
+            "Action": "autoscaling:TerminateInstanceInAutoScalingGroup",
             "Resource": group_arn,
         },
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import catalog
+from .code_delivery import CODE_URI_ENV, sagemaker_hyperparameters
 from .config import ClusterConfig
 from .run_locations import RunLocations
 
@@ -42,11 +43,15 @@ class TrainingJobSpec:
     max_wait_seconds: int | None = 12 * 3600
     retry_attempts: int = 2
     entrypoint: tuple[str, ...] = ()
+    processes_per_host: int = 1
     environment: Mapping[str, str] = field(default_factory=dict)
     hyperparameters: Mapping[str, str] = field(default_factory=dict)
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
+    # job.workdir bundle: the stock DLC's toolkit fetches it (sagemaker_submit_directory) and runs
+    # the script of `entrypoint` (then [python, script.py, --name, value, ...]) instead of an entrypoint.
+    code_uri: str | None = None
 
     @property
     def volume_kms_allowed(self) -> bool:
@@ -60,7 +65,7 @@ def ml_instance_type(instance_type: str) -> str:
 
 def spec_from_config(cfg: ClusterConfig, *, locations: RunLocations, kms_key_arn: str,
                      subnet_ids: Sequence[str] = (), security_group_ids: Sequence[str] = (),
-                     tags: Mapping[str, str] | None = None) -> TrainingJobSpec:
+                     tags: Mapping[str, str] | None = None, code_uri: str | None = None) -> TrainingJobSpec:
     sm = cfg.sagemaker
     return TrainingJobSpec(
         image=cfg.job.image,
@@ -78,11 +83,13 @@ def spec_from_config(cfg: ClusterConfig, *, locations: RunLocations, kms_key_arn
         max_wait_seconds=cfg.max_wait_seconds if sm.spot else None,
         retry_attempts=sm.retry_attempts,
         entrypoint=tuple(cfg.job.command),
+        processes_per_host=cfg.job.gpus_per_node,
         environment=dict(cfg.job.environment),
         hyperparameters=dict(sm.hyperparameters),
         subnet_ids=tuple(subnet_ids) if sm.vpc else (),
         security_group_ids=tuple(security_group_ids) if sm.vpc else (),
         tags=dict(tags or {}),
+        code_uri=code_uri if cfg.job.workdir else None,
     )
 
 
@@ -114,7 +121,13 @@ def create_training_job_request(spec: TrainingJobSpec, *, job_name: str | None =
         environment["TRAINSTACK_CHECKPOINT_URI"] = checkpoint_uri
     algorithm: dict[str, Any] = {"TrainingImage": spec.image, "TrainingInputMode": spec.input_mode,
                                  "EnableSageMakerMetricsTimeSeries": True}
-    if spec.entrypoint:
+    hyperparameters = dict(spec.hyperparameters)
+    if spec.code_uri:
+        environment[CODE_URI_ENV] = spec.code_uri
+        # Arguments taken from the command win over sagemaker.hyperparameters of the same name.
+        hyperparameters.update(sagemaker_hyperparameters(
+            spec.entrypoint, spec.code_uri, distributed=spec.instance_count > 1 or spec.processes_per_host > 1))
+    elif spec.entrypoint:
         algorithm["ContainerEntrypoint"] = list(spec.entrypoint)
     resources: dict[str, Any] = {"InstanceType": spec.instance_type, "InstanceCount": spec.instance_count,
                                  "VolumeSizeInGB": spec.volume_gib}
@@ -141,8 +154,8 @@ def create_training_job_request(spec: TrainingJobSpec, *, job_name: str | None =
         "RetryStrategy": {"MaximumRetryAttempts": spec.retry_attempts},
         "Environment": environment,
     }
-    if spec.hyperparameters:
-        request["HyperParameters"] = dict(spec.hyperparameters)
+    if hyperparameters:
+        request["HyperParameters"] = hyperparameters
     if spec.checkpoints:
         request["CheckpointConfig"] = {"S3Uri": checkpoint_uri, "LocalPath": spec.checkpoint_local_path}
     if spec.subnet_ids:

@@ -41,6 +41,9 @@ class ClusterContext:
     subnet_ids: pulumi.Output[Any]
     security_group_id: pulumi.Output[Any]
     kms_key_arn: pulumi.Output[Any]
+    # s3://…/artifacts/<owner>/<stack>/code/<sha256>.tar.gz when job.workdir is set: every backend
+    # fetches and unpacks it before job.command (see trainstack/code_delivery.py).
+    code_uri: pulumi.Output[str] | None = None
 
     @property
     def cluster(self) -> ClusterConfig:

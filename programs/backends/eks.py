@@ -48,7 +48,7 @@ def build(ctx: ClusterContext) -> BackendResult:
     cluster = EksTrainingCluster("eks", EksTrainingClusterArgs(
         cluster=c, stack=ctx.stack, region=ctx.region, account_id=ctx.account_id, subnet_ids=ctx.subnet_ids,
         security_group_id=ctx.security_group_id, locations=ctx.locations, kms_key_arn=ctx.kms_key_arn,
-        shared=shared, extended_support=extended and shared is None, tags=ctx.tags))
+        shared=shared, code_uri=ctx.code_uri, extended_support=extended and shared is None, tags=ctx.tags))
     namespace = req.namespace_name(ctx.stack)
     return BackendResult(
         outputs={

@@ -31,7 +31,8 @@ def build(ctx: ClusterContext) -> BackendResult:
     sm = SageMakerTrainingJob("training", SageMakerTrainingJobArgs(
         cluster=c, stack=ctx.stack, region=ctx.region, account_id=ctx.account_id, locations=ctx.locations,
         kms_key_arn=ctx.kms_key_arn, subnet_ids=ctx.subnet_ids if c.sagemaker.vpc else [],
-        security_group_id=ctx.security_group_id if c.sagemaker.vpc else None, tags=ctx.tags))
+        security_group_id=ctx.security_group_id if c.sagemaker.vpc else None, tags=ctx.tags,
+        code_uri=ctx.code_uri))
     return BackendResult(
         outputs={
             "trainingJobName": sm.job_name, "trainingJobArn": sm.job_arn, "roleArn": sm.role.arn,

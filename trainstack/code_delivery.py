@@ -1,0 +1,192 @@
+"""Code delivery: a run's `job.workdir`, packed once and fetched by every backend.
+
+The folder becomes a deterministic `.tar.gz` (sorted entries, mtime/uid/gid 0, gzip mtime 0), so
+the same code always gives the same bytes, and its sha256 names the S3 object:
+
+    s3://<artifacts bucket>/artifacts/<owner>/<stack>/code/<sha256>.tar.gz   ($TRAINSTACK_CODE_URI)
+
+Why a tar.gz built here and not a Pulumi `FileArchive`: the SageMaker training toolkit opens
+`sagemaker_submit_directory` with `tarfile.open(mode="r:gz")` (aws/sagemaker-training-toolkit,
+src/sagemaker_training/files.py `download_and_extract`), while a bridged provider uploads an
+Archive given as an Asset as ZIP when no format is set (pulumi/pulumi-terraform#472: "If no format
+has been specified in the asset translation, default to ZIP"). One format serves every backend.
+
+`container_entry(command)` is the argv a stock Deep Learning Container runs to fetch and unpack
+the bundle with boto3 (present in the DLCs) and then `exec` the command in the unpacked folder.
+Pure: no Pulumi, no AWS calls.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+CODE_URI_ENV = "TRAINSTACK_CODE_URI"
+CODE_DIR_ENV = "TRAINSTACK_CODE_DIR"
+CODE_DIR = "/opt/ml/code"  # where SageMaker's toolkit unpacks it too
+CODE_FOLDER = "code/"  # under the run's artifact prefix
+MAX_BUNDLE_BYTES = 64 * 1024 * 1024
+EXCLUDED_DIRS = frozenset({"__pycache__", ".git", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
+EXCLUDED_SUFFIXES = (".pyc",)
+
+
+class BundleError(ValueError):
+    """The workdir cannot be shipped (empty, too big, unreadable)."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    sha256: str
+    size: int
+    files: tuple[str, ...]
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.sha256}.tar.gz"
+
+
+def bundle_files(folder: str | os.PathLike) -> list[str]:
+    """The files that go into the bundle, relative POSIX paths in sorted order."""
+    root = Path(folder)
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in EXCLUDED_DIRS)
+        for name in sorted(filenames):
+            path = Path(dirpath, name)
+            if name.endswith(EXCLUDED_SUFFIXES) or not path.is_file():
+                continue
+            out.append(path.relative_to(root).as_posix())
+    return sorted(out)
+
+
+def bundle_bytes(folder: str | os.PathLike, files: Sequence[str] | None = None) -> bytes:
+    """Deterministic tar.gz of `folder`: same files, same bytes."""
+    root = Path(folder)
+    files = bundle_files(root) if files is None else files
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for rel in files:
+            path = root / rel
+            info = tarfile.TarInfo(rel)
+            data = path.read_bytes()
+            info.size, info.mtime, info.uid, info.gid, info.uname, info.gname = len(data), 0, 0, 0, "", ""
+            info.mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    out = io.BytesIO()
+    # filename="" and mtime=0: the gzip header then carries nothing that varies between builds.
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as gz:
+        gz.write(raw.getvalue())
+    return out.getvalue()
+
+
+def build_bundle(folder: str | os.PathLike, out_dir: str | os.PathLike, *, key: str = "trainstack:job.workdir",
+                 max_bytes: int = MAX_BUNDLE_BYTES) -> Bundle:
+    """Pack `folder` into `<out_dir>/<sha256>.tar.gz` (written once; the name is the content)."""
+    files = bundle_files(folder)
+    if not files:
+        raise BundleError(f"{key} = {str(folder)!r}: the folder has no files to ship (caches like __pycache__ "
+                          "and .git are left out). Fix: point it at the folder holding your training script")
+    data = bundle_bytes(folder, files)
+    if len(data) > max_bytes:
+        raise BundleError(
+            f"{key} = {str(folder)!r}: the code bundle is {len(data) / 2**20:.1f} MiB compressed, over the "
+            f"{max_bytes / 2**20:.0f} MiB limit. Fix: keep only code in the workdir; put data in the data lake "
+            "(job.dataset) and large files in the image")
+    sha = hashlib.sha256(data).hexdigest()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{sha}.tar.gz"
+    if not path.exists() or path.read_bytes() != data:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # atomic: a concurrent plan never sees half a file
+    return Bundle(path=path, sha256=sha, size=len(data), files=tuple(files))
+
+
+def code_key(artifact_prefix: str, sha256: str) -> str:
+    """S3 key of a bundle under a run's artifact prefix (`artifacts/<owner>/<stack>/`)."""
+    prefix = artifact_prefix if artifact_prefix.endswith("/") else artifact_prefix + "/"
+    return f"{prefix}{CODE_FOLDER}{sha256}.tar.gz"
+
+
+# Run by `python3 -c` inside the container: argv[1:] is the command. Downloads $TRAINSTACK_CODE_URI,
+# unpacks it into $TRAINSTACK_CODE_DIR (default /opt/ml/code) with tarfile's "data" filter where the
+# Python has it (no absolute paths or `..`), then replaces itself with the command there, so signals
+# (ECS stop, `timeout`) reach the training process directly.
+ENTRY_SCRIPT = "\n".join([
+    "import os, sys, tarfile, tempfile, boto3",
+    f"uri = os.environ['{CODE_URI_ENV}']",
+    "bucket, _, key = uri[len('s3://'):].partition('/')",
+    f"dest = os.environ.get('{CODE_DIR_ENV}', '{CODE_DIR}')",
+    "os.makedirs(dest, exist_ok=True)",
+    "with tempfile.TemporaryFile() as f:",
+    "    boto3.client('s3').download_fileobj(bucket, key, f)",
+    "    f.seek(0)",
+    "    with tarfile.open(fileobj=f, mode='r:gz') as t:",
+    "        t.extractall(dest, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))",
+    "print(f'trainstack: code from {uri} in {dest}', flush=True)",
+    "os.chdir(dest)",
+    "os.execvp(sys.argv[1], sys.argv[1:])",
+])
+
+
+def container_entry(command: Sequence[str]) -> list[str]:
+    """The argv a container runs: fetch and unpack the code, `cd` there, `exec` the command."""
+    if not command:
+        raise ValueError("command is empty: nothing to run after fetching the code")
+    return ["python3", "-c", ENTRY_SCRIPT, *command]
+
+
+PYTHON_NAMES = ("python", "python3")
+
+
+def sagemaker_entry(command: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """`[python, train.py, --epochs, 10]` -> ("train.py", {"epochs": '"10"'}) for the SageMaker toolkit.
+
+    The toolkit runs `sagemaker_program` from the unpacked `sagemaker_submit_directory` and passes
+    every other hyperparameter back as `--name value`, sorted by name (sagemaker_training/mapping.py
+    `to_cmd_args`). Values are JSON-encoded as the SageMaker Python SDK does, because the toolkit
+    `json.loads` each one (environment.py `read_hyperparameters`): "10" then stays the string "10".
+    So only `--name value` / `--name=value` arguments map; their order does not survive.
+    """
+    cmd = list(command)
+    if len(cmd) < 2 or os.path.basename(cmd[0]).split(".")[0].rstrip("0123456789") not in PYTHON_NAMES:
+        raise ValueError(f"{cmd!r} is not `python script.py ...`")
+    script, rest = cmd[1], cmd[2:]
+    if script.startswith("-") or script.startswith("/") or not script.endswith(".py"):
+        raise ValueError(f"`{script}` is not a .py script inside the workdir (`python -m` and interpreter "
+                         "options are not supported by the toolkit)")
+    hyper: dict[str, str] = {}
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if not arg.startswith("--") or len(arg) < 3:
+            raise ValueError(f"argument `{arg}` is not a --name")
+        name, eq, value = arg[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(rest) or rest[i + 1].startswith("--"):
+                raise ValueError(f"`{arg}` has no value (flags without a value cannot be passed as hyperparameters)")
+            value, i = rest[i + 1], i + 1
+        if name in hyper:
+            raise ValueError(f"`--{name}` is given twice")
+        hyper[name] = json.dumps(value)
+        i += 1
+    return script, hyper
+
+
+def sagemaker_hyperparameters(command: Sequence[str], code_uri: str, *, distributed: bool) -> dict[str, str]:
+    """What makes the stock PyTorch DLC's toolkit fetch the bundle and run the script."""
+    script, hyper = sagemaker_entry(command)
+    hyper.update({"sagemaker_submit_directory": json.dumps(code_uri), "sagemaker_program": json.dumps(script)})
+    if distributed:
+        # torchrun on every host (sagemaker-pytorch-training-toolkit training.py, TorchDistributedRunnerType)
+        hyper["sagemaker_torch_distributed_enabled"] = "true"
+    return hyper
