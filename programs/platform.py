@@ -51,17 +51,21 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
 def _shared_eks(cfg: StackConfig, network: TrainingNetwork) -> dict[str, object]:
     """`trainstack:eks: {sharedCluster: true}`: one control plane (with Cluster Autoscaler and the
     device plugin) that `eks.mode: shared` cluster stacks add their GPU node groups and jobs to."""
+    import datetime as dt
+
     import pulumi_aws as aws
 
     from components.eks_cluster_addons import EksClusterAddons, EksClusterAddonsArgs
     from components.eks_control_plane import EksControlPlane, EksControlPlaneArgs
+    from trainstack.config import eks_support_status
 
     eks = cfg.platform.eks
     tags = standard_tags(cfg)
+    extended = eks_support_status(eks.version, dt.datetime.now(dt.timezone.utc).date()) == "extended"
     plane = EksControlPlane("eks", EksControlPlaneArgs(
         version=eks.version, subnet_ids=[s.id for s in network.compute_subnets],
         security_group_id=network.security_group.id, region=cfg.region, public_access_cidrs=eks.public_access_cidrs,
-        system_instance_type=eks.system_instance_type, tags=tags))
+        system_instance_type=eks.system_instance_type, extended_support=extended, tags=tags))
     EksClusterAddons("eks-addons", EksClusterAddonsArgs(
         cluster_name=plane.cluster.name, version=eks.version, region=cfg.region,
         account_id=aws.get_caller_identity().account_id, tags=tags), provider=plane.provider)

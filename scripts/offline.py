@@ -233,7 +233,6 @@ class OfflineMocks(pmocks.Mocks):
         state.setdefault("id", rid)
         return rid, state
 
-
     def _eks(self, t: str, seed: str, physical: str, inputs: dict, state: dict) -> tuple[str, str]:
         """EKS answers in the shapes `aws eks describe-*` returns (ids as the provider composes them)."""
         r, acct, cluster = self.region, ACCOUNT_ID, inputs.get("clusterName", "cluster")

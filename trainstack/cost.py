@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from . import catalog
-from .config import StackConfig
+from .config import StackConfig, eks_support_status
 
 NAT_GATEWAY_USD_PER_HOUR = 0.045  # plus $0.045/GB processed; S3 traffic bypasses it (gateway endpoint)
 PUBLIC_IPV4_USD_PER_HOUR = 0.005
@@ -69,8 +69,6 @@ def estimate(cfg: StackConfig) -> CostEstimate:
 
 def eks_idle_usd_per_hour(version: str, system_instance_type: str, today=None) -> float:
     """An EKS control plane (standard or extended support price) plus its one system node."""
-    from .config import eks_support_status
-
     today = today or dt.datetime.now(dt.timezone.utc).date()
     plane = (catalog.EKS_EXTENDED_SUPPORT_USD_PER_HOUR if eks_support_status(version, today) == "extended"
              else catalog.EKS_CONTROL_PLANE_USD_PER_HOUR)
