@@ -37,3 +37,10 @@ constraints: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+
+## Mermaid's own parser (npm, pinned by tests/mermaid/package-lock.json) for the diagram tests.
+MERMAID := tests/mermaid/node_modules/.installed
+$(MERMAID): tests/mermaid/package.json tests/mermaid/package-lock.json
+	npm ci --prefix tests/mermaid --no-audit --no-fund --prefer-offline --loglevel=error
+	touch $(MERMAID)
+setup test: $(MERMAID)

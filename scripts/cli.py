@@ -23,14 +23,21 @@ def plan_cmd(
     stack: str = typer.Argument("platform", help="Stack name: reads stacks/Pulumi.STACK.yaml."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
+    fmt: str = typer.Option("text", "--format", help="text (tree, cost, timing), mermaid or dot (the component "
+                            "tree, the platform reference and the data flow as a diagram)."),
+    live_prices: bool = typer.Option(False, "--live-prices", help="Price from AWS (Price List API, spot price "
+                                     "history; needs credentials) instead of the packaged table."),
 ) -> None:
     """Evaluate a stack offline (mock engine): resource tree, validation, cost. No AWS, no Pulumi CLI."""
     from .plan import REPO_ROOT, PlanError, plan, render, to_json
 
     console = Console(stderr=False)
     err = Console(stderr=True)
+    if fmt not in ("text", "mermaid", "dot"):
+        err.print(f"--format {fmt}: use text, mermaid or dot", highlight=False, markup=False)
+        raise typer.Exit(code=2)
     try:
-        result = plan(stack, root or REPO_ROOT)
+        result = plan(stack, root or REPO_ROOT, live_prices=live_prices)
     except PlanError as exc:
         if as_json:
             print(json.dumps({"stack": stack, "ok": False, "error": str(exc)}, indent=2))
@@ -40,11 +47,19 @@ def plan_cmd(
             err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
     if as_json:
-        print(json.dumps({"ok": True, **to_json(result)}, indent=2, default=str))
+        print(json.dumps({"ok": not result.findings, **to_json(result)}, indent=2, default=str))
+    elif fmt != "text":
+        from .diagram import FORMATS
+
+        print(FORMATS[fmt](result), end="")
+        for f in result.findings:
+            err.print(f"provider-schema finding: {f}", highlight=False, markup=False, soft_wrap=True)
     else:
         render(result, console)
     if result.policy is not None and result.policy.mandatory:
         raise typer.Exit(code=2)  # a mandatory policy violation: the same stack would fail `pulumi preview`
+    if result.findings:  # inputs the provider would refuse: fail like bad config does
+        raise typer.Exit(code=2)
 
 
 sagemaker_app = typer.Typer(no_args_is_help=True, help="Training jobs on a deployed sagemaker cluster stack.")

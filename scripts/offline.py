@@ -25,6 +25,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 ACCOUNT_ID = "123456789012"
+ASSET_KEY = "__pulumiAsset"  # how a recorded input marks a pulumi.Asset / pulumi.Archive (e.g. a FileAsset)
 MOCK_AMI = "ami-0abcdef1234567890"
 
 
@@ -308,6 +309,10 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
+        # Keep what it is (the schema check accepts it only where the provider takes an asset) and where from.
+        return {ASSET_KEY: type(value).__name__,
+                "path": getattr(value, "path", None) or getattr(value, "uri", None) or getattr(value, "text", None)}
     return str(value)
 
 

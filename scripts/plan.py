@@ -13,7 +13,7 @@ import os
 import runpy
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,19 @@ class PlanResult:
     seconds: float
     platform_stack: str | None = None
     policy: Any = None  # policies.offline.PolicyReport: the CrossGuard pack run offline over `run`
+    # What the provider would refuse at a real preview (scripts/provider_schema.py); any fails the plan.
+    findings: list = field(default_factory=list)
+    schema_seconds: float = 0.0
+
+    @property
+    def timing(self):
+        """Time to first GPU: `up`'s critical path and the phases until training runs (trainstack.timing)."""
+        from trainstack import timing
+
+        nodes = [timing.Node(r.urn, r.type, r.name, r.parent, tuple(r.dependencies), r.custom)
+                 for r in self.run.resources]
+        image = self.config.cluster.job.image if self.config.cluster else None
+        return timing.estimate(nodes, self.config.backend, image)
 
     @property
     def warnings(self) -> list[str]:
@@ -101,7 +114,7 @@ def _program(root: Path):
 
 
 def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
-         _platform_cache: dict[str, dict] | None = None) -> PlanResult:
+         _platform_cache: dict[str, dict] | None = None, live_prices: bool = False) -> PlanResult:
     """Validate and evaluate `stack`; raise PlanError (with the validation message) on bad input."""
     started = time.perf_counter()
     project, raw = load_raw_config(stack, root)
@@ -141,9 +154,30 @@ def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
         os.chdir(cwd)
     from policies.offline import check_plan
 
+    from .provider_schema import check
+
     policy = check_plan(cfg, run)  # the same rules `pulumi preview --policy-pack policies` enforces
-    return PlanResult(stack=stack, config=cfg, run=run, cost=estimate(cfg),
-                      seconds=time.perf_counter() - started, platform_stack=platform_name, policy=policy)
+    checked = time.perf_counter()
+    findings = check(run.resources)
+    schema_seconds = time.perf_counter() - checked
+    return PlanResult(stack=stack, config=cfg, run=run, cost=_cost(cfg, live_prices, now=now),
+                      seconds=time.perf_counter() - started, platform_stack=platform_name,
+                      findings=findings, schema_seconds=schema_seconds, policy=policy)
+
+
+def _cost(cfg: config_mod.StackConfig, live_prices: bool, session=None, now: dt.datetime | None = None) -> CostEstimate:
+    """The estimate from the packaged price table, or from AWS with --live-prices (falling back, saying why)."""
+    if not live_prices or cfg.cluster is None:
+        return estimate(cfg)
+    from dataclasses import replace
+
+    from .live_prices import LivePriceError, fetch
+
+    try:
+        return estimate(cfg, fetch(cfg.cluster.gpu.instance_types, cfg.region, session=session, now=now))
+    except LivePriceError as exc:
+        cost = estimate(cfg)
+        return replace(cost, notes=cost.notes + (f"--live-prices: {exc}; priced from the packaged table instead.",))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,6 +202,9 @@ def to_json(result: PlanResult) -> dict[str, Any]:
         "seconds": round(result.seconds, 3),
         "ami": ami_plan(result.config),
         "policy": result.policy.to_json() if result.policy is not None else None,
+        "findings": [asdict(f) for f in result.findings],
+        "schemaCheckSeconds": round(result.schema_seconds, 3),
+        "timing": asdict(result.timing),
     }
 
 
@@ -190,6 +227,35 @@ def _short_type(t: str) -> str:
         pkg, mod, cls = t.split(":")
         return f"{pkg}:{mod.split('/')[0]}:{cls}"
     return t
+
+
+def _range(low: float, high: float) -> str:
+    return f"${high:,.2f}" if abs(high - low) < 0.005 else f"${low:,.2f}-{high:,.2f}"
+
+
+def cost_line(cost: CostEstimate) -> str:
+    """On-demand, expected (median spot, with the table's source and date) and the worst case per run."""
+    line = (f"[bold]Estimated cost[/] ({cost.region}): idle ${cost.idle_usd_per_hour:.2f}/h; busy "
+            f"{_range(cost.busy_low_usd_per_hour, cost.busy_usd_per_hour)}/h on-demand")
+    if cost.max_run_usd:
+        line += (f", expected {_range(cost.expected_low_usd_per_hour, cost.expected_usd_per_hour)}/h with spot "
+                 f"(${cost.expected_run_usd:,.2f} per full run); worst case ${cost.max_run_usd:,.2f} per run "
+                 f"(all on-demand, priciest type, max runtime)")
+    if cost.price_source:
+        line += f"\n  [dim]prices: {cost.price_source}, as of {cost.price_as_of}[/]"
+    return line
+
+
+def timing_line(t) -> str:
+    """`up` time with its critical path, then the phases until the training process runs."""
+    from trainstack.timing import minutes
+
+    path = " -> ".join(f"{s.name} ({minutes(s.seconds)})" for s in t.critical_path)
+    line = f"[bold]Time to first GPU[/]: `pulumi up` ~{minutes(t.up_seconds)}, critical path: {path}"
+    if t.after_up:
+        phases = ", ".join(f"{s.name} {minutes(s.seconds)}" for s in t.after_up)
+        line += f"\n  training starts ~{minutes(t.training_seconds)} after `up` begins ({phases})"
+    return line
 
 
 def render(result: PlanResult, console) -> None:
@@ -244,15 +310,20 @@ def render(result: PlanResult, console) -> None:
             console.print(f"  [dim]- {escape(note)}[/]")
 
     cost = result.cost
-    console.print(f"[bold]Estimated cost[/]: idle ${cost.idle_usd_per_hour:.2f}/h, busy "
-                  f"${cost.busy_low_usd_per_hour:.2f}-{cost.busy_usd_per_hour:.2f}/h on-demand"
-                  + (f", at most ${cost.max_run_usd:,.2f} per run (max runtime)" if cost.max_run_usd else ""))
+    console.print(cost_line(cost), highlight=False)
     for note in cost.notes:
         console.print(f"  [dim]- {note}[/]")
+    console.print(timing_line(result.timing), highlight=False)
     for w in result.warnings:
         console.print(f"[bold yellow]warning:[/] {w}")
     if result.policy is not None:
         render_policy(result.policy, console)
+    if result.findings:
+        console.print(f"[bold red]plan failed[/]: {len(result.findings)} input(s) the AWS provider would refuse "
+                      "(checked against the installed pulumi_aws SDK and botocore's API models):")
+        for f in result.findings:
+            console.print(f"  - {f}", markup=False, highlight=False, soft_wrap=True)
+        return
     verdict = "[bold red]plan refused by policy[/]" if result.policy and result.policy.mandatory else "[green]plan ok[/]"
     console.print(f"{verdict}: {len(result.run.resources)} resources, validated offline in "
                   f"{result.seconds:.2f}s (no AWS credentials, no Pulumi CLI used)")

@@ -7,17 +7,11 @@ import json
 
 import pytest
 import yaml
-from botocore.session import get_session
-from botocore.validate import ParamValidator
 from conftest import ROOT, policy_of, statements
 from moto import mock_aws
 
 from components import auto_teardown as T
-
-
-def api_errors(service: str, operation: str, params: dict) -> str:
-    shape = get_session().get_service_model(service).operation_model(operation).input_shape
-    return ParamValidator().validate(params, shape).generate_report()
+from scripts.provider_schema import api_errors
 
 
 @pytest.mark.parametrize("stack", ["dev-ecs", "dev-ec2", "dev-sagemaker", "dev-eks", "dev-eks-shared"])

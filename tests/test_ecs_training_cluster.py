@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from botocore.session import get_session
-from botocore.validate import ParamValidator
 from conftest import NOW, cluster_config
 
 from components import ecs_training_cluster as E
+from scripts.provider_schema import api_errors
 from trainstack.config import parse_config
 from trainstack.run_locations import RunLocations
 
@@ -121,13 +120,11 @@ def test_creates_no_vpc_and_no_bucket(ecs):
 
 
 def register_task_definition_errors(containers: list[dict]) -> str:
-    shape = get_session().get_service_model("ecs").operation_model("RegisterTaskDefinition").input_shape
-    report = ParamValidator().validate({
+    return api_errors("ecs", "RegisterTaskDefinition", {
         "family": "trainstack-alice-dev-ecs", "containerDefinitions": containers, "networkMode": "bridge",
         "requiresCompatibilities": ["EC2"],
         "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.instance-type =~ p3.*"}],
-    }, shape)
-    return report.generate_report()
+    })
 
 
 @pytest.mark.parametrize("overrides", [

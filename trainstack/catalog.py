@@ -201,6 +201,30 @@ def suggest(instance_type: str, family: str | None = None, limit: int = 4) -> li
     return close or names[:limit]
 
 
+def regions_offering(instance_type: str) -> tuple[str, ...]:
+    """Regions whose price table lists the type (empty: the table does not know the type)."""
+    from .prices import table
+
+    return table().regions_offering(instance_type)
+
+
+def types_offered_in(region: str) -> tuple[str, ...]:
+    """Types the price table lists for `region` (empty: the table does not know the region)."""
+    from .prices import table
+
+    return table().types_in(region)
+
+
+def offered_in(instance_type: str, region: str) -> bool | None:
+    """Whether `region` offers the type; None when the price table cannot tell (type or region not in it)."""
+    from .prices import table
+
+    t = table()
+    if not t.knows_type(instance_type) or not t.knows_region(region):
+        return None
+    return t.lookup(instance_type, region) is not None
+
+
 # ---------------------------------------------------------------------------------------------
 # EKS: Kubernetes versions and the GPU AMIs of managed node groups.
 

@@ -690,6 +690,7 @@ def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
                    "rename them; trainstack sets TRAINSTACK_* and AWS sets AWS_*")
 
     gpu = _parse_gpu(top.obj("gpu"), backend, job, warnings)
+    _check_region_offers(gpu, region, problems)
 
     hours_left = (expires_at - now).total_seconds() / 3600
     if max_runtime > hours_left + 1e-9:
@@ -874,6 +875,23 @@ def _parse_gpu(g: _Reader, backend: str, job: JobConfig, warnings: list[str]) ->
         if refused is not None:
             g.fail("amiId", _MISSING, *refused)
     return gpu
+
+
+def _check_region_offers(gpu: GpuConfig, region: str, problems: list[Problem]) -> None:
+    """Refuse a GPU type the stack's region does not offer (from the price table's regions)."""
+    for t in gpu.instance_types:
+        if catalog.offered_in(t, region) is not False:
+            continue
+        offered_here = set(catalog.types_offered_in(region))
+        here = [n.name for n in catalog.gpu_types() if n.name in offered_here]  # catalog order: small first
+        same_family = [n for n in here if catalog.matches_placement(n, gpu.family)]
+        offered = ", ".join((same_family or here)[:8])
+        problems.append(Problem(
+            "trainstack:gpu.instanceTypes", list(gpu.instance_types),
+            f"`{t}` is not offered in {region} (aws:region); regions that offer it: "
+            f"{', '.join(catalog.regions_offering(t))}",
+            f"use a type {region} offers ({'' if same_family else 'no ' + gpu.family + ' types there; '}{offered}), "
+            "or move the stack to a region that offers it"))
 
 
 def _parse_sagemaker(s: _Reader, backend: str, job: JobConfig, gpu: GpuConfig, region: str,

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from . import catalog
+from . import prices as price_tables
 from .config import StackConfig, eks_support_status
 
 NAT_GATEWAY_USD_PER_HOUR = 0.045  # plus $0.045/GB processed; S3 traffic bypasses it (gateway endpoint)
@@ -21,9 +22,18 @@ class CostEstimate:
     busy_low_usd_per_hour: float  # on-demand, the cheapest listed type
     max_run_usd: float  # busy upper bound x the job's maximum runtime
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # Expected busy cost with the configured spot share at the region's median spot price
+    # (cheapest and most expensive listed type), and at the most expensive one for a full run.
+    region: str = ""
+    expected_low_usd_per_hour: float = 0.0
+    expected_usd_per_hour: float = 0.0
+    expected_run_usd: float = 0.0
+    spot_discounts: tuple[tuple[str, float], ...] = ()  # (type, median spot saving 0..1) in the region
+    price_source: str = ""
+    price_as_of: str = ""
 
 
-def estimate(cfg: StackConfig) -> CostEstimate:
+def estimate(cfg: StackConfig, price_table: price_tables.PriceTable | None = None) -> CostEstimate:
     if cfg.platform is not None:
         idle = NAT_GATEWAY_USD_PER_HOUR + PUBLIC_IPV4_USD_PER_HOUR if cfg.platform.egress == "nat" else 0.0
         notes = ["S3 storage is billed per GB-month and is not included.",
@@ -39,22 +49,44 @@ def estimate(cfg: StackConfig) -> CostEstimate:
             idle += plane
             notes.append(f"The shared EKS control plane and its {eks.system_instance_type} system node run around the "
                          f"clock (${plane:.2f}/h) for every eks.mode: shared cluster stack.")
-        return CostEstimate(idle, idle, idle, 0.0, tuple(notes))
+        return CostEstimate(idle, idle, idle, 0.0, tuple(notes), region=cfg.region, expected_low_usd_per_hour=idle,
+                            expected_usd_per_hour=idle)
 
     c = cfg.cluster
     assert c is not None
+    table = price_table or price_tables.table()
     sagemaker = c.backend == "sagemaker"
-    prices = [catalog.price_per_hour(t, sagemaker=sagemaker) for t in c.gpu.instance_types]
-    prices = [p for p in prices if p is not None]
     nodes = c.job.nodes
-    high = max(prices, default=0.0) * nodes
-    low = min(prices, default=0.0) * nodes
-    notes = [f"List prices: {catalog.PRICE_SOURCE}."]
-    if sagemaker and c.sagemaker.spot:
-        notes.append("Managed spot training bills spot prices, typically 60-90 % below this bound.")
-    elif not sagemaker and c.gpu.spot_percent > 0:
-        notes.append(f"{c.gpu.spot_percent} % of capacity above the on-demand base runs on spot, "
-                     "typically 60-90 % below this bound.")
+    on_demand, expected, discounts = [], [], []
+    for t in c.gpu.instance_types:
+        od, spot = _hourly(t, cfg.region, table, sagemaker=sagemaker)
+        if od is None:
+            continue
+        on_demand.append(od)
+        if spot is not None:
+            discounts.append((catalog.ec2_name(t), round(1 - spot / od, 4)))
+        expected.append(_expected_hourly(c, od, spot))
+    high = max(on_demand, default=0.0) * nodes
+    low = min(on_demand, default=0.0) * nodes
+    exp_high = max(expected, default=0.0) * nodes
+    exp_low = min(expected, default=0.0) * nodes
+    notes = []
+    on_spot = c.sagemaker.spot if sagemaker else c.gpu.spot_percent > 0
+    if on_spot and discounts:
+        shown = ", ".join(f"{t} {d:.0%}" for t, d in discounts)
+        notes.append(f"Expected: median spot in {cfg.region} is below on-demand by {shown}"
+                     + (" (EC2's discount applied to SageMaker's price, an approximation: AWS publishes no "
+                        "managed-spot price table)" if sagemaker else
+                        f"; {c.gpu.spot_percent} % of capacity above the on-demand base ({c.gpu.on_demand_base}) "
+                        "runs on spot") + ".")
+    elif on_spot:
+        notes.append(f"No spot price for these types in {cfg.region} in the price table: expected = on-demand.")
+    if sagemaker and cfg.region != "us-east-1":
+        notes.append(f"SageMaker prices are us-east-1 list prices scaled by the EC2 price ratio of {cfg.region}.")
+    unpriced = [t for t in c.gpu.instance_types if table.lookup(t, cfg.region) is None]
+    if unpriced:
+        notes.append(f"{', '.join(unpriced)}: no row for {cfg.region} in the price table; priced from "
+                     f"{catalog.PRICE_SOURCE}.")
     idle = 0.0
     if c.backend == "eks":
         idle, note = _eks_cluster_idle(cfg)
@@ -62,9 +94,12 @@ def estimate(cfg: StackConfig) -> CostEstimate:
     else:
         notes.append("Idle: the GPU group sits at zero instances; the ECS cluster, schedules and roles cost nothing."
                      if not sagemaker else "Idle: SageMaker releases the instances when the job ends.")
-    high, low = high + idle, low + idle
-    return CostEstimate(round(idle, 4), round(high, 4), round(low, 4), round(high * c.job.max_runtime_hours, 2),
-                        tuple(notes))
+    high, low, exp_high, exp_low = high + idle, low + idle, exp_high + idle, exp_low + idle
+    hours = c.job.max_runtime_hours
+    return CostEstimate(round(idle, 4), round(high, 4), round(low, 4), round(high * hours, 2), tuple(notes),
+                        region=cfg.region, expected_low_usd_per_hour=round(exp_low, 4),
+                        expected_usd_per_hour=round(exp_high, 4), expected_run_usd=round(exp_high * hours, 2),
+                        spot_discounts=tuple(discounts), price_source=table.source, price_as_of=table.as_of)
 
 
 def eks_idle_usd_per_hour(version: str, system_instance_type: str, today=None) -> float:
@@ -86,6 +121,34 @@ def _eks_cluster_idle(cfg: StackConfig) -> tuple[float, str]:
     return idle, (f"Idle: the GPU node groups sit at zero, but this stack's EKS control plane and its "
                   f"{eks.system_instance_type} system node cost ${idle:.2f}/h until `destroy` (after expiry only the "
                   "control plane remains).")
+
+
+def _hourly(instance_type: str, region: str, table, *, sagemaker: bool) -> tuple[float | None, float | None]:
+    """(on-demand, median spot) USD per instance-hour of one type in `region`."""
+    listed = catalog.price_per_hour(instance_type, sagemaker=sagemaker)
+    row = table.lookup(instance_type, region)
+    if row is None:
+        return listed, None
+    od = row.on_demand
+    if sagemaker:  # SageMaker lists us-east-1 prices here; other regions follow EC2's regional ratio
+        us = catalog.price_per_hour(instance_type)
+        od = listed * (row.on_demand / us) if listed is not None and us else listed
+        if od is None:
+            return None, None
+    discount = row.spot_discount
+    return od, (od * (1 - discount) if discount is not None else None)
+
+
+def _expected_hourly(c, od: float, spot: float | None) -> float:
+    """Per-node expected price: the on-demand base at on-demand, the spot share of the rest at median spot."""
+    if spot is None:
+        return od
+    if c.backend == "sagemaker":
+        return spot if c.sagemaker.spot else od
+    nodes = c.job.nodes
+    base = min(c.gpu.on_demand_base, nodes)
+    spot_nodes = (nodes - base) * c.gpu.spot_percent / 100
+    return (od * (nodes - spot_nodes) + spot * spot_nodes) / nodes
 
 
 # --------------------------------------------------------------------------------------------
