@@ -96,6 +96,37 @@ def shut_down_group_instances(group_name: pulumi.Input[str], region: str, accoun
 
 
 @dataclass(frozen=True)
+class NodeGroupToStop:
+    key: str  # e.g. "p3-2xlarge" or "system"
+    cluster_name: pulumi.Input[str]
+    nodegroup_name: pulumi.Input[str]
+    nodegroup_arn: pulumi.Input[str]
+    max_size: int
+    taint: bool = True  # GPU groups: a NoSchedule taint keeps Cluster Autoscaler from scaling back up
+
+
+def scale_node_groups_to_zero(groups: list[NodeGroupToStop], backstop_minutes: int = 15) -> tuple[TeardownAction, ...]:
+    """eks: one `eks:updateNodegroupConfig` per node group at expiry, repeated `backstop_minutes`
+    later (a call made while the group is still UPDATING, or a pod that slipped through, gets a
+    second chance). Every action carries the same grant: these node groups, nothing else."""
+    from trainstack.eks_request import scale_node_group_to_zero_request
+
+    policy = pulumi.Output.all(*[g.nodegroup_arn for g in groups]).apply(
+        lambda arns: json.dumps(docs.scale_node_groups_to_zero(list(arns))))
+    actions = []
+    for delay, suffix in ((0, ""), (backstop_minutes, "-again")):
+        for g in groups:
+            request = pulumi.Output.all(g.cluster_name, g.nodegroup_name).apply(
+                lambda a, g=g: json.dumps(scale_node_group_to_zero_request(a[0], a[1], g.max_size, taint=g.taint)))
+            actions.append(TeardownAction(
+                key=f"scale-to-zero-{g.key}{suffix}", service="eks", api_action="updateNodegroupConfig",
+                input=request, policy=policy, delay_minutes=delay,
+                description=f"trainstack: cluster expired, scale node group {g.key} to zero"
+                            + (" (backstop)" if delay else "")))
+    return tuple(actions)
+
+
+@dataclass(frozen=True)
 class AutoTeardownArgs:
     expires_at: dt.datetime
     actions: tuple[TeardownAction, ...]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -119,6 +120,16 @@ class OfflineMocks(pmocks.Mocks):
         self.region = region
         self.stack_outputs = dict(stack_outputs or {})
         self.invokes: list[tuple[str, dict]] = []
+        # The inputs each registration arrived with, already deserialized by the MockMonitor; the
+        # RecordingMonitor takes them from here. Deserializing `request.object` a second time would
+        # rehydrate resource references via `get_resource` on the monitor's thread and hang (or fail
+        # with "attached to a different loop") whenever a Resource is passed as an input.
+        self._inputs: dict[tuple[str, str], dict] = {}
+        self._inputs_lock = threading.Lock()
+
+    def take_inputs(self, typ: str, name: str) -> dict:
+        with self._inputs_lock:
+            return self._inputs.pop((typ, name), {})
 
     # -- invokes -------------------------------------------------------------------------------
     def call(self, args: pmocks.MockCallArgs):
@@ -151,6 +162,8 @@ class OfflineMocks(pmocks.Mocks):
     # -- resources -----------------------------------------------------------------------------
     def new_resource(self, args: pmocks.MockResourceArgs):
         t, name, inputs = args.typ, args.name, dict(args.inputs)
+        with self._inputs_lock:
+            self._inputs[(t, name)] = dict(inputs)
         if t == "pulumi:pulumi:StackReference":
             ref = inputs.get("name") or args.resource_id or name
             if ref not in self.stack_outputs:
@@ -206,34 +219,74 @@ class OfflineMocks(pmocks.Mocks):
             state.update(name=physical)
         elif t == "aws:ec2/eip:Eip":
             state.update(publicIp="203.0.113.10", allocationId=rid)
+        elif t.startswith("aws:eks/"):
+            rid, arn = self._eks(t, seed, physical, inputs, state)
+        elif t.startswith("kubernetes:"):
+            meta = dict(inputs.get("metadata") or {})
+            meta.setdefault("name", f"{name}-{_short(seed, 8)}")  # the provider autonames like the engine
+            meta["uid"] = _uuid(seed)
+            state["metadata"] = meta
+            rid = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+            return rid, state
         if "tags" in inputs:
             state["tagsAll"] = inputs["tags"]
         state.setdefault("arn", arn)
         state.setdefault("id", rid)
         return rid, state
 
+    def _eks(self, t: str, seed: str, physical: str, inputs: dict, state: dict) -> tuple[str, str]:
+        """EKS answers in the shapes `aws eks describe-*` returns (ids as the provider composes them)."""
+        r, acct, cluster = self.region, ACCOUNT_ID, inputs.get("clusterName", "cluster")
+        if t == "aws:eks/cluster:Cluster":
+            arn = f"arn:aws:eks:{r}:{acct}:cluster/{physical}"
+            endpoint = f"https://{_short(seed, 32).upper()}.gr7.{r}.eks.amazonaws.com"
+            vpc = dict(inputs.get("vpcConfig") or {})
+            vpc.update(clusterSecurityGroupId="sg-" + _short(seed + "cluster-sg", 17), vpcId="vpc-" + _short(seed, 17))
+            state.update(name=physical, endpoint=endpoint, status="ACTIVE", vpcConfig=vpc,
+                         certificateAuthority={"data": "TU9DSyBDQQ=="},  # base64 "MOCK CA"
+                         identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{r}.amazonaws.com/id/{_short(seed, 32)}"}]}],
+                         platformVersion="eks.1")
+            return physical, arn
+        if t == "aws:eks/nodeGroup:NodeGroup":
+            ng = inputs.get("nodeGroupName") or (inputs["nodeGroupNamePrefix"] + _short(seed, 8)
+                                                 if inputs.get("nodeGroupNamePrefix") else physical)
+            arn = f"arn:aws:eks:{r}:{acct}:nodegroup/{cluster}/{ng}/{_uuid(seed)}"
+            state.update(nodeGroupName=ng, status="ACTIVE", resources=[{
+                "autoscalingGroups": [{"name": f"eks-{ng}-{_uuid(seed)}"}], "remoteAccessSecurityGroupId": ""}])
+            return f"{cluster}:{ng}", arn
+        if t == "aws:eks/addon:Addon":
+            addon = inputs.get("addonName", physical)
+            state.update(addonVersion=inputs.get("addonVersion") or "v0.0.0-eksbuild.1")
+            return f"{cluster}:{addon}", f"arn:aws:eks:{r}:{acct}:addon/{cluster}/{addon}/{_uuid(seed)}"
+        if t == "aws:eks/podIdentityAssociation:PodIdentityAssociation":
+            assoc = "a-" + _short(seed, 17)
+            arn = f"arn:aws:eks:{r}:{acct}:podidentityassociation/{cluster}/{assoc}"
+            state.update(associationArn=arn, associationId=assoc)
+            return f"{cluster},{assoc}", arn
+        rid = f"{cluster}:{physical}"
+        return rid, f"arn:aws:eks:{r}:{acct}:{t.rsplit(':', 1)[-1].lower()}/{cluster}/{physical}"
+
 
 class RecordingMonitor(pmocks.MockMonitor):
     """MockMonitor that also keeps what a plan needs to show: parent, protect, ignoreChanges."""
 
-    def __init__(self, mocks: pmocks.Mocks):
+    def __init__(self, mocks: OfflineMocks):
         super().__init__(mocks)
         self.records: list[ResourceRecord] = []
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            from pulumi.runtime import rpc
-
             self._record(request, response.urn, custom=bool(request.custom), protect=bool(request.protect),
                          retain=bool(getattr(request, "retainOnDelete", False)),
-                         ignore=list(request.ignoreChanges), inputs=rpc.deserialize_properties(request.object),
+                         ignore=list(request.ignoreChanges), inputs=self.mocks.take_inputs(request.type, request.name),
                          dependencies=list(request.dependencies),
                          property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()})
         return response
 
     def ReadResource(self, request):  # StackReference and other `get`s
         response = super().ReadResource(request)
+        self.mocks.take_inputs(request.type, request.name)
         self._record(request, response.urn, custom=True, protect=False, retain=False, ignore=[], inputs={})
         return response
 

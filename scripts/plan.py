@@ -221,6 +221,8 @@ def ami_plan(cfg: config_mod.StackConfig) -> dict[str, Any] | None:
     if c is None:
         return None
     found = amis.plan_for(c.backend, c.gpu.architectures, c.gpu.ami_id, c.gpu.ami_driver_branch)
+    if c.backend == "eks":
+        found = amis.eks_plan(c.eks.ami_type, c.eks.release_version, c.gpu.architectures)
     return found.as_dict() if found else None
 
 

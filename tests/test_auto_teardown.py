@@ -14,7 +14,7 @@ from components import auto_teardown as T
 from scripts.provider_schema import api_errors
 
 
-@pytest.mark.parametrize("stack", ["dev-ecs", "dev-ec2", "dev-sagemaker"])
+@pytest.mark.parametrize("stack", ["dev-ecs", "dev-ec2", "dev-sagemaker", "dev-eks", "dev-eks-shared"])
 def test_every_cluster_stack_has_a_teardown_schedule_at_its_expiry(example_plans, stack):
     result = example_plans[stack]
     schedules = result.run.of_type("aws:scheduler/schedule:Schedule")

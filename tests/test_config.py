@@ -172,7 +172,6 @@ CLUSTER_CASES = [
     ("platform key in cluster", {"vpcCidr": "10.9.0.0/16"}, "trainstack:vpcCidr", ["applies to platform stacks"]),
     ("driver too new for Volta", {"gpu": {"amiId": "ami-0123456789abcdef0", "amiDriverBranch": 590}},
      "trainstack:gpu.amiDriverBranch", ["R580", "Volta"]),
-    ("eks not available yet", {"backend": "eks"}, "trainstack:backend", ["not available"]),
     ("log retention CloudWatch refuses", {"logRetentionDays": 10}, "trainstack:logRetentionDays",
      ["is not a retention CloudWatch Logs accepts", "1, 3, 5, 7, 14, 30", "3288, 3653"]),
 ]

@@ -21,6 +21,7 @@ def python_class(type_token: str):
 
 
 def taggable(type_token: str) -> bool:
+    # Kubernetes objects (labels, not AWS tags) and provider resources carry no AWS tags.
     if not type_token.startswith("aws:"):
         return False
     return "tags" in inspect.signature(python_class(type_token)._internal_init).parameters
@@ -36,6 +37,7 @@ def tags_of(record) -> dict[str, str]:
 def test_taggability_is_read_from_the_provider_classes():
     assert taggable("aws:s3/bucket:Bucket") and taggable("aws:autoscaling/group:Group")
     assert not taggable("aws:s3/bucketPolicy:BucketPolicy") and not taggable("aws:scheduler/schedule:Schedule")
+    assert not taggable("kubernetes:batch/v1:Job") and not taggable("pulumi:providers:kubernetes")
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -154,3 +154,26 @@ def problem_for(backend: str, family: str, architectures: list[GpuArchitecture])
             f"pin gpu.amiId to an AMI with that driver, docker and the NVIDIA container toolkit (and set "
             f"gpu.amiDriverBranch); or use a family of another architecture ({', '.join(newer)}), e.g. g4dn, "
             f"g5 or g6; or use backend {' or '.join(others)}")
+
+
+# EKS managed node groups pick their AMI from the node group's AMI type (and optional release).
+# The EKS AL2023 NVIDIA AMI ships the proprietary and the open kernel module and an LTS (R580) and
+# a production (R595) driver tree and picks both at first boot per GPU: Volta (p3, p3dn) gets the
+# proprietary module on R580 (awslabs/amazon-eks-ami doc/usage/g7-ami.md, "Driver version 595 is not
+# compatible with P3, P3dn"; release v20260917). Bottlerocket's NVIDIA variants drive the same
+# families (awsdocs/amazon-eks-user-guide ml-eks-optimized-ami.adoc).
+EKS_AMI_EVIDENCE = ("amazon-eks-ami doc/usage/g7-ami.md and release v20260917 (two driver trees, picked at boot); "
+                    "EKS user guide ml-eks-optimized-ami")
+
+
+def eks_plan(ami_type: str, release_version: str | None, architectures: list[GpuArchitecture]) -> AmiPlan:
+    volta = any(a.last_driver_branch is not None for a in architectures)
+    source = f"EKS node group AMI type {ami_type}" + (f", release {release_version}" if release_version
+                                                      else ", latest release")
+    module = f"{PROPRIETARY}/{OPEN}, picked at boot per GPU"
+    notes = [f"evidence: {EKS_AMI_EVIDENCE}"]
+    if volta:
+        notes.append("Volta gets the proprietary module on the R580 (LTS) tree; if AWS ever drops that tree from "
+                     "the AMI, pin eks.releaseVersion to the last release that had it.")
+    return AmiPlan(source, module, 580 if volta else None, tuple(notes))
+

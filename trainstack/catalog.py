@@ -116,6 +116,7 @@ _TYPES = [
     _gpu("p5.48xlarge", 192, 2048, 8, "H100", 80, HOPPER, 55.04, efa=True, sm=63.30),
     # Common CPU types, listed so that a GPU-less type gets "has no GPU", not "unknown".
     _cpu("t3.large", 2, 8, 0.0832),
+    _cpu("t3.medium", 2, 4, 0.0416),  # the default EKS system node (Cluster Autoscaler, CoreDNS)
     _cpu("m5.xlarge", 4, 16, 0.192),
     _cpu("m5.2xlarge", 8, 32, 0.384),
     _cpu("m6i.xlarge", 4, 16, 0.192),
@@ -222,3 +223,37 @@ def offered_in(instance_type: str, region: str) -> bool | None:
     if not t.knows_type(instance_type) or not t.knows_region(region):
         return None
     return t.lookup(instance_type, region) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# EKS: Kubernetes versions and the GPU AMIs of managed node groups.
+
+
+@dataclass(frozen=True)
+class EksVersion:
+    version: str
+    released: str  # Amazon EKS release, ISO date (UTC)
+    end_of_standard_support: str  # $0.10 per cluster-hour until then
+    end_of_extended_support: str  # $0.60 per cluster-hour until then; no new clusters afterwards
+
+
+# Amazon EKS Kubernetes release calendar (docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html,
+# awsdocs/amazon-eks-user-guide; 1.34/1.35 dates as endoflife.date/amazon-eks lists them). Standard
+# support is 14 months from the EKS release, extended support 12 more. Versions past their end of
+# extended support are left out: EKS no longer creates clusters on them.
+EKS_VERSIONS: dict[str, EksVersion] = {v.version: v for v in (
+    EksVersion("1.31", "2024-09-26", "2025-11-26", "2026-11-26"),
+    EksVersion("1.32", "2025-01-23", "2026-03-23", "2027-03-23"),
+    EksVersion("1.33", "2025-05-29", "2026-07-29", "2027-07-29"),
+    EksVersion("1.34", "2025-10-02", "2026-12-02", "2027-12-02"),
+    EksVersion("1.35", "2026-01-27", "2027-03-27", "2028-03-27"),
+)}
+EKS_DEFAULT_VERSION = max(EKS_VERSIONS, key=lambda v: tuple(int(p) for p in v.split(".")))
+EKS_CONTROL_PLANE_USD_PER_HOUR = 0.10
+EKS_EXTENDED_SUPPORT_USD_PER_HOUR = 0.60
+
+# Managed node group AMI types for NVIDIA GPUs (EKS CreateNodegroup `amiType`). Both drive every
+# GPU family in this catalog, Volta (p3) included: the AL2023 NVIDIA AMI ships the R580 driver for
+# it and picks the driver tree at first boot; Bottlerocket also ships the device plugin.
+EKS_GPU_AMI_TYPES = ("AL2023_x86_64_NVIDIA", "BOTTLEROCKET_x86_64_NVIDIA")
+EKS_NVIDIA_FAMILIES = ("p3", "p3dn", "g4dn", "g5", "g6", "p4d", "p5")

@@ -103,6 +103,28 @@ class DataLakeConfig:
 
 
 @dataclass(frozen=True)
+class EksConfig:
+    """`trainstack:eks` of a cluster stack (backend eks)."""
+
+    mode: str = "dedicated"  # dedicated: a control plane per cluster stack; shared: the platform's
+    version: str = catalog.EKS_DEFAULT_VERSION
+    ami_type: str = "AL2023_x86_64_NVIDIA"
+    release_version: str | None = None
+    system_instance_type: str = "t3.medium"
+    public_access_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+
+
+@dataclass(frozen=True)
+class PlatformEksConfig:
+    """`trainstack:eks` of a platform stack: a control plane shared by `eks.mode: shared` clusters."""
+
+    shared_cluster: bool = False
+    version: str = catalog.EKS_DEFAULT_VERSION
+    system_instance_type: str = "t3.medium"
+    public_access_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+
+
+@dataclass(frozen=True)
 class PlatformConfig:
     az_count: int = 2
     availability_zones: tuple[str, ...] | None = None
@@ -110,6 +132,7 @@ class PlatformConfig:
     egress: str = "public"
     data_lake: DataLakeConfig = field(default_factory=DataLakeConfig)
     flow_logs: bool = False  # VPC flow logs to the log bucket (billed per GB delivered)
+    eks: PlatformEksConfig = field(default_factory=PlatformEksConfig)
 
 
 @dataclass(frozen=True)
@@ -185,6 +208,7 @@ class ClusterConfig:
     job: JobConfig
     sagemaker: SageMakerConfig = field(default_factory=SageMakerConfig)
     log_retention_days: int = 14
+    eks: EksConfig = field(default_factory=EksConfig)
 
     @property
     def max_runtime_seconds(self) -> int:
@@ -221,8 +245,15 @@ class StackConfig:
 # --------------------------------------------------------------------------------------------
 # Key schema: every key the program reads, so that typos are reported instead of ignored.
 
-PLATFORM_KEYS = {"azCount", "availabilityZones", "vpcCidr", "egress", "dataLake", "flowLogs"}
-CLUSTER_KEYS = {"platformStack", "backend", "ttlHours", "expiresAt", "gpu", "job", "sagemaker", "logRetentionDays"}
+PLATFORM_KEYS = {"azCount", "availabilityZones", "vpcCidr", "egress", "dataLake", "flowLogs", "eks"}
+CLUSTER_KEYS = {"platformStack", "backend", "ttlHours", "expiresAt", "gpu", "job", "sagemaker", "logRetentionDays",
+                "eks"}
+EKS_KEYS = {"mode", "version", "amiType", "releaseVersion", "systemInstanceType", "publicAccessCidrs"}
+PLATFORM_EKS_KEYS = {"sharedCluster", "version", "systemInstanceType", "publicAccessCidrs"}
+EKS_MODES = ("dedicated", "shared")
+# AL2023: <kubernetes version>-<build date>; Bottlerocket: <OS version>-<commit>.
+EKS_RELEASE_RE = {"AL2023_x86_64_NVIDIA": re.compile(r"^(\d+)\.(\d+)\.\d+-\d{8}$"),
+                  "BOTTLEROCKET_x86_64_NVIDIA": re.compile(r"^\d+\.\d+\.\d+-[0-9a-f]{8}$")}
 COMMON_KEYS = {"kind", "owner"}
 DATA_LAKE_KEYS = {"checkpointRetentionDays", "noncurrentVersionDays", "glueDatabase", "protect", "accessLogRetentionDays"}
 GPU_KEYS = {
@@ -470,6 +501,7 @@ def parse_config(
 
     top.reject_unknown(COMMON_KEYS | PLATFORM_KEYS | CLUSTER_KEYS)
     other = CLUSTER_KEYS if kind == "platform" else PLATFORM_KEYS if kind == "cluster" else set()
+    other = other - (CLUSTER_KEYS & PLATFORM_KEYS)  # keys both kinds read (each with its own schema)
     for name in sorted(other & set(values)):
         if name in SCHEMA_DEFAULTS and str(values[name]) == str(SCHEMA_DEFAULTS[name]):
             continue  # put there by the Pulumi CLI from Pulumi.yaml's defaults, not by the user
@@ -478,7 +510,7 @@ def parse_config(
 
     platform = cluster = None
     if kind == "platform":
-        platform = _parse_platform(top, region, problems)
+        platform = _parse_platform(top, region, problems, now, warnings)
     elif kind == "cluster":
         cluster = _parse_cluster(top, region, now, owner or "x", problems, warnings, root=root)
 
@@ -488,7 +520,8 @@ def parse_config(
                        platform=platform, cluster=cluster, warnings=tuple(warnings))
 
 
-def _parse_platform(top: _Reader, region: str, problems: list[Problem]) -> PlatformConfig:
+def _parse_platform(top: _Reader, region: str, problems: list[Problem], now: dt.datetime,
+                    warnings: list[str]) -> PlatformConfig:
     az_count = top.integer("azCount", 2, MIN_AZ, MAX_AZ,
                            f"use {MIN_AZ}-{MAX_AZ}: at least two AZs so GPU capacity can be found when one AZ is out")
     egress = top.choice("egress", "public", EGRESS)
@@ -536,7 +569,8 @@ def _parse_platform(top: _Reader, region: str, problems: list[Problem]) -> Platf
         protect=lake.boolean("protect", True),
     )
     return PlatformConfig(az_count=az_count, availability_zones=zones, vpc_cidr=cidr, egress=egress,
-                          data_lake=data_lake, flow_logs=top.boolean("flowLogs", False))
+                          data_lake=data_lake, flow_logs=top.boolean("flowLogs", False),
+                          eks=_parse_platform_eks(top.obj("eks"), now, warnings))
 
 
 def _parse_expiry(top: _Reader, now: dt.datetime) -> dt.datetime:
@@ -674,12 +708,13 @@ def _parse_cluster(top: _Reader, region: str, now: dt.datetime, owner: str,
         job_r.fail("nodes", nodes, "must be 1 for the ecs backend (an ECS task runs on one instance; ECS offers "
                    "no peer discovery for a multi-node torchrun)",
                    "use backend ec2 (or sagemaker) for multi-node training, or set job.nodes: 1")
-    if backend == "eks":
-        top.fail("backend", backend, "is not available in this version of trainstack (ec2, ecs and sagemaker are)",
-                 "use backend ec2, ecs or sagemaker")
+    eks_r = top.obj("eks")
+    eks = _parse_eks(eks_r, backend, job, gpu, now, warnings)
+    if backend != "eks" and eks_r.values:
+        warnings.append(f"trainstack:eks is set but the backend is {backend}: those settings are ignored.")
 
     return ClusterConfig(platform_stack=platform_stack, owner=owner, backend=backend, expires_at=expires_at,
-                         gpu=gpu, job=job, sagemaker=sagemaker, log_retention_days=log_retention)
+                         gpu=gpu, job=job, sagemaker=sagemaker, log_retention_days=log_retention, eks=eks)
 
 
 def _parse_workdir(job_r: _Reader, root: str | None) -> str | None:
@@ -920,6 +955,175 @@ def _parse_sagemaker(s: _Reader, backend: str, job: JobConfig, gpu: GpuConfig, r
                                   "pulls training images from its own region only",
                                   f"use the {region} copy of the image"))
     return cfg
+
+
+# --------------------------------------------------------------------------------------------
+# EKS
+
+
+def eks_support_status(version: str, today: dt.date) -> str:
+    """standard | extended | ended, from the catalog's EKS release calendar."""
+    v = catalog.EKS_VERSIONS[version]
+    if today < dt.date.fromisoformat(v.end_of_standard_support):
+        return "standard"
+    return "extended" if today < dt.date.fromisoformat(v.end_of_extended_support) else "ended"
+
+
+def _eks_version(r: _Reader, now: dt.datetime, warnings: list[str]) -> str:
+    known = sorted(catalog.EKS_VERSIONS, key=lambda v: tuple(int(p) for p in v.split(".")))
+    value = r.raw("version")
+    if value is _MISSING or value is None:
+        return catalog.EKS_DEFAULT_VERSION
+    text = _scalar_text(value)
+    if isinstance(value, float):  # YAML reads an unquoted 1.30 as the float 1.3
+        text = f"{value:.2f}" if f"{value:.2f}" in catalog.EKS_VERSIONS else f"{value:g}"
+    if text not in catalog.EKS_VERSIONS:
+        r.fail("version", value, f"is not an EKS Kubernetes version trainstack knows ({', '.join(known)})",
+               f"use {catalog.EKS_DEFAULT_VERSION} (write it quoted, e.g. \"{catalog.EKS_DEFAULT_VERSION}\")")
+        return catalog.EKS_DEFAULT_VERSION
+    status = eks_support_status(text, now.date())
+    info = catalog.EKS_VERSIONS[text]
+    if status == "ended":
+        r.fail("version", value, f"reached the end of EKS extended support on {info.end_of_extended_support}; "
+               "EKS creates no new clusters on it", f"use {catalog.EKS_DEFAULT_VERSION}")
+    elif status == "extended":
+        warnings.append(
+            f"{r.key('version')} = {text} is in EKS extended support (standard support ended "
+            f"{info.end_of_standard_support}): the control plane costs "
+            f"${catalog.EKS_EXTENDED_SUPPORT_USD_PER_HOUR:.2f}/h instead of ${catalog.EKS_CONTROL_PLANE_USD_PER_HOUR:.2f}/h "
+            f"until {info.end_of_extended_support}. Use {catalog.EKS_DEFAULT_VERSION}.")
+    return text
+
+
+def _system_instance_type(r: _Reader) -> str:
+    default = "t3.medium"
+    name = r.string("systemInstanceType", default, "use a small non-GPU type with at least 2 vCPUs, e.g. t3.medium")
+    spec = catalog.lookup(name)
+    fix = "use a small non-GPU type with at least 2 vCPUs, e.g. t3.medium (it runs Cluster Autoscaler and CoreDNS)"
+    if spec is None:
+        r.fail("systemInstanceType", name, "is not in trainstack's instance catalog", fix)
+    elif spec.has_gpu:
+        r.fail("systemInstanceType", name, "has a GPU: the system node runs around the clock", fix)
+    elif spec.vcpus < 2:
+        r.fail("systemInstanceType", name, f"has {spec.vcpus} vCPU", fix)
+    else:
+        return name
+    return default
+
+
+def _public_access_cidrs(r: _Reader) -> tuple[str, ...]:
+    fix = "list IPv4 networks allowed to reach the Kubernetes API, e.g. [203.0.113.0/24] (default [0.0.0.0/0])"
+    cidrs = r.string_list("publicAccessCidrs", fix)
+    if cidrs is None:
+        return ("0.0.0.0/0",)
+    if not cidrs:
+        r.fail("publicAccessCidrs", [], "is empty", fix)
+    for c in cidrs:
+        try:
+            ipaddress.IPv4Network(c, strict=True)
+            if "/" not in c:
+                raise ValueError
+        except ValueError:
+            r.fail("publicAccessCidrs", list(cidrs), f"`{c}` is not an IPv4 network in CIDR notation", fix)
+    return cidrs
+
+
+def _parse_eks(r: _Reader, backend: str, job: JobConfig, gpu: GpuConfig, now: dt.datetime,
+               warnings: list[str]) -> EksConfig:
+    r.reject_unknown(EKS_KEYS)
+    if backend != "eks":
+        return EksConfig()
+    mode = r.choice("mode", "dedicated", EKS_MODES)
+    shared = mode == "shared"
+    if shared:
+        # The platform owns these; a cluster stack cannot change a control plane it shares.
+        for key in ("version", "systemInstanceType", "publicAccessCidrs"):
+            if r.has(key):
+                r.fail(key, r.raw(key), "applies to eks.mode dedicated; a shared cluster's control plane is the "
+                       "platform's", f"set it in the platform stack's trainstack:eks, or remove eks.{key}")
+    version = catalog.EKS_DEFAULT_VERSION if shared else _eks_version(r, now, warnings)
+    ami_type = r.string("amiType", "AL2023_x86_64_NVIDIA", "use AL2023_x86_64_NVIDIA or BOTTLEROCKET_x86_64_NVIDIA")
+    if ami_type.startswith("AL2_"):
+        r.fail("amiType", ami_type, "is an Amazon Linux 2 AMI type; EKS stopped publishing AL2 AMIs on 2025-11-26 "
+               "and has none for Kubernetes 1.33 or newer", "use AL2023_x86_64_NVIDIA (or BOTTLEROCKET_x86_64_NVIDIA)")
+        ami_type = "AL2023_x86_64_NVIDIA"
+    elif ami_type not in catalog.EKS_GPU_AMI_TYPES:
+        r.fail("amiType", ami_type, "is not an NVIDIA GPU AMI type of EKS managed node groups",
+               f"use one of {', '.join(catalog.EKS_GPU_AMI_TYPES)}")
+        ami_type = "AL2023_x86_64_NVIDIA"
+    release = r.string("releaseVersion", None, "use an AMI release such as 1.35.0-20260120 (AL2023) or "
+                       "1.50.0-0123abcd (Bottlerocket); `aws ssm get-parameter` on the EKS AMI release parameter "
+                       "lists the current one")
+    if release is not None:
+        m = EKS_RELEASE_RE[ami_type].match(release)
+        if m is None:
+            r.fail("releaseVersion", release, f"is not a release version of {ami_type}",
+                   "use <kubernetes version>-<YYYYMMDD> for AL2023 (e.g. 1.35.0-20260120), "
+                   "<os version>-<commit> for Bottlerocket")
+        elif ami_type.startswith("AL2023") and not shared and f"{m.group(1)}.{m.group(2)}" != version:
+            r.fail("releaseVersion", release, f"is an AMI for Kubernetes {m.group(1)}.{m.group(2)}, but eks.version "
+                   f"is {version}", f"use a {version}.x-YYYYMMDD release, or change eks.version")
+    cfg = EksConfig(mode=mode, version=version, ami_type=ami_type, release_version=release,
+                    system_instance_type="t3.medium" if shared else _system_instance_type(r),
+                    public_access_cidrs=("0.0.0.0/0",) if shared else _public_access_cidrs(r))
+
+    # What a managed node group cannot do.
+    g = "trainstack:gpu"
+    if gpu.spot_percent not in (0, 100):
+        r.problems.append(Problem(f"{g}.spotPercent", gpu.spot_percent,
+                                  "must be 0 or 100 for the eks backend (a managed node group is all spot or all "
+                                  "on-demand)", "set gpu.spotPercent: 100 (spot) or 0 (on-demand)"))
+    if gpu.on_demand_base > 0:
+        r.problems.append(Problem(f"{g}.onDemandBase", gpu.on_demand_base,
+                                  "does not apply to the eks backend (a managed node group has no on-demand base)",
+                                  "remove gpu.onDemandBase, and use gpu.spotPercent: 0 for on-demand nodes"))
+    if gpu.ami_id is not None:
+        r.problems.append(Problem(f"{g}.amiId", gpu.ami_id, "does not apply to the eks backend (EKS picks the "
+                                  "node AMI from eks.amiType and eks.releaseVersion)",
+                                  "remove gpu.amiId; pin an AMI release with eks.releaseVersion"))
+    if gpu.ami_driver_branch is not None:
+        r.problems.append(Problem(f"{g}.amiDriverBranch", gpu.ami_driver_branch,
+                                  "does not apply to the eks backend (the EKS NVIDIA AMI picks the driver for the "
+                                  "GPU at boot: R580 for Volta)", "remove gpu.amiDriverBranch"))
+    for t in gpu.instance_types:
+        spec = catalog.lookup(t)
+        if spec is not None and spec.has_gpu and spec.family not in catalog.EKS_NVIDIA_FAMILIES:
+            r.problems.append(Problem(f"{g}.instanceTypes", list(gpu.instance_types),
+                                      f"`{t}` is not supported by the EKS NVIDIA AMIs",
+                                      f"use types of {', '.join(catalog.EKS_NVIDIA_FAMILIES)}"))
+    distributed = job.nodes > 1 or job.gpus_per_node > 1
+    if distributed and not job.command:
+        r.problems.append(Problem("trainstack:job.command", _MISSING,
+                                  "is required for a multi-GPU eks job (torchrun starts it in every pod)",
+                                  "set job.command, e.g. [python, train.py]"))
+    elif distributed:
+        from scripts.ec2_bootstrap import check_command
+
+        try:
+            check_command(job.command)
+        except ValueError as exc:
+            r.problems.append(Problem("trainstack:job.command", list(job.command),
+                                      f"cannot be started with torchrun: {exc}",
+                                      "write it as [python, train.py, ...] or [python, -m, package.module, ...]"))
+    if job.nodes > 1 and not gpu.placement_group:
+        warnings.append(f"trainstack:job.nodes = {job.nodes} without gpu.placementGroup: the GPU node groups span "
+                        "every AZ, so the pods may land in different AZs (slower NCCL, cross-AZ traffic billed); set "
+                        "gpu.placementGroup: true to keep them on one network spine in one AZ (spot capacity there "
+                        "is thinner).")
+    return cfg
+
+
+def _parse_platform_eks(r: _Reader, now: dt.datetime, warnings: list[str]) -> PlatformEksConfig:
+    r.reject_unknown(PLATFORM_EKS_KEYS)
+    shared = r.boolean("sharedCluster", False)
+    if not shared:
+        for key in sorted(set(r.values) - {"sharedCluster"}):
+            r.fail(key, r.values[key], "applies only with eks.sharedCluster: true",
+                   "set eks.sharedCluster: true, or remove it")
+        return PlatformEksConfig()
+    return PlatformEksConfig(shared_cluster=True, version=_eks_version(r, now, warnings),
+                             system_instance_type=_system_instance_type(r),
+                             public_access_cidrs=_public_access_cidrs(r))
 
 
 # --------------------------------------------------------------------------------------------

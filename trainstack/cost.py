@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from . import catalog
 from . import prices as price_tables
-from .config import StackConfig
+from .config import StackConfig, eks_support_status
 
 NAT_GATEWAY_USD_PER_HOUR = 0.045  # plus $0.045/GB processed; S3 traffic bypasses it (gateway endpoint)
 PUBLIC_IPV4_USD_PER_HOUR = 0.005
@@ -43,6 +43,12 @@ def estimate(cfg: StackConfig, price_table: price_tables.PriceTable | None = Non
         if cfg.platform.flow_logs:
             notes.append(f"VPC flow logs to S3: ${FLOW_LOGS_USD_PER_GB}/GB delivered (vended logs), plus S3 storage; "
                          "NCCL traffic between nodes makes many records.")
+        if cfg.platform.eks.shared_cluster:
+            eks = cfg.platform.eks
+            plane = eks_idle_usd_per_hour(eks.version, eks.system_instance_type)
+            idle += plane
+            notes.append(f"The shared EKS control plane and its {eks.system_instance_type} system node run around the "
+                         f"clock (${plane:.2f}/h) for every eks.mode: shared cluster stack.")
         return CostEstimate(idle, idle, idle, 0.0, tuple(notes), region=cfg.region, expected_low_usd_per_hour=idle,
                             expected_usd_per_hour=idle)
 
@@ -81,13 +87,40 @@ def estimate(cfg: StackConfig, price_table: price_tables.PriceTable | None = Non
     if unpriced:
         notes.append(f"{', '.join(unpriced)}: no row for {cfg.region} in the price table; priced from "
                      f"{catalog.PRICE_SOURCE}.")
-    notes.append("Idle: the GPU group sits at zero instances; the ECS cluster, schedules and roles cost nothing."
-                 if not sagemaker else "Idle: SageMaker releases the instances when the job ends.")
+    idle = 0.0
+    if c.backend == "eks":
+        idle, note = _eks_cluster_idle(cfg)
+        notes.append(note)
+    else:
+        notes.append("Idle: the GPU group sits at zero instances; the ECS cluster, schedules and roles cost nothing."
+                     if not sagemaker else "Idle: SageMaker releases the instances when the job ends.")
+    high, low, exp_high, exp_low = high + idle, low + idle, exp_high + idle, exp_low + idle
     hours = c.job.max_runtime_hours
-    return CostEstimate(0.0, round(high, 4), round(low, 4), round(high * hours, 2), tuple(notes),
+    return CostEstimate(round(idle, 4), round(high, 4), round(low, 4), round(high * hours, 2), tuple(notes),
                         region=cfg.region, expected_low_usd_per_hour=round(exp_low, 4),
                         expected_usd_per_hour=round(exp_high, 4), expected_run_usd=round(exp_high * hours, 2),
                         spot_discounts=tuple(discounts), price_source=table.source, price_as_of=table.as_of)
+
+
+def eks_idle_usd_per_hour(version: str, system_instance_type: str, today=None) -> float:
+    """An EKS control plane (standard or extended support price) plus its one system node."""
+    today = today or dt.datetime.now(dt.timezone.utc).date()
+    plane = (catalog.EKS_EXTENDED_SUPPORT_USD_PER_HOUR if eks_support_status(version, today) == "extended"
+             else catalog.EKS_CONTROL_PLANE_USD_PER_HOUR)
+    return plane + (catalog.price_per_hour(system_instance_type) or 0.0)
+
+
+def _eks_cluster_idle(cfg: StackConfig) -> tuple[float, str]:
+    c = cfg.cluster
+    assert c is not None
+    eks = c.eks
+    if eks.mode == "shared":
+        return 0.0, ("Idle: the GPU node groups sit at zero; the shared control plane is billed to the platform "
+                     "stack, not to this one.")
+    idle = eks_idle_usd_per_hour(eks.version, eks.system_instance_type)
+    return idle, (f"Idle: the GPU node groups sit at zero, but this stack's EKS control plane and its "
+                  f"{eks.system_instance_type} system node cost ${idle:.2f}/h until `destroy` (after expiry only the "
+                  "control plane remains).")
 
 
 def _hourly(instance_type: str, region: str, table, *, sagemaker: bool) -> tuple[float | None, float | None]:

@@ -224,7 +224,11 @@ def pull_image(repository_arn: str | None) -> dict:
 
 
 def merge(*docs: dict) -> dict:
-    return _doc(*[s for d in docs for s in d["Statement"]])
+    statements: list[dict] = []
+    for s in (s for d in docs for s in d["Statement"]):
+        if s not in statements:  # several actions may need the same grant; Sids must stay unique
+            statements.append(s)
+    return _doc(*statements)
 
 
 def scale_group_to_zero(group_arn: str) -> dict:
@@ -354,3 +358,63 @@ def sagemaker_training(*, region: str, account_id: str, kms_key_arn: str, vpc: b
             "Resource": "*",  # SageMaker manages the ENIs; EC2 offers no resource scope for these calls
         })
     return _doc(*statements)
+
+
+# ---------------------------------------------------------------------------------------------
+# EKS
+
+
+def eks_pod_identity_trust(*, namespace: str, service_account: str, cluster_name: str | None = None) -> dict:
+    """Trust for EKS Pod Identity, limited to one namespace/service account (and cluster) by the
+    session tags the service sets (docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html)."""
+    equals = {"aws:RequestTag/kubernetes-namespace": namespace,
+              "aws:RequestTag/kubernetes-service-account": service_account}
+    if cluster_name:
+        equals["aws:RequestTag/eks-cluster-name"] = cluster_name
+    return _doc({
+        "Sid": "AllowEksPodIdentity",
+        "Effect": "Allow",
+        "Principal": {"Service": "pods.eks.amazonaws.com"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"],
+        "Condition": {"StringEquals": equals},
+    })
+
+
+def cluster_autoscaler(cluster_name: str, region: str, account_id: str) -> dict:
+    """Cluster Autoscaler on EKS managed node groups: resize only this cluster's groups
+    (kubernetes/autoscaler cloudprovider/aws README, "Full Cluster Autoscaler Features Policy")."""
+    return _doc(
+        {
+            "Sid": "DiscoverGroupsAndInstanceTypes",
+            "Effect": "Allow",
+            # Describe* calls support no resource-level scoping.
+            "Action": ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+                       "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
+                       "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
+                       "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "ResizeOnlyThisClustersGroups",
+            "Effect": "Allow",
+            "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
+            "Resource": f"arn:aws:autoscaling:{region}:{account_id}:autoScalingGroup:*:autoScalingGroupName/*",
+            "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}},
+        },
+        {
+            "Sid": "ReadThisClustersNodeGroups",
+            "Effect": "Allow",
+            "Action": "eks:DescribeNodegroup",
+            "Resource": f"arn:aws:eks:{region}:{account_id}:nodegroup/{cluster_name}/*",
+        },
+    )
+
+
+def scale_node_groups_to_zero(nodegroup_arns: Sequence[str]) -> dict:
+    """What the eks auto-teardown may do: update these node groups' size and taints."""
+    return _doc({
+        "Sid": "ScaleTheseNodeGroupsToZero",
+        "Effect": "Allow",
+        "Action": "eks:UpdateNodegroupConfig",
+        "Resource": sorted(nodegroup_arns) if len(nodegroup_arns) > 1 else nodegroup_arns[0],
+    })

@@ -24,6 +24,7 @@ from trainstack.run_locations import RunLocations
 BACKENDS: dict[str, str] = {
     "ec2": "programs.backends.ec2",
     "ecs": "programs.backends.ecs",
+    "eks": "programs.backends.eks",
     "sagemaker": "programs.backends.sagemaker",
 }
 

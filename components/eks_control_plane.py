@@ -1,0 +1,152 @@
+"""EksControlPlane: an EKS cluster from pulumi_aws primitives, with one small system node.
+
+The control plane uses API authentication (access entries, no aws-auth ConfigMap) and installs
+the EKS add-ons it needs (vpc-cni, kube-proxy, CoreDNS, the Pod Identity agent) as managed
+add-ons instead of the self-managed defaults. The system node group (one on-demand t3.medium)
+runs CoreDNS and Cluster Autoscaler; GPU node groups (`EksGpuNodeGroups`) come and go beside it.
+A Kubernetes provider for the cluster is exposed for everything that runs inside it.
+
+Deliberately not `pulumi_eks`: its components are remote (implemented by a plugin), so under
+the mock engine the whole cluster is one opaque node and `trainstack plan`, the tag walk, the
+IAM checks and the cost model could not see what it creates.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from trainstack import eks_request as req
+from trainstack import iam_documents as docs
+from trainstack.tags import with_name
+
+CLUSTER_POLICY = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
+NODE_POLICIES = (
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
+    "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",  # shell through SSM, no SSH key
+)
+# Add-ons that need no node to become ACTIVE; CoreDNS waits for the system node.
+NODELESS_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+
+
+def node_role(name: str, tags: Mapping[str, str],
+              parent: pulumi.Resource | None) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+    """The role of managed node group instances. In API authentication mode EKS creates its
+    access entry itself when a managed node group uses it."""
+    child = pulumi.ResourceOptions(parent=parent)
+    role = aws.iam.Role(f"{name}-node-role", assume_role_policy=json.dumps(docs.assume_role("ec2.amazonaws.com")),
+                        description="trainstack: EKS nodes (pods get their own roles through Pod Identity)",
+                        tags=tags, opts=child)
+    return role, [aws.iam.RolePolicyAttachment(f"{name}-node-policy-{i}", role=role.name, policy_arn=arn, opts=child)
+                  for i, arn in enumerate(NODE_POLICIES)]
+
+
+def kubernetes_provider(name: str, cluster_name: pulumi.Input[str], endpoint: pulumi.Input[str],
+                        ca_data: pulumi.Input[str], region: str,
+                        opts: pulumi.ResourceOptions) -> tuple[k8s.Provider, pulumi.Output[str]]:
+    kubeconfig = pulumi.Output.secret(pulumi.Output.all(cluster_name, endpoint, ca_data).apply(
+        lambda a: json.dumps(req.kubeconfig(a[0], a[1], a[2], region))))
+    # delete_unreachable: a destroy after the cluster is gone (or unreachable) must not get stuck on its objects.
+    return k8s.Provider(name, kubeconfig=kubeconfig, delete_unreachable=True, opts=opts), kubeconfig
+
+
+@dataclass(frozen=True)
+class EksControlPlaneArgs:
+    version: str
+    subnet_ids: pulumi.Input[Sequence[str]]
+    security_group_id: pulumi.Input[str]  # the platform's cluster-members group
+    region: str
+    public_access_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    system_instance_type: str = "t3.medium"
+    extended_support: bool = False  # False: EKS upgrades the cluster instead of billing extended support
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class EksControlPlane(pulumi.ComponentResource):
+    cluster: aws.eks.Cluster
+    cluster_role: aws.iam.Role
+    node_role: aws.iam.Role
+    system_nodes: aws.eks.NodeGroup
+    addons: dict[str, aws.eks.Addon]
+    provider: k8s.Provider
+    kubeconfig: pulumi.Output[str]
+
+    def __init__(self, name: str, args: EksControlPlaneArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("trainstack:eks:EksControlPlane", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.cluster_role = aws.iam.Role(
+            f"{name}-cluster-role", assume_role_policy=json.dumps(docs.assume_role("eks.amazonaws.com")),
+            description="trainstack: the EKS control plane", tags=args.tags, opts=child)
+        cluster_policy = aws.iam.RolePolicyAttachment(f"{name}-cluster-policy", role=self.cluster_role.name,
+                                                      policy_arn=CLUSTER_POLICY, opts=child)
+        self.cluster = aws.eks.Cluster(
+            f"{name}-cluster",
+            version=args.version,
+            role_arn=self.cluster_role.arn,
+            vpc_config={
+                "subnet_ids": args.subnet_ids,
+                "endpoint_private_access": True,
+                "endpoint_public_access": True,  # kubectl and `pulumi up` from a laptop; narrow the CIDRs
+                "public_access_cidrs": list(args.public_access_cidrs),
+                "security_group_ids": [args.security_group_id],
+            },
+            access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
+            # Managed add-ons below instead of the unmanaged defaults EKS would otherwise install.
+            bootstrap_self_managed_addons=False,
+            upgrade_policy={"support_type": "EXTENDED" if args.extended_support else "STANDARD"},
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy]))
+
+        self.node_role, node_policies = node_role(name, args.tags, self)
+
+        self.addons = {a: aws.eks.Addon(f"{name}-{a}", cluster_name=self.cluster.name, addon_name=a,
+                                        resolve_conflicts_on_create="OVERWRITE",
+                                        resolve_conflicts_on_update="OVERWRITE", tags=args.tags, opts=child)
+                       for a in NODELESS_ADDONS}
+        # Without security groups in it EKS adds the cluster security group itself.
+        system_lt = aws.ec2.LaunchTemplate(
+            f"{name}-system-lt", description="trainstack EKS system node", update_default_version=True,
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
+                              "http_put_response_hop_limit": 1, "instance_metadata_tags": "disabled"},
+            block_device_mappings=[{"device_name": "/dev/xvda", "ebs": {
+                "volume_size": 30, "volume_type": "gp3", "encrypted": "true", "delete_on_termination": "true"}}],
+            # Node group tags do not reach instances; the reaper and cost reports find them by these.
+            tag_specifications=[{"resource_type": rt, "tags": with_name(args.tags, f"{name}-system")}
+                                for rt in ("instance", "volume", "network-interface")],
+            tags=args.tags, opts=child)
+        # Nodes become Ready only once the CNI runs; a node group waits for Ready nodes.
+        self.system_nodes = aws.eks.NodeGroup(
+            f"{name}-system",
+            cluster_name=self.cluster.name,
+            node_role_arn=self.node_role.arn,
+            subnet_ids=args.subnet_ids,
+            ami_type="AL2023_x86_64_STANDARD",
+            instance_types=[args.system_instance_type],
+            capacity_type="ON_DEMAND",  # Cluster Autoscaler must not vanish with a spot reclaim
+            scaling_config={"min_size": 1, "max_size": 1, "desired_size": 1},
+            labels=req.system_labels(),
+            launch_template={"id": system_lt.id, "version": system_lt.latest_version.apply(str)},
+            update_config={"max_unavailable": 1},
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, self.addons["vpc-cni"]]))
+        # CoreDNS stays DEGRADED without a node to run on; one replica is plenty for one job.
+        self.addons["coredns"] = aws.eks.Addon(
+            f"{name}-coredns", cluster_name=self.cluster.name, addon_name="coredns",
+            configuration_values=json.dumps({"replicaCount": 1}),
+            resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_nodes]))
+
+        self.provider, self.kubeconfig = kubernetes_provider(
+            f"{name}-k8s", self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data,
+            args.region, pulumi.ResourceOptions(parent=self, depends_on=[self.addons["coredns"]]))
+
+        self.register_outputs({"clusterName": self.cluster.name, "endpoint": self.cluster.endpoint,
+                               "nodeRoleArn": self.node_role.arn, "systemNodeGroup": self.system_nodes.node_group_name})

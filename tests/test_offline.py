@@ -1,0 +1,53 @@
+"""The offline harness itself: what `trainstack plan` and every mock-engine test stand on."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+
+from scripts.offline import run_offline
+
+
+class _Remote(pulumi.ComponentResource):
+    """A component implemented by a plugin (as pulumi-eks's are): registered with remote=True."""
+
+    def __init__(self, name: str, role: aws.iam.Role):
+        super().__init__("test:index:Remote", name, {"role": role, "roleArn": role.arn}, None, remote=True)
+
+
+@pytest.mark.timeout(30)
+def test_a_resource_passed_into_a_remote_component_does_not_hang_the_recording_monitor():
+    def program():
+        role = aws.iam.Role("node-role", assume_role_policy="{}")
+        _Remote("remote", role)
+        pulumi.export("roleArn", role.arn)
+
+    run = run_offline(program, config={"aws:region": "us-east-1"})
+    assert run.outputs["roleArn"].startswith("arn:aws:iam::")
+    remote = run.one("test:index:Remote")
+    assert remote.inputs["roleArn"] == run.outputs["roleArn"]  # its inputs are still recorded
+
+
+def test_eks_and_kubernetes_mocks_answer_like_the_services():
+    import pulumi_kubernetes as k8s
+
+    def program():
+        cluster = aws.eks.Cluster("eks", role_arn="arn:aws:iam::123456789012:role/r",
+                                  vpc_config={"subnet_ids": ["subnet-1", "subnet-2"]})
+        group = aws.eks.NodeGroup("gpu", cluster_name=cluster.name, node_role_arn="arn:aws:iam::123456789012:role/n",
+                                  subnet_ids=["subnet-1"], scaling_config={"min_size": 0, "max_size": 2,
+                                                                           "desired_size": 0})
+        ns = k8s.core.v1.Namespace("ns")
+        pulumi.export("endpoint", cluster.endpoint)
+        pulumi.export("clusterSg", cluster.vpc_config.cluster_security_group_id)
+        pulumi.export("asg", group.resources[0].autoscaling_groups[0].name)
+        pulumi.export("groupArn", group.arn)
+        pulumi.export("ns", ns.metadata.name)
+        pulumi.export("uid", ns.metadata.uid)
+
+    out = run_offline(program, config={"aws:region": "us-east-1"}).outputs
+    assert out["endpoint"].startswith("https://") and out["clusterSg"].startswith("sg-")
+    assert out["asg"].startswith("eks-gpu-")
+    assert out["groupArn"].startswith("arn:aws:eks:us-east-1:123456789012:nodegroup/eks-")
+    assert out["ns"].startswith("ns-") and len(out["uid"]) == 36
