@@ -22,7 +22,17 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from .follow import CAPACITY_HINTS, FAILED, PENDING, RUNNING, SUCCEEDED, JobState, follower_for, split_s3_uri
+from .follow import (
+    CAPACITY_HINTS,
+    FAILED,
+    FOLLOWERS,
+    PENDING,
+    RUNNING,
+    SUCCEEDED,
+    JobState,
+    follower_for,
+    split_s3_uri,
+)
 from .progress import ProgressView
 from .pulumi_driver import (
     REPO_ROOT,
@@ -333,6 +343,10 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
             raise RefusedError(str(exc)) from None
         if result.config.cluster is None:  # --set trainstack:kind=...
             raise RefusedError(f"trainstack:kind = {result.config.kind}: `trainstack run` makes clusters")
+        if result.config.cluster.backend not in FOLLOWERS:
+            raise RefusedError(f"trainstack:backend = {result.config.cluster.backend}: `trainstack run` follows "
+                               f"{', '.join(sorted(FOLLOWERS))} jobs; deploy this one with `pulumi up` and remove it "
+                               "with `trainstack down NAME`")
         mandatory = getattr(getattr(result, "policy", None), "mandatory", None) or []
         if mandatory:  # `pulumi preview --policy-pack policies` would refuse the same stack
             raise RefusedError("mandatory policy violations (policies/):\n" + "\n".join(

@@ -406,3 +406,8 @@ def test_reap_cleans_up_with_down(cli, cloud, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{FAKE_ROOT / 'bin'}{os.pathsep}{os.environ['PATH']}")  # `pulumi` = the fake
     assert fleet.destroy_with_automation_api(ROOT)("t-dev-ecs") == (True, "destroyed and removed")
     assert cli.stacks() == []
+
+
+def test_a_backend_without_a_follower_is_refused_up_front(cli, cloud, tmp_path):
+    record = run_mod.run(options("dev-eks", tmp_path), quiet_ui()[0], command=command())
+    assert record.exit_code == 2 and "trainstack:backend = eks" in record.reason and cli.commands() == []
