@@ -22,6 +22,8 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from trainstack.config import BACKENDS as CONFIG_BACKENDS
+
 from .follow import (
     CAPACITY_HINTS,
     FAILED,
@@ -335,6 +337,10 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
         merged = merge(template, opts.overrides, now)
         owner = str(merged.get("trainstack:owner", ""))
         backend = str(merged.get("trainstack:backend", ""))
+        if backend in CONFIG_BACKENDS and backend not in FOLLOWERS:  # typos are left to validation's hints
+            raise RefusedError(f"trainstack:backend = {backend}: `trainstack run` follows "
+                               f"{', '.join(sorted(FOLLOWERS))} jobs; deploy this one with `pulumi up` and remove it "
+                               "with `trainstack down NAME`")
         name = check_stack_name(opts.overrides.name) if opts.overrides.name else stack_name(owner, backend, now)
         record.stack = name
         try:
@@ -343,10 +349,6 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
             raise RefusedError(str(exc)) from None
         if result.config.cluster is None:  # --set trainstack:kind=...
             raise RefusedError(f"trainstack:kind = {result.config.kind}: `trainstack run` makes clusters")
-        if result.config.cluster.backend not in FOLLOWERS:
-            raise RefusedError(f"trainstack:backend = {result.config.cluster.backend}: `trainstack run` follows "
-                               f"{', '.join(sorted(FOLLOWERS))} jobs; deploy this one with `pulumi up` and remove it "
-                               "with `trainstack down NAME`")
         mandatory = getattr(getattr(result, "policy", None), "mandatory", None) or []
         if mandatory:  # `pulumi preview --policy-pack policies` would refuse the same stack
             raise RefusedError("mandatory policy violations (policies/):\n" + "\n".join(
