@@ -120,7 +120,7 @@ def pulumi_command(root: str | None = None, *, project_root: Path = REPO_ROOT) -
     if not where or not os.path.exists(where):
         raise CliMissingError(
             f"the Pulumi CLI is not installed ({'no ' + where if root else 'no `pulumi` on PATH'}); "
-            f"trainstack run needs version {need} or newer (.pulumi-version). Install it with: "
+            f"trainstack needs version {need} or newer (.pulumi-version). Install it with: "
             f"{INSTALL_HINT.format(version=need)}")
     try:
         return TrackedPulumiCommand(root=root, version=VersionInfo.parse(need))
