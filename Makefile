@@ -24,7 +24,7 @@ plans: $(STAMP)
 ## Lint, then the whole test suite.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 ## Wall time of `trainstack plan` per example stack next to the import floor.
 bench: $(STAMP)
