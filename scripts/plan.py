@@ -13,6 +13,7 @@ import os
 import runpy
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,20 @@ def stack_names(root: Path = REPO_ROOT) -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in folder.glob("Pulumi.*.yaml"))
 
 
+def stack_file_config(path: Path, project: dict[str, Any], secret: Callable[[str], Any]) -> dict[str, Any]:
+    """A stack file's config as the flat map `pulumi up` hands the program: the project's schema
+    defaults under the file's own values, every key namespaced. `secret(key)` stands in for an
+    encrypted (`secure:`) value, which only the stack's own secrets provider can read.
+    Raises yaml.YAMLError for a file that is not YAML."""
+    ns = project.get("name", "trainstack")
+    doc = yaml.safe_load(path.read_text()) or {}
+    raw = schema_defaults(project)
+    for key, value in (doc.get("config") or {}).items():
+        full = key if ":" in key else f"{ns}:{key}"
+        raw[full] = secret(full) if isinstance(value, dict) and set(value) == {"secure"} else value
+    return raw
+
+
 def load_raw_config(stack: str, root: Path = REPO_ROOT) -> tuple[str, dict[str, Any]]:
     project = project_file(root)
     folder = root / (project.get("stackConfigDir") or ".")
@@ -96,15 +111,10 @@ def load_raw_config(stack: str, root: Path = REPO_ROOT) -> tuple[str, dict[str, 
         known = ", ".join(stack_names(root)) or "none"
         raise PlanError(f"no stack file {path.relative_to(root)} (stacks here: {known})")
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        # Encrypted with the stack's key: offline we cannot and need not decrypt it.
+        raw = stack_file_config(path, project, lambda key: "[secret]")
     except yaml.YAMLError as exc:
         raise PlanError(f"{path.relative_to(root)} is not valid YAML: {exc}") from None
-    raw = schema_defaults(project)
-    for key, value in (doc.get("config") or {}).items():
-        full = key if ":" in key else f"{project.get('name', 'trainstack')}:{key}"
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            value = "[secret]"  # encrypted with the stack's key; offline we cannot and need not decrypt
-        raw[full] = value
     return project.get("name", "trainstack"), raw
 
 

@@ -54,33 +54,28 @@ def template_file(template: str, root: Path) -> Path:
             raise RefusedError(f"TEMPLATE = {template}: no such file; pass an example stack name such as dev-ecs "
                                "or the path to a Pulumi.<stack>.yaml file")
         return as_path
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text()) or {}
-    path = root / (project.get("stackConfigDir") or ".") / f"Pulumi.{template}.yaml"
+    from .plan import project_file, stack_names
+
+    path = root / (project_file(root).get("stackConfigDir") or ".") / f"Pulumi.{template}.yaml"
     if not path.exists():
-        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in path.parent.glob("Pulumi.*.yaml"))
-        raise RefusedError(f"TEMPLATE = {template}: no stack file {path} (templates here: {', '.join(known)})")
+        raise RefusedError(f"TEMPLATE = {template}: no stack file {path} (templates here: "
+                           f"{', '.join(stack_names(root))})")
     return path
 
 
 def load_template(path: Path, root: Path) -> dict[str, Any]:
     """The template's flat config map with the project's schema defaults under it (as `pulumi up` sees it)."""
-    from .plan import project_file, schema_defaults
+    from .plan import project_file, stack_file_config
 
-    project = project_file(root)
-    ns = project.get("name", NS)
+    def refuse_secret(key: str) -> Any:
+        # Encrypted with another stack's key: a fresh stack cannot decrypt it.
+        raise RefusedError(f"{key} in {path} is a secret of another stack; pass it with --set {key}=VALUE "
+                           "or keep secrets out of templates")
+
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        return stack_file_config(path, project_file(root), refuse_secret)
     except yaml.YAMLError as exc:
         raise RefusedError(f"{path} is not valid YAML: {exc}") from None
-    raw = schema_defaults(project)
-    for key, value in (doc.get("config") or {}).items():
-        full = key if ":" in key else f"{ns}:{key}"
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            # Encrypted with another stack's key: a fresh stack cannot decrypt it.
-            raise RefusedError(f"{full} in {path} is a secret of another stack; pass it with --set {full}=VALUE "
-                               "or keep secrets out of templates")
-        raw[full] = value
-    return raw
 
 
 def parse_set(item: str) -> tuple[str, list[str], Any]:
