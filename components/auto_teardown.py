@@ -22,6 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from trainstack import iam_documents as docs
+from trainstack.scheduler_input import to_universal
 
 
 def universal_target_arn(service: str, api_action: str) -> str:
@@ -172,7 +173,10 @@ class AutoTeardown(pulumi.ComponentResource):
                 target={
                     "arn": action.target_arn,
                     "role_arn": self.role.arn,
-                    "input": action.input,
+                    # The API request in the universal target's casing (PascalCase members: see
+                    # trainstack/scheduler_input.py; without it an eks call fails on "missing ClusterName").
+                    "input": pulumi.Output.from_input(action.input).apply(
+                        lambda text, a=action: json.dumps(to_universal(a.service, a.api_action, json.loads(text)))),
                     "retry_policy": {"maximum_retry_attempts": args.retry_attempts,
                                      "maximum_event_age_in_seconds": 6 * 3600},
                 },

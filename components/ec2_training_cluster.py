@@ -103,7 +103,8 @@ echo '{packed}' | base64 -d | gunzip > /opt/trainstack/ec2_bootstrap.py
 cat > /etc/trainstack/run.json <<'TRAINSTACK_JSON'
 {json.dumps(dict(settings), sort_keys=True)}
 TRAINSTACK_JSON
-python3 -c 'import boto3' 2>/dev/null || dnf install -y python3-boto3 || python3 -m pip install boto3
+# `|| true`: without boto3 the bootstrap fails at once and its fallback below still scales the group to zero.
+python3 -c 'import boto3' 2>/dev/null || dnf install -y python3-boto3 || python3 -m pip install boto3 || true
 systemctl start docker || true
 for attempt in 1 2 3 4 5; do {login} && break || sleep 10; done
 nohup bash -c {shlex.quote(_run_and_fall_back(settings))} >> /var/log/trainstack-bootstrap.log 2>&1 &

@@ -468,10 +468,15 @@ def universal_target_problem(arn: str, text: str) -> str:
         return (f"`{service}` has no API action `{action}`; "
                 f"{_close(operation, model.operation_names)}")
     try:
-        params = json.loads(text)
+        data = json.loads(text)
     except ValueError as exc:
         return f"input is not JSON ({exc})"
-    return api_errors(service, operation, params).strip()
+    from trainstack.scheduler_input import from_universal
+
+    params, wrong = from_universal(service, action, data)
+    casing = (f"universal targets take member names in PascalCase: {', '.join(wrong)}"
+              if wrong else "")  # trainstack/scheduler_input.py
+    return "\n".join(p for p in (casing, api_errors(service, operation, params).strip()) if p)
 
 
 def _schedule_target(r: Any) -> list[Finding]:

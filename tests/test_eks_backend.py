@@ -9,7 +9,9 @@ from botocore.session import get_session
 from botocore.validate import ParamValidator
 from conftest import cluster_config, policy_of, statements
 
+from scripts.provider_schema import universal_target_problem
 from trainstack import eks_request as E
+from trainstack.scheduler_input import from_universal
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +140,13 @@ def test_teardown_scales_every_group_to_zero_with_a_botocore_valid_request(dedic
     for s in schedules:
         target = s.inputs["target"]
         assert target["arn"] == "arn:aws:scheduler:::aws-sdk:eks:updateNodegroupConfig"
-        request = json.loads(target["input"])
-        assert ParamValidator().validate(request, shape).generate_report() == ""
+        sent = json.loads(target["input"])
+        # What Scheduler sends: PascalCase members (a universal target refuses `clusterName`) ...
+        assert {"ClusterName", "NodegroupName", "ScalingConfig"} <= set(sent)
+        assert universal_target_problem(target["arn"], target["input"]) == ""
+        # ... and, in the API's own names, a request botocore accepts.
+        request, wrong = from_universal("eks", "updateNodegroupConfig", sent)
+        assert wrong == [] and ParamValidator().validate(request, shape).generate_report() == ""
         assert request["scalingConfig"]["minSize"] == request["scalingConfig"]["desiredSize"] == 0
         called.setdefault(request["nodegroupName"], []).append((s.inputs["scheduleExpression"], request))
     assert set(called) == set(groups)  # the GPU group and, in dedicated mode, the system group
@@ -179,7 +186,7 @@ def test_shared_mode_adds_only_node_groups_and_the_job_to_the_platforms_cluster(
     # The platform's Cluster Autoscaler and device plugin serve every shared cluster stack.
     assert platform.one("aws:eks/cluster:Cluster") and [r for r in platform.resources if r.type.endswith(":DaemonSet")]
     # Teardown never touches the shared system group.
-    names = {json.loads(s.inputs["target"]["input"])["nodegroupName"]
+    names = {json.loads(s.inputs["target"]["input"])["NodegroupName"]
              for s in shared.of_type("aws:scheduler/schedule:Schedule")}
     assert names == {g.state["nodeGroupName"] for g in groups}
 

@@ -238,3 +238,16 @@ def test_with_a_workdir_the_container_fetches_the_code_then_runs_the_same_comman
     assert container["command"][3:5] == ["torchrun", "--nnodes"]
     assert {"name": CODE_URI_ENV, "value": uri} in container["env"]
     kubernetes_validate.validate(job, "1.35", strict=True)
+
+
+def test_gpu_groups_carry_the_accelerator_label_cluster_autoscaler_reads():
+    """Without it CA counts a fresh GPU node (device plugin not up yet) as a node with no GPU and launches more."""
+    from conftest import cluster_config
+
+    from trainstack.config import parse_config
+
+    cfg = parse_config(cluster_config("eks", gpu={"instanceTypes": ["p3.2xlarge"]}), stack="dev")
+    spec = E.node_group_specs(cfg.cluster, "dev")[0]
+    assert spec.labels["k8s.amazonaws.com/accelerator"] == "nvidia-v100"
+    # ... and the node-template tags of a group at zero carry it too (scale-up from zero).
+    assert any(k.endswith("label/k8s.amazonaws.com/accelerator") for k in spec.autoscaler_tags())

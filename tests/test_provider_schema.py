@@ -202,3 +202,17 @@ def test_json_output_carries_findings_and_timing():
     doc = json.loads(out.output)
     assert out.exit_code == 0 and doc["ok"] is True and doc["findings"] == []
     assert doc["timing"]["critical_path"] and doc["cost"]["expected_usd_per_hour"] > 0
+
+
+def test_a_universal_target_input_in_the_apis_own_camel_case_is_reported():
+    """Scheduler's universal targets take PascalCase members even for rest-json APIs such as EKS."""
+    arn = "arn:aws:scheduler:::aws-sdk:eks:updateNodegroupConfig"
+    camel = {"clusterName": "c", "nodegroupName": "g", "scalingConfig": {"minSize": 0, "maxSize": 1, "desiredSize": 0}}
+    problem = ps.universal_target_problem(arn, json.dumps(camel))
+    assert "PascalCase" in problem and "clusterName (write ClusterName)" in problem
+    assert "ScalingConfig.minSize (write MinSize)" in problem
+    pascal = {"ClusterName": "c", "NodegroupName": "g", "ScalingConfig": {"MinSize": 0, "MaxSize": 1, "DesiredSize": 0}}
+    assert ps.universal_target_problem(arn, json.dumps(pascal)) == ""
+    # Still checked against the API: a maxSize of 0 is refused (botocore: min 1).
+    zero = {**pascal, "ScalingConfig": {"MinSize": 0, "MaxSize": 0, "DesiredSize": 0}}
+    assert "maxSize" in ps.universal_target_problem(arn, json.dumps(zero))

@@ -31,6 +31,7 @@ LABEL_FAMILY = "trainstack.io/gpu-family"
 LABEL_STACK = "trainstack.io/stack"
 LABEL_ROLE = "trainstack.io/role"
 LABEL_JOB = "trainstack.io/job"
+LABEL_ACCELERATOR = "k8s.amazonaws.com/accelerator"  # Cluster Autoscaler's GPU node label (AWS provider)
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT_KEY = "nvidia.com/gpu"
 EXPIRED_TAINT_KEY = "trainstack.io/expired"
@@ -116,8 +117,14 @@ LABEL_DEVICE_PLUGIN = "trainstack.io/nvidia-device-plugin"
 BOTTLEROCKET_NVIDIA = "BOTTLEROCKET_x86_64_NVIDIA"
 
 
-def gpu_labels(family: str, stack: str, ami_type: str = "AL2023_x86_64_NVIDIA") -> dict[str, str]:
-    labels = {LABEL_GPU: "true", LABEL_FAMILY: family, LABEL_STACK: label_value(stack)}
+def gpu_labels(family: str, stack: str, ami_type: str = "AL2023_x86_64_NVIDIA",
+               gpu_model: str = "nvidia") -> dict[str, str]:
+    labels = {LABEL_GPU: "true", LABEL_FAMILY: family, LABEL_STACK: label_value(stack),
+              # Cluster Autoscaler's AWS provider treats a node with this label as a GPU node whose
+              # `nvidia.com/gpu` is still coming (device plugin not yet up) instead of a ready node without
+              # GPUs, which would make it launch more GPU nodes for the same pending pod
+              # (kubernetes/autoscaler cloudprovider/aws: GPULabel = "k8s.amazonaws.com/accelerator").
+              LABEL_ACCELERATOR: label_value(f"nvidia-{gpu_model}".lower())}
     if ami_type != BOTTLEROCKET_NVIDIA:  # Bottlerocket runs its own plugin; two would fight over the GPUs
         labels[LABEL_DEVICE_PLUGIN] = "true"
     return labels
@@ -138,7 +145,8 @@ def node_group_specs(cluster: ClusterConfig, stack: str) -> list[NodeGroupSpec]:
         assert spec is not None, t  # config validated it
         specs.append(NodeGroupSpec(
             key=group_key(t), instance_type=t, family=spec.family, gpus=spec.gpus, capacity_type=capacity,
-            max_size=gpu.max_instances, labels=gpu_labels(spec.family, stack, cluster.eks.ami_type),
+            max_size=gpu.max_instances,
+            labels=gpu_labels(spec.family, stack, cluster.eks.ami_type, spec.gpu_model or "nvidia"),
             taints=gpu_taints(stack)))
     return specs
 
