@@ -408,6 +408,10 @@ def test_reap_cleans_up_with_down(cli, cloud, tmp_path, monkeypatch):
     assert cli.stacks() == []
 
 
-def test_a_backend_without_a_follower_is_refused_up_front(cli, cloud, tmp_path):
+def test_a_backend_without_a_follower_is_refused_up_front(cli, cloud, tmp_path, monkeypatch):
+    from trainstack.config import BACKENDS
+
+    assert set(BACKENDS) <= set(run_mod.FOLLOWERS)  # every backend is followed today (eks included)
+    monkeypatch.delitem(run_mod.FOLLOWERS, "eks")  # a future backend without one is refused up front
     record = run_mod.run(options("dev-eks", tmp_path), quiet_ui()[0], command=command())
     assert record.exit_code == 2 and "trainstack:backend = eks" in record.reason and cli.commands() == []
