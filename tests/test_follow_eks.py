@@ -181,3 +181,16 @@ def test_the_token_is_renewed_before_it_expires(kube):
     now[0] = TOKEN_REFRESH_SECONDS + 1  # EKS accepts a token for 15 min: a new one before that
     api.request("GET", JOB_PATH)
     assert len(made) == 2
+
+
+def test_a_scheduled_pod_that_cannot_pull_its_image_is_named(kube):
+    fake, outputs = kube
+    fake.pods = [pod("train-0-abc", "Pending")]
+    fake.pods[0]["status"]["containerStatuses"] = [{"name": "training", "state": {"waiting": {
+        "reason": "ImagePullBackOff", "message": 'Back-off pulling image "123.dkr.ecr.us-east-1.amazonaws.com/t:1"'}}}]
+    f = EksFollower(outputs, _session())
+    with Stubber(f.eks) as eks:
+        eks.add_client_error("describe_nodegroup", "ResourceNotFoundException", "No node group found")
+        why = f.stalled()
+    assert "pod train-0-abc container training waiting: ImagePullBackOff: Back-off pulling image" in why
+    assert "could not describe node group gpu-p3-2xlarge-ng" in why  # best effort, never an exception

@@ -199,9 +199,11 @@ class EksFollower:
         try:
             text = self.api.request("GET", f"/api/v1/namespaces/{self.ns}/pods/{pod}/log", query=query, raw=True)
         except KubeApiError as exc:
-            if exc.status in (400, 404):  # container not started yet, or the pod went with its node
-                return []
-            raise
+            # Logs are best effort (container not started yet: 400; pod or its node gone: 404/500); poll()
+            # reports what matters. A refused identity is reported at once.
+            if exc.status in (401, 403):
+                raise
+            return []
         lines = []
         for raw in text.splitlines():
             stamp, _, message = raw.partition(" ")
@@ -243,14 +245,20 @@ class EksFollower:
             for p in self._pods():
                 if p.get("status", {}).get("phase") != "Pending":
                     continue
+                name = p["metadata"]["name"]
                 for c in p["status"].get("conditions") or []:
                     if c.get("type") == "PodScheduled" and c.get("status") == "False":
-                        reasons.append(f"pod {p['metadata']['name']} unschedulable ({c.get('reason', '')}): "
-                                       f"{c.get('message', '')}")
+                        reasons.append(f"pod {name} unschedulable ({c.get('reason', '')}): {c.get('message', '')}")
+                # Scheduled but not starting: e.g. ImagePullBackOff, CreateContainerConfigError.
+                for cs in p["status"].get("containerStatuses") or []:
+                    waiting = (cs.get("state") or {}).get("waiting")
+                    if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
+                        reasons.append(f"pod {name} container {cs.get('name')} waiting: {waiting['reason']}: "
+                                       f"{waiting.get('message', '')}".rstrip(": "))
         except KubeApiError as exc:
             reasons.append(f"(could not list the Job's pods: {exc})")
         if not reasons:
-            reasons.append("no pod of the Job was scheduled")
+            reasons.append("no pod of the Job was scheduled or started")
         for group in self.o.get("nodeGroupNames") or []:
             reasons += self._node_group_problems(group)
         return "; ".join(reasons)
