@@ -109,6 +109,7 @@ class Cloud:
     scaling_activities: list[dict[str, Any]] | None = None  # served by a Stubber (moto returns none)
     provisioned: dict[str, Any] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)
+    kube: Any = None  # eks: the fake Kubernetes API server
 
     def provision(self, outputs: dict[str, Any]) -> None:
         if self.provisioned == outputs:
@@ -170,6 +171,35 @@ class Cloud:
         logs.create_log_stream(logGroupName=group, logStreamName=stream)
         _put_logs(logs, group, stream, TRAIN_LOG)
 
+    def _provision_eks(self, o: dict[str, Any]) -> None:
+        """A fake Kubernetes API (TLS, tests/fake_kube.py) holding the Job in the scripted outcome."""
+        import tempfile
+
+        from fake_kube import FakeKube, KubeServer, pod
+
+        if self.kube is None:
+            self.kube = KubeServer(Path(tempfile.mkdtemp(prefix="fake-kube-")))
+        self.kube.kube = kube = FakeKube(o["namespace"])
+        phase = {"succeeded": "Succeeded", "failed": "Failed", "hang": "Pending", "long": "Running"}[self.job_outcome]
+        pending = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                    "message": "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."}]
+        kube.pods = [pod("train-0-x1", phase, conditions=pending if phase == "Pending" else ())]
+        kube.logs["train-0-x1"] = [f"2026-11-23T17:00:0{i}.5Z {line}" for i, line in enumerate(TRAIN_LOG)]
+        kube.job["status"] = {
+            "succeeded": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
+            "failed": {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy",
+                                                    "message": "container training exited with code 3"}]},
+            "hang": {"active": 1}, "long": {"active": 1, "ready": 1}}[self.job_outcome]
+
+    def kubeconfig(self, o: dict[str, Any]) -> str:
+        from trainstack.eks_request import kubeconfig
+
+        return json.dumps(kubeconfig(o["clusterName"], self.kube.endpoint, self.kube.ca_data, o["region"]))
+
+    def close(self) -> None:
+        if self.kube is not None:
+            self.kube.close()
+
     def after_submit(self, follower: Any) -> None:
         o = self.provisioned
         if o.get("backend") != "ecs":
@@ -212,9 +242,11 @@ def install_cloud(monkeypatch, cloud: Cloud) -> None:
 
     def follower_for(outputs, session):
         cloud.provision(dict(outputs))
+        if outputs.get("backend") == "eks":  # the cluster endpoint is the fake API server
+            outputs = {**outputs, "kubeconfig": cloud.kubeconfig(outputs)}
         follower = real(outputs, session)
         submit, stop = follower.submit, follower.stop
-        if cloud.scaling_activities is not None:
+        if cloud.scaling_activities is not None and "groupName" in outputs:
             from botocore.stub import Stubber
 
             stub = Stubber(follower.autoscaling)

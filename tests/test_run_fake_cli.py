@@ -53,6 +53,7 @@ def cloud(aws_credentials, monkeypatch, platform_outputs):
         create_data_lake(platform_outputs)
         install_cloud(monkeypatch, c)
         yield c
+    c.close()
 
 
 def run_json(record) -> dict:
@@ -60,7 +61,7 @@ def run_json(record) -> dict:
     return json.loads(boto3.client("s3", region_name="us-east-1").get_object(Bucket=bucket, Key=key)["Body"].read())
 
 
-@pytest.mark.parametrize("template", ["dev-ecs", "dev-ec2", "dev-sagemaker"])
+@pytest.mark.parametrize("template", ["dev-ecs", "dev-ec2", "dev-sagemaker", "dev-eks"])
 def test_a_run_ends_with_the_model_in_s3_and_no_stack(template, cli, cloud, tmp_path):
     ui, out = quiet_ui()
     record = run_mod.run(options(template, tmp_path), ui, command=command())
@@ -69,7 +70,8 @@ def test_a_run_ends_with_the_model_in_s3_and_no_stack(template, cli, cloud, tmp_
     assert cli.commands() == GOLDEN
     assert cli.stacks() == []  # destroyed and removed
     assert all(line in text for line in TRAIN_LOG)  # the job's log was tailed live
-    expected_model = {"dev-ecs": "model/", "dev-ec2": "model/", "dev-sagemaker": "/output/model.tar.gz"}[template]
+    expected_model = {"dev-ecs": "model/", "dev-ec2": "model/", "dev-sagemaker": "/output/model.tar.gz",
+                      "dev-eks": "model/"}[template]
     assert record.model_uri.startswith("s3://datalake-artifacts-") and record.model_uri.endswith(expected_model)
     assert f"model: {record.model_uri}" in text
     doc = run_json(record)
@@ -136,6 +138,15 @@ def test_a_job_that_never_starts_times_out_with_the_reason_and_what_to_try(cli, 
     assert "sufficient p3.2xlarge capacity" in record.reason
     assert "another availability zone" in record.reason and "gpu.spotPercent=0" in record.reason
     assert cloud.stopped == ["ecs"] and cli.stacks() == []
+
+
+def test_an_eks_job_that_never_schedules_is_suspended_with_the_schedulers_reason(cli, cloud, tmp_path):
+    cloud.job_outcome = "hang"
+    record = run_mod.run(options("dev-eks", tmp_path), quiet_ui()[0], command=command())
+    assert record.exit_code == 1 and "did not start" in record.reason
+    assert "Insufficient nvidia.com/gpu" in record.reason and "another availability zone" in record.reason
+    assert cloud.stopped == ["eks"] and cloud.kube.kube.job["spec"]["suspend"] is True
+    assert cli.stacks() == []
 
 
 def test_destroy_that_fails_once_is_retried(cli, cloud, tmp_path):
@@ -408,6 +419,10 @@ def test_reap_cleans_up_with_down(cli, cloud, tmp_path, monkeypatch):
     assert cli.stacks() == []
 
 
-def test_a_backend_without_a_follower_is_refused_up_front(cli, cloud, tmp_path):
+def test_a_backend_without_a_follower_is_refused_up_front(cli, cloud, tmp_path, monkeypatch):
+    from trainstack.config import BACKENDS
+
+    assert set(BACKENDS) <= set(run_mod.FOLLOWERS)  # every backend is followed today (eks included)
+    monkeypatch.delitem(run_mod.FOLLOWERS, "eks")  # a future backend without one is refused up front
     record = run_mod.run(options("dev-eks", tmp_path), quiet_ui()[0], command=command())
     assert record.exit_code == 2 and "trainstack:backend = eks" in record.reason and cli.commands() == []

@@ -3,7 +3,7 @@
 One module per backend, looked up in `FOLLOWERS` by the stack's `backend` output. Each module's
 follower takes the stack outputs and a boto3 session and implements:
 
-    submit()            start the job (ecs) or nothing (ec2, sagemaker: `up` started it)
+    submit()            start the job (ecs) or nothing (ec2, sagemaker, eks: `up` started it)
     poll() -> JobState  pending | running | succeeded | failed, with the reason
     tail() -> [str]     new log lines since the last call
     stop()              stop a running job (idempotent)
@@ -24,6 +24,7 @@ FOLLOWERS: dict[str, str] = {
     "ecs": "scripts.follow.ecs:EcsFollower",
     "ec2": "scripts.follow.ec2:Ec2Follower",
     "sagemaker": "scripts.follow.sagemaker:SageMakerFollower",
+    "eks": "scripts.follow.eks:EksFollower",
 }
 
 # What to try when GPU capacity does not come: shown with every never-started timeout.
