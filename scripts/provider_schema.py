@@ -411,16 +411,10 @@ def _policy_check(key: str, kind: str) -> Callable[[Any], list[Finding]]:
     return run
 
 
-@functools.cache
-def _botocore_session():
-    from botocore.session import get_session
-
-    return get_session()
-
-
-@functools.cache
 def _service_model(service: str):
-    return _botocore_session().get_service_model(service)
+    from trainstack.scheduler_input import service_model
+
+    return service_model(service)  # one cached model per service, shared with the teardown's input conversion
 
 
 def api_errors(service: str, operation: str, params: Any, member: str | None = None) -> str:

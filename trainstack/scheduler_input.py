@@ -20,10 +20,15 @@ from typing import Any
 
 
 @functools.cache
-def _input_shape(service: str, operation: str):
+def service_model(service: str):
+    """botocore's model of `service`, loaded once per process (the plan's schema check shares it)."""
     import botocore.session
 
-    return botocore.session.get_session().get_service_model(service).operation_model(operation).input_shape
+    return botocore.session.get_session().get_service_model(service)
+
+
+def _input_shape(service: str, operation: str):
+    return service_model(service).operation_model(operation).input_shape
 
 
 def _pascal(name: str) -> str:
