@@ -1,5 +1,6 @@
-"""trainstack: `pulumi up` entry point. All logic lives in programs/ (stack programs), components/ (ComponentResources) and trainstack/ (pure model)."""
+"""trainstack: `pulumi up` entry point. The program is `trainstack/programs/` (stack programs), built from
+`components/` (ComponentResources, installed as `trainstack.components`) and `trainstack/model/` (pure model)."""
 
-from programs.program import main
+from trainstack.programs.program import main
 
 main()

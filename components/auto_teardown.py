@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from trainstack import iam_documents as docs
-from trainstack.scheduler_input import to_universal
+from trainstack.model import iam_documents as docs
+from trainstack.model.scheduler_input import to_universal
 
 
 def universal_target_arn(service: str, api_action: str) -> str:
@@ -110,7 +110,7 @@ def scale_node_groups_to_zero(groups: list[NodeGroupToStop], backstop_minutes: i
     """eks: one `eks:updateNodegroupConfig` per node group at expiry, repeated `backstop_minutes`
     later (a call made while the group is still UPDATING, or a pod that slipped through, gets a
     second chance). Every action carries the same grant: these node groups, nothing else."""
-    from trainstack.eks_request import scale_node_group_to_zero_request
+    from trainstack.model.eks_request import scale_node_group_to_zero_request
 
     policy = pulumi.Output.all(*[g.nodegroup_arn for g in groups]).apply(
         lambda arns: json.dumps(docs.scale_node_groups_to_zero(list(arns))))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from trainstack.code_delivery import build_bundle, code_key
+from trainstack.model.code_delivery import build_bundle, code_key
 
 DEFAULT_CACHE = Path(".trainstack") / "build"
 

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from trainstack import iam_documents as docs
-from trainstack.config import DataLakeConfig
-from trainstack.run_locations import CHECKPOINTS_PREFIX, ZONES
-from trainstack.tags import with_name
+from trainstack.model import iam_documents as docs
+from trainstack.model.config import DataLakeConfig
+from trainstack.model.run_locations import CHECKPOINTS_PREFIX, ZONES
+from trainstack.model.tags import with_name
 
 # Lifecycle rules for every object: `{"prefix": ""}`, not `{}` (which the provider deprecates).
 EVERY_OBJECT = {"prefix": ""}

@@ -13,25 +13,28 @@ from __future__ import annotations
 import ast
 import base64
 import gzip
+import io
 import json
 import re
 import shlex
+import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from trainstack import iam_documents as docs
-from trainstack.config import JobConfig
-from trainstack.run_locations import RunLocations, data_access_policy
+from trainstack.components.gpu_autoscaling_group import SSM_CORE_POLICY, GpuAutoScalingGroup
+from trainstack.components.training_cluster import TrainingClusterArgs, gpu_group_args, training_log_group
+from trainstack.model import iam_documents as docs
+from trainstack.model.config import JobConfig
+from trainstack.model.run_locations import RunLocations, data_access_policy
 
-from .gpu_autoscaling_group import SSM_CORE_POLICY, GpuAutoScalingGroup
-from .training_cluster import TrainingClusterArgs, gpu_group_args, training_log_group
-
-BOOTSTRAP_SOURCE = Path(__file__).resolve().parent.parent / "scripts" / "ec2_bootstrap.py"
+# The node bootstrap and the one model module it imports, shipped together in the user data.
+BOOTSTRAP_SOURCE = resources.files("trainstack.scripts").joinpath("ec2_bootstrap.py")
+NODE_MODULES = {"trainstack/model/torchrun.py": resources.files("trainstack.model").joinpath("torchrun.py")}
 FINISHED = "finished"  # scripts/ec2_bootstrap.py FINISHED, in its --workdir
 USER_DATA_LIMIT = 16 * 1024  # EC2's limit on raw user data
 
@@ -84,12 +87,32 @@ def minify(source: str) -> str:
     return ast.unparse(tree) + "\n"
 
 
+def node_files(bootstrap_source: str | None = None) -> dict[str, str]:
+    """What the user data unpacks into /opt/trainstack: the bootstrap and the package path of the model
+    module it imports (empty `__init__.py`s: nothing else of trainstack runs on the node)."""
+    files = {"ec2_bootstrap.py": bootstrap_source if bootstrap_source is not None
+             else minify(BOOTSTRAP_SOURCE.read_text())}
+    files.update({"trainstack/__init__.py": "", "trainstack/model/__init__.py": ""})
+    files.update({path: minify(src.read_text()) for path, src in NODE_MODULES.items()})
+    return files
+
+
+def pack(files: Mapping[str, str]) -> str:
+    """A deterministic tar.gz of `files` (sorted, mtime 0, root-owned), base64-encoded."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for path in sorted(files):
+            data = files[path].encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return base64.b64encode(gzip.compress(raw.getvalue(), mtime=0)).decode()
+
+
 def render_user_data(settings: Mapping[str, Any], bootstrap_source: str | None = None) -> str:
     """Cloud-init shell script: install the bootstrap, log in to ECR, start the bootstrap; if the
     bootstrap dies without doing its end-of-life step, scale the group to zero with the AWS CLI."""
-    if bootstrap_source is None:
-        bootstrap_source = minify(BOOTSTRAP_SOURCE.read_text())
-    packed = base64.b64encode(gzip.compress(bootstrap_source.encode(), mtime=0)).decode()
+    packed = pack(node_files(bootstrap_source))
     region = settings["region"]
     registry = _ecr_registry(settings["image"])
     login = (f"aws ecr get-login-password --region {shlex.quote(region)} | "
@@ -99,7 +122,7 @@ def render_user_data(settings: Mapping[str, Any], bootstrap_source: str | None =
 # trainstack ec2 node bootstrap (generated; see scripts/ec2_bootstrap.py)
 set -euo pipefail
 mkdir -p /opt/trainstack /etc/trainstack
-echo '{packed}' | base64 -d | gunzip > /opt/trainstack/ec2_bootstrap.py
+echo '{packed}' | base64 -d | tar -xz -C /opt/trainstack
 cat > /etc/trainstack/run.json <<'TRAINSTACK_JSON'
 {json.dumps(dict(settings), sort_keys=True)}
 TRAINSTACK_JSON

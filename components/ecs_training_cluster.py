@@ -18,14 +18,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from trainstack import catalog
-from trainstack import iam_documents as docs
-from trainstack.code_delivery import CODE_URI_ENV, container_entry
-from trainstack.config import GpuConfig, JobConfig
-from trainstack.run_locations import RunLocations, data_access_policy
-
-from .gpu_autoscaling_group import ECS_INSTANCE_POLICY, SSM_CORE_POLICY, GpuAutoScalingGroup
-from .training_cluster import TrainingClusterArgs, gpu_group_args, training_log_group
+from trainstack.components.gpu_autoscaling_group import ECS_INSTANCE_POLICY, SSM_CORE_POLICY, GpuAutoScalingGroup
+from trainstack.components.training_cluster import TrainingClusterArgs, gpu_group_args, training_log_group
+from trainstack.model import catalog
+from trainstack.model import iam_documents as docs
+from trainstack.model.code_delivery import CODE_URI_ENV, container_entry
+from trainstack.model.config import GpuConfig, JobConfig
+from trainstack.model.run_locations import RunLocations, data_access_policy
 
 CONTAINER_NAME = "training"
 # ECS stopTimeout maximum: time between SIGTERM and SIGKILL for a last checkpoint.

@@ -16,8 +16,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from trainstack import eks_request as req
-from trainstack import iam_documents as docs
+from trainstack.model import eks_request as req
+from trainstack.model import iam_documents as docs
 
 _KINDS = {
     "ServiceAccount": k8s.core.v1.ServiceAccount,

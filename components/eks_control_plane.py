@@ -21,9 +21,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from trainstack import eks_request as req
-from trainstack import iam_documents as docs
-from trainstack.tags import with_name
+from trainstack.model import eks_request as req
+from trainstack.model import iam_documents as docs
+from trainstack.model.tags import with_name
 
 CLUSTER_POLICY = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
 NODE_POLICIES = (

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from trainstack import eks_request as req
-from trainstack.tags import with_name
+from trainstack.model import eks_request as req
+from trainstack.model.tags import with_name
 
 # The volume the node's images and containers live on.
 ROOT_DEVICE = {"AL2023_x86_64_NVIDIA": "/dev/xvda", "BOTTLEROCKET_x86_64_NVIDIA": "/dev/xvdb"}

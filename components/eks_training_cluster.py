@@ -14,15 +14,14 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from trainstack import eks_request as req
-from trainstack.config import ClusterConfig
-from trainstack.run_locations import RunLocations
-
-from .auto_teardown import NodeGroupToStop
-from .eks_cluster_addons import EksClusterAddons, EksClusterAddonsArgs
-from .eks_control_plane import EksControlPlane, EksControlPlaneArgs, kubernetes_provider, node_role
-from .eks_gpu_node_groups import EksGpuNodeGroups, EksGpuNodeGroupsArgs
-from .eks_training_job import EksTrainingJob, EksTrainingJobArgs
+from trainstack.components.auto_teardown import NodeGroupToStop
+from trainstack.components.eks_cluster_addons import EksClusterAddons, EksClusterAddonsArgs
+from trainstack.components.eks_control_plane import EksControlPlane, EksControlPlaneArgs, kubernetes_provider, node_role
+from trainstack.components.eks_gpu_node_groups import EksGpuNodeGroups, EksGpuNodeGroupsArgs
+from trainstack.components.eks_training_job import EksTrainingJob, EksTrainingJobArgs
+from trainstack.model import eks_request as req
+from trainstack.model.config import ClusterConfig
+from trainstack.model.run_locations import RunLocations
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from trainstack import eks_request as req
-from trainstack import iam_documents as docs
-from trainstack.config import ClusterConfig
-from trainstack.run_locations import RunLocations, data_access_policy
+from trainstack.model import eks_request as req
+from trainstack.model import iam_documents as docs
+from trainstack.model.config import ClusterConfig
+from trainstack.model.run_locations import RunLocations, data_access_policy
 
 
 @dataclass(frozen=True)

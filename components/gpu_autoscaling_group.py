@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from trainstack import iam_documents as docs
-from trainstack.tags import with_name
+from trainstack.model import iam_documents as docs
+from trainstack.model.tags import with_name
 
 SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 ECS_INSTANCE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"

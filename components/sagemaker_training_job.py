@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from trainstack import iam_documents as docs
-from trainstack.config import ClusterConfig
-from trainstack.run_locations import RunLocations, data_access_policy
-from trainstack.sagemaker_request import (
+from trainstack.model import iam_documents as docs
+from trainstack.model.config import ClusterConfig
+from trainstack.model.run_locations import RunLocations, data_access_policy
+from trainstack.model.sagemaker_request import (
     DELETE_TIMEOUT,
     content_hash,
     create_timeout,

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from trainstack import amis
-from trainstack.config import GpuConfig, JobConfig
-from trainstack.run_locations import RunLocations
-
-from .gpu_autoscaling_group import GpuAutoScalingGroupArgs
+from trainstack.components.gpu_autoscaling_group import GpuAutoScalingGroupArgs
+from trainstack.model import amis
+from trainstack.model.config import GpuConfig, JobConfig
+from trainstack.model.run_locations import RunLocations
 
 
 @dataclass(frozen=True)

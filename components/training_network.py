@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from trainstack.cidr import plan_subnets
-from trainstack.iam_documents import FLOW_LOGS_PREFIX
-from trainstack.tags import with_name
+from trainstack.model.cidr import plan_subnets
+from trainstack.model.iam_documents import FLOW_LOGS_PREFIX
+from trainstack.model.tags import with_name
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,10 @@ from typing import NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+# Shipped beside this script in the user data (components/ec2_training_cluster.py), as in the package.
+from trainstack.model.torchrun import check_command
+from trainstack.model.torchrun import elastic_argv as torchrun_argv
+
 log = logging.getLogger("trainstack.bootstrap")
 
 GROUP_TAG = "aws:autoscaling:groupName"
@@ -45,7 +49,6 @@ DEFAULTS = {"region": "", "gpus_per_node": 1, "environment": {}, "dataset_uri": 
             "done_timeout_seconds": 600, "teardown": True, "group": None, "code_uri": None,
             "max_restarts": 3, "max_generations": 3, "leader_timeout_seconds": 1200,
             "max_runtime_seconds": 0, "log_group": None}  # 0/None: no limit, no CloudWatch
-PYTHON = re.compile(r"python(3(\.\d+)?)?")
 AWS_ERRORS = (BotoCoreError, ClientError)
 
 
@@ -180,31 +183,6 @@ def write_hostfile(peers, slots: int, path: str) -> str:
     with open(path, "w") as f:
         f.writelines(f"{p.private_ip} slots={slots}\n" for p in peers)
     return path
-
-
-def check_command(command) -> list[str]:
-    """The command's tail for torchrun: a script (+args), `-m module`, or --no-python + program."""
-    cmd = list(command)
-    if not cmd:
-        raise ValueError("command is empty")
-    if not PYTHON.fullmatch(os.path.basename(cmd[0])):
-        return ["--no-python"] + cmd
-    cmd = cmd[1:]
-    if cmd[:1] == ["-m"] and len(cmd) > 1:
-        return cmd
-    if not cmd or cmd[0].startswith("-"):
-        raise ValueError(f"use `python script.py ...` or `python -m module ...`, not {command!r}")
-    return cmd
-
-
-def torchrun_argv(command, nnodes: int, nproc_per_node: int, leader_ip: str, port: int, run_id: str,
-                  max_restarts: int = 3) -> list[str]:
-    """torchrun elastic: a c10d rendezvous hosted by the leader's agent, a fixed node count, and
-    restarts of the whole worker group (from the checkpoint) when a node fails or a replacement joins."""
-    return ["torchrun", "--nnodes", f"{nnodes}:{nnodes}", "--nproc_per_node", str(nproc_per_node),
-            "--rdzv_backend", "c10d", "--rdzv_endpoint", f"{leader_ip}:{port}", "--rdzv_id", run_id,
-            # long enough for a replacement instance to boot and join (default 600 s)
-            "--rdzv_conf", "join_timeout=1800", "--max_restarts", str(max_restarts)] + check_command(command)
 
 
 def container_argv(settings: dict, torchrun_argv, rank: int, output_dir: str, *,

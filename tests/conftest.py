@@ -50,8 +50,8 @@ def cluster_config(backend: str = "ecs", **overrides: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def platform_outputs() -> dict[str, Any]:
-    from programs.program import main
-    from scripts.offline import run_offline
+    from trainstack.plan.offline import run_offline
+    from trainstack.programs.program import main
 
     run = run_offline(main, config=PLATFORM_CONFIG, stack="platform")
     return run.outputs
@@ -60,8 +60,8 @@ def platform_outputs() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def run_stack(platform_outputs) -> Callable[..., Any]:
     """Evaluate the whole program for a raw config under the mock engine (platform reference served)."""
-    from programs.program import main
-    from scripts.offline import run_offline
+    from trainstack.plan.offline import run_offline
+    from trainstack.programs.program import main
 
     def run(config: dict[str, Any], stack: str = "dev", **kw) -> Any:
         refs = {"organization/trainstack/platform": platform_outputs}
@@ -73,7 +73,7 @@ def run_stack(platform_outputs) -> Callable[..., Any]:
 @pytest.fixture(scope="session")
 def run_program() -> Callable[..., Any]:
     """Evaluate any program (e.g. one component) under the mock engine."""
-    from scripts.offline import run_offline
+    from trainstack.plan.offline import run_offline
 
     def run(program, config: dict[str, Any] | None = None, **kw) -> Any:
         return run_offline(program, config=config or {"aws:region": "us-east-1"}, **kw)
@@ -84,7 +84,7 @@ def run_program() -> Callable[..., Any]:
 @pytest.fixture(scope="session")
 def example_plans() -> dict[str, Any]:
     """`trainstack plan` of every stack file, evaluated once per test session."""
-    from scripts.plan import plan
+    from trainstack.plan.planner import plan
 
     cache: dict[str, dict] = {}
     return {name: plan(name, ROOT, _platform_cache=cache) for name in STACKS}

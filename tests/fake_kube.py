@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from scripts.follow.eks import TOKEN_PREFIX
+from trainstack.run.follow.eks import TOKEN_PREFIX
 
 NS, JOB = "ts-dev-eks", "train"
 JOB_PATH = f"/apis/batch/v1/namespaces/{NS}/jobs/{JOB}"

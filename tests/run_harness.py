@@ -16,11 +16,11 @@ from typing import Any
 import boto3
 from rich.console import Console
 
-from scripts import run as run_mod
-from scripts.follow import split_s3_uri
-from scripts.pulumi_driver import TrackedPulumiCommand
-from scripts.run import RunOptions, Ui
-from scripts.run_config import Overrides
+from trainstack.run import run as run_mod
+from trainstack.run.driver import TrackedPulumiCommand
+from trainstack.run.follow import split_s3_uri
+from trainstack.run.run import RunOptions, Ui
+from trainstack.run.run_config import Overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 FAKE_ROOT = ROOT / "tests" / "fakes" / "pulumi"
@@ -71,7 +71,7 @@ _PLANS: dict[str, Any] = {}
 def memoize_plans(monkeypatch) -> None:
     """The offline plan of the same merged config is the same plan: evaluate it once per session
     (the plan itself is tested in test_stacks.py; here it is the run's first step)."""
-    from scripts import plan as plan_mod
+    from trainstack.plan import planner as plan_mod
 
     real = plan_mod.plan
 
@@ -192,7 +192,7 @@ class Cloud:
             "hang": {"active": 1}, "long": {"active": 1, "ready": 1}}[self.job_outcome]
 
     def kubeconfig(self, o: dict[str, Any]) -> str:
-        from trainstack.eks_request import kubeconfig
+        from trainstack.model.eks_request import kubeconfig
 
         return json.dumps(kubeconfig(o["clusterName"], self.kube.endpoint, self.kube.ca_data, o["region"]))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import NOW, ROOT, cluster_config
 
-from trainstack import amis, catalog
-from trainstack.config import parse_config
+from trainstack.model import amis, catalog
+from trainstack.model.config import parse_config
 
 ARCHITECTURES = sorted({t.architecture.name for t in catalog.gpu_types()})
 
@@ -76,7 +76,7 @@ def test_pinned_ami_is_shown_as_pinned():
 
 def test_the_ec2_examples_documented_p3_variant_is_valid():
     """The comment in stacks/Pulumi.dev-ec2.yaml: family p3 with a pinned R580 AMI."""
-    from scripts.plan import load_raw_config
+    from trainstack.plan.planner import load_raw_config
 
     _, raw = load_raw_config("dev-ec2")
     text = (ROOT / "stacks" / "Pulumi.dev-ec2.yaml").read_text()

@@ -10,8 +10,8 @@ import yaml
 from conftest import ROOT, policy_of, statements
 from moto import mock_aws
 
-from components import auto_teardown as T
-from scripts.provider_schema import api_errors
+from trainstack.components import auto_teardown as T
+from trainstack.plan.provider_schema import api_errors
 
 
 @pytest.mark.parametrize("stack", ["dev-ecs", "dev-ec2", "dev-sagemaker", "dev-eks", "dev-eks-shared"])

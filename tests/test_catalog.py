@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from trainstack import catalog
+from trainstack.model import catalog
 
 REQUIRED = ["p3.2xlarge", "p3.8xlarge", "p3.16xlarge", "p3dn.24xlarge", "p4d.24xlarge", "p5.48xlarge"] + \
     [f"g4dn.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge")] + \

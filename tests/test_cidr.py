@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trainstack.cidr import SubnetPlanError, plan_subnets
+from trainstack.model.cidr import SubnetPlanError, plan_subnets
 
 
 def test_public_layout():

@@ -15,8 +15,8 @@ from conftest import ROOT, cluster_config, policy_of, statements
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trainstack import code_delivery as cd
-from trainstack.config import ConfigError, parse_config
+from trainstack.model import code_delivery as cd
+from trainstack.model.config import ConfigError, parse_config
 
 
 def make_workdir(root, files=None):

@@ -12,7 +12,7 @@ from conftest import NOW, PLATFORM_CONFIG, ROOT, cluster_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trainstack import config as C
+from trainstack.model import config as C
 
 
 def parse(raw, stack="dev"):
@@ -290,7 +290,7 @@ def test_bad_sagemaker_config(name, overrides, key, fragments):
 
 
 def test_non_sagemaker_type_is_refused(monkeypatch):
-    from trainstack import catalog
+    from trainstack.model import catalog
 
     spec = catalog.CATALOG["g4dn.xlarge"]
     monkeypatch.setitem(catalog.CATALOG, "g4dn.xlarge",
@@ -364,7 +364,7 @@ def test_unknown_gpu_keys_are_always_reported(extra):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from(sorted(t.name for t in __import__("trainstack.catalog", fromlist=["x"]).gpu_types())),
+@given(st.sampled_from(sorted(t.name for t in __import__("trainstack.model.catalog", fromlist=["x"]).gpu_types())),
        st.sampled_from(["p3", "g4dn", "g5", "g6", "p4d", "p5"]))
 def test_family_rule_matches_the_ecs_placement_pattern(instance_type, family):
     import re

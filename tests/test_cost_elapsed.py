@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trainstack.cost import Interval, elapsed_cost, hourly_rate_now
+from trainstack.model.cost import Interval, elapsed_cost, hourly_rate_now
 
 T0 = dt.datetime(2026, 11, 23, 8, 0, tzinfo=dt.timezone.utc)
 PRICES = {"p3.2xlarge": 3.06, "g5.xlarge": 1.006}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import policy_of, statements
 
-from components.data_lake import DataLake, DataLakeArgs
-from trainstack.run_locations import ZONES
+from trainstack.components.data_lake import DataLake, DataLakeArgs
+from trainstack.model.run_locations import ZONES
 
 TAGS = {"trainstack:owner": "platform"}
 

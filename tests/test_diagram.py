@@ -10,8 +10,8 @@ import pytest
 from conftest import ROOT, STACKS
 from typer.testing import CliRunner
 
-from scripts.cli import app
-from scripts.diagram import dot, mermaid
+from trainstack.cli.main import app
+from trainstack.plan.diagram import dot, mermaid
 
 VALIDATOR = ROOT / "tests" / "mermaid" / "validate.mjs"
 

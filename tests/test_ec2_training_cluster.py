@@ -5,17 +5,22 @@ from __future__ import annotations
 import ast
 import base64
 import gzip
+import io
 import json
 import re
 import secrets
 import shlex
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
 
 import pytest
 from conftest import NOW, ROOT, cluster_config, policy_of, statements
 
-from components import ec2_training_cluster as E
-from trainstack.config import parse_config
-from trainstack.run_locations import RunLocations
+from trainstack.components import ec2_training_cluster as E
+from trainstack.model.config import parse_config
+from trainstack.model.run_locations import RunLocations
 
 LOC = RunLocations("raw-b", "arn:aws:s3:::raw-b", "cifar10/v1/", "art-b", "arn:aws:s3:::art-b",
                    "artifacts/bob/dev-ec2/", "checkpoints/bob/dev-ec2/")
@@ -45,16 +50,42 @@ def test_creating_the_group_starts_the_run(ec2):
 
 def test_user_data_ships_the_bootstrap_module_without_docstrings(ec2):
     script = user_data_of(ec2)
-    packed = re.search(r"echo '([A-Za-z0-9+/=]+)' \| base64 -d \| gunzip", script).group(1)
-    shipped = gzip.decompress(base64.b64decode(packed)).decode()
+    packed = re.search(r"echo '([A-Za-z0-9+/=]+)' \| base64 -d \| tar -xz -C /opt/trainstack", script).group(1)
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(base64.b64decode(packed)))) as tar:
+        files = {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers()}
+    assert sorted(files) == ["ec2_bootstrap.py", "trainstack/__init__.py", "trainstack/model/__init__.py",
+                             "trainstack/model/torchrun.py"]
+    shipped = files["ec2_bootstrap.py"]
     source = (ROOT / "scripts" / "ec2_bootstrap.py").read_text()
+    torchrun = (ROOT / "trainstack" / "model" / "torchrun.py").read_text()
+    assert ast.dump(ast.parse(files["trainstack/model/torchrun.py"])) == ast.dump(ast.parse(E.minify(torchrun)))
     # the same code: only docstrings and comments are gone
     assert ast.dump(ast.parse(shipped)) == ast.dump(ast.parse(E.minify(source)))
     assert "Boot script of each GPU instance" not in shipped and "def bootstrap(" in shipped
-    ast.parse(shipped, feature_version=(3, 9))  # the DLAMI's python3
+    for text in files.values():
+        ast.parse(text, feature_version=(3, 9))  # the DLAMI's python3
     assert "python3 /opt/trainstack/ec2_bootstrap.py --settings /etc/trainstack/run.json" in script
     # with room to spare for longer settings (commands, environment)
     assert len(script.encode()) < E.USER_DATA_LIMIT - 2500
+
+
+def test_the_shipped_files_run_on_their_own(ec2, tmp_path):
+    """The node has python3, boto3 and what the user data unpacks, nothing of trainstack's install: the
+    bootstrap must import from the files beside it."""
+    import botocore
+
+    script = user_data_of(ec2)
+    packed = re.search(r"echo '([A-Za-z0-9+/=]+)' \| base64 -d \| tar -xz -C /opt/trainstack", script).group(1)
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(base64.b64decode(packed)))) as tar:
+        tar.extractall(tmp_path, filter="data")
+    site = str(Path(botocore.__file__).resolve().parent.parent)
+    probe = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import ec2_bootstrap, trainstack.model.torchrun as t; "
+             "assert t.__file__.startswith(sys.argv[1]), t.__file__; "
+             "print(ec2_bootstrap.torchrun_argv(['python', 'train.py'], 2, 4, '10.0.0.1', 29500, 'r')[-1])")
+    out = subprocess.run([sys.executable, "-S", "-c", probe, str(tmp_path), site], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "train.py"
 
 
 def test_user_data_scales_to_zero_when_the_bootstrap_dies(ec2):
@@ -86,7 +117,7 @@ def test_bootstrap_settings_are_the_runs(ec2, platform_outputs):
 
 
 def test_bootstrap_accepts_the_settings_it_is_given(ec2, tmp_path):
-    from scripts import ec2_bootstrap
+    from trainstack.scripts import ec2_bootstrap
 
     path = tmp_path / "run.json"
     path.write_text(json.dumps(settings_of(user_data_of(ec2))))

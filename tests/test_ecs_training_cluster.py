@@ -7,10 +7,10 @@ import json
 import pytest
 from conftest import NOW, cluster_config
 
-from components import ecs_training_cluster as E
-from scripts.provider_schema import api_errors
-from trainstack.config import parse_config
-from trainstack.run_locations import RunLocations
+from trainstack.components import ecs_training_cluster as E
+from trainstack.model.config import parse_config
+from trainstack.model.run_locations import RunLocations
+from trainstack.plan.provider_schema import api_errors
 
 LOC = RunLocations("raw-b", "arn:aws:s3:::raw-b", "cifar10/v1/", "art-b", "arn:aws:s3:::art-b",
                    "artifacts/alice/dev-ecs/", "checkpoints/alice/dev-ecs/")

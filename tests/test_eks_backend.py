@@ -9,9 +9,9 @@ from botocore.session import get_session
 from botocore.validate import ParamValidator
 from conftest import cluster_config, policy_of, statements
 
-from scripts.provider_schema import universal_target_problem
-from trainstack import eks_request as E
-from trainstack.scheduler_input import from_universal
+from trainstack.model import eks_request as E
+from trainstack.model.scheduler_input import from_universal
+from trainstack.plan.provider_schema import universal_target_problem
 
 
 @pytest.fixture(scope="module")
@@ -201,7 +201,7 @@ def test_plan_shows_the_eks_cluster_end_to_end(example_plans):
 
     from rich.console import Console
 
-    from scripts.plan import render
+    from trainstack.plan.render import render
 
     console = Console(width=200, file=io.StringIO(), record=True)
     render(example_plans["dev-eks"], console)
@@ -226,7 +226,7 @@ def test_bottlerocket_on_demand_groups_keep_their_own_plugin_and_data_volume(run
 
 
 def test_plan_names_the_eks_ami_type_and_the_volta_driver(example_plans):
-    from scripts.plan import ami_plan
+    from trainstack.plan.planner import ami_plan
 
     ami = ami_plan(example_plans["dev-eks"].config)
     assert ami["source"].startswith("EKS node group AMI type AL2023_x86_64_NVIDIA")
@@ -249,9 +249,9 @@ def test_every_kubernetes_object_pulumi_receives_is_schema_valid(example_plans, 
 def test_eks_training_cluster_is_usable_on_its_own_from_any_program(run_program):
     import datetime as dt
 
-    from components.eks_training_cluster import EksTrainingCluster, EksTrainingClusterArgs
-    from trainstack import config as C
-    from trainstack.run_locations import RunLocations
+    from trainstack.components.eks_training_cluster import EksTrainingCluster, EksTrainingClusterArgs
+    from trainstack.model import config as C
+    from trainstack.model.run_locations import RunLocations
 
     now = dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc)
     cfg = C.parse_config(cluster_config("eks", gpu={"instanceTypes": ["g5.xlarge"], "family": "g5"}), stack="solo",

@@ -9,8 +9,8 @@ from conftest import NOW, PLATFORM_CONFIG, cluster_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trainstack import catalog
-from trainstack import config as C
+from trainstack.model import catalog
+from trainstack.model import config as C
 
 
 def eks_config(**overrides):

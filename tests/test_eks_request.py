@@ -11,9 +11,9 @@ from conftest import NOW, cluster_config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trainstack import config as C
-from trainstack import eks_request as E
-from trainstack.run_locations import RunLocations
+from trainstack.model import config as C
+from trainstack.model import eks_request as E
+from trainstack.model.run_locations import RunLocations
 
 LOCATIONS = RunLocations("raw-bucket", "arn:aws:s3:::raw-bucket", "cifar10/v1/", "artifacts-bucket",
                          "arn:aws:s3:::artifacts-bucket", "artifacts/alice/dev-eks/", "checkpoints/alice/dev-eks/")
@@ -226,7 +226,7 @@ def test_teardown_request_max_size_is_never_below_the_api_minimum(update_nodegro
 
 
 def test_with_a_workdir_the_container_fetches_the_code_then_runs_the_same_command():
-    from trainstack.code_delivery import CODE_URI_ENV, container_entry
+    from trainstack.model.code_delivery import CODE_URI_ENV, container_entry
 
     cluster = eks_cluster(nodes=2)
     ns = E.namespace_name("dev-eks")
@@ -244,7 +244,7 @@ def test_gpu_groups_carry_the_accelerator_label_cluster_autoscaler_reads():
     """Without it CA counts a fresh GPU node (device plugin not up yet) as a node with no GPU and launches more."""
     from conftest import cluster_config
 
-    from trainstack.config import parse_config
+    from trainstack.model.config import parse_config
 
     cfg = parse_config(cluster_config("eks", gpu={"instanceTypes": ["p3.2xlarge"]}), stack="dev")
     spec = E.node_group_specs(cfg.cluster, "dev")[0]

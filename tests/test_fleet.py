@@ -13,9 +13,9 @@ from conftest import ROOT
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from scripts import fleet
-from scripts.cli import app
-from trainstack import tags
+from trainstack.cli.main import app
+from trainstack.fleet import inventory as fleet
+from trainstack.model import tags
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
 REGION = "us-east-1"

@@ -10,9 +10,9 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from scripts.follow import FAILED, PENDING, RUNNING, SUCCEEDED, JobState, follower_for
-from scripts.pulumi_driver import Interrupts
-from scripts.run import RunOptions, Ui, follow
+from trainstack.run.driver import Interrupts
+from trainstack.run.follow import FAILED, PENDING, RUNNING, SUCCEEDED, JobState, follower_for
+from trainstack.run.run import RunOptions, Ui, follow
 
 CAPACITY = ("We currently do not have sufficient p3.8xlarge capacity in the Availability Zone you requested "
             "(us-east-1a).")

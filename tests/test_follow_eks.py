@@ -15,11 +15,11 @@ from botocore.stub import Stubber
 from fake_kube import JOB, JOB_PATH, NS, FakeKube, KubeServer, pod
 from rich.console import Console
 
-from scripts.follow import FAILED, PENDING, RUNNING, SUCCEEDED, follower_for
-from scripts.follow.eks import TOKEN_PREFIX, TOKEN_REFRESH_SECONDS, EksFollower, KubeApi, KubeApiError, eks_token
-from scripts.pulumi_driver import Interrupts
-from scripts.run import RunOptions, Ui, follow
-from trainstack.eks_request import kubeconfig
+from trainstack.model.eks_request import kubeconfig
+from trainstack.run.driver import Interrupts
+from trainstack.run.follow import FAILED, PENDING, RUNNING, SUCCEEDED, follower_for
+from trainstack.run.follow.eks import TOKEN_PREFIX, TOKEN_REFRESH_SECONDS, EksFollower, KubeApi, KubeApiError, eks_token
+from trainstack.run.run import RunOptions, Ui, follow
 
 SCHED = "0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 nodes are available."
 

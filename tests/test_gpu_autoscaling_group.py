@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from components.gpu_autoscaling_group import GpuAutoScalingGroup, GpuAutoScalingGroupArgs, check_root_volume
-from trainstack.amis import ECS_AL2023_GPU
+from trainstack.components.gpu_autoscaling_group import GpuAutoScalingGroup, GpuAutoScalingGroupArgs, check_root_volume
+from trainstack.model.amis import ECS_AL2023_GPU
 
 TAGS = {"trainstack:owner": "alice", "trainstack:expires-at": "2026-11-22T23:00:00Z"}
 
@@ -75,7 +75,7 @@ def test_root_volume_smaller_than_the_amis_snapshot_is_refused():
 
 
 def test_root_volume_check_runs_on_the_amis_real_mappings(run_program, monkeypatch):
-    from scripts import offline
+    from trainstack.plan import offline
 
     answer = offline.OfflineMocks.call
 

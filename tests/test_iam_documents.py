@@ -12,7 +12,7 @@ from moto import mock_aws
 from moto.iam.policy_validation import IAMPolicyDocumentValidator, IAMTrustPolicyDocumentValidator
 from parliament import analyze_policy_string
 
-from trainstack import iam_documents as docs
+from trainstack.model import iam_documents as docs
 
 # Parliament reads every document as an identity policy. These findings are expected and safe:
 ACCEPTED_FINDINGS = {
@@ -153,8 +153,8 @@ def test_flow_log_platform_policies_pass_the_same_checks(aws_credentials):
     """The bucket and key policies of a platform with `flowLogs: true` (off in the examples)."""
     from conftest import PLATFORM_CONFIG
 
-    from programs.program import main
-    from scripts.offline import run_offline
+    from trainstack.plan.offline import run_offline
+    from trainstack.programs.program import main
 
     run = run_offline(main, config={**PLATFORM_CONFIG, "trainstack:flowLogs": True}, stack="platform")
     policies = [r for r in run.resources if r.type in ("aws:s3/bucketPolicy:BucketPolicy", "aws:kms/key:Key")]

@@ -6,7 +6,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
-from scripts.offline import run_offline
+from trainstack.plan.offline import run_offline
 
 
 class _Remote(pulumi.ComponentResource):

@@ -22,11 +22,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from policies import rules
-from policies.offline import analyze, check_plan, config_for
-from scripts.cli import app
-from scripts.offline import ResourceRecord
-from trainstack import config as config_mod
+from trainstack.cli.main import app
+from trainstack.model import config as config_mod
+from trainstack.plan.offline import ResourceRecord
+from trainstack.policies import rules
+from trainstack.policies.offline import analyze, check_plan, config_for
 
 ROOT = Path(__file__).resolve().parent.parent
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's "unknown during preview" sentinel
@@ -358,7 +358,7 @@ def test_a_throwaway_platform_gets_advisories_from_the_shipped_policy_config(run
     cfg = config_mod.parse_config(raw, project="trainstack", stack="scratch")
     run = run_stack(raw, stack="scratch")
     report = check_plan(cfg, run)
-    assert config_for(cfg) == json.loads((ROOT / "policies" / "throwaway-platform.json").read_text())
+    assert config_for(cfg) == json.loads((ROOT / "trainstack" / "policies" / "throwaway-platform.json").read_text())
     levels = {(v.rule, v.level) for v in report.violations}
     assert levels == {("data-bucket-protected", "advisory"), ("platform-stateful-protected", "advisory")}
     assert report.ok
@@ -377,7 +377,7 @@ def user_program(tmp_path):
     shutil.copy(ROOT / "stacks" / "Pulumi.platform.yaml", tmp_path / "stacks" / "Pulumi.platform.yaml")
     (tmp_path / "__main__.py").write_text(
         "import pulumi_aws as aws\n"
-        "from trainstack import config, tags\n"
+        "from trainstack.model import config, tags\n"
         "cfg = config.load()\n"
         "aws.s3.Bucket('scratch', force_destroy=True, tags=tags.standard_tags(cfg))\n")
     return tmp_path
@@ -410,12 +410,12 @@ def test_plan_exits_2_on_a_mandatory_violation_and_names_rule_and_resource(user_
 
 
 def test_pulumi_policy_yaml_is_a_python_pack_on_the_project_virtualenv():
-    doc = yaml.safe_load((ROOT / "policies" / "PulumiPolicy.yaml").read_text())
+    doc = yaml.safe_load((ROOT / "trainstack" / "policies" / "PulumiPolicy.yaml").read_text())
     assert doc["runtime"]["name"] == "python"
-    venv = (ROOT / "policies" / doc["runtime"]["options"]["virtualenv"]).resolve()
+    venv = (ROOT / "trainstack" / "policies" / doc["runtime"]["options"]["virtualenv"]).resolve()
     assert venv == (ROOT / ".venv").resolve() and (venv / "bin" / "python").exists()
     assert doc["version"].count(".") == 2
-    assert (ROOT / "policies" / "__main__.py").exists()
+    assert (ROOT / "trainstack" / "policies" / "__main__.py").exists()
 
 
 def test_main_builds_the_policy_pack_with_every_rule(monkeypatch, capsysbinary):
@@ -442,7 +442,7 @@ def test_main_builds_the_policy_pack_with_every_rule(monkeypatch, capsysbinary):
     monkeypatch.setattr(pp.analyzer_pb2_grpc, "add_AnalyzerServicer_to_server",
                         lambda servicer, server: served.setdefault("servicer", servicer))
     monkeypatch.setattr(pp.time, "sleep", sleep)
-    runpy.run_path(str(ROOT / "policies"), run_name="__main__")
+    runpy.run_path(str(ROOT / "trainstack" / "policies"), run_name="__main__")
 
     assert served["started"] and served["stopped"] and served["address"] == "127.0.0.1:0"
     assert capsysbinary.readouterr().out == b"50123\n"  # the port the engine reads
@@ -487,7 +487,7 @@ def test_the_pack_serves_the_engine_over_grpc_as_the_cli_starts_it(example_plans
     from google.protobuf import empty_pb2, struct_pb2
     from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-    proc = subprocess.Popen([sys.executable, "-m", "pulumi.policy", "127.0.0.1:0", str(ROOT / "policies")],
+    proc = subprocess.Popen([sys.executable, "-m", "pulumi.policy", "127.0.0.1:0", str(ROOT / "trainstack" / "policies")],
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         port = int(proc.stdout.readline().strip())  # the handshake the engine reads

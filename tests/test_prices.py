@@ -12,11 +12,12 @@ from botocore.stub import Stubber
 from conftest import NOW, STACKS, cluster_config
 from rich.console import Console
 
-from scripts import live_prices
-from scripts.plan import _cost, cost_line
-from trainstack import catalog, prices
-from trainstack.config import ConfigError, parse_config
-from trainstack.cost import estimate
+from trainstack.model import catalog, prices
+from trainstack.model.config import ConfigError, parse_config
+from trainstack.model.cost import estimate
+from trainstack.plan import live_prices
+from trainstack.plan.planner import _cost
+from trainstack.plan.render import cost_line
 
 
 def test_the_table_is_dated_and_names_its_source():

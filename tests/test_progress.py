@@ -7,7 +7,7 @@ import io
 from pulumi.automation import EngineEvent
 from rich.console import Console
 
-from scripts.progress import ProgressState, ProgressView, reduce
+from trainstack.run.progress import ProgressState, ProgressView, reduce
 
 URN = "urn:pulumi:s::trainstack::trainstack:compute:EcsTrainingCluster$aws:ecs/cluster:Cluster::training-cluster"
 ROLE = "urn:pulumi:s::trainstack::aws:iam/role:Role::training-task-role"

@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, STACKS
+from conftest import STACKS
 
-from scripts import provider_schema as ps
-from scripts.offline import ResourceRecord
+from tests.helpers import copy_project
+from trainstack.plan import provider_schema as ps
+from trainstack.plan.offline import ResourceRecord
 
 
 def record(type_: str, inputs: dict, name: str = "r") -> ResourceRecord:
@@ -166,11 +166,7 @@ PLANTS = [  # (pattern, replacement): one of each kind of mistake in the GPU gro
 
 
 def test_planted_faults_are_each_reported_with_path_and_fix(tmp_path):
-    for name in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
-    for package in ("trainstack", "components", "programs", "scripts", "policies", "examples"):  # the ec2 program reads scripts/, the stacks ship examples/
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    copy_project(tmp_path, code=True)
     source = tmp_path / "components" / "gpu_autoscaling_group.py"
     text = source.read_text()
     for pattern, planted in PLANTS:
@@ -179,7 +175,7 @@ def test_planted_faults_are_each_reported_with_path_and_fix(tmp_path):
     source.write_text(text)
     # The copy's packages come first on the path, ahead of this checkout's editable install.
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "COLUMNS": "250"}
-    out = subprocess.run([sys.executable, "-m", "scripts.cli", "plan", "dev-ec2", "--root", str(tmp_path)],
+    out = subprocess.run([sys.executable, "-m", "trainstack.cli.main", "plan", "dev-ec2", "--root", str(tmp_path)],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2, out.stdout + out.stderr
     lines = [line for line in out.stdout.splitlines() if line.startswith("  - ") and "(aws:" in line]
@@ -196,7 +192,7 @@ def test_planted_faults_are_each_reported_with_path_and_fix(tmp_path):
 def test_json_output_carries_findings_and_timing():
     from typer.testing import CliRunner
 
-    from scripts.cli import app
+    from trainstack.cli.main import app
 
     out = CliRunner().invoke(app, ["plan", "dev-sagemaker", "--json"])
     doc = json.loads(out.output)

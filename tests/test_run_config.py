@@ -8,7 +8,8 @@ import json
 import pytest
 from conftest import ROOT
 
-from scripts.run_config import (
+from trainstack.model.config import parse_config
+from trainstack.run.run_config import (
     Overrides,
     RefusedError,
     check_stack_name,
@@ -20,7 +21,6 @@ from scripts.run_config import (
     stack_name,
     template_file,
 )
-from trainstack.config import parse_config
 
 NOW = dt.datetime(2026, 11, 22, 14, 30, tzinfo=dt.timezone.utc)
 

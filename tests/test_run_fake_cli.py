@@ -25,9 +25,9 @@ from run_harness import (
     signal_when,
 )
 
-from scripts import run as run_mod
-from scripts.follow import split_s3_uri
-from scripts.run_config import Overrides
+from trainstack.run import run as run_mod
+from trainstack.run.follow import split_s3_uri
+from trainstack.run.run_config import Overrides
 
 # What the SDK runs for one successful run, in order (flags and values elided; see test_argv_golden).
 GOLDEN = ["stack init", "config set-all", "up", "stack output", "stack output", "stack history",
@@ -93,7 +93,7 @@ def test_argv_golden_and_a_failed_job_is_reported_then_destroyed(cli, cloud, tmp
     config_call = calls[1]
     assert calls[0] == "--non-interactive stack init t-dev-ecs"
     assert config_call.startswith("--non-interactive config set-all --stack t-dev-ecs --json {")
-    pack = f"--policy-pack {ROOT / 'policies'}"  # the CrossGuard pack runs in the real preview and up
+    pack = f"--policy-pack {ROOT / 'trainstack' / 'policies'}"  # the CrossGuard pack runs in the real preview and up
     assert calls[2] == (f"--non-interactive preview {pack} --exec-kind auto.local --event-log tcp://PORT "
                         "--stack t-dev-ecs")
     assert calls[3] == (f"--non-interactive up --yes --skip-preview {pack} --exec-kind auto.local "
@@ -295,7 +295,7 @@ def test_a_name_in_use_is_never_reused(cli, cloud, tmp_path):
 def test_cli_run_json_and_github_outputs(cli, cloud, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
-    from scripts.cli import app
+    from trainstack.cli.main import app
 
     gh_out, gh_summary = tmp_path / "gh-output", tmp_path / "gh-summary.md"
     monkeypatch.setenv("GITHUB_OUTPUT", str(gh_out))
@@ -380,8 +380,8 @@ def test_the_platform_template_is_refused(cli, cloud, tmp_path):
 
 def test_a_mandatory_policy_violation_is_refused_before_anything_is_created(cli, cloud, tmp_path, monkeypatch):
     # The example stacks pass the pack: inject a mandatory violation into the plan's policy report.
-    from policies.offline import Violation
-    from scripts import plan as plan_mod
+    from trainstack.plan import planner as plan_mod
+    from trainstack.policies.offline import Violation
 
     real = plan_mod.plan
 
@@ -409,7 +409,7 @@ def test_workdir_ships_the_code_and_records_its_commit(cli, cloud, tmp_path):
 
 
 def test_reap_cleans_up_with_down(cli, cloud, tmp_path, monkeypatch):
-    from scripts import fleet
+    from trainstack.fleet import inventory as fleet
 
     cli.scenario(fail_up_after=4, fail_destroy="always")
     run_mod.run(options("dev-ecs", tmp_path, destroy_attempts=1), quiet_ui()[0], command=command())
@@ -420,7 +420,7 @@ def test_reap_cleans_up_with_down(cli, cloud, tmp_path, monkeypatch):
 
 
 def test_a_backend_without_a_follower_is_refused_up_front(cli, cloud, tmp_path, monkeypatch):
-    from trainstack.config import BACKENDS
+    from trainstack.model.config import BACKENDS
 
     assert set(BACKENDS) <= set(run_mod.FOLLOWERS)  # every backend is followed today (eks included)
     monkeypatch.delitem(run_mod.FOLLOWERS, "eks")  # a future backend without one is refused up front

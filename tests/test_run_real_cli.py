@@ -18,10 +18,10 @@ import pytest
 from pulumi import automation as auto
 from rich.console import Console
 
-from scripts.pulumi_driver import Interrupts, StackDriver, pulumi_command
-from scripts.run import Ui, destroy_stack
-from scripts.run_config import config_json
 from tests.fakes.fake_pulumi import parse
+from trainstack.run.driver import Interrupts, StackDriver, pulumi_command
+from trainstack.run.run import Ui, destroy_stack
+from trainstack.run.run_config import config_json
 
 pytestmark = pytest.mark.pulumi_cli
 ROOT = Path(__file__).resolve().parent.parent

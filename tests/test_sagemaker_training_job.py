@@ -13,15 +13,15 @@ from conftest import NOW, cluster_config, policy_of, statements
 from moto import mock_aws
 from moto.sagemaker.responses import SageMakerResponse
 
-from scripts import sagemaker_jobs as J
-from trainstack.config import parse_config
-from trainstack.run_locations import run_locations
-from trainstack.sagemaker_request import (
+from trainstack.model.config import parse_config
+from trainstack.model.run_locations import run_locations
+from trainstack.model.sagemaker_request import (
     create_training_job_request,
     job_name,
     spec_from_config,
     to_pulumi_args,
 )
+from trainstack.run import sagemaker_jobs as J
 
 ROLE = "arn:aws:iam::123456789012:role/training-execution-role"
 
@@ -245,7 +245,7 @@ def test_expired_stack_and_wrong_backend_are_refused(platform_outputs):
 def test_cli_dry_run_from_an_outputs_file(platform_outputs, tmp_path):
     from typer.testing import CliRunner
 
-    from scripts.cli import app
+    from trainstack.cli.main import app
 
     outputs = deployed_outputs(platform_outputs)
     outputs["expiresAt"] = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -308,7 +308,7 @@ def test_status_prints_failure_reasons_verbatim():
 
     from rich.console import Console
 
-    from scripts.cli import _print_status
+    from trainstack.cli.main import _print_status
 
     out = StringIO()
     status = J.JobStatus(name="alice-dev-1", status="Failed", secondary_status="Failed",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from botocore.session import get_session
 from botocore.validate import ParamValidator
 
-from components.auto_teardown import scale_group_to_zero_request, shut_down_instances_request
-from trainstack.eks_request import scale_node_group_to_zero_request
-from trainstack.scheduler_input import from_universal, to_universal
+from trainstack.components.auto_teardown import scale_group_to_zero_request, shut_down_instances_request
+from trainstack.model.eks_request import scale_node_group_to_zero_request
+from trainstack.model.scheduler_input import from_universal, to_universal
 
 
 def test_an_eks_request_gets_pascal_case_members_and_keeps_enum_values():

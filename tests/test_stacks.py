@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 import yaml
 from conftest import ROOT, STACKS, cluster_config
 from typer.testing import CliRunner
 
-from scripts.cli import app
-from scripts.plan import PlanError, plan
+from tests.helpers import copy_project
+from trainstack.cli.main import app
+from trainstack.plan.planner import PlanError, plan
 
 runner = CliRunner()
 
@@ -74,12 +74,7 @@ def test_json_output_is_machine_readable():
 @pytest.fixture
 def project_copy(tmp_path):
     """A copy of the project whose stack files a test may edit."""
-    for name in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
-    for package in ("trainstack", "components", "programs", "examples"):
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    return tmp_path
+    return copy_project(tmp_path)
 
 
 def edit_stack(root, stack, **config):
@@ -139,7 +134,7 @@ def test_every_cluster_plan_shows_its_ami_source_and_driver_module(example_plans
 
     from rich.console import Console
 
-    from scripts.plan import render, to_json
+    from trainstack.plan.render import render, to_json
 
     doc = json.loads(json.dumps(to_json(example_plans[stack])))
     assert doc["ami"]["source"] == source and doc["ami"]["driverModule"] == module
@@ -149,7 +144,7 @@ def test_every_cluster_plan_shows_its_ami_source_and_driver_module(example_plans
 
 
 def test_platform_plan_has_no_ami(example_plans):
-    from scripts.plan import to_json
+    from trainstack.plan.render import to_json
 
     assert to_json(example_plans["platform"])["ami"] is None
 
@@ -169,8 +164,8 @@ def test_volta_ec2_stack_is_refused_by_plan_with_the_fix(project_copy):
 def test_invalid_config_fails_the_program_before_any_resource(config):
     import pulumi
 
-    from programs.program import main
-    from scripts.offline import run_offline
+    from trainstack.plan.offline import run_offline
+    from trainstack.programs.program import main
 
     registered: list = []
     with pytest.raises(pulumi.RunError, match=r"trainstack:\w+ = .*Fix:") as info:
@@ -182,8 +177,8 @@ def test_invalid_config_fails_the_program_before_any_resource(config):
 def test_cluster_refuses_a_platform_in_another_region(run_stack, platform_outputs):
     from conftest import cluster_config
 
-    from programs.program import main
-    from scripts.offline import run_offline
+    from trainstack.plan.offline import run_offline
+    from trainstack.programs.program import main
 
     elsewhere = {**platform_outputs, "region": "eu-west-1"}
     with pytest.raises(Exception, match="platform stack .* is in eu-west-1 .* set aws:region to eu-west-1"):

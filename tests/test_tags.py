@@ -9,7 +9,7 @@ import re
 import pytest
 from conftest import STACKS
 
-from trainstack import tags as T
+from trainstack.model import tags as T
 
 
 def python_class(type_token: str):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import STACKS
 
-from scripts.plan import timing_line
-from trainstack import timing as T
+from trainstack.model import timing as T
+from trainstack.plan.render import timing_line
 
 
 def node(urn, type_="t:a", parent="", deps=(), custom=True):

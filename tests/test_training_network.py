@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.training_network import TrainingNetwork, TrainingNetworkArgs
-from trainstack.cidr import plan_subnets
+from trainstack.components.training_network import TrainingNetwork, TrainingNetworkArgs
+from trainstack.model.cidr import plan_subnets
 
 TAGS = {"trainstack:owner": "platform"}
 

@@ -11,8 +11,8 @@ import threading
 import pytest
 from rich.console import Console
 
-from scripts.upload import CHECKSUM_ALGORITHM, MANIFEST, MIB, SHA256_METADATA, UploadError, s3_client, upload
-from trainstack.iam_documents import data_bucket_policy
+from trainstack.fleet.upload import CHECKSUM_ALGORITHM, MANIFEST, MIB, SHA256_METADATA, UploadError, s3_client, upload
+from trainstack.model.iam_documents import data_bucket_policy
 
 _names = itertools.count()
 CHUNK_MIB = 5  # S3's (and moto's) smallest part; files of 5 MiB + a bit are two-part uploads
@@ -239,7 +239,7 @@ def test_without_bucket_or_pulumi_cli_the_error_says_what_to_pass(monkeypatch, t
 def test_the_cli_exit_codes(lake, tmp_path):
     from typer.testing import CliRunner
 
-    from scripts.cli import app
+    from trainstack.cli.main import app
 
     src = dataset(tmp_path, big=0)
     args = ["upload", str(src), "raw/cli/v1/", "--bucket", lake["bucket"], "--chunk-mib", "5"]

@@ -150,7 +150,7 @@ def test_preview_covers_every_example_stack_with_the_policy_pack():
     stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
     assert sorted(job["strategy"]["matrix"]["stack"]) == stacks
     pulumi = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@"))["with"]
-    assert pulumi["command"] == "preview" and pulumi["policyPacks"] == "policies"
+    assert pulumi["command"] == "preview" and pulumi["policyPacks"] == "trainstack/policies"
     assert pulumi["comment-on-pr"] is True and pulumi["stack-name"].startswith("organization/trainstack/")
 
 

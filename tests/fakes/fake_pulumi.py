@@ -5,7 +5,7 @@ rm/ls/output/history`, `config set-all --json`, `preview`, `up`, `destroy`, `ref
 and rejects any other command or flag, so an SDK change fails loudly here. State (stacks, config,
 resources, outputs, lock, pending operations, history, a call log) lives in `$FAKE_PULUMI_STATE`.
 
-`preview`/`up` run the real program (`__main__.py`) under `scripts.offline.run_offline` with the
+`preview`/`up` run the real program (`__main__.py`) under `trainstack.plan.offline.run_offline` with the
 stack's config, serve a cluster's platform StackReference from the stored platform stack's outputs,
 and stream engine events to the SDK over gRPC (`--event-log tcp://...`, as CLI > 3.205 does).
 SIGINT like the CLI: first = finish the current step, then cancel ("update canceled", lock
@@ -273,7 +273,7 @@ def evaluate(name: str, doc: dict[str, Any], cwd: str) -> tuple[list[dict[str, s
     os.chdir(cwd)
     import runpy
 
-    from scripts.offline import run_offline
+    from trainstack.plan.offline import run_offline
 
     stack_outputs: dict[str, Any] = {}
     ref = config.get("trainstack:platformStack")

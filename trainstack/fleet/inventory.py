@@ -1,0 +1,511 @@
+"""`trainstack ls` and `trainstack reap`: every cluster found by its AWS tags, what it has cost, and cleanup.
+
+Clusters are found by their tags (Resource Groups Tagging API, `trainstack:kind=cluster`,
+grouped by `trainstack:stack`), not by Pulumi state, so a cluster whose state was lost still
+shows (as an orphan). Pulumi state is joined when the CLI is present. Cost so far is an
+estimate: instance intervals (scaling activities, DescribeInstances) × catalog list prices,
+spot priced at on-demand as an upper bound unless real spot prices are asked for; SageMaker
+jobs as billable seconds × instance count × price. Cost Explorer would be exact but lags up to
+24 h and needs activated cost-allocation tags: useless for a run of a few hours.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trainstack.model import catalog, tags
+from trainstack.model.cost import Interval, elapsed_cost, hourly_rate_now
+
+# AWS filter value lists take at most 200 values.
+_FILTER_CHUNK = 200
+_LAUNCH_RE = re.compile(r"^Launching a new EC2 instance: (i-[0-9a-f]+)")
+_TERMINATE_RE = re.compile(r"^Terminating EC2 instance: (i-[0-9a-f]+)")
+_TRANSITION_RE = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) GMT\)")
+
+
+class FleetError(Exception):
+    """A problem the user can fix; the message says how."""
+
+
+@dataclass
+class Cluster:
+    stack: str
+    owner: str | None = None
+    backend: str | None = None
+    expires_at: dt.datetime | None = None
+    arns: list[str] = field(default_factory=list)
+    state: str = "unknown"  # ok | orphan (tags, no state) | state-only (state, no tags) | unknown (no CLI)
+    created_at: dt.datetime | None = None  # earliest resource time AWS reports
+    running: int = 0
+    usd_per_hour: float = 0.0
+    cost_usd: float = 0.0
+    cost_is_bound: bool = False  # spot (or unknown types) priced at on-demand: an upper bound
+    cost_notes: list[str] = field(default_factory=list)
+    last_update: dt.datetime | None = None
+    update_in_progress: bool | None = None
+
+    def expired(self, now: dt.datetime, grace: dt.timedelta = dt.timedelta(0)) -> bool:
+        return self.expires_at is not None and self.expires_at < now - grace
+
+    def to_json(self, now: dt.datetime) -> dict[str, Any]:
+        return {
+            "stack": self.stack, "owner": self.owner, "backend": self.backend,
+            "createdAt": _iso(self.created_at),
+            "ageHours": round((now - self.created_at).total_seconds() / 3600, 2) if self.created_at else None,
+            "expiresAt": _iso(self.expires_at), "expired": self.expired(now), "state": self.state,
+            "runningInstances": self.running, "usdPerHourNow": round(self.usd_per_hour, 4),
+            "costSoFarUsd": round(self.cost_usd, 2), "costIsUpperBound": self.cost_is_bound,
+            "costNotes": self.cost_notes, "lastUpdate": _iso(self.last_update),
+            "updateInProgress": self.update_in_progress, "arns": sorted(self.arns),
+        }
+
+
+@dataclass(frozen=True)
+class StateStack:
+    """What `LocalWorkspace.list_stacks()` says about one stack."""
+
+    name: str
+    last_update: dt.datetime | None = None
+    update_in_progress: bool | None = None
+    resource_count: int | None = None
+
+
+@dataclass
+class AwsClients:
+    tagging: Any
+    ec2: Any
+    autoscaling: Any
+    sagemaker: Any
+
+    @classmethod
+    def for_region(cls, region: str | None) -> AwsClients:
+        import boto3
+        from botocore.config import Config
+
+        cfg = Config(retries={"mode": "standard", "max_attempts": 5})
+        mk = lambda name: boto3.client(name, region_name=region, config=cfg)  # noqa: E731
+        return cls(mk("resourcegroupstaggingapi"), mk("ec2"), mk("autoscaling"), mk("sagemaker"))
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if t else None
+
+
+def _utc(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def _chunks(items: list[str], n: int = _FILTER_CHUNK) -> Iterable[list[str]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def _earliest(*times: dt.datetime | None) -> dt.datetime | None:
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
+
+
+# --------------------------------------------------------------------------------------------
+# Discovery
+
+
+def tagged_clusters(tagging) -> dict[str, Cluster]:
+    """Every resource tagged `trainstack:kind=cluster`, grouped by `trainstack:stack`."""
+    found: dict[str, tuple[Cluster, Counter, Counter, Counter]] = {}
+    pages = tagging.get_paginator("get_resources").paginate(
+        TagFilters=[{"Key": tags.KIND, "Values": ["cluster"]}], ResourcesPerPage=100)
+    for page in pages:
+        for mapping in page.get("ResourceTagMappingList", []):
+            t = {x["Key"]: x["Value"] for x in mapping.get("Tags", [])}
+            name = t.get(tags.STACK)
+            if not name:
+                continue
+            c, owners, backends, expiries = found.setdefault(name, (Cluster(name), Counter(), Counter(), Counter()))
+            c.arns.append(mapping["ResourceARN"])
+            for counter, key in ((owners, tags.OWNER), (backends, tags.BACKEND), (expiries, tags.EXPIRES_AT)):
+                if t.get(key):
+                    counter[t[key]] += 1
+    out = {}
+    for name, (c, owners, backends, expiries) in found.items():
+        # Resources of one stack agree unless an update is half-applied: take the majority.
+        c.owner = owners.most_common(1)[0][0] if owners else None
+        c.backend = backends.most_common(1)[0][0] if backends else None
+        c.expires_at = _utc(expiries.most_common(1)[0][0]) if expiries else None
+        out[name] = c
+    return out
+
+
+def pulumi_state(root: Path) -> dict[str, StateStack] | None:
+    """Stacks in the current Pulumi backend, by short name; None without the CLI."""
+    if shutil.which("pulumi") is None:
+        return None
+    from pulumi import automation as auto
+
+    ws = auto.LocalWorkspace(work_dir=str(root))
+    return {s.name.rsplit("/", 1)[-1]: StateStack(s.name.rsplit("/", 1)[-1], s.last_update, s.update_in_progress,
+                                                   s.resource_count)
+            for s in ws.list_stacks()}
+
+
+def _stack_file_kind(root: Path, name: str) -> str | None:
+    path = root / "stacks" / f"Pulumi.{name}.yaml"
+    if not path.exists():
+        return None
+    import yaml
+
+    try:
+        return ((yaml.safe_load(path.read_text()) or {}).get("config") or {}).get(tags.KIND)
+    except yaml.YAMLError:
+        return None
+
+
+def join_state(clusters: dict[str, Cluster], state: Mapping[str, StateStack] | None, root: Path) -> None:
+    if state is None:
+        return  # no CLI: state stays "unknown"
+    for name, c in clusters.items():
+        s = state.get(name)
+        c.state = "ok" if s is not None else "orphan"
+        if s is not None:
+            c.last_update, c.update_in_progress = s.last_update, s.update_in_progress
+    for name, s in state.items():
+        # A stack in state without tagged resources: a cluster whose resources are gone (destroy
+        # without `stack rm`) or never came up. Platform stacks are not clusters.
+        if name not in clusters and _stack_file_kind(root, name) != "platform":
+            clusters[name] = Cluster(name, state="state-only", last_update=s.last_update,
+                                     update_in_progress=s.update_in_progress)
+
+
+# --------------------------------------------------------------------------------------------
+# Cost so far
+
+
+@dataclass
+class _Instance:
+    id: str
+    stack: str
+    type: str | None = None
+    lifecycle: str = "on-demand"  # or "spot"
+    az: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    running: bool = False
+
+
+def _instances(ec2, stacks: list[str]) -> dict[str, _Instance]:
+    found: dict[str, _Instance] = {}
+    for chunk in _chunks(stacks):
+        pages = ec2.get_paginator("describe_instances").paginate(
+            Filters=[{"Name": f"tag:{tags.STACK}", "Values": chunk}])
+        for page in pages:
+            for res in page.get("Reservations", []):
+                for i in res.get("Instances", []):
+                    t = {x["Key"]: x["Value"] for x in i.get("Tags", [])}
+                    state = i.get("State", {}).get("Name", "")
+                    inst = _Instance(i["InstanceId"], t.get(tags.STACK, ""), i.get("InstanceType"),
+                                     "spot" if i.get("InstanceLifecycle") == "spot" else "on-demand",
+                                     i.get("Placement", {}).get("AvailabilityZone"), i.get("LaunchTime"),
+                                     running=state in ("pending", "running", "stopping", "shutting-down"))
+                    if not inst.running:
+                        # Stopped/terminated: "User initiated (2026-11-23 10:00:00 GMT)" dates the end.
+                        m = _TRANSITION_RE.search(i.get("StateTransitionReason", ""))
+                        inst.end = (dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").replace(
+                            tzinfo=dt.timezone.utc) if m else inst.start)
+                    found[inst.id] = inst
+    return found
+
+
+def _groups(autoscaling, stacks: list[str]) -> dict[str, list[dict]]:
+    by_stack: dict[str, list[dict]] = {}
+    for chunk in _chunks(stacks):
+        pages = autoscaling.get_paginator("describe_auto_scaling_groups").paginate(
+            Filters=[{"Name": f"tag:{tags.STACK}", "Values": chunk}])
+        for page in pages:
+            for g in page.get("AutoScalingGroups", []):
+                t = {x["Key"]: x["Value"] for x in g.get("Tags", [])}
+                by_stack.setdefault(t.get(tags.STACK, ""), []).append(g)
+    return by_stack
+
+
+def _group_types(group: dict) -> list[str]:
+    overrides = (group.get("MixedInstancesPolicy", {}).get("LaunchTemplate", {}).get("Overrides", []))
+    return [o["InstanceType"] for o in overrides if o.get("InstanceType")]
+
+
+def _activity_instances(autoscaling, group_name: str, stack: str, now: dt.datetime) -> dict[str, _Instance]:
+    """Instance lifetimes from the group's scaling activities (AWS keeps six weeks of them)."""
+    found: dict[str, _Instance] = {}
+    pages = autoscaling.get_paginator("describe_scaling_activities").paginate(
+        AutoScalingGroupName=group_name, IncludeDeletedGroups=True)
+    for page in pages:
+        for a in page.get("Activities", []):
+            desc = a.get("Description", "")
+            launch, term = _LAUNCH_RE.match(desc), _TERMINATE_RE.match(desc)
+            if launch and a.get("StatusCode") not in ("Failed", "Cancelled"):
+                inst = found.setdefault(launch.group(1), _Instance(launch.group(1), stack))
+                inst.start = a.get("StartTime")
+            elif term:
+                inst = found.setdefault(term.group(1), _Instance(term.group(1), stack))
+                # Billing stops when the instance is terminated; an activity still in progress means it runs.
+                inst.end = a.get("EndTime") if a.get("StatusCode") == "Successful" else None
+    return {k: v for k, v in found.items() if v.start is not None}
+
+
+def _spot_price(ec2, instance_type: str, az: str | None, start: dt.datetime, now: dt.datetime) -> float | None:
+    """The highest spot price of the type in its AZ over the interval (a tight bound, not a time average)."""
+    kw: dict[str, Any] = {"InstanceTypes": [instance_type], "ProductDescriptions": ["Linux/UNIX"],
+                          "StartTime": start, "EndTime": now}
+    if az:
+        kw["AvailabilityZone"] = az
+    prices = [float(p["SpotPrice"]) for page in ec2.get_paginator("describe_spot_price_history").paginate(**kw)
+              for p in page.get("SpotPriceHistory", [])]
+    return max(prices) if prices else None
+
+
+def instance_costs(aws: AwsClients, clusters: Mapping[str, Cluster], now: dt.datetime, *,
+                   spot_prices: bool = False) -> None:
+    """ec2/ecs clusters: running count, $/h now and cost so far from their instances' lifetimes."""
+    names = sorted(n for n, c in clusters.items() if c.backend != "sagemaker" and c.state != "state-only")
+    if not names:
+        return
+    described = _instances(aws.ec2, names)
+    groups = _groups(aws.autoscaling, names)
+    for name in names:
+        c = clusters[name]
+        instances = {i.id: i for i in described.values() if i.stack == name}
+        group_types: list[str] = []
+        for g in groups.get(name, []):
+            c.created_at = _earliest(c.created_at, g.get("CreatedTime"))
+            group_types += _group_types(g)
+            for iid, seen in _activity_instances(aws.autoscaling, g["AutoScalingGroupName"], name, now).items():
+                known = instances.get(iid)
+                if known is None:
+                    instances[iid] = seen
+                    continue
+                # LaunchTime is when billing starts; the launch activity begins a little earlier.
+                known.start = known.start or seen.start
+                if not known.running and seen.end is not None:
+                    known.end = seen.end
+        intervals, prices = [], {}
+        dearest = max(group_types, key=lambda t: catalog.price_per_hour(t) or 0.0, default=None)
+        for inst in instances.values():
+            itype = inst.type or dearest
+            if inst.type is None:
+                c.cost_is_bound = True
+                c.cost_notes.append(f"{inst.id}: type unknown, priced as {itype or 'nothing'} (dearest of the group)")
+            if itype is None or inst.start is None:
+                continue
+            key, price = itype, catalog.price_per_hour(itype)
+            if inst.lifecycle == "spot" or inst.type is None:
+                if spot_prices and inst.type is not None:
+                    spot = _spot_price(aws.ec2, itype, inst.az, inst.start, now)
+                    if spot is not None:
+                        key, price = f"spot:{itype}:{inst.az}", spot
+                    else:
+                        c.cost_is_bound = True
+                else:
+                    c.cost_is_bound = True  # spot bills below on-demand
+            if price is not None:
+                prices[key] = price
+            intervals.append(Interval(inst.id, key, inst.start, None if inst.running else inst.end))
+            c.created_at = _earliest(c.created_at, inst.start)
+        cost = elapsed_cost(intervals, prices, now)
+        c.cost_usd += cost.usd
+        c.usd_per_hour += hourly_rate_now(intervals, prices, now)
+        c.running += sum(1 for i in instances.values() if i.running)
+        if cost.unpriced:
+            c.cost_notes.append(f"not in the catalog, not counted: {', '.join(cost.unpriced)}")
+        if c.cost_is_bound and not spot_prices:
+            c.cost_notes.append("spot priced at on-demand (upper bound); --spot-prices for spot history")
+
+
+def sagemaker_costs(sagemaker, clusters: Mapping[str, Cluster], now: dt.datetime) -> None:
+    """SageMaker: billable seconds (managed spot savings already deducted) × instances × price."""
+    for c in clusters.values():
+        for arn in c.arns:
+            if ":training-job/" not in arn:
+                continue
+            job = sagemaker.describe_training_job(TrainingJobName=arn.rsplit("/", 1)[-1])
+            rc = job.get("ResourceConfig", {})
+            itype, count = rc.get("InstanceType", ""), int(rc.get("InstanceCount", 1))
+            price = catalog.price_per_hour(itype, sagemaker=True)
+            c.created_at = _earliest(c.created_at, job.get("CreationTime"))
+            if price is None:
+                c.cost_notes.append(f"{itype}: no SageMaker price in the catalog, not counted")
+                continue
+            in_progress = job.get("TrainingJobStatus") in ("InProgress", "Stopping")
+            seconds = job.get("BillableTimeInSeconds")
+            if seconds is None and job.get("TrainingStartTime"):
+                # Still running: wall clock so far (spot savings are only known at the end).
+                end = job.get("TrainingEndTime") or now
+                seconds = max(0.0, (end - job["TrainingStartTime"]).total_seconds())
+                c.cost_is_bound = c.cost_is_bound or bool(job.get("EnableManagedSpotTraining"))
+            c.cost_usd += (seconds or 0) * count * price / 3600
+            if in_progress:
+                c.running += count
+                c.usd_per_hour += count * price
+
+
+def list_clusters(aws: AwsClients, now: dt.datetime, *, root: Path,
+                  state: Mapping[str, StateStack] | None | Callable[[], Any] = None,
+                  spot_prices: bool = False) -> list[Cluster]:
+    """Every cluster: tagged ones joined with Pulumi state (`state`: a mapping, or a callable that reads it)."""
+    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+
+    try:
+        clusters = tagged_clusters(aws.tagging)
+        join_state(clusters, state() if callable(state) else state, root)
+        instance_costs(aws, clusters, now, spot_prices=spot_prices)
+        sagemaker_costs(aws.sagemaker, clusters, now)
+    except (NoCredentialsError, NoRegionError) as exc:
+        raise FleetError(f"AWS: {exc}. Fix: give the shell credentials (aws configure sso, AWS_PROFILE=...) and a "
+                         "region (--region or AWS_REGION)") from None
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        raise FleetError(f"AWS {exc.operation_name}: {err.get('Code')}: {err.get('Message')}. Fix: the identity "
+                         "needs tag:GetResources, ec2:DescribeInstances, autoscaling:DescribeAutoScalingGroups, "
+                         "autoscaling:DescribeScalingActivities and sagemaker:DescribeTrainingJob "
+                         "(ec2:DescribeSpotPriceHistory with --spot-prices)") from None
+    return sorted(clusters.values(), key=lambda c: c.stack)
+
+
+def select(clusters: Iterable[Cluster], now: dt.datetime, *, owner: str = "all",
+           expired_only: bool = False) -> list[Cluster]:
+    return [c for c in clusters if (owner == "all" or c.owner == owner) and (not expired_only or c.expired(now))]
+
+
+# --------------------------------------------------------------------------------------------
+# Rendering
+
+
+def _duration(delta: dt.timedelta) -> str:
+    minutes = int(abs(delta.total_seconds()) // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    return f"{days}d{hours}h" if days else f"{hours}h{mins:02d}m" if hours else f"{mins}m"
+
+
+def render(clusters: list[Cluster], now: dt.datetime, console) -> None:
+    from rich.table import Table
+
+    if not clusters:
+        console.print("no trainstack clusters found")
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col, justify in (("STACK", "left"), ("OWNER", "left"), ("BACKEND", "left"), ("AGE", "right"),
+                         ("EXPIRES", "right"), ("STATE", "left"), ("RUNNING", "right"), ("$/H NOW", "right"),
+                         ("COST SO FAR", "right")):
+        table.add_column(col, justify=justify)
+    for c in clusters:
+        if c.expires_at is None:
+            expires = "?"
+        elif c.expired(now):
+            expires = f"[red]{_duration(now - c.expires_at)} ago[/]"
+        else:
+            expires = f"in {_duration(c.expires_at - now)}"
+        state = {"orphan": "[yellow]ORPHAN[/]", "state-only": "[yellow]STATE-ONLY[/]"}.get(c.state, c.state)
+        table.add_row(c.stack, c.owner or "?", c.backend or "?",
+                      _duration(now - c.created_at) if c.created_at else "?", expires, state, str(c.running),
+                      f"{c.usd_per_hour:.2f}", f"{'≤' if c.cost_is_bound else ''}${c.cost_usd:,.2f}")
+    console.print(table)
+    if any(c.cost_is_bound for c in clusters):
+        console.print("≤: spot priced at on-demand list price, an upper bound (--spot-prices asks AWS for spot "
+                      "history). Costs are estimates from catalog list prices; EBS, logs and data transfer "
+                      "are not included.", highlight=False)
+    if any(c.state == "orphan" for c in clusters):
+        console.print("ORPHAN: tagged resources without Pulumi state; `trainstack reap` lists their ARNs, "
+                      "remove them by hand.", highlight=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Reap
+
+
+_DURATION_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    m = _DURATION_RE.match(text.strip())
+    if text.strip() in ("0", ""):
+        return dt.timedelta(0)
+    if not m or not any(m.groups()):
+        raise FleetError(f"--grace = {text!r}: not a duration. Fix: write e.g. 15m, 2h, 1h30m or 0")
+    d, h, mi, s = (int(x or 0) for x in m.groups())
+    return dt.timedelta(days=d, hours=h, minutes=mi, seconds=s)
+
+
+@dataclass(frozen=True)
+class ReapOutcome:
+    stack: str
+    action: str  # destroyed | failed | would-destroy | orphan
+    message: str
+    arns: tuple[str, ...] = ()
+
+
+DestroyStack = Callable[[str], "tuple[bool, str]"]
+
+
+def destroy_with_automation_api(root: Path) -> DestroyStack:
+    """Clean up a stack as `trainstack down` does (trainstack.run.run.down): stop its job, cancel a stale lock,
+    destroy with retries, remove; a stack that will not go is kept and reported."""
+
+    def destroy(stack_name: str) -> tuple[bool, str]:
+        from rich.console import Console
+
+        from trainstack.run.run import Ui, down
+
+        result = down(stack_name, Ui(Console(stderr=True)), root=root)
+        if result.removed:
+            return True, "destroyed and removed" if not result.reason else result.reason
+        return False, f"{result.reason}; retry with `trainstack down {stack_name}`"
+
+    return destroy
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__
+
+
+def reap_candidates(clusters: Iterable[Cluster], now: dt.datetime, *, expired: bool, prefix: str | None,
+                    grace: dt.timedelta) -> list[Cluster]:
+    """Clusters matching every selector given: expired past the grace, and/or a stack-name prefix."""
+    if not expired and not prefix:
+        raise FleetError("reap needs a selector: --expired and/or --prefix P (refusing to match every stack)")
+    return [c for c in clusters
+            if (not expired or c.expired(now, grace)) and (not prefix or c.stack.startswith(prefix))]
+
+
+def reap(candidates: Iterable[Cluster], *, destroy_stack: DestroyStack, dry_run: bool,
+         report: Callable[[ReapOutcome], None] = lambda o: None) -> list[ReapOutcome]:
+    """Destroy each candidate that has Pulumi state; orphans are reported with their ARNs, never deleted."""
+    outcomes = []
+    for c in candidates:
+        if c.state == "orphan":
+            out = ReapOutcome(c.stack, "orphan", "tagged resources without Pulumi state: not deleted; check and "
+                              "remove them by hand (or restore the state and reap again)", tuple(sorted(c.arns)))
+        elif dry_run:
+            out = ReapOutcome(c.stack, "would-destroy", "would destroy and remove the stack"
+                              + (" (state not checked: no Pulumi CLI)" if c.state == "unknown" else ""))
+        else:
+            ok, message = destroy_stack(c.stack)
+            out = ReapOutcome(c.stack, "destroyed" if ok else "failed", message)
+        report(out)
+        outcomes.append(out)
+    return outcomes

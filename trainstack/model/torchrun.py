@@ -1,0 +1,34 @@
+"""The torchrun command lines trainstack starts, shared by config validation, the eks Job and the EC2 node
+bootstrap (which ships this module beside itself in the node's user data: standard library only)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+PYTHON = re.compile(r"python(3(\.\d+)?)?")
+
+
+def check_command(command) -> list[str]:
+    """The command's tail for torchrun: a script (+args), `-m module`, or --no-python + program."""
+    cmd = list(command)
+    if not cmd:
+        raise ValueError("command is empty")
+    if not PYTHON.fullmatch(os.path.basename(cmd[0])):
+        return ["--no-python"] + cmd
+    cmd = cmd[1:]
+    if cmd[:1] == ["-m"] and len(cmd) > 1:
+        return cmd
+    if not cmd or cmd[0].startswith("-"):
+        raise ValueError(f"use `python script.py ...` or `python -m module ...`, not {command!r}")
+    return cmd
+
+
+def elastic_argv(command, nnodes: int, nproc_per_node: int, leader_ip: str, port: int, run_id: str,
+                 max_restarts: int = 3) -> list[str]:
+    """torchrun elastic: a c10d rendezvous hosted by the leader's agent, a fixed node count, and
+    restarts of the whole worker group (from the checkpoint) when a node fails or a replacement joins."""
+    return ["torchrun", "--nnodes", f"{nnodes}:{nnodes}", "--nproc_per_node", str(nproc_per_node),
+            "--rdzv_backend", "c10d", "--rdzv_endpoint", f"{leader_ip}:{port}", "--rdzv_id", run_id,
+            # long enough for a replacement instance to boot and join (default 600 s)
+            "--rdzv_conf", "join_timeout=1800", "--max_restarts", str(max_restarts)] + check_command(command)

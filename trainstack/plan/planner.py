@@ -1,0 +1,204 @@
+"""`trainstack plan STACK`: evaluate a stack offline and show what `pulumi up` would create.
+
+Loads `Pulumi.yaml` (schema defaults) and `stacks/Pulumi.STACK.yaml`, validates the config,
+runs `__main__.py` under Pulumi's mock engine (a cluster stack's platform StackReference is
+served by evaluating the platform stack the same way), and reports the resource tree, warnings
+and the cost estimate. No AWS credentials, no Pulumi CLI.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import runpy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from trainstack.model import config as config_mod
+from trainstack.model.cost import CostEstimate, estimate
+from trainstack.plan.offline import OfflineRun, run_offline
+from trainstack.project import REPO_ROOT  # noqa: E402 - re-exported: the default --root
+
+
+class PlanError(Exception):
+    """A plan that cannot be made (missing stack file, bad YAML, bad config)."""
+
+
+@dataclass
+class PlanResult:
+    stack: str
+    config: config_mod.StackConfig
+    run: OfflineRun
+    cost: CostEstimate
+    seconds: float
+    platform_stack: str | None = None
+    policy: Any = None  # trainstack.policies.offline.PolicyReport: the CrossGuard pack run offline over `run`
+    # What the provider would refuse at a real preview (scripts/provider_schema.py); any fails the plan.
+    findings: list = field(default_factory=list)
+    schema_seconds: float = 0.0
+
+    @property
+    def timing(self):
+        """Time to first GPU: `up`'s critical path and the phases until training runs (trainstack.model.timing)."""
+        from trainstack.model import timing
+
+        nodes = [timing.Node(r.urn, r.type, r.name, r.parent, tuple(r.dependencies), r.custom)
+                 for r in self.run.resources]
+        image = self.config.cluster.job.image if self.config.cluster else None
+        return timing.estimate(nodes, self.config.backend, image)
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the program warned about (config warnings included), as `pulumi up` would show them."""
+        return self.run.warnings
+
+
+def project_file(root: Path) -> dict[str, Any]:
+    path = root / "Pulumi.yaml"
+    if not path.exists():
+        raise PlanError(f"{path} not found: run trainstack plan from the trainstack project (or pass --root)")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def schema_defaults(project: dict[str, Any]) -> dict[str, Any]:
+    """Project-level config defaults, as the Pulumi CLI applies them to every stack."""
+    ns = project.get("name", "trainstack")
+    out: dict[str, Any] = {}
+    for key, spec in (project.get("config") or {}).items():
+        full = key if ":" in key else f"{ns}:{key}"
+        if isinstance(spec, dict):
+            if "default" in spec:
+                out[full] = spec["default"]
+            elif "value" in spec:
+                out[full] = spec["value"]
+        else:
+            out[full] = spec
+    return out
+
+
+def stack_names(root: Path = REPO_ROOT) -> list[str]:
+    folder = root / (project_file(root).get("stackConfigDir") or ".")
+    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in folder.glob("Pulumi.*.yaml"))
+
+
+def stack_file_config(path: Path, project: dict[str, Any], secret: Callable[[str], Any]) -> dict[str, Any]:
+    """A stack file's config as the flat map `pulumi up` hands the program: the project's schema
+    defaults under the file's own values, every key namespaced. `secret(key)` stands in for an
+    encrypted (`secure:`) value, which only the stack's own secrets provider can read.
+    Raises yaml.YAMLError for a file that is not YAML."""
+    ns = project.get("name", "trainstack")
+    doc = yaml.safe_load(path.read_text()) or {}
+    raw = schema_defaults(project)
+    for key, value in (doc.get("config") or {}).items():
+        full = key if ":" in key else f"{ns}:{key}"
+        raw[full] = secret(full) if isinstance(value, dict) and set(value) == {"secure"} else value
+    return raw
+
+
+def load_raw_config(stack: str, root: Path = REPO_ROOT) -> tuple[str, dict[str, Any]]:
+    project = project_file(root)
+    folder = root / (project.get("stackConfigDir") or ".")
+    path = folder / f"Pulumi.{stack}.yaml"
+    if not path.exists():
+        known = ", ".join(stack_names(root)) or "none"
+        raise PlanError(f"no stack file {path.relative_to(root)} (stacks here: {known})")
+    try:
+        # Encrypted with the stack's key: offline we cannot and need not decrypt it.
+        raw = stack_file_config(path, project, lambda key: "[secret]")
+    except yaml.YAMLError as exc:
+        raise PlanError(f"{path.relative_to(root)} is not valid YAML: {exc}") from None
+    return project.get("name", "trainstack"), raw
+
+
+def _program(root: Path):
+    main = root / "__main__.py"
+    return lambda: runpy.run_path(str(main), run_name="__main__")
+
+
+def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
+         _platform_cache: dict[str, dict] | None = None, live_prices: bool = False,
+         raw: dict[str, Any] | None = None) -> PlanResult:
+    """Validate and evaluate `stack`; raise PlanError (with the validation message) on bad input.
+    `raw` (a flat config map) replaces the stack file: `trainstack run` plans its merged config."""
+    started = time.perf_counter()
+    if raw is None:
+        project, raw = load_raw_config(stack, root)
+    else:
+        project = project_file(root).get("name", "trainstack")
+    try:
+        cfg = config_mod.parse_config(raw, project=project, stack=stack, now=now, root=str(root))
+    except config_mod.ConfigError as exc:
+        raise PlanError(str(exc)) from None
+
+    stack_outputs: dict[str, dict] = {}
+    platform_name = None
+    if cfg.cluster is not None:
+        platform_name = cfg.cluster.platform_stack
+        local = platform_name.rsplit("/", 1)[-1]
+        cache = _platform_cache if _platform_cache is not None else {}
+        if local not in cache:
+            try:
+                platform = plan(local, root, now=now)
+            except PlanError as exc:
+                raise PlanError(f"trainstack:platformStack = {platform_name}: cannot evaluate the platform stack "
+                                f"offline from stacks/Pulumi.{local}.yaml: {exc}") from None
+            if platform.config.kind != "platform":
+                raise PlanError(f"trainstack:platformStack = {platform_name}: stack {local} is a "
+                                f"{platform.config.kind} stack, not a platform")
+            cache[local] = platform.run.outputs
+        if cache[local].get("region") != cfg.region:
+            raise PlanError(f"aws:region = {cfg.region}: the platform stack {platform_name} is in "
+                            f"{cache[local].get('region')}; a cluster must run in its platform's region")
+        stack_outputs[platform_name] = cache[local]
+
+    cwd = os.getcwd()
+    os.chdir(root)  # `__main__.py` imports `components` from the project root, as under `pulumi up`
+    try:
+        run = run_offline(_program(root), config=raw, project=project, stack=stack, stack_outputs=stack_outputs)
+    except Exception as exc:  # the program failed under mocks: report it as the plan's failure
+        raise PlanError(f"the program failed: {exc}") from exc
+    finally:
+        os.chdir(cwd)
+    from trainstack.plan.provider_schema import check
+    from trainstack.policies.offline import check_plan
+
+    policy = check_plan(cfg, run)  # the same rules `pulumi preview --policy-pack policies` enforces
+    checked = time.perf_counter()
+    findings = check(run.resources)
+    schema_seconds = time.perf_counter() - checked
+    return PlanResult(stack=stack, config=cfg, run=run, cost=_cost(cfg, live_prices, now=now),
+                      seconds=time.perf_counter() - started, platform_stack=platform_name,
+                      findings=findings, schema_seconds=schema_seconds, policy=policy)
+
+
+def _cost(cfg: config_mod.StackConfig, live_prices: bool, session=None, now: dt.datetime | None = None) -> CostEstimate:
+    """The estimate from the packaged price table, or from AWS with --live-prices (falling back, saying why)."""
+    if not live_prices or cfg.cluster is None:
+        return estimate(cfg)
+    from dataclasses import replace
+
+    from trainstack.plan.live_prices import LivePriceError, fetch
+
+    try:
+        return estimate(cfg, fetch(cfg.cluster.gpu.instance_types, cfg.region, session=session, now=now))
+    except LivePriceError as exc:
+        cost = estimate(cfg)
+        return replace(cost, notes=cost.notes + (f"--live-prices: {exc}; priced from the packaged table instead.",))
+
+
+def ami_plan(cfg: config_mod.StackConfig) -> dict[str, Any] | None:
+    """Where a cluster's GPU AMI comes from and which NVIDIA kernel module it loads (None: platform)."""
+    from trainstack.model import amis
+
+    c = cfg.cluster
+    if c is None:
+        return None
+    found = amis.plan_for(c.backend, c.gpu.architectures, c.gpu.ami_id, c.gpu.ami_driver_branch)
+    if c.backend == "eks":
+        found = amis.eks_plan(c.eks.ami_type, c.eks.release_version, c.gpu.architectures)
+    return found.as_dict() if found else None

@@ -1,0 +1,494 @@
+"""Provider-schema validation of an offline run: what a real `pulumi preview` would refuse.
+
+The mock engine accepts any resource input. This module checks every `aws:*` resource's recorded
+inputs (camelCase, as the engine receives them; integers arrive as floats) against the installed
+`pulumi_aws` SDK's own types, recursively: the resource's `*Args` class and the nested
+`@pulumi.input_type` classes with their `@pulumi.getter(name=...)` names and type hints.
+Reported: unknown properties (with a did-you-mean), wrong scalar types, missing required
+properties (a property whose type hint does not admit None), values outside an SDK enum.
+
+JSON payloads AWS parses itself are checked too: IAM policy grammar, ECS container definitions
+(botocore's `RegisterTaskDefinition` model) and EventBridge Scheduler universal-target inputs
+(the botocore model of the API the target calls).
+
+Values the mock engine leaves unknown are skipped. Types of other providers are skipped; the
+`kubernetes:*` objects of the eks backend plug in through `EXTRA_CHECKS` (kubernetes-validate,
+on that branch). Only SDK modules the program already imported are read, and each class's hints
+are resolved once per process.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import functools
+import importlib
+import json
+import re
+import typing
+from collections import abc
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from trainstack.plan.offline import ASSET_KEY
+
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: a value known only after `up`
+
+
+@dataclass(frozen=True)
+class Finding:
+    resource: str  # logical name
+    type: str  # type token
+    path: str  # property path, e.g. launchTemplateData.blockDeviceMappings[0].ebs.volumeSize
+    problem: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.resource} ({self.type}) {self.path}: {self.problem}. Fix: {self.fix}"
+
+
+# Type-token prefixes checked by another validator. The eks backend registers
+# `EXTRA_CHECKS["kubernetes:"] = <kubernetes-validate check>`; until then they are skipped here,
+# explicitly, because the pulumi_aws SDK knows nothing about them.
+EXTRA_CHECKS: dict[str, Callable[[Any], list[Finding]]] = {}
+SKIPPED_PREFIXES = ("kubernetes:",)
+
+
+def check(records: Iterable[Any]) -> list[Finding]:
+    """Every finding for the recorded resources (`trainstack.plan.offline.ResourceRecord`s)."""
+    findings: list[Finding] = []
+    for r in records:
+        extra = next((fn for prefix, fn in EXTRA_CHECKS.items() if r.type.startswith(prefix)), None)
+        if extra is not None:
+            findings.extend(extra(r))
+            continue
+        if not r.type.startswith("aws:") or r.type.startswith(SKIPPED_PREFIXES) or not r.custom:
+            continue
+        args_cls = args_class(r.type)
+        if args_cls is None:
+            findings.append(Finding(r.name, r.type, "(type)", "the installed pulumi_aws SDK has no such resource",
+                                    "use a resource class of pulumi_aws"))
+            continue
+        findings.extend(_Checker(r.name, r.type).object(r.inputs, args_cls, ""))
+        for payload_check in _PAYLOAD_CHECKS.get(r.type, ()):
+            findings.extend(payload_check(r))
+    return findings
+
+
+# ---------------------------------------------------------------------------------------------
+# The SDK's types
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+@functools.cache
+def args_class(type_token: str) -> type | None:
+    """`aws:s3/bucket:Bucket` -> `pulumi_aws.s3.BucketArgs` (from its own module, imported on demand)."""
+    try:
+        _pkg, mod, cls = type_token.split(":")
+        package, file = mod.split("/")
+    except ValueError:
+        return None
+    base = "pulumi_aws" if package == "index" else f"pulumi_aws.{package}"
+    try:
+        module = importlib.import_module(f"{base}.{_snake(file)}")
+    except ImportError:
+        try:  # a file name the camel -> snake rule misses: ask the package for the class
+            module = importlib.import_module(getattr(importlib.import_module(base), cls).__module__)
+        except (ImportError, AttributeError):
+            return None
+    # A resource whose Args name clashes with a nested input type's gets `<Class>InitArgs`.
+    for name in (f"{cls}InitArgs", f"{cls}Args"):
+        candidate = getattr(module, name, None)
+        if candidate is not None and candidate.__module__ == module.__name__:
+            return candidate
+    return None
+
+
+@functools.cache
+def _properties(cls: type) -> dict[str, Any]:
+    """Pulumi (camelCase) property name -> resolved type hint of an input type."""
+    from pulumi import _types
+
+    return dict(_types._raw_return_hints(cls))
+
+
+@functools.cache
+def _python_names(cls: type) -> dict[str, str]:
+    from pulumi import _types
+
+    return {pulumi: py for py, pulumi in _types.input_type_py_to_pulumi_names(cls).items()}
+
+
+def _is_input_type(t: Any) -> bool:
+    from pulumi import _types
+
+    return isinstance(t, type) and _types.is_input_type(t)
+
+
+@functools.cache
+def _alternatives(hint: Any) -> tuple[Any, ...]:
+    """The concrete shapes a hint admits, with Input/Output/Awaitable/Optional stripped.
+
+    The result holds builtins (str, int, float, bool), enum classes, input-type classes,
+    ("list", item hint), ("map", value hint), `Any`, and None when the hint admits None.
+    """
+    import pulumi
+
+    out: list[Any] = []
+
+    def add(h: Any) -> None:
+        origin = typing.get_origin(h)
+        if h is type(None):
+            out.append(None)
+        elif origin is typing.Union:
+            for a in typing.get_args(h):
+                add(a)
+        elif origin is abc.Awaitable or origin is pulumi.Output or h is pulumi.Output:
+            pass  # Input[T] = Union[T, Awaitable[T], Output[T]]: the T is listed too
+        elif origin in (list, abc.Sequence, typing.Sequence):
+            out.append(("list", typing.get_args(h)[0] if typing.get_args(h) else Any))
+        elif origin in (dict, abc.Mapping, typing.Mapping):
+            out.append(("map", typing.get_args(h)[1] if typing.get_args(h) else Any))
+        elif h in (dict, abc.Mapping):
+            out.append(("map", Any))
+        elif isinstance(h, type) and typing.is_typeddict(h):
+            pass  # the `*ArgsDict` twin of an input type listed beside it
+        else:
+            out.append(h)
+
+    add(hint)
+    return tuple(dict.fromkeys(out))
+
+
+def _required(cls: type) -> list[str]:
+    return [name for name, hint in _properties(cls).items() if None not in _alternatives(hint)]
+
+
+# ---------------------------------------------------------------------------------------------
+# The walk
+
+
+# SDK enums that lag behind AWS (new instance types arrive monthly): any string passes where the SDK
+# also accepts a plain string.
+OPEN_ENUMS = frozenset({"InstanceType"})
+
+_SCALAR_NAMES = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
+
+
+class _Checker:
+    def __init__(self, resource: str, type_: str):
+        self.resource, self.type = resource, type_
+        self.findings: list[Finding] = []
+
+    def fail(self, path: str, problem: str, fix: str) -> None:
+        self.findings.append(Finding(self.resource, self.type, path or "(inputs)", problem, fix))
+
+    def object(self, value: dict, cls: type, path: str) -> list[Finding]:
+        props = _properties(cls)
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else key
+            if key not in props:
+                self.fail(where, f"is not a property of {cls.__name__}", self._did_you_mean(key, cls))
+                continue
+            self.value(item, props[key], where)
+        for key in _required(cls):
+            if key not in value:
+                where = f"{path}.{key}" if path else key
+                self.fail(where, f"is required by {cls.__name__} and missing",
+                          f"set `{key}` (Python: {_python_names(cls).get(key, key)})")
+        return self.findings
+
+    def _did_you_mean(self, key: str, cls: type) -> str:
+        names = _python_names(cls)  # camelCase -> snake_case
+        by_form = {**{k: k for k in names}, **{py: k for k, py in names.items()}}
+        close = difflib.get_close_matches(key, list(by_form), n=1, cutoff=0.6) or \
+            difflib.get_close_matches(_snake(key), list(by_form), n=1, cutoff=0.6)
+        if close:
+            camel = by_form[close[0]]
+            return f"did you mean `{camel}` (Python: {names[camel]})?"
+        return f"remove it; {cls.__name__} has {', '.join(sorted(names)) or 'no properties'}"
+
+    def value(self, value: Any, hint: Any, path: str) -> None:
+        if value is None or value == UNKNOWN:
+            return  # unknown until `up` (or explicitly unset): nothing to check offline
+        alts = _alternatives(hint)
+        if Any in alts or typing.Any in alts:
+            return
+        if isinstance(value, dict) and ASSET_KEY in value:  # a recorded pulumi.Asset / pulumi.Archive
+            import pulumi
+
+            if not any(isinstance(a, type) and issubclass(a, (pulumi.Asset, pulumi.Archive)) for a in alts):
+                self.fail(path, f"is a {value[ASSET_KEY]}", f"use {self._expected(alts)}")
+            return
+        if isinstance(value, dict):
+            classes = [a for a in alts if _is_input_type(a)]
+            maps = [a for a in alts if isinstance(a, tuple) and a[0] == "map"]
+            if maps:
+                for k, v in value.items():
+                    self.value(v, maps[0][1], f"{path}.{k}")
+            elif len(classes) == 1:
+                self.object(value, classes[0], path)
+            elif classes:
+                best = min(classes, key=lambda c: len(set(value) - set(_properties(c))))
+                self.object(value, best, path)
+            else:
+                self.fail(path, "is an object", f"use {self._expected(alts)}")
+            return
+        if isinstance(value, list):
+            lists = [a for a in alts if isinstance(a, tuple) and a[0] == "list"]
+            if not lists:
+                self.fail(path, "is a list", f"use {self._expected(alts)}")
+                return
+            for i, item in enumerate(value):
+                self.value(item, lists[0][1], f"{path}[{i}]")
+            return
+        if self._scalar_ok(value, alts):
+            return
+        enums = [a for a in alts if isinstance(a, type) and issubclass(a, enum.Enum)]
+        if enums and isinstance(value, str):
+            allowed = [str(e.value) for c in enums for e in c]
+            hint_ = difflib.get_close_matches(value, allowed, n=1)
+            fix = f"use one of {', '.join(allowed)}"
+            self.fail(path, f"{json.dumps(value)} is not a value of {enums[0].__name__}",
+                      f"did you mean `{hint_[0]}`? ({fix})" if hint_ else fix)
+            return
+        self.fail(path, f"{json.dumps(value)} is {_kind(value)}, the provider wants {self._expected(alts)}",
+                  f"pass {self._expected(alts)}")
+
+    @staticmethod
+    def _scalar_ok(value: Any, alts: tuple[Any, ...]) -> bool:
+        enums = [a for a in alts if isinstance(a, type) and issubclass(a, enum.Enum) and a.__name__ not in OPEN_ENUMS]
+        if isinstance(value, bool):
+            return bool in alts
+        if isinstance(value, (int, float)):
+            # The engine carries every number as a float: 200 arrives as 200.0.
+            return float in alts or (int in alts and float(value).is_integer()) or \
+                any(value in [e.value for e in c] for c in enums)
+        if isinstance(value, str):
+            if enums:  # Union[str, SomeEnum]: the SDK lists every value the provider takes
+                return any(value in [str(e.value) for e in c] for c in enums)
+            return str in alts
+        return False
+
+    @staticmethod
+    def _expected(alts: tuple[Any, ...]) -> str:
+        names = []
+        for a in alts:
+            if a in _SCALAR_NAMES:
+                names.append(_SCALAR_NAMES[a])
+            elif isinstance(a, tuple):
+                names.append("a list" if a[0] == "list" else "an object (map)")
+            elif _is_input_type(a):
+                names.append(f"an object ({a.__name__})")
+            elif isinstance(a, type) and issubclass(a, enum.Enum):
+                names.append(f"one of {', '.join(str(e.value) for e in a)}")
+        return " or ".join(dict.fromkeys(names)) or "another value"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return type(value).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON payloads AWS parses itself
+
+
+POLICY_KEYS = {"Version", "Id", "Statement"}
+STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal",
+                  "Condition"}
+PRINCIPAL_KEYS = {"AWS", "Service", "Federated", "CanonicalUser"}
+# IAM condition operators (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html);
+# each may carry `IfExists` and a `ForAllValues:`/`ForAnyValue:` set qualifier.
+CONDITION_OPERATORS = {
+    "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike",
+    "StringNotLike", "NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals",
+    "NumericGreaterThan", "NumericGreaterThanEquals", "DateEquals", "DateNotEquals", "DateLessThan",
+    "DateLessThanEquals", "DateGreaterThan", "DateGreaterThanEquals", "Bool", "BinaryEquals", "IpAddress",
+    "NotIpAddress", "ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike", "Null",
+}
+ACTION_RE = re.compile(r"^(\*|[a-z0-9-]+:[A-Za-z0-9*?]+)$")
+
+
+def policy_problems(text: str, *, kind: str) -> list[tuple[str, str, str]]:
+    """(path, problem, fix) for one policy document. kind: identity | resource | trust."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        return [("", f"is not JSON ({exc})", "build the document as a dict and json.dumps it")]
+    out: list[tuple[str, str, str]] = []
+    if not isinstance(doc, dict):
+        return [("", "is not a JSON object", "write {\"Version\": \"2012-10-17\", \"Statement\": [...]}")]
+    for key in sorted(set(doc) - POLICY_KEYS):
+        out.append((key, "is not a policy element", _close(key, POLICY_KEYS)))
+    if doc.get("Version") not in ("2012-10-17", "2008-10-17"):
+        out.append(("Version", f"{json.dumps(doc.get('Version'))} is not a policy language version",
+                    "use \"2012-10-17\" (without it, policy variables are not substituted)"))
+    statements = doc.get("Statement")
+    statements = [statements] if isinstance(statements, dict) else statements
+    if not isinstance(statements, list) or not statements:
+        return out + [("Statement", "is missing or empty", "add at least one statement")]
+    for i, st in enumerate(statements):
+        p = f"Statement[{i}]"
+        if not isinstance(st, dict):
+            out.append((p, "is not an object", "write each statement as {\"Effect\": ..., \"Action\": ...}"))
+            continue
+        for key in sorted(set(st) - STATEMENT_KEYS):
+            out.append((f"{p}.{key}", "is not a statement element", _close(key, STATEMENT_KEYS)))
+        if st.get("Effect") not in ("Allow", "Deny"):
+            out.append((f"{p}.Effect", f"{json.dumps(st.get('Effect'))} is not Allow or Deny",
+                        "use \"Allow\" or \"Deny\""))
+        if ("Action" in st) == ("NotAction" in st):
+            out.append((p, "needs exactly one of Action and NotAction", "list the actions under Action"))
+        for key in ("Action", "NotAction"):
+            for a in _strings(st.get(key)):
+                if not ACTION_RE.match(a):
+                    out.append((f"{p}.{key}", f"{json.dumps(a)} is not service:Action", "write e.g. s3:GetObject"))
+        has_resource = "Resource" in st or "NotResource" in st
+        has_principal = "Principal" in st or "NotPrincipal" in st
+        if kind == "trust":
+            if has_resource:
+                out.append((f"{p}.Resource", "does not belong in a trust policy", "remove it"))
+            if not has_principal:
+                out.append((p, "has no Principal; a trust policy names who may assume the role",
+                            "add Principal, e.g. {\"Service\": \"ec2.amazonaws.com\"}"))
+        elif not has_resource:
+            out.append((p, "has no Resource", "add Resource (an ARN pattern, or \"*\")"))
+        if kind == "resource" and not has_principal:
+            out.append((p, "has no Principal; a resource policy names whom it applies to",
+                        "add Principal, e.g. \"*\" with a Condition, or {\"AWS\": \"arn:aws:iam::123456789012:root\"}"))
+        if kind == "identity" and has_principal:
+            out.append((f"{p}.Principal", "does not belong in an identity policy", "remove it"))
+        if kind != "identity" and kind and has_principal:
+            principal = st.get("Principal", st.get("NotPrincipal"))
+            if principal != "*" and not (isinstance(principal, dict) and set(principal) <= PRINCIPAL_KEYS):
+                out.append((f"{p}.Principal", f"{json.dumps(principal)} is not \"*\" or a map of "
+                            f"{', '.join(sorted(PRINCIPAL_KEYS))}", "write e.g. {\"Service\": \"ec2.amazonaws.com\"}"))
+        cond = st.get("Condition")
+        if cond is not None:
+            if not isinstance(cond, dict):
+                out.append((f"{p}.Condition", "is not an object", "write {\"StringEquals\": {\"key\": \"value\"}}"))
+                continue
+            for op, body in cond.items():
+                base = op.split(":", 1)[1] if op.startswith(("ForAllValues:", "ForAnyValue:")) else op
+                base = base[:-len("IfExists")] if base.endswith("IfExists") else base
+                if base not in CONDITION_OPERATORS:
+                    out.append((f"{p}.Condition.{op}", "is not an IAM condition operator",
+                                _close(base, CONDITION_OPERATORS)))
+                elif not isinstance(body, dict) or not body:
+                    out.append((f"{p}.Condition.{op}", "must map condition keys to values",
+                                "write {\"aws:SourceAccount\": \"123456789012\"}"))
+    return out
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _close(word: str, allowed: Iterable[str]) -> str:
+    hint = difflib.get_close_matches(word, sorted(allowed), n=1)
+    return f"did you mean `{hint[0]}`?" if hint else f"use one of {', '.join(sorted(allowed))}"
+
+
+def _policy_check(key: str, kind: str) -> Callable[[Any], list[Finding]]:
+    def run(r: Any) -> list[Finding]:
+        text = r.inputs.get(key)
+        if not isinstance(text, str) or UNKNOWN in text:
+            return []
+        return [Finding(r.name, r.type, f"{key}{'.' + p if p else ''} (IAM policy)", problem, fix)
+                for p, problem, fix in policy_problems(text, kind=kind)]
+    return run
+
+
+def _service_model(service: str):
+    from trainstack.model.scheduler_input import service_model
+
+    return service_model(service)  # one cached model per service, shared with the teardown's input conversion
+
+
+def api_errors(service: str, operation: str, params: Any, member: str | None = None) -> str:
+    """botocore's report on `params` as the request of `service`.`operation` ("" when valid).
+
+    With `member`, `params` is that one member of the request (e.g. `containerDefinitions`).
+    """
+    from botocore.validate import ParamValidator
+
+    shape = _service_model(service).operation_model(operation).input_shape
+    if member is not None:
+        shape = shape.members[member]
+    return ParamValidator().validate(params, shape).generate_report()
+
+
+def _container_definitions(r: Any) -> list[Finding]:
+    text = r.inputs.get("containerDefinitions")
+    if not isinstance(text, str) or UNKNOWN in text:
+        return []
+    path = "containerDefinitions (ECS RegisterTaskDefinition)"
+    try:
+        containers = json.loads(text)
+    except ValueError as exc:
+        return [Finding(r.name, r.type, path, f"is not JSON ({exc})", "json.dumps a list of container definitions")]
+    report = api_errors("ecs", "RegisterTaskDefinition", containers, member="containerDefinitions")
+    return [Finding(r.name, r.type, path, report.strip(), "follow the ECS API's ContainerDefinition shape")] \
+        if report else []
+
+
+_UNIVERSAL_TARGET_RE = re.compile(r"^arn:aws[a-z-]*:scheduler:::aws-sdk:(?P<service>[a-z0-9-]+):(?P<action>\w+)$")
+
+
+def universal_target_problem(arn: str, text: str) -> str:
+    """botocore's report on a Scheduler universal target's `input` for the API its ARN names."""
+    m = _UNIVERSAL_TARGET_RE.match(arn)
+    if not m:
+        return ""
+    service, action = m.group("service"), m.group("action")
+    operation = action[:1].upper() + action[1:]
+    try:
+        model = _service_model(service)
+    except Exception:  # botocore.exceptions.UnknownServiceError
+        return f"the target names AWS service `{service}`, which botocore does not know"
+    if operation not in model.operation_names:
+        return (f"`{service}` has no API action `{action}`; "
+                f"{_close(operation, model.operation_names)}")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return f"input is not JSON ({exc})"
+    from trainstack.model.scheduler_input import from_universal
+
+    params, wrong = from_universal(service, action, data)
+    casing = (f"universal targets take member names in PascalCase: {', '.join(wrong)}"
+              if wrong else "")  # trainstack/scheduler_input.py
+    return "\n".join(p for p in (casing, api_errors(service, operation, params).strip()) if p)
+
+
+def _schedule_target(r: Any) -> list[Finding]:
+    target = r.inputs.get("target") or {}
+    arn, text = target.get("arn"), target.get("input")
+    if not isinstance(arn, str) or not isinstance(text, str) or UNKNOWN in arn + text:
+        return []
+    problem = universal_target_problem(arn, text)
+    return [Finding(r.name, r.type, "target.input (Scheduler universal target)", problem,
+                    f"match the {arn.rsplit(':', 2)[-2]} API request shape")] if problem else []
+
+
+_PAYLOAD_CHECKS: dict[str, tuple[Callable[[Any], list[Finding]], ...]] = {
+    "aws:iam/role:Role": (_policy_check("assumeRolePolicy", "trust"),),
+    "aws:iam/rolePolicy:RolePolicy": (_policy_check("policy", "identity"),),
+    "aws:iam/policy:Policy": (_policy_check("policy", "identity"),),
+    "aws:s3/bucketPolicy:BucketPolicy": (_policy_check("policy", "resource"),),
+    "aws:kms/key:Key": (_policy_check("policy", "resource"),),
+    "aws:ecs/taskDefinition:TaskDefinition": (_container_definitions,),
+    "aws:scheduler/schedule:Schedule": (_schedule_target,),
+}

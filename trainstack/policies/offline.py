@@ -1,0 +1,171 @@
+"""Run the policy pack offline over an `OfflineRun`, through pulumi-policy's own analyzer.
+
+`pulumi preview --policy-pack policies` starts `__main__.py`, whose `PolicyPack` serves
+`_PolicyAnalyzerServicer` over gRPC to the engine. Here the same servicer class, built from the
+same `rules.pack_args()`, gets the same protobuf requests in-process: `Analyze` per resource
+(inputs, protect, ignoreChanges, parent) and `AnalyzeStack` once (outputs and dependencies).
+So deserialisation, unknown-value handling ("can't run during preview" is advisory),
+`not_applicable` and enforcement levels are pulumi-policy's, not a re-implementation.
+
+`_PolicyAnalyzerServicer` is private: pulumi-policy is pinned (pyproject.toml) and
+tests/test_policies.py fails loudly if its constructor or RPC signatures change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from google.protobuf import struct_pb2
+from pulumi.runtime.proto import analyzer_pb2
+from pulumi_policy import EnforcementLevel
+from pulumi_policy.policy import _PolicyAnalyzerServicer
+
+from trainstack.policies import rules
+
+PACK_DIR = Path(__file__).resolve().parent
+THROWAWAY_PLATFORM_CONFIG = PACK_DIR / "throwaway-platform.json"
+PACK_ERROR = "policy-pack-error"  # a rule raised: `pulumi preview` would fail
+_LEVEL_NAMES = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
+                analyzer_pb2.REMEDIATE: "remediate", analyzer_pb2.DISABLED: "disabled"}
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    level: str  # mandatory | advisory
+    resource: str  # logical name ("" for the stack as a whole)
+    type: str
+    urn: str
+    message: str
+
+
+@dataclass
+class PolicyReport:
+    violations: list[Violation]
+    levels: dict[str, str]  # rule -> effective enforcement level
+    resources: int  # how many resources the pack analysed
+    not_applicable: list[tuple[str, str, str]] = field(default_factory=list)  # (rule, resource, reason)
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        return [v for v in self.violations if v.level == "mandatory"]
+
+    @property
+    def advisory(self) -> list[Violation]:
+        return [v for v in self.violations if v.level != "mandatory"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mandatory
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "pack": rules.PACK_NAME, "version": pack_version(), "rules": self.levels,
+                "resources": self.resources, "violations": [asdict(v) for v in self.violations]}
+
+
+def pack_version() -> str:
+    return str((yaml.safe_load((PACK_DIR / "PulumiPolicy.yaml").read_text()) or {}).get("version", "0.0.1"))
+
+
+def servicer(config: Mapping[str, Any] | None = None) -> _PolicyAnalyzerServicer:
+    """The analyzer `PolicyPack(**rules.pack_args())` would serve, configured like `--policy-pack-config`."""
+    args = rules.pack_args()
+    # PolicyPack passes enforcement_level=None as ADVISORY; every rule here sets its own level.
+    s = _PolicyAnalyzerServicer(name=args["name"], version=pack_version(), policies=args["policies"],
+                                enforcement_level=EnforcementLevel.ADVISORY, description=args["description"],
+                                provider=args["provider"])
+    if config:
+        request = analyzer_pb2.ConfigureAnalyzerRequest()
+        for rule, value in config.items():
+            level = value.get("enforcementLevel") if isinstance(value, Mapping) else value
+            pc = analyzer_pb2.PolicyConfig(enforcementLevel=_level_enum(str(level)))
+            request.policyConfig[rule].CopyFrom(pc)
+        s.Configure(request, None)
+    return s
+
+
+def _level_enum(name: str) -> int:
+    for value, text in _LEVEL_NAMES.items():
+        if text == name:
+            return value
+    raise ValueError(f"policy config: enforcement level {name!r} is not one of {sorted(_LEVEL_NAMES.values())}")
+
+
+def _struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(dict(values))
+    return s
+
+
+def _options(record) -> analyzer_pb2.AnalyzerResourceOptions:
+    return analyzer_pb2.AnalyzerResourceOptions(protect=record.protect, ignoreChanges=list(record.ignore_changes),
+                                                parent=record.parent or "")
+
+
+def analyze(records: Iterable[Any], *, config: Mapping[str, Any] | None = None) -> PolicyReport:
+    """Every rule over `records` (`trainstack.plan.offline.ResourceRecord`s): Analyze each, then AnalyzeStack."""
+    records = [r for r in records if r.type != "pulumi:pulumi:StackReference"]  # reads, not registrations
+    s = servicer(config)
+    by_urn = {r.urn: r for r in records}
+    violations: list[Violation] = []
+    skipped: list[tuple[str, str, str]] = []
+
+    def collect(response, record=None) -> None:
+        for d in response.diagnostics:
+            target = by_urn.get(d.urn) or record
+            prefix = d.description + "\n"
+            message = d.message[len(prefix):] if d.message.startswith(prefix) else d.message
+            violations.append(Violation(rule=d.policyName, level=_LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
+                                        resource=target.name if target else "", type=target.type if target else "",
+                                        urn=target.urn if target else d.urn, message=message))
+        for na in response.not_applicable:
+            skipped.append((na.policy_name, record.name if record else "", na.reason))
+
+    def crashed(exc: Exception, record=None) -> None:
+        # In `pulumi preview` an exception in a rule fails the analyzer call, and so the preview.
+        violations.append(Violation(rule=PACK_ERROR, level="mandatory", resource=record.name if record else "",
+                                    type=record.type if record else "", urn=record.urn if record else "",
+                                    message=f"the policy pack failed: {type(exc).__name__}: {exc}"))
+
+    for r in records:
+        request = analyzer_pb2.AnalyzeRequest(type=r.type, properties=_struct(r.inputs), urn=r.urn, name=r.name,
+                                              options=_options(r))
+        try:
+            collect(s.Analyze(request, None), r)
+        except Exception as exc:  # noqa: BLE001 - reported as the failed preview it would be
+            crashed(exc, r)
+    stack = analyzer_pb2.AnalyzeStackRequest(resources=[
+        analyzer_pb2.AnalyzerResource(type=r.type, properties=_struct(r.state or r.inputs), urn=r.urn, name=r.name,
+                                      options=_options(r), parent=r.parent or "",
+                                      dependencies=[d for d in r.dependencies if d in by_urn],
+                                      propertyDependencies={
+                                          k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
+                                          for k, v in getattr(r, "property_dependencies", {}).items()})
+        for r in records])
+    try:
+        collect(s.AnalyzeStack(stack, None))
+    except Exception as exc:  # noqa: BLE001
+        crashed(exc)
+    levels = {p.name: p.enforcement_level.value for p in rules.POLICIES}
+    for rule, value in (config or {}).items():
+        levels[rule] = value.get("enforcementLevel") if isinstance(value, Mapping) else str(value)
+    return PolicyReport(violations=violations, levels=levels, resources=len(records), not_applicable=skipped)
+
+
+def config_for(stack_config) -> dict[str, Any]:
+    """The `--policy-pack-config` a stack needs: a throwaway platform (dataLake.protect: false) opts out
+    of protection by the same file CI passes to `pulumi preview`."""
+    platform = getattr(stack_config, "platform", None)
+    if platform is not None and not platform.data_lake.protect:
+        return json.loads(THROWAWAY_PLATFORM_CONFIG.read_text())
+    return {}
+
+
+def check_plan(stack_config, run) -> PolicyReport:
+    """The policy report `trainstack plan` prints for a validated config and its offline run."""
+    return analyze(run.resources, config=config_for(stack_config))

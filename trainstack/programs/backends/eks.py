@@ -1,0 +1,66 @@
+"""The eks backend: GPU managed node groups at zero, scaled up by Cluster Autoscaler for one
+Indexed training Job, on a control plane of this stack's own (`eks.mode: dedicated`) or the
+platform's (`eks.mode: shared`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pulumi
+
+from trainstack.components import auto_teardown as teardown
+from trainstack.components.eks_training_cluster import EksTrainingCluster, EksTrainingClusterArgs, SharedControlPlane
+from trainstack.components.eks_training_job import EksTrainingJob
+from trainstack.model import eks_request as req
+from trainstack.model.config import eks_support_status
+from trainstack.programs.backends import BackendResult, ClusterContext
+
+PLATFORM_EKS_KEYS = ("clusterName", "endpoint", "caData", "clusterSecurityGroupId", "version")
+
+
+def _platform_eks(ctx: ClusterContext) -> SharedControlPlane:
+    """The platform's shared cluster; the plan fails (naming the fix) when the platform has none."""
+    c = ctx.cluster
+
+    def check(value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict) or any(not value.get(k) for k in PLATFORM_EKS_KEYS):
+            raise ValueError(
+                f"trainstack:eks.mode = shared: platform stack {c.platform_stack} exports no shared EKS cluster "
+                "(output `eks`). Fix: set `trainstack:eks: {sharedCluster: true}` in the platform stack and run "
+                "`pulumi up` there, or use eks.mode: dedicated")
+        release = c.eks.release_version
+        if release and c.eks.ami_type.startswith("AL2023") and not release.startswith(f"{value['version']}."):
+            raise ValueError(f"trainstack:eks.releaseVersion = {release}: the shared cluster of {c.platform_stack} "
+                             f"runs Kubernetes {value['version']}. Fix: use a {value['version']}.x-YYYYMMDD release")
+        return value
+
+    shared = ctx.platform.get_output("eks").apply(check)
+    return SharedControlPlane(*(shared.apply(lambda e, k=k: e[k]) for k in PLATFORM_EKS_KEYS))
+
+
+def build(ctx: ClusterContext) -> BackendResult:
+    c = ctx.cluster
+    eks = c.eks
+    shared = _platform_eks(ctx) if eks.mode == "shared" else None
+    extended = eks_support_status(eks.version, dt.datetime.now(dt.timezone.utc).date()) == "extended"
+    cluster = EksTrainingCluster("eks", EksTrainingClusterArgs(
+        cluster=c, stack=ctx.stack, region=ctx.region, account_id=ctx.account_id, subnet_ids=ctx.subnet_ids,
+        security_group_id=ctx.security_group_id, locations=ctx.locations, kms_key_arn=ctx.kms_key_arn,
+        shared=shared, code_uri=ctx.code_uri, extended_support=extended and shared is None, tags=ctx.tags))
+    namespace = req.namespace_name(ctx.stack)
+    return BackendResult(
+        outputs={
+            "eksMode": eks.mode,
+            "clusterName": cluster.cluster_name,
+            "kubernetesVersion": cluster.version,
+            "namespace": namespace,
+            "jobName": req.JOB_NAME,
+            "nodeGroupNames": [g.node_group_name for g in cluster.gpu.groups.values()],
+            "trainingRoleArn": cluster.training.role.arn,
+            "kubeconfig": cluster.kubeconfig,
+            "updateKubeconfigCommand": pulumi.Output.format(
+                "aws eks update-kubeconfig --name {0} --region {1}", cluster.cluster_name, ctx.region),
+            "logsCommand": EksTrainingJob.logs_command(namespace, c.job.nodes),
+        },
+        teardown=teardown.scale_node_groups_to_zero(cluster.teardown_targets()))

@@ -1,0 +1,72 @@
+"""The `cluster` stack kind: one ephemeral training cluster on a platform stack.
+
+Reads the platform (network, data lake) through a StackReference, lets the configured backend
+(`programs/backends/<name>.py`) create its compute and IAM scoped to this owner and stack, and
+adds the auto-teardown schedule for what the backend says must be turned off at expiry. It
+creates no VPC and no bucket, so `up` and `destroy` are quick and a destroy can never touch data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from trainstack.components import auto_teardown as teardown
+from trainstack.components.code_bundle import CodeBundle, CodeBundleArgs
+from trainstack.model.config import StackConfig
+from trainstack.model.run_locations import RunLocations, run_locations
+from trainstack.model.tags import standard_tags
+from trainstack.programs import backends
+
+
+def _locations(cfg: StackConfig, platform: pulumi.StackReference) -> pulumi.Output[RunLocations]:
+    c = cfg.cluster
+    assert c is not None
+
+    def build(args: list[Any]) -> RunLocations:
+        buckets, region = args
+        if region != cfg.region:
+            raise ValueError(f"platform stack {c.platform_stack} is in {region} but this cluster stack's aws:region "
+                             f"is {cfg.region}; set aws:region to {region} (clusters run next to their data)")
+        return run_locations(buckets, c.job.dataset, c.owner, cfg.stack)
+
+    return pulumi.Output.all(platform.require_output("buckets"), platform.require_output("region")).apply(build)
+
+
+def build_cluster(cfg: StackConfig) -> dict[str, Any]:
+    c = cfg.cluster
+    assert c is not None
+    tags = standard_tags(cfg)
+    platform = pulumi.StackReference("platform", stack_name=c.platform_stack)
+    locations = _locations(cfg, platform)
+    code = None
+    if c.job.workdir:  # built once, here, so every backend gets the same bundle
+        code = CodeBundle("code", CodeBundleArgs(
+            workdir=c.job.workdir, bucket=locations.apply(lambda l: l.artifacts_bucket),
+            artifact_prefix=locations.apply(lambda l: l.artifact_prefix), tags=tags))
+    ctx = backends.ClusterContext(
+        cfg=cfg, tags=tags, account_id=aws.get_caller_identity().account_id, platform=platform,
+        locations=locations, subnet_ids=platform.require_output("subnetIds"),
+        security_group_id=platform.require_output("securityGroupId"),
+        kms_key_arn=platform.require_output("kmsKeyArn"), code_uri=code.uri if code else None)
+    result = backends.build(ctx)
+
+    auto = teardown.AutoTeardown("teardown", teardown.AutoTeardownArgs(
+        expires_at=c.expires_at, actions=result.teardown, account_id=ctx.account_id, tags=tags))
+    return {
+        "owner": c.owner,
+        "backend": c.backend,
+        "region": cfg.region,
+        "expiresAt": c.expires_at_iso,
+        "platformStack": c.platform_stack,
+        "datasetUri": locations.apply(lambda l: l.dataset_uri),
+        "artifactUri": locations.apply(lambda l: l.artifact_uri),
+        "modelUri": locations.apply(lambda l: l.model_uri),
+        "checkpointUri": locations.apply(lambda l: l.checkpoint_uri),
+        **({"codeUri": code.uri} if code else {}),
+        **result.outputs,
+        "teardownSchedules": {k: s.name for k, s in auto.schedules.items()},
+        "teardownRoleArn": auto.role.arn,
+    }

@@ -1,0 +1,74 @@
+"""The `platform` stack kind: network + data lake, long-lived, exported for cluster stacks."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+from trainstack.components.data_lake import DataLake, DataLakeArgs
+from trainstack.components.training_network import TrainingNetwork, TrainingNetworkArgs
+from trainstack.model.config import StackConfig
+from trainstack.model.tags import standard_tags
+
+
+def build_platform(cfg: StackConfig) -> dict[str, object]:
+    """Register the platform's resources; return the outputs cluster stacks read."""
+    p = cfg.platform
+    assert p is not None
+    tags = standard_tags(cfg)
+    lake = DataLake("datalake", DataLakeArgs(
+        **dataclasses.asdict(p.data_lake),
+        glue_database_name="trainstack_" + re.sub(r"[^a-z0-9]", "_", cfg.stack.lower()), region=cfg.region,
+        flow_logs=p.flow_logs, tags=tags))
+    network = TrainingNetwork("network", TrainingNetworkArgs(
+        region=cfg.region, vpc_cidr=p.vpc_cidr, az_count=p.az_count, availability_zones=p.availability_zones,
+        egress=p.egress, flow_logs_bucket_arn=lake.log_bucket.arn if p.flow_logs else None, tags=tags))
+
+    shared_eks = _shared_eks(cfg, network) if p.eks.shared_cluster else None
+
+    buckets = {zone: {"name": b.bucket, "arn": b.arn} for zone, b in lake.buckets.items()}
+    buckets["logs"] = {"name": lake.log_bucket.bucket, "arn": lake.log_bucket.arn}
+    return {
+        "region": cfg.region,
+        "vpcId": network.vpc.id,
+        "egress": p.egress,
+        "availabilityZones": network.availability_zones,
+        "subnetIds": [s.id for s in network.compute_subnets],
+        "publicSubnetIds": [s.id for s in network.public_subnets],
+        "privateSubnetIds": [s.id for s in network.private_subnets],
+        "routeTableIds": [rt.id for rt in network.route_tables],
+        "securityGroupId": network.security_group.id,
+        "s3EndpointId": network.s3_endpoint.id,
+        "kmsKeyArn": lake.kms_key.arn,
+        "kmsKeyId": lake.kms_key.key_id,
+        "buckets": buckets,
+        "glueDatabase": lake.glue_database.name if lake.glue_database else None,
+        "protected": p.data_lake.protect,
+        **({"eks": shared_eks} if shared_eks is not None else {}),
+    }
+
+
+def _shared_eks(cfg: StackConfig, network: TrainingNetwork) -> dict[str, object]:
+    """`trainstack:eks: {sharedCluster: true}`: one control plane (with Cluster Autoscaler and the
+    device plugin) that `eks.mode: shared` cluster stacks add their GPU node groups and jobs to."""
+    import datetime as dt
+
+    import pulumi_aws as aws
+
+    from trainstack.components.eks_cluster_addons import EksClusterAddons, EksClusterAddonsArgs
+    from trainstack.components.eks_control_plane import EksControlPlane, EksControlPlaneArgs
+    from trainstack.model.config import eks_support_status
+
+    eks = cfg.platform.eks
+    tags = standard_tags(cfg)
+    extended = eks_support_status(eks.version, dt.datetime.now(dt.timezone.utc).date()) == "extended"
+    plane = EksControlPlane("eks", EksControlPlaneArgs(
+        version=eks.version, subnet_ids=[s.id for s in network.compute_subnets],
+        security_group_id=network.security_group.id, region=cfg.region, public_access_cidrs=eks.public_access_cidrs,
+        system_instance_type=eks.system_instance_type, extended_support=extended, tags=tags))
+    EksClusterAddons("eks-addons", EksClusterAddonsArgs(
+        cluster_name=plane.cluster.name, version=eks.version, region=cfg.region,
+        account_id=aws.get_caller_identity().account_id, tags=tags), provider=plane.provider)
+    return {"clusterName": plane.cluster.name, "endpoint": plane.cluster.endpoint,
+            "caData": plane.cluster.certificate_authority.data,
+            "clusterSecurityGroupId": plane.cluster.vpc_config.cluster_security_group_id, "version": eks.version}

@@ -1,0 +1,196 @@
+"""The Pulumi CLI under the Automation API, with the signal handling a one-command run needs.
+
+- `TrackedPulumiCommand` runs the CLI exactly as the SDK's `PulumiCommand.run` does (same argv,
+  `--non-interactive`, `PULUMI_AUTOMATION_API`, PATH fix-up) but in its own process session, with
+  a handle on the live process. Ctrl-C in the terminal then reaches only the driver, which decides
+  what the CLI gets: the SDK as is lets `KeyboardInterrupt` out of `stack.up()` after 0.25 s and
+  orphans the CLI mid-cancel with closed pipes (the CLI dies on its next write, the lock stays).
+- `Interrupts` is the escalation state machine (1st signal: forward one SIGINT, the CLI cancels
+  after its in-flight steps; 2nd: forward again, the CLI exits at once; 3rd: give up waiting).
+- `StackDriver` opens workspaces on the project (local program, `stackConfigDir` as under `pulumi up`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from pulumi import automation as auto
+from pulumi.automation._cmd import CommandResult, _fixup_path
+from pulumi.automation.errors import create_command_error
+from semver import VersionInfo
+
+from trainstack.project import REPO_ROOT  # noqa: E402 - re-exported: the default --root
+
+INSTALL_HINT = "curl -fsSL https://get.pulumi.com | sh -s -- --version {version}"
+
+
+class CliMissingError(Exception):
+    """No usable `pulumi` executable: one clear message, raised before anything runs."""
+
+
+class GiveUp(BaseException):
+    """Third interrupt: stop waiting for anything and exit (BaseException: nothing may swallow it)."""
+
+
+def required_version(root: Path = REPO_ROOT) -> str:
+    path = root / ".pulumi-version"
+    return path.read_text().strip().lstrip("v") if path.exists() else "3.272.0"
+
+
+class TrackedPulumiCommand(auto.PulumiCommand):
+    """`PulumiCommand` whose child runs in its own session and can be signalled by the driver."""
+
+    def __init__(self, root: Optional[str] = None, version: Optional[VersionInfo] = None,
+                 skip_version_check: bool = False):
+        super().__init__(root=root, version=version, skip_version_check=skip_version_check)
+        self.process: subprocess.Popen | None = None
+        self.last_process: subprocess.Popen | None = None  # outlives the call (an abandoned CLI keeps running)
+        self._lock = threading.Lock()
+        self.argv_log: list[list[str]] = []  # every argv run, for transcripts
+
+    def send_interrupt(self) -> bool:
+        """Forward one SIGINT to the live CLI; False when none is running."""
+        with self._lock:
+            proc = self.process
+        if proc is None or proc.poll() is not None:
+            return False
+        try:
+            proc.send_signal(signal.SIGINT)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def run(self, args: list[str], cwd: str, additional_env: Mapping[str, str],
+            on_output: Optional[Callable[[str], Any]] = None,
+            on_error: Optional[Callable[[str], Any]] = None) -> CommandResult:
+        # Same argv and environment as PulumiCommand.run (pulumi 3.272.0, automation/_cmd.py).
+        sep_index = args.index("--") if "--" in args else len(args)
+        if "--non-interactive" not in args[:sep_index]:
+            args.insert(0, "--non-interactive")
+        env = {**os.environ, **additional_env, "PULUMI_AUTOMATION_API": "true"}
+        if os.path.isabs(self.command):
+            env = _fixup_path(env, os.path.dirname(self.command))
+        cmd = [self.command, *args]
+        self.argv_log.append(list(args))
+        stdout_chunks: list[str] = []
+        stderr_chunks: list[str] = []
+
+        def consumer(stream, callback, chunks):
+            for line in iter(stream.readline, ""):
+                stripped = line.rstrip()
+                if callback:
+                    callback(stripped)
+                chunks.append(stripped)
+            stream.close()
+
+        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
+                                   encoding="utf-8", start_new_session=True)
+        with self._lock:
+            self.process = self.last_process = process
+        readers = [threading.Thread(target=consumer, args=(process.stdout, on_output, stdout_chunks), daemon=True),
+                   threading.Thread(target=consumer, args=(process.stderr, on_error, stderr_chunks), daemon=True)]
+        for t in readers:
+            t.start()
+        try:
+            # Signal handlers run between these waits; only GiveUp escapes them.
+            for t in readers:
+                t.join()
+            code = process.wait()
+        finally:
+            with self._lock:
+                self.process = None
+        result = CommandResult(stderr="\n".join(stderr_chunks), stdout="\n".join(stdout_chunks), code=code)
+        if code != 0:
+            raise create_command_error(result)
+        return result
+
+
+def pulumi_command(root: str | None = None, *, project_root: Path = REPO_ROOT) -> TrackedPulumiCommand:
+    """The CLI at `root` (default: `pulumi` on PATH), at least `.pulumi-version`, or CliMissingError."""
+    import shutil
+
+    need = required_version(project_root)
+    where = os.path.join(root, "bin", "pulumi") if root else shutil.which("pulumi")
+    if not where or not os.path.exists(where):
+        raise CliMissingError(
+            f"the Pulumi CLI is not installed ({'no ' + where if root else 'no `pulumi` on PATH'}); "
+            f"trainstack needs version {need} or newer (.pulumi-version). Install it with: "
+            f"{INSTALL_HINT.format(version=need)}")
+    try:
+        return TrackedPulumiCommand(root=root, version=VersionInfo.parse(need))
+    except auto.InvalidVersionError as exc:
+        raise CliMissingError(f"{exc} trainstack needs Pulumi CLI {need} or newer (.pulumi-version): "
+                              f"{INSTALL_HINT.format(version=need)}") from None
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise CliMissingError(f"`{where} version` failed ({exc}); reinstall the Pulumi CLI {need}: "
+                              f"{INSTALL_HINT.format(version=need)}") from None
+
+
+class Interrupts:
+    """SIGINT/SIGTERM escalation. Counts signals, forwards the first two to the live CLI,
+    raises `GiveUp` on the third. The run loop reads `count` at every phase boundary."""
+
+    def __init__(self, command: TrackedPulumiCommand | None, on_signal: Callable[[int], None] | None = None):
+        self.command = command
+        self.count = 0
+        self.event = threading.Event()
+        self._on_signal = on_signal
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> "Interrupts":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        self.event.set()
+        if self._on_signal:
+            self._on_signal(self.count)
+        if self.count >= 3:
+            raise GiveUp()
+        if self.command is not None:
+            self.command.send_interrupt()
+
+    @property
+    def interrupted(self) -> bool:
+        return self.count > 0
+
+    @property
+    def escalated(self) -> bool:
+        return self.count > 1
+
+
+@dataclass
+class StackDriver:
+    """Opens stacks of the trainstack project with the tracked command and the run's backend settings."""
+
+    command: TrackedPulumiCommand
+    root: Path = REPO_ROOT
+    secrets_provider: str | None = None
+    env: Mapping[str, str] | None = None
+
+    def _opts(self) -> auto.LocalWorkspaceOptions:
+        env = {"PULUMI_SKIP_UPDATE_CHECK": "true", **(self.env or {})}
+        return auto.LocalWorkspaceOptions(work_dir=str(self.root), pulumi_command=self.command,
+                                          secrets_provider=self.secrets_provider, env_vars=env)
+
+    def create(self, name: str) -> auto.Stack:
+        """A fresh stack; raises StackAlreadyExistsError rather than reusing one."""
+        return auto.create_stack(name, work_dir=str(self.root), opts=self._opts())
+
+    def select(self, name: str) -> auto.Stack:
+        return auto.select_stack(name, work_dir=str(self.root), opts=self._opts())

@@ -1,0 +1,113 @@
+"""Job followers: start or detect a cluster stack's training job and follow it to the end (boto3).
+
+One module per backend, looked up in `FOLLOWERS` by the stack's `backend` output. Each module's
+follower takes the stack outputs and a boto3 session and implements:
+
+    submit()            start the job (ecs) or nothing (ec2, sagemaker, eks: `up` started it)
+    poll() -> JobState  pending | running | succeeded | failed, with the reason
+    tail() -> [str]     new log lines since the last call
+    stop()              stop a running job (idempotent)
+    stalled() -> str    why a job that has not started is not starting (for the timeout message)
+    model_uri() -> str  where the model lands
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
+
+FOLLOWERS: dict[str, str] = {
+    "ecs": "trainstack.run.follow.ecs:EcsFollower",
+    "ec2": "trainstack.run.follow.ec2:Ec2Follower",
+    "sagemaker": "trainstack.run.follow.sagemaker:SageMakerFollower",
+    "eks": "trainstack.run.follow.eks:EksFollower",
+}
+
+# What to try when GPU capacity does not come: shown with every never-started timeout.
+CAPACITY_HINTS = (
+    "try another availability zone (the platform's trainstack:availabilityZones), another instance type "
+    "(trainstack:gpu.instanceTypes, e.g. --set 'gpu.instanceTypes=[\"g5.2xlarge\"]'), or on-demand capacity "
+    "(--set gpu.spotPercent=0); check the account's EC2 vCPU quota for the family")
+
+
+@dataclass(frozen=True)
+class JobState:
+    phase: str
+    reason: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.phase in (SUCCEEDED, FAILED)
+
+
+class JobFollower(Protocol):
+    def submit(self) -> None: ...
+    def poll(self) -> JobState: ...
+    def tail(self) -> list[str]: ...
+    def stop(self) -> None: ...
+    def stalled(self) -> str: ...
+    def model_uri(self) -> str | None: ...
+
+
+def follower_for(outputs: Mapping[str, Any], session: Any) -> JobFollower:
+    backend = outputs.get("backend")
+    if backend not in FOLLOWERS:
+        raise KeyError(f"no job follower for backend {backend!r} (known: {', '.join(sorted(FOLLOWERS))})")
+    module, _, cls = FOLLOWERS[backend].partition(":")
+    return getattr(importlib.import_module(module), cls)(outputs, session)
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri}")
+    bucket, _, key = uri[len("s3://"):].partition("/")
+    return bucket, key
+
+
+def failed_scaling_activities(autoscaling: Any, group: str, limit: int = 5) -> list[str]:
+    """Status messages of the group's recent failed or cancelled scaling activities (capacity errors)."""
+    try:
+        acts = autoscaling.describe_scaling_activities(AutoScalingGroupName=group, MaxRecords=limit)["Activities"]
+    except Exception as exc:  # noqa: BLE001 - best effort: this only enriches a message
+        return [f"(could not read scaling activities of {group}: {exc})"]
+    return [f"{a.get('StatusCode')}: {a.get('StatusMessage') or a.get('Description', '')}".strip()
+            for a in acts if a.get("StatusCode") in ("Failed", "Cancelled")]
+
+
+class LogTail:
+    """Incremental `get_log_events` over a set of streams; a repeated forward token means caught up."""
+
+    def __init__(self, logs: Any, group: str):
+        self.logs = logs
+        self.group = group
+        self.tokens: dict[str, str | None] = {}
+
+    def read(self, stream: str, prefix: str = "") -> list[str]:
+        kwargs: dict[str, Any] = {"logGroupName": self.group, "logStreamName": stream, "startFromHead": True}
+        lines: list[str] = []
+        while True:
+            token = self.tokens.get(stream)
+            if token:
+                kwargs["nextToken"] = token
+            try:
+                resp = self.logs.get_log_events(**kwargs)
+            except self.logs.exceptions.ResourceNotFoundException:
+                return lines  # the stream does not exist yet
+            lines.extend(prefix + e["message"].rstrip("\n") for e in resp.get("events", []))
+            nxt = resp.get("nextForwardToken")
+            if not nxt or nxt == token:
+                return lines
+            self.tokens[stream] = nxt
+            if not resp.get("events"):
+                return lines
+
+    def streams(self, prefix: str) -> list[str]:
+        try:
+            resp = self.logs.describe_log_streams(logGroupName=self.group, logStreamNamePrefix=prefix)
+        except self.logs.exceptions.ResourceNotFoundException:
+            return []
+        return sorted(s["logStreamName"] for s in resp.get("logStreams", []))

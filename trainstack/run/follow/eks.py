@@ -1,0 +1,278 @@
+"""eks: `up` created the Indexed Job (`pulumi.com/skipAwait`); follow it through the Kubernetes API.
+
+Stdlib HTTPS (`urllib.request` with an `ssl` context built from the cluster's CA data) and an EKS
+bearer token signed with the caller's AWS credentials: no kubectl, no Kubernetes client package,
+no AWS CLI. The caller needs an EKS access entry on the cluster (the deploying identity has one as
+cluster creator in dedicated mode).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from trainstack.run.follow import FAILED, PENDING, RUNNING, SUCCEEDED, JobState, failed_scaling_activities
+
+TOKEN_PREFIX = "k8s-aws-v1."
+K8S_AWS_ID_HEADER = "x-k8s-aws-id"
+URL_TIMEOUT = 60  # seconds the presigned URL is valid for signing (aws-cli get_token.py URL_TIMEOUT)
+# EKS accepts a token for 15 min (aws-cli reports expirationTimestamp = now + 14 min); renew well before.
+TOKEN_REFRESH_SECONDS = 10 * 60
+HTTP_TIMEOUT = 30
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
+LOG_PREFIX = "[node 0] "
+
+
+class KubeApiError(RuntimeError):
+    """A Kubernetes API call that failed, with what to do about it (never a traceback for the user)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
+def eks_token(sts: Any, cluster_name: str) -> str:
+    """An EKS bearer token: `k8s-aws-v1.` + unpadded base64url of a presigned STS GetCallerIdentity URL
+    whose signed headers include `x-k8s-aws-id: <cluster>`, valid 60 s for signing.
+
+    Built as `aws eks get-token` does (aws/aws-cli awscli/customizations/eks/get_token.py:
+    `STSClientFactory._register_k8s_aws_id_handlers` moves the `x-k8s-aws-id` param into the request
+    context on `provide-client-params.sts.GetCallerIdentity` and injects it as a header on
+    `before-sign.sts.GetCallerIdentity`; `TokenGenerator` calls `generate_presigned_url(...,
+    ExpiresIn=60, HttpMethod='GET')` and strips the `=` padding)."""
+
+    def retrieve(params: dict, context: dict, **_: Any) -> None:
+        if K8S_AWS_ID_HEADER in params:
+            context[K8S_AWS_ID_HEADER] = params.pop(K8S_AWS_ID_HEADER)
+
+    def inject(request: Any, **_: Any) -> None:
+        if K8S_AWS_ID_HEADER in request.context:
+            request.headers[K8S_AWS_ID_HEADER] = request.context[K8S_AWS_ID_HEADER]
+
+    events = sts.meta.events
+    events.register("provide-client-params.sts.GetCallerIdentity", retrieve, unique_id="trainstack-k8s-id-params")
+    events.register("before-sign.sts.GetCallerIdentity", inject, unique_id="trainstack-k8s-id-header")
+    url = sts.generate_presigned_url("get_caller_identity", Params={K8S_AWS_ID_HEADER: cluster_name},
+                                     ExpiresIn=URL_TIMEOUT, HttpMethod="GET")
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
+
+
+def _endpoint_and_ca(outputs: Mapping[str, Any], eks: Any) -> tuple[str, str]:
+    """Server and CA data from the `kubeconfig` output (run hands secrets over decrypted); without it
+    (or when it arrives masked) from `eks:DescribeCluster`."""
+    raw = outputs.get("kubeconfig")
+    try:
+        cfg = json.loads(raw) if isinstance(raw, str) else raw
+        cluster = cfg["clusters"][0]["cluster"]
+        return cluster["server"], cluster["certificate-authority-data"]
+    except (TypeError, ValueError, KeyError, IndexError):
+        c = eks.describe_cluster(name=outputs["clusterName"])["cluster"]
+        return c["endpoint"], c["certificateAuthority"]["data"]
+
+
+class KubeApi:
+    """The few Kubernetes API calls the follower makes, with an EKS token renewed before it expires."""
+
+    def __init__(self, server: str, ca_data: str, token: Callable[[], str],
+                 clock: Callable[[], float] = time.monotonic):
+        self.server = server.rstrip("/")
+        self.context = ssl.create_default_context(cadata=base64.b64decode(ca_data).decode())
+        self._token_factory, self._clock = token, clock
+        self._token: str | None = None
+        self._token_at = 0.0
+
+    def token(self) -> str:
+        now = self._clock()
+        if self._token is None or now - self._token_at > TOKEN_REFRESH_SECONDS:
+            self._token, self._token_at = self._token_factory(), now
+        return self._token
+
+    def request(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
+                body: Any = None, content_type: str = "application/json", raw: bool = False) -> Any:
+        url = self.server + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method, headers={
+            "Authorization": f"Bearer {self.token()}", "Accept": "application/json",
+            **({"Content-Type": content_type} if data is not None else {})})
+        try:
+            with urllib.request.urlopen(req, context=self.context, timeout=HTTP_TIMEOUT) as resp:
+                payload = resp.read()
+        except urllib.error.HTTPError as exc:
+            raise self._http_error(method, path, exc) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise KubeApiError(f"cannot reach the Kubernetes API at {self.server} ({reason}): is the cluster "
+                               "up and its endpoint public (or this machine inside the VPC)?") from None
+        return payload.decode(errors="replace") if raw else json.loads(payload or b"{}")
+
+    def _http_error(self, method: str, path: str, exc: urllib.error.HTTPError) -> KubeApiError:
+        try:
+            detail = json.loads(exc.read() or b"{}").get("message", "")
+        except ValueError:
+            detail = ""
+        what = f"{method} {path}: HTTP {exc.code}" + (f" ({detail})" if detail else "")
+        if exc.code in (401, 403):
+            return KubeApiError(
+                f"{what}: the Kubernetes API refused this AWS identity. It needs an EKS access entry on the "
+                "cluster with an access policy such as AmazonEKSClusterAdminPolicy (the identity that deployed a "
+                "dedicated cluster has one as its creator; on a shared cluster ask the platform owner: "
+                "`aws eks create-access-entry` + `aws eks associate-access-policy`)", exc.code)
+        return KubeApiError(what, exc.code)
+
+
+def _parse_ts(stamp: str) -> tuple[str, int]:
+    """RFC3339Nano (`2026-11-23T17:00:01.5Z`) -> (whole second, nanoseconds), comparable as a tuple."""
+    second, _, frac = stamp.rstrip("Z").partition(".")
+    return second, int((frac + "000000000")[:9]) if frac else 0
+
+
+class EksFollower:
+    def __init__(self, outputs: Mapping[str, Any], session: Any, *, clock: Callable[[], float] = time.monotonic):
+        self.o = outputs
+        region = outputs["region"]
+        self.cluster = outputs["clusterName"]
+        self.ns, self.job = outputs["namespace"], outputs["jobName"]
+        self.eks = session.client("eks", region_name=region)
+        self.autoscaling = session.client("autoscaling", region_name=region)
+        sts = session.client("sts", region_name=region)
+        server, ca = _endpoint_and_ca(outputs, self.eks)
+        self.api = KubeApi(server, ca, lambda: eks_token(sts, self.cluster), clock=clock)
+        self.job_path = f"/apis/batch/v1/namespaces/{self.ns}/jobs/{self.job}"
+        self._pod: str | None = None
+        self._cursor: tuple[str, int] | None = None  # newest log timestamp printed
+        self._seen_at_cursor: set[str] = set()  # lines printed with that exact timestamp
+
+    def submit(self) -> None:
+        """Nothing to start: `up` created the Job (Cluster Autoscaler brings the nodes for its pods)."""
+
+    def _get_job(self) -> dict:
+        try:
+            return self.api.request("GET", self.job_path)
+        except KubeApiError as exc:
+            if exc.status == 404:
+                raise KubeApiError(f"Job {self.job} in namespace {self.ns} is gone (deleted outside this run?): "
+                                   f"{exc}", 404) from None
+            raise
+
+    def poll(self) -> JobState:
+        status = self._get_job().get("status", {})
+        conditions = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+        if "Complete" in conditions:
+            return JobState(SUCCEEDED, f"{status.get('succeeded', 0)} pod(s) succeeded")
+        if "Failed" in conditions:
+            c = conditions["Failed"]
+            return JobState(FAILED, f"Job failed: {c.get('reason', '')}: {c.get('message', '')}".rstrip(": "))
+        active, ready = status.get("active") or 0, status.get("ready") or 0
+        if ready or (active and self._any_pod_running()):
+            return JobState(RUNNING, f"{active} pod(s) active, {ready} ready")
+        return JobState(PENDING, f"{active} pod(s) active, none running yet" if active else "no pod yet")
+
+    def _pods(self) -> list[dict]:
+        return self.api.request("GET", f"/api/v1/namespaces/{self.ns}/pods",
+                                query={"labelSelector": f"{JOB_NAME_LABEL}={self.job}"}).get("items", [])
+
+    def _any_pod_running(self) -> bool:
+        # `status.active` counts pods that are still Pending too (waiting for a node): not running yet.
+        return any(p.get("status", {}).get("phase") == "Running" for p in self._pods())
+
+    def tail(self) -> list[str]:
+        pods = [p for p in self._pods()
+                if p.get("metadata", {}).get("annotations", {}).get(INDEX_ANNOTATION) == "0"
+                and p.get("status", {}).get("phase") in ("Running", "Succeeded", "Failed")]
+        if not pods:
+            return []
+        # A pod replaced after a disruption (podFailurePolicy Ignore) is newer: follow the newest.
+        pod = max(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""))["metadata"]["name"]
+        if pod != self._pod:
+            self._pod, self._cursor, self._seen_at_cursor = pod, None, set()
+        query = {"timestamps": "true"}
+        if self._cursor:
+            query["sinceTime"] = self._cursor[0] + "Z"  # whole seconds (RFC3339): re-reads that second
+        try:
+            text = self.api.request("GET", f"/api/v1/namespaces/{self.ns}/pods/{pod}/log", query=query, raw=True)
+        except KubeApiError as exc:
+            # Logs are best effort (container not started yet: 400; pod or its node gone: 404/500); poll()
+            # reports what matters. A refused identity is reported at once.
+            if exc.status in (401, 403):
+                raise
+            return []
+        lines = []
+        for raw in text.splitlines():
+            stamp, _, message = raw.partition(" ")
+            try:
+                key = _parse_ts(stamp)
+            except ValueError:
+                continue
+            if self._cursor and (key < self._cursor or (key == self._cursor and raw in self._seen_at_cursor)):
+                continue  # printed by an earlier call
+            if key != self._cursor:
+                self._cursor, self._seen_at_cursor = key, set()
+            self._seen_at_cursor.add(raw)
+            lines.append(LOG_PREFIX + message)
+        return lines
+
+    def stop(self) -> None:
+        """Suspend the Job: Kubernetes deletes its active pods (Cluster Autoscaler then removes the nodes)
+        and keeps the Job object with its status. Not DELETE: Pulumi still has the Job in its state, so a
+        `pulumi up --refresh` of a kept stack (--keep-on-failure) would re-create a deleted Job and train
+        again (/work/shared/eks.md §6); a suspended one stays suspended (Pulumi does not manage
+        `spec.suspend`) and shows why it ended. The `destroy` that follows a run deletes it anyway.
+        Idempotent: a Job that is gone or already finished needs nothing."""
+        try:
+            job = self.api.request("GET", self.job_path)
+        except KubeApiError as exc:
+            if exc.status == 404:
+                return
+            raise
+        conditions = {c.get("type") for c in job.get("status", {}).get("conditions") or []
+                      if c.get("status") == "True"}
+        if job.get("spec", {}).get("suspend") or conditions & {"Complete", "Failed"}:
+            return
+        self.api.request("PATCH", self.job_path, body={"spec": {"suspend": True}},
+                         content_type="application/merge-patch+json")
+
+    def stalled(self) -> str:
+        reasons: list[str] = []
+        try:
+            for p in self._pods():
+                if p.get("status", {}).get("phase") != "Pending":
+                    continue
+                name = p["metadata"]["name"]
+                for c in p["status"].get("conditions") or []:
+                    if c.get("type") == "PodScheduled" and c.get("status") == "False":
+                        reasons.append(f"pod {name} unschedulable ({c.get('reason', '')}): {c.get('message', '')}")
+                # Scheduled but not starting: e.g. ImagePullBackOff, CreateContainerConfigError.
+                for cs in p["status"].get("containerStatuses") or []:
+                    waiting = (cs.get("state") or {}).get("waiting")
+                    if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
+                        reasons.append(f"pod {name} container {cs.get('name')} waiting: {waiting['reason']}: "
+                                       f"{waiting.get('message', '')}".rstrip(": "))
+        except KubeApiError as exc:
+            reasons.append(f"(could not list the Job's pods: {exc})")
+        if not reasons:
+            reasons.append("no pod of the Job was scheduled or started")
+        for group in self.o.get("nodeGroupNames") or []:
+            reasons += self._node_group_problems(group)
+        return "; ".join(reasons)
+
+    def _node_group_problems(self, group: str) -> list[str]:
+        try:
+            ng = self.eks.describe_nodegroup(clusterName=self.cluster, nodegroupName=group)["nodegroup"]
+        except Exception as exc:  # noqa: BLE001 - best effort: this only enriches a message
+            return [f"(could not describe node group {group}: {exc})"]
+        out = [f"node group {group}: {i.get('code')}: {i.get('message', '')}"
+               for i in (ng.get("health") or {}).get("issues") or []]
+        for asg in (ng.get("resources") or {}).get("autoScalingGroups") or []:
+            out += [f"node group {group}: {m}" for m in failed_scaling_activities(self.autoscaling, asg["name"])]
+        return out
+
+    def model_uri(self) -> str | None:
+        return self.o.get("modelUri")
