@@ -69,31 +69,43 @@ def shut_down_instances_request(group_name: str) -> dict:
 
 def scale_group_to_zero(group_name: pulumi.Input[str], group_arn: pulumi.Input[str]) -> TeardownAction:
     return TeardownAction(
-        key="scale-to-zero", service="autoscaling", api_action="updateAutoScalingGroup",
+        key="scale-to-zero",
+        service="autoscaling",
+        api_action="updateAutoScalingGroup",
         input=pulumi.Output.from_input(group_name).apply(lambda n: json.dumps(scale_group_to_zero_request(n))),
         policy=pulumi.Output.from_input(group_arn).apply(lambda a: json.dumps(docs.scale_group_to_zero(a))),
-        description="trainstack: cluster expired, scale the GPU group to zero")
+        description="trainstack: cluster expired, scale the GPU group to zero",
+    )
 
 
 def stop_training_job(job_name: pulumi.Input[str], job_arn: pulumi.Input[str]) -> TeardownAction:
     return TeardownAction(
-        key="stop-training-job", service="sagemaker", api_action="stopTrainingJob",
+        key="stop-training-job",
+        service="sagemaker",
+        api_action="stopTrainingJob",
         input=pulumi.Output.from_input(job_name).apply(lambda n: json.dumps(stop_training_job_request(n))),
         policy=pulumi.Output.from_input(job_arn).apply(lambda a: json.dumps(docs.stop_training_job(a))),
-        description="trainstack: cluster expired, stop the training job")
+        description="trainstack: cluster expired, stop the training job",
+    )
 
 
-def shut_down_group_instances(group_name: pulumi.Input[str], region: str, account_id: str,
-                              delay_minutes: int = 15) -> TeardownAction:
+def shut_down_group_instances(
+    group_name: pulumi.Input[str], region: str, account_id: str, delay_minutes: int = 15
+) -> TeardownAction:
     """Backstop for ECS: instances protected from scale-in by ECS (a task still runs) shut down."""
+
     def policy(name: str) -> str:
         return json.dumps(docs.send_shutdown_command(name, region, account_id))
 
     return TeardownAction(
-        key="shut-down-instances", service="ssm", api_action="sendCommand",
+        key="shut-down-instances",
+        service="ssm",
+        api_action="sendCommand",
         input=pulumi.Output.from_input(group_name).apply(lambda n: json.dumps(shut_down_instances_request(n))),
-        policy=pulumi.Output.from_input(group_name).apply(policy), delay_minutes=delay_minutes,
-        description="trainstack: cluster expired, shut down instances still held by running tasks")
+        policy=pulumi.Output.from_input(group_name).apply(policy),
+        delay_minutes=delay_minutes,
+        description="trainstack: cluster expired, shut down instances still held by running tasks",
+    )
 
 
 @dataclass(frozen=True)
@@ -113,17 +125,26 @@ def scale_node_groups_to_zero(groups: list[NodeGroupToStop], backstop_minutes: i
     from trainstack.model.eks_request import scale_node_group_to_zero_request
 
     policy = pulumi.Output.all(*[g.nodegroup_arn for g in groups]).apply(
-        lambda arns: json.dumps(docs.scale_node_groups_to_zero(list(arns))))
+        lambda arns: json.dumps(docs.scale_node_groups_to_zero(list(arns)))
+    )
     actions = []
     for delay, suffix in ((0, ""), (backstop_minutes, "-again")):
         for g in groups:
             request = pulumi.Output.all(g.cluster_name, g.nodegroup_name).apply(
-                lambda a, g=g: json.dumps(scale_node_group_to_zero_request(a[0], a[1], g.max_size, taint=g.taint)))
-            actions.append(TeardownAction(
-                key=f"scale-to-zero-{g.key}{suffix}", service="eks", api_action="updateNodegroupConfig",
-                input=request, policy=policy, delay_minutes=delay,
-                description=f"trainstack: cluster expired, scale node group {g.key} to zero"
-                            + (" (backstop)" if delay else "")))
+                lambda a, g=g: json.dumps(scale_node_group_to_zero_request(a[0], a[1], g.max_size, taint=g.taint))
+            )
+            actions.append(
+                TeardownAction(
+                    key=f"scale-to-zero-{g.key}{suffix}",
+                    service="eks",
+                    api_action="updateNodegroupConfig",
+                    input=request,
+                    policy=policy,
+                    delay_minutes=delay,
+                    description=f"trainstack: cluster expired, scale node group {g.key} to zero"
+                    + (" (backstop)" if delay else ""),
+                )
+            )
     return tuple(actions)
 
 
@@ -152,11 +173,15 @@ class AutoTeardown(pulumi.ComponentResource):
         super().__init__("trainstack:lifecycle:AutoTeardown", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.role = aws.iam.Role(
-            f"{name}-role", description="trainstack auto-teardown: may only turn this stack's compute off",
+            f"{name}-role",
+            description="trainstack auto-teardown: may only turn this stack's compute off",
             assume_role_policy=json.dumps(docs.assume_role("scheduler.amazonaws.com", source_account=args.account_id)),
-            tags=args.tags, opts=child)
+            tags=args.tags,
+            opts=child,
+        )
         policy = pulumi.Output.all(*[a.policy for a in args.actions]).apply(
-            lambda texts: json.dumps(docs.merge(*[json.loads(t) for t in texts])))
+            lambda texts: json.dumps(docs.merge(*[json.loads(t) for t in texts]))
+        )
         role_policy = aws.iam.RolePolicy(f"{name}-policy", role=self.role.id, policy=policy, opts=child)
 
         self.schedules = {}
@@ -176,11 +201,14 @@ class AutoTeardown(pulumi.ComponentResource):
                     # The API request in the universal target's casing (PascalCase members: see
                     # trainstack/scheduler_input.py; without it an eks call fails on "missing ClusterName").
                     "input": pulumi.Output.from_input(action.input).apply(
-                        lambda text, a=action: json.dumps(to_universal(a.service, a.api_action, json.loads(text)))),
-                    "retry_policy": {"maximum_retry_attempts": args.retry_attempts,
-                                     "maximum_event_age_in_seconds": 6 * 3600},
+                        lambda text, a=action: json.dumps(to_universal(a.service, a.api_action, json.loads(text)))
+                    ),
+                    "retry_policy": {
+                        "maximum_retry_attempts": args.retry_attempts,
+                        "maximum_event_age_in_seconds": 6 * 3600,
+                    },
                 },
                 # The role must be able to act before the schedule can fire.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]))
-        self.register_outputs({"schedules": {k: s.name for k, s in self.schedules.items()},
-                               "roleArn": self.role.arn})
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+            )
+        self.register_outputs({"schedules": {k: s.name for k, s in self.schedules.items()}, "roleArn": self.role.arn})

@@ -52,8 +52,13 @@ class CodeBundle(pulumi.ComponentResource):
         # No SSE arguments: the bucket's default SSE-KMS applies, which its policy accepts. Tags: the
         # standard set (6 keys) stays within S3's 10 tags per object.
         self.bucket_object = aws.s3.BucketObject(
-            f"{name}-object", bucket=args.bucket, key=key, source=pulumi.FileAsset(str(bundle.path.resolve())),
-            content_type="application/gzip", tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self))
+            f"{name}-object",
+            bucket=args.bucket,
+            key=key,
+            source=pulumi.FileAsset(str(bundle.path.resolve())),
+            content_type="application/gzip",
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.uri = pulumi.Output.concat("s3://", self.bucket_object.bucket, "/", self.bucket_object.key)
         self.register_outputs({"uri": self.uri, "sha256": bundle.sha256})

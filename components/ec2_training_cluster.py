@@ -45,9 +45,16 @@ def group_name(owner: str, stack: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "-", f"trainstack-{owner}-{stack}-gpu")[:255]
 
 
-def bootstrap_settings(*, region: str, job: JobConfig, locations: RunLocations, max_runtime_seconds: int,
-                       log_group: str | None = None, group: str | None = None,
-                       code_uri: str | None = None) -> dict[str, Any]:
+def bootstrap_settings(
+    *,
+    region: str,
+    job: JobConfig,
+    locations: RunLocations,
+    max_runtime_seconds: int,
+    log_group: str | None = None,
+    group: str | None = None,
+    code_uri: str | None = None,
+) -> dict[str, Any]:
     """The JSON the bootstrap reads (keys are its contract; see scripts/ec2_bootstrap.py)."""
     return {
         "region": region,
@@ -80,9 +87,13 @@ def minify(source: str) -> str:
     tree = ast.parse(source)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if (isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
+        if (
+            isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             node.body = body[1:] or [ast.Pass()]
     return ast.unparse(tree) + "\n"
 
@@ -90,8 +101,9 @@ def minify(source: str) -> str:
 def node_files(bootstrap_source: str | None = None) -> dict[str, str]:
     """What the user data unpacks into /opt/trainstack: the bootstrap and the package path of the model
     module it imports (empty `__init__.py`s: nothing else of trainstack runs on the node)."""
-    files = {"ec2_bootstrap.py": bootstrap_source if bootstrap_source is not None
-             else minify(BOOTSTRAP_SOURCE.read_text())}
+    files = {
+        "ec2_bootstrap.py": bootstrap_source if bootstrap_source is not None else minify(BOOTSTRAP_SOURCE.read_text())
+    }
     files.update({"trainstack/__init__.py": "", "trainstack/model/__init__.py": ""})
     files.update({path: minify(src.read_text()) for path, src in NODE_MODULES.items()})
     return files
@@ -115,9 +127,14 @@ def render_user_data(settings: Mapping[str, Any], bootstrap_source: str | None =
     packed = pack(node_files(bootstrap_source))
     region = settings["region"]
     registry = _ecr_registry(settings["image"])
-    login = (f"aws ecr get-login-password --region {shlex.quote(region)} | "
-             f"docker login --username AWS --password-stdin {shlex.quote(registry)}") if registry else \
-        "true  # public registry: no login"
+    login = (
+        (
+            f"aws ecr get-login-password --region {shlex.quote(region)} | "
+            f"docker login --username AWS --password-stdin {shlex.quote(registry)}"
+        )
+        if registry
+        else "true  # public registry: no login"
+    )
     script = f"""#!/bin/bash
 # trainstack ec2 node bootstrap (generated; see scripts/ec2_bootstrap.py)
 set -euo pipefail
@@ -144,9 +161,11 @@ def _run_and_fall_back(settings: Mapping[str, Any]) -> str:
         return run
     # The bootstrap touches `finished` once it scaled the group to zero or left it; if it never got
     # that far (no python3/boto3, a crash), no GPU may keep running: the DLAMI has the AWS CLI.
-    return (f"{run}; test -e /opt/trainstack/run/{FINISHED} || aws autoscaling update-auto-scaling-group "
-            f"--region {shlex.quote(settings['region'])} --auto-scaling-group-name {shlex.quote(group)} "
-            "--min-size 0 --desired-capacity 0")
+    return (
+        f"{run}; test -e /opt/trainstack/run/{FINISHED} || aws autoscaling update-auto-scaling-group "
+        f"--region {shlex.quote(settings['region'])} --auto-scaling-group-name {shlex.quote(group)} "
+        "--min-size 0 --desired-capacity 0"
+    )
 
 
 @dataclass(frozen=True)
@@ -169,17 +188,45 @@ class Ec2TrainingCluster(pulumi.ComponentResource):
         self.log_group = training_log_group(name, args, self)
         group = group_name(args.owner, args.stack)
         user_data = pulumi.Output.all(args.locations, self.log_group.name, args.code_uri).apply(
-            lambda a: render_user_data(bootstrap_settings(region=args.region, job=job, locations=a[0],
-                                                          max_runtime_seconds=args.max_runtime_seconds,
-                                                          log_group=a[1], group=group, code_uri=a[2])))
+            lambda a: render_user_data(
+                bootstrap_settings(
+                    region=args.region,
+                    job=job,
+                    locations=a[0],
+                    max_runtime_seconds=args.max_runtime_seconds,
+                    log_group=a[1],
+                    group=group,
+                    code_uri=a[2],
+                )
+            )
+        )
         repo = docs.ecr_repository_arn(job.image)
         group_arn = docs.autoscaling_group_arn(args.region, args.account_id, group)
         policy = pulumi.Output.all(args.locations, args.kms_key_arn, self.log_group.arn).apply(
-            lambda a: json.dumps(docs.merge(data_access_policy(a[0], a[1], args.region), docs.ec2_node(group_arn),
-                                            docs.write_logs(a[2]), docs.pull_image(repo))))
+            lambda a: json.dumps(
+                docs.merge(
+                    data_access_policy(a[0], a[1], args.region),
+                    docs.ec2_node(group_arn),
+                    docs.write_logs(a[2]),
+                    docs.pull_image(repo),
+                )
+            )
+        )
         # Creating the group starts the run; the nodes scale it back to zero when training ends. The
         # node policy is created inside, before the group: the first boot already needs it.
-        self.capacity = GpuAutoScalingGroup(f"{name}-gpu", replace(gpu_group_args(
-            args, backend="ec2", user_data=user_data, desired_capacity=job.nodes,
-            managed_policy_arns=(SSM_CORE_POLICY,)), group_name=group, node_policy=policy), opts=child)
+        self.capacity = GpuAutoScalingGroup(
+            f"{name}-gpu",
+            replace(
+                gpu_group_args(
+                    args,
+                    backend="ec2",
+                    user_data=user_data,
+                    desired_capacity=job.nodes,
+                    managed_policy_arns=(SSM_CORE_POLICY,),
+                ),
+                group_name=group,
+                node_policy=policy,
+            ),
+            opts=child,
+        )
         self.register_outputs({"groupName": self.capacity.group.name, "logGroup": self.log_group.name})

@@ -58,17 +58,28 @@ def max_runtime_command(command: Sequence[str], max_runtime_seconds: int) -> lis
 
 
 def container_definitions(
-    *, job: JobConfig, gpu: GpuConfig, locations: RunLocations, log_group: str, region: str,
-    max_runtime_seconds: int, code_uri: str | None = None,
+    *,
+    job: JobConfig,
+    gpu: GpuConfig,
+    locations: RunLocations,
+    log_group: str,
+    region: str,
+    max_runtime_seconds: int,
+    code_uri: str | None = None,
 ) -> list[dict]:
     """The task's container definitions, exactly as ECS RegisterTaskDefinition takes them.
 
     With `code_uri` (job.workdir), the container first fetches and unpacks the code bundle, then
     execs job.command in it (`container_entry`), all under the max-runtime `timeout`."""
     memory = task_memory_mib(gpu, job.gpus_per_node)
-    env = {**locations.environment(), **dict(job.environment),
-           "TRAINSTACK_NNODES": str(job.nodes), "TRAINSTACK_GPUS_PER_NODE": str(job.gpus_per_node),
-           "SM_MODEL_DIR": "/opt/ml/model", "NVIDIA_DRIVER_CAPABILITIES": "compute,utility"}
+    env = {
+        **locations.environment(),
+        **dict(job.environment),
+        "TRAINSTACK_NNODES": str(job.nodes),
+        "TRAINSTACK_GPUS_PER_NODE": str(job.gpus_per_node),
+        "SM_MODEL_DIR": "/opt/ml/model",
+        "NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
+    }
     if code_uri:
         # boto3 in the entry script needs a region; ECS task credentials come from the agent endpoint.
         env.update({CODE_URI_ENV: code_uri, "AWS_DEFAULT_REGION": region})
@@ -81,11 +92,15 @@ def container_definitions(
         "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
         "linuxParameters": {"sharedMemorySize": shared_memory_mib(memory), "initProcessEnabled": True},
         # NCCL pins memory and needs a deep stack; the defaults make multi-GPU jobs fail oddly.
-        "ulimits": [{"name": "memlock", "softLimit": -1, "hardLimit": -1},
-                    {"name": "stack", "softLimit": 67108864, "hardLimit": 67108864}],
+        "ulimits": [
+            {"name": "memlock", "softLimit": -1, "hardLimit": -1},
+            {"name": "stack", "softLimit": 67108864, "hardLimit": 67108864},
+        ],
         "stopTimeout": STOP_TIMEOUT_SECONDS,
-        "logConfiguration": {"logDriver": "awslogs", "options": {
-            "awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": "training"}},
+        "logConfiguration": {
+            "logDriver": "awslogs",
+            "options": {"awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": "training"},
+        },
     }
     if job.command:
         command = container_entry(job.command) if code_uri else list(job.command)
@@ -94,18 +109,20 @@ def container_definitions(
 
 
 def ecs_user_data(cluster_name: str) -> str:
-    return "\n".join([
-        "#!/bin/bash",
-        "cat >> /etc/ecs/ecs.config <<'EOF'",
-        f"ECS_CLUSTER={cluster_name}",
-        "ECS_ENABLE_GPU_SUPPORT=true",
-        "ECS_ENABLE_TASK_IAM_ROLE=true",
-        "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true",
-        f"ECS_CONTAINER_STOP_TIMEOUT={STOP_TIMEOUT_SECONDS}s",
-        "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached",
-        "EOF",
-        "",
-    ])
+    return "\n".join(
+        [
+            "#!/bin/bash",
+            "cat >> /etc/ecs/ecs.config <<'EOF'",
+            f"ECS_CLUSTER={cluster_name}",
+            "ECS_ENABLE_GPU_SUPPORT=true",
+            "ECS_ENABLE_TASK_IAM_ROLE=true",
+            "ECS_ENABLE_SPOT_INSTANCE_DRAINING=true",
+            f"ECS_CONTAINER_STOP_TIMEOUT={STOP_TIMEOUT_SECONDS}s",
+            "ECS_IMAGE_PULL_BEHAVIOR=prefer-cached",
+            "EOF",
+            "",
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -129,64 +146,127 @@ class EcsTrainingCluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         gpu, job = args.gpu, args.job
 
-        self.cluster = aws.ecs.Cluster(f"{name}-cluster", settings=[{"name": "containerInsights", "value": "enabled"}],
-                                       tags=args.tags, opts=child)
+        self.cluster = aws.ecs.Cluster(
+            f"{name}-cluster", settings=[{"name": "containerInsights", "value": "enabled"}], tags=args.tags, opts=child
+        )
         self.log_group = training_log_group(name, args, self)
         # Managed termination protection needs every new instance protected from scale-in.
-        self.capacity = GpuAutoScalingGroup(f"{name}-gpu", gpu_group_args(
-            args, backend="ecs", user_data=self.cluster.name.apply(ecs_user_data), desired_capacity=0,
-            managed_policy_arns=(ECS_INSTANCE_POLICY, SSM_CORE_POLICY), protect_from_scale_in=True,
-            ecs_managed=True), opts=child)
+        self.capacity = GpuAutoScalingGroup(
+            f"{name}-gpu",
+            gpu_group_args(
+                args,
+                backend="ecs",
+                user_data=self.cluster.name.apply(ecs_user_data),
+                desired_capacity=0,
+                managed_policy_arns=(ECS_INSTANCE_POLICY, SSM_CORE_POLICY),
+                protect_from_scale_in=True,
+                ecs_managed=True,
+            ),
+            opts=child,
+        )
 
-        self.capacity_provider = aws.ecs.CapacityProvider(f"{name}-capacity", auto_scaling_group_provider={
-            "auto_scaling_group_arn": self.capacity.group.arn,
-            # Never scale in an instance that still runs a training task...
-            "managed_termination_protection": "ENABLED",
-            # ...and move tasks off instances that are going away (spot, rebalancing) gracefully.
-            "managed_draining": "ENABLED",
-            "managed_scaling": {"status": "ENABLED", "target_capacity": 100, "minimum_scaling_step_size": 1,
-                                "maximum_scaling_step_size": gpu.max_instances, "instance_warmup_period": 300},
-        }, tags=args.tags, opts=child)
+        self.capacity_provider = aws.ecs.CapacityProvider(
+            f"{name}-capacity",
+            auto_scaling_group_provider={
+                "auto_scaling_group_arn": self.capacity.group.arn,
+                # Never scale in an instance that still runs a training task...
+                "managed_termination_protection": "ENABLED",
+                # ...and move tasks off instances that are going away (spot, rebalancing) gracefully.
+                "managed_draining": "ENABLED",
+                "managed_scaling": {
+                    "status": "ENABLED",
+                    "target_capacity": 100,
+                    "minimum_scaling_step_size": 1,
+                    "maximum_scaling_step_size": gpu.max_instances,
+                    "instance_warmup_period": 300,
+                },
+            },
+            tags=args.tags,
+            opts=child,
+        )
         aws.ecs.ClusterCapacityProviders(
-            f"{name}-capacity-providers", cluster_name=self.cluster.name,
+            f"{name}-capacity-providers",
+            cluster_name=self.cluster.name,
             capacity_providers=[self.capacity_provider.name],
-            default_capacity_provider_strategies=[{"capacity_provider": self.capacity_provider.name,
-                                                   "weight": 1, "base": 0}], opts=child)
+            default_capacity_provider_strategies=[
+                {"capacity_provider": self.capacity_provider.name, "weight": 1, "base": 0}
+            ],
+            opts=child,
+        )
 
         ecs_tasks = json.dumps(docs.assume_role("ecs-tasks.amazonaws.com"))
-        self.execution_role = aws.iam.Role(f"{name}-execution-role", assume_role_policy=ecs_tasks,
-                                           description="trainstack: pull the training image, write its logs",
-                                           tags=args.tags, opts=child)
+        self.execution_role = aws.iam.Role(
+            f"{name}-execution-role",
+            assume_role_policy=ecs_tasks,
+            description="trainstack: pull the training image, write its logs",
+            tags=args.tags,
+            opts=child,
+        )
         repo = docs.ecr_repository_arn(job.image)
-        aws.iam.RolePolicy(f"{name}-execution-policy", role=self.execution_role.id,
-                           policy=self.log_group.arn.apply(
-                               lambda arn: json.dumps(docs.merge(docs.write_logs(arn), docs.pull_image(repo)))),
-                           opts=child)
-        self.task_role = aws.iam.Role(f"{name}-task-role", assume_role_policy=ecs_tasks,
-                                      description="trainstack: the training job's access to the data lake",
-                                      tags=args.tags, opts=child)
-        aws.iam.RolePolicy(f"{name}-task-data-policy", role=self.task_role.id, policy=pulumi.Output.all(
-            args.locations, args.kms_key_arn).apply(
-                lambda a: json.dumps(data_access_policy(a[0], a[1], args.region))), opts=child)
+        aws.iam.RolePolicy(
+            f"{name}-execution-policy",
+            role=self.execution_role.id,
+            policy=self.log_group.arn.apply(
+                lambda arn: json.dumps(docs.merge(docs.write_logs(arn), docs.pull_image(repo)))
+            ),
+            opts=child,
+        )
+        self.task_role = aws.iam.Role(
+            f"{name}-task-role",
+            assume_role_policy=ecs_tasks,
+            description="trainstack: the training job's access to the data lake",
+            tags=args.tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-task-data-policy",
+            role=self.task_role.id,
+            policy=pulumi.Output.all(args.locations, args.kms_key_arn).apply(
+                lambda a: json.dumps(data_access_policy(a[0], a[1], args.region))
+            ),
+            opts=child,
+        )
 
         definitions = pulumi.Output.all(args.locations, self.log_group.name, args.code_uri).apply(
-            lambda a: json.dumps(container_definitions(job=job, gpu=gpu, locations=a[0], log_group=a[1],
-                                                       region=args.region,
-                                                       max_runtime_seconds=args.max_runtime_seconds,
-                                                       code_uri=a[2])))
+            lambda a: json.dumps(
+                container_definitions(
+                    job=job,
+                    gpu=gpu,
+                    locations=a[0],
+                    log_group=a[1],
+                    region=args.region,
+                    max_runtime_seconds=args.max_runtime_seconds,
+                    code_uri=a[2],
+                )
+            )
+        )
         self.task_definition = aws.ecs.TaskDefinition(
-            f"{name}-task", family=family_name(args.owner, args.stack), requires_compatibilities=["EC2"],
-            network_mode="bridge", execution_role_arn=self.execution_role.arn, task_role_arn=self.task_role.arn,
+            f"{name}-task",
+            family=family_name(args.owner, args.stack),
+            requires_compatibilities=["EC2"],
+            network_mode="bridge",
+            execution_role_arn=self.execution_role.arn,
+            task_role_arn=self.task_role.arn,
             container_definitions=definitions,
             placement_constraints=[{"type": "memberOf", "expression": catalog.placement_expression(gpu.family)}],
-            tags=args.tags, opts=child)
+            tags=args.tags,
+            opts=child,
+        )
 
-        self.register_outputs({"clusterName": self.cluster.name, "taskDefinitionArn": self.task_definition.arn,
-                               "capacityProviderName": self.capacity_provider.name})
+        self.register_outputs(
+            {
+                "clusterName": self.cluster.name,
+                "taskDefinitionArn": self.task_definition.arn,
+                "capacityProviderName": self.capacity_provider.name,
+            }
+        )
 
     def run_task_command(self) -> pulumi.Output[str]:
         """The exact CLI call that starts one training run on this cluster."""
         return pulumi.Output.format(
             "aws ecs run-task --cluster {0} --task-definition {1} --count 1 "
             "--capacity-provider-strategy capacityProvider={2},weight=1,base=0",
-            self.cluster.name, self.task_definition.arn, self.capacity_provider.name)
+            self.cluster.name,
+            self.task_definition.arn,
+            self.capacity_provider.name,
+        )

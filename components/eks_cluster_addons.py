@@ -53,40 +53,59 @@ class EksClusterAddons(pulumi.ComponentResource):
     autoscaler_association: aws.eks.PodIdentityAssociation
     autoscaler: k8s.apps.v1.Deployment
 
-    def __init__(self, name: str, args: EksClusterAddonsArgs, provider: k8s.Provider,
-                 opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: EksClusterAddonsArgs, provider: k8s.Provider, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__("trainstack:eks:EksClusterAddons", name, None, opts)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider)
         child = pulumi.ResourceOptions(parent=self)
 
         # It selects only nodes labelled for it (not Bottlerocket's, which ship their own plugin).
-        self.device_plugin = kubernetes_object(f"{name}-nvidia-device-plugin", req.device_plugin_daemonset(),
-                                               k8s_opts)
+        self.device_plugin = kubernetes_object(f"{name}-nvidia-device-plugin", req.device_plugin_daemonset(), k8s_opts)
 
         sa = req.CLUSTER_AUTOSCALER_NAME
         self.autoscaler_role = aws.iam.Role(
             f"{name}-autoscaler-role",
-            assume_role_policy=pulumi.Output.from_input(args.cluster_name).apply(lambda c: json.dumps(
-                docs.eks_pod_identity_trust(namespace=req.SYSTEM_NAMESPACE, service_account=sa, cluster_name=c))),
-            description="trainstack: Cluster Autoscaler resizes this cluster's node groups", tags=args.tags,
-            opts=child)
+            assume_role_policy=pulumi.Output.from_input(args.cluster_name).apply(
+                lambda c: json.dumps(
+                    docs.eks_pod_identity_trust(namespace=req.SYSTEM_NAMESPACE, service_account=sa, cluster_name=c)
+                )
+            ),
+            description="trainstack: Cluster Autoscaler resizes this cluster's node groups",
+            tags=args.tags,
+            opts=child,
+        )
         autoscaler_policy = aws.iam.RolePolicy(
-            f"{name}-autoscaler-policy", role=self.autoscaler_role.id,
+            f"{name}-autoscaler-policy",
+            role=self.autoscaler_role.id,
             policy=pulumi.Output.from_input(args.cluster_name).apply(
-                lambda c: json.dumps(docs.cluster_autoscaler(c, args.region, args.account_id))),
-            opts=child)
+                lambda c: json.dumps(docs.cluster_autoscaler(c, args.region, args.account_id))
+            ),
+            opts=child,
+        )
         self.autoscaler_association = aws.eks.PodIdentityAssociation(
-            f"{name}-autoscaler-identity", cluster_name=args.cluster_name, namespace=req.SYSTEM_NAMESPACE,
-            service_account=sa, role_arn=self.autoscaler_role.arn, tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[autoscaler_policy]))
+            f"{name}-autoscaler-identity",
+            cluster_name=args.cluster_name,
+            namespace=req.SYSTEM_NAMESPACE,
+            service_account=sa,
+            role_arn=self.autoscaler_role.arn,
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[autoscaler_policy]),
+        )
 
-        rbac = [kubernetes_object(f"{name}-autoscaler-{m['kind'].lower()}", m, k8s_opts)
-                for m in req.cluster_autoscaler_rbac()]
+        rbac = [
+            kubernetes_object(f"{name}-autoscaler-{m['kind'].lower()}", m, k8s_opts)
+            for m in req.cluster_autoscaler_rbac()
+        ]
         deployment = pulumi.Output.from_input(args.cluster_name).apply(
-            lambda c: req.cluster_autoscaler_deployment(c, args.version, args.region))
+            lambda c: req.cluster_autoscaler_deployment(c, args.version, args.region)
+        )
         self.autoscaler = k8s.apps.v1.Deployment(
-            f"{name}-autoscaler", metadata=deployment.apply(lambda d: d["metadata"]),
+            f"{name}-autoscaler",
+            metadata=deployment.apply(lambda d: d["metadata"]),
             spec=deployment.apply(lambda d: d["spec"]),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider,
-                                        depends_on=[*rbac, self.autoscaler_association]))
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, depends_on=[*rbac, self.autoscaler_association]
+            ),
+        )
         self.register_outputs({"autoscalerRoleArn": self.autoscaler_role.arn})

@@ -36,23 +36,38 @@ NODE_POLICIES = (
 NODELESS_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 
 
-def node_role(name: str, tags: Mapping[str, str],
-              parent: pulumi.Resource | None) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+def node_role(
+    name: str, tags: Mapping[str, str], parent: pulumi.Resource | None
+) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
     """The role of managed node group instances. In API authentication mode EKS creates its
     access entry itself when a managed node group uses it."""
     child = pulumi.ResourceOptions(parent=parent)
-    role = aws.iam.Role(f"{name}-node-role", assume_role_policy=json.dumps(docs.assume_role("ec2.amazonaws.com")),
-                        description="trainstack: EKS nodes (pods get their own roles through Pod Identity)",
-                        tags=tags, opts=child)
-    return role, [aws.iam.RolePolicyAttachment(f"{name}-node-policy-{i}", role=role.name, policy_arn=arn, opts=child)
-                  for i, arn in enumerate(NODE_POLICIES)]
+    role = aws.iam.Role(
+        f"{name}-node-role",
+        assume_role_policy=json.dumps(docs.assume_role("ec2.amazonaws.com")),
+        description="trainstack: EKS nodes (pods get their own roles through Pod Identity)",
+        tags=tags,
+        opts=child,
+    )
+    return role, [
+        aws.iam.RolePolicyAttachment(f"{name}-node-policy-{i}", role=role.name, policy_arn=arn, opts=child)
+        for i, arn in enumerate(NODE_POLICIES)
+    ]
 
 
-def kubernetes_provider(name: str, cluster_name: pulumi.Input[str], endpoint: pulumi.Input[str],
-                        ca_data: pulumi.Input[str], region: str,
-                        opts: pulumi.ResourceOptions) -> tuple[k8s.Provider, pulumi.Output[str]]:
-    kubeconfig = pulumi.Output.secret(pulumi.Output.all(cluster_name, endpoint, ca_data).apply(
-        lambda a: json.dumps(req.kubeconfig(a[0], a[1], a[2], region))))
+def kubernetes_provider(
+    name: str,
+    cluster_name: pulumi.Input[str],
+    endpoint: pulumi.Input[str],
+    ca_data: pulumi.Input[str],
+    region: str,
+    opts: pulumi.ResourceOptions,
+) -> tuple[k8s.Provider, pulumi.Output[str]]:
+    kubeconfig = pulumi.Output.secret(
+        pulumi.Output.all(cluster_name, endpoint, ca_data).apply(
+            lambda a: json.dumps(req.kubeconfig(a[0], a[1], a[2], region))
+        )
+    )
     # delete_unreachable: a destroy after the cluster is gone (or unreachable) must not get stuck on its objects.
     return k8s.Provider(name, kubeconfig=kubeconfig, delete_unreachable=True, opts=opts), kubeconfig
 
@@ -83,10 +98,15 @@ class EksControlPlane(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         self.cluster_role = aws.iam.Role(
-            f"{name}-cluster-role", assume_role_policy=json.dumps(docs.assume_role("eks.amazonaws.com")),
-            description="trainstack: the EKS control plane", tags=args.tags, opts=child)
-        cluster_policy = aws.iam.RolePolicyAttachment(f"{name}-cluster-policy", role=self.cluster_role.name,
-                                                      policy_arn=CLUSTER_POLICY, opts=child)
+            f"{name}-cluster-role",
+            assume_role_policy=json.dumps(docs.assume_role("eks.amazonaws.com")),
+            description="trainstack: the EKS control plane",
+            tags=args.tags,
+            opts=child,
+        )
+        cluster_policy = aws.iam.RolePolicyAttachment(
+            f"{name}-cluster-policy", role=self.cluster_role.name, policy_arn=CLUSTER_POLICY, opts=child
+        )
         self.cluster = aws.eks.Cluster(
             f"{name}-cluster",
             version=args.version,
@@ -103,25 +123,53 @@ class EksControlPlane(pulumi.ComponentResource):
             bootstrap_self_managed_addons=False,
             upgrade_policy={"support_type": "EXTENDED" if args.extended_support else "STANDARD"},
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy]),
+        )
 
         self.node_role, node_policies = node_role(name, args.tags, self)
 
-        self.addons = {a: aws.eks.Addon(f"{name}-{a}", cluster_name=self.cluster.name, addon_name=a,
-                                        resolve_conflicts_on_create="OVERWRITE",
-                                        resolve_conflicts_on_update="OVERWRITE", tags=args.tags, opts=child)
-                       for a in NODELESS_ADDONS}
+        self.addons = {
+            a: aws.eks.Addon(
+                f"{name}-{a}",
+                cluster_name=self.cluster.name,
+                addon_name=a,
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                tags=args.tags,
+                opts=child,
+            )
+            for a in NODELESS_ADDONS
+        }
         # Without security groups in it EKS adds the cluster security group itself.
         system_lt = aws.ec2.LaunchTemplate(
-            f"{name}-system-lt", description="trainstack EKS system node", update_default_version=True,
-            metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
-                              "http_put_response_hop_limit": 1, "instance_metadata_tags": "disabled"},
-            block_device_mappings=[{"device_name": "/dev/xvda", "ebs": {
-                "volume_size": 30, "volume_type": "gp3", "encrypted": "true", "delete_on_termination": "true"}}],
+            f"{name}-system-lt",
+            description="trainstack EKS system node",
+            update_default_version=True,
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",
+                "http_put_response_hop_limit": 1,
+                "instance_metadata_tags": "disabled",
+            },
+            block_device_mappings=[
+                {
+                    "device_name": "/dev/xvda",
+                    "ebs": {
+                        "volume_size": 30,
+                        "volume_type": "gp3",
+                        "encrypted": "true",
+                        "delete_on_termination": "true",
+                    },
+                }
+            ],
             # Node group tags do not reach instances; the reaper and cost reports find them by these.
-            tag_specifications=[{"resource_type": rt, "tags": with_name(args.tags, f"{name}-system")}
-                                for rt in ("instance", "volume", "network-interface")],
-            tags=args.tags, opts=child)
+            tag_specifications=[
+                {"resource_type": rt, "tags": with_name(args.tags, f"{name}-system")}
+                for rt in ("instance", "volume", "network-interface")
+            ],
+            tags=args.tags,
+            opts=child,
+        )
         # Nodes become Ready only once the CNI runs; a node group waits for Ready nodes.
         self.system_nodes = aws.eks.NodeGroup(
             f"{name}-system",
@@ -136,17 +184,34 @@ class EksControlPlane(pulumi.ComponentResource):
             launch_template={"id": system_lt.id, "version": system_lt.latest_version.apply(str)},
             update_config={"max_unavailable": 1},
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, self.addons["vpc-cni"]]))
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_policies, self.addons["vpc-cni"]]),
+        )
         # CoreDNS stays DEGRADED without a node to run on; one replica is plenty for one job.
         self.addons["coredns"] = aws.eks.Addon(
-            f"{name}-coredns", cluster_name=self.cluster.name, addon_name="coredns",
+            f"{name}-coredns",
+            cluster_name=self.cluster.name,
+            addon_name="coredns",
             configuration_values=json.dumps({"replicaCount": 1}),
-            resolve_conflicts_on_create="OVERWRITE", resolve_conflicts_on_update="OVERWRITE", tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_nodes]))
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_nodes]),
+        )
 
         self.provider, self.kubeconfig = kubernetes_provider(
-            f"{name}-k8s", self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data,
-            args.region, pulumi.ResourceOptions(parent=self, depends_on=[self.addons["coredns"]]))
+            f"{name}-k8s",
+            self.cluster.name,
+            self.cluster.endpoint,
+            self.cluster.certificate_authority.data,
+            args.region,
+            pulumi.ResourceOptions(parent=self, depends_on=[self.addons["coredns"]]),
+        )
 
-        self.register_outputs({"clusterName": self.cluster.name, "endpoint": self.cluster.endpoint,
-                               "nodeRoleArn": self.node_role.arn, "systemNodeGroup": self.system_nodes.node_group_name})
+        self.register_outputs(
+            {
+                "clusterName": self.cluster.name,
+                "endpoint": self.cluster.endpoint,
+                "nodeRoleArn": self.node_role.arn,
+                "systemNodeGroup": self.system_nodes.node_group_name,
+            }
+        )

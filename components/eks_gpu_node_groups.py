@@ -68,18 +68,31 @@ class EksGpuNodeGroups(pulumi.ComponentResource):
                 update_default_version=True,
                 # With security groups in the template EKS no longer adds the cluster group itself.
                 vpc_security_group_ids=[args.cluster_security_group_id, args.security_group_id],
-                metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
-                                  "http_put_response_hop_limit": 1, "instance_metadata_tags": "disabled"},
-                block_device_mappings=[{
-                    "device_name": ROOT_DEVICE[args.ami_type],
-                    "ebs": {"volume_size": args.root_volume_gib, "volume_type": "gp3", "encrypted": "true",
-                            "delete_on_termination": "true"},
-                }],
+                metadata_options={
+                    "http_endpoint": "enabled",
+                    "http_tokens": "required",
+                    "http_put_response_hop_limit": 1,
+                    "instance_metadata_tags": "disabled",
+                },
+                block_device_mappings=[
+                    {
+                        "device_name": ROOT_DEVICE[args.ami_type],
+                        "ebs": {
+                            "volume_size": args.root_volume_gib,
+                            "volume_type": "gp3",
+                            "encrypted": "true",
+                            "delete_on_termination": "true",
+                        },
+                    }
+                ],
                 placement={"group_name": self.placement_group.name} if self.placement_group else None,
-                tag_specifications=[{"resource_type": rt, "tags": with_name(args.tags, f"{name}-{spec.key}")}
-                                    for rt in ("instance", "volume", "network-interface")],
+                tag_specifications=[
+                    {"resource_type": rt, "tags": with_name(args.tags, f"{name}-{spec.key}")}
+                    for rt in ("instance", "volume", "network-interface")
+                ],
                 tags=args.tags,
-                opts=child)
+                opts=child,
+            )
             group = aws.eks.NodeGroup(
                 f"{name}-{spec.key}",
                 cluster_name=args.cluster_name,
@@ -89,21 +102,29 @@ class EksGpuNodeGroups(pulumi.ComponentResource):
                 release_version=args.release_version,
                 instance_types=[spec.instance_type],
                 capacity_type=spec.capacity_type,
-                scaling_config={"min_size": spec.min_size, "max_size": spec.max_size,
-                                "desired_size": spec.desired_size},
+                scaling_config={
+                    "min_size": spec.min_size,
+                    "max_size": spec.max_size,
+                    "desired_size": spec.desired_size,
+                },
                 labels=dict(spec.labels),
                 taints=[dict(t) for t in spec.taints],
                 launch_template={"id": lt.id, "version": lt.latest_version.apply(str)},
                 update_config={"max_unavailable": 1},
                 tags=args.tags,
                 # Cluster Autoscaler owns the size between min and max; a re-`up` must not reset it.
-                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on),
-                                            ignore_changes=["scalingConfig.desiredSize"]))
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=list(args.depends_on), ignore_changes=["scalingConfig.desiredSize"]
+                ),
+            )
             asg_name = group.resources.apply(lambda r: r[0].autoscaling_groups[0].name)
             for i, (key, value) in enumerate(sorted(spec.autoscaler_tags().items())):
-                aws.autoscaling.Tag(f"{name}-{spec.key}-ca-{i}", autoscaling_group_name=asg_name,
-                                    tag={"key": key, "value": value, "propagate_at_launch": False},
-                                    opts=pulumi.ResourceOptions(parent=self))
+                aws.autoscaling.Tag(
+                    f"{name}-{spec.key}-ca-{i}",
+                    autoscaling_group_name=asg_name,
+                    tag={"key": key, "value": value, "propagate_at_launch": False},
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
             self.groups[spec.instance_type] = group
             self.launch_templates[spec.instance_type] = lt
 

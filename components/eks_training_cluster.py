@@ -69,14 +69,32 @@ class EksTrainingCluster(pulumi.ComponentResource):
         self.control_plane = self.addons = None
 
         if args.shared is None:
-            cp = self.control_plane = EksControlPlane(f"{name}-control-plane", EksControlPlaneArgs(
-                version=eks.version, subnet_ids=args.subnet_ids, security_group_id=args.security_group_id,
-                region=args.region, public_access_cidrs=eks.public_access_cidrs,
-                system_instance_type=eks.system_instance_type, extended_support=args.extended_support,
-                tags=args.tags), opts=child)
-            self.addons = EksClusterAddons(f"{name}-addons", EksClusterAddonsArgs(
-                cluster_name=cp.cluster.name, version=eks.version, region=args.region, account_id=args.account_id,
-                tags=args.tags), provider=cp.provider, opts=child)
+            cp = self.control_plane = EksControlPlane(
+                f"{name}-control-plane",
+                EksControlPlaneArgs(
+                    version=eks.version,
+                    subnet_ids=args.subnet_ids,
+                    security_group_id=args.security_group_id,
+                    region=args.region,
+                    public_access_cidrs=eks.public_access_cidrs,
+                    system_instance_type=eks.system_instance_type,
+                    extended_support=args.extended_support,
+                    tags=args.tags,
+                ),
+                opts=child,
+            )
+            self.addons = EksClusterAddons(
+                f"{name}-addons",
+                EksClusterAddonsArgs(
+                    cluster_name=cp.cluster.name,
+                    version=eks.version,
+                    region=args.region,
+                    account_id=args.account_id,
+                    tags=args.tags,
+                ),
+                provider=cp.provider,
+                opts=child,
+            )
             self.cluster_name, self.provider, self.kubeconfig = cp.cluster.name, cp.provider, cp.kubeconfig
             self.version = pulumi.Output.from_input(eks.version)
             cluster_sg = cp.cluster.vpc_config.cluster_security_group_id
@@ -90,30 +108,66 @@ class EksTrainingCluster(pulumi.ComponentResource):
             self.cluster_name = pulumi.Output.from_input(s.cluster_name)
             self.version = pulumi.Output.from_input(s.version)
             self.provider, self.kubeconfig = kubernetes_provider(
-                f"{name}-k8s", s.cluster_name, s.endpoint, s.ca_data, args.region, child)
+                f"{name}-k8s", s.cluster_name, s.endpoint, s.ca_data, args.region, child
+            )
             role, policies = node_role(name, args.tags, self)
             cluster_sg, role_arn = s.cluster_security_group_id, role.arn
             node_waits, job_waits = list(policies), []
 
-        self.gpu = EksGpuNodeGroups(f"{name}-gpu", EksGpuNodeGroupsArgs(
-            cluster_name=self.cluster_name, cluster_security_group_id=cluster_sg, node_role_arn=role_arn,
-            subnet_ids=args.subnet_ids, security_group_id=args.security_group_id, specs=tuple(self.specs),
-            ami_type=eks.ami_type, release_version=eks.release_version, root_volume_gib=c.gpu.root_volume_gib,
-            placement_group=c.gpu.placement_group, depends_on=node_waits, tags=args.tags), opts=child)
-        self.training = EksTrainingJob(f"{name}-training", EksTrainingJobArgs(
-            cluster=c, stack=args.stack, region=args.region, cluster_name=self.cluster_name,
-            locations=args.locations, kms_key_arn=args.kms_key_arn, code_uri=args.code_uri,
-            depends_on=[*self.gpu.groups.values(), *job_waits], tags=args.tags), provider=self.provider, opts=child)
-        self.register_outputs({"clusterName": self.cluster_name,
-                               "nodeGroupNames": [g.node_group_name for g in self.gpu.groups.values()]})
+        self.gpu = EksGpuNodeGroups(
+            f"{name}-gpu",
+            EksGpuNodeGroupsArgs(
+                cluster_name=self.cluster_name,
+                cluster_security_group_id=cluster_sg,
+                node_role_arn=role_arn,
+                subnet_ids=args.subnet_ids,
+                security_group_id=args.security_group_id,
+                specs=tuple(self.specs),
+                ami_type=eks.ami_type,
+                release_version=eks.release_version,
+                root_volume_gib=c.gpu.root_volume_gib,
+                placement_group=c.gpu.placement_group,
+                depends_on=node_waits,
+                tags=args.tags,
+            ),
+            opts=child,
+        )
+        self.training = EksTrainingJob(
+            f"{name}-training",
+            EksTrainingJobArgs(
+                cluster=c,
+                stack=args.stack,
+                region=args.region,
+                cluster_name=self.cluster_name,
+                locations=args.locations,
+                kms_key_arn=args.kms_key_arn,
+                code_uri=args.code_uri,
+                depends_on=[*self.gpu.groups.values(), *job_waits],
+                tags=args.tags,
+            ),
+            provider=self.provider,
+            opts=child,
+        )
+        self.register_outputs(
+            {"clusterName": self.cluster_name, "nodeGroupNames": [g.node_group_name for g in self.gpu.groups.values()]}
+        )
 
     def teardown_targets(self) -> list[NodeGroupToStop]:
         """Every GPU node group; in dedicated mode also the system group, which stops Cluster
         Autoscaler itself. A shared cluster's system group is the platform's and stays."""
-        stops = [NodeGroupToStop(s.key, self.cluster_name, self.gpu.groups[s.instance_type].node_group_name,
-                                 self.gpu.groups[s.instance_type].arn, s.max_size) for s in self.specs]
+        stops = [
+            NodeGroupToStop(
+                s.key,
+                self.cluster_name,
+                self.gpu.groups[s.instance_type].node_group_name,
+                self.gpu.groups[s.instance_type].arn,
+                s.max_size,
+            )
+            for s in self.specs
+        ]
         if self.control_plane is not None:
             system = self.control_plane.system_nodes
-            stops.append(NodeGroupToStop("system", self.cluster_name, system.node_group_name, system.arn, 1,
-                                         taint=False))
+            stops.append(
+                NodeGroupToStop("system", self.cluster_name, system.node_group_name, system.arn, 1, taint=False)
+            )
         return stops

@@ -44,7 +44,8 @@ def check_root_volume(requested_gib: int, mappings: Sequence, root_device: str, 
         raise pulumi.RunError(
             f"trainstack:gpu.rootVolumeGiB = {requested_gib}: AMI {ami_id} has a {snapshot} GiB root snapshot, and "
             f"EC2 refuses a smaller root volume (every launch would fail). Fix: set gpu.rootVolumeGiB to at least "
-            f"{snapshot}.")
+            f"{snapshot}."
+        )
     return root_device
 
 
@@ -115,42 +116,63 @@ class GpuAutoScalingGroup(pulumi.ComponentResource):
         self._args = args
         child = pulumi.ResourceOptions(parent=self)
 
-        self.role = aws.iam.Role(f"{name}-node-role", assume_role_policy=json.dumps(docs.assume_role("ec2.amazonaws.com")),
-                                 description="trainstack GPU node", tags=args.tags, opts=child)
+        self.role = aws.iam.Role(
+            f"{name}-node-role",
+            assume_role_policy=json.dumps(docs.assume_role("ec2.amazonaws.com")),
+            description="trainstack GPU node",
+            tags=args.tags,
+            opts=child,
+        )
         for i, arn in enumerate(args.managed_policy_arns):
             aws.iam.RolePolicyAttachment(f"{name}-node-policy-{i}", role=self.role.name, policy_arn=arn, opts=child)
-        self.instance_profile = aws.iam.InstanceProfile(f"{name}-node-profile", role=self.role.name, tags=args.tags,
-                                                        opts=child)
+        self.instance_profile = aws.iam.InstanceProfile(
+            f"{name}-node-profile", role=self.role.name, tags=args.tags, opts=child
+        )
 
         self.ami_id = self._ami()
         # The root device name differs between AMIs (/dev/xvda, /dev/sda1): ask the AMI. Filtering by
         # image id needs no owner; a pinned Volta (R580) AMI may well be deprecated by now.
         ami = aws.ec2.get_ami_output(filters=[{"name": "image-id", "values": [self.ami_id]}], include_deprecated=True)
         root_device = pulumi.Output.all(ami.root_device_name, ami.block_device_mappings, self.ami_id).apply(
-            lambda a: check_root_volume(args.root_volume_gib, a[1], a[0], a[2]))
+            lambda a: check_root_volume(args.root_volume_gib, a[1], a[0], a[2])
+        )
         self.launch_template = aws.ec2.LaunchTemplate(
             f"{name}-lt",
             description="trainstack GPU node",
             image_id=self.ami_id,
             update_default_version=True,
             user_data=pulumi.Output.from_input(args.user_data).apply(
-                lambda text: base64.b64encode(text.encode()).decode()),
+                lambda text: base64.b64encode(text.encode()).decode()
+            ),
             iam_instance_profile={"arn": self.instance_profile.arn},
             vpc_security_group_ids=[args.security_group_id],
             # No key_name: shell access goes through SSM Session Manager, audited and without open ports.
-            metadata_options={"http_endpoint": "enabled", "http_tokens": "required",
-                              "http_put_response_hop_limit": args.metadata_hop_limit, "instance_metadata_tags": "disabled"},
-            block_device_mappings=[{
-                "device_name": root_device,
-                "ebs": {"volume_size": args.root_volume_gib, "volume_type": "gp3", "encrypted": "true",
-                        "delete_on_termination": "true"},
-            }],
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",
+                "http_put_response_hop_limit": args.metadata_hop_limit,
+                "instance_metadata_tags": "disabled",
+            },
+            block_device_mappings=[
+                {
+                    "device_name": root_device,
+                    "ebs": {
+                        "volume_size": args.root_volume_gib,
+                        "volume_type": "gp3",
+                        "encrypted": "true",
+                        "delete_on_termination": "true",
+                    },
+                }
+            ],
             # A node that shuts itself down is gone, not parked as a stopped (still billed for EBS) instance.
             instance_initiated_shutdown_behavior="terminate",
-            tag_specifications=[{"resource_type": rt, "tags": with_name(args.tags, name)}
-                                for rt in ("instance", "volume", "network-interface")],
+            tag_specifications=[
+                {"resource_type": rt, "tags": with_name(args.tags, name)}
+                for rt in ("instance", "volume", "network-interface")
+            ],
             tags=args.tags,
-            opts=child)
+            opts=child,
+        )
 
         self.placement_group = None
         subnets: pulumi.Input[Sequence[str]] = args.subnet_ids
@@ -161,8 +183,9 @@ class GpuAutoScalingGroup(pulumi.ComponentResource):
 
         policy = None
         if args.node_policy is not None:
-            policy = aws.iam.RolePolicy(f"{name}-node-run-policy", role=self.role.id, policy=args.node_policy,
-                                        opts=child)
+            policy = aws.iam.RolePolicy(
+                f"{name}-node-run-policy", role=self.role.id, policy=args.node_policy, opts=child
+            )
 
         group_tags = dict(args.tags)
         if args.ecs_managed:
@@ -189,19 +212,26 @@ class GpuAutoScalingGroup(pulumi.ComponentResource):
                     "spot_allocation_strategy": "price-capacity-optimized",
                 },
                 "launch_template": {
-                    "launch_template_specification": {"launch_template_id": self.launch_template.id,
-                                                      "version": "$Latest"},
+                    "launch_template_specification": {
+                        "launch_template_id": self.launch_template.id,
+                        "version": "$Latest",
+                    },
                     "overrides": [{"instance_type": t} for t in args.instance_types],
                 },
             },
             tags=asg_tags(group_tags),
             # A fixed name cannot exist twice: replace by deleting first. Nodes boot with their policy.
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["desiredCapacity"],
-                                        delete_before_replace=args.group_name is not None,
-                                        depends_on=[policy] if policy else None))
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                ignore_changes=["desiredCapacity"],
+                delete_before_replace=args.group_name is not None,
+                depends_on=[policy] if policy else None,
+            ),
+        )
 
-        self.register_outputs({"groupName": self.group.name, "groupArn": self.group.arn,
-                               "roleArn": self.role.arn, "amiId": self.ami_id})
+        self.register_outputs(
+            {"groupName": self.group.name, "groupArn": self.group.arn, "roleArn": self.role.arn, "amiId": self.ami_id}
+        )
 
     def _ami(self) -> pulumi.Output[str]:
         if self._args.ami_id:

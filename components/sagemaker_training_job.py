@@ -59,22 +59,36 @@ class SageMakerTrainingJob(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         c = args.cluster
         self.role = aws.iam.Role(
-            f"{name}-execution-role", description="trainstack: SageMaker training job of one run",
+            f"{name}-execution-role",
+            description="trainstack: SageMaker training job of one run",
             assume_role_policy=json.dumps(docs.assume_role("sagemaker.amazonaws.com", source_account=args.account_id)),
-            tags=args.tags, opts=child)
+            tags=args.tags,
+            opts=child,
+        )
         repo = docs.ecr_repository_arn(c.job.image)
-        policy = pulumi.Output.all(args.locations, args.kms_key_arn).apply(lambda a: json.dumps(docs.merge(
-            data_access_policy(a[0], a[1], args.region),
-            docs.sagemaker_training(region=args.region, account_id=args.account_id, kms_key_arn=a[1],
-                                    vpc=c.sagemaker.vpc),
-            docs.pull_image(repo))))
+        policy = pulumi.Output.all(args.locations, args.kms_key_arn).apply(
+            lambda a: json.dumps(
+                docs.merge(
+                    data_access_policy(a[0], a[1], args.region),
+                    docs.sagemaker_training(
+                        region=args.region, account_id=args.account_id, kms_key_arn=a[1], vpc=c.sagemaker.vpc
+                    ),
+                    docs.pull_image(repo),
+                )
+            )
+        )
         role_policy = aws.iam.RolePolicy(f"{name}-execution-policy", role=self.role.id, policy=policy, opts=child)
 
         sg_ids = [args.security_group_id] if args.security_group_id is not None else []
-        self.request = pulumi.Output.all(args.locations, args.kms_key_arn, args.subnet_ids, sg_ids,
-                                         args.code_uri).apply(
-            lambda a: create_training_job_request(spec_from_config(
-                c, locations=a[0], kms_key_arn=a[1], subnet_ids=a[2], security_group_ids=a[3], code_uri=a[4])))
+        self.request = pulumi.Output.all(
+            args.locations, args.kms_key_arn, args.subnet_ids, sg_ids, args.code_uri
+        ).apply(
+            lambda a: create_training_job_request(
+                spec_from_config(
+                    c, locations=a[0], kms_key_arn=a[1], subnet_ids=a[2], security_group_ids=a[3], code_uri=a[4]
+                )
+            )
+        )
         # The name carries a hash of the request: a changed job is a new job (names are never reused).
         self.job_name = self.request.apply(lambda r: job_name(c.owner, args.stack, content_hash(r)))
         self.job_arn = self.job_name.apply(lambda n: training_job_arn(args.region, args.account_id, n))
@@ -104,6 +118,8 @@ class SageMakerTrainingJob(pulumi.ComponentResource):
             # `pulumi up` and drop a still-running job from the state (see sagemaker_request.create_timeout).
             timeouts=self.request.apply(lambda r: {"create": create_timeout(r), "delete": DELETE_TIMEOUT}),
             # The role must be able to read the data before SageMaker starts the job.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]))
-        self.register_outputs({"trainingJobName": self.job_name, "trainingJobArn": self.job_arn,
-                               "roleArn": self.role.arn})
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+        self.register_outputs(
+            {"trainingJobName": self.job_name, "trainingJobArn": self.job_arn, "roleArn": self.role.arn}
+        )

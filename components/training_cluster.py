@@ -34,25 +34,48 @@ class TrainingClusterArgs:
 
 def training_log_group(name: str, args: TrainingClusterArgs, parent: pulumi.Resource) -> aws.cloudwatch.LogGroup:
     # Encrypted with the platform's data lake key (its key policy admits this region's CloudWatch Logs).
-    return aws.cloudwatch.LogGroup(f"{name}-logs", name_prefix=f"/trainstack/{args.owner}/",
-                                   retention_in_days=args.log_retention_days, kms_key_id=args.kms_key_arn,
-                                   tags=args.tags, opts=pulumi.ResourceOptions(parent=parent))
+    return aws.cloudwatch.LogGroup(
+        f"{name}-logs",
+        name_prefix=f"/trainstack/{args.owner}/",
+        retention_in_days=args.log_retention_days,
+        kms_key_id=args.kms_key_arn,
+        tags=args.tags,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
-def gpu_group_args(args: TrainingClusterArgs, *, backend: str, user_data: pulumi.Input[str], desired_capacity: int,
-                   managed_policy_arns: tuple[str, ...], protect_from_scale_in: bool = False,
-                   ecs_managed: bool = False, metadata_hop_limit: int = 1) -> GpuAutoScalingGroupArgs:
+def gpu_group_args(
+    args: TrainingClusterArgs,
+    *,
+    backend: str,
+    user_data: pulumi.Input[str],
+    desired_capacity: int,
+    managed_policy_arns: tuple[str, ...],
+    protect_from_scale_in: bool = False,
+    ecs_managed: bool = False,
+    metadata_hop_limit: int = 1,
+) -> GpuAutoScalingGroupArgs:
     # metadata_hop_limit stays 1 for both backends: ECS tasks run in bridge mode and get their role from
     # the ECS agent's endpoint, never IMDS; the ec2 backend's container uses `--network host`, where IMDS
     # is one hop away as for the host itself.
     gpu = args.gpu
     return GpuAutoScalingGroupArgs(
-        instance_types=gpu.instance_types, subnet_ids=args.subnet_ids, security_group_id=args.security_group_id,
-        user_data=user_data, max_size=gpu.max_instances,
+        instance_types=gpu.instance_types,
+        subnet_ids=args.subnet_ids,
+        security_group_id=args.security_group_id,
+        user_data=user_data,
+        max_size=gpu.max_instances,
         # The (backend, GPU architecture) table; config has refused pairings it has no AMI for.
         ami_id=gpu.ami_id,
         ami_ssm_parameter=None if gpu.ami_id else amis.parameter_for(backend, [a.name for a in gpu.architectures]),
-        desired_capacity=desired_capacity, on_demand_base=gpu.on_demand_base, spot_percent=gpu.spot_percent,
-        placement_group=gpu.placement_group, root_volume_gib=gpu.root_volume_gib,
-        protect_from_scale_in=protect_from_scale_in, managed_policy_arns=managed_policy_arns,
-        ecs_managed=ecs_managed, metadata_hop_limit=metadata_hop_limit, tags=args.tags)
+        desired_capacity=desired_capacity,
+        on_demand_base=gpu.on_demand_base,
+        spot_percent=gpu.spot_percent,
+        placement_group=gpu.placement_group,
+        root_volume_gib=gpu.root_volume_gib,
+        protect_from_scale_in=protect_from_scale_in,
+        managed_policy_arns=managed_policy_arns,
+        ecs_managed=ecs_managed,
+        metadata_hop_limit=metadata_hop_limit,
+        tags=args.tags,
+    )

@@ -55,11 +55,17 @@ class TrainingNetwork(pulumi.ComponentResource):
         plan = plan_subnets(args.vpc_cidr, args.az_count, args.egress)
 
         self.vpc = aws.ec2.Vpc(
-            f"{name}-vpc", cidr_block=args.vpc_cidr, enable_dns_hostnames=True, enable_dns_support=True,
-            tags=with_name(args.tags, f"{name}-vpc"), opts=self._child())
+            f"{name}-vpc",
+            cidr_block=args.vpc_cidr,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags=with_name(args.tags, f"{name}-vpc"),
+            opts=self._child(),
+        )
         self._lock_down_default_security_group()
         self.internet_gateway = aws.ec2.InternetGateway(
-            f"{name}-igw", vpc_id=self.vpc.id, tags=with_name(args.tags, f"{name}-igw"), opts=self._child())
+            f"{name}-igw", vpc_id=self.vpc.id, tags=with_name(args.tags, f"{name}-igw"), opts=self._child()
+        )
 
         public_ip = args.egress == "public"
         self.public_subnets = self._subnets("public", plan.public, map_public_ip=public_ip)
@@ -68,22 +74,31 @@ class TrainingNetwork(pulumi.ComponentResource):
         self.route_tables = [public_rt]
         self.nat_gateway = None
         if args.egress == "nat":
-            eip = aws.ec2.Eip(f"{name}-nat-eip", domain="vpc", tags=with_name(args.tags, f"{name}-nat-eip"),
-                              opts=self._child())
+            eip = aws.ec2.Eip(
+                f"{name}-nat-eip", domain="vpc", tags=with_name(args.tags, f"{name}-nat-eip"), opts=self._child()
+            )
             # One NAT gateway: training egress is light (S3 goes through the gateway endpoint), and a
             # NAT per AZ would bill ~$33/month each while no one trains.
             self.nat_gateway = aws.ec2.NatGateway(
-                f"{name}-nat", allocation_id=eip.id, subnet_id=self.public_subnets[0].id,
+                f"{name}-nat",
+                allocation_id=eip.id,
+                subnet_id=self.public_subnets[0].id,
                 tags=with_name(args.tags, f"{name}-nat"),
-                opts=self._child(depends_on=[self.internet_gateway]))
+                opts=self._child(depends_on=[self.internet_gateway]),
+            )
             self.route_tables.append(
-                self._route_table("private", self.private_subnets, nat_gateway_id=self.nat_gateway.id))
+                self._route_table("private", self.private_subnets, nat_gateway_id=self.nat_gateway.id)
+            )
 
         self.s3_endpoint = aws.ec2.VpcEndpoint(
-            f"{name}-s3", vpc_id=self.vpc.id, vpc_endpoint_type="Gateway",
+            f"{name}-s3",
+            vpc_id=self.vpc.id,
+            vpc_endpoint_type="Gateway",
             service_name=f"com.amazonaws.{args.region}.s3",
             route_table_ids=[rt.id for rt in self.route_tables],
-            tags=with_name(args.tags, f"{name}-s3"), opts=self._child())
+            tags=with_name(args.tags, f"{name}-s3"),
+            opts=self._child(),
+        )
         self.security_group = self._cluster_security_group()
 
         self.compute_subnets = self.private_subnets if args.egress == "nat" else self.public_subnets
@@ -91,15 +106,23 @@ class TrainingNetwork(pulumi.ComponentResource):
         if args.flow_logs_bucket_arn is not None:
             # To S3: no IAM role needed (the bucket policy admits the log delivery service).
             self.flow_log = aws.ec2.FlowLog(
-                f"{name}-flow-logs", vpc_id=self.vpc.id, traffic_type="ALL", log_destination_type="s3",
+                f"{name}-flow-logs",
+                vpc_id=self.vpc.id,
+                traffic_type="ALL",
+                log_destination_type="s3",
                 log_destination=pulumi.Output.concat(args.flow_logs_bucket_arn, "/", FLOW_LOGS_PREFIX.rstrip("/")),
-                max_aggregation_interval=600, tags=with_name(args.tags, f"{name}-flow-logs"), opts=self._child())
-        self.register_outputs({
-            "vpcId": self.vpc.id,
-            "computeSubnetIds": [s.id for s in self.compute_subnets],
-            "securityGroupId": self.security_group.id,
-            "s3EndpointId": self.s3_endpoint.id,
-        })
+                max_aggregation_interval=600,
+                tags=with_name(args.tags, f"{name}-flow-logs"),
+                opts=self._child(),
+            )
+        self.register_outputs(
+            {
+                "vpcId": self.vpc.id,
+                "computeSubnetIds": [s.id for s in self.compute_subnets],
+                "securityGroupId": self.security_group.id,
+                "s3EndpointId": self.s3_endpoint.id,
+            }
+        )
 
     # -- helpers ---------------------------------------------------------------------------------
     def _child(self, **kw) -> pulumi.ResourceOptions:
@@ -108,7 +131,8 @@ class TrainingNetwork(pulumi.ComponentResource):
     @staticmethod
     def _first_zones(count: int) -> list[str]:
         zones = aws.get_availability_zones(
-            state="available", filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}])
+            state="available", filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}]
+        )
         if len(zones.names) < count:
             raise ValueError(f"the region has {len(zones.names)} available AZs, fewer than azCount {count}")
         return list(zones.names[:count])
@@ -117,41 +141,75 @@ class TrainingNetwork(pulumi.ComponentResource):
         out = []
         # `cidrs` is empty for the private tier of a public network.
         for i, (cidr, az) in enumerate(zip(cidrs, self.availability_zones, strict=False)):
-            out.append(aws.ec2.Subnet(
-                f"{self._name}-{tier}-{i}", vpc_id=self.vpc.id, cidr_block=cidr, availability_zone=az,
-                map_public_ip_on_launch=map_public_ip,
-                tags=with_name({**self._args.tags, "trainstack:tier": tier}, f"{self._name}-{tier}-{az}"),
-                opts=self._child()))
+            out.append(
+                aws.ec2.Subnet(
+                    f"{self._name}-{tier}-{i}",
+                    vpc_id=self.vpc.id,
+                    cidr_block=cidr,
+                    availability_zone=az,
+                    map_public_ip_on_launch=map_public_ip,
+                    tags=with_name({**self._args.tags, "trainstack:tier": tier}, f"{self._name}-{tier}-{az}"),
+                    opts=self._child(),
+                )
+            )
         return out
 
     def _route_table(self, tier: str, subnets, **target) -> aws.ec2.RouteTable:
-        rt = aws.ec2.RouteTable(f"{self._name}-{tier}-rt", vpc_id=self.vpc.id,
-                                tags=with_name(self._args.tags, f"{self._name}-{tier}-rt"), opts=self._child())
-        aws.ec2.Route(f"{self._name}-{tier}-default", route_table_id=rt.id, destination_cidr_block="0.0.0.0/0",
-                      opts=self._child(), **target)
+        rt = aws.ec2.RouteTable(
+            f"{self._name}-{tier}-rt",
+            vpc_id=self.vpc.id,
+            tags=with_name(self._args.tags, f"{self._name}-{tier}-rt"),
+            opts=self._child(),
+        )
+        aws.ec2.Route(
+            f"{self._name}-{tier}-default",
+            route_table_id=rt.id,
+            destination_cidr_block="0.0.0.0/0",
+            opts=self._child(),
+            **target,
+        )
         for i, subnet in enumerate(subnets):
-            aws.ec2.RouteTableAssociation(f"{self._name}-{tier}-rta-{i}", route_table_id=rt.id,
-                                          subnet_id=subnet.id, opts=self._child())
+            aws.ec2.RouteTableAssociation(
+                f"{self._name}-{tier}-rta-{i}", route_table_id=rt.id, subnet_id=subnet.id, opts=self._child()
+            )
         return rt
 
     def _lock_down_default_security_group(self) -> None:
         # Adopting the default SG with no rules removes its allow-all-from-members rule (CIS 5.4):
         # anything launched without an explicit group gets no network at all.
-        aws.ec2.DefaultSecurityGroup(f"{self._name}-default-sg", vpc_id=self.vpc.id, ingress=[], egress=[],
-                                     tags=with_name(self._args.tags, f"{self._name}-default-sg-locked"),
-                                     opts=self._child())
+        aws.ec2.DefaultSecurityGroup(
+            f"{self._name}-default-sg",
+            vpc_id=self.vpc.id,
+            ingress=[],
+            egress=[],
+            tags=with_name(self._args.tags, f"{self._name}-default-sg-locked"),
+            opts=self._child(),
+        )
 
     def _cluster_security_group(self) -> aws.ec2.SecurityGroup:
         sg = aws.ec2.SecurityGroup(
-            f"{self._name}-cluster-sg", vpc_id=self.vpc.id,
+            f"{self._name}-cluster-sg",
+            vpc_id=self.vpc.id,
             description="trainstack GPU nodes: all traffic between members, nothing inbound from outside",
-            tags=with_name(self._args.tags, f"{self._name}-cluster-sg"), opts=self._child())
+            tags=with_name(self._args.tags, f"{self._name}-cluster-sg"),
+            opts=self._child(),
+        )
         aws.vpc.SecurityGroupIngressRule(
-            f"{self._name}-cluster-from-members", security_group_id=sg.id, referenced_security_group_id=sg.id,
-            ip_protocol="-1", description="NCCL, torchrun rendezvous and EFA between cluster members",
-            tags=self._args.tags, opts=self._child())
+            f"{self._name}-cluster-from-members",
+            security_group_id=sg.id,
+            referenced_security_group_id=sg.id,
+            ip_protocol="-1",
+            description="NCCL, torchrun rendezvous and EFA between cluster members",
+            tags=self._args.tags,
+            opts=self._child(),
+        )
         aws.vpc.SecurityGroupEgressRule(
-            f"{self._name}-cluster-egress", security_group_id=sg.id, cidr_ipv4="0.0.0.0/0", ip_protocol="-1",
-            description="S3 (via the gateway endpoint), ECR, SSM and the AWS APIs", tags=self._args.tags,
-            opts=self._child())
+            f"{self._name}-cluster-egress",
+            security_group_id=sg.id,
+            cidr_ipv4="0.0.0.0/0",
+            ip_protocol="-1",
+            description="S3 (via the gateway endpoint), ECR, SSM and the AWS APIs",
+            tags=self._args.tags,
+            opts=self._child(),
+        )
         return sg

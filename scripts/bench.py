@@ -15,9 +15,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = 5
-AWS_MODULES = ["ec2.Vpc", "s3.Bucket", "kms.Key", "iam.Role", "autoscaling.Group", "ecs.Cluster",
-               "sagemaker.TrainingJob", "scheduler.Schedule", "cloudwatch.LogGroup", "glue.CatalogDatabase",
-               "vpc.SecurityGroupIngressRule", "ssm.get_parameter"]
+AWS_MODULES = [
+    "ec2.Vpc",
+    "s3.Bucket",
+    "kms.Key",
+    "iam.Role",
+    "autoscaling.Group",
+    "ecs.Cluster",
+    "sagemaker.TrainingJob",
+    "scheduler.Schedule",
+    "cloudwatch.LogGroup",
+    "glue.CatalogDatabase",
+    "vpc.SecurityGroupIngressRule",
+    "ssm.get_parameter",
+]
 FLOOR = "import pulumi, pulumi.runtime, pulumi_aws as a, yaml, rich; " + "; ".join(f"a.{m}" for m in AWS_MODULES)
 
 
@@ -31,7 +42,7 @@ def wall(argv: list[str]) -> float:
 
 
 def main() -> int:
-    stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+    stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
     floor = wall([sys.executable, "-c", FLOOR])
     trainstack = str(Path(sys.executable).with_name("trainstack"))
     print(f"floor (python + pulumi + the pulumi_aws modules used): {floor:.2f}s  (median of {RUNS})")

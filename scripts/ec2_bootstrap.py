@@ -6,6 +6,7 @@ node terminated and the desired capacity decremented). A run is torchrun elastic
 rendezvous on the leader: a replacement for a lost worker (spot) joins the run in that worker's
 slot and all ranks restart from the newest checkpoint; a lost leader makes the survivors start
 a new generation (new leader, new rendezvous), again from the checkpoint."""
+
 from __future__ import annotations
 
 import argparse
@@ -44,11 +45,23 @@ STARTED = "run/started.json"  # run-started marker: run id, leader, members
 FRESH = -1  # join_slot: no live run to join any more, discover peers afresh
 FINISHED = "finished"  # in workdir: this node did its end-of-life action (else user data scales to zero)
 REQUIRED = ("nodes", "image", "command", "artifact_uri", "checkpoint_uri")
-DEFAULTS = {"region": "", "gpus_per_node": 1, "environment": {}, "dataset_uri": "",
-            "master_port": 29500, "peer_timeout_seconds": 900,
-            "done_timeout_seconds": 600, "teardown": True, "group": None, "code_uri": None,
-            "max_restarts": 3, "max_generations": 3, "leader_timeout_seconds": 1200,
-            "max_runtime_seconds": 0, "log_group": None}  # 0/None: no limit, no CloudWatch
+DEFAULTS = {
+    "region": "",
+    "gpus_per_node": 1,
+    "environment": {},
+    "dataset_uri": "",
+    "master_port": 29500,
+    "peer_timeout_seconds": 900,
+    "done_timeout_seconds": 600,
+    "teardown": True,
+    "group": None,
+    "code_uri": None,
+    "max_restarts": 3,
+    "max_generations": 3,
+    "leader_timeout_seconds": 1200,
+    "max_runtime_seconds": 0,
+    "log_group": None,
+}  # 0/None: no limit, no CloudWatch
 AWS_ERRORS = (BotoCoreError, ClientError)
 
 
@@ -69,8 +82,9 @@ class PeerTimeout(RuntimeError):
     def __init__(self, found: int, nodes: int, group: str, timeout_s: float, teardown: bool = True):
         self.found, self.nodes = found, nodes
         then = "scaling the group to zero" if teardown else "teardown is off, leaving the group alone"
-        super().__init__(f"only {found} of {nodes} nodes came up in Auto Scaling group {group} "
-                         f"within {timeout_s:g}s; {then}")
+        super().__init__(
+            f"only {found} of {nodes} nodes came up in Auto Scaling group {group} within {timeout_s:g}s; {then}"
+        )
 
 
 def now() -> str:
@@ -111,8 +125,9 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 
 
 def instance_identity(base: str = IMDS, timeout: float = 5.0) -> Identity:
-    req = urllib.request.Request(base + "api/token", method="PUT",
-                                 headers={"X-aws-ec2-metadata-token-ttl-seconds": "21600"})
+    req = urllib.request.Request(
+        base + "api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "21600"}
+    )
     token = urllib.request.urlopen(req, timeout=timeout).read().decode()
 
     def get(path: str) -> str:
@@ -139,8 +154,9 @@ def group_name_of(ec2, instance_id: str, attempts: int = 6, sleep=time.sleep) ->
 def assign_ranks(peers) -> list[Peer]:
     """On-demand before spot (the leader hosts the rendezvous: keep it off spot when onDemandBase
     allows), then numeric IP order (10.0.0.9 < 10.0.0.10); rank 0 leads."""
-    return sorted((Peer(*p) for p in peers),
-                  key=lambda p: (bool(p.spot), ipaddress.ip_address(p.private_ip), p.instance_id))
+    return sorted(
+        (Peer(*p) for p in peers), key=lambda p: (bool(p.spot), ipaddress.ip_address(p.private_ip), p.instance_id)
+    )
 
 
 def rank_of(peers, instance_id: str) -> int | None:
@@ -150,19 +166,34 @@ def rank_of(peers, instance_id: str) -> int | None:
 
 def ready_peers(autoscaling, ec2, group_name: str) -> list[Peer]:
     groups = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[group_name])["AutoScalingGroups"]
-    in_service = {i["InstanceId"] for g in groups for i in g.get("Instances", [])
-                  if i.get("LifecycleState") == "InService"}
-    filters = [{"Name": "tag:" + GROUP_TAG, "Values": [group_name]},
-               {"Name": "instance-state-name", "Values": ["running"]}]
-    peers = [Peer(i["InstanceId"], i["PrivateIpAddress"], i.get("InstanceLifecycle") == "spot")
-             for page in ec2.get_paginator("describe_instances").paginate(Filters=filters)
-             for r in page["Reservations"] for i in r["Instances"]
-             if i["InstanceId"] in in_service and i.get("PrivateIpAddress")]
+    in_service = {
+        i["InstanceId"] for g in groups for i in g.get("Instances", []) if i.get("LifecycleState") == "InService"
+    }
+    filters = [
+        {"Name": "tag:" + GROUP_TAG, "Values": [group_name]},
+        {"Name": "instance-state-name", "Values": ["running"]},
+    ]
+    peers = [
+        Peer(i["InstanceId"], i["PrivateIpAddress"], i.get("InstanceLifecycle") == "spot")
+        for page in ec2.get_paginator("describe_instances").paginate(Filters=filters)
+        for r in page["Reservations"]
+        for i in r["Instances"]
+        if i["InstanceId"] in in_service and i.get("PrivateIpAddress")
+    ]
     return assign_ranks(peers)
 
 
-def wait_for_peers(autoscaling, ec2, group_name: str, nodes: int, timeout_s: float, poll_s: float = 10,
-                   clock=time.monotonic, sleep=time.sleep, teardown: bool = True) -> list[Peer]:
+def wait_for_peers(
+    autoscaling,
+    ec2,
+    group_name: str,
+    nodes: int,
+    timeout_s: float,
+    poll_s: float = 10,
+    clock=time.monotonic,
+    sleep=time.sleep,
+    teardown: bool = True,
+) -> list[Peer]:
     """Poll until `nodes` instances are InService and running; lowest IPs win."""
     deadline, peers = clock() + timeout_s, []
     while True:
@@ -185,25 +216,50 @@ def write_hostfile(peers, slots: int, path: str) -> str:
     return path
 
 
-def container_argv(settings: dict, torchrun_argv, rank: int, output_dir: str, *,
-                   checkpoint_dir: str | None = None, hostfile: str | None = None,
-                   code_dir: str | None = None, name: str | None = None) -> list[str]:
+def container_argv(
+    settings: dict,
+    torchrun_argv,
+    rank: int,
+    output_dir: str,
+    *,
+    checkpoint_dir: str | None = None,
+    hostfile: str | None = None,
+    code_dir: str | None = None,
+    name: str | None = None,
+) -> list[str]:
     ckpt = checkpoint_dir or os.path.join(os.path.dirname(os.path.abspath(output_dir)), "checkpoints")
     env = {"AWS_DEFAULT_REGION": settings["region"]} if settings.get("region") else {}
     env.update(settings.get("environment") or {})
-    env.update({  # ours win: the training code relies on them
-        "TRAINSTACK_DATASET_URI": settings.get("dataset_uri", ""),
-        "TRAINSTACK_ARTIFACT_URI": settings["artifact_uri"],
-        "TRAINSTACK_CHECKPOINT_URI": settings["checkpoint_uri"],
-        "TRAINSTACK_NODE_RANK": str(rank),
-        "TRAINSTACK_NNODES": str(settings["nodes"]),
-        "SM_MODEL_DIR": MODEL_DIR,
-    })
+    env.update(
+        {  # ours win: the training code relies on them
+            "TRAINSTACK_DATASET_URI": settings.get("dataset_uri", ""),
+            "TRAINSTACK_ARTIFACT_URI": settings["artifact_uri"],
+            "TRAINSTACK_CHECKPOINT_URI": settings["checkpoint_uri"],
+            "TRAINSTACK_NODE_RANK": str(rank),
+            "TRAINSTACK_NNODES": str(settings["nodes"]),
+            "SM_MODEL_DIR": MODEL_DIR,
+        }
+    )
     # --ipc host: NCCL/DataLoader outgrow docker's 64 MB /dev/shm; it makes --shm-size moot
     # --init: signals from `docker stop` reach torchrun, which passes them to the workers
-    argv = ["docker", "run", "--rm", "--init", "--gpus", "all", "--network", "host", "--ipc", "host",
-            "--ulimit", "memlock=-1",  # NCCL pins memory
-            "-v", f"{output_dir}:{MODEL_DIR}", "-v", f"{ckpt}:{CHECKPOINT_DIR}"]
+    argv = [
+        "docker",
+        "run",
+        "--rm",
+        "--init",
+        "--gpus",
+        "all",
+        "--network",
+        "host",
+        "--ipc",
+        "host",
+        "--ulimit",
+        "memlock=-1",  # NCCL pins memory
+        "-v",
+        f"{output_dir}:{MODEL_DIR}",
+        "-v",
+        f"{ckpt}:{CHECKPOINT_DIR}",
+    ]
     if name:  # so a timeout can `docker stop` the container, not only the client
         argv += ["--name", name]
     if code_dir:  # job.workdir, unpacked on the node: the container starts in it
@@ -213,18 +269,30 @@ def container_argv(settings: dict, torchrun_argv, rank: int, output_dir: str, *,
         argv += ["-v", f"{hostfile}:{HOSTFILE}:ro"]
         env["TRAINSTACK_HOSTFILE"] = HOSTFILE
     if settings.get("log_group"):  # non-blocking: a CloudWatch hiccup must not stall training
-        argv += ["--log-driver", "awslogs", "--log-opt", "mode=non-blocking",
-                 "--log-opt", f"awslogs-region={settings['region']}",
-                 "--log-opt", f"awslogs-group={settings['log_group']}",
-                 "--log-opt", f"awslogs-stream=node-{rank}-{os.uname().nodename}"]
+        argv += [
+            "--log-driver",
+            "awslogs",
+            "--log-opt",
+            "mode=non-blocking",
+            "--log-opt",
+            f"awslogs-region={settings['region']}",
+            "--log-opt",
+            f"awslogs-group={settings['log_group']}",
+            "--log-opt",
+            f"awslogs-stream=node-{rank}-{os.uname().nodename}",
+        ]
     for k, v in env.items():
         argv += ["-e", f"{k}={v}"]
     return argv + [settings["image"]] + list(torchrun_argv)
 
 
 def docker_stop(name: str) -> None:
-    subprocess.run(["docker", "stop", "-t", str(STOP_GRACE_SECONDS), name], check=False,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        ["docker", "stop", "-t", str(STOP_GRACE_SECONDS), name],
+        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def run_logged(argv, log_path: str, timeout_s: float = 0, stop=None) -> int:
@@ -284,8 +352,7 @@ def upload_dir(s3, local_dir: str, s3_uri: str) -> list[str]:
 
 def put_json(s3, uri: str, doc: dict) -> None:
     bucket, key = split_s3_uri(uri)
-    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(doc, indent=2).encode(),
-                  ContentType="application/json")
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(doc, indent=2).encode(), ContentType="application/json")
 
 
 def run_marker(s3, artifact_uri: str, ok: bool, **doc) -> None:
@@ -313,8 +380,16 @@ def done_markers(s3, artifact_uri: str, nnodes: int, run_id=None) -> dict[int, d
     return found
 
 
-def wait_for_done_markers(s3, artifact_uri: str, nnodes: int, timeout_s: float, poll_s: float = 10,
-                          clock=time.monotonic, sleep=time.sleep, run_id=None) -> list[int]:
+def wait_for_done_markers(
+    s3,
+    artifact_uri: str,
+    nnodes: int,
+    timeout_s: float,
+    poll_s: float = 10,
+    clock=time.monotonic,
+    sleep=time.sleep,
+    run_id=None,
+) -> list[int]:
     """Bounded; returns the ranks still missing."""
     deadline = clock() + timeout_s
     while True:
@@ -342,9 +417,8 @@ def scale_group_to_zero(autoscaling, group_name: str) -> None:
 
 def make_client(service: str, region: str):
     import boto3
+
     return boto3.client(service, region_name=region)
-
-
 
 
 def terminate_self(autoscaling, instance_id: str) -> None:
@@ -361,12 +435,21 @@ def run_node(s, me, members, rank, run_id, workdir, log_path, s3, run, code_dir=
         os.makedirs(d, exist_ok=True)
     hostfile = write_hostfile(members, s["gpus_per_node"], os.path.join(workdir, "hostfile"))
     name = re.sub(r"[^a-zA-Z0-9_.-]", "-", f"trainstack-{run_id}")
-    torchrun = torchrun_argv(s["command"], len(members), s["gpus_per_node"], members[0].private_ip,
-                             s["master_port"], run_id, s["max_restarts"])
-    argv = container_argv(s, torchrun, rank, model_dir, checkpoint_dir=ckpt_dir, hostfile=hostfile,
-                          code_dir=code_dir, name=name)
-    log.info("node slot %d of %d, leader %s, run %s; running %s", rank, len(members), members[0].private_ip,
-             run_id, argv)
+    torchrun = torchrun_argv(
+        s["command"],
+        len(members),
+        s["gpus_per_node"],
+        members[0].private_ip,
+        s["master_port"],
+        run_id,
+        s["max_restarts"],
+    )
+    argv = container_argv(
+        s, torchrun, rank, model_dir, checkpoint_dir=ckpt_dir, hostfile=hostfile, code_dir=code_dir, name=name
+    )
+    log.info(
+        "node slot %d of %d, leader %s, run %s; running %s", rank, len(members), members[0].private_ip, run_id, argv
+    )
     started = now()
     try:  # the user data did `docker login` for ECR images
         code = run(argv, log_path, s["max_runtime_seconds"], lambda: docker_stop(name))
@@ -378,9 +461,19 @@ def run_node(s, me, members, rank, run_id, workdir, log_path, s3, run, code_dir=
     if rank == 0 and code == 0:  # a failed or stopped run's model may be half-written: never publish it
         upload_dir(s3, model_dir, art + "model/")
     s3.upload_file(log_path, *split_s3_uri(f"{art}logs/node-{rank}.log"))
-    put_json(s3, f"{art}logs/node-{rank}.done", {
-        "rank": rank, "exit_code": code, "instance_id": me.instance_id, "run_id": run_id,
-        "private_ip": me.private_ip, "started_at": started, "finished_at": now()})
+    put_json(
+        s3,
+        f"{art}logs/node-{rank}.done",
+        {
+            "rank": rank,
+            "exit_code": code,
+            "instance_id": me.instance_id,
+            "run_id": run_id,
+            "private_ip": me.private_ip,
+            "started_at": started,
+            "finished_at": now(),
+        },
+    )
     return code
 
 
@@ -392,10 +485,18 @@ def finish_run(s, members, run_id, code, group, s3, clock, sleep) -> bool:
     failed = {r: m.get("exit_code") for r, m in sorted(markers.items()) if m.get("exit_code") != 0}
     ok = code == 0 and not missing and not failed
     overall = code or next(iter(failed.values()), 1 if missing else 0)
-    run_marker(s3, art, ok, run_id=run_id, exit_code=overall, missing_ranks=missing,
-               model_uri=art + "model/" if ok else None,
-               failed_ranks={str(r): c for r, c in failed.items()}, group=group,
-               instances=sorted({m.get("instance_id") for m in markers.values()}))
+    run_marker(
+        s3,
+        art,
+        ok,
+        run_id=run_id,
+        exit_code=overall,
+        missing_ranks=missing,
+        model_uri=art + "model/" if ok else None,
+        failed_ranks={str(r): c for r, c in failed.items()},
+        group=group,
+        instances=sorted({m.get("instance_id") for m in markers.values()}),
+    )
     log.info("run %s, exit code %s, missing ranks %s", "ok" if ok else "failed", overall, missing)
     return ok
 
@@ -434,8 +535,10 @@ def join_slot(s, me, started, asg, ec2, group, s3, clock, sleep, poll_s: float =
         if started["leader_instance_id"] not in ids and alive:
             return FRESH
         vacant = [r for r, p in enumerate(members) if p.instance_id not in ids]
-        newcomers = [p.instance_id for p in assign_ranks(p for p in alive if p.instance_id not in
-                                                         {m.instance_id for m in members})]
+        newcomers = [
+            p.instance_id
+            for p in assign_ranks(p for p in alive if p.instance_id not in {m.instance_id for m in members})
+        ]
         if me.instance_id in newcomers and newcomers.index(me.instance_id) < len(vacant):
             return vacant[newcomers.index(me.instance_id)]
         if clock() >= deadline:
@@ -478,8 +581,16 @@ def one_generation(s, me, group, workdir, log_path, clients, run, clock, sleep, 
             else:
                 log.info("%s replaces slot %d of run %s", me.instance_id, rank, run_id)
     if not started:
-        members = wait_for_peers(asg, ec2, group, s["nodes"], s["peer_timeout_seconds"], clock=clock,
-                                 sleep=sleep, teardown=bool(s["teardown"]))
+        members = wait_for_peers(
+            asg,
+            ec2,
+            group,
+            s["nodes"],
+            s["peer_timeout_seconds"],
+            clock=clock,
+            sleep=sleep,
+            teardown=bool(s["teardown"]),
+        )
         rank = rank_of(members, me.instance_id)
         if rank is None:  # e.g. the group has more instances than nodes
             log.info("%s is not one of the %d chosen nodes", me.instance_id, len(members))
@@ -487,9 +598,17 @@ def one_generation(s, me, group, workdir, log_path, clients, run, clock, sleep, 
         # Every member names the run alike without asking the leader: leaders are new instances.
         run_id = members[0].instance_id
         if rank == 0:  # for latecomers: who runs, and where the rendezvous is
-            put_json(s3, art + STARTED, {"run_id": run_id, "leader_instance_id": me.instance_id,
-                                         "peers": [list(p) for p in members], "nodes": len(members),
-                                         "started_at": now()})
+            put_json(
+                s3,
+                art + STARTED,
+                {
+                    "run_id": run_id,
+                    "leader_instance_id": me.instance_id,
+                    "peers": [list(p) for p in members],
+                    "nodes": len(members),
+                    "started_at": now(),
+                },
+            )
     code = run_node(s, me, members, rank, run_id, workdir, log_path, s3, run, code_dir)
     if rank == 0:
         finish_run(s, members, run_id, code, group, s3, clock, sleep)
@@ -517,14 +636,26 @@ def bootstrap(s, me, workdir, log_path, clients, run, clock, sleep) -> int:
                 return code
             if outcome == "done":
                 return code
-        log.error("the leader was lost %d times; giving up (checkpoints stay in %s)", s["max_generations"],
-                  s["checkpoint_uri"])
+        log.error(
+            "the leader was lost %d times; giving up (checkpoints stay in %s)",
+            s["max_generations"],
+            s["checkpoint_uri"],
+        )
         run_marker(s3, art, False, reason="leader lost", exit_code=1, group=group, instance_id=me.instance_id)
         return 1
     except PeerTimeout as e:
         log.error("%s", e)
-        run_marker(s3, art, False, reason="peer_timeout", message=str(e), exit_code=EXIT_PEER_TIMEOUT,
-                   missing_ranks=list(range(e.found, e.nodes)), group=group, instance_id=me.instance_id)
+        run_marker(
+            s3,
+            art,
+            False,
+            reason="peer_timeout",
+            message=str(e),
+            exit_code=EXIT_PEER_TIMEOUT,
+            missing_ranks=list(range(e.found, e.nodes)),
+            group=group,
+            instance_id=me.instance_id,
+        )
         return EXIT_PEER_TIMEOUT
     finally:  # every node that trained (or failed to) ends with the group at zero
         if teardown and not left:
@@ -549,8 +680,14 @@ def emergency_teardown(settings_path: str, workdir: str, region: str | None, cli
         scale_group_to_zero(asg, raw["group"])
         mark_finished(workdir)
         s3 = (clients or {}).get("s3") or make_client("s3", raw.get("region") or region)
-        run_marker(s3, raw["artifact_uri"].rstrip("/") + "/", False, reason="bootstrap error, see the node's "
-                   "/var/log/trainstack-bootstrap.log", exit_code=1, group=raw["group"])
+        run_marker(
+            s3,
+            raw["artifact_uri"].rstrip("/") + "/",
+            False,
+            reason="bootstrap error, see the node's /var/log/trainstack-bootstrap.log",
+            exit_code=1,
+            group=raw["group"],
+        )
     except Exception:
         log.exception("emergency teardown failed")
 

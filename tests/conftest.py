@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+STACKS = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
 NOW = dt.datetime(2026, 11, 22, 14, 30, tzinfo=dt.timezone.utc)
 
 PLATFORM_CONFIG = {"aws:region": "us-east-1", "trainstack:kind": "platform"}
@@ -26,17 +26,32 @@ def cluster_config(backend: str = "ecs", **overrides: Any) -> dict[str, Any]:
         "trainstack:owner": "alice",
         "trainstack:backend": backend,
         "trainstack:ttlHours": 8,
-        "trainstack:gpu": {"family": "p3", "instanceTypes": ["p3.2xlarge", "p3.8xlarge"], "maxInstances": 4,
-                           "onDemandBase": 0, "spotPercent": 100},
-        "trainstack:job": {"image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311",
-                           "command": ["python", "train.py"], "nodes": 1, "gpusPerNode": 1,
-                           "dataset": "raw/cifar10/v1/", "maxRuntimeHours": 6},
+        "trainstack:gpu": {
+            "family": "p3",
+            "instanceTypes": ["p3.2xlarge", "p3.8xlarge"],
+            "maxInstances": 4,
+            "onDemandBase": 0,
+            "spotPercent": 100,
+        },
+        "trainstack:job": {
+            "image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311",
+            "command": ["python", "train.py"],
+            "nodes": 1,
+            "gpusPerNode": 1,
+            "dataset": "raw/cifar10/v1/",
+            "maxRuntimeHours": 6,
+        },
     }
     if backend == "sagemaker":
         cfg["trainstack:gpu"] = {"family": "p3", "instanceTypes": ["ml.p3.2xlarge"]}
     if backend == "ec2":  # the ec2 backend's default AMI (open kernel module) drives Turing and newer only
-        cfg["trainstack:gpu"] = {"family": "g5", "instanceTypes": ["g5.xlarge", "g5.2xlarge"], "maxInstances": 4,
-                                 "onDemandBase": 0, "spotPercent": 100}
+        cfg["trainstack:gpu"] = {
+            "family": "g5",
+            "instanceTypes": ["g5.xlarge", "g5.2xlarge"],
+            "maxInstances": 4,
+            "onDemandBase": 0,
+            "spotPercent": 100,
+        }
     for key, value in overrides.items():
         full = key if ":" in key else f"trainstack:{key}"
         if isinstance(value, dict) and isinstance(cfg.get(full), dict):
@@ -92,9 +107,13 @@ def example_plans() -> dict[str, Any]:
 
 @pytest.fixture
 def aws_credentials(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SECURITY_TOKEN": "testing", "AWS_SESSION_TOKEN": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 

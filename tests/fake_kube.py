@@ -32,26 +32,49 @@ def _tls_files(tmp):
     now = dt.datetime.now(dt.timezone.utc)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-          .serial_number(1).not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                                       key_encipherment=False, data_encipherment=False, key_agreement=False,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
-            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     pem = lambda c: c.public_bytes(serialization.Encoding.PEM)  # noqa: E731
     (tmp / "cert.pem").write_bytes(pem(cert))
-    (tmp / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                    serialization.NoEncryption()))
+    (tmp / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return tmp / "cert.pem", tmp / "key.pem", base64.b64encode(pem(ca)).decode()
 
 
@@ -72,13 +95,19 @@ class FakeKube:
         url = urllib.parse.urlsplit(h.path)
         query = dict(urllib.parse.parse_qsl(url.query))
         body = h.rfile.read(int(h.headers.get("Content-Length") or 0)) or None
-        self.calls.append((method, url.path, query, json.loads(body) if body else None,
-                           h.headers.get("Content-Type")))
+        self.calls.append((method, url.path, query, json.loads(body) if body else None, h.headers.get("Content-Type")))
         if not (h.headers.get("Authorization") or "").startswith("Bearer " + TOKEN_PREFIX):
             return self.reply(h, 401, {"kind": "Status", "message": "Unauthorized"})
         if self.deny:
-            return self.reply(h, self.deny, {"kind": "Status", "message": 'jobs.batch "train" is forbidden: User '
-                                             '"arn:aws:sts::123456789012:assumed-role/dev/bob" cannot get resource'})
+            return self.reply(
+                h,
+                self.deny,
+                {
+                    "kind": "Status",
+                    "message": 'jobs.batch "train" is forbidden: User '
+                    '"arn:aws:sts::123456789012:assumed-role/dev/bob" cannot get resource',
+                },
+            )
         if url.path == self.job_path:
             if self.job is None:
                 return self.reply(h, 404, {"kind": "Status", "message": 'jobs.batch "train" not found'})
@@ -142,6 +171,11 @@ class KubeServer:
 
 
 def pod(name, phase, index="0", created="2026-11-23T17:00:00Z", conditions=()):
-    return {"metadata": {"name": name, "creationTimestamp": created,
-                         "annotations": {"batch.kubernetes.io/job-completion-index": index}},
-            "status": {"phase": phase, "conditions": list(conditions)}}
+    return {
+        "metadata": {
+            "name": name,
+            "creationTimestamp": created,
+            "annotations": {"batch.kubernetes.io/job-completion-index": index},
+        },
+        "status": {"phase": phase, "conditions": list(conditions)},
+    }

@@ -61,8 +61,9 @@ class FakeCli:
 
     def seed(self, name: str, doc: dict[str, Any]) -> None:
         (self.state / "stacks").mkdir(exist_ok=True)
-        (self.state / "stacks" / f"{name}.json").write_text(json.dumps({
-            "name": name, "config": {}, "resources": [], "outputs": {}, "history": [], **doc}))
+        (self.state / "stacks" / f"{name}.json").write_text(
+            json.dumps({"name": name, "config": {}, "resources": [], "outputs": {}, "history": [], **doc})
+        )
 
 
 _PLANS: dict[str, Any] = {}
@@ -121,8 +122,9 @@ class Cloud:
         ecs = boto3.client("ecs", region_name=o["region"])
         ecs.create_cluster(clusterName=o["clusterName"])
         family = o["taskDefinitionArn"].rsplit("/", 1)[-1].split(":")[0]
-        ecs.register_task_definition(family=family, containerDefinitions=[
-            {"name": o["containerName"], "image": "train:latest", "memory": 1024}])
+        ecs.register_task_definition(
+            family=family, containerDefinitions=[{"name": o["containerName"], "image": "train:latest", "memory": 1024}]
+        )
         # moto's RunTask places tasks only on registered container instances (a GPU node in reality).
         ec2 = boto3.client("ec2", region_name=o["region"])
         inst = ec2.run_instances(ImageId="ami-0abcdef1234567890", MinCount=1, MaxCount=1)["Instances"][0]
@@ -136,28 +138,39 @@ class Cloud:
         logs.create_log_stream(logGroupName=o["logGroupName"], logStreamName="node-0-ip-10-40-0-5")
         _put_logs(logs, o["logGroupName"], "node-0-ip-10-40-0-5", TRAIN_LOG)
         asg = boto3.client("autoscaling", region_name=o["region"])
-        asg.create_launch_configuration(LaunchConfigurationName="lc", ImageId="ami-0abcdef1234567890",
-                                        InstanceType="p3.8xlarge")
+        asg.create_launch_configuration(
+            LaunchConfigurationName="lc", ImageId="ami-0abcdef1234567890", InstanceType="p3.8xlarge"
+        )
         desired = 0 if self.job_outcome == "hang" else 1
-        asg.create_auto_scaling_group(AutoScalingGroupName=o["groupName"], LaunchConfigurationName="lc",
-                                      MinSize=0, MaxSize=2, DesiredCapacity=desired,
-                                      AvailabilityZones=["us-east-1a"])
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=o["groupName"],
+            LaunchConfigurationName="lc",
+            MinSize=0,
+            MaxSize=2,
+            DesiredCapacity=desired,
+            AvailabilityZones=["us-east-1a"],
+        )
         s3 = boto3.client("s3", region_name=o["region"])
         if self.job_outcome in ("succeeded", "failed"):
             uri = o["successMarkerUri"] if self.job_outcome == "succeeded" else o["artifactUri"] + "_FAILED"
             bucket, key = split_s3_uri(uri)
-            s3.put_object(Bucket=bucket, Key=key, Body=json.dumps({"nodes": 1, "exitCodes": [
-                0 if self.job_outcome == "succeeded" else 3]}).encode())
+            s3.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=json.dumps({"nodes": 1, "exitCodes": [0 if self.job_outcome == "succeeded" else 3]}).encode(),
+            )
 
     def _provision_sagemaker(self, o: dict[str, Any]) -> None:
         sm = boto3.client("sagemaker", region_name=o["region"])
         bucket, _ = split_s3_uri(o["artifactUri"])
         sm.create_training_job(
-            TrainingJobName=o["trainingJobName"], RoleArn="arn:aws:iam::123456789012:role/sm",
+            TrainingJobName=o["trainingJobName"],
+            RoleArn="arn:aws:iam::123456789012:role/sm",
             AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
             OutputDataConfig={"S3OutputPath": o["artifactUri"]},
             ResourceConfig={"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50},
-            StoppingCondition={"MaxRuntimeInSeconds": 3600})
+            StoppingCondition={"MaxRuntimeInSeconds": 3600},
+        )
         if self.job_outcome == "failed":
             from moto.sagemaker.models import sagemaker_backends
 
@@ -181,15 +194,32 @@ class Cloud:
             self.kube = KubeServer(Path(tempfile.mkdtemp(prefix="fake-kube-")))
         self.kube.kube = kube = FakeKube(o["namespace"])
         phase = {"succeeded": "Succeeded", "failed": "Failed", "hang": "Pending", "long": "Running"}[self.job_outcome]
-        pending = [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                    "message": "0/1 nodes are available: 1 Insufficient nvidia.com/gpu."}]
+        pending = [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
+            }
+        ]
         kube.pods = [pod("train-0-x1", phase, conditions=pending if phase == "Pending" else ())]
         kube.logs["train-0-x1"] = [f"2026-11-23T17:00:0{i}.5Z {line}" for i, line in enumerate(TRAIN_LOG)]
         kube.job["status"] = {
             "succeeded": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
-            "failed": {"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy",
-                                                    "message": "container training exited with code 3"}]},
-            "hang": {"active": 1}, "long": {"active": 1, "ready": 1}}[self.job_outcome]
+            "failed": {
+                "failed": 1,
+                "conditions": [
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "reason": "PodFailurePolicy",
+                        "message": "container training exited with code 3",
+                    }
+                ],
+            },
+            "hang": {"active": 1},
+            "long": {"active": 1, "ready": 1},
+        }[self.job_outcome]
 
     def kubeconfig(self, o: dict[str, Any]) -> str:
         from trainstack.model.eks_request import kubeconfig
@@ -226,8 +256,11 @@ def _put_logs(logs: Any, group: str, stream: str, lines: list[str]) -> None:
     import time
 
     now = int(time.time() * 1000)
-    logs.put_log_events(logGroupName=group, logStreamName=stream,
-                        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(lines)])
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(lines)],
+    )
 
 
 def create_data_lake(platform_outputs: dict[str, Any]) -> None:
@@ -250,8 +283,11 @@ def install_cloud(monkeypatch, cloud: Cloud) -> None:
             from botocore.stub import Stubber
 
             stub = Stubber(follower.autoscaling)
-            stub.add_response("describe_scaling_activities", {"Activities": cloud.scaling_activities},
-                              {"AutoScalingGroupName": outputs["groupName"], "MaxRecords": 5})
+            stub.add_response(
+                "describe_scaling_activities",
+                {"Activities": cloud.scaling_activities},
+                {"AutoScalingGroupName": outputs["groupName"], "MaxRecords": 5},
+            )
             stub.activate()
 
         def submitted():
@@ -273,8 +309,16 @@ def install_cloud(monkeypatch, cloud: Cloud) -> None:
 
 def options(template: str, tmp_path: Path, **kw: Any) -> RunOptions:
     overrides = kw.pop("overrides", None) or Overrides(name=kw.pop("name", f"t-{template}"))
-    defaults = dict(root=ROOT, yes=True, skip_preview=True, pulumi_root=str(FAKE_ROOT), poll_seconds=0.01,
-                    start_timeout_seconds=0.3, destroy_backoff_seconds=0.0, record_dir=tmp_path / "runs")
+    defaults = dict(
+        root=ROOT,
+        yes=True,
+        skip_preview=True,
+        pulumi_root=str(FAKE_ROOT),
+        poll_seconds=0.01,
+        start_timeout_seconds=0.3,
+        destroy_backoff_seconds=0.0,
+        record_dir=tmp_path / "runs",
+    )
     defaults.update(kw)
     return RunOptions(template=template, overrides=overrides, **defaults)
 
@@ -284,8 +328,9 @@ def quiet_ui() -> tuple[Ui, io.StringIO]:
     return Ui(Console(file=buf, width=200, force_terminal=False, color_system=None)), buf
 
 
-def signal_when(predicate, signals: int = 1, sig: int = signal.SIGINT, gap: float = 0.3,
-                timeout: float = 30) -> threading.Thread:
+def signal_when(
+    predicate, signals: int = 1, sig: int = signal.SIGINT, gap: float = 0.3, timeout: float = 30
+) -> threading.Thread:
     """Send `signals` SIGINTs to this process once `predicate()` holds (as a terminal's Ctrl-C would)."""
     import time
 

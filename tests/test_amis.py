@@ -81,7 +81,12 @@ def test_the_ec2_examples_documented_p3_variant_is_valid():
     _, raw = load_raw_config("dev-ec2")
     text = (ROOT / "stacks" / "Pulumi.dev-ec2.yaml").read_text()
     assert "instanceTypes [p3.8xlarge, p3.16xlarge]" in text and "amiDriverBranch: 580" in text
-    raw["trainstack:gpu"] = {**raw["trainstack:gpu"], "family": "p3", "instanceTypes": ["p3.8xlarge", "p3.16xlarge"],
-                             "amiId": "ami-0123456789abcdef0", "amiDriverBranch": 580}
+    raw["trainstack:gpu"] = {
+        **raw["trainstack:gpu"],
+        "family": "p3",
+        "instanceTypes": ["p3.8xlarge", "p3.16xlarge"],
+        "amiId": "ami-0123456789abcdef0",
+        "amiDriverBranch": 580,
+    }
     cfg = parse_config(raw, stack="dev-ec2", now=NOW).cluster
     assert amis.plan_for("ec2", cfg.gpu.architectures, cfg.gpu.ami_id, 580).source == "pinned:ami-0123456789abcdef0"

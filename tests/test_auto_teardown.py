@@ -51,8 +51,14 @@ def test_sagemaker_schedule_stops_this_training_job(example_plans):
     assert request == {"TrainingJobName": job.inputs["trainingJobName"]}
     assert api_errors("sagemaker", "StopTrainingJob", request) == ""
     doc = policy_of(run.one("aws:iam/rolePolicy:RolePolicy", "teardown"))
-    assert statements(doc) == [{"Sid": "StopThisTrainingJob", "Effect": "Allow", "Action": "sagemaker:StopTrainingJob",
-                                "Resource": job.state["arn"]}]
+    assert statements(doc) == [
+        {
+            "Sid": "StopThisTrainingJob",
+            "Effect": "Allow",
+            "Action": "sagemaker:StopTrainingJob",
+            "Resource": job.state["arn"],
+        }
+    ]
 
 
 def test_ecs_backstop_shuts_down_instances_still_held_by_tasks(example_plans):
@@ -74,11 +80,19 @@ def test_teardown_role_may_only_touch_this_group(example_plans, stack):
     group = run.one("aws:autoscaling/group:Group")
     doc = policy_of(run.one("aws:iam/rolePolicy:RolePolicy", "teardown"))
     update = [s for s in statements(doc) if "autoscaling" in json.dumps(s["Action"])]
-    assert update == [{"Sid": "ScaleThisGroupToZero", "Effect": "Allow", "Action": "autoscaling:UpdateAutoScalingGroup",
-                       "Resource": group.state["arn"]}]
+    assert update == [
+        {
+            "Sid": "ScaleThisGroupToZero",
+            "Effect": "Allow",
+            "Action": "autoscaling:UpdateAutoScalingGroup",
+            "Resource": group.state["arn"],
+        }
+    ]
     for s in statements(doc):
         if s["Action"] == "ssm:SendCommand" and "instance/" in s["Resource"]:
-            assert s["Condition"] == {"StringEquals": {"ssm:resourceTag/aws:autoscaling:groupName": group.state["name"]}}
+            assert s["Condition"] == {
+                "StringEquals": {"ssm:resourceTag/aws:autoscaling:groupName": group.state["name"]}
+            }
 
 
 def test_only_the_scheduler_of_this_account_can_assume_the_role(example_plans):
@@ -104,18 +118,21 @@ def test_at_expression_is_utc():
 
 def test_args_are_validated():
     with pytest.raises(ValueError, match="timezone"):
-        T.AutoTeardownArgs(expires_at=dt.datetime(2026, 1, 1), actions=(T.TeardownAction("a", "s", "x", "{}", "{}"),),
-                           account_id="1")
+        T.AutoTeardownArgs(
+            expires_at=dt.datetime(2026, 1, 1), actions=(T.TeardownAction("a", "s", "x", "{}", "{}"),), account_id="1"
+        )
     with pytest.raises(ValueError, match="at least one"):
         T.AutoTeardownArgs(expires_at=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc), actions=(), account_id="1")
 
 
 def test_the_api_validator_catches_a_wrong_request():
-    assert "MinSize" in api_errors("autoscaling", "UpdateAutoScalingGroup",
-                                   {"AutoScalingGroupName": "g", "MinSize": "zero"})
+    assert "MinSize" in api_errors(
+        "autoscaling", "UpdateAutoScalingGroup", {"AutoScalingGroupName": "g", "MinSize": "zero"}
+    )
 
 
 # ----------------------------------------------------------------------------- re-deploy after expiry
+
 
 def engine_update(program_inputs: dict, prior: dict, ignore_changes: list[str]) -> dict:
     """What `pulumi up` sends for a resource: the inputs that differ from the prior state, ignored ones aside."""
@@ -135,8 +152,13 @@ def test_a_stack_redeployed_after_its_teardown_fired_gets_its_group_back(example
         ec2, autoscaling = boto3.client("ec2", "us-east-1"), boto3.client("autoscaling", "us-east-1")
         ec2.create_launch_template(LaunchTemplateName="gpu-lt", LaunchTemplateData={"ImageId": "ami-12c6146b"})
         autoscaling.create_auto_scaling_group(
-            AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": "gpu-lt"}, AvailabilityZones=["us-east-1a"],
-            MinSize=int(deployed["minSize"]), MaxSize=int(deployed["maxSize"]), DesiredCapacity=0)
+            AutoScalingGroupName=name,
+            LaunchTemplate={"LaunchTemplateName": "gpu-lt"},
+            AvailabilityZones=["us-east-1a"],
+            MinSize=int(deployed["minSize"]),
+            MaxSize=int(deployed["maxSize"]),
+            DesiredCapacity=0,
+        )
         # The schedule fires: exactly the request it carries.
         autoscaling.update_auto_scaling_group(**teardown)
 
@@ -151,5 +173,6 @@ def test_a_stack_redeployed_after_its_teardown_fired_gets_its_group_back(example
         change = engine_update(deployed, prior, asg.ignore_changes)
         if change:
             autoscaling.update_auto_scaling_group(
-                AutoScalingGroupName=name, **{k[0].upper() + k[1:]: int(v) for k, v in change.items()})
+                AutoScalingGroupName=name, **{k[0].upper() + k[1:]: int(v) for k, v in change.items()}
+            )
         assert live()["maxSize"] == int(deployed["maxSize"]) > 0

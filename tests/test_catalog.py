@@ -6,10 +6,12 @@ import pytest
 
 from trainstack.model import catalog
 
-REQUIRED = ["p3.2xlarge", "p3.8xlarge", "p3.16xlarge", "p3dn.24xlarge", "p4d.24xlarge", "p5.48xlarge"] + \
-    [f"g4dn.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge")] + \
-    [f"g5.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")] + \
-    [f"g6.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")]
+REQUIRED = (
+    ["p3.2xlarge", "p3.8xlarge", "p3.16xlarge", "p3dn.24xlarge", "p4d.24xlarge", "p5.48xlarge"]
+    + [f"g4dn.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge")]
+    + [f"g5.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")]
+    + [f"g6.{s}" for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "48xlarge")]
+)
 
 
 @pytest.mark.parametrize("name", REQUIRED)
@@ -49,11 +51,19 @@ def test_ml_prefix_and_family():
     assert catalog.lookup("ml.g5.xlarge") is catalog.lookup("g5.xlarge")
 
 
-@pytest.mark.parametrize("instance_type,family,placed", [
-    ("p3.2xlarge", "p3", True), ("p3dn.24xlarge", "p3", True), ("p3dn.24xlarge", "p3dn", True),
-    ("p3.2xlarge", "p3dn", False), ("g5.xlarge", "p3", False), ("g4dn.xlarge", "g4", True),
-    ("g4dn.xlarge", "g5", False), ("ml.p3.2xlarge", "p3", True),
-])
+@pytest.mark.parametrize(
+    "instance_type,family,placed",
+    [
+        ("p3.2xlarge", "p3", True),
+        ("p3dn.24xlarge", "p3", True),
+        ("p3dn.24xlarge", "p3dn", True),
+        ("p3.2xlarge", "p3dn", False),
+        ("g5.xlarge", "p3", False),
+        ("g4dn.xlarge", "g4", True),
+        ("g4dn.xlarge", "g5", False),
+        ("ml.p3.2xlarge", "p3", True),
+    ],
+)
 def test_placement_matches_like_ecs(instance_type, family, placed):
     assert catalog.matches_placement(instance_type, family) is placed
 

@@ -28,8 +28,12 @@ def test_too_small_for_nat():
 
 
 @settings(max_examples=200, deadline=None)
-@given(prefix=st.integers(min_value=16, max_value=24), az=st.integers(min_value=1, max_value=6),
-       egress=st.sampled_from(["public", "nat"]), third=st.integers(min_value=0, max_value=255))
+@given(
+    prefix=st.integers(min_value=16, max_value=24),
+    az=st.integers(min_value=1, max_value=6),
+    egress=st.sampled_from(["public", "nat"]),
+    third=st.integers(min_value=0, max_value=255),
+)
 def test_subnets_are_disjoint_inside_the_vpc_and_large_enough(prefix, az, egress, third):
     vpc = ipaddress.ip_network(f"10.{third}.0.0/16").subnets(new_prefix=prefix).__next__()
     try:
@@ -40,7 +44,7 @@ def test_subnets_are_disjoint_inside_the_vpc_and_large_enough(prefix, az, egress
     nets = [ipaddress.ip_network(c) for c in plan.all]
     assert len(plan.public) == az and len(plan.private) == (az if egress == "nat" else 0)
     assert all(n.subnet_of(vpc) and n.prefixlen <= 28 for n in nets)
-    assert all(not a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1:])
+    assert all(not a.overlaps(b) for i, a in enumerate(nets) for b in nets[i + 1 :])
 
 
 @settings(max_examples=100, deadline=None)

@@ -29,9 +29,19 @@ def make_workdir(root, files=None):
 
 # --- the bundle --------------------------------------------------------------------------------
 
+
 def test_bundle_is_deterministic_and_leaves_caches_out(tmp_path):
-    src = make_workdir(tmp_path / "src", {"train.py": "x", "pkg/m.py": "y", "pkg/__pycache__/m.cpython-311.pyc": "c",
-                                          "old.pyc": "c", ".git/HEAD": "ref", ".venv/bin/python": "p"})
+    src = make_workdir(
+        tmp_path / "src",
+        {
+            "train.py": "x",
+            "pkg/m.py": "y",
+            "pkg/__pycache__/m.cpython-311.pyc": "c",
+            "old.pyc": "c",
+            ".git/HEAD": "ref",
+            ".venv/bin/python": "p",
+        },
+    )
     first = cd.build_bundle(src, tmp_path / "out1")
     os.utime(src / "train.py", (1, 1))  # a touched file, another build folder: same bytes, same name
     second = cd.build_bundle(src, tmp_path / "out2")
@@ -80,12 +90,18 @@ def test_container_entry_fetches_unpacks_and_execs_for_real(tmp_path):
         exec(compile({argv[2]!r}, "<container_entry>", "exec"), {{"__name__": "__main__"}})
     """)
     code_dir = tmp_path / "opt-ml-code"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "AWS_DEFAULT_REGION": "us-east-1", cd.CODE_DIR_ENV: str(code_dir),
-           cd.CODE_URI_ENV: f"s3://art/artifacts/alice/dev/code/{bundle.file_name}"}
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        cd.CODE_DIR_ENV: str(code_dir),
+        cd.CODE_URI_ENV: f"s3://art/artifacts/alice/dev/code/{bundle.file_name}",
+    }
     env.pop("AWS_PROFILE", None)
-    out = subprocess.run([sys.executable, "-c", harness, *argv[3:]], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", harness, *argv[3:]], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert f"cwd {code_dir}" in out.stdout and "print('training') X = 1" in out.stdout
     assert sorted(p.relative_to(code_dir).as_posix() for p in code_dir.rglob("*.py")) == ["pkg/util.py", "train.py"]
@@ -93,22 +109,28 @@ def test_container_entry_fetches_unpacks_and_execs_for_real(tmp_path):
 
 # --- SageMaker's toolkit ------------------------------------------------------------------------
 
+
 def toolkit_argv(hyperparameters):
     """What sagemaker-training-toolkit does with hyperparameters: json.loads each value
     (environment.read_hyperparameters), drop sagemaker_*, then --name value sorted by name
     (mapping.to_cmd_args)."""
+
     def load(v):
         try:
             return json.loads(v)
         except ValueError:
             return v
+
     user = {k: load(v) for k, v in hyperparameters.items() if not k.startswith("sagemaker_")}
     return [x for k in sorted(user) for x in (f"--{k}", str(user[k]))]
 
 
 def test_sagemaker_runs_the_script_with_the_commands_arguments():
-    hyper = cd.sagemaker_hyperparameters(["python", "train.py", "--epochs", "10", "--run-name=07"],
-                                         "s3://art/artifacts/a/s/code/x.tar.gz", distributed=True)
+    hyper = cd.sagemaker_hyperparameters(
+        ["python", "train.py", "--epochs", "10", "--run-name=07"],
+        "s3://art/artifacts/a/s/code/x.tar.gz",
+        distributed=True,
+    )
     assert json.loads(hyper["sagemaker_submit_directory"]) == "s3://art/artifacts/a/s/code/x.tar.gz"
     assert json.loads(hyper["sagemaker_program"]) == "train.py"
     assert hyper["sagemaker_torch_distributed_enabled"] == "true"
@@ -116,28 +138,36 @@ def test_sagemaker_runs_the_script_with_the_commands_arguments():
     assert toolkit_argv(hyper) == ["--epochs", "10", "--run-name", "07"]
 
 
-@given(st.dictionaries(st.from_regex(r"[a-z][a-z0-9-]{0,11}", fullmatch=True),
-                       st.text(st.characters(blacklist_categories=("Cs",)), min_size=1).filter(lambda v: not v.startswith("--")),
-                       max_size=6))
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z][a-z0-9-]{0,11}", fullmatch=True),
+        st.text(st.characters(blacklist_categories=("Cs",)), min_size=1).filter(lambda v: not v.startswith("--")),
+        max_size=6,
+    )
+)
 def test_any_name_value_arguments_reach_the_script_unchanged(args):
     command = ["python", "train.py", *[x for k, v in args.items() for x in (f"--{k}", v)]]
     hyper = cd.sagemaker_hyperparameters(command, "s3://b/k.tar.gz", distributed=False)
     assert toolkit_argv(hyper) == [x for k in sorted(args) for x in (f"--{k}", args[k])]
 
 
-@pytest.mark.parametrize("command, why", [
-    (["python", "-m", "pkg.train"], "not a .py script"),
-    (["bash", "run.sh"], "is not `python script.py"),
-    (["python", "train.py", "data/"], "is not a --name"),
-    (["python", "train.py", "--fp16"], "has no value"),
-    (["python", "train.py", "--a", "1", "--a", "2"], "given twice"),
-])
+@pytest.mark.parametrize(
+    "command, why",
+    [
+        (["python", "-m", "pkg.train"], "not a .py script"),
+        (["bash", "run.sh"], "is not `python script.py"),
+        (["python", "train.py", "data/"], "is not a --name"),
+        (["python", "train.py", "--fp16"], "has no value"),
+        (["python", "train.py", "--a", "1", "--a", "2"], "given twice"),
+    ],
+)
 def test_commands_the_toolkit_cannot_run(command, why):
     with pytest.raises(ValueError, match=why):
         cd.sagemaker_entry(command)
 
 
 # --- config ------------------------------------------------------------------------------------
+
 
 def parse(backend="ecs", root=None, **job):
     return parse_config(cluster_config(backend, job=job), stack="dev", root=str(root) if root else None)
@@ -150,11 +180,14 @@ def test_workdir_is_resolved_against_the_project_root(tmp_path):
     assert parse(workdir=str(tmp_path / "code")).cluster.job.workdir == str(tmp_path / "code")  # absolute
 
 
-@pytest.mark.parametrize("setup, value, message", [
-    (lambda t: None, "nope", "does not exist"),
-    (lambda t: (t / "f.py").write_text("x"), "f.py", "is a file, not a folder"),
-    (lambda t: (t / "e" / "__pycache__").mkdir(parents=True), "e", "is an empty folder"),
-])
+@pytest.mark.parametrize(
+    "setup, value, message",
+    [
+        (lambda t: None, "nope", "does not exist"),
+        (lambda t: (t / "f.py").write_text("x"), "f.py", "is a file, not a folder"),
+        (lambda t: (t / "e" / "__pycache__").mkdir(parents=True), "e", "is an empty folder"),
+    ],
+)
 def test_bad_workdir_names_key_value_and_fix(tmp_path, setup, value, message):
     setup(tmp_path)
     with pytest.raises(ConfigError) as err:
@@ -231,8 +264,11 @@ def test_training_roles_can_read_the_code(ecs):
     bucket_arn = f"arn:aws:s3:::{ecs.one('aws:s3/bucketObject:BucketObject').inputs['bucket']}"
     import fnmatch
 
-    assert any("s3:GetObject" in s["Action"] and any(fnmatch.fnmatch(f"{bucket_arn}/{key}", r) for r in s["Resource"])
-               for s in statements(doc) if s["Effect"] == "Allow" and isinstance(s["Resource"], list))
+    assert any(
+        "s3:GetObject" in s["Action"] and any(fnmatch.fnmatch(f"{bucket_arn}/{key}", r) for r in s["Resource"])
+        for s in statements(doc)
+        if s["Effect"] == "Allow" and isinstance(s["Resource"], list)
+    )
 
 
 def test_ec2_nodes_get_the_code_uri(example_plans):

@@ -48,28 +48,38 @@ PLATFORM_CASES = [
     ({"trainstack:vpcCidr": "10.40.0.1/16"}, "trainstack:vpcCidr", ["host bits"]),
     ({"trainstack:vpcCidr": "10.40.0.0/26"}, "trainstack:vpcCidr", ["/16 to /24"]),
     ({"trainstack:vpcCidr": "8.8.0.0/16"}, "trainstack:vpcCidr", ["private"]),
-    ({"trainstack:vpcCidr": "10.40.0.0/24", "trainstack:egress": "nat", "trainstack:azCount": 4},
-     "trainstack:vpcCidr", ["too small", "/29"]),
+    (
+        {"trainstack:vpcCidr": "10.40.0.0/24", "trainstack:egress": "nat", "trainstack:azCount": 4},
+        "trainstack:vpcCidr",
+        ["too small", "/29"],
+    ),
     ({"trainstack:egress": "private"}, "trainstack:egress", ["public, nat"]),
     ({"trainstack:kind": "platfrom"}, "trainstack:kind", ["platform, cluster", "did you mean `platform`"]),
     ({"trainstack:kind": None}, "trainstack:kind", ["is required"]),
     ({"trainstack:azCout": 2}, "trainstack:azCout", ["not a trainstack setting", "did you mean `azCount`"]),
-    ({"trainstack:dataLake": {"checkpointRetentionDays": 0}}, "trainstack:dataLake.checkpointRetentionDays",
-     ["from 1 to 3650"]),
+    (
+        {"trainstack:dataLake": {"checkpointRetentionDays": 0}},
+        "trainstack:dataLake.checkpointRetentionDays",
+        ["from 1 to 3650"],
+    ),
     ({"trainstack:dataLake": {"checkpointRetentionDays": -3}}, "trainstack:dataLake.checkpointRetentionDays", ["-3"]),
     ({"trainstack:dataLake": {"protect": "yes"}}, "trainstack:dataLake.protect", ["true or false"]),
     ({"trainstack:dataLake": {"glueDb": True}}, "trainstack:dataLake.glueDb", ["did you mean `glueDatabase`"]),
     ({"trainstack:dataLake": "[1, 2]"}, "trainstack:dataLake", ["object"]),
     ({"trainstack:availabilityZones": ["us-east-1a"]}, "trainstack:availabilityZones", ["azCount is 2"]),
-    ({"trainstack:availabilityZones": ["us-east-1a", "eu-west-1b"]}, "trainstack:availabilityZones",
-     ["eu-west-1b is not an AZ of us-east-1"]),
+    (
+        {"trainstack:availabilityZones": ["us-east-1a", "eu-west-1b"]},
+        "trainstack:availabilityZones",
+        ["eu-west-1b is not an AZ of us-east-1"],
+    ),
     ({"trainstack:ttlHours": 8}, "trainstack:ttlHours", ["applies to cluster stacks"]),
     ({"aws:region": None}, "aws:region", ["pulumi config set aws:region"]),
 ]
 
 
-@pytest.mark.parametrize("override,key,fragments", PLATFORM_CASES,
-                         ids=[f"{c[1]}={list(c[0].values())[0]!r}" for c in PLATFORM_CASES])
+@pytest.mark.parametrize(
+    "override,key,fragments", PLATFORM_CASES, ids=[f"{c[1]}={list(c[0].values())[0]!r}" for c in PLATFORM_CASES]
+)
 def test_bad_platform_config_names_key_value_and_fix(override, key, fragments):
     raw = {**PLATFORM_CONFIG, **override}
     raw = {k: v for k, v in raw.items() if v is not None}
@@ -106,7 +116,10 @@ def test_schema_defaults_of_pulumi_yaml_match_the_validator():
     assert defaults == C.SCHEMA_DEFAULTS
     platform = C.PlatformConfig()
     assert (platform.az_count, platform.vpc_cidr, platform.egress) == (
-        defaults["azCount"], defaults["vpcCidr"], defaults["egress"])
+        defaults["azCount"],
+        defaults["vpcCidr"],
+        defaults["egress"],
+    )
     # ...and a cluster stack that only carries those defaults is not rejected for them.
     parse({**cluster_config(), **{f"trainstack:{k}": v for k, v in defaults.items()}})
 
@@ -123,57 +136,122 @@ CLUSTER_CASES = [
     ("ttl negative", {"ttlHours": -1}, "trainstack:ttlHours", ["from 1 to 72"]),
     ("ttl too long", {"ttlHours": 200}, "trainstack:ttlHours", ["from 1 to 72"]),
     ("no ttl", {"ttlHours": None}, "trainstack:ttlHours", ["is required", "expiresAt"]),
-    ("expiry in the past", {"ttlHours": None, "expiresAt": "2026-11-22T10:00:00Z"}, "trainstack:expiresAt",
-     ["in the past"]),
-    ("expiry too far", {"ttlHours": None, "expiresAt": "2026-12-31T10:00:00Z"}, "trainstack:expiresAt",
-     ["more than 72 hours"]),
-    ("expiry not UTC", {"ttlHours": None, "expiresAt": "2026-11-22T18:00:00+02:00"}, "trainstack:expiresAt",
-     ["ISO 8601 UTC"]),
-    ("type outside family", {"gpu": {"instanceTypes": ["p3.2xlarge", "g5.xlarge"]}}, "trainstack:gpu.instanceTypes",
-     ["`g5.xlarge` is not in gpu.family p3", "attribute:ecs.instance-type =~ p3.*", "p3."]),
-    ("type without GPU", {"gpu": {"family": "m5", "instanceTypes": ["m5.xlarge"]}}, "trainstack:gpu.instanceTypes",
-     ["`m5.xlarge` has no NVIDIA GPU"]),
-    ("trainium is no GPU", {"gpu": {"family": "trn1", "instanceTypes": ["trn1.2xlarge"]}},
-     "trainstack:gpu.instanceTypes", ["has no NVIDIA GPU"]),
-    ("unknown type", {"gpu": {"instanceTypes": ["p3.4xlarge"]}}, "trainstack:gpu.instanceTypes",
-     ["not in trainstack's GPU catalog"]),
+    (
+        "expiry in the past",
+        {"ttlHours": None, "expiresAt": "2026-11-22T10:00:00Z"},
+        "trainstack:expiresAt",
+        ["in the past"],
+    ),
+    (
+        "expiry too far",
+        {"ttlHours": None, "expiresAt": "2026-12-31T10:00:00Z"},
+        "trainstack:expiresAt",
+        ["more than 72 hours"],
+    ),
+    (
+        "expiry not UTC",
+        {"ttlHours": None, "expiresAt": "2026-11-22T18:00:00+02:00"},
+        "trainstack:expiresAt",
+        ["ISO 8601 UTC"],
+    ),
+    (
+        "type outside family",
+        {"gpu": {"instanceTypes": ["p3.2xlarge", "g5.xlarge"]}},
+        "trainstack:gpu.instanceTypes",
+        ["`g5.xlarge` is not in gpu.family p3", "attribute:ecs.instance-type =~ p3.*", "p3."],
+    ),
+    (
+        "type without GPU",
+        {"gpu": {"family": "m5", "instanceTypes": ["m5.xlarge"]}},
+        "trainstack:gpu.instanceTypes",
+        ["`m5.xlarge` has no NVIDIA GPU"],
+    ),
+    (
+        "trainium is no GPU",
+        {"gpu": {"family": "trn1", "instanceTypes": ["trn1.2xlarge"]}},
+        "trainstack:gpu.instanceTypes",
+        ["has no NVIDIA GPU"],
+    ),
+    (
+        "unknown type",
+        {"gpu": {"instanceTypes": ["p3.4xlarge"]}},
+        "trainstack:gpu.instanceTypes",
+        ["not in trainstack's GPU catalog"],
+    ),
     ("not a type", {"gpu": {"instanceTypes": ["big-gpu"]}}, "trainstack:gpu.instanceTypes", ["not an instance type"]),
-    ("sagemaker name on ecs", {"gpu": {"instanceTypes": ["ml.p3.2xlarge"]}}, "trainstack:gpu.instanceTypes",
-     ["SageMaker name", "write p3.2xlarge"]),
+    (
+        "sagemaker name on ecs",
+        {"gpu": {"instanceTypes": ["ml.p3.2xlarge"]}},
+        "trainstack:gpu.instanceTypes",
+        ["SageMaker name", "write p3.2xlarge"],
+    ),
     ("no types", {"gpu": {"instanceTypes": None}}, "trainstack:gpu.instanceTypes", ["is required"]),
-    ("more GPUs than the smallest type", {"job": {"gpusPerNode": 4}}, "trainstack:job.gpusPerNode",
-     ["1 GPU(s) of p3.2xlarge", "drop p3.2xlarge"]),
-    ("more nodes than instances", {"backend": "ec2", "job": {"nodes": 5}}, "trainstack:job.nodes",
-     ["more than gpu.maxInstances (4)"]),
+    (
+        "more GPUs than the smallest type",
+        {"job": {"gpusPerNode": 4}},
+        "trainstack:job.gpusPerNode",
+        ["1 GPU(s) of p3.2xlarge", "drop p3.2xlarge"],
+    ),
+    (
+        "more nodes than instances",
+        {"backend": "ec2", "job": {"nodes": 5}},
+        "trainstack:job.nodes",
+        ["more than gpu.maxInstances (4)"],
+    ),
     ("spot percent over 100", {"gpu": {"spotPercent": 150}}, "trainstack:gpu.spotPercent", ["from 0 to 100"]),
     ("spot percent negative", {"gpu": {"spotPercent": -5}}, "trainstack:gpu.spotPercent", ["from 0 to 100"]),
-    ("on-demand base above max", {"gpu": {"onDemandBase": 5}}, "trainstack:gpu.onDemandBase",
-     ["more than maxInstances (4)"]),
-    ("placement group across families", {"gpu": {"instanceTypes": ["p3.8xlarge", "p3dn.24xlarge"],
-                                                  "placementGroup": True}},
-     "trainstack:gpu.placementGroup", ["mixes p3, p3dn"]),
+    (
+        "on-demand base above max",
+        {"gpu": {"onDemandBase": 5}},
+        "trainstack:gpu.onDemandBase",
+        ["more than maxInstances (4)"],
+    ),
+    (
+        "placement group across families",
+        {"gpu": {"instanceTypes": ["p3.8xlarge", "p3dn.24xlarge"], "placementGroup": True}},
+        "trainstack:gpu.placementGroup",
+        ["mixes p3, p3dn"],
+    ),
     ("typo in gpu", {"gpu": {"spotPrecent": 50}}, "trainstack:gpu.spotPrecent", ["did you mean `spotPercent`"]),
     ("typo in job", {"job": {"gpuPerNode": 1}}, "trainstack:job.gpuPerNode", ["did you mean `gpusPerNode`"]),
-    ("dataset outside the lake", {"job": {"dataset": "s3://elsewhere/data/"}}, "trainstack:job.dataset",
-     ["raw or curated zone"]),
+    (
+        "dataset outside the lake",
+        {"job": {"dataset": "s3://elsewhere/data/"}},
+        "trainstack:job.dataset",
+        ["raw or curated zone"],
+    ),
     ("dataset in artifacts", {"job": {"dataset": "artifacts/alice/"}}, "trainstack:job.dataset", ["raw or curated"]),
     ("dataset escapes", {"job": {"dataset": "raw/../curated/x/"}}, "trainstack:job.dataset", ["raw or curated"]),
     ("image missing", {"job": {"image": None}}, "trainstack:job.image", ["is required"]),
     ("image malformed", {"job": {"image": "My Image"}}, "trainstack:job.image", ["container image reference"]),
-    ("ec2 without command", {"backend": "ec2", "job": {"command": None}}, "trainstack:job.command",
-     ["torchrun"]),
-    ("ec2 command torchrun cannot start", {"backend": "ec2", "job": {"command": ["python", "-u"]}},
-     "trainstack:job.command", ["cannot be started with torchrun"]),
+    ("ec2 without command", {"backend": "ec2", "job": {"command": None}}, "trainstack:job.command", ["torchrun"]),
+    (
+        "ec2 command torchrun cannot start",
+        {"backend": "ec2", "job": {"command": ["python", "-u"]}},
+        "trainstack:job.command",
+        ["cannot be started with torchrun"],
+    ),
     ("ecs multi-node", {"job": {"nodes": 2}}, "trainstack:job.nodes", ["must be 1 for the ecs backend"]),
-    ("reserved env", {"job": {"environment": {"TRAINSTACK_MODEL_URI": "x"}}}, "trainstack:job.environment",
-     ["reserved"]),
-    ("bad env name", {"job": {"environment": {"1BAD": "x"}}}, "trainstack:job.environment.1BAD",
-     ["not a valid name"]),
+    (
+        "reserved env",
+        {"job": {"environment": {"TRAINSTACK_MODEL_URI": "x"}}},
+        "trainstack:job.environment",
+        ["reserved"],
+    ),
+    ("bad env name", {"job": {"environment": {"1BAD": "x"}}}, "trainstack:job.environment.1BAD", ["not a valid name"]),
     ("platform key in cluster", {"vpcCidr": "10.9.0.0/16"}, "trainstack:vpcCidr", ["applies to platform stacks"]),
-    ("driver too new for Volta", {"gpu": {"amiId": "ami-0123456789abcdef0", "amiDriverBranch": 590}},
-     "trainstack:gpu.amiDriverBranch", ["R580", "Volta"]),
-    ("log retention CloudWatch refuses", {"logRetentionDays": 10}, "trainstack:logRetentionDays",
-     ["is not a retention CloudWatch Logs accepts", "1, 3, 5, 7, 14, 30", "3288, 3653"]),
+    (
+        "driver too new for Volta",
+        {"gpu": {"amiId": "ami-0123456789abcdef0", "amiDriverBranch": 590}},
+        "trainstack:gpu.amiDriverBranch",
+        ["R580", "Volta"],
+    ),
+    (
+        "log retention CloudWatch refuses",
+        {"logRetentionDays": 10},
+        "trainstack:logRetentionDays",
+        ["is not a retention CloudWatch Logs accepts", "1, 3, 5, 7, 14, 30", "3288, 3653"],
+    ),
 ]
 
 
@@ -235,9 +313,13 @@ def test_volta_on_ecs_uses_the_default_ami_without_a_pin_warning():
 
 def test_volta_on_ec2_without_a_pinned_ami_is_refused_with_the_fixes():
     volta = {"family": "p3", "instanceTypes": ["p3.8xlarge"], "maxInstances": 2}
-    problem = assert_rejected(cluster_config("ec2", gpu=volta), "trainstack:gpu.amiId",
-                              "no AWS-maintained AMI for the ec2 backend drives Volta", "proprietary",
-                              "R580-or-older")
+    problem = assert_rejected(
+        cluster_config("ec2", gpu=volta),
+        "trainstack:gpu.amiId",
+        "no AWS-maintained AMI for the ec2 backend drives Volta",
+        "proprietary",
+        "R580-or-older",
+    )
     fix = problem.fix
     assert "pin gpu.amiId" in fix and "g4dn" in fix and "backend ecs or sagemaker" in fix
 
@@ -259,27 +341,66 @@ def test_cuda13_on_ampere_is_fine():
 # ---------------------------------------------------------------------------- sagemaker
 
 SAGEMAKER_CASES = [
-    ("max wait below max runtime", {"sagemaker": {"maxWaitHours": 2}, "job": {"maxRuntimeHours": 6}},
-     "trainstack:sagemaker.maxWaitHours", ["less than job.maxRuntimeHours (6)", "at least 6"]),
-    ("spot without checkpoints", {"sagemaker": {"checkpoints": False}}, "trainstack:sagemaker.checkpoints",
-     ["restart from scratch"]),
-    ("pipe with several nodes", {"sagemaker": {"inputMode": "Pipe"}, "job": {"nodes": 2}},
-     "trainstack:sagemaker.inputMode", ["FIFO", "FastFile", "ShardedByS3Key"]),
-    ("pipe with several GPUs", {"sagemaker": {"inputMode": "Pipe"}, "job": {"gpusPerNode": 4},
-                                "gpu": {"instanceTypes": ["ml.p3.8xlarge"]}},
-     "trainstack:sagemaker.inputMode", ["FIFO"]),
-    ("unknown input mode", {"sagemaker": {"inputMode": "Fastfile"}}, "trainstack:sagemaker.inputMode",
-     ["did you mean `FastFile`"]),
-    ("no gpu", {"gpu": {"family": "m5", "instanceTypes": ["ml.m5.xlarge"]}}, "trainstack:gpu.instanceTypes",
-     ["has no NVIDIA GPU"]),
-    ("several types", {"gpu": {"instanceTypes": ["ml.p3.2xlarge", "ml.p3.8xlarge"]}}, "trainstack:gpu.instanceTypes",
-     ["exactly one type"]),
-    ("image not in ECR", {"job": {"image": "docker.io/pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"}},
-     "trainstack:job.image", ["ECR only"]),
-    ("image in another region", {"job": {"image": "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.5"}},
-     "trainstack:job.image", ["eu-west-1", "us-east-1"]),
-    ("max wait without spot", {"sagemaker": {"spot": False, "maxWaitHours": 12}}, "trainstack:sagemaker.maxWaitHours",
-     ["spot training only"]),
+    (
+        "max wait below max runtime",
+        {"sagemaker": {"maxWaitHours": 2}, "job": {"maxRuntimeHours": 6}},
+        "trainstack:sagemaker.maxWaitHours",
+        ["less than job.maxRuntimeHours (6)", "at least 6"],
+    ),
+    (
+        "spot without checkpoints",
+        {"sagemaker": {"checkpoints": False}},
+        "trainstack:sagemaker.checkpoints",
+        ["restart from scratch"],
+    ),
+    (
+        "pipe with several nodes",
+        {"sagemaker": {"inputMode": "Pipe"}, "job": {"nodes": 2}},
+        "trainstack:sagemaker.inputMode",
+        ["FIFO", "FastFile", "ShardedByS3Key"],
+    ),
+    (
+        "pipe with several GPUs",
+        {"sagemaker": {"inputMode": "Pipe"}, "job": {"gpusPerNode": 4}, "gpu": {"instanceTypes": ["ml.p3.8xlarge"]}},
+        "trainstack:sagemaker.inputMode",
+        ["FIFO"],
+    ),
+    (
+        "unknown input mode",
+        {"sagemaker": {"inputMode": "Fastfile"}},
+        "trainstack:sagemaker.inputMode",
+        ["did you mean `FastFile`"],
+    ),
+    (
+        "no gpu",
+        {"gpu": {"family": "m5", "instanceTypes": ["ml.m5.xlarge"]}},
+        "trainstack:gpu.instanceTypes",
+        ["has no NVIDIA GPU"],
+    ),
+    (
+        "several types",
+        {"gpu": {"instanceTypes": ["ml.p3.2xlarge", "ml.p3.8xlarge"]}},
+        "trainstack:gpu.instanceTypes",
+        ["exactly one type"],
+    ),
+    (
+        "image not in ECR",
+        {"job": {"image": "docker.io/pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"}},
+        "trainstack:job.image",
+        ["ECR only"],
+    ),
+    (
+        "image in another region",
+        {"job": {"image": "763104351884.dkr.ecr.eu-west-1.amazonaws.com/pytorch-training:2.5"}},
+        "trainstack:job.image",
+        ["eu-west-1", "us-east-1"],
+    ),
+    (
+        "max wait without spot",
+        {"sagemaker": {"spot": False, "maxWaitHours": 12}},
+        "trainstack:sagemaker.maxWaitHours",
+        ["spot training only"],
+    ),
 ]
 
 
@@ -293,10 +414,14 @@ def test_non_sagemaker_type_is_refused(monkeypatch):
     from trainstack.model import catalog
 
     spec = catalog.CATALOG["g4dn.xlarge"]
-    monkeypatch.setitem(catalog.CATALOG, "g4dn.xlarge",
-                        catalog.InstanceType(**{**spec.__dict__, "sagemaker_usd_per_hour": None}))
-    assert_rejected(cluster_config("sagemaker", gpu={"family": "g4dn", "instanceTypes": ["ml.g4dn.xlarge"]}),
-                    "trainstack:gpu.instanceTypes", "not offered for SageMaker training")
+    monkeypatch.setitem(
+        catalog.CATALOG, "g4dn.xlarge", catalog.InstanceType(**{**spec.__dict__, "sagemaker_usd_per_hour": None})
+    )
+    assert_rejected(
+        cluster_config("sagemaker", gpu={"family": "g4dn", "instanceTypes": ["ml.g4dn.xlarge"]}),
+        "trainstack:gpu.instanceTypes",
+        "not offered for SageMaker training",
+    )
 
 
 def test_sagemaker_defaults_are_spot_with_checkpoints():
@@ -364,13 +489,16 @@ def test_unknown_gpu_keys_are_always_reported(extra):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from(sorted(t.name for t in __import__("trainstack.model.catalog", fromlist=["x"]).gpu_types())),
-       st.sampled_from(["p3", "g4dn", "g5", "g6", "p4d", "p5"]))
+@given(
+    st.sampled_from(sorted(t.name for t in __import__("trainstack.model.catalog", fromlist=["x"]).gpu_types())),
+    st.sampled_from(["p3", "g4dn", "g5", "g6", "p4d", "p5"]),
+)
 def test_family_rule_matches_the_ecs_placement_pattern(instance_type, family):
     import re
 
-    raw = cluster_config(gpu={"family": family, "instanceTypes": [instance_type], "maxInstances": 1},
-                         job={"gpusPerNode": 1})
+    raw = cluster_config(
+        gpu={"family": family, "instanceTypes": [instance_type], "maxInstances": 1}, job={"gpusPerNode": 1}
+    )
     placed = re.fullmatch(f"{family}.*", instance_type) is not None
     if placed:
         parse(raw)

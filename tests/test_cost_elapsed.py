@@ -24,9 +24,14 @@ def intervals(draw, max_size: int = 8):
     for _ in range(draw(st.integers(0, max_size))):
         start = draw(st.integers(0, 600))
         length = draw(st.one_of(st.none(), st.integers(0, 600)))
-        out.append(Interval(draw(st.sampled_from(["i-a", "i-b", "i-c"])),
-                            draw(st.sampled_from(sorted(PRICES))),
-                            at(start), None if length is None else at(start + length)))
+        out.append(
+            Interval(
+                draw(st.sampled_from(["i-a", "i-b", "i-c"])),
+                draw(st.sampled_from(sorted(PRICES))),
+                at(start),
+                None if length is None else at(start + length),
+            )
+        )
     return out
 
 
@@ -61,8 +66,10 @@ def test_splitting_an_interval_anywhere_keeps_the_cost(start, length, data):
     cut = data.draw(st.integers(start, start + length))
     overlap = data.draw(st.integers(0, 30))
     whole = [Interval("i-a", "p3.2xlarge", at(start), at(start + length))]
-    pieces = [Interval("i-a", "p3.2xlarge", at(start), at(cut)),
-              Interval("i-a", "p3.2xlarge", at(max(start, cut - overlap)), at(start + length))]
+    pieces = [
+        Interval("i-a", "p3.2xlarge", at(start), at(cut)),
+        Interval("i-a", "p3.2xlarge", at(max(start, cut - overlap)), at(start + length)),
+    ]
     now = at(2000)
     assert elapsed_cost(pieces, PRICES, now).usd == pytest.approx(elapsed_cost(whole, PRICES, now).usd)
     assert elapsed_cost(whole, PRICES, now).usd == pytest.approx(length / 60 * 3.06)
@@ -90,6 +97,10 @@ def test_an_instance_launched_after_now_costs_nothing_and_unknown_types_are_name
 
 
 def test_rate_now_counts_running_instances_once():
-    ivs = [Interval("i-a", "p3.2xlarge", at(0)), Interval("i-a", "p3.2xlarge", at(10)),
-           Interval("i-b", "g5.xlarge", at(0), at(30)), Interval("i-c", "g5.xlarge", at(0), at(90))]
+    ivs = [
+        Interval("i-a", "p3.2xlarge", at(0)),
+        Interval("i-a", "p3.2xlarge", at(10)),
+        Interval("i-b", "g5.xlarge", at(0), at(30)),
+        Interval("i-c", "g5.xlarge", at(0), at(90)),
+    ]
     assert hourly_rate_now(ivs, PRICES, at(60)) == pytest.approx(3.06 + 1.006)

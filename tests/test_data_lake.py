@@ -13,8 +13,9 @@ TAGS = {"trainstack:owner": "platform"}
 
 @pytest.fixture(scope="module")
 def lake(run_program):
-    return run_program(lambda: DataLake("lake", DataLakeArgs(checkpoint_retention_days=9, noncurrent_version_days=21,
-                                                                tags=TAGS)))
+    return run_program(
+        lambda: DataLake("lake", DataLakeArgs(checkpoint_retention_days=9, noncurrent_version_days=21, tags=TAGS))
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,10 @@ def test_data_buckets_use_the_lake_kms_key_with_bucket_keys(lake):
     enc = by_bucket(lake, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
     for zone in ZONES:
         rule = enc[zone].inputs["rules"][0]
-        assert rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": key.state["arn"]}
+        assert rule["applyServerSideEncryptionByDefault"] == {
+            "sseAlgorithm": "aws:kms",
+            "kmsMasterKeyId": key.state["arn"],
+        }
         assert rule["bucketKeyEnabled"] is True
         assert rule["blockedEncryptionTypes"] == ["SSE-C"]
     # S3 server access logs can only be delivered to SSE-S3 buckets.
@@ -56,8 +60,10 @@ def test_all_four_public_access_block_flags_on_every_bucket(lake):
     blocks = by_bucket(lake, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
     assert sorted(blocks) == sorted([*ZONES, "logs"])
     for block in blocks.values():
-        assert all(block.inputs[f] is True for f in
-                   ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+        assert all(
+            block.inputs[f] is True
+            for f in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+        )
 
 
 def test_acls_disabled_and_versioning_on_everywhere(lake):
@@ -74,8 +80,11 @@ def test_every_bucket_policy_denies_non_tls(lake):
     assert sorted(policies) == sorted([*ZONES, "logs"])
     for zone, policy in policies.items():
         arn = buckets[zone].state["arn"]
-        deny = [s for s in statements(policy_of(policy)) if s["Effect"] == "Deny"
-                and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"]
+        deny = [
+            s
+            for s in statements(policy_of(policy))
+            if s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+        ]
         assert len(deny) == 1 and deny[0]["Principal"] == "*" and deny[0]["Action"] == "s3:*"
         assert sorted(deny[0]["Resource"]) == sorted([arn, f"{arn}/*"])
 
@@ -88,9 +97,14 @@ def test_data_buckets_refuse_uploads_not_encrypted_with_the_lake_key(lake):
             assert "DenyNonKmsEncryptedUploads" not in sids  # would block log delivery (SSE-S3)
             continue
         assert sids["DenyNonKmsEncryptedUploads"]["Condition"] == {
-            "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}}
-        assert sids["DenyOtherKmsKeys"]["Condition"]["StringNotEqualsIfExists"][
-            "s3:x-amz-server-side-encryption-aws-kms-key-id"] == key_arn
+            "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}
+        }
+        assert (
+            sids["DenyOtherKmsKeys"]["Condition"]["StringNotEqualsIfExists"][
+                "s3:x-amz-server-side-encryption-aws-kms-key-id"
+            ]
+            == key_arn
+        )
 
 
 def test_log_bucket_accepts_only_the_lakes_access_logs(lake):
@@ -111,18 +125,25 @@ def test_server_access_logging_into_the_log_bucket(lake):
 
 
 def rules_of(run, zone):
-    return {r["id"]: r for r in by_bucket(run, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")[zone]
-            .inputs["rules"]}
+    return {
+        r["id"]: r
+        for r in by_bucket(run, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration")[zone].inputs[
+            "rules"
+        ]
+    }
 
 
 def test_lifecycle_rules(lake):
     for zone in ZONES:
         rules = rules_of(lake, zone)
-        assert rules["abort-incomplete-multipart-uploads"]["abortIncompleteMultipartUpload"] == {"daysAfterInitiation": 7}
+        assert rules["abort-incomplete-multipart-uploads"]["abortIncompleteMultipartUpload"] == {
+            "daysAfterInitiation": 7
+        }
         assert rules["expire-noncurrent-versions"]["noncurrentVersionExpiration"]["noncurrentDays"] == 21
         assert all(r["status"] == "Enabled" for r in rules.values())
     assert rules_of(lake, "raw")["raw-intelligent-tiering"]["transitions"] == [
-        {"days": 0, "storageClass": "INTELLIGENT_TIERING"}]
+        {"days": 0, "storageClass": "INTELLIGENT_TIERING"}
+    ]
     checkpoints = rules_of(lake, "artifacts")["expire-checkpoints"]
     assert checkpoints["filter"] == {"prefix": "checkpoints/"} and checkpoints["expiration"]["days"] == 9
     assert "expire-checkpoints" not in rules_of(lake, "raw")  # datasets never expire
@@ -161,20 +182,24 @@ def test_every_object_rules_filter_on_an_empty_prefix_not_an_empty_filter(lake):
 
 
 def test_key_admits_cloudwatch_logs_only_for_this_accounts_log_groups_in_its_region(run_program):
-    run = run_program(lambda: DataLake("lake", DataLakeArgs(region="eu-west-1", tags=TAGS)),
-                      config={"aws:region": "eu-west-1"})
+    run = run_program(
+        lambda: DataLake("lake", DataLakeArgs(region="eu-west-1", tags=TAGS)), config={"aws:region": "eu-west-1"}
+    )
     sids = {s["Sid"]: s for s in statements(policy_of(run.one("aws:kms/key:Key")))}
     logs = sids["CloudWatchLogsEncryptThisAccountsLogGroups"]
     assert logs["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"}
-    assert logs["Condition"] == {"ArnLike": {
-        "kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:eu-west-1:123456789012:log-group:*"}}
+    assert logs["Condition"] == {
+        "ArnLike": {"kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:eu-west-1:123456789012:log-group:*"}
+    }
     assert "kms:*" not in logs["Action"] and "kms:CreateGrant" not in logs["Action"]
     assert sids["CloudWatchLogsDescribeKey"]["Action"] == "kms:DescribeKey"
 
 
 def test_log_bucket_admits_flow_log_delivery_only_when_flow_logs_are_on(lake, run_program):
-    assert not any(s.get("Sid", "").startswith("AWSLogDelivery")
-                   for s in statements(policy_of(by_bucket(lake, "aws:s3/bucketPolicy:BucketPolicy")["logs"])))
+    assert not any(
+        s.get("Sid", "").startswith("AWSLogDelivery")
+        for s in statements(policy_of(by_bucket(lake, "aws:s3/bucketPolicy:BucketPolicy")["logs"]))
+    )
     run = run_program(lambda: DataLake("lake", DataLakeArgs(region="us-east-1", flow_logs=True, tags=TAGS)))
     log_bucket = by_bucket(run, "aws:s3/bucket:Bucket")["logs"].state["arn"]
     sids = {s.get("Sid"): s for s in statements(policy_of(by_bucket(run, "aws:s3/bucketPolicy:BucketPolicy")["logs"]))}

@@ -18,8 +18,14 @@ VALIDATOR = ROOT / "tests" / "mermaid" / "validate.mjs"
 
 def mermaid_errors(diagrams: list[str]) -> list[str | None]:
     """Mermaid's own parser on each diagram (one node process for all): None where it parses."""
-    out = subprocess.run(["node", str(VALIDATOR)], input=json.dumps(diagrams), capture_output=True, text=True,
-                         timeout=60, cwd=VALIDATOR.parent)
+    out = subprocess.run(
+        ["node", str(VALIDATOR)],
+        input=json.dumps(diagrams),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=VALIDATOR.parent,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -67,8 +73,8 @@ def test_the_dot_picture_is_well_formed(example_plans, stack):
     for src, dst in re.findall(r"^\s*(\w+) -> (\w+) ", text, re.M):
         assert src in declared and dst in declared
     assert len(declared) == len(example_plans[stack].run.resources) - sum(
-        1 for r in example_plans[stack].run.resources if not r.custom) + (4 if example_plans[stack].platform_stack
-                                                                          else 0)
+        1 for r in example_plans[stack].run.resources if not r.custom
+    ) + (4 if example_plans[stack].platform_stack else 0)
 
 
 def test_the_cli_prints_the_diagram():

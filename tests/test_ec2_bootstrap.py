@@ -3,6 +3,7 @@
 Everything AWS is moto; time is a fake clock, docker is a fake runner, so the
 whole file runs in seconds and never sleeps for real.
 """
+
 from __future__ import annotations
 
 import ast
@@ -89,10 +90,14 @@ def boto_session():
 
 @pytest.fixture
 def aws(monkeypatch, boto_session):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": REGION,
-                       # moto would otherwise build ~1300 stock AMIs per test; we register our own
-                       "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        # moto would otherwise build ~1300 stock AMIs per test; we register our own
+        "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+    }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
@@ -105,16 +110,25 @@ def cluster(aws):
     ec2, asg = aws["ec2"], aws["autoscaling"]
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
-    ami = ec2.register_image(Name="Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04)",
-                             RootDeviceName="/dev/sda1", Architecture="x86_64")["ImageId"]
+    ami = ec2.register_image(
+        Name="Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04)",
+        RootDeviceName="/dev/sda1",
+        Architecture="x86_64",
+    )["ImageId"]
     # Five unrelated instances first: moto hands out addresses in order, so the group gets
     # 10.0.1.9, .10 and .11 -- where string order would wrongly make .10 the leader.
     ec2.run_instances(ImageId=ami, MinCount=5, MaxCount=5, SubnetId=subnet)
-    ec2.create_launch_template(LaunchTemplateName="trainstack-gpu",
-                               LaunchTemplateData={"ImageId": ami, "InstanceType": "g5.xlarge"})
+    ec2.create_launch_template(
+        LaunchTemplateName="trainstack-gpu", LaunchTemplateData={"ImageId": ami, "InstanceType": "g5.xlarge"}
+    )
     asg.create_auto_scaling_group(
-        AutoScalingGroupName=GROUP, LaunchTemplate={"LaunchTemplateName": "trainstack-gpu", "Version": "$Latest"},
-        MinSize=0, MaxSize=3, DesiredCapacity=3, VPCZoneIdentifier=subnet)  # min 0, as the component makes it
+        AutoScalingGroupName=GROUP,
+        LaunchTemplate={"LaunchTemplateName": "trainstack-gpu", "Version": "$Latest"},
+        MinSize=0,
+        MaxSize=3,
+        DesiredCapacity=3,
+        VPCZoneIdentifier=subnet,
+    )  # min 0, as the component makes it
     # moto 5.2.5 tags group instances with aws:autoscaling:groupName itself, like AWS does,
     # so no create_tags here; the assertion keeps us honest if that ever changes.
     ids = [i["InstanceId"] for i in describe_group(asg)["Instances"]]
@@ -132,13 +146,23 @@ def describe_group(asg):
 
 def settings(**overrides):
     s = {
-        "region": REGION, "nodes": 3, "gpus_per_node": 4,
+        "region": REGION,
+        "nodes": 3,
+        "gpus_per_node": 4,
         "image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311",
-        "command": ["python", "train.py", "--epochs", "3"], "environment": {"FOO": "bar"},
-        "dataset_uri": "s3://raw-bucket/cifar10/v1/", "artifact_uri": ARTIFACTS, "checkpoint_uri": CHECKPOINTS,
-        "master_port": 29500, "peer_timeout_seconds": 900, "done_timeout_seconds": 600, "teardown": True,
+        "command": ["python", "train.py", "--epochs", "3"],
+        "environment": {"FOO": "bar"},
+        "dataset_uri": "s3://raw-bucket/cifar10/v1/",
+        "artifact_uri": ARTIFACTS,
+        "checkpoint_uri": CHECKPOINTS,
+        "master_port": 29500,
+        "peer_timeout_seconds": 900,
+        "done_timeout_seconds": 600,
+        "teardown": True,
         # also sent by components/ec2_training_cluster.bootstrap_settings
-        "max_runtime_seconds": 21600, "log_group": "/trainstack/alice/dev-ec2-1a2b3c", "group": GROUP,
+        "max_runtime_seconds": 21600,
+        "log_group": "/trainstack/alice/dev-ec2-1a2b3c",
+        "group": GROUP,
     }
     s.update(overrides)
     return s
@@ -151,10 +175,14 @@ def run_main(cluster, tmp_path, instance_id, docker=None, clock=None, **override
     (node_dir / "run.json").write_text(json.dumps(settings(**overrides)))
     clock = clock or FakeClock()
     ip = cluster["ips"][cluster["ids"].index(instance_id)] if instance_id in cluster["ids"] else "10.0.1.99"
-    code = boot.main(["--settings", str(node_dir / "run.json"), "--workdir", str(node_dir / "run")],
-                     clients={k: cluster[k] for k in ("ec2", "autoscaling", "s3")},
-                     identity=Identity(instance_id, ip, REGION), run=docker or FakeDocker(),
-                     clock=clock.clock, sleep=clock.sleep)
+    code = boot.main(
+        ["--settings", str(node_dir / "run.json"), "--workdir", str(node_dir / "run")],
+        clients={k: cluster[k] for k in ("ec2", "autoscaling", "s3")},
+        identity=Identity(instance_id, ip, REGION),
+        run=docker or FakeDocker(),
+        clock=clock.clock,
+        sleep=clock.sleep,
+    )
     return code
 
 
@@ -201,13 +229,15 @@ def s3_json(s3, key):
 
 # --- peers and ranks ---------------------------------------------------------------------------
 
+
 def test_every_node_agrees_on_leader_and_ranks(cluster):
     views = {}
     for iid in cluster["ids"]:  # each node runs this on its own, at boot
         group = boot.group_name_of(cluster["ec2"], iid)
         clock = FakeClock()
-        peers = boot.wait_for_peers(cluster["autoscaling"], cluster["ec2"], group, 3, 900,
-                                    clock=clock.clock, sleep=clock.sleep)
+        peers = boot.wait_for_peers(
+            cluster["autoscaling"], cluster["ec2"], group, 3, 900, clock=clock.clock, sleep=clock.sleep
+        )
         views[iid] = (group, peers, boot.rank_of(peers, iid))
         assert clock.sleeps == []  # everyone was already there: no waiting
     assert {g for g, _, _ in views.values()} == {GROUP}
@@ -227,8 +257,9 @@ def test_ranks_use_numeric_ip_order():
     assert boot.rank_of(ranked, "i-a") == 0 and boot.rank_of(ranked, "i-zz") is None
 
 
-@given(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 255)), min_size=1, max_size=12, unique=True),
-       st.randoms())
+@given(
+    st.lists(st.tuples(st.integers(0, 255), st.integers(0, 255)), min_size=1, max_size=12, unique=True), st.randoms()
+)
 def test_rank_assignment_does_not_depend_on_listing_order(octets, rnd):
     peers = [Peer(f"i-{a:02x}{b:02x}", f"10.0.{a}.{b}") for a, b in octets]
     shuffled = peers[:]
@@ -239,16 +270,18 @@ def test_rank_assignment_does_not_depend_on_listing_order(octets, rnd):
 
 def test_more_instances_than_nodes_takes_the_lowest_ips(cluster):
     clock = FakeClock()
-    peers = boot.wait_for_peers(cluster["autoscaling"], cluster["ec2"], GROUP, 2, 60,
-                                clock=clock.clock, sleep=clock.sleep)
+    peers = boot.wait_for_peers(
+        cluster["autoscaling"], cluster["ec2"], GROUP, 2, 60, clock=clock.clock, sleep=clock.sleep
+    )
     assert [p.private_ip for p in peers] == ["10.0.1.9", "10.0.1.10"]
 
 
 def test_peer_timeout_says_how_many_came(cluster):
     clock = FakeClock()
     with pytest.raises(boot.PeerTimeout) as err:
-        boot.wait_for_peers(cluster["autoscaling"], cluster["ec2"], GROUP, 5, 95, poll_s=10,
-                            clock=clock.clock, sleep=clock.sleep)
+        boot.wait_for_peers(
+            cluster["autoscaling"], cluster["ec2"], GROUP, 5, 95, poll_s=10, clock=clock.clock, sleep=clock.sleep
+        )
     message = str(err.value)
     assert "3 of 5" in message and GROUP in message and "scaling the group to zero" in message
     assert clock.now - 1000.0 == pytest.approx(95) and max(clock.sleeps) <= 10 and len(clock.sleeps) == 10
@@ -270,23 +303,41 @@ def test_waits_for_late_peers(cluster):
 
 # --- what each node runs -----------------------------------------------------------------------
 
+
 def test_hostfile_lists_peers_in_rank_order(tmp_path):
     peers = boot.assign_ranks([Peer("i-b", "10.0.1.10"), Peer("i-a", "10.0.1.9")])
     path = boot.write_hostfile(peers, 4, str(tmp_path / "hostfile"))
     assert Path(path).read_text() == "10.0.1.9 slots=4\n10.0.1.10 slots=4\n"
 
 
-TORCHRUN = ["torchrun", "--nnodes", "2:2", "--nproc_per_node", "8", "--rdzv_backend", "c10d",
-            "--rdzv_endpoint", "10.0.1.9:29500", "--rdzv_id", "i-0lead", "--rdzv_conf", "join_timeout=1800",
-            "--max_restarts", "3"]
+TORCHRUN = [
+    "torchrun",
+    "--nnodes",
+    "2:2",
+    "--nproc_per_node",
+    "8",
+    "--rdzv_backend",
+    "c10d",
+    "--rdzv_endpoint",
+    "10.0.1.9:29500",
+    "--rdzv_id",
+    "i-0lead",
+    "--rdzv_conf",
+    "join_timeout=1800",
+    "--max_restarts",
+    "3",
+]
 
 
-@pytest.mark.parametrize("command, tail", [
-    (["python", "train.py", "--epochs", "3"], ["train.py", "--epochs", "3"]),
-    (["python3", "-m", "pkg.train", "--lr", "0.1"], ["-m", "pkg.train", "--lr", "0.1"]),
-    (["/usr/bin/python3.11", "train.py"], ["train.py"]),
-    (["bash", "run.sh", "--fast"], ["--no-python", "bash", "run.sh", "--fast"]),
-])
+@pytest.mark.parametrize(
+    "command, tail",
+    [
+        (["python", "train.py", "--epochs", "3"], ["train.py", "--epochs", "3"]),
+        (["python3", "-m", "pkg.train", "--lr", "0.1"], ["-m", "pkg.train", "--lr", "0.1"]),
+        (["/usr/bin/python3.11", "train.py"], ["train.py"]),
+        (["bash", "run.sh", "--fast"], ["--no-python", "bash", "run.sh", "--fast"]),
+    ],
+)
 def test_torchrun_is_elastic_with_a_rendezvous_on_the_leader(command, tail):
     assert boot.torchrun_argv(command, 2, 8, "10.0.1.9", 29500, "i-0lead") == TORCHRUN + tail
 
@@ -300,23 +351,33 @@ def test_torchrun_rejects_what_it_cannot_launch(command):
 def test_container_argv(tmp_path):
     s = settings(environment={"FOO": "bar", "TRAINSTACK_NODE_RANK": "7"})
     torchrun = boot.torchrun_argv(s["command"], 3, 4, "10.0.1.9", 29500, "i-0lead")
-    argv = boot.container_argv(s, torchrun, 1, "/opt/trainstack/run/model",
-                               checkpoint_dir="/opt/trainstack/run/checkpoints", hostfile="/opt/trainstack/run/hostfile",
-                               code_dir="/opt/trainstack/run/code", name="trainstack-i-0lead")
+    argv = boot.container_argv(
+        s,
+        torchrun,
+        1,
+        "/opt/trainstack/run/model",
+        checkpoint_dir="/opt/trainstack/run/checkpoints",
+        hostfile="/opt/trainstack/run/hostfile",
+        code_dir="/opt/trainstack/run/code",
+        name="trainstack-i-0lead",
+    )
     assert argv[:4] == ["docker", "run", "--rm", "--init"]
     assert "--gpus all" in " ".join(argv) and "--network host" in " ".join(argv) and "--ipc host" in " ".join(argv)
     assert argv[argv.index("--name") + 1] == "trainstack-i-0lead"
     assert mount_source(argv, "/opt/ml/model") == "/opt/trainstack/run/model"
     assert mount_source(argv, "/opt/ml/checkpoints") == "/opt/trainstack/run/checkpoints"
     assert mount_source(argv, "/opt/ml/hostfile") == "/opt/trainstack/run/hostfile"
-    assert mount_source(argv, "/opt/ml/code") == "/opt/trainstack/run/code" and argv[argv.index("-w") + 1] == "/opt/ml/code"
+    assert (
+        mount_source(argv, "/opt/ml/code") == "/opt/trainstack/run/code"
+        and argv[argv.index("-w") + 1] == "/opt/ml/code"
+    )
     env = env_of(argv)
     assert env["TRAINSTACK_DATASET_URI"] == "s3://raw-bucket/cifar10/v1/"
     assert env["TRAINSTACK_ARTIFACT_URI"] == ARTIFACTS and env["TRAINSTACK_CHECKPOINT_URI"] == CHECKPOINTS
     assert env["TRAINSTACK_NODE_RANK"] == "1", "user environment must not override the node rank"
     assert env["TRAINSTACK_NNODES"] == "3" and env["SM_MODEL_DIR"] == "/opt/ml/model" and env["FOO"] == "bar"
     image_at = argv.index(s["image"])
-    assert argv[image_at + 1:] == torchrun  # image, then the torchrun command, nothing after
+    assert argv[image_at + 1 :] == torchrun  # image, then the torchrun command, nothing after
 
 
 def test_container_logs_go_to_cloudwatch_only_with_a_log_group():
@@ -355,6 +416,7 @@ def test_done_markers_of_an_earlier_run_do_not_count(aws):
 
 # --- whole nodes through main() ----------------------------------------------------------------
 
+
 def test_extra_instance_terminates_itself_without_training(cluster, tmp_path):
     docker = FakeDocker()
     extra = cluster["ids"][-1]  # highest IP: not among the 2 chosen nodes
@@ -373,8 +435,11 @@ def test_a_run_uploads_marks_success_and_every_node_leaves_the_group_at_zero(clu
     assert run_nodes(cluster, tmp_path, dockers) == {iid: 0 for iid in cluster["ids"]}
 
     s3 = cluster["s3"]
-    expected = {PREFIX + k for k in ["model/model.pt", "model/tokenizer/vocab.txt", "_SUCCESS", boot.STARTED]
-                + [f"logs/node-{r}.{ext}" for r in range(3) for ext in ("log", "done")]}
+    expected = {
+        PREFIX + k
+        for k in ["model/model.pt", "model/tokenizer/vocab.txt", "_SUCCESS", boot.STARTED]
+        + [f"logs/node-{r}.{ext}" for r in range(3) for ext in ("log", "done")]
+    }
     assert s3_keys(s3) == expected  # workers upload no model
     assert s3.get_object(Bucket=BUCKET, Key=PREFIX + "model/model.pt")["Body"].read() == b"weights"
     success = s3_json(s3, "_SUCCESS")
@@ -452,6 +517,7 @@ def test_run_logged_stops_what_runs_past_its_timeout(tmp_path):
             time.sleep(0.01)
         import os
         import signal
+
         os.kill(int(pid_file.read_text()), signal.SIGTERM)
 
     started = time.monotonic()
@@ -478,18 +544,30 @@ def test_peer_timeout_fails_the_run_and_scales_to_zero(cluster, tmp_path):
 
 
 def test_teardown_false_leaves_the_group_alone(cluster, tmp_path):
-    codes = run_nodes(cluster, tmp_path, {iid: FakeDocker() for iid in cluster["ids"]}, teardown=False,
-                      leader_timeout_seconds=5)
+    codes = run_nodes(
+        cluster, tmp_path, {iid: FakeDocker() for iid in cluster["ids"]}, teardown=False, leader_timeout_seconds=5
+    )
     assert set(codes.values()) == {0}
     assert PREFIX + "_SUCCESS" in s3_keys(cluster["s3"])
-    assert run_main(cluster, tmp_path / "again", cluster["ids"][0], nodes=5, teardown=False,
-                    peer_timeout_seconds=60, artifact_uri=ARTIFACTS + "again/") == boot.EXIT_PEER_TIMEOUT
+    assert (
+        run_main(
+            cluster,
+            tmp_path / "again",
+            cluster["ids"][0],
+            nodes=5,
+            teardown=False,
+            peer_timeout_seconds=60,
+            artifact_uri=ARTIFACTS + "again/",
+        )
+        == boot.EXIT_PEER_TIMEOUT
+    )
     assert "leaving the group alone" in s3_json(cluster["s3"], "again/_FAILED")["message"]
     group = describe_group(cluster["autoscaling"])
     assert (group["DesiredCapacity"], len(group["Instances"])) == (3, 3)
 
 
 # --- any node ends with the group at zero ------------------------------------------------------
+
 
 def test_worker_fails_before_peer_discovery_and_scales_to_zero(cluster, tmp_path, monkeypatch):
     def no_imds(*a, **kw):
@@ -499,8 +577,11 @@ def test_worker_fails_before_peer_discovery_and_scales_to_zero(cluster, tmp_path
     node_dir = tmp_path / "w"
     node_dir.mkdir()
     (node_dir / "run.json").write_text(json.dumps(settings()))
-    code = boot.main(["--settings", str(node_dir / "run.json"), "--workdir", str(node_dir / "run")],
-                     clients={k: cluster[k] for k in ("ec2", "autoscaling", "s3")}, run=FakeDocker())
+    code = boot.main(
+        ["--settings", str(node_dir / "run.json"), "--workdir", str(node_dir / "run")],
+        clients={k: cluster[k] for k in ("ec2", "autoscaling", "s3")},
+        run=FakeDocker(),
+    )
     assert code == 1
     assert group_size(cluster) == (0, 0)
     assert "bootstrap error" in s3_json(cluster["s3"], "_FAILED")["reason"]
@@ -519,9 +600,12 @@ def test_unreadable_settings_still_scale_to_zero(cluster, tmp_path):
     node_dir.mkdir()
     raw = {k: v for k, v in settings().items() if k != "image"}  # a required key is missing
     (node_dir / "run.json").write_text(json.dumps(raw))
-    code = boot.main(["--settings", str(node_dir / "run.json"), "--workdir", str(node_dir / "run")],
-                     clients={k: cluster[k] for k in ("ec2", "autoscaling", "s3")},
-                     identity=Identity(cluster["ids"][1], cluster["ips"][1], REGION), run=FakeDocker())
+    code = boot.main(
+        ["--settings", str(node_dir / "run.json"), "--workdir", str(node_dir / "run")],
+        clients={k: cluster[k] for k in ("ec2", "autoscaling", "s3")},
+        identity=Identity(cluster["ids"][1], cluster["ips"][1], REGION),
+        run=FakeDocker(),
+    )
     assert code == 1 and group_size(cluster) == (0, 0)
 
 
@@ -570,20 +654,29 @@ def test_leader_lost_every_generation_gives_up_at_zero(cluster, tmp_path):
 
 # --- latecomers (a replacement after a spot interruption, or an extra instance) ---------------
 
+
 def start_run(cluster, members, run_id=None):
     ips = dict(zip(cluster["ids"], cluster["ips"], strict=True))
     run_id = run_id or members[0]
-    boot.put_json(cluster["s3"], ARTIFACTS + boot.STARTED, {
-        "run_id": run_id, "leader_instance_id": members[0], "nodes": len(members),
-        "peers": [[m, ips[m], False] for m in members]})
+    boot.put_json(
+        cluster["s3"],
+        ARTIFACTS + boot.STARTED,
+        {
+            "run_id": run_id,
+            "leader_instance_id": members[0],
+            "nodes": len(members),
+            "peers": [[m, ips[m], False] for m in members],
+        },
+    )
     return run_id
 
 
 def test_latecomer_takes_the_slot_of_a_lost_member_and_joins_the_rendezvous(cluster, tmp_path):
     a, b, c = cluster["ids"]
     run_id = start_run(cluster, [a, b])  # a 2-node run of a and b; b is interrupted, c replaces it
-    cluster["autoscaling"].detach_instances(InstanceIds=[b], AutoScalingGroupName=GROUP,
-                                            ShouldDecrementDesiredCapacity=True)
+    cluster["autoscaling"].detach_instances(
+        InstanceIds=[b], AutoScalingGroupName=GROUP, ShouldDecrementDesiredCapacity=True
+    )
     docker = FakeDocker()
     clock = FakeClock()
     run_main(cluster, tmp_path, c, docker, clock=clock, nodes=2, leader_timeout_seconds=60)
@@ -621,7 +714,10 @@ def test_latecomer_whose_runs_leader_leaves_starts_afresh_with_the_survivors(clu
     run_main(cluster, tmp_path, c, docker, clock=clock, nodes=2, done_timeout_seconds=30, leader_timeout_seconds=30)
     (argv,) = docker.calls  # it did not leave: it trained in a new generation without the old leader
     # b, the surviving member with the lowest IP, leads the new generation
-    assert argv[argv.index("--rdzv_id") + 1] == b and argv[argv.index("--rdzv_endpoint") + 1] == f"{cluster['ips'][1]}:29500"
+    assert (
+        argv[argv.index("--rdzv_id") + 1] == b
+        and argv[argv.index("--rdzv_endpoint") + 1] == f"{cluster['ips'][1]}:29500"
+    )
     assert group_size(cluster) == (0, 0)
 
 
@@ -631,10 +727,13 @@ def test_latecomer_after_the_run_ended_terminates_itself(cluster, tmp_path):
     boot.run_marker(cluster["s3"], ARTIFACTS, True, run_id=run_id)
     docker = FakeDocker()
     assert run_main(cluster, tmp_path, c, docker, nodes=2) == 0
-    assert docker.calls == [] and c not in {i["InstanceId"] for i in describe_group(cluster["autoscaling"])["Instances"]}
+    assert docker.calls == [] and c not in {
+        i["InstanceId"] for i in describe_group(cluster["autoscaling"])["Instances"]
+    }
 
 
 # --- code delivery -----------------------------------------------------------------------------
+
 
 def test_node_fetches_the_code_and_runs_in_it(cluster, tmp_path):
     from trainstack.model.code_delivery import build_bundle
@@ -661,6 +760,7 @@ def test_node_fetches_the_code_and_runs_in_it(cluster, tmp_path):
 
 # --- settings, runner, packaging ---------------------------------------------------------------
 
+
 def test_settings_are_checked_before_waiting_for_peers(tmp_path):
     path = tmp_path / "run.json"
     path.write_text(json.dumps(settings(command=["python", "-u", "train.py"])))
@@ -669,8 +769,17 @@ def test_settings_are_checked_before_waiting_for_peers(tmp_path):
     path.write_text(json.dumps({k: v for k, v in settings().items() if k != "artifact_uri"}))
     with pytest.raises(ValueError, match="artifact_uri"):
         boot.load_settings(str(path))
-    path.write_text(json.dumps({"nodes": 2, "image": "img", "command": ["python", "t.py"],
-                                "artifact_uri": "s3://b/a", "checkpoint_uri": "s3://b/c/"}))
+    path.write_text(
+        json.dumps(
+            {
+                "nodes": 2,
+                "image": "img",
+                "command": ["python", "t.py"],
+                "artifact_uri": "s3://b/a",
+                "checkpoint_uri": "s3://b/c/",
+            }
+        )
+    )
     s = boot.load_settings(str(path))
     assert s["artifact_uri"] == "s3://b/a/" and s["teardown"] is True and s["peer_timeout_seconds"] == 900
     assert s["max_runtime_seconds"] == 0 and s["log_group"] is None

@@ -22,15 +22,27 @@ from trainstack.components import ec2_training_cluster as E
 from trainstack.model.config import parse_config
 from trainstack.model.run_locations import RunLocations
 
-LOC = RunLocations("raw-b", "arn:aws:s3:::raw-b", "cifar10/v1/", "art-b", "arn:aws:s3:::art-b",
-                   "artifacts/bob/dev-ec2/", "checkpoints/bob/dev-ec2/")
+LOC = RunLocations(
+    "raw-b",
+    "arn:aws:s3:::raw-b",
+    "cifar10/v1/",
+    "art-b",
+    "arn:aws:s3:::art-b",
+    "artifacts/bob/dev-ec2/",
+    "checkpoints/bob/dev-ec2/",
+)
 
 
 @pytest.fixture(scope="module")
 def ec2(run_stack):
-    return run_stack(cluster_config("ec2", gpu={"family": "g4dn", "instanceTypes": ["g4dn.12xlarge"], "maxInstances": 2,
-                                                "placementGroup": True},
-                                    job={"nodes": 2, "gpusPerNode": 4}), stack="dev-ec2")
+    return run_stack(
+        cluster_config(
+            "ec2",
+            gpu={"family": "g4dn", "instanceTypes": ["g4dn.12xlarge"], "maxInstances": 2, "placementGroup": True},
+            job={"nodes": 2, "gpusPerNode": 4},
+        ),
+        stack="dev-ec2",
+    )
 
 
 def user_data_of(run) -> str:
@@ -53,8 +65,12 @@ def test_user_data_ships_the_bootstrap_module_without_docstrings(ec2):
     packed = re.search(r"echo '([A-Za-z0-9+/=]+)' \| base64 -d \| tar -xz -C /opt/trainstack", script).group(1)
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(base64.b64decode(packed)))) as tar:
         files = {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers()}
-    assert sorted(files) == ["ec2_bootstrap.py", "trainstack/__init__.py", "trainstack/model/__init__.py",
-                             "trainstack/model/torchrun.py"]
+    assert sorted(files) == [
+        "ec2_bootstrap.py",
+        "trainstack/__init__.py",
+        "trainstack/model/__init__.py",
+        "trainstack/model/torchrun.py",
+    ]
     shipped = files["ec2_bootstrap.py"]
     source = (ROOT / "scripts" / "ec2_bootstrap.py").read_text()
     torchrun = (ROOT / "trainstack" / "model" / "torchrun.py").read_text()
@@ -79,11 +95,14 @@ def test_the_shipped_files_run_on_their_own(ec2, tmp_path):
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(base64.b64decode(packed)))) as tar:
         tar.extractall(tmp_path, filter="data")
     site = str(Path(botocore.__file__).resolve().parent.parent)
-    probe = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import ec2_bootstrap, trainstack.model.torchrun as t; "
-             "assert t.__file__.startswith(sys.argv[1]), t.__file__; "
-             "print(ec2_bootstrap.torchrun_argv(['python', 'train.py'], 2, 4, '10.0.0.1', 29500, 'r')[-1])")
-    out = subprocess.run([sys.executable, "-S", "-c", probe, str(tmp_path), site], capture_output=True, text=True,
-                         timeout=60)
+    probe = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import ec2_bootstrap, trainstack.model.torchrun as t; "
+        "assert t.__file__.startswith(sys.argv[1]), t.__file__; "
+        "print(ec2_bootstrap.torchrun_argv(['python', 'train.py'], 2, 4, '10.0.0.1', 29500, 'r')[-1])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", probe, str(tmp_path), site], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "train.py"
 
@@ -94,8 +113,10 @@ def test_user_data_scales_to_zero_when_the_bootstrap_dies(ec2):
     inner = shlex.split(line)[3]
     assert inner.startswith("python3 /opt/trainstack/ec2_bootstrap.py")
     assert "test -e /opt/trainstack/run/finished ||" in inner
-    assert ("aws autoscaling update-auto-scaling-group --region us-east-1 --auto-scaling-group-name "
-            "trainstack-alice-dev-ec2-gpu --min-size 0 --desired-capacity 0") in inner
+    assert (
+        "aws autoscaling update-auto-scaling-group --region us-east-1 --auto-scaling-group-name "
+        "trainstack-alice-dev-ec2-gpu --min-size 0 --desired-capacity 0"
+    ) in inner
 
 
 def test_group_has_a_fixed_name_and_boots_after_its_node_policy(ec2):
@@ -149,12 +170,18 @@ def test_deep_learning_ami_from_ssm(ec2):
 def test_node_role_may_scale_only_its_own_group(ec2):
     doc = policy_of(ec2.one("aws:iam/rolePolicy:RolePolicy", "node-run"))
     sids = {s["Sid"]: s for s in statements(doc)}
-    arn = ("arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:"
-           "autoScalingGroupName/trainstack-alice-dev-ec2-gpu")
+    arn = (
+        "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:"
+        "autoScalingGroupName/trainstack-alice-dev-ec2-gpu"
+    )
     assert sids["ScaleOwnGroupToZero"]["Resource"] == arn
     assert sids["ScaleOwnGroupToZero"]["Action"] == "autoscaling:UpdateAutoScalingGroup"
-    assert sids["LatecomerLeavesOwnGroup"] == {"Sid": "LatecomerLeavesOwnGroup", "Effect": "Allow", "Resource": arn,
-                                               "Action": "autoscaling:TerminateInstanceInAutoScalingGroup"}
+    assert sids["LatecomerLeavesOwnGroup"] == {
+        "Sid": "LatecomerLeavesOwnGroup",
+        "Effect": "Allow",
+        "Resource": arn,
+        "Action": "autoscaling:TerminateInstanceInAutoScalingGroup",
+    }
     assert set(sids["DiscoverPeers"]["Action"]) == {"ec2:DescribeInstances", "autoscaling:DescribeAutoScalingGroups"}
     assert sids["PullTrainingImage"]["Resource"] == "arn:aws:ecr:us-east-1:763104351884:repository/pytorch-training"
 

@@ -12,14 +12,25 @@ from trainstack.model.config import parse_config
 from trainstack.model.run_locations import RunLocations
 from trainstack.plan.provider_schema import api_errors
 
-LOC = RunLocations("raw-b", "arn:aws:s3:::raw-b", "cifar10/v1/", "art-b", "arn:aws:s3:::art-b",
-                   "artifacts/alice/dev-ecs/", "checkpoints/alice/dev-ecs/")
+LOC = RunLocations(
+    "raw-b",
+    "arn:aws:s3:::raw-b",
+    "cifar10/v1/",
+    "art-b",
+    "arn:aws:s3:::art-b",
+    "artifacts/alice/dev-ecs/",
+    "checkpoints/alice/dev-ecs/",
+)
 
 
 @pytest.fixture(scope="module")
 def ecs(run_stack):
-    return run_stack(cluster_config("ecs", gpu={"family": "p3", "instanceTypes": ["p3.8xlarge", "p3.16xlarge"]},
-                                    job={"gpusPerNode": 4}), stack="dev-ecs")
+    return run_stack(
+        cluster_config(
+            "ecs", gpu={"family": "p3", "instanceTypes": ["p3.8xlarge", "p3.16xlarge"]}, job={"gpusPerNode": 4}
+        ),
+        stack="dev-ecs",
+    )
 
 
 def task_containers(run):
@@ -108,9 +119,22 @@ def test_run_task_command_is_exported(ecs):
 
 
 def test_cluster_exports_everything_a_run_needs(ecs):
-    needed = {"clusterName", "clusterArn", "capacityProviderName", "taskDefinitionArn", "logGroupName",
-              "taskRoleArn", "executionRoleArn", "groupName", "groupArn", "datasetUri", "artifactUri",
-              "checkpointUri", "expiresAt", "teardownSchedules"}
+    needed = {
+        "clusterName",
+        "clusterArn",
+        "capacityProviderName",
+        "taskDefinitionArn",
+        "logGroupName",
+        "taskRoleArn",
+        "executionRoleArn",
+        "groupName",
+        "groupArn",
+        "datasetUri",
+        "artifactUri",
+        "checkpointUri",
+        "expiresAt",
+        "teardownSchedules",
+    }
     assert needed <= set(ecs.outputs)
 
 
@@ -120,28 +144,44 @@ def test_creates_no_vpc_and_no_bucket(ecs):
 
 
 def register_task_definition_errors(containers: list[dict]) -> str:
-    return api_errors("ecs", "RegisterTaskDefinition", {
-        "family": "trainstack-alice-dev-ecs", "containerDefinitions": containers, "networkMode": "bridge",
-        "requiresCompatibilities": ["EC2"],
-        "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.instance-type =~ p3.*"}],
-    })
+    return api_errors(
+        "ecs",
+        "RegisterTaskDefinition",
+        {
+            "family": "trainstack-alice-dev-ecs",
+            "containerDefinitions": containers,
+            "networkMode": "bridge",
+            "requiresCompatibilities": ["EC2"],
+            "placementConstraints": [{"type": "memberOf", "expression": "attribute:ecs.instance-type =~ p3.*"}],
+        },
+    )
 
 
-@pytest.mark.parametrize("overrides", [
-    {},
-    {"job": {"command": None, "environment": {"EPOCHS": 3, "DEBUG": True}}},
-    {"gpu": {"instanceTypes": ["p3.16xlarge"]}, "job": {"gpusPerNode": 8}},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"job": {"command": None, "environment": {"EPOCHS": 3, "DEBUG": True}}},
+        {"gpu": {"instanceTypes": ["p3.16xlarge"]}, "job": {"gpusPerNode": 8}},
+    ],
+)
 def test_container_definitions_match_the_ecs_api_model(overrides):
     cfg = parse_config(cluster_config("ecs", **overrides), stack="dev-ecs", now=NOW).cluster
-    containers = E.container_definitions(job=cfg.job, gpu=cfg.gpu, locations=LOC, log_group="/trainstack/alice/x",
-                                         region="us-east-1", max_runtime_seconds=cfg.max_runtime_seconds)
+    containers = E.container_definitions(
+        job=cfg.job,
+        gpu=cfg.gpu,
+        locations=LOC,
+        log_group="/trainstack/alice/x",
+        region="us-east-1",
+        max_runtime_seconds=cfg.max_runtime_seconds,
+    )
     assert register_task_definition_errors(containers) == ""
 
 
 def test_the_validator_would_catch_a_malformed_definition():
-    assert "memoryReservation" in register_task_definition_errors([{"name": "x", "image": "y",
-                                                                    "memoryReservation": "lots"}])
+    assert "memoryReservation" in register_task_definition_errors(
+        [{"name": "x", "image": "y", "memoryReservation": "lots"}]
+    )
 
 
 def test_shared_memory_is_capped():
@@ -149,6 +189,7 @@ def test_shared_memory_is_capped():
 
 
 def test_memory_share_follows_the_gpu_share():
-    cfg = parse_config(cluster_config("ecs", gpu={"instanceTypes": ["p3.8xlarge"]}, job={"gpusPerNode": 2}),
-                       stack="s", now=NOW).cluster
+    cfg = parse_config(
+        cluster_config("ecs", gpu={"instanceTypes": ["p3.8xlarge"]}, job={"gpusPerNode": 2}), stack="s", now=NOW
+    ).cluster
     assert E.task_memory_mib(cfg.gpu, 2) == int(244 * 1024 * 0.9 / 2)

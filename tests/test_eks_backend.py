@@ -25,8 +25,10 @@ def shared(example_plans):
 
 
 def k8s_object(run, kind: str, name_contains: str = ""):
-    return run.one(next(t for t in {r.type for r in run.resources} if t.startswith("kubernetes:") and
-                        t.endswith(f":{kind}")), name_contains)
+    return run.one(
+        next(t for t in {r.type for r in run.resources} if t.startswith("kubernetes:") and t.endswith(f":{kind}")),
+        name_contains,
+    )
 
 
 def test_built_from_aws_primitives_not_opaque_remote_components(dedicated):
@@ -56,8 +58,7 @@ def test_p3_node_group_sits_at_zero_with_taint_label_and_autoscaler_tags(dedicat
     assert "scalingConfig.desiredSize" in group.ignore_changes
     # Created once the system nodes are up (their CNI, the node role's policies).
     assert dedicated.one("aws:eks/nodeGroup:NodeGroup", "system").urn in group.dependencies
-    tags = {t.inputs["tag"]["key"]: t.inputs["tag"]["value"]
-            for t in dedicated.of_type("aws:autoscaling/tag:Tag")}
+    tags = {t.inputs["tag"]["key"]: t.inputs["tag"]["value"] for t in dedicated.of_type("aws:autoscaling/tag:Tag")}
     assert tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"] == "1"
     asg = group.state["resources"][0]["autoscalingGroups"][0]["name"]
     assert {t.inputs["autoscalingGroupName"] for t in dedicated.of_type("aws:autoscaling/tag:Tag")} == {asg}
@@ -104,8 +105,10 @@ def test_job_is_pinned_to_p3_with_gpu_limits_and_uses_the_pod_identity(dedicated
     assert env["TRAINSTACK_CODE_URI"] == dedicated.outputs["codeUri"]
     assert spec["containers"][0]["command"][:2] == ["python3", "-c"]
     association = dedicated.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "training")
-    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) \
-        == (job.inputs["metadata"]["namespace"], spec["serviceAccountName"])
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
+        job.inputs["metadata"]["namespace"],
+        spec["serviceAccountName"],
+    )
     role = dedicated.one("aws:iam/role:Role", "training-role")
     assert association.inputs["roleArn"] == role.state["arn"]
     trust = statements(json.loads(role.inputs["assumeRolePolicy"]))[0]
@@ -125,8 +128,10 @@ def test_autoscaler_runs_on_the_system_node_with_a_scoped_pod_identity(dedicated
     assert pod["nodeSelector"] == {"trainstack.io/role": "system"}
     assert f"k8s.io/cluster-autoscaler/{cluster}" in " ".join(pod["containers"][0]["command"])
     association = dedicated.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "autoscaler")
-    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == \
-        ("kube-system", pod["serviceAccountName"])
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
+        "kube-system",
+        pod["serviceAccountName"],
+    )
     doc = policy_of(dedicated.one("aws:iam/rolePolicy:RolePolicy", "autoscaler"))
     resize = next(s for s in statements(doc) if "autoscaling:SetDesiredCapacity" in s["Action"])
     assert resize["Condition"]["StringEquals"] == {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}": "owned"}
@@ -155,9 +160,14 @@ def test_teardown_scales_every_group_to_zero_with_a_botocore_valid_request(dedic
         tainted = all(r.get("taints") for _, r in calls)
         assert tainted == ("system" not in name)
     doc = policy_of(dedicated.one("aws:iam/rolePolicy:RolePolicy", "teardown"))
-    assert statements(doc) == [{"Sid": "ScaleTheseNodeGroupsToZero", "Effect": "Allow",
-                                "Action": "eks:UpdateNodegroupConfig",
-                                "Resource": sorted(g.state["arn"] for g in groups.values())}]
+    assert statements(doc) == [
+        {
+            "Sid": "ScaleTheseNodeGroupsToZero",
+            "Effect": "Allow",
+            "Action": "eks:UpdateNodegroupConfig",
+            "Resource": sorted(g.state["arn"] for g in groups.values()),
+        }
+    ]
 
 
 def test_outputs_name_the_cluster_job_and_how_to_follow_it(dedicated):
@@ -186,8 +196,10 @@ def test_shared_mode_adds_only_node_groups_and_the_job_to_the_platforms_cluster(
     # The platform's Cluster Autoscaler and device plugin serve every shared cluster stack.
     assert platform.one("aws:eks/cluster:Cluster") and [r for r in platform.resources if r.type.endswith(":DaemonSet")]
     # Teardown never touches the shared system group.
-    names = {json.loads(s.inputs["target"]["input"])["NodegroupName"]
-             for s in shared.of_type("aws:scheduler/schedule:Schedule")}
+    names = {
+        json.loads(s.inputs["target"]["input"])["NodegroupName"]
+        for s in shared.of_type("aws:scheduler/schedule:Schedule")
+    }
     assert names == {g.state["nodeGroupName"] for g in groups}
 
 
@@ -206,16 +218,29 @@ def test_plan_shows_the_eks_cluster_end_to_end(example_plans):
     console = Console(width=200, file=io.StringIO(), record=True)
     render(example_plans["dev-eks"], console)
     output = console.export_text()
-    for fragment in ("eks-control-plane-cluster  aws:eks:Cluster", "gpu-p3-2xlarge  aws:eks:NodeGroup  ignores scalingConfig.desiredSize",
-                     "nvidia-device-plugin  kubernetes:apps:DaemonSet", "eks-addons-autoscaler  kubernetes:apps:Deployment",
-                     "training-identity  aws:eks:PodIdentityAssociation", "training-job  kubernetes:batch:Job",
-                     "teardown-scale-to-zero-p3-2xlarge  aws:scheduler:Schedule", "idle $0.14/h", "plan ok"):
+    for fragment in (
+        "eks-control-plane-cluster  aws:eks:Cluster",
+        "gpu-p3-2xlarge  aws:eks:NodeGroup  ignores scalingConfig.desiredSize",
+        "nvidia-device-plugin  kubernetes:apps:DaemonSet",
+        "eks-addons-autoscaler  kubernetes:apps:Deployment",
+        "training-identity  aws:eks:PodIdentityAssociation",
+        "training-job  kubernetes:batch:Job",
+        "teardown-scale-to-zero-p3-2xlarge  aws:scheduler:Schedule",
+        "idle $0.14/h",
+        "plan ok",
+    ):
         assert fragment in output, fragment
 
 
 def test_bottlerocket_on_demand_groups_keep_their_own_plugin_and_data_volume(run_stack):
-    run = run_stack(cluster_config("eks", gpu={"instanceTypes": ["g5.xlarge"], "family": "g5", "spotPercent": 0},
-                                   eks={"amiType": "BOTTLEROCKET_x86_64_NVIDIA"}), stack="dev-br")
+    run = run_stack(
+        cluster_config(
+            "eks",
+            gpu={"instanceTypes": ["g5.xlarge"], "family": "g5", "spotPercent": 0},
+            eks={"amiType": "BOTTLEROCKET_x86_64_NVIDIA"},
+        ),
+        stack="dev-br",
+    )
     group = run.one("aws:eks/nodeGroup:NodeGroup", "gpu-g5-xlarge")
     assert group.inputs["amiType"] == "BOTTLEROCKET_x86_64_NVIDIA" and group.inputs["capacityType"] == "ON_DEMAND"
     plugin = k8s_object(run, "DaemonSet").inputs["spec"]["template"]["spec"]["nodeSelector"]
@@ -238,7 +263,7 @@ def test_every_kubernetes_object_pulumi_receives_is_schema_valid(example_plans, 
     import kubernetes_validate
 
     result = example_plans[stack]
-    version = (result.config.cluster.eks.version if result.config.cluster else result.config.platform.eks.version)
+    version = result.config.cluster.eks.version if result.config.cluster else result.config.platform.eks.version
     objects = [r for r in result.run.resources if r.type.startswith("kubernetes:")]
     assert objects
     for r in objects:
@@ -254,16 +279,27 @@ def test_eks_training_cluster_is_usable_on_its_own_from_any_program(run_program)
     from trainstack.model.run_locations import RunLocations
 
     now = dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc)
-    cfg = C.parse_config(cluster_config("eks", gpu={"instanceTypes": ["g5.xlarge"], "family": "g5"}), stack="solo",
-                         now=now).cluster
-    locations = RunLocations("raw", "arn:aws:s3:::raw", "d/", "art", "arn:aws:s3:::art", "artifacts/a/solo/",
-                             "checkpoints/a/solo/")
+    cfg = C.parse_config(
+        cluster_config("eks", gpu={"instanceTypes": ["g5.xlarge"], "family": "g5"}), stack="solo", now=now
+    ).cluster
+    locations = RunLocations(
+        "raw", "arn:aws:s3:::raw", "d/", "art", "arn:aws:s3:::art", "artifacts/a/solo/", "checkpoints/a/solo/"
+    )
 
     def program():
-        cluster = EksTrainingCluster("solo", EksTrainingClusterArgs(
-            cluster=cfg, stack="solo", region="us-east-1", account_id="123456789012",
-            subnet_ids=["subnet-1", "subnet-2"], security_group_id="sg-1", locations=locations,
-            kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k"))
+        cluster = EksTrainingCluster(
+            "solo",
+            EksTrainingClusterArgs(
+                cluster=cfg,
+                stack="solo",
+                region="us-east-1",
+                account_id="123456789012",
+                subnet_ids=["subnet-1", "subnet-2"],
+                security_group_id="sg-1",
+                locations=locations,
+                kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+            ),
+        )
         import pulumi
 
         pulumi.export("groups", [g.node_group_name for g in cluster.gpu.groups.values()])

@@ -15,19 +15,30 @@ from trainstack.model import config as C
 from trainstack.model import eks_request as E
 from trainstack.model.run_locations import RunLocations
 
-LOCATIONS = RunLocations("raw-bucket", "arn:aws:s3:::raw-bucket", "cifar10/v1/", "artifacts-bucket",
-                         "arn:aws:s3:::artifacts-bucket", "artifacts/alice/dev-eks/", "checkpoints/alice/dev-eks/")
+LOCATIONS = RunLocations(
+    "raw-bucket",
+    "arn:aws:s3:::raw-bucket",
+    "cifar10/v1/",
+    "artifacts-bucket",
+    "arn:aws:s3:::artifacts-bucket",
+    "artifacts/alice/dev-eks/",
+    "checkpoints/alice/dev-eks/",
+)
 
 
 def eks_cluster(nodes=2, gpus=1, types=("p3.2xlarge", "p3.8xlarge"), spot=100, **job):
-    raw = cluster_config("eks", gpu={"instanceTypes": list(types), "spotPercent": spot, "maxInstances": max(4, nodes)},
-                         job={"nodes": nodes, "gpusPerNode": gpus, **job})
+    raw = cluster_config(
+        "eks",
+        gpu={"instanceTypes": list(types), "spotPercent": spot, "maxInstances": max(4, nodes)},
+        job={"nodes": nodes, "gpusPerNode": gpus, **job},
+    )
     return C.parse_config(raw, stack="dev-eks", now=NOW).cluster
 
 
 def job_manifest(cluster, stack="dev-eks"):
-    return E.training_job(cluster, stack=stack, namespace=E.namespace_name(stack), locations=LOCATIONS,
-                          region="us-east-1")
+    return E.training_job(
+        cluster, stack=stack, namespace=E.namespace_name(stack), locations=LOCATIONS, region="us-east-1"
+    )
 
 
 def pod_spec(job):
@@ -47,6 +58,7 @@ def tolerated(taint: dict, tolerations: list[dict]) -> bool:
 
 
 # ------------------------------------------------------------------------------ node groups
+
 
 def test_one_node_group_per_type_at_zero_with_gpu_taint_and_family_label():
     specs = E.node_group_specs(eks_cluster(), "dev-eks")
@@ -69,6 +81,7 @@ def test_autoscaler_node_template_tags_describe_the_group_at_zero():
 
 
 # ------------------------------------------------------------------------------ the Job
+
 
 def test_job_pods_select_the_group_labels_and_tolerate_exactly_its_taints():
     cluster = eks_cluster()
@@ -111,8 +124,10 @@ def test_indexed_job_with_headless_service_and_static_rendezvous_on_rank_zero():
     assert argv[-1] == "train.py"
     assert argv[argv.index("--rdzv_conf") + 1] == "timeout=900"  # job.peerTimeoutMinutes
     affinity = spec["affinity"]
-    assert affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"] \
+    assert (
+        affinity["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]["topologyKey"]
         == "kubernetes.io/hostname"
+    )
     zone = affinity["podAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
     assert zone["topologyKey"] == "topology.kubernetes.io/zone"
 
@@ -155,13 +170,20 @@ def test_requests_fit_the_smallest_listed_type():
 
 # ------------------------------------------------------------------------------ schemas
 
+
 @pytest.mark.parametrize("nodes", [1, 2])
 @pytest.mark.parametrize("version", ["1.33", "1.35"])
 def test_every_manifest_is_valid_for_the_cluster_version(nodes, version):
     cluster = eks_cluster(nodes=nodes)
     manifests = E.manifests_for_validation(cluster, stack="dev-eks", locations=LOCATIONS, region="us-east-1")
-    assert {m["kind"] for m in manifests} >= {"Namespace", "ServiceAccount", "Job", "DaemonSet", "Deployment",
-                                              "ClusterRole"}
+    assert {m["kind"] for m in manifests} >= {
+        "Namespace",
+        "ServiceAccount",
+        "Job",
+        "DaemonSet",
+        "Deployment",
+        "ClusterRole",
+    }
     for m in manifests:
         kubernetes_validate.validate(m, version, strict=True)
 
@@ -178,8 +200,9 @@ def test_cluster_autoscaler_matches_the_cluster_version_and_discovers_its_groups
     deploy = next(m for m in manifests if m["kind"] == "Deployment")
     container = deploy["spec"]["template"]["spec"]["containers"][0]
     assert container["image"].endswith(":v1.34.0")
-    assert ("--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,"
-            "k8s.io/cluster-autoscaler/ts-cluster") in container["command"]
+    assert (
+        "--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,k8s.io/cluster-autoscaler/ts-cluster"
+    ) in container["command"]
     assert deploy["spec"]["template"]["spec"]["nodeSelector"] == {"trainstack.io/role": "system"}
 
 
@@ -197,6 +220,7 @@ def test_device_plugin_runs_on_gpu_nodes_whatever_their_taints():
 
 
 # ------------------------------------------------------------------------------ teardown
+
 
 @pytest.fixture(scope="module")
 def update_nodegroup_shape():
@@ -231,8 +255,7 @@ def test_with_a_workdir_the_container_fetches_the_code_then_runs_the_same_comman
     cluster = eks_cluster(nodes=2)
     ns = E.namespace_name("dev-eks")
     uri = "s3://artifacts-bucket/artifacts/alice/dev-eks/code/abc.tar.gz"
-    job = E.training_job(cluster, stack="dev-eks", namespace=ns, locations=LOCATIONS, region="us-east-1",
-                         code_uri=uri)
+    job = E.training_job(cluster, stack="dev-eks", namespace=ns, locations=LOCATIONS, region="us-east-1", code_uri=uri)
     container = pod_spec(job)["containers"][0]
     assert container["command"] == container_entry(E.container_command(cluster.job, ns))
     assert container["command"][3:5] == ["torchrun", "--nnodes"]

@@ -49,8 +49,11 @@ def test_every_stack_command_parses():
         assert job["workdir"] == "examples/cifar10", path.name
         assert job["command"][:2] == ["python", "train.py"], path.name
         # SageMaker's toolkit adds sagemaker.hyperparameters as --name value
-        extra = [x for k, v in config.get("trainstack:sagemaker", {}).get("hyperparameters", {}).items()
-                 for x in (f"--{k}", str(v))]
+        extra = [
+            x
+            for k, v in config.get("trainstack:sagemaker", {}).get("hyperparameters", {}).items()
+            for x in (f"--{k}", str(v))
+        ]
         trainlib.parse_args([str(a) for a in job["command"][2:]] + extra)
 
 
@@ -68,22 +71,41 @@ def test_rank_from_torchrun_environment():
 
 
 def test_where_each_backend_writes():
-    base = {"TRAINSTACK_DATASET_URI": "s3://raw/cifar10/", "TRAINSTACK_CHECKPOINT_URI": CKPT,
-            "TRAINSTACK_MODEL_URI": "s3://art/artifacts/a/s/model/", "SM_MODEL_DIR": "/opt/ml/model"}
+    base = {
+        "TRAINSTACK_DATASET_URI": "s3://raw/cifar10/",
+        "TRAINSTACK_CHECKPOINT_URI": CKPT,
+        "TRAINSTACK_MODEL_URI": "s3://art/artifacts/a/s/model/",
+        "SM_MODEL_DIR": "/opt/ml/model",
+    }
     ecs = trainlib.places_from_env(base)
-    assert (ecs.checkpoint_uri, ecs.model_uri, ecs.model_dir) == (CKPT, "s3://art/artifacts/a/s/model/", "/opt/ml/model")
+    assert (ecs.checkpoint_uri, ecs.model_uri, ecs.model_dir) == (
+        CKPT,
+        "s3://art/artifacts/a/s/model/",
+        "/opt/ml/model",
+    )
     # ec2: the bootstrap sets no model URI and uploads /opt/ml/model itself, after a successful run only
-    ec2 = trainlib.places_from_env({k: v for k, v in base.items() if k != "TRAINSTACK_MODEL_URI"}
-                                   | {"TRAINSTACK_NODE_RANK": "1"})
+    ec2 = trainlib.places_from_env(
+        {k: v for k, v in base.items() if k != "TRAINSTACK_MODEL_URI"} | {"TRAINSTACK_NODE_RANK": "1"}
+    )
     assert (ec2.checkpoint_uri, ec2.model_uri, ec2.model_dir) == (CKPT, None, "/opt/ml/model")
-    sm = trainlib.places_from_env(base | {"TRAINING_JOB_NAME": "j", "TRAINSTACK_CHECKPOINT_DIR": "/opt/ml/checkpoints",
-                                          "SM_CHANNEL_TRAINING": "/opt/ml/input/data/training"})
+    sm = trainlib.places_from_env(
+        base
+        | {
+            "TRAINING_JOB_NAME": "j",
+            "TRAINSTACK_CHECKPOINT_DIR": "/opt/ml/checkpoints",
+            "SM_CHANNEL_TRAINING": "/opt/ml/input/data/training",
+        }
+    )
     assert (sm.checkpoint_uri, sm.checkpoint_dir, sm.model_uri) == (None, "/opt/ml/checkpoints", None)
     assert sm.dataset_dir == "/opt/ml/input/data/training"
 
 
 def test_checkpoint_names_sort_by_step():
-    names = [trainlib.checkpoint_name(s) for s in (900, 1000, 50)] + ["ckpt-12.pt", "notes.txt", "ckpt-000000100.pt.tmp"]
+    names = [trainlib.checkpoint_name(s) for s in (900, 1000, 50)] + [
+        "ckpt-12.pt",
+        "notes.txt",
+        "ckpt-000000100.pt.tmp",
+    ]
     assert trainlib.checkpoint_name(1000) == "ckpt-000001000.pt"
     assert trainlib.newest_checkpoint(names) == "ckpt-000001000.pt"  # not the string-largest, not a stray file
     assert trainlib.newest_checkpoint(["notes.txt"]) is None

@@ -27,9 +27,17 @@ def h(hours: float) -> dt.datetime:
 
 
 def cluster_tags(stack: str, owner: str, backend: str, expires: dt.datetime) -> list[dict]:
-    return [{"Key": k, "Value": v} for k, v in {
-        tags.KIND: "cluster", tags.STACK: stack, tags.OWNER: owner, tags.BACKEND: backend,
-        tags.EXPIRES_AT: expires.strftime("%Y-%m-%dT%H:%M:%SZ"), "trainstack:project": "trainstack"}.items()]
+    return [
+        {"Key": k, "Value": v}
+        for k, v in {
+            tags.KIND: "cluster",
+            tags.STACK: stack,
+            tags.OWNER: owner,
+            tags.BACKEND: backend,
+            tags.EXPIRES_AT: expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "trainstack:project": "trainstack",
+        }.items()
+    ]
 
 
 def launch(ec2, stack_tags, launched: dt.datetime, instance_type: str = "p3.2xlarge", spot: bool = False) -> str:
@@ -37,15 +45,25 @@ def launch(ec2, stack_tags, launched: dt.datetime, instance_type: str = "p3.2xla
 
     image = "ami-12c6146b"  # moto validates no AMI ids unless asked to
     kw = {"InstanceMarketOptions": {"MarketType": "spot"}} if spot else {}
-    iid = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType=instance_type,
-                            TagSpecifications=[{"ResourceType": "instance", "Tags": stack_tags}],
-                            **kw)["Instances"][0]["InstanceId"]
+    iid = ec2.run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        InstanceType=instance_type,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": stack_tags}],
+        **kw,
+    )["Instances"][0]["InstanceId"]
     ec2_backends[ACCOUNT][REGION].get_instance(iid).launch_time = launched.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     return iid
 
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-               "AWS_DEFAULT_REGION": REGION, "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+}
 JOB_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/carol-job"
 
 
@@ -64,14 +82,20 @@ def fleet_world():
         # The job exists in moto (so the tagging API finds it); its description is stubbed (moto has no
         # BillableTimeInSeconds).
         boto3.client("sagemaker", region_name=REGION).create_training_job(
-            TrainingJobName="carol-job", RoleArn=f"arn:aws:iam::{ACCOUNT}:role/sm",
+            TrainingJobName="carol-job",
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/sm",
             AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "FastFile"},
             OutputDataConfig={"S3OutputPath": "s3://b/out/"},
             ResourceConfig={"InstanceType": "ml.p3.2xlarge", "InstanceCount": 2, "VolumeSizeInGB": 200},
             StoppingCondition={"MaxRuntimeInSeconds": 3600},
-            Tags=cluster_tags("carol-sm-3", "carol", "sagemaker", h(-1)))
-        yield {"alice": alice, "bob": bob, "tagging": boto3.client("resourcegroupstaggingapi", region_name=REGION),
-               "ec2": ec2}
+            Tags=cluster_tags("carol-sm-3", "carol", "sagemaker", h(-1)),
+        )
+        yield {
+            "alice": alice,
+            "bob": bob,
+            "tagging": boto3.client("resourcegroupstaggingapi", region_name=REGION),
+            "ec2": ec2,
+        }
 
 
 @pytest.fixture
@@ -80,39 +104,83 @@ def fleet_aws(fleet_world):
     alice = fleet_world["alice"]
     autoscaling = boto3.client("autoscaling", region_name=REGION)
     stub = Stubber(autoscaling)
-    group = {"AutoScalingGroupName": "alice-gpu", "MinSize": 0, "MaxSize": 4, "DesiredCapacity": 1,
-             "DefaultCooldown": 300, "AvailabilityZones": ["us-east-1a"], "HealthCheckType": "EC2",
-             "CreatedTime": h(5), "Tags": [{"Key": t["Key"], "Value": t["Value"], "PropagateAtLaunch": True,
-                                            "ResourceId": "alice-gpu", "ResourceType": "auto-scaling-group"}
-                                           for t in cluster_tags("alice-ecs-1", "alice", "ecs", h(2))],
-             "MixedInstancesPolicy": {"LaunchTemplate": {
-                 "LaunchTemplateSpecification": {"LaunchTemplateId": "lt-0123456789abcdef0"},
-                 "Overrides": [{"InstanceType": "p3.2xlarge"}, {"InstanceType": "p3.8xlarge"}]}}}
-    stub.add_response("describe_auto_scaling_groups", {"AutoScalingGroups": [group]},
-                      {"Filters": [{"Name": f"tag:{tags.STACK}", "Values": ["alice-ecs-1", "bob-ec2-2"]}]})
+    group = {
+        "AutoScalingGroupName": "alice-gpu",
+        "MinSize": 0,
+        "MaxSize": 4,
+        "DesiredCapacity": 1,
+        "DefaultCooldown": 300,
+        "AvailabilityZones": ["us-east-1a"],
+        "HealthCheckType": "EC2",
+        "CreatedTime": h(5),
+        "Tags": [
+            {
+                "Key": t["Key"],
+                "Value": t["Value"],
+                "PropagateAtLaunch": True,
+                "ResourceId": "alice-gpu",
+                "ResourceType": "auto-scaling-group",
+            }
+            for t in cluster_tags("alice-ecs-1", "alice", "ecs", h(2))
+        ],
+        "MixedInstancesPolicy": {
+            "LaunchTemplate": {
+                "LaunchTemplateSpecification": {"LaunchTemplateId": "lt-0123456789abcdef0"},
+                "Overrides": [{"InstanceType": "p3.2xlarge"}, {"InstanceType": "p3.8xlarge"}],
+            }
+        },
+    }
+    stub.add_response(
+        "describe_auto_scaling_groups",
+        {"AutoScalingGroups": [group]},
+        {"Filters": [{"Name": f"tag:{tags.STACK}", "Values": ["alice-ecs-1", "bob-ec2-2"]}]},
+    )
 
     def activity(desc, start, end, status="Successful"):
-        return {"ActivityId": f"a-{len(desc)}-{start:%H%M}", "AutoScalingGroupName": "alice-gpu",
-                "Description": desc, "Cause": "...", "StartTime": start, "EndTime": end,
-                "StatusCode": status, "Progress": 100}
+        return {
+            "ActivityId": f"a-{len(desc)}-{start:%H%M}",
+            "AutoScalingGroupName": "alice-gpu",
+            "Description": desc,
+            "Cause": "...",
+            "StartTime": start,
+            "EndTime": end,
+            "StatusCode": status,
+            "Progress": 100,
+        }
 
-    stub.add_response("describe_scaling_activities", {"Activities": [
-        activity(f"Launching a new EC2 instance: {alice}", h(3 + 5 / 60), h(3)),
-        activity("Launching a new EC2 instance: i-0000000000000old0", h(4), h(4) + dt.timedelta(minutes=2)),
-        activity("Terminating EC2 instance: i-0000000000000old0", h(3.5) - dt.timedelta(minutes=1), h(3.5)),
-        activity("Launching a new EC2 instance: i-00000000000failed", h(4), h(4), status="Failed"),
-    ]}, {"AutoScalingGroupName": "alice-gpu", "IncludeDeletedGroups": True})
+    stub.add_response(
+        "describe_scaling_activities",
+        {
+            "Activities": [
+                activity(f"Launching a new EC2 instance: {alice}", h(3 + 5 / 60), h(3)),
+                activity("Launching a new EC2 instance: i-0000000000000old0", h(4), h(4) + dt.timedelta(minutes=2)),
+                activity("Terminating EC2 instance: i-0000000000000old0", h(3.5) - dt.timedelta(minutes=1), h(3.5)),
+                activity("Launching a new EC2 instance: i-00000000000failed", h(4), h(4), status="Failed"),
+            ]
+        },
+        {"AutoScalingGroupName": "alice-gpu", "IncludeDeletedGroups": True},
+    )
     stub.activate()
 
     sagemaker = boto3.client("sagemaker", region_name=REGION)
     sm_stub = Stubber(sagemaker)
-    sm_stub.add_response("describe_training_job", {
-        "TrainingJobName": "carol-job", "TrainingJobArn": JOB_ARN, "ModelArtifacts": {"S3ModelArtifacts": ""},
-        "TrainingJobStatus": "Completed", "SecondaryStatus": "Completed",
-        "AlgorithmSpecification": {"TrainingInputMode": "FastFile"},
-        "ResourceConfig": {"InstanceType": "ml.p3.2xlarge", "InstanceCount": 2, "VolumeSizeInGB": 200},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 3600}, "CreationTime": h(2),
-        "BillableTimeInSeconds": 1800, "EnableManagedSpotTraining": True}, {"TrainingJobName": "carol-job"})
+    sm_stub.add_response(
+        "describe_training_job",
+        {
+            "TrainingJobName": "carol-job",
+            "TrainingJobArn": JOB_ARN,
+            "ModelArtifacts": {"S3ModelArtifacts": ""},
+            "TrainingJobStatus": "Completed",
+            "SecondaryStatus": "Completed",
+            "AlgorithmSpecification": {"TrainingInputMode": "FastFile"},
+            "ResourceConfig": {"InstanceType": "ml.p3.2xlarge", "InstanceCount": 2, "VolumeSizeInGB": 200},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+            "CreationTime": h(2),
+            "BillableTimeInSeconds": 1800,
+            "EnableManagedSpotTraining": True,
+        },
+        {"TrainingJobName": "carol-job"},
+    )
     sm_stub.activate()
     clients = fleet.AwsClients(fleet_world["tagging"], fleet_world["ec2"], autoscaling, sagemaker)
     return {"clients": clients, **fleet_world, "stubs": (stub, sm_stub)}
@@ -142,9 +210,11 @@ def test_ls_finds_tagged_clusters_and_estimates_cost_from_launch_times(fleet_aws
 
 
 def test_state_join_marks_orphans_and_state_only_stacks(fleet_aws):
-    state = {"alice-ecs-1": fleet.StateStack("alice-ecs-1", h(6), False, 40),
-             "dave-ecs-9": fleet.StateStack("dave-ecs-9", h(30), False, 0),
-             "platform": fleet.StateStack("platform", h(100), False, 60)}
+    state = {
+        "alice-ecs-1": fleet.StateStack("alice-ecs-1", h(6), False, 40),
+        "dave-ecs-9": fleet.StateStack("dave-ecs-9", h(30), False, 0),
+        "platform": fleet.StateStack("platform", h(100), False, 60),
+    }
     found = by_stack(fleet.list_clusters(fleet_aws["clients"], NOW, root=ROOT, state=state))
     assert found["alice-ecs-1"].state == "ok" and found["alice-ecs-1"].last_update == h(6)
     assert found["bob-ec2-2"].state == "orphan"
@@ -168,6 +238,7 @@ def test_spot_prices_replace_the_on_demand_bound(fleet_aws):
             def paginate(self, **kw):
                 assert kw["InstanceTypes"] == ["g5.xlarge"] and kw["ProductDescriptions"] == ["Linux/UNIX"]
                 return [{"SpotPriceHistory": [{"SpotPrice": "0.30"}, {"SpotPrice": "0.40"}]}]
+
         return P()
 
     real_ec2.get_paginator = paginator
@@ -211,8 +282,12 @@ def test_ls_table_shows_every_cluster(monkeypatch, fleet_aws):
 
 def test_reap_expired_dry_run_names_exactly_the_expired_ones(monkeypatch, fleet_aws):
     destroyed = []
-    result = _cli(monkeypatch, fleet_aws, ["reap", "--expired", "--dry-run"],
-                  destroy=lambda name: destroyed.append(name) or (True, "ok"))
+    result = _cli(
+        monkeypatch,
+        fleet_aws,
+        ["reap", "--expired", "--dry-run"],
+        destroy=lambda name: destroyed.append(name) or (True, "ok"),
+    )
     assert result.exit_code == 0, result.output
     named = [line.split()[1].rstrip(":") for line in result.output.splitlines() if line.startswith("would-destroy")]
     assert named == ["alice-ecs-1"] and destroyed == []
@@ -221,8 +296,9 @@ def test_reap_expired_dry_run_names_exactly_the_expired_ones(monkeypatch, fleet_
 def test_reap_grace_keeps_recently_expired_stacks(fleet_aws):
     clusters = fleet.list_clusters(fleet_aws["clients"], NOW, root=ROOT)
     assert fleet.reap_candidates(clusters, NOW, expired=True, prefix=None, grace=fleet.parse_duration("3h")) == []
-    assert [c.stack for c in fleet.reap_candidates(clusters, NOW, expired=False, prefix="bob-",
-                                                   grace=dt.timedelta(0))] == ["bob-ec2-2"]
+    assert [
+        c.stack for c in fleet.reap_candidates(clusters, NOW, expired=False, prefix="bob-", grace=dt.timedelta(0))
+    ] == ["bob-ec2-2"]
     with pytest.raises(fleet.FleetError, match="needs a selector"):
         fleet.reap_candidates(clusters, NOW, expired=False, prefix=None, grace=dt.timedelta(0))
 
@@ -243,8 +319,12 @@ def test_reap_reports_each_result_and_fails_if_any_failed(monkeypatch, fleet_aws
 
 
 def test_reap_succeeds_when_every_destroy_does(monkeypatch, fleet_aws):
-    result = _cli(monkeypatch, fleet_aws, ["reap", "--expired", "--grace", "0", "--yes"],
-                  destroy=lambda name: (True, "destroyed and removed"))
+    result = _cli(
+        monkeypatch,
+        fleet_aws,
+        ["reap", "--expired", "--grace", "0", "--yes"],
+        destroy=lambda name: (True, "destroyed and removed"),
+    )
     assert result.exit_code == 0 and "destroyed alice-ecs-1" in result.output and "bob" not in result.output
 
 

@@ -14,8 +14,9 @@ from trainstack.run.driver import Interrupts
 from trainstack.run.follow import FAILED, PENDING, RUNNING, SUCCEEDED, JobState, follower_for
 from trainstack.run.run import RunOptions, Ui, follow
 
-CAPACITY = ("We currently do not have sufficient p3.8xlarge capacity in the Availability Zone you requested "
-            "(us-east-1a).")
+CAPACITY = (
+    "We currently do not have sufficient p3.8xlarge capacity in the Availability Zone you requested (us-east-1a)."
+)
 
 
 class Scripted:
@@ -62,8 +63,9 @@ def run_follow(follower, *, start_timeout=60.0, max_hours=1.0, step=10.0, intr=N
 
     opts = RunOptions(template="t", poll_seconds=0, start_timeout_seconds=start_timeout, grace_seconds=600)
     ui = Ui(Console(file=io.StringIO()))
-    return follow(follower, intr=intr or Interrupts(None), ui=ui, opts=opts, max_runtime_hours=max_hours,
-                  clock=Clock(step))[0]
+    return follow(
+        follower, intr=intr or Interrupts(None), ui=ui, opts=opts, max_runtime_hours=max_hours, clock=Clock(step)
+    )[0]
 
 
 def test_a_job_that_never_starts_ends_on_the_timeout_with_reason_and_hints():
@@ -107,24 +109,40 @@ def aws(aws_credentials):
         yield boto3.Session(region_name="us-east-1")
 
 
-EC2_OUTPUTS = {"backend": "ec2", "region": "us-east-1", "groupName": "training-gpu-asg", "logGroupName": "/ts/g",
-               "artifactUri": "s3://art/artifacts/bob/s/", "successMarkerUri": "s3://art/artifacts/bob/s/_SUCCESS",
-               "modelUri": "s3://art/artifacts/bob/s/model/"}
+EC2_OUTPUTS = {
+    "backend": "ec2",
+    "region": "us-east-1",
+    "groupName": "training-gpu-asg",
+    "logGroupName": "/ts/g",
+    "artifactUri": "s3://art/artifacts/bob/s/",
+    "successMarkerUri": "s3://art/artifacts/bob/s/_SUCCESS",
+    "modelUri": "s3://art/artifacts/bob/s/model/",
+}
 
 
 def test_ec2_follower_reads_the_group_markers_and_every_nodes_log(aws):
     s3, asg, logs = aws.client("s3"), aws.client("autoscaling"), aws.client("logs")
     s3.create_bucket(Bucket="art")
-    asg.create_launch_configuration(LaunchConfigurationName="lc", ImageId="ami-0abcdef1234567890",
-                                    InstanceType="p3.8xlarge")
-    asg.create_auto_scaling_group(AutoScalingGroupName="training-gpu-asg", LaunchConfigurationName="lc",
-                                  MinSize=0, MaxSize=2, DesiredCapacity=0, AvailabilityZones=["us-east-1a"])
+    asg.create_launch_configuration(
+        LaunchConfigurationName="lc", ImageId="ami-0abcdef1234567890", InstanceType="p3.8xlarge"
+    )
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="training-gpu-asg",
+        LaunchConfigurationName="lc",
+        MinSize=0,
+        MaxSize=2,
+        DesiredCapacity=0,
+        AvailabilityZones=["us-east-1a"],
+    )
     logs.create_log_group(logGroupName="/ts/g")
     for rank in (0, 1):
         stream = f"node-{rank}-ip-10-40-0-{rank + 5}"
         logs.create_log_stream(logGroupName="/ts/g", logStreamName=stream)
-        logs.put_log_events(logGroupName="/ts/g", logStreamName=stream,
-                            logEvents=[{"timestamp": int(time.time() * 1000), "message": f"rank {rank} step 1"}])
+        logs.put_log_events(
+            logGroupName="/ts/g",
+            logStreamName=stream,
+            logEvents=[{"timestamp": int(time.time() * 1000), "message": f"rank {rank} step 1"}],
+        )
     f = follower_for(EC2_OUTPUTS, aws)
     assert f.poll().phase == PENDING
     assert f.tail() == ["[node 0] rank 0 step 1", "[node 1] rank 1 step 1"]
@@ -142,12 +160,31 @@ def test_ec2_follower_reads_the_group_markers_and_every_nodes_log(aws):
 def test_ec2_stalled_names_the_failed_scaling_activity(aws):
     f = follower_for(EC2_OUTPUTS, aws)
     with Stubber(f.autoscaling) as stub:
-        stub.add_response("describe_scaling_activities", {"Activities": [
-            {"ActivityId": "1", "AutoScalingGroupName": "training-gpu-asg", "Cause": "c", "StartTime": "2026-11-22",
-             "StatusCode": "Failed", "Progress": 100, "StatusMessage": CAPACITY},
-            {"ActivityId": "2", "AutoScalingGroupName": "training-gpu-asg", "Cause": "c", "StartTime": "2026-11-22",
-             "StatusCode": "Successful", "Progress": 100}]},
-            {"AutoScalingGroupName": "training-gpu-asg", "MaxRecords": 5})
+        stub.add_response(
+            "describe_scaling_activities",
+            {
+                "Activities": [
+                    {
+                        "ActivityId": "1",
+                        "AutoScalingGroupName": "training-gpu-asg",
+                        "Cause": "c",
+                        "StartTime": "2026-11-22",
+                        "StatusCode": "Failed",
+                        "Progress": 100,
+                        "StatusMessage": CAPACITY,
+                    },
+                    {
+                        "ActivityId": "2",
+                        "AutoScalingGroupName": "training-gpu-asg",
+                        "Cause": "c",
+                        "StartTime": "2026-11-22",
+                        "StatusCode": "Successful",
+                        "Progress": 100,
+                    },
+                ]
+            },
+            {"AutoScalingGroupName": "training-gpu-asg", "MaxRecords": 5},
+        )
         assert f.stalled() == "no node of the group reached InService; Failed: " + CAPACITY
 
 
@@ -156,14 +193,23 @@ def test_sagemaker_follower_maps_secondary_statuses(aws):
 
     sm = aws.client("sagemaker")
     sm.create_training_job(
-        TrainingJobName="job-1", RoleArn="arn:aws:iam::123456789012:role/sm",
+        TrainingJobName="job-1",
+        RoleArn="arn:aws:iam::123456789012:role/sm",
         AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
         OutputDataConfig={"S3OutputPath": "s3://art/a/"},
         ResourceConfig={"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50},
-        StoppingCondition={"MaxRuntimeInSeconds": 3600})
+        StoppingCondition={"MaxRuntimeInSeconds": 3600},
+    )
     job = sagemaker_backends["123456789012"]["us-east-1"].training_jobs["job-1"]
-    f = follower_for({"backend": "sagemaker", "region": "us-east-1", "trainingJobName": "job-1",
-                      "modelArtifactUri": "s3://art/a/job-1/output/model.tar.gz"}, aws)
+    f = follower_for(
+        {
+            "backend": "sagemaker",
+            "region": "us-east-1",
+            "trainingJobName": "job-1",
+            "modelArtifactUri": "s3://art/a/job-1/output/model.tar.gz",
+        },
+        aws,
+    )
     job.training_job_status, job.secondary_status = "InProgress", "Starting"
     assert f.poll() == JobState(PENDING, "Starting")
     job.secondary_status = "Training"

@@ -32,17 +32,25 @@ def server(tmp_path_factory):
 
 
 def _session():
-    return boto3.Session(aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="secret",
-                         region_name="us-east-1")
+    return boto3.Session(
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="secret", region_name="us-east-1"
+    )
 
 
 @pytest.fixture
 def kube(server):
     server.kube = fake = FakeKube()
     endpoint, ca_data = server.endpoint, server.ca_data
-    outputs = {"backend": "eks", "region": "us-east-1", "clusterName": "ts-dev-eks", "namespace": NS,
-               "jobName": JOB, "nodeGroupNames": ["gpu-p3-2xlarge-ng"], "modelUri": "s3://art/dev-eks/model/",
-               "kubeconfig": json.dumps(kubeconfig("ts-dev-eks", endpoint, ca_data, "us-east-1"))}
+    outputs = {
+        "backend": "eks",
+        "region": "us-east-1",
+        "clusterName": "ts-dev-eks",
+        "namespace": NS,
+        "jobName": JOB,
+        "nodeGroupNames": ["gpu-p3-2xlarge-ng"],
+        "modelUri": "s3://art/dev-eks/model/",
+        "kubeconfig": json.dumps(kubeconfig("ts-dev-eks", endpoint, ca_data, "us-east-1")),
+    }
     return fake, outputs
 
 
@@ -71,9 +79,17 @@ def test_pending_running_succeeded_tails_each_line_once(kube):
 
 def test_a_failed_condition_reports_its_reason(kube):
     fake, outputs = kube
-    fake.job["status"] = {"failed": 1, "conditions": [
-        {"type": "Failed", "status": "True", "reason": "PodFailurePolicy",
-         "message": "Container training for pod ts-dev-eks/train-0-abc failed with exit code 1 matching FailJob rule"}]}
+    fake.job["status"] = {
+        "failed": 1,
+        "conditions": [
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": "PodFailurePolicy",
+                "message": "Container training for pod ts-dev-eks/train-0-abc failed with exit code 1 matching FailJob rule",
+            }
+        ],
+    }
     state = EksFollower(outputs, _session()).poll()
     assert state.phase == FAILED and "PodFailurePolicy" in state.reason and "exit code 1" in state.reason
 
@@ -81,23 +97,53 @@ def test_a_failed_condition_reports_its_reason(kube):
 def test_stalled_pods_report_the_scheduler_and_the_node_group(kube):
     fake, outputs = kube
     fake.job["status"] = {"active": 1}
-    fake.pods = [pod("train-0-abc", "Pending", conditions=[
-        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": SCHED}])]
+    fake.pods = [
+        pod(
+            "train-0-abc",
+            "Pending",
+            conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": SCHED}],
+        )
+    ]
     f = EksFollower(outputs, _session())
     capacity = "We currently do not have sufficient p3.2xlarge capacity in the Availability Zone you requested."
     with Stubber(f.eks) as eks, Stubber(f.autoscaling) as asg:
-        eks.add_response("describe_nodegroup", {"nodegroup": {
-            "nodegroupName": "gpu-p3-2xlarge-ng", "health": {"issues": []},
-            "resources": {"autoScalingGroups": [{"name": "eks-gpu-123"}]}}},
-            {"clusterName": "ts-dev-eks", "nodegroupName": "gpu-p3-2xlarge-ng"})
-        asg.add_response("describe_scaling_activities", {"Activities": [
-            {"ActivityId": "a", "AutoScalingGroupName": "eks-gpu-123", "Cause": "c", "StartTime": dt.datetime(2026, 1, 1),
-             "StatusCode": "Failed", "StatusMessage": capacity}]},
-            {"AutoScalingGroupName": "eks-gpu-123", "MaxRecords": 5})
+        eks.add_response(
+            "describe_nodegroup",
+            {
+                "nodegroup": {
+                    "nodegroupName": "gpu-p3-2xlarge-ng",
+                    "health": {"issues": []},
+                    "resources": {"autoScalingGroups": [{"name": "eks-gpu-123"}]},
+                }
+            },
+            {"clusterName": "ts-dev-eks", "nodegroupName": "gpu-p3-2xlarge-ng"},
+        )
+        asg.add_response(
+            "describe_scaling_activities",
+            {
+                "Activities": [
+                    {
+                        "ActivityId": "a",
+                        "AutoScalingGroupName": "eks-gpu-123",
+                        "Cause": "c",
+                        "StartTime": dt.datetime(2026, 1, 1),
+                        "StatusCode": "Failed",
+                        "StatusMessage": capacity,
+                    }
+                ]
+            },
+            {"AutoScalingGroupName": "eks-gpu-123", "MaxRecords": 5},
+        )
         opts = RunOptions(template="t", poll_seconds=0, start_timeout_seconds=60, grace_seconds=600)
         clock = iter(range(0, 10_000, 100))
-        state = follow(f, intr=Interrupts(None), ui=Ui(Console(file=io.StringIO())), opts=opts,
-                       max_runtime_hours=1, clock=lambda: next(clock))[0]
+        state = follow(
+            f,
+            intr=Interrupts(None),
+            ui=Ui(Console(file=io.StringIO())),
+            opts=opts,
+            max_runtime_hours=1,
+            clock=lambda: next(clock),
+        )[0]
     assert state.phase == FAILED and "Insufficient nvidia.com/gpu" in state.reason
     assert "node group gpu-p3-2xlarge-ng: Failed: " + capacity in state.reason
     assert "another availability zone" in state.reason  # the shared capacity hints
@@ -144,8 +190,16 @@ def test_without_the_kubeconfig_output_the_endpoint_comes_from_describe_cluster(
     eks = session.client("eks", region_name="us-east-1")
     session.client = lambda name, **kw: eks if name == "eks" else boto3.Session.client(session, name, **kw)
     with Stubber(eks) as stub:
-        stub.add_response("describe_cluster", {"cluster": {"endpoint": cfg["server"], "certificateAuthority": {
-            "data": cfg["certificate-authority-data"]}}}, {"name": "ts-dev-eks"})
+        stub.add_response(
+            "describe_cluster",
+            {
+                "cluster": {
+                    "endpoint": cfg["server"],
+                    "certificateAuthority": {"data": cfg["certificate-authority-data"]},
+                }
+            },
+            {"name": "ts-dev-eks"},
+        )
         f = EksFollower(outputs, session)
     fake.job["status"] = {"active": 1, "ready": 1}
     assert f.poll().phase == RUNNING
@@ -155,7 +209,7 @@ def test_the_token_is_a_presigned_sts_url_bound_to_the_cluster_and_renewed():
     sts = _session().client("sts", region_name="us-east-1")
     token = eks_token(sts, "ts-dev-eks")
     assert token.startswith("k8s-aws-v1.") and not token.endswith("=")
-    body = token[len("k8s-aws-v1."):]
+    body = token[len("k8s-aws-v1.") :]
     url = urllib.parse.urlsplit(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode())
     q = dict(urllib.parse.parse_qsl(url.query))
     assert url.scheme == "https" and url.hostname.startswith("sts") and url.hostname.endswith(".amazonaws.com")
@@ -167,13 +221,16 @@ def test_the_token_is_a_presigned_sts_url_bound_to_the_cluster_and_renewed():
     assert eks_token(sts, "other") != token  # the cluster name is part of the signature
 
 
-
 def test_the_token_is_renewed_before_it_expires(kube):
     fake, outputs = kube
     cluster = json.loads(outputs["kubeconfig"])["clusters"][0]["cluster"]
     made, now = [], [0.0]
-    api = KubeApi(cluster["server"], cluster["certificate-authority-data"],
-                  lambda: made.append(1) or f"{TOKEN_PREFIX}t{len(made)}", clock=lambda: now[0])
+    api = KubeApi(
+        cluster["server"],
+        cluster["certificate-authority-data"],
+        lambda: made.append(1) or f"{TOKEN_PREFIX}t{len(made)}",
+        clock=lambda: now[0],
+    )
     api.request("GET", JOB_PATH)
     now[0] = TOKEN_REFRESH_SECONDS - 1
     api.request("GET", JOB_PATH)
@@ -186,8 +243,17 @@ def test_the_token_is_renewed_before_it_expires(kube):
 def test_a_scheduled_pod_that_cannot_pull_its_image_is_named(kube):
     fake, outputs = kube
     fake.pods = [pod("train-0-abc", "Pending")]
-    fake.pods[0]["status"]["containerStatuses"] = [{"name": "training", "state": {"waiting": {
-        "reason": "ImagePullBackOff", "message": 'Back-off pulling image "123.dkr.ecr.us-east-1.amazonaws.com/t:1"'}}}]
+    fake.pods[0]["status"]["containerStatuses"] = [
+        {
+            "name": "training",
+            "state": {
+                "waiting": {
+                    "reason": "ImagePullBackOff",
+                    "message": 'Back-off pulling image "123.dkr.ecr.us-east-1.amazonaws.com/t:1"',
+                }
+            },
+        }
+    ]
     f = EksFollower(outputs, _session())
     with Stubber(f.eks) as eks:
         eks.add_client_error("describe_nodegroup", "ResourceNotFoundException", "No node group found")

@@ -13,9 +13,17 @@ TAGS = {"trainstack:owner": "alice", "trainstack:expires-at": "2026-11-22T23:00:
 
 
 def make_args(**kw):
-    base = dict(instance_types=("p3.2xlarge", "p3.8xlarge"), subnet_ids=["subnet-a", "subnet-b"],
-                security_group_id="sg-123", user_data="#!/bin/bash\necho hi\n", max_size=4,
-                ami_ssm_parameter=ECS_AL2023_GPU, on_demand_base=1, spot_percent=70, tags=TAGS)
+    base = dict(
+        instance_types=("p3.2xlarge", "p3.8xlarge"),
+        subnet_ids=["subnet-a", "subnet-b"],
+        security_group_id="sg-123",
+        user_data="#!/bin/bash\necho hi\n",
+        max_size=4,
+        ami_ssm_parameter=ECS_AL2023_GPU,
+        on_demand_base=1,
+        spot_percent=70,
+        tags=TAGS,
+    )
     base.update(kw)
     return GpuAutoScalingGroupArgs(**base)
 
@@ -27,8 +35,11 @@ def group(run_program):
 
 @pytest.fixture(scope="module")
 def placed_group(run_program):
-    return run_program(lambda: GpuAutoScalingGroup("gpu", make_args(placement_group=True, ami_ssm_parameter=None,
-                                                                      ami_id="ami-0123456789abcdef0")))
+    return run_program(
+        lambda: GpuAutoScalingGroup(
+            "gpu", make_args(placement_group=True, ami_ssm_parameter=None, ami_id="ami-0123456789abcdef0")
+        )
+    )
 
 
 def test_mixed_instances_policy(group):
@@ -66,8 +77,10 @@ def test_hop_limit_is_an_explicit_opt_in(run_program):
 
 
 def test_root_volume_smaller_than_the_amis_snapshot_is_refused():
-    mappings = [{"device_name": "/dev/xvda", "ebs": {"volume_size": "100", "volume_type": "gp3"}},
-                {"device_name": "/dev/sdb", "ebs": {}}]
+    mappings = [
+        {"device_name": "/dev/xvda", "ebs": {"volume_size": "100", "volume_type": "gp3"}},
+        {"device_name": "/dev/sdb", "ebs": {}},
+    ]
     assert check_root_volume(100, mappings, "/dev/xvda", "ami-1") == "/dev/xvda"
     assert check_root_volume(30, [], "/dev/xvda", "ami-1") == "/dev/xvda"  # nothing known: nothing refused
     with pytest.raises(Exception, match=r"gpu.rootVolumeGiB = 60.*100 GiB root snapshot.*at least 100"):
@@ -128,13 +141,16 @@ def test_placement_group_pins_one_az(placed_group):
     assert not [t for t, _ in placed_group.invokes if t == "aws:ssm/getParameter:getParameter"]  # pinned AMI
 
 
-@pytest.mark.parametrize("kw,message", [
-    ({"spot_percent": 101}, "spot_percent"),
-    ({"on_demand_base": 5}, "on_demand_base"),
-    ({"instance_types": ()}, "instance_types"),
-    ({"ami_id": "ami-1"}, "exactly one"),
-    ({"metadata_hop_limit": 0}, "metadata_hop_limit"),
-])
+@pytest.mark.parametrize(
+    "kw,message",
+    [
+        ({"spot_percent": 101}, "spot_percent"),
+        ({"on_demand_base": 5}, "on_demand_base"),
+        ({"instance_types": ()}, "instance_types"),
+        ({"ami_id": "ami-1"}, "exactly one"),
+        ({"metadata_hop_limit": 0}, "metadata_hop_limit"),
+    ],
+)
 def test_invalid_args_fail_before_any_resource(kw, message):
     with pytest.raises(ValueError, match=message):
         make_args(**kw)

@@ -74,7 +74,9 @@ def test_policies_are_accepted_by_moto_iam_s3_and_kms(example_plans, aws_credent
             if key == "assumeRolePolicy":
                 iam.create_role(RoleName=f"r{i}", AssumeRolePolicyDocument=doc)
             elif r.type == "aws:iam/rolePolicy:RolePolicy":
-                iam.create_role(RoleName=f"p{i}", AssumeRolePolicyDocument=json.dumps(docs.assume_role("ec2.amazonaws.com")))
+                iam.create_role(
+                    RoleName=f"p{i}", AssumeRolePolicyDocument=json.dumps(docs.assume_role("ec2.amazonaws.com"))
+                )
                 iam.put_role_policy(RoleName=f"p{i}", PolicyName="p", PolicyDocument=doc)
             elif r.type == "aws:s3/bucketPolicy:BucketPolicy":
                 s3.put_bucket_policy(Bucket="policy-check", Policy=doc)
@@ -91,7 +93,8 @@ def allows(doc: dict, action: str, resource: str) -> bool:
         s["Effect"] == "Allow"
         and any(fnmatch.fnmatchcase(action, a) for a in as_list(s["Action"]))
         and any(fnmatch.fnmatchcase(resource, p) for p in as_list(s["Resource"]))
-        for s in statements(doc))
+        for s in statements(doc)
+    )
 
 
 def identity_policies(example_plans):
@@ -106,8 +109,9 @@ def test_no_wildcard_s3_or_admin_grants(example_plans):
             actions = as_list(s["Action"])
             assert "*" not in actions and not any(a in ("s3:*", "iam:*", "kms:*") for a in actions), (stack, r.name)
             if s["Resource"] == "*" or "*" in as_list(s["Resource"]):
-                assert not any(a.startswith(("s3:", "kms:", "iam:", "autoscaling:Update", "sagemaker:")) for a in actions), \
-                    (stack, r.name, s)
+                assert not any(
+                    a.startswith(("s3:", "kms:", "iam:", "autoscaling:Update", "sagemaker:")) for a in actions
+                ), (stack, r.name, s)
 
 
 @pytest.mark.parametrize("stack", [s for s in STACKS if s.startswith("dev-")])
@@ -117,12 +121,17 @@ def test_training_roles_write_only_their_own_prefixes(example_plans, stack):
     bucket = artifacts.split("/")[2]
     own = f"arn:aws:s3:::{bucket}/artifacts/{owner}/{stack}/model/model.pt"
     own_ckpt = f"arn:aws:s3:::{bucket}/checkpoints/{owner}/{stack}/step-100.pt"
-    others = [f"arn:aws:s3:::{bucket}/artifacts/mallory/{stack}/model.pt",
-              f"arn:aws:s3:::{bucket}/artifacts/{owner}/another-stack/model.pt",
-              f"arn:aws:s3:::{bucket}/checkpoints/mallory/x/step.pt",
-              "arn:aws:s3:::" + result.run.outputs["datasetUri"].split("/")[2] + "/cifar10/v1/train.bin"]
-    training = [doc for _, r, doc in identity_policies({stack: result})
-                if any(s.get("Sid") == "ReadWriteRunArtifacts" for s in statements(doc))]
+    others = [
+        f"arn:aws:s3:::{bucket}/artifacts/mallory/{stack}/model.pt",
+        f"arn:aws:s3:::{bucket}/artifacts/{owner}/another-stack/model.pt",
+        f"arn:aws:s3:::{bucket}/checkpoints/mallory/x/step.pt",
+        "arn:aws:s3:::" + result.run.outputs["datasetUri"].split("/")[2] + "/cifar10/v1/train.bin",
+    ]
+    training = [
+        doc
+        for _, r, doc in identity_policies({stack: result})
+        if any(s.get("Sid") == "ReadWriteRunArtifacts" for s in statements(doc))
+    ]
     assert training, "no training data policy found"
     for doc in training:
         assert allows(doc, "s3:PutObject", own) and allows(doc, "s3:PutObject", own_ckpt)
@@ -132,9 +141,14 @@ def test_training_roles_write_only_their_own_prefixes(example_plans, stack):
 
 
 def test_dataset_read_is_scoped_to_the_dataset_prefix():
-    doc = docs.training_data_access(dataset_bucket_arn="arn:aws:s3:::raw", dataset_prefix="cifar10/v1/",
-                                    artifacts_bucket_arn="arn:aws:s3:::art", write_prefixes=["artifacts/a/s/"],
-                                    kms_key_arn="arn:aws:kms:us-east-1:1:key/k", region="us-east-1")
+    doc = docs.training_data_access(
+        dataset_bucket_arn="arn:aws:s3:::raw",
+        dataset_prefix="cifar10/v1/",
+        artifacts_bucket_arn="arn:aws:s3:::art",
+        write_prefixes=["artifacts/a/s/"],
+        kms_key_arn="arn:aws:kms:us-east-1:1:key/k",
+        region="us-east-1",
+    )
     assert allows(doc, "s3:GetObject", "arn:aws:s3:::raw/cifar10/v1/data_batch_1")
     assert not allows(doc, "s3:GetObject", "arn:aws:s3:::raw/imagenet/train.tar")
     assert not allows(doc, "s3:PutObject", "arn:aws:s3:::raw/cifar10/v1/poison")
@@ -143,8 +157,10 @@ def test_dataset_read_is_scoped_to_the_dataset_prefix():
 
 
 def test_ecr_repository_arn():
-    assert docs.ecr_repository_arn("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu") == \
-        "arn:aws:ecr:us-east-1:763104351884:repository/pytorch-training"
+    assert (
+        docs.ecr_repository_arn("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu")
+        == "arn:aws:ecr:us-east-1:763104351884:repository/pytorch-training"
+    )
     assert docs.ecr_repository_arn("docker.io/pytorch/pytorch:latest") is None
     assert docs.pull_image(None)["Statement"] == []
 
@@ -167,8 +183,11 @@ def test_flow_log_platform_policies_pass_the_same_checks(aws_credentials):
             doc = r.inputs["policy"]
             IAMPolicyDocumentValidator(doc).validate()
             sids = {s.get("Sid") for s in statements(json.loads(doc))}
-            findings = [f for f in analyze_policy_string(doc, ignore_private_auditors=True).findings
-                        if not any((f.issue, sid) in ACCEPTED_FINDINGS for sid in sids)]
+            findings = [
+                f
+                for f in analyze_policy_string(doc, ignore_private_auditors=True).findings
+                if not any((f.issue, sid) in ACCEPTED_FINDINGS for sid in sids)
+            ]
             assert findings == [], (r.name, [(f.issue, f.detail) for f in findings])
             if r.type == "aws:kms/key:Key":
                 kms.create_key(Policy=doc)

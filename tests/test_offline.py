@@ -33,11 +33,16 @@ def test_eks_and_kubernetes_mocks_answer_like_the_services():
     import pulumi_kubernetes as k8s
 
     def program():
-        cluster = aws.eks.Cluster("eks", role_arn="arn:aws:iam::123456789012:role/r",
-                                  vpc_config={"subnet_ids": ["subnet-1", "subnet-2"]})
-        group = aws.eks.NodeGroup("gpu", cluster_name=cluster.name, node_role_arn="arn:aws:iam::123456789012:role/n",
-                                  subnet_ids=["subnet-1"], scaling_config={"min_size": 0, "max_size": 2,
-                                                                           "desired_size": 0})
+        cluster = aws.eks.Cluster(
+            "eks", role_arn="arn:aws:iam::123456789012:role/r", vpc_config={"subnet_ids": ["subnet-1", "subnet-2"]}
+        )
+        group = aws.eks.NodeGroup(
+            "gpu",
+            cluster_name=cluster.name,
+            node_role_arn="arn:aws:iam::123456789012:role/n",
+            subnet_ids=["subnet-1"],
+            scaling_config={"min_size": 0, "max_size": 2, "desired_size": 0},
+        )
         ns = k8s.core.v1.Namespace("ns")
         pulumi.export("endpoint", cluster.endpoint)
         pulumi.export("clusterSg", cluster.vpc_config.cluster_security_group_id)

@@ -80,8 +80,9 @@ def test_every_example_stack_passes_every_rule(example_plans, stack):
     report = example_plans[stack].policy
     assert report is not None and report.violations == []
     assert set(report.levels) == {p.name for p in rules.POLICIES}
-    assert report.resources == len([r for r in example_plans[stack].run.resources
-                                    if r.type != "pulumi:pulumi:StackReference"])
+    assert report.resources == len(
+        [r for r in example_plans[stack].run.resources if r.type != "pulumi:pulumi:StackReference"]
+    )
 
 
 def test_the_rules_that_matter_for_each_stack_kind_actually_ran(example_plans):
@@ -126,8 +127,9 @@ def test_data_bucket_protected(example_plans):
     pick(records, "aws:s3/bucket:Bucket", "raw").protect = False
     edit(pick(records, "aws:s3/bucket:Bucket", "curated"), lambda p: p.__setitem__("forceDestroy", True))
     report = assert_fires(records, "data-bucket-protected", "datalake-raw", "not protected")
-    assert any(v.resource == "datalake-curated" and "forceDestroy" in v.message
-               for v in fired(report, "data-bucket-protected"))
+    assert any(
+        v.resource == "datalake-curated" and "forceDestroy" in v.message for v in fired(report, "data-bucket-protected")
+    )
 
 
 def test_s3_public_access_blocked(example_plans):
@@ -146,8 +148,7 @@ def test_s3_owner_enforced(example_plans):
 
 def test_s3_sse_kms_bucket_key(example_plans):
     records = records_of(example_plans, "platform")
-    sse = pick(records, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-               "raw")
+    sse = pick(records, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", "raw")
     edit(sse, lambda p: p["rules"][0].pop("bucketKeyEnabled"))
     assert_fires(records, "s3-sse-kms-bucket-key", sse.name, "bucket key")
     edit(sse, lambda p: p["rules"][0]["applyServerSideEncryptionByDefault"].update(sseAlgorithm="AES256"))
@@ -165,8 +166,10 @@ def test_kms_rotation(example_plans):
 
 def test_kms_rotation_does_not_apply_to_asymmetric_keys(example_plans):
     records = records_of(example_plans, "platform")
-    key = edit(pick(records, "aws:kms/key:Key"), lambda p: p.update(enableKeyRotation=False, keyUsage="SIGN_VERIFY",
-                                                                     customerMasterKeySpec="RSA_2048"))
+    key = edit(
+        pick(records, "aws:kms/key:Key"),
+        lambda p: p.update(enableKeyRotation=False, keyUsage="SIGN_VERIFY", customerMasterKeySpec="RSA_2048"),
+    )
     report = analyze(records)
     assert not fired(report, "kms-rotation")
     assert ("kms-rotation", key.name) in {(rule, res) for rule, res, _ in report.not_applicable}
@@ -186,8 +189,10 @@ def test_no_ssh_key(example_plans):
 
 def test_ebs_encrypted(example_plans):
     records = records_of(example_plans, "dev-ec2")
-    lt = edit(pick(records, "aws:ec2/launchTemplate:LaunchTemplate"),
-              lambda p: p["blockDeviceMappings"][0]["ebs"].pop("encrypted"))
+    lt = edit(
+        pick(records, "aws:ec2/launchTemplate:LaunchTemplate"),
+        lambda p: p["blockDeviceMappings"][0]["ebs"].pop("encrypted"),
+    )
     assert_fires(records, "ebs-encrypted", lt.name, "not encrypted")
     edit(lt, lambda p: p.pop("blockDeviceMappings"))  # the AMI's snapshot settings: unencrypted by default
     assert_fires(records, "ebs-encrypted", lt.name, "AMI")
@@ -195,12 +200,18 @@ def test_ebs_encrypted(example_plans):
 
 def test_no_internet_ingress(example_plans):
     records = records_of(example_plans, "platform")
-    rule = edit(pick(records, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"),
-                lambda p: (p.pop("referencedSecurityGroupId"), p.update(cidrIpv4="0.0.0.0/0", fromPort=22.0,
-                                                                         toPort=22.0, ipProtocol="tcp")))
+    rule = edit(
+        pick(records, "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"),
+        lambda p: (
+            p.pop("referencedSecurityGroupId"),
+            p.update(cidrIpv4="0.0.0.0/0", fromPort=22.0, toPort=22.0, ipProtocol="tcp"),
+        ),
+    )
     assert_fires(records, "no-internet-ingress", rule.name, "0.0.0.0/0", "22-22")
-    sg = edit(pick(records, "aws:ec2/securityGroup:SecurityGroup"),
-              lambda p: p.update(ingress=[{"protocol": "-1", "fromPort": 0, "toPort": 0, "ipv6CidrBlocks": ["::/0"]}]))
+    sg = edit(
+        pick(records, "aws:ec2/securityGroup:SecurityGroup"),
+        lambda p: p.update(ingress=[{"protocol": "-1", "fromPort": 0, "toPort": 0, "ipv6CidrBlocks": ["::/0"]}]),
+    )
     assert_fires(records, "no-internet-ingress", sg.name, "::/0")
 
 
@@ -215,15 +226,28 @@ def test_gpu_group_scales_from_zero(example_plans):
 
 def test_gpu_group_rule_covers_eks_node_groups_but_not_cpu_ones():
     def node_group(name, ami, min_size, ignore):
-        return ResourceRecord(type=rules.NODE_GROUP, name=name, urn=f"urn:pulumi:s::p::{rules.NODE_GROUP}::{name}",
-                              parent="", custom=True, protect=False, retain_on_delete=False, ignore_changes=ignore,
-                              provider="", inputs={"amiType": ami, "scalingConfig": {"minSize": min_size},
-                                                   "instanceTypes": ["m6i.large"]}, state={})
+        return ResourceRecord(
+            type=rules.NODE_GROUP,
+            name=name,
+            urn=f"urn:pulumi:s::p::{rules.NODE_GROUP}::{name}",
+            parent="",
+            custom=True,
+            protect=False,
+            retain_on_delete=False,
+            ignore_changes=ignore,
+            provider="",
+            inputs={"amiType": ami, "scalingConfig": {"minSize": min_size}, "instanceTypes": ["m6i.large"]},
+            state={},
+        )
 
-    report = analyze([node_group("gpu", "AL2023_x86_64_NVIDIA", 1.0, ["scalingConfig.desiredSize"]),
-                      node_group("gpu-whole-config-ignored", "AL2023_x86_64_NVIDIA", 0.0, ["scalingConfig"]),
-                      node_group("gpu-resized-by-up", "AL2023_x86_64_NVIDIA", 0.0, []),
-                      node_group("system", "AL2023_x86_64_STANDARD", 2.0, [])])
+    report = analyze(
+        [
+            node_group("gpu", "AL2023_x86_64_NVIDIA", 1.0, ["scalingConfig.desiredSize"]),
+            node_group("gpu-whole-config-ignored", "AL2023_x86_64_NVIDIA", 0.0, ["scalingConfig"]),
+            node_group("gpu-resized-by-up", "AL2023_x86_64_NVIDIA", 0.0, []),
+            node_group("system", "AL2023_x86_64_STANDARD", 2.0, []),
+        ]
+    )
     hits = fired(report, "gpu-group-scales-from-zero")
     assert [(v.resource, "minSize=1" in v.message) for v in hits] == [("gpu", True), ("gpu-resized-by-up", False)]
 
@@ -232,8 +256,12 @@ def test_ecs_gpu_placement(example_plans):
     records = records_of(example_plans, "dev-ecs")
     td = edit(pick(records, "aws:ecs/taskDefinition:TaskDefinition"), lambda p: p.pop("placementConstraints"))
     assert_fires(records, "ecs-gpu-placement", td.name, "no placement constraint")
-    edit(td, lambda p: p.update(placementConstraints=[{"type": "memberOf",
-                                                         "expression": "attribute:ecs.instance-type =~ zz9.*"}]))
+    edit(
+        td,
+        lambda p: p.update(
+            placementConstraints=[{"type": "memberOf", "expression": "attribute:ecs.instance-type =~ zz9.*"}]
+        ),
+    )
     assert_fires(records, "ecs-gpu-placement", td.name, "zz9.*")
 
 
@@ -249,24 +277,37 @@ def test_iam_no_star_star(example_plans):
     admin = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*:*", "Resource": "*"}]}
     edit(policy, lambda p: p.update(policy=json.dumps(admin)))
     assert_fires(records, "iam-no-star-star", policy.name, "Statement[0]")
-    attachment = edit(pick(records, "aws:iam/rolePolicyAttachment:RolePolicyAttachment"),
-                      lambda p: p.update(policyArn="arn:aws:iam::aws:policy/AdministratorAccess"))
+    attachment = edit(
+        pick(records, "aws:iam/rolePolicyAttachment:RolePolicyAttachment"),
+        lambda p: p.update(policyArn="arn:aws:iam::aws:policy/AdministratorAccess"),
+    )
     assert_fires(records, "iam-no-star-star", attachment.name, "AdministratorAccess")
 
 
 def test_gpu_type_in_catalog(example_plans):
     records = records_of(example_plans, "dev-sagemaker")
-    job = edit(pick(records, "aws:sagemaker/trainingJob:TrainingJob"),
-               lambda p: p["resourceConfig"].update(instanceType="ml.p9.48xlarge"))
+    job = edit(
+        pick(records, "aws:sagemaker/trainingJob:TrainingJob"),
+        lambda p: p["resourceConfig"].update(instanceType="ml.p9.48xlarge"),
+    )
     report = assert_fires(records, "gpu-type-in-catalog", job.name, "ml.p9.48xlarge", level="advisory")
     assert report.ok  # advisory only: the plan still passes
 
 
 def test_k8s_no_load_balancer():
-    svc = ResourceRecord(type="kubernetes:core/v1:Service", name="tensorboard",
-                         urn="urn:pulumi:s::p::kubernetes:core/v1:Service::tensorboard", parent="", custom=True,
-                         protect=False, retain_on_delete=False, ignore_changes=[], provider="",
-                         inputs={"spec": {"type": "LoadBalancer", "ports": [{"port": 6006}]}}, state={})
+    svc = ResourceRecord(
+        type="kubernetes:core/v1:Service",
+        name="tensorboard",
+        urn="urn:pulumi:s::p::kubernetes:core/v1:Service::tensorboard",
+        parent="",
+        custom=True,
+        protect=False,
+        retain_on_delete=False,
+        ignore_changes=[],
+        provider="",
+        inputs={"spec": {"type": "LoadBalancer", "ports": [{"port": 6006}]}},
+        state={},
+    )
     assert_fires([svc], "k8s-no-load-balancer", "tensorboard", "LoadBalancer")
     svc.inputs["spec"]["type"] = "ClusterIP"
     assert not analyze([svc]).violations
@@ -311,16 +352,27 @@ def test_s3_bucket_guards(example_plans):
 
 
 RULE_TESTS = {
-    "required-tags": test_required_tags, "data-bucket-protected": test_data_bucket_protected,
-    "s3-public-access-blocked": test_s3_public_access_blocked, "s3-owner-enforced": test_s3_owner_enforced,
-    "s3-sse-kms-bucket-key": test_s3_sse_kms_bucket_key, "kms-rotation": test_kms_rotation,
-    "imdsv2-required": test_imdsv2_required, "no-ssh-key": test_no_ssh_key, "ebs-encrypted": test_ebs_encrypted,
-    "no-internet-ingress": test_no_internet_ingress, "gpu-group-scales-from-zero": test_gpu_group_scales_from_zero,
-    "ecs-gpu-placement": test_ecs_gpu_placement, "sagemaker-spot-has-checkpoints": test_sagemaker_spot_has_checkpoints,
-    "iam-no-star-star": test_iam_no_star_star, "gpu-type-in-catalog": test_gpu_type_in_catalog,
-    "k8s-no-load-balancer": test_k8s_no_load_balancer, "cluster-holds-no-data": test_cluster_holds_no_data,
-    "cluster-has-teardown": test_cluster_has_teardown, "cluster-nothing-protected": test_cluster_nothing_protected,
-    "platform-stateful-protected": test_platform_stateful_protected, "s3-bucket-guards": test_s3_bucket_guards,
+    "required-tags": test_required_tags,
+    "data-bucket-protected": test_data_bucket_protected,
+    "s3-public-access-blocked": test_s3_public_access_blocked,
+    "s3-owner-enforced": test_s3_owner_enforced,
+    "s3-sse-kms-bucket-key": test_s3_sse_kms_bucket_key,
+    "kms-rotation": test_kms_rotation,
+    "imdsv2-required": test_imdsv2_required,
+    "no-ssh-key": test_no_ssh_key,
+    "ebs-encrypted": test_ebs_encrypted,
+    "no-internet-ingress": test_no_internet_ingress,
+    "gpu-group-scales-from-zero": test_gpu_group_scales_from_zero,
+    "ecs-gpu-placement": test_ecs_gpu_placement,
+    "sagemaker-spot-has-checkpoints": test_sagemaker_spot_has_checkpoints,
+    "iam-no-star-star": test_iam_no_star_star,
+    "gpu-type-in-catalog": test_gpu_type_in_catalog,
+    "k8s-no-load-balancer": test_k8s_no_load_balancer,
+    "cluster-holds-no-data": test_cluster_holds_no_data,
+    "cluster-has-teardown": test_cluster_has_teardown,
+    "cluster-nothing-protected": test_cluster_nothing_protected,
+    "platform-stateful-protected": test_platform_stateful_protected,
+    "s3-bucket-guards": test_s3_bucket_guards,
 }
 
 
@@ -379,7 +431,8 @@ def user_program(tmp_path):
         "import pulumi_aws as aws\n"
         "from trainstack.model import config, tags\n"
         "cfg = config.load()\n"
-        "aws.s3.Bucket('scratch', force_destroy=True, tags=tags.standard_tags(cfg))\n")
+        "aws.s3.Bucket('scratch', force_destroy=True, tags=tags.standard_tags(cfg))\n"
+    )
     return tmp_path
 
 
@@ -396,13 +449,20 @@ def test_plan_prints_a_clean_policy_summary():
 def test_plan_exits_2_on_a_mandatory_violation_and_names_rule_and_resource(user_program):
     out = runner.invoke(app, ["plan", "platform", "--root", str(user_program)], env={"COLUMNS": "200"})
     assert out.exit_code == 2, out.output
-    for fragment in ("mandatory", "data-bucket-protected", "scratch", "forceDestroy", "s3-bucket-guards",
-                     "plan refused by policy"):
+    for fragment in (
+        "mandatory",
+        "data-bucket-protected",
+        "scratch",
+        "forceDestroy",
+        "s3-bucket-guards",
+        "plan refused by policy",
+    ):
         assert fragment in out.output
     doc = json.loads(runner.invoke(app, ["plan", "platform", "--json", "--root", str(user_program)]).output)
     assert doc["policy"]["ok"] is False
     assert {"rule": "data-bucket-protected", "resource": "scratch"}.items() <= next(
-        v for v in doc["policy"]["violations"] if v["rule"] == "data-bucket-protected").items()
+        v for v in doc["policy"]["violations"] if v["rule"] == "data-bucket-protected"
+    ).items()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,8 +499,11 @@ def test_main_builds_the_policy_pack_with_every_rule(monkeypatch, capsysbinary):
         raise KeyboardInterrupt  # PolicyPack serves until interrupted
 
     monkeypatch.setattr(pp.grpc, "server", lambda *a, **k: FakeServer())
-    monkeypatch.setattr(pp.analyzer_pb2_grpc, "add_AnalyzerServicer_to_server",
-                        lambda servicer, server: served.setdefault("servicer", servicer))
+    monkeypatch.setattr(
+        pp.analyzer_pb2_grpc,
+        "add_AnalyzerServicer_to_server",
+        lambda servicer, server: served.setdefault("servicer", servicer),
+    )
     monkeypatch.setattr(pp.time, "sleep", sleep)
     runpy.run_path(str(ROOT / "trainstack" / "policies"), run_name="__main__")
 
@@ -451,9 +514,13 @@ def test_main_builds_the_policy_pack_with_every_rule(monkeypatch, capsysbinary):
     from pulumi.runtime.proto import analyzer_pb2
 
     listed = {p.name: (p.enforcementLevel, p.policy_type) for p in info.policies}
-    expected = {p.name: (analyzer_pb2.MANDATORY if p.enforcement_level.value == "mandatory" else analyzer_pb2.ADVISORY,
-                         analyzer_pb2.POLICY_TYPE_STACK if p in rules.STACK_POLICIES
-                         else analyzer_pb2.POLICY_TYPE_RESOURCE) for p in rules.POLICIES}
+    expected = {
+        p.name: (
+            analyzer_pb2.MANDATORY if p.enforcement_level.value == "mandatory" else analyzer_pb2.ADVISORY,
+            analyzer_pb2.POLICY_TYPE_STACK if p in rules.STACK_POLICIES else analyzer_pb2.POLICY_TYPE_RESOURCE,
+        )
+        for p in rules.POLICIES
+    }
     assert listed == expected
 
 
@@ -465,15 +532,29 @@ def test_guard_the_private_pulumi_policy_api_the_offline_run_relies_on():
 
     assert importlib.metadata.version("pulumi-policy") == "1.21.0"
     init = list(inspect.signature(_PolicyAnalyzerServicer.__init__).parameters)
-    assert init == ["self", "name", "version", "policies", "enforcement_level", "initial_config", "description",
-                    "display_name", "readme", "provider", "tags", "repository"]
+    assert init == [
+        "self",
+        "name",
+        "version",
+        "policies",
+        "enforcement_level",
+        "initial_config",
+        "description",
+        "display_name",
+        "readme",
+        "provider",
+        "tags",
+        "repository",
+    ]
     for rpc in ("Analyze", "AnalyzeStack", "Configure", "GetAnalyzerInfo"):  # called as (request, None)
         assert len(inspect.signature(getattr(_PolicyAnalyzerServicer, rpc)).parameters) == 3, rpc
     # What the pack serves is this servicer, so the offline run and `pulumi preview` agree.
     assert "_PolicyAnalyzerServicer(" in inspect.getsource(PolicyPack.__init__)
     assert set(inspect.signature(PolicyPack.__init__).parameters) >= set(rules.pack_args())
-    fields = {m: {f.name for f in getattr(analyzer_pb2, m).DESCRIPTOR.fields} for m in
-              ("AnalyzeRequest", "AnalyzerResource", "AnalyzerResourceOptions", "AnalyzeDiagnostic")}
+    fields = {
+        m: {f.name for f in getattr(analyzer_pb2, m).DESCRIPTOR.fields}
+        for m in ("AnalyzeRequest", "AnalyzerResource", "AnalyzerResourceOptions", "AnalyzeDiagnostic")
+    }
     assert {"type", "properties", "urn", "name", "options"} <= fields["AnalyzeRequest"]
     assert {"parent", "dependencies", "propertyDependencies"} <= fields["AnalyzerResource"]
     assert {"protect", "ignoreChanges", "parent"} <= fields["AnalyzerResourceOptions"]
@@ -487,8 +568,13 @@ def test_the_pack_serves_the_engine_over_grpc_as_the_cli_starts_it(example_plans
     from google.protobuf import empty_pb2, struct_pb2
     from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-    proc = subprocess.Popen([sys.executable, "-m", "pulumi.policy", "127.0.0.1:0", str(ROOT / "trainstack" / "policies")],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pulumi.policy", "127.0.0.1:0", str(ROOT / "trainstack" / "policies")],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         port = int(proc.stdout.readline().strip())  # the handshake the engine reads
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
@@ -498,10 +584,12 @@ def test_the_pack_serves_the_engine_over_grpc_as_the_cli_starts_it(example_plans
             lt = pick(records_of(example_plans, "dev-ecs"), "aws:ec2/launchTemplate:LaunchTemplate")
             props = struct_pb2.Struct()
             props.update({**lt.inputs, "keyName": "alice-laptop"})
-            response = stub.Analyze(analyzer_pb2.AnalyzeRequest(type=lt.type, properties=props, urn=lt.urn,
-                                                                name=lt.name), timeout=30)
+            response = stub.Analyze(
+                analyzer_pb2.AnalyzeRequest(type=lt.type, properties=props, urn=lt.urn, name=lt.name), timeout=30
+            )
             assert [(d.policyName, d.enforcementLevel) for d in response.diagnostics] == [
-                ("no-ssh-key", analyzer_pb2.MANDATORY)]
+                ("no-ssh-key", analyzer_pb2.MANDATORY)
+            ]
     finally:
         proc.terminate()
         proc.wait(timeout=10)

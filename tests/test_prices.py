@@ -49,8 +49,11 @@ def test_the_catalog_knows_which_regions_offer_a_type():
 
 def test_config_refuses_a_type_the_region_does_not_offer():
     with pytest.raises(ConfigError) as err:
-        parse_config(cluster_config("ecs", **{"aws:region": "eu-west-3", "gpu": {"instanceTypes": ["p3.2xlarge"]}}),
-                     stack="s", now=NOW)
+        parse_config(
+            cluster_config("ecs", **{"aws:region": "eu-west-3", "gpu": {"instanceTypes": ["p3.2xlarge"]}}),
+            stack="s",
+            now=NOW,
+        )
     [problem] = err.value.problems
     assert problem.key == "trainstack:gpu.instanceTypes" and problem.value == ["p3.2xlarge"]
     assert "not offered in eu-west-3" in problem.problem and "us-west-2" in problem.problem
@@ -77,8 +80,13 @@ def test_expected_cost_uses_the_regions_median_spot():
 
 def test_the_on_demand_base_is_priced_on_demand():
     # 2 nodes, 1 on-demand base, half the rest on spot: 1.5 on-demand + 0.5 spot nodes.
-    cost = estimate(cluster("ec2", gpu={"family": "g5", "instanceTypes": ["g5.12xlarge"], "onDemandBase": 1,
-                                        "spotPercent": 50}, job={"nodes": 2, "gpusPerNode": 4}))
+    cost = estimate(
+        cluster(
+            "ec2",
+            gpu={"family": "g5", "instanceTypes": ["g5.12xlarge"], "onDemandBase": 1, "spotPercent": 50},
+            job={"nodes": 2, "gpusPerNode": 4},
+        )
+    )
     row = prices.table().lookup("g5.12xlarge", "us-east-1")
     assert cost.expected_usd_per_hour == pytest.approx(1.5 * row.on_demand + 0.5 * row.spot_median, abs=0.01)
     assert cost.busy_usd_per_hour == pytest.approx(2 * row.on_demand)
@@ -127,8 +135,17 @@ class FakeSession:
 
 
 def product(usd: str) -> str:
-    return json.dumps({"terms": {"OnDemand": {"SKU.JRTCKXETXF": {"priceDimensions": {
-        "SKU.JRTCKXETXF.6YS6EN2CT7": {"unit": "Hrs", "pricePerUnit": {"USD": usd}}}}}}})
+    return json.dumps(
+        {
+            "terms": {
+                "OnDemand": {
+                    "SKU.JRTCKXETXF": {
+                        "priceDimensions": {"SKU.JRTCKXETXF.6YS6EN2CT7": {"unit": "Hrs", "pricePerUnit": {"USD": usd}}}
+                    }
+                }
+            }
+        }
+    )
 
 
 def stubbed_session(region="us-west-2"):
@@ -136,22 +153,62 @@ def stubbed_session(region="us-west-2"):
     ec2 = boto3.client("ec2", region_name=region, aws_access_key_id="x", aws_secret_access_key="y")
     ps, es = Stubber(pricing), Stubber(ec2)
     when = dt.datetime(2026, 11, 22, 14, 0, tzinfo=dt.timezone.utc)
-    es.add_response("describe_spot_price_history", {"SpotPriceHistory": [
-        {"InstanceType": "p3.2xlarge", "AvailabilityZone": f"{region}a", "SpotPrice": "0.9000",
-         "ProductDescription": "Linux/UNIX", "Timestamp": when - dt.timedelta(hours=3)},
-        {"InstanceType": "p3.2xlarge", "AvailabilityZone": f"{region}a", "SpotPrice": "0.5000",
-         "ProductDescription": "Linux/UNIX", "Timestamp": when},
-        {"InstanceType": "p3.2xlarge", "AvailabilityZone": f"{region}b", "SpotPrice": "0.7000",
-         "ProductDescription": "Linux/UNIX", "Timestamp": when},
-        {"InstanceType": "p3.2xlarge", "AvailabilityZone": f"{region}c", "SpotPrice": "0.6000",
-         "ProductDescription": "Linux/UNIX", "Timestamp": when},
-    ]}, {"InstanceTypes": ["p3.2xlarge"], "ProductDescriptions": ["Linux/UNIX"], "StartTime": NOW})
-    ps.add_response("get_products", {"PriceList": [product("3.1000000000")], "FormatVersion": "aws_v1"}, {
-        "ServiceCode": "AmazonEC2", "MaxResults": 10, "Filters": [
-            {"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in {
-                "instanceType": "p3.2xlarge", "regionCode": region, "operatingSystem": "Linux",
-                "tenancy": "Shared", "preInstalledSw": "NA", "capacitystatus": "Used",
-                "licenseModel": "No License required"}.items()]})
+    es.add_response(
+        "describe_spot_price_history",
+        {
+            "SpotPriceHistory": [
+                {
+                    "InstanceType": "p3.2xlarge",
+                    "AvailabilityZone": f"{region}a",
+                    "SpotPrice": "0.9000",
+                    "ProductDescription": "Linux/UNIX",
+                    "Timestamp": when - dt.timedelta(hours=3),
+                },
+                {
+                    "InstanceType": "p3.2xlarge",
+                    "AvailabilityZone": f"{region}a",
+                    "SpotPrice": "0.5000",
+                    "ProductDescription": "Linux/UNIX",
+                    "Timestamp": when,
+                },
+                {
+                    "InstanceType": "p3.2xlarge",
+                    "AvailabilityZone": f"{region}b",
+                    "SpotPrice": "0.7000",
+                    "ProductDescription": "Linux/UNIX",
+                    "Timestamp": when,
+                },
+                {
+                    "InstanceType": "p3.2xlarge",
+                    "AvailabilityZone": f"{region}c",
+                    "SpotPrice": "0.6000",
+                    "ProductDescription": "Linux/UNIX",
+                    "Timestamp": when,
+                },
+            ]
+        },
+        {"InstanceTypes": ["p3.2xlarge"], "ProductDescriptions": ["Linux/UNIX"], "StartTime": NOW},
+    )
+    ps.add_response(
+        "get_products",
+        {"PriceList": [product("3.1000000000")], "FormatVersion": "aws_v1"},
+        {
+            "ServiceCode": "AmazonEC2",
+            "MaxResults": 10,
+            "Filters": [
+                {"Type": "TERM_MATCH", "Field": k, "Value": v}
+                for k, v in {
+                    "instanceType": "p3.2xlarge",
+                    "regionCode": region,
+                    "operatingSystem": "Linux",
+                    "tenancy": "Shared",
+                    "preInstalledSw": "NA",
+                    "capacitystatus": "Used",
+                    "licenseModel": "No License required",
+                }.items()
+            ],
+        },
+    )
     ps.activate()
     es.activate()
     return FakeSession({"pricing": pricing, "ec2": ec2}), (ps, es)

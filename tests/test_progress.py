@@ -31,25 +31,57 @@ def test_counts_finished_operations_and_tracks_the_current_one():
     reduce(s, ev(resOutputsEvent=md("same", ROLE)))
     assert (s.done, s.total, s.current) == (1, 2, "")
     assert s.lines == ["[1/2] create aws:ecs/cluster:Cluster training-cluster"]
-    reduce(s, ev(summaryEvent={"maybeCorrupt": False, "durationSeconds": 3, "resourceChanges": {"create": 1},
-                               "PolicyPacks": {}}))
+    reduce(
+        s,
+        ev(
+            summaryEvent={
+                "maybeCorrupt": False,
+                "durationSeconds": 3,
+                "resourceChanges": {"create": 1},
+                "PolicyPacks": {},
+            }
+        ),
+    )
     assert s.summary == {"create": 1}
 
 
 def test_failures_diagnostics_and_policy_violations_are_kept_for_the_error_message():
     s = ProgressState(total=5)
     reduce(s, ev(resourcePreEvent=md("create", ROLE)))
-    reduce(s, ev(diagnosticEvent={"message": "creating IAM Role: AccessDenied\n", "color": "never",
-                                  "severity": "error", "urn": ROLE}))
+    reduce(
+        s,
+        ev(
+            diagnosticEvent={
+                "message": "creating IAM Role: AccessDenied\n",
+                "color": "never",
+                "severity": "error",
+                "urn": ROLE,
+            }
+        ),
+    )
     reduce(s, ev(resOpFailedEvent={**md("create", ROLE), "status": 1, "steps": 1}))
     reduce(s, ev(diagnosticEvent={"message": "debug noise", "color": "never", "severity": "info"}))
-    reduce(s, ev(policyEvent={"message": "no SSH key", "color": "never", "policyName": "no-ssh-key",
-                              "policyPackName": "trainstack", "policyPackVersion": "0.1.0",
-                              "policyPackVersionTag": "v0.1.0", "enforcementLevel": "mandatory"}))
+    reduce(
+        s,
+        ev(
+            policyEvent={
+                "message": "no SSH key",
+                "color": "never",
+                "policyName": "no-ssh-key",
+                "policyPackName": "trainstack",
+                "policyPackVersion": "0.1.0",
+                "policyPackVersionTag": "v0.1.0",
+                "enforcementLevel": "mandatory",
+            }
+        ),
+    )
     reduce(s, ev(cancelEvent={}))
     assert s.errors == ["creating IAM Role: AccessDenied"] and s.failed == [ROLE] and not s.in_flight
-    assert s.lines == ["error: creating IAM Role: AccessDenied", "FAILED create aws:iam/role:Role training-task-role",
-                       "policy trainstack/no-ssh-key (mandatory): no SSH key"]
+    assert s.lines == [
+        "error: creating IAM Role: AccessDenied",
+        "FAILED create aws:iam/role:Role training-task-role",
+        "policy trainstack/no-ssh-key (mandatory): no SSH key",
+    ]
     assert s.cancelled
 
 
@@ -59,8 +91,10 @@ def test_plain_view_prints_one_line_per_step_without_markup():
     with view:
         view.on_event(ev(resourcePreEvent=md("create")))
         view.on_event(ev(resOutputsEvent=md("create")))
-    assert buf.getvalue().splitlines() == ["up s: 1 resource operation(s) expected",
-                                           "[1/1] create aws:ecs/cluster:Cluster training-cluster"]
+    assert buf.getvalue().splitlines() == [
+        "up s: 1 resource operation(s) expected",
+        "[1/1] create aws:ecs/cluster:Cluster training-cluster",
+    ]
 
 
 def test_live_view_on_a_terminal_draws_a_bar_and_keeps_errors_above_it():

@@ -17,8 +17,19 @@ from trainstack.plan.offline import ResourceRecord
 
 
 def record(type_: str, inputs: dict, name: str = "r") -> ResourceRecord:
-    return ResourceRecord(type=type_, name=name, urn=f"urn:{name}", parent="", custom=True, protect=False,
-                          retain_on_delete=False, ignore_changes=[], provider="", inputs=inputs, state={})
+    return ResourceRecord(
+        type=type_,
+        name=name,
+        urn=f"urn:{name}",
+        parent="",
+        custom=True,
+        protect=False,
+        retain_on_delete=False,
+        ignore_changes=[],
+        provider="",
+        inputs=inputs,
+        state={},
+    )
 
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -57,8 +68,9 @@ def test_numbers_arrive_as_floats_and_pass():
 
 
 def test_a_missing_required_nested_property():
-    [f] = findings("aws:autoscaling/group:Group", {
-        "maxSize": 1.0, "minSize": 0.0, "tags": [{"key": "a", "value": "b"}]})
+    [f] = findings(
+        "aws:autoscaling/group:Group", {"maxSize": 1.0, "minSize": 0.0, "tags": [{"key": "a", "value": "b"}]}
+    )
     assert f.path == "tags[0].propagateAtLaunch" and "required" in f.problem
     assert "propagate_at_launch" in f.fix
 
@@ -79,8 +91,15 @@ def test_unknown_values_are_skipped():
 
 
 def test_other_providers_and_kubernetes_are_left_to_their_own_checks():
-    assert ps.check([record("kubernetes:batch/v1:Job", {"spec": {"nonsense": 1}}),
-                     record("trainstack:compute:X", {"whatever": 1})]) == []
+    assert (
+        ps.check(
+            [
+                record("kubernetes:batch/v1:Job", {"spec": {"nonsense": 1}}),
+                record("trainstack:compute:X", {"whatever": 1}),
+            ]
+        )
+        == []
+    )
 
 
 def test_type_tokens_map_to_the_sdk_args_classes():
@@ -127,17 +146,32 @@ def test_a_resource_policy_statement_needs_a_principal():
 
 
 def test_iam_grammar_checks_condition_operators():
-    text = policy({"Effect": "Deny", "Action": "s3:*", "Resource": "*", "Principal": "*",
-                   "Condition": {"BoolIfExists": {"aws:SecureTransport": "false"},
-                                 "ForAnyValue:StringLike": {"aws:TagKeys": ["x*"]},
-                                 "StringEqual": {"aws:SourceAccount": "1"}}})
+    text = policy(
+        {
+            "Effect": "Deny",
+            "Action": "s3:*",
+            "Resource": "*",
+            "Principal": "*",
+            "Condition": {
+                "BoolIfExists": {"aws:SecureTransport": "false"},
+                "ForAnyValue:StringLike": {"aws:TagKeys": ["x*"]},
+                "StringEqual": {"aws:SourceAccount": "1"},
+            },
+        }
+    )
     [(path, _problem, fix)] = ps.policy_problems(text, kind="resource")
     assert path == "Statement[0].Condition.StringEqual" and "StringEquals" in fix
 
 
 def test_role_policies_are_checked_in_a_plan_record():
-    [f] = ps.check([record("aws:iam/rolePolicy:RolePolicy",
-                           {"role": "r", "policy": policy({"Effect": "Allow", "Action": "s3:GetObject"})})])
+    [f] = ps.check(
+        [
+            record(
+                "aws:iam/rolePolicy:RolePolicy",
+                {"role": "r", "policy": policy({"Effect": "Allow", "Action": "s3:GetObject"})},
+            )
+        ]
+    )
     assert "(IAM policy)" in f.path and "has no Resource" in f.problem
 
 
@@ -151,8 +185,7 @@ def test_scheduler_universal_targets_are_checked_against_the_api_they_call():
     arn = "arn:aws:scheduler:::aws-sdk:autoscaling:updateAutoScalingGroup"
     assert ps.universal_target_problem(arn, json.dumps({"AutoScalingGroupName": "g", "MinSize": 0})) == ""
     assert "MinSize" in ps.universal_target_problem(arn, json.dumps({"AutoScalingGroupName": "g", "MinSize": "0"}))
-    assert "updateAutoScalingGroop" in ps.universal_target_problem(
-        arn.replace("Group", "Groop"), "{}")
+    assert "updateAutoScalingGroop" in ps.universal_target_problem(arn.replace("Group", "Groop"), "{}")
 
 
 # -- planted faults in a copy of a component, through the real `trainstack plan` ----------------
@@ -175,14 +208,20 @@ def test_planted_faults_are_each_reported_with_path_and_fix(tmp_path):
     source.write_text(text)
     # The copy's packages come first on the path, ahead of this checkout's editable install.
     env = {**os.environ, "PYTHONPATH": str(tmp_path), "COLUMNS": "250"}
-    out = subprocess.run([sys.executable, "-m", "trainstack.cli.main", "plan", "dev-ec2", "--root", str(tmp_path)],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "trainstack.cli.main", "plan", "dev-ec2", "--root", str(tmp_path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2, out.stdout + out.stderr
     lines = [line for line in out.stdout.splitlines() if line.startswith("  - ") and "(aws:" in line]
     text = "\n".join(lines)
     assert "launchTemplateData.metadataOptions.http_tokns" not in text  # paths start at the resource's inputs
     assert "metadataOptions.http_tokns: is not a property" in text and "did you mean `httpTokens`" in text
-    assert "blockDeviceMappings[0].ebs.volumeSize: \"200GiB\" is a string, the provider wants a whole number" in text
+    assert 'blockDeviceMappings[0].ebs.volumeSize: "200GiB" is a string, the provider wants a whole number' in text
     assert "mixedInstancesPolicy.launchTemplate.launchTemplateSpecification: is required" in text
     assert 'strategy: "clustr" is not a value of PlacementStrategy' in text and "did you mean `cluster`?" in text
     assert len(lines) == 4, text

@@ -52,8 +52,15 @@ def test_set_values_are_json_when_they_parse_and_strings_otherwise():
 
 
 def test_overrides_merge_into_the_template_without_touching_the_rest():
-    raw = merge(template(), Overrides(owner="dana", command=["python", "train.py", "--lr", "0.1"],
-                                      sets=("job.maxRuntimeHours=2", "gpu.maxInstances=1")), NOW)
+    raw = merge(
+        template(),
+        Overrides(
+            owner="dana",
+            command=["python", "train.py", "--lr", "0.1"],
+            sets=("job.maxRuntimeHours=2", "gpu.maxInstances=1"),
+        ),
+        NOW,
+    )
     assert raw["trainstack:owner"] == "dana"
     assert raw["trainstack:job"]["command"] == ["python", "train.py", "--lr", "0.1"]
     assert raw["trainstack:job"]["maxRuntimeHours"] == 2

@@ -30,8 +30,17 @@ from trainstack.run.follow import split_s3_uri
 from trainstack.run.run_config import Overrides
 
 # What the SDK runs for one successful run, in order (flags and values elided; see test_argv_golden).
-GOLDEN = ["stack init", "config set-all", "up", "stack output", "stack output", "stack history",
-          "destroy", "stack history", "stack rm"]
+GOLDEN = [
+    "stack init",
+    "config set-all",
+    "up",
+    "stack output",
+    "stack output",
+    "stack history",
+    "destroy",
+    "stack history",
+    "stack rm",
+]
 
 
 @pytest.fixture(scope="session")
@@ -70,8 +79,12 @@ def test_a_run_ends_with_the_model_in_s3_and_no_stack(template, cli, cloud, tmp_
     assert cli.commands() == GOLDEN
     assert cli.stacks() == []  # destroyed and removed
     assert all(line in text for line in TRAIN_LOG)  # the job's log was tailed live
-    expected_model = {"dev-ecs": "model/", "dev-ec2": "model/", "dev-sagemaker": "/output/model.tar.gz",
-                      "dev-eks": "model/"}[template]
+    expected_model = {
+        "dev-ecs": "model/",
+        "dev-ec2": "model/",
+        "dev-sagemaker": "/output/model.tar.gz",
+        "dev-eks": "model/",
+    }[template]
     assert record.model_uri.startswith("s3://datalake-artifacts-") and record.model_uri.endswith(expected_model)
     assert f"model: {record.model_uri}" in text
     doc = run_json(record)
@@ -94,12 +107,17 @@ def test_argv_golden_and_a_failed_job_is_reported_then_destroyed(cli, cloud, tmp
     assert calls[0] == "--non-interactive stack init t-dev-ecs"
     assert config_call.startswith("--non-interactive config set-all --stack t-dev-ecs --json {")
     pack = f"--policy-pack {ROOT / 'trainstack' / 'policies'}"  # the CrossGuard pack runs in the real preview and up
-    assert calls[2] == (f"--non-interactive preview {pack} --exec-kind auto.local --event-log tcp://PORT "
-                        "--stack t-dev-ecs")
-    assert calls[3] == (f"--non-interactive up --yes --skip-preview {pack} --exec-kind auto.local "
-                        "--event-log tcp://PORT --stack t-dev-ecs")
-    assert calls[-2:] == ["--non-interactive stack history --json --show-secrets --page-size 1 --page 1 "
-                          "--stack t-dev-ecs", "--non-interactive stack rm --yes t-dev-ecs"]
+    assert calls[2] == (
+        f"--non-interactive preview {pack} --exec-kind auto.local --event-log tcp://PORT --stack t-dev-ecs"
+    )
+    assert calls[3] == (
+        f"--non-interactive up --yes --skip-preview {pack} --exec-kind auto.local "
+        "--event-log tcp://PORT --stack t-dev-ecs"
+    )
+    assert calls[-2:] == [
+        "--non-interactive stack history --json --show-secrets --page-size 1 --page 1 --stack t-dev-ecs",
+        "--non-interactive stack rm --yes t-dev-ecs",
+    ]
     payload = json.loads(cli.calls()[1][-1])
     assert payload["trainstack:job"]["objectValue"]["command"] == ["python", "train.py", "--epochs", "10"]
     assert "Essential container in task exited" in record.reason and cli.stacks() == []
@@ -127,11 +145,18 @@ def test_keep_on_failure_keeps_the_stack_and_says_how_to_remove_it(cli, cloud, t
 
 def test_a_job_that_never_starts_times_out_with_the_reason_and_what_to_try(cli, cloud, tmp_path):
     cloud.job_outcome = "hang"
-    cloud.scaling_activities = [{
-        "ActivityId": "a1", "AutoScalingGroupName": "g", "Cause": "scale out", "StartTime": "2026-11-22T14:00:00Z",
-        "StatusCode": "Failed", "Progress": 100,
-        "StatusMessage": "We currently do not have sufficient p3.2xlarge capacity in the Availability Zone you "
-                         "requested (us-east-1a)."}]
+    cloud.scaling_activities = [
+        {
+            "ActivityId": "a1",
+            "AutoScalingGroupName": "g",
+            "Cause": "scale out",
+            "StartTime": "2026-11-22T14:00:00Z",
+            "StatusCode": "Failed",
+            "Progress": 100,
+            "StatusMessage": "We currently do not have sufficient p3.2xlarge capacity in the Availability Zone you "
+            "requested (us-east-1a).",
+        }
+    ]
     record = run_mod.run(options("dev-ecs", tmp_path), quiet_ui()[0], command=command())
     assert record.exit_code == 1
     assert "did not start" in record.reason and "still PROVISIONING" in record.reason
@@ -190,7 +215,8 @@ def test_down_stops_the_job_of_a_kept_stack(cli, cloud, tmp_path):
     result = run_mod.down("t-dev-ec2", quiet_ui()[0], pulumi_root=str(FAKE_ROOT), backoff=0)
     assert result.exit_code == 0 and result.job_stopped
     group = boto3.client("autoscaling", region_name="us-east-1").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[cloud.provisioned["groupName"]])["AutoScalingGroups"][0]
+        AutoScalingGroupNames=[cloud.provisioned["groupName"]]
+    )["AutoScalingGroups"][0]
     assert group["DesiredCapacity"] == 0 and cli.stacks() == []
 
 
@@ -231,14 +257,13 @@ def test_sigterm_during_the_job_stops_it_then_destroys(cli, cloud, tmp_path):
 @pytest.mark.filterwarnings("ignore:Error in event stream")  # the SDK's event server sees the CLI die mid-stream
 def test_double_sigint_abandons_the_update_then_clears_pending_and_destroys(cli, cloud, tmp_path):
     cli.scenario(step_seconds=0.2)
-    signal_when(lambda: cli.stacks() and len(cli.stack("t-dev-ecs").get("resources", [])) >= 2, signals=2,
-                gap=0.05)
+    signal_when(lambda: cli.stacks() and len(cli.stack("t-dev-ecs").get("resources", [])) >= 2, signals=2, gap=0.05)
     ui, out = quiet_ui()
     record = run_mod.run(options("dev-ecs", tmp_path), ui, command=command())
     assert record.exit_code == 130
     cmds = [c for c in cli.commands() if not c.startswith("stack ")]
     # The CLI died leaving its lock and a pending create: cancel, refresh --clear-pending-creates, destroy.
-    assert cmds[cmds.index("up") + 1:] == ["cancel", "refresh", "destroy"]
+    assert cmds[cmds.index("up") + 1 :] == ["cancel", "refresh", "destroy"]
     assert any("--clear-pending-creates" in c for c in cli.calls())
     assert cli.stacks() == []
 
@@ -246,8 +271,7 @@ def test_double_sigint_abandons_the_update_then_clears_pending_and_destroys(cli,
 @pytest.mark.filterwarnings("ignore:Error in event stream")
 def test_third_interrupt_exits_and_prints_the_cleanup_command(cli, cloud, tmp_path):
     cli.scenario(step_seconds=0.3)
-    signal_when(lambda: cli.stacks() and len(cli.stack("t-dev-ecs").get("resources", [])) >= 1, signals=3,
-                gap=0.05)
+    signal_when(lambda: cli.stacks() and len(cli.stack("t-dev-ecs").get("resources", [])) >= 1, signals=3, gap=0.05)
     ui, out = quiet_ui()
     cmd = command()
     record = run_mod.run(options("dev-ecs", tmp_path), ui, command=cmd)
@@ -302,10 +326,22 @@ def test_cli_run_json_and_github_outputs(cli, cloud, tmp_path, monkeypatch):
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(gh_summary))
     monkeypatch.setenv("TRAINSTACK_PULUMI_ROOT", str(FAKE_ROOT))
     monkeypatch.setenv("TRAINSTACK_RUNS_DIR", str(tmp_path / "runs"))
-    result = CliRunner().invoke(app, ["run", "dev-ec2", "--name", "t-dev-ec2", "--yes", "--skip-preview", "--json",
-                                      "--command", "python train.py --epochs 3"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "dev-ec2",
+            "--name",
+            "t-dev-ec2",
+            "--yes",
+            "--skip-preview",
+            "--json",
+            "--command",
+            "python train.py --epochs 3",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.stdout[result.stdout.index("{\n"):])
+    doc = json.loads(result.stdout[result.stdout.index("{\n") :])
     assert doc["status"] == "succeeded" and doc["model_uri"].endswith("/artifacts/bob/t-dev-ec2/model/")
     outputs = dict(line.split("=", 1) for line in gh_out.read_text().splitlines())
     assert outputs["model-uri"] == doc["model_uri"] and outputs["exit-code"] == "0"
@@ -387,8 +423,16 @@ def test_a_mandatory_policy_violation_is_refused_before_anything_is_created(cli,
 
     def plan_with_violation(*a, **kw):
         result = real(*a, **kw)
-        result.policy.violations.append(Violation("imdsv2-required", "mandatory", "training-gpu-lt",
-                                                  "aws:ec2/launchTemplate:LaunchTemplate", "urn", "IMDSv1 enabled"))
+        result.policy.violations.append(
+            Violation(
+                "imdsv2-required",
+                "mandatory",
+                "training-gpu-lt",
+                "aws:ec2/launchTemplate:LaunchTemplate",
+                "urn",
+                "IMDSv1 enabled",
+            )
+        )
         return result
 
     monkeypatch.setattr(plan_mod, "plan", plan_with_violation)

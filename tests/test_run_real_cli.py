@@ -35,7 +35,8 @@ def project(tmp_path, monkeypatch):
     (work / "__main__.py").write_text((FIXTURE / "__main__.py").read_text())
     # The interpreter running the tests has pulumi installed: the program runs in it.
     (work / "Pulumi.yaml").write_text(
-        f"name: trainstack\nruntime:\n  name: python\n  options:\n    virtualenv: {Path(sys.prefix)}\n")
+        f"name: trainstack\nruntime:\n  name: python\n  options:\n    virtualenv: {Path(sys.prefix)}\n"
+    )
     state = tmp_path / "state"
     state.mkdir()
     monkeypatch.setenv("PULUMI_BACKEND_URL", f"file://{state}")

@@ -47,8 +47,10 @@ def test_managed_spot_with_wait_at_least_runtime(job_run):
 def test_checkpoints_go_to_this_owner_and_stacks_prefix(job_run, platform_outputs):
     art = platform_outputs["buckets"]["artifacts"]["name"]
     job = job_inputs(job_run)
-    assert job["checkpointConfig"] == {"s3Uri": f"s3://{art}/checkpoints/alice/dev-sagemaker/",
-                                       "localPath": "/opt/ml/checkpoints"}
+    assert job["checkpointConfig"] == {
+        "s3Uri": f"s3://{art}/checkpoints/alice/dev-sagemaker/",
+        "localPath": "/opt/ml/checkpoints",
+    }
     assert job["outputDataConfig"]["s3OutputPath"] == f"s3://{art}/artifacts/alice/dev-sagemaker/"
 
 
@@ -63,8 +65,11 @@ def test_dataset_channel(job_run, platform_outputs):
     raw = platform_outputs["buckets"]["raw"]["name"]
     (channel,) = job_inputs(job_run)["inputDataConfigs"]
     assert channel["channelName"] == "training" and channel["inputMode"] == "FastFile"
-    assert channel["dataSource"]["s3DataSource"] == {"s3DataType": "S3Prefix", "s3Uri": f"s3://{raw}/cifar10/v1/",
-                                                     "s3DataDistributionType": "FullyReplicated"}
+    assert channel["dataSource"]["s3DataSource"] == {
+        "s3DataType": "S3Prefix",
+        "s3Uri": f"s3://{raw}/cifar10/v1/",
+        "s3DataDistributionType": "FullyReplicated",
+    }
 
 
 def test_retries_capacity_errors_and_runs_the_command(job_run):
@@ -93,20 +98,28 @@ def test_execution_role_is_scoped_to_the_data_lake(job_run, platform_outputs):
             assert not any(a.startswith("s3:") for a in actions), s
     sids = {s["Sid"]: s for s in statements(doc)}
     art_arn = platform_outputs["buckets"]["artifacts"]["arn"]
-    assert sorted(sids["ReadWriteRunArtifacts"]["Resource"]) == sorted([
-        f"{art_arn}/artifacts/alice/dev-sagemaker/*", f"{art_arn}/checkpoints/alice/dev-sagemaker/*"])
+    assert sorted(sids["ReadWriteRunArtifacts"]["Resource"]) == sorted(
+        [f"{art_arn}/artifacts/alice/dev-sagemaker/*", f"{art_arn}/checkpoints/alice/dev-sagemaker/*"]
+    )
     assert sids["PullTrainingImage"]["Resource"] == "arn:aws:ecr:us-east-1:763104351884:repository/pytorch-training"
     assert "TrainingJobNetworkInterfaces" not in sids  # no VPC config, no ENI rights
 
 
 def test_multi_node_vpc_job_encrypts_inter_node_traffic(run_stack, platform_outputs):
-    run = run_stack(cluster_config("sagemaker", gpu={"instanceTypes": ["ml.g5.12xlarge"], "family": "g5"},
-                                   job={"nodes": 2, "gpusPerNode": 4},
-                                   sagemaker={"vpc": True, "distribution": "ShardedByS3Key"}))
+    run = run_stack(
+        cluster_config(
+            "sagemaker",
+            gpu={"instanceTypes": ["ml.g5.12xlarge"], "family": "g5"},
+            job={"nodes": 2, "gpusPerNode": 4},
+            sagemaker={"vpc": True, "distribution": "ShardedByS3Key"},
+        )
+    )
     job = job_inputs(run)
     assert job["enableInterContainerTrafficEncryption"] is True
-    assert job["vpcConfig"] == {"subnets": platform_outputs["subnetIds"],
-                                "securityGroupIds": [platform_outputs["securityGroupId"]]}
+    assert job["vpcConfig"] == {
+        "subnets": platform_outputs["subnetIds"],
+        "securityGroupIds": [platform_outputs["securityGroupId"]],
+    }
     # g5 has local NVMe storage, encrypted in hardware: SageMaker refuses a volume KMS key there.
     assert "volumeKmsKeyId" not in job["resourceConfig"]
     assert job["inputDataConfigs"][0]["dataSource"]["s3DataSource"]["s3DataDistributionType"] == "ShardedByS3Key"
@@ -130,8 +143,9 @@ def config(**overrides):
 
 def request_for(cfg, platform_outputs, **kw):
     loc = run_locations(platform_outputs["buckets"], cfg.cluster.job.dataset, "alice", "dev-sagemaker")
-    spec = spec_from_config(cfg.cluster, locations=loc, kms_key_arn=platform_outputs["kmsKeyArn"],
-                            tags={"trainstack:owner": "alice"})
+    spec = spec_from_config(
+        cfg.cluster, locations=loc, kms_key_arn=platform_outputs["kmsKeyArn"], tags={"trainstack:owner": "alice"}
+    )
     return create_training_job_request(spec, job_name="alice-dev-sagemaker-1", role_arn=ROLE, **kw)
 
 
@@ -140,11 +154,14 @@ def create_errors(request) -> str:
     return ParamValidator().validate(request, shape).generate_report()
 
 
-@pytest.mark.parametrize("overrides", [
-    {},
-    {"sagemaker": {"spot": False, "inputMode": "File", "hyperparameters": {"epochs": 3}}},
-    {"job": {"command": None, "nodes": 2}, "sagemaker": {"distribution": "ShardedByS3Key"}},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"sagemaker": {"spot": False, "inputMode": "File", "hyperparameters": {"epochs": 3}}},
+        {"job": {"command": None, "nodes": 2}, "sagemaker": {"distribution": "ShardedByS3Key"}},
+    ],
+)
 def test_request_passes_botocore_validation(platform_outputs, overrides):
     assert create_errors(request_for(config(**overrides), platform_outputs)) == ""
 
@@ -180,6 +197,7 @@ def test_job_names_are_valid_sagemaker_names():
 @pytest.fixture
 def sagemaker_client(aws_credentials, monkeypatch):
     """moto's SageMaker, extended with StopTrainingJob as AWS documents it (moto lacks it)."""
+
     def stop_training_job(self):
         name = self._get_param("TrainingJobName")
         job = self.sagemaker_backend.training_jobs[name]
@@ -199,9 +217,15 @@ CODE_URI = "s3://art/artifacts/carol/dev-sagemaker/code/0123.tar.gz"
 
 
 def deployed_outputs(platform_outputs):
-    return {"roleArn": ROLE, "kmsKeyArn": platform_outputs["kmsKeyArn"], "buckets": platform_outputs["buckets"],
-            "subnetIds": platform_outputs["subnetIds"], "securityGroupId": platform_outputs["securityGroupId"],
-            "expiresAt": "2026-11-22T23:00:00Z", "codeUri": CODE_URI}
+    return {
+        "roleArn": ROLE,
+        "kmsKeyArn": platform_outputs["kmsKeyArn"],
+        "buckets": platform_outputs["buckets"],
+        "subnetIds": platform_outputs["subnetIds"],
+        "securityGroupId": platform_outputs["securityGroupId"],
+        "expiresAt": "2026-11-22T23:00:00Z",
+        "codeUri": CODE_URI,
+    }
 
 
 def test_create_describe_and_stop_against_moto(sagemaker_client, platform_outputs):
@@ -298,8 +322,9 @@ def test_model_artifacts_use_the_data_lake_key_which_the_role_may_encrypt_with(j
     key = platform_outputs["kmsKeyArn"]
     assert job_inputs(job_run)["outputDataConfig"]["kmsKeyId"] == key
     doc = policy_of(job_run.one("aws:iam/rolePolicy:RolePolicy", "execution"))
-    encrypt = [s for s in statements(doc) if "kms:Encrypt" in (s["Action"] if isinstance(s["Action"], list)
-                                                                else [s["Action"]])]
+    encrypt = [
+        s for s in statements(doc) if "kms:Encrypt" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+    ]
     assert encrypt and all(s["Resource"] == key for s in encrypt)
 
 
@@ -311,8 +336,15 @@ def test_status_prints_failure_reasons_verbatim():
     from trainstack.cli.main import _print_status
 
     out = StringIO()
-    status = J.JobStatus(name="alice-dev-1", status="Failed", secondary_status="Failed",
-                         failure_reason="AlgorithmError: [Errno 2] No such file: 'train.py' [/bold]",
-                         model_artifacts=None, training_seconds=None, billable_seconds=None, spot=False)
+    status = J.JobStatus(
+        name="alice-dev-1",
+        status="Failed",
+        secondary_status="Failed",
+        failure_reason="AlgorithmError: [Errno 2] No such file: 'train.py' [/bold]",
+        model_artifacts=None,
+        training_seconds=None,
+        billable_seconds=None,
+        spot=False,
+    )
     _print_status(Console(file=out, width=300), status)
     assert "AlgorithmError: [Errno 2] No such file: 'train.py' [/bold]" in out.getvalue()

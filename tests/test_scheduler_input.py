@@ -12,10 +12,12 @@ from trainstack.model.scheduler_input import from_universal, to_universal
 
 def test_an_eks_request_gets_pascal_case_members_and_keeps_enum_values():
     sent = to_universal("eks", "updateNodegroupConfig", scale_node_group_to_zero_request("c", "g", 4))
-    assert sent == {"ClusterName": "c", "NodegroupName": "g",
-                    "ScalingConfig": {"MinSize": 0, "MaxSize": 4, "DesiredSize": 0},
-                    "Taints": {"AddOrUpdateTaints": [{"Key": "trainstack.io/expired", "Value": "true",
-                                                      "Effect": "NO_SCHEDULE"}]}}
+    assert sent == {
+        "ClusterName": "c",
+        "NodegroupName": "g",
+        "ScalingConfig": {"MinSize": 0, "MaxSize": 4, "DesiredSize": 0},
+        "Taints": {"AddOrUpdateTaints": [{"Key": "trainstack.io/expired", "Value": "true", "Effect": "NO_SCHEDULE"}]},
+    }
 
 
 def test_the_pascal_case_apis_are_unchanged_and_map_keys_keep_their_case():
@@ -24,7 +26,9 @@ def test_the_pascal_case_apis_are_unchanged_and_map_keys_keep_their_case():
     asg = scale_group_to_zero_request("grp")
     assert to_universal("autoscaling", "updateAutoScalingGroup", asg) == asg
     labels = {"clusterName": "c", "nodegroupName": "g", "labels": {"addOrUpdateLabels": {"team.io/gpu": "v100"}}}
-    assert to_universal("eks", "updateNodegroupConfig", labels)["Labels"] == {"AddOrUpdateLabels": {"team.io/gpu": "v100"}}
+    assert to_universal("eks", "updateNodegroupConfig", labels)["Labels"] == {
+        "AddOrUpdateLabels": {"team.io/gpu": "v100"}
+    }
 
 
 def test_from_universal_gives_back_a_botocore_valid_request():

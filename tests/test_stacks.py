@@ -25,8 +25,11 @@ def test_every_stack_file_evaluates_cleanly_offline(example_plans, stack):
     result = example_plans[stack]
     assert result.run.resources, stack
     assert not [m for level, m in result.run.logs if level == "ERROR"]
-    expected_outputs = {"region"} | ({"vpcId", "subnetIds", "kmsKeyArn", "buckets"} if result.config.kind == "platform"
-                                     else {"expiresAt", "artifactUri", "checkpointUri", "teardownSchedules"})
+    expected_outputs = {"region"} | (
+        {"vpcId", "subnetIds", "kmsKeyArn", "buckets"}
+        if result.config.kind == "platform"
+        else {"expiresAt", "artifactUri", "checkpointUri", "teardownSchedules"}
+    )
     assert expected_outputs <= set(result.run.outputs)
 
 
@@ -47,11 +50,14 @@ def test_platform_exports_what_clusters_need(example_plans):
     assert all(b["arn"] == f"arn:aws:s3:::{b['name']}" for b in out["buckets"].values())
 
 
-@pytest.mark.parametrize("stack,expected", [
-    ("dev-ecs", ["attribute:ecs.instance-type =~ p3.*", "teardown-scale-to-zero"]),
-    ("dev-ec2", ["training-gpu-asg", "teardown-scale-to-zero"]),
-    ("dev-sagemaker", ["aws:sagemaker:TrainingJob", "teardown-stop-training-job"]),
-])
+@pytest.mark.parametrize(
+    "stack,expected",
+    [
+        ("dev-ecs", ["attribute:ecs.instance-type =~ p3.*", "teardown-scale-to-zero"]),
+        ("dev-ec2", ["training-gpu-asg", "teardown-scale-to-zero"]),
+        ("dev-sagemaker", ["aws:sagemaker:TrainingJob", "teardown-stop-training-job"]),
+    ],
+)
 def test_cluster_plans_show_the_cluster_and_its_teardown(stack, expected):
     out = runner.invoke(app, ["plan", stack, "--json"])
     assert out.exit_code == 0, out.output
@@ -123,12 +129,18 @@ def test_plan_warns_like_pulumi_up_would(project_copy):
     assert any("longer than the cluster lives" in w for w in plan("dev-ecs", project_copy).warnings)
 
 
-@pytest.mark.parametrize("stack,source,module", [
-    ("dev-ecs", "ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id", "proprietary"),
-    ("dev-ec2", "ssm:/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id",
-     "open"),
-    ("dev-sagemaker", "managed by SageMaker", "chosen by SageMaker"),
-])
+@pytest.mark.parametrize(
+    "stack,source,module",
+    [
+        ("dev-ecs", "ssm:/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id", "proprietary"),
+        (
+            "dev-ec2",
+            "ssm:/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id",
+            "open",
+        ),
+        ("dev-sagemaker", "managed by SageMaker", "chosen by SageMaker"),
+    ],
+)
 def test_every_cluster_plan_shows_its_ami_source_and_driver_module(example_plans, stack, source, module):
     from io import StringIO
 
@@ -150,17 +162,23 @@ def test_platform_plan_has_no_ami(example_plans):
 
 
 def test_volta_ec2_stack_is_refused_by_plan_with_the_fix(project_copy):
-    edit_stack(project_copy, "dev-ec2", **{"trainstack:gpu": {"family": "p3", "instanceTypes": ["p3.8xlarge"],
-                                                               "maxInstances": 2}})
+    edit_stack(
+        project_copy,
+        "dev-ec2",
+        **{"trainstack:gpu": {"family": "p3", "instanceTypes": ["p3.8xlarge"], "maxInstances": 2}},
+    )
     out = runner.invoke(app, ["plan", "dev-ec2", "--root", str(project_copy)], env={"COLUMNS": "400"})
     assert out.exit_code == 2
     assert "trainstack:gpu.amiId" in out.output and "drives Volta" in out.output and "pin gpu.amiId" in out.output
 
 
-@pytest.mark.parametrize("config", [
-    {"aws:region": "us-east-1", "trainstack:kind": "platform", "trainstack:azCount": 1},
-    {"aws:region": "us-east-1", "trainstack:kind": "cluster", "trainstack:owner": "alice"},
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"aws:region": "us-east-1", "trainstack:kind": "platform", "trainstack:azCount": 1},
+        {"aws:region": "us-east-1", "trainstack:kind": "cluster", "trainstack:owner": "alice"},
+    ],
+)
 def test_invalid_config_fails_the_program_before_any_resource(config):
     import pulumi
 
@@ -182,8 +200,12 @@ def test_cluster_refuses_a_platform_in_another_region(run_stack, platform_output
 
     elsewhere = {**platform_outputs, "region": "eu-west-1"}
     with pytest.raises(Exception, match="platform stack .* is in eu-west-1 .* set aws:region to eu-west-1"):
-        run_offline(main, config=cluster_config("ecs"), stack="dev",
-                    stack_outputs={"organization/trainstack/platform": elsewhere})
+        run_offline(
+            main,
+            config=cluster_config("ecs"),
+            stack="dev",
+            stack_outputs={"organization/trainstack/platform": elsewhere},
+        )
 
 
 @pytest.mark.parametrize("stack", ["dev-ecs", "dev-ec2"])
@@ -208,8 +230,7 @@ def test_log_retention_reaches_the_log_group(run_stack):
     assert run.one("aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"] == 545
 
 
-def test_flow_logs_platform_sends_vpc_traffic_records_to_the_log_bucket_and_names_the_cost(example_plans,
-                                                                                          project_copy):
+def test_flow_logs_platform_sends_vpc_traffic_records_to_the_log_bucket_and_names_the_cost(example_plans, project_copy):
     assert example_plan_flow_logs(example_plans["platform"]) is None
     edit_stack(project_copy, "platform", **{"trainstack:flowLogs": True})
     result = plan("platform", project_copy)

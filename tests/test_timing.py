@@ -23,8 +23,12 @@ def test_a_chain_adds_up():
 
 
 def test_parallel_branches_take_the_longest():
-    nodes = [node("root"), node("slow", "t:b", deps=["root"]), node("fast", "t:c", deps=["root"]),
-             node("join", "t:c", deps=["slow", "fast"])]
+    nodes = [
+        node("root"),
+        node("slow", "t:b", deps=["root"]),
+        node("fast", "t:c", deps=["root"]),
+        node("join", "t:c", deps=["slow", "fast"]),
+    ]
     total, path = T.critical_path(nodes, D)
     assert total == 111 and [s.name for s in path] == ["root", "slow", "join"]
 
@@ -35,16 +39,23 @@ def test_a_custom_parent_must_exist_before_its_child():
 
 
 def test_a_component_costs_nothing_and_ends_with_its_last_child():
-    nodes = [node("comp", "trainstack:x:C", custom=False), node("in1", "t:b", parent="comp"),
-             node("in2", "t:c", parent="comp"), node("user", deps=["comp"])]
+    nodes = [
+        node("comp", "trainstack:x:C", custom=False),
+        node("in1", "t:b", parent="comp"),
+        node("in2", "t:c", parent="comp"),
+        node("user", deps=["comp"]),
+    ]
     total, path = T.critical_path(nodes, D)
     assert total == 110 and [s.name for s in path] == ["in1", "user"]
     assert T.finish_times(nodes, D)["comp"] == 100
 
 
 def test_a_component_waits_for_its_own_dependencies():
-    nodes = [node("first", "t:b"), node("comp", "trainstack:x:C", deps=["first"], custom=False),
-             node("inner", parent="comp")]
+    nodes = [
+        node("first", "t:b"),
+        node("comp", "trainstack:x:C", deps=["first"], custom=False),
+        node("inner", parent="comp"),
+    ]
     total, path = T.critical_path(nodes, D)
     assert total == 110 and [s.name for s in path] == ["first", "inner"]
 

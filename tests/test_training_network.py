@@ -13,8 +13,12 @@ TAGS = {"trainstack:owner": "platform"}
 @pytest.fixture(scope="module", params=["public", "nat"])
 def network(request, run_program):
     egress = request.param
-    run = run_program(lambda: TrainingNetwork("net", TrainingNetworkArgs(
-        region="us-east-1", vpc_cidr="10.40.0.0/16", az_count=3, egress=egress, tags=TAGS)))
+    run = run_program(
+        lambda: TrainingNetwork(
+            "net",
+            TrainingNetworkArgs(region="us-east-1", vpc_cidr="10.40.0.0/16", az_count=3, egress=egress, tags=TAGS),
+        )
+    )
     return egress, run
 
 
@@ -44,8 +48,9 @@ def test_no_ingress_from_the_internet_anywhere(network):
     for rule in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
         assert rule.inputs.get("cidrIpv4") not in ("0.0.0.0/0",) and rule.inputs.get("cidrIpv6") != "::/0"
         assert "referencedSecurityGroupId" in rule.inputs
-    for sg in run.of_type("aws:ec2/securityGroup:SecurityGroup") + \
-            run.of_type("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
+    for sg in run.of_type("aws:ec2/securityGroup:SecurityGroup") + run.of_type(
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+    ):
         for rule in sg.inputs.get("ingress", []):
             assert "0.0.0.0/0" not in rule.get("cidrBlocks", []) and "::/0" not in rule.get("ipv6CidrBlocks", [])
 
@@ -90,8 +95,11 @@ def test_no_flow_logs_unless_asked(network):
 
 
 def test_flow_logs_capture_all_vpc_traffic_into_the_given_bucket(run_program):
-    run = run_program(lambda: TrainingNetwork("net", TrainingNetworkArgs(
-        region="us-east-1", flow_logs_bucket_arn="arn:aws:s3:::platform-logs")))
+    run = run_program(
+        lambda: TrainingNetwork(
+            "net", TrainingNetworkArgs(region="us-east-1", flow_logs_bucket_arn="arn:aws:s3:::platform-logs")
+        )
+    )
     flow = run.one("aws:ec2/flowLog:FlowLog").inputs
     assert flow["vpcId"] == run.one("aws:ec2/vpc:Vpc").id and flow["trafficType"] == "ALL"
     assert flow["logDestinationType"] == "s3" and flow["logDestination"] == "arn:aws:s3:::platform-logs/vpc-flow-logs"

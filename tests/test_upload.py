@@ -29,9 +29,17 @@ def lake(moto_server, aws_credentials, monkeypatch):
     bucket = f"lake-raw-{next(_names)}"
     s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
-        "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
-        "BucketKeyEnabled": True}]})
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_arn},
+                    "BucketKeyEnabled": True,
+                }
+            ]
+        },
+    )
     # Not applied to the moto bucket: moto ignores policy conditions, so its Deny-unless statements
     # would refuse every request. test_uploads_pass_the_lakes_bucket_policy evaluates them instead.
     policy = data_bucket_policy(f"arn:aws:s3:::{bucket}", key_arn)
@@ -51,14 +59,27 @@ def dataset(tmp_path, big: int = 1):
 
 
 def run(lake, src, dest="raw/cifar10/v1/", **kw):
-    return upload(src, dest, bucket=lake["bucket"], s3=lake["s3"], jobs=4, chunk_mib=CHUNK_MIB,
-                  console=Console(file=open(os.devnull, "w")), **kw)
+    return upload(
+        src,
+        dest,
+        bucket=lake["bucket"],
+        s3=lake["s3"],
+        jobs=4,
+        chunk_mib=CHUNK_MIB,
+        console=Console(file=open(os.devnull, "w")),
+        **kw,
+    )
 
 
 def data_requests(lake) -> list:
     """PutObject / UploadPart / CreateMultipartUpload requests that carried dataset bytes or started one."""
-    return [r for r in lake["requests"] if r.method in ("PUT", "POST") and MANIFEST not in r.url
-            and ("uploadId=" in r.url or r.method == "PUT" or "uploads" in r.url)]
+    return [
+        r
+        for r in lake["requests"]
+        if r.method in ("PUT", "POST")
+        and MANIFEST not in r.url
+        and ("uploadId=" in r.url or r.method == "PUT" or "uploads" in r.url)
+    ]
 
 
 def test_the_extra_args_are_ones_s3transfer_accepts():
@@ -80,8 +101,12 @@ def test_a_folder_uploads_multipart_with_checksums_metadata_and_a_manifest(lake,
     assert "ChecksumCRC32" in big  # S3 verified a CRC32 per part
     manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"cifar10/v1/{MANIFEST}")["Body"].read())
     assert manifest["dataset"] == "raw/cifar10/v1/" and manifest["fileCount"] == 4
-    assert [f["key"] for f in manifest["files"]] == ["README.txt", "labels.csv", "train/shard-0.bin",
-                                                     "train/shard-1.bin"]
+    assert [f["key"] for f in manifest["files"]] == [
+        "README.txt",
+        "labels.csv",
+        "train/shard-0.bin",
+        "train/shard-1.bin",
+    ]
     assert all(f["sha256"] for f in manifest["files"])
     parts = [r for r in lake["requests"] if "partNumber=" in r.url]
     assert parts and all(r.headers.get("x-amz-checksum-crc32") or r.headers.get("x-amz-trailer") for r in parts)
@@ -94,7 +119,7 @@ def _condition_denies(statement: dict, headers: dict) -> bool:
         for ctx_key, expected in pairs.items():
             if not ctx_key.startswith("s3:x-amz-"):
                 return False  # aws:SecureTransport: the real endpoint is https (test below)
-            actual = headers.get(ctx_key[len("s3:"):])
+            actual = headers.get(ctx_key[len("s3:") :])
             assert op == "StringNotEqualsIfExists"
             if actual is None or actual == expected:
                 return False
@@ -221,10 +246,16 @@ def test_on_a_terminal_a_progress_bar_counts_bytes(lake, tmp_path):
     import io
 
     out = io.StringIO()
-    result = upload(dataset(tmp_path, big=1), "curated/cifar10/v2/", bucket=lake["bucket"], s3=lake["s3"],
-                    jobs=2, chunk_mib=CHUNK_MIB, console=Console(file=out, force_terminal=True, width=120))
-    assert result.ok and result.bytes_sent == CHUNK_MIB * MIB + 4096 + len("id,label\n1,cat\n") + len(
-        "cifar subset\n")
+    result = upload(
+        dataset(tmp_path, big=1),
+        "curated/cifar10/v2/",
+        bucket=lake["bucket"],
+        s3=lake["s3"],
+        jobs=2,
+        chunk_mib=CHUNK_MIB,
+        console=Console(file=out, force_terminal=True, width=120),
+    )
+    assert result.ok and result.bytes_sent == CHUNK_MIB * MIB + 4096 + len("id,label\n1,cat\n") + len("cifar subset\n")
     assert "3/3 files" in out.getvalue() and "5.2/5.2 MB" in out.getvalue()
 
 

@@ -28,8 +28,13 @@ BIN = Path(sys.executable).parent
 FILES = sorted(WORKFLOWS.glob("*.yml"))
 OIDC_PROVIDER = "token.actions.githubusercontent.com"
 # Current majors (node24 runtimes; actionlint flags node20 ones): bump deliberately, with this list.
-PINNED = {"actions/checkout": "v6", "actions/setup-python": "v6", "actions/upload-artifact": "v6",
-          "aws-actions/configure-aws-credentials": "v6", "pulumi/actions": "v7"}
+PINNED = {
+    "actions/checkout": "v6",
+    "actions/setup-python": "v6",
+    "actions/upload-artifact": "v6",
+    "aws-actions/configure-aws-credentials": "v6",
+    "pulumi/actions": "v7",
+}
 
 
 def load(path: Path) -> dict:
@@ -49,8 +54,11 @@ def jobs():
 
 
 def assumes_role(job: dict) -> bool:
-    return any(str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@")
-               and (s.get("with") or {}).get("role-to-assume") for s in job.get("steps", []))
+    return any(
+        str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@")
+        and (s.get("with") or {}).get("role-to-assume")
+        for s in job.get("steps", [])
+    )
 
 
 def test_the_five_workflows_exist():
@@ -62,25 +70,40 @@ def test_the_five_workflows_exist():
 
 
 def test_workflows_match_githubs_workflow_schema():
-    out = subprocess.run([str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows",
-                          *map(str, FILES)], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, FILES)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_actionlint_with_shellcheck_finds_nothing():
-    out = subprocess.run([str(BIN / "actionlint"), f"-shellcheck={BIN / 'shellcheck'}", "-pyflakes=",
-                          *map(str, FILES)], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    out = subprocess.run(
+        [str(BIN / "actionlint"), f"-shellcheck={BIN / 'shellcheck'}", "-pyflakes=", *map(str, FILES)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_actionlint_does_catch_a_broken_workflow(tmp_path):
     """The validator is live: an unknown action input and an unquoted variable are reported."""
     bad = tmp_path / "bad.yml"
-    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
-                   "      - uses: pulumi/actions@v7\n        with: {pulumi-version-fil: .pulumi-version}\n"
-                   "      - run: echo $STACK\n")
-    out = subprocess.run([str(BIN / "actionlint"), f"-shellcheck={BIN / 'shellcheck'}", "-pyflakes=", str(bad)],
-                         capture_output=True, text=True, timeout=60)
+    bad.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: pulumi/actions@v7\n        with: {pulumi-version-fil: .pulumi-version}\n"
+        "      - run: echo $STACK\n"
+    )
+    out = subprocess.run(
+        [str(BIN / "actionlint"), f"-shellcheck={BIN / 'shellcheck'}", "-pyflakes=", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 1 and "pulumi-version-fil" in out.stdout and "SC2086" in out.stdout
 
 
@@ -97,11 +120,14 @@ def test_every_trainstack_run_is_followed_by_an_always_cleanup():
             if not re.search(r"trainstack run\b", script):
                 continue
             runs += 1
-            assert re.search(r"^\s*exec \S*trainstack run\b", script, re.M), \
+            assert re.search(r"^\s*exec \S*trainstack run\b", script, re.M), (
                 f"{name}/{job_id}: exec the driver so a cancel's SIGINT reaches it"
+            )
             assert step.get("timeout-minutes"), f"{name}/{job_id}: the run step needs its own timeout"
-            later = steps[i + 1:]
-            cleanup = [s for s in later if "always()" in str(s.get("if", "")) and "trainstack down" in str(s.get("run"))]
+            later = steps[i + 1 :]
+            cleanup = [
+                s for s in later if "always()" in str(s.get("if", "")) and "trainstack down" in str(s.get("run"))
+            ]
             assert cleanup, f"{name}/{job_id}: `trainstack run` without a later if: always() `trainstack down`"
             assert cleanup[0].get("timeout-minutes"), f"{name}/{job_id}: the cleanup needs its own timeout"
             # The cleanup removes the very stack the run created.
@@ -115,11 +141,15 @@ def test_train_concurrency_is_per_stack_and_never_cancels_a_run():
     # The group is the stack name: the same expression names the stack the run creates.
     assert job["concurrency"]["group"] == f"train-{job['env']['STACK']}"
     assert "workflow_dispatch" in workflow("train")["on"] and workflow("train")["on"]["pull_request"]["types"] == [
-        "labeled"]
+        "labeled"
+    ]
     inputs = workflow("train")["on"]["workflow_dispatch"]["inputs"]
     assert set(inputs) == {"template", "owner", "overrides"}
-    clusters = {p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml")
-                if yaml.safe_load(p.read_text())["config"]["trainstack:kind"] == "cluster"}
+    clusters = {
+        p.name[len("Pulumi.") : -len(".yaml")]
+        for p in (ROOT / "stacks").glob("Pulumi.*.yaml")
+        if yaml.safe_load(p.read_text())["config"]["trainstack:kind"] == "cluster"
+    }
     assert set(inputs["template"]["options"]) == clusters
 
 
@@ -147,7 +177,7 @@ def test_preview_runs_only_for_same_repository_pull_requests():
 
 def test_preview_covers_every_example_stack_with_the_policy_pack():
     job = workflow("preview")["jobs"]["preview"]
-    stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+    stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
     assert sorted(job["strategy"]["matrix"]["stack"]) == stacks
     pulumi = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@"))["with"]
     assert pulumi["command"] == "preview" and pulumi["policyPacks"] == "trainstack/policies"
@@ -196,8 +226,9 @@ def test_no_secret_or_untrusted_text_inside_shell_scripts():
         for step in job.get("steps", []):
             script = str(step.get("run", ""))
             assert "${{" not in script, f"{name}/{job_id}: expression inside run: {script!r}"
-            assert not re.search(r"\bset -[a-z]*x|\bprintenv\b|^\s*env\s*$", script, re.M), \
+            assert not re.search(r"\bset -[a-z]*x|\bprintenv\b|^\s*env\s*$", script, re.M), (
                 f"{name}/{job_id}: would print the environment"
+            )
         for key, value in (job.get("env") or {}).items():
             assert "secrets." not in str(value), f"{name}/{job_id}: {key} comes from a secret; OIDC needs none"
 
@@ -231,8 +262,10 @@ def test_each_role_trusts_only_its_workflows_oidc_subject(name):
     assert condition["StringEquals"][f"{OIDC_PROVIDER}:aud"] == "sts.amazonaws.com"
     subject = expected_subject(name, job)
     # GitHub's classic and immutable (owner/repo ids) subject formats, nothing else.
-    assert condition["StringEquals"][f"{OIDC_PROVIDER}:sub"] == [f"repo:OWNER/REPO:{subject}",
-                                                                 f"repo:OWNER@OWNER_ID/REPO@REPO_ID:{subject}"]
+    assert condition["StringEquals"][f"{OIDC_PROVIDER}:sub"] == [
+        f"repo:OWNER/REPO:{subject}",
+        f"repo:OWNER@OWNER_ID/REPO@REPO_ID:{subject}",
+    ]
 
 
 def test_every_role_assuming_workflow_has_a_trust_policy_and_no_other_exists():
@@ -244,13 +277,14 @@ def test_every_role_assuming_workflow_has_a_trust_policy_and_no_other_exists():
 def test_trust_policies_create_roles_in_moto(aws_credentials):
     with mock_aws():
         iam = boto3.client("iam", region_name="us-east-1")
-        iam.create_open_id_connect_provider(Url=f"https://{OIDC_PROVIDER}", ClientIDList=["sts.amazonaws.com"],
-                                            ThumbprintList=["0" * 40])
+        iam.create_open_id_connect_provider(
+            Url=f"https://{OIDC_PROVIDER}", ClientIDList=["sts.amazonaws.com"], ThumbprintList=["0" * 40]
+        )
         for path in sorted(IAM.glob("*-trust.json")):
-            role = iam.create_role(RoleName=f"trainstack-{path.stem}", AssumeRolePolicyDocument=path.read_text(),
-                                   MaxSessionDuration=21600)
-            assert role["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Action"] == \
-                "sts:AssumeRoleWithWebIdentity"
+            role = iam.create_role(
+                RoleName=f"trainstack-{path.stem}", AssumeRolePolicyDocument=path.read_text(), MaxSessionDuration=21600
+            )
+            assert role["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Action"] == "sts:AssumeRoleWithWebIdentity"
 
 
 def test_the_preview_role_permissions_are_valid_and_read_only():
@@ -262,8 +296,11 @@ def test_the_preview_role_permissions_are_valid_and_read_only():
     # parliament's action database predates kms:ResourceAliases (AWS KMS ABAC by alias, 2021).
     assert {issue for issue, detail in findings} <= {"UNKNOWN_CONDITION_FOR_ACTION"}
     assert all("kms:ResourceAliases" in detail for _, detail in findings)
-    actions = {a for st in json.loads(text)["Statement"] for a in
-               (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    actions = {
+        a
+        for st in json.loads(text)["Statement"]
+        for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+    }
     writes = {a for a in actions if not re.match(r"^[a-z0-9]+:(Describe|Get|List)", a)}
     assert writes == {"s3:PutObject", "kms:Encrypt", "kms:Decrypt"}  # stack state and its secrets only
     state_writes = [st for st in json.loads(text)["Statement"] if "s3:PutObject" in st["Action"]]

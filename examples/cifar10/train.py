@@ -51,8 +51,17 @@ def model():
     def block(i, o):
         return nn.Sequential(nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
 
-    return nn.Sequential(block(3, 32), block(32, 64), nn.MaxPool2d(2), block(64, 128), nn.MaxPool2d(2),
-                         block(128, 128), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
+    return nn.Sequential(
+        block(3, 32),
+        block(32, 64),
+        nn.MaxPool2d(2),
+        block(64, 128),
+        nn.MaxPool2d(2),
+        block(128, 128),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(128, 10),
+    )
 
 
 def main(argv=None) -> int:
@@ -79,10 +88,12 @@ def main(argv=None) -> int:
             print("no CIFAR-10 python batches (data_batch_1..5) under the dataset", file=sys.stderr)
             return 2
     data = load_cifar(folder) if folder else synthetic(args.steps_per_epoch * args.batch_size, args.seed)
-    sampler = torch.utils.data.distributed.DistributedSampler(data, num_replicas=me.world_size, rank=me.rank,
-                                                              shuffle=True, seed=args.seed, drop_last=True)
-    loader = torch.utils.data.DataLoader(data, batch_size=args.batch_size, sampler=sampler, drop_last=True,
-                                         num_workers=2, pin_memory=cuda)
+    sampler = torch.utils.data.distributed.DistributedSampler(
+        data, num_replicas=me.world_size, rank=me.rank, shuffle=True, seed=args.seed, drop_last=True
+    )
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=args.batch_size, sampler=sampler, drop_last=True, num_workers=2, pin_memory=cuda
+    )
     net = model().to(device)
     opt = torch.optim.SGD(net.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4)
     steps_per_epoch = len(loader)
@@ -114,8 +125,11 @@ def main(argv=None) -> int:
             opt.step()
             step += 1
             if me.is_leader and step % 20 == 0:
-                print(f"epoch {epoch + 1}/{args.epochs} step {step}/{total} loss {loss.item():.4f} "
-                      f"({time.time() - started:.0f}s)", flush=True)
+                print(
+                    f"epoch {epoch + 1}/{args.epochs} step {step}/{total} loss {loss.item():.4f} "
+                    f"({time.time() - started:.0f}s)",
+                    flush=True,
+                )
             if args.checkpoint_every and step % args.checkpoint_every == 0 and me.is_leader:
                 path = os.path.join(work, "ckpt.pt")
                 torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step}, path)

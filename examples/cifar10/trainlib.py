@@ -24,8 +24,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--lr", "--learning-rate", type=float, default=0.05)
     p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (0: none)")
     p.add_argument("--keep-checkpoints", type=int, default=3)
-    p.add_argument("--data", choices=("auto", "cifar10", "synthetic"), default="auto",
-                   help="auto: CIFAR-10 python batches if the dataset has them, else synthetic")
+    p.add_argument(
+        "--data",
+        choices=("auto", "cifar10", "synthetic"),
+        default="auto",
+        help="auto: CIFAR-10 python batches if the dataset has them, else synthetic",
+    )
     p.add_argument("--fresh", action="store_true", help="ignore existing checkpoints")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
@@ -190,6 +194,7 @@ def find_cifar(places: Places, cache_dir: str, s3=None) -> str | None:
     """A folder holding CIFAR-10's python batches (data_batch_1..5, test_batch), or None.
 
     SageMaker mounts the dataset channel; elsewhere the batches are downloaded from the dataset URI."""
+
     def has_batches(d: Path) -> bool:
         return all((d / b).is_file() for b in CIFAR_BATCHES)
 

@@ -69,12 +69,12 @@ def parse(argv: list[str]) -> tuple[tuple[str, ...], dict[str, Any], list[str]]:
     valued, boolean, npos = COMMANDS[cmd]
     flags: dict[str, Any] = {}
     positional: list[str] = []
-    rest = args[len(cmd):]
+    rest = args[len(cmd) :]
     i = 0
     while i < len(rest):
         a = rest[i]
         if a == "--":
-            positional.extend(rest[i + 1:])
+            positional.extend(rest[i + 1 :])
             break
         if a.startswith("--"):
             if a in valued:
@@ -144,8 +144,10 @@ def take_lock(name: str) -> None:
     lock = _lock_path(name)
     if lock.exists():
         # DIY backend wording (pulumi/automation/errors.py: diy_backend_conflict_text).
-        fail("error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end "
-             f"or delete the lock file with `pulumi cancel`.\n  {lock}: created by fake-pulumi")
+        fail(
+            "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end "
+            f"or delete the lock file with `pulumi cancel`.\n  {lock}: created by fake-pulumi"
+        )
     lock.parent.mkdir(parents=True, exist_ok=True)
     lock.write_text(str(os.getpid()))
 
@@ -163,13 +165,23 @@ def stack_arg(flags: dict[str, Any]) -> str:
     return current.read_text().strip()
 
 
-def history_entry(kind: str, doc: dict[str, Any], result: str, started: str,
-                  changes: dict[str, int] | None = None) -> None:
-    doc.setdefault("history", []).insert(0, {
-        "kind": kind, "startTime": started, "endTime": _now(), "message": "", "environment": {},
-        "config": {k: {"value": v["value"], "secret": v.get("secret", False)} for k, v in doc["config"].items()},
-        "result": result, "version": len(doc.get("history", [])) + 1,
-        "resourceChanges": changes or {}})
+def history_entry(
+    kind: str, doc: dict[str, Any], result: str, started: str, changes: dict[str, int] | None = None
+) -> None:
+    doc.setdefault("history", []).insert(
+        0,
+        {
+            "kind": kind,
+            "startTime": started,
+            "endTime": _now(),
+            "message": "",
+            "environment": {},
+            "config": {k: {"value": v["value"], "secret": v.get("secret", False)} for k, v in doc["config"].items()},
+            "result": result,
+            "version": len(doc.get("history", [])) + 1,
+            "resourceChanges": changes or {},
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,10 +200,13 @@ class EventStream:
         if target and target.startswith("tcp://"):
             import grpc
 
-            channel = grpc.insecure_channel(target[len("tcp://"):])
+            channel = grpc.insecure_channel(target[len("tcp://") :])
             # pulumirpc.Events/StreamEvents (proto/pulumi/events.proto), client-streaming EventRequest.
-            stream = channel.stream_unary("/pulumirpc.Events/StreamEvents", request_serializer=encode_event_request,
-                                          response_deserializer=lambda raw: None)
+            stream = channel.stream_unary(
+                "/pulumirpc.Events/StreamEvents",
+                request_serializer=encode_event_request,
+                response_deserializer=lambda raw: None,
+            )
             self._thread = threading.Thread(target=lambda: stream(self._requests()), daemon=True)
             self._thread.start()
         elif target:
@@ -282,8 +297,13 @@ def evaluate(name: str, doc: dict[str, Any], cwd: str) -> tuple[list[dict[str, s
         if path.exists():
             stack_outputs[ref] = json.loads(path.read_text()).get("outputs", {})
     project = "trainstack"
-    run = run_offline(lambda: runpy.run_path(os.path.join(cwd, "__main__.py"), run_name="__main__"),
-                      config=config, project=project, stack=name, stack_outputs=stack_outputs)
+    run = run_offline(
+        lambda: runpy.run_path(os.path.join(cwd, "__main__.py"), run_name="__main__"),
+        config=config,
+        project=project,
+        stack=name,
+        stack_outputs=stack_outputs,
+    )
     resources = [{"urn": r.urn, "type": r.type} for r in run.resources]
     out = {"resources": resources, "outputs": run.outputs, "warnings": run.warnings}
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -303,8 +323,11 @@ class Interrupt:
     def _handle(self, signum, frame):
         self.count += 1
         if self.count == 1:
-            print("^C received; cancelling. If you would like to terminate immediately, press ^C again.",
-                  file=sys.stderr, flush=True)
+            print(
+                "^C received; cancelling. If you would like to terminate immediately, press ^C again.",
+                file=sys.stderr,
+                flush=True,
+            )
         else:
             print("^C received; terminating", file=sys.stderr, flush=True)
             self._on_terminate()
@@ -334,8 +357,9 @@ def operation(cmd: str, flags: dict[str, Any], cwd: str) -> None:
     step = float(sc.get("step_seconds", 0))
 
     def finish(result: str, changes: dict[str, int], code: int = 0, message: str = "") -> None:
-        events.emit(summaryEvent={"maybeCorrupt": False, "durationSeconds": 0, "resourceChanges": changes,
-                                  "PolicyPacks": {}})
+        events.emit(
+            summaryEvent={"maybeCorrupt": False, "durationSeconds": 0, "resourceChanges": changes, "PolicyPacks": {}}
+        )
         events.emit(cancelEvent={})
         events.close()
         if not preview:
@@ -368,12 +392,12 @@ def operation(cmd: str, flags: dict[str, Any], cwd: str) -> None:
                 finish("failed", {"create": done}, EXIT_FAIL, "error: update canceled")
             if not preview and sc.get("fail_up_after") is not None and i >= int(sc["fail_up_after"]):
                 events.emit(resourcePreEvent={"metadata": _md("create", r["urn"], r["type"])})
-                msg = (f"creating {r['type']} ({r['urn'].rsplit('::', 1)[-1]}): InsufficientInstanceCapacity: "
-                       "We currently do not have sufficient capacity in the Availability Zone you requested")
-                events.emit(diagnosticEvent={"message": msg, "color": "never", "severity": "error",
-                                             "urn": r["urn"]})
-                events.emit(resOpFailedEvent={"metadata": _md("create", r["urn"], r["type"]), "status": 1,
-                                              "steps": 1})
+                msg = (
+                    f"creating {r['type']} ({r['urn'].rsplit('::', 1)[-1]}): InsufficientInstanceCapacity: "
+                    "We currently do not have sufficient capacity in the Availability Zone you requested"
+                )
+                events.emit(diagnosticEvent={"message": msg, "color": "never", "severity": "error", "urn": r["urn"]})
+                events.emit(resOpFailedEvent={"metadata": _md("create", r["urn"], r["type"]), "status": 1, "steps": 1})
                 finish("failed", {"create": done}, EXIT_FAIL, "error: update failed")
             current["urn"] = r["urn"]
             events.emit(resourcePreEvent={"metadata": _md("create", r["urn"], r["type"]), "planning": preview})
@@ -393,9 +417,11 @@ def operation(cmd: str, flags: dict[str, Any], cwd: str) -> None:
 
     if cmd == "destroy":
         if doc.get("pending"):
-            fail_msg = ("error: the current deployment has 1 resource(s) with pending operations: "
-                        f"{doc['pending'][0]['urn']}, interrupted while {doc['pending'][0]['op']}ing. "
-                        "Run `pulumi refresh --clear-pending-creates`.")
+            fail_msg = (
+                "error: the current deployment has 1 resource(s) with pending operations: "
+                f"{doc['pending'][0]['urn']}, interrupted while {doc['pending'][0]['op']}ing. "
+                "Run `pulumi refresh --clear-pending-creates`."
+            )
             events.emit(diagnosticEvent={"message": fail_msg, "color": "never", "severity": "error"})
             finish("failed", {}, EXIT_FAIL, "error: destroy failed")
         mode = sc.get("fail_destroy")
@@ -407,11 +433,12 @@ def operation(cmd: str, flags: dict[str, Any], cwd: str) -> None:
                 if mode == "once":
                     sc["fail_destroy"] = None
                     set_scenario(sc)
-                msg = (f"deleting {r['type']} ({r['urn'].rsplit('::', 1)[-1]}): DependencyViolation: "
-                       "resource has a dependent object")
+                msg = (
+                    f"deleting {r['type']} ({r['urn'].rsplit('::', 1)[-1]}): DependencyViolation: "
+                    "resource has a dependent object"
+                )
                 events.emit(diagnosticEvent={"message": msg, "color": "never", "severity": "error", "urn": r["urn"]})
-                events.emit(resOpFailedEvent={"metadata": _md("delete", r["urn"], r["type"]), "status": 1,
-                                              "steps": 1})
+                events.emit(resOpFailedEvent={"metadata": _md("delete", r["urn"], r["type"]), "status": 1, "steps": 1})
                 finish("failed", {"delete": done}, EXIT_FAIL, "error: destroy failed")
             current["urn"] = r["urn"]
             events.emit(resourcePreEvent={"metadata": _md("delete", r["urn"], r["type"])})
@@ -453,8 +480,17 @@ def main(argv: list[str]) -> int:
             fail(f"error: {scenario()['init_error']}")
         if _stack_file(name).exists():
             fail(f"error: stack '{name}' already exists")
-        save(name, {"name": name, "config": {}, "resources": [], "outputs": {}, "history": [],
-                    "secretsProvider": (flags.get("--secrets-provider") or ["passphrase"])[-1]})
+        save(
+            name,
+            {
+                "name": name,
+                "config": {},
+                "resources": [],
+                "outputs": {},
+                "history": [],
+                "secretsProvider": (flags.get("--secrets-provider") or ["passphrase"])[-1],
+            },
+        )
         (STATE / "current").write_text(name)
         print(f"Created stack '{name}'")
         return 0
@@ -467,12 +503,16 @@ def main(argv: list[str]) -> int:
         name = pos[0]
         doc = load(name)
         if doc.get("resources") and not flags.get("--force"):
-            fail(f"error: '{name}' still has resources; removal rejected. Possible actions:\n"
-                 "- Make sure that 'NAME' is the stack that you want to destroy\n- Run `pulumi destroy` to delete "
-                 "the resources, then run `pulumi stack rm`\n- Run `pulumi stack rm --force` to override this error")
+            fail(
+                f"error: '{name}' still has resources; removal rejected. Possible actions:\n"
+                "- Make sure that 'NAME' is the stack that you want to destroy\n- Run `pulumi destroy` to delete "
+                "the resources, then run `pulumi stack rm`\n- Run `pulumi stack rm --force` to override this error"
+            )
         if _lock_path(name).exists():
-            fail("error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end "
-                 "or delete the lock file with `pulumi cancel`.")
+            fail(
+                "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end "
+                "or delete the lock file with `pulumi cancel`."
+            )
         _stack_file(name).unlink()
         print(f"Stack '{name}' has been removed!")
         return 0
@@ -481,9 +521,14 @@ def main(argv: list[str]) -> int:
         out = []
         for p in sorted((STATE / "stacks").glob("*.json")):
             d = json.loads(p.read_text())
-            out.append({"name": d["name"], "current": d["name"] == current,
-                        "updateInProgress": _lock_path(d["name"]).exists(),
-                        "resourceCount": len(d.get("resources", []))})
+            out.append(
+                {
+                    "name": d["name"],
+                    "current": d["name"] == current,
+                    "updateInProgress": _lock_path(d["name"]).exists(),
+                    "resourceCount": len(d.get("resources", [])),
+                }
+            )
         print(json.dumps(out))
         return 0
     if cmd == ("stack", "output"):
@@ -493,7 +538,7 @@ def main(argv: list[str]) -> int:
         hist = load(stack_arg(flags)).get("history", [])
         if "--page-size" in flags:
             size, page = int(flags["--page-size"][-1]), int(flags.get("--page", ["1"])[-1])
-            hist = hist[(page - 1) * size: page * size]
+            hist = hist[(page - 1) * size : page * size]
         print(json.dumps(hist))
         return 0
     if cmd == ("config", "set-all"):

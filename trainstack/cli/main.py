@@ -9,8 +9,11 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Ephemeral GPU training clusters on AWS, fed by a protected S3 data lake.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Ephemeral GPU training clusters on AWS, fed by a protected S3 data lake.",
+)
 
 
 @app.callback()
@@ -23,10 +26,17 @@ def plan_cmd(
     stack: str = typer.Argument("platform", help="Stack name: reads stacks/Pulumi.STACK.yaml."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
-    fmt: str = typer.Option("text", "--format", help="text (tree, cost, timing), mermaid or dot (the component "
-                            "tree, the platform reference and the data flow as a diagram)."),
-    live_prices: bool = typer.Option(False, "--live-prices", help="Price from AWS (Price List API, spot price "
-                                     "history; needs credentials) instead of the packaged table."),
+    fmt: str = typer.Option(
+        "text",
+        "--format",
+        help="text (tree, cost, timing), mermaid or dot (the component "
+        "tree, the platform reference and the data flow as a diagram).",
+    ),
+    live_prices: bool = typer.Option(
+        False,
+        "--live-prices",
+        help="Price from AWS (Price List API, spot price history; needs credentials) instead of the packaged table.",
+    ),
 ) -> None:
     """Evaluate a stack offline (mock engine): resource tree, validation, cost. No AWS, no Pulumi CLI."""
     from trainstack.plan.planner import REPO_ROOT, PlanError, plan
@@ -90,8 +100,9 @@ def _print_status(console: Console, st) -> None:
 @sagemaker_app.command("start")
 def sagemaker_start(
     stack: str = typer.Argument(..., help="A deployed sagemaker cluster stack."),
-    outputs: Optional[Path] = typer.Option(None, help="`pulumi stack output --json` of the stack "
-                                           "(default: read it with the Automation API)."),
+    outputs: Optional[Path] = typer.Option(
+        None, help="`pulumi stack output --json` of the stack (default: read it with the Automation API)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the CreateTrainingJob request only."),
     root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
 ) -> None:
@@ -110,8 +121,10 @@ def sagemaker_start(
         print(json.dumps(request, indent=2))
         return
     arn = start(_sagemaker_client(cfg.region), request)
-    console.print(f"started {arn}\n  checkpoints: {request['CheckpointConfig']['S3Uri'] if 'CheckpointConfig' in request else 'off'}"
-                  f"\n  output: {request['OutputDataConfig']['S3OutputPath']}{request['TrainingJobName']}/output/")
+    console.print(
+        f"started {arn}\n  checkpoints: {request['CheckpointConfig']['S3Uri'] if 'CheckpointConfig' in request else 'off'}"
+        f"\n  output: {request['OutputDataConfig']['S3OutputPath']}{request['TrainingJobName']}/output/"
+    )
 
 
 @sagemaker_app.command("status")
@@ -144,11 +157,15 @@ def run_cmd(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation on a terminal."),
     as_json: bool = typer.Option(False, "--json", help="Print run.json on stdout (human output on stderr)."),
     start_timeout: float = typer.Option(45, "--start-timeout-minutes", help="Give up on a job that has not started."),
-    secrets_provider: Optional[str] = typer.Option(None, envvar=["TRAINSTACK_SECRETS_PROVIDER", "PULUMI_SECRETS_PROVIDER"],
-                                                   help="e.g. awskms://alias/trainstack-state?region=us-east-1"),
+    secrets_provider: Optional[str] = typer.Option(
+        None,
+        envvar=["TRAINSTACK_SECRETS_PROVIDER", "PULUMI_SECRETS_PROVIDER"],
+        help="e.g. awskms://alias/trainstack-state?region=us-east-1",
+    ),
     pulumi_root: Optional[str] = typer.Option(None, envvar="TRAINSTACK_PULUMI_ROOT", help="Directory with bin/pulumi."),
-    runs_dir: Optional[Path] = typer.Option(None, envvar="TRAINSTACK_RUNS_DIR",
-                                            help="Local copies of run.json (default: ROOT/.trainstack/runs)."),
+    runs_dir: Optional[Path] = typer.Option(
+        None, envvar="TRAINSTACK_RUNS_DIR", help="Local copies of run.json (default: ROOT/.trainstack/runs)."
+    ),
     root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
 ) -> None:
     """Plan, create a fresh cluster stack, run the job to the end, destroy the stack; print the model URI."""
@@ -160,11 +177,26 @@ def run_cmd(
 
     # --workdir is relative to where the user stands, not to the project root.
     workdir = str(Path(workdir).expanduser().resolve()) if workdir else None
-    overrides = Overrides(owner=owner, name=name, ttl_hours=ttl_hours, sets=tuple(set_), workdir=workdir,
-                          command=shlex.split(command) if command else None)
-    opts = RunOptions(template=template, overrides=overrides, root=root or REPO_ROOT, keep_on_failure=keep_on_failure,
-                      skip_preview=skip_preview, yes=yes, pulumi_root=pulumi_root, secrets_provider=secrets_provider,
-                      start_timeout_seconds=start_timeout * 60, record_dir=runs_dir)
+    overrides = Overrides(
+        owner=owner,
+        name=name,
+        ttl_hours=ttl_hours,
+        sets=tuple(set_),
+        workdir=workdir,
+        command=shlex.split(command) if command else None,
+    )
+    opts = RunOptions(
+        template=template,
+        overrides=overrides,
+        root=root or REPO_ROOT,
+        keep_on_failure=keep_on_failure,
+        skip_preview=skip_preview,
+        yes=yes,
+        pulumi_root=pulumi_root,
+        secrets_provider=secrets_provider,
+        start_timeout_seconds=start_timeout * 60,
+        record_dir=runs_dir,
+    )
     try:
         record = run(opts, Ui(Console(stderr=as_json)))
     except KeyboardInterrupt:  # before the stack exists (planning, confirmation): nothing to clean up
@@ -181,7 +213,9 @@ def down_cmd(
     name: str = typer.Argument(..., help="The cluster stack to clean up."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation on a terminal."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable result on stdout."),
-    secrets_provider: Optional[str] = typer.Option(None, envvar=["TRAINSTACK_SECRETS_PROVIDER", "PULUMI_SECRETS_PROVIDER"]),
+    secrets_provider: Optional[str] = typer.Option(
+        None, envvar=["TRAINSTACK_SECRETS_PROVIDER", "PULUMI_SECRETS_PROVIDER"]
+    ),
     pulumi_root: Optional[str] = typer.Option(None, envvar="TRAINSTACK_PULUMI_ROOT", help="Directory with bin/pulumi."),
     root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
 ) -> None:
@@ -205,10 +239,14 @@ def upload_cmd(
     src: Path = typer.Argument(..., help="A local folder (or file) holding the dataset."),
     dest: str = typer.Argument(..., help="raw/<prefix>/ or curated/<prefix>/, as in job.dataset."),
     bucket: Optional[str] = typer.Option(None, help="The zone's bucket (default: the platform stack's output)."),
-    platform: Optional[str] = typer.Option(None, help="Platform stack to read `buckets` from "
-                                           "(default organization/trainstack/platform; needs the Pulumi CLI)."),
+    platform: Optional[str] = typer.Option(
+        None,
+        help="Platform stack to read `buckets` from (default organization/trainstack/platform; needs the Pulumi CLI).",
+    ),
     jobs: int = typer.Option(8, "--jobs", help="Parallel requests (and hashing threads)."),
-    chunk_mib: int = typer.Option(64, "--chunk-mib", help="Multipart part size in MiB (5-5120); memory ≈ part size × (jobs + 2)."),
+    chunk_mib: int = typer.Option(
+        64, "--chunk-mib", help="Multipart part size in MiB (5-5120); memory ≈ part size × (jobs + 2)."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace objects that differ (old versions are kept)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Hash and compare only; send nothing."),
 ) -> None:
@@ -216,13 +254,25 @@ def upload_cmd(
     from trainstack.fleet.upload import UploadError, summary, upload
 
     if bucket and platform:
-        Console(stderr=True).print("--bucket and --platform both given. Fix: pass one (--bucket names the bucket; "
-                                   "--platform reads it from the platform stack's outputs)", markup=False)
+        Console(stderr=True).print(
+            "--bucket and --platform both given. Fix: pass one (--bucket names the bucket; "
+            "--platform reads it from the platform stack's outputs)",
+            markup=False,
+        )
         raise typer.Exit(code=2)
     console = Console()
     try:
-        result = upload(src, dest, bucket=bucket, platform=platform, jobs=jobs, chunk_mib=chunk_mib,
-                        overwrite=overwrite, dry_run=dry_run, console=console)
+        result = upload(
+            src,
+            dest,
+            bucket=bucket,
+            platform=platform,
+            jobs=jobs,
+            chunk_mib=chunk_mib,
+            overwrite=overwrite,
+            dry_run=dry_run,
+            console=console,
+        )
     except UploadError as exc:
         Console(stderr=True).print(str(exc), markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
@@ -239,8 +289,11 @@ def ls_cmd(
     owner: str = typer.Option("all", help="Only this owner's clusters (or all)."),
     expired: bool = typer.Option(False, "--expired", help="Only clusters past their expiry."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    spot_prices: bool = typer.Option(False, "--spot-prices", help="Price spot instances from AWS's spot price "
-                                     "history instead of the on-demand bound."),
+    spot_prices: bool = typer.Option(
+        False,
+        "--spot-prices",
+        help="Price spot instances from AWS's spot price history instead of the on-demand bound.",
+    ),
     region: Optional[str] = typer.Option(None, help="AWS region (default: the AWS configuration's)."),
     root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
 ) -> None:
@@ -251,8 +304,13 @@ def ls_cmd(
     now = fleet.utcnow()
     root = root or REPO_ROOT
     try:
-        clusters = fleet.list_clusters(fleet.AwsClients.for_region(region), now, root=root,
-                                       state=lambda: fleet.pulumi_state(root), spot_prices=spot_prices)
+        clusters = fleet.list_clusters(
+            fleet.AwsClients.for_region(region),
+            now,
+            root=root,
+            state=lambda: fleet.pulumi_state(root),
+            spot_prices=spot_prices,
+        )
     except fleet.FleetError as exc:
         Console(stderr=True).print(str(exc), markup=False, highlight=False)
         raise typer.Exit(code=2) from None
@@ -269,8 +327,9 @@ def ls_cmd(
 def reap_cmd(
     expired: bool = typer.Option(False, "--expired", help="Stacks past their expiry (plus the grace)."),
     prefix: Optional[str] = typer.Option(None, help="Stacks whose name starts with this, e.g. pr-12-."),
-    grace: str = typer.Option("15m", help="How long past expiry a stack may live (the teardown schedule acts "
-                              "at expiry)."),
+    grace: str = typer.Option(
+        "15m", help="How long past expiry a stack may live (the teardown schedule acts at expiry)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be done."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask."),
     region: Optional[str] = typer.Option(None, help="AWS region (default: the AWS configuration's)."),
@@ -291,8 +350,9 @@ def reap_cmd(
         raise typer.Exit(code=2)
     try:
         grace_td = fleet.parse_duration(grace)
-        clusters = fleet.list_clusters(fleet.AwsClients.for_region(region), now, root=root,
-                                       state=lambda: fleet.pulumi_state(root))
+        clusters = fleet.list_clusters(
+            fleet.AwsClients.for_region(region), now, root=root, state=lambda: fleet.pulumi_state(root)
+        )
         candidates = fleet.reap_candidates(clusters, now, expired=expired, prefix=prefix, grace=grace_td)
     except fleet.FleetError as exc:
         err.print(str(exc), markup=False, highlight=False)
@@ -303,8 +363,11 @@ def reap_cmd(
     destroyable = [c.stack for c in candidates if c.state != "orphan"]
     if destroyable and not dry_run and not yes:
         if not sys.stdin.isatty():
-            err.print(f"would destroy {', '.join(destroyable)}; refusing without a terminal to ask on. "
-                      "Fix: pass --yes (or --dry-run to only look)", markup=False)
+            err.print(
+                f"would destroy {', '.join(destroyable)}; refusing without a terminal to ask on. "
+                "Fix: pass --yes (or --dry-run to only look)",
+                markup=False,
+            )
             raise typer.Exit(code=2)
         if not typer.confirm(f"Destroy and remove {len(destroyable)} stack(s): {', '.join(destroyable)}?"):
             raise typer.Exit(code=1)
@@ -315,8 +378,9 @@ def reap_cmd(
         for arn in o.arns:
             console.print(f"    {arn}", markup=False, highlight=False)
 
-    outcomes = fleet.reap(candidates, destroy_stack=fleet.destroy_with_automation_api(root), dry_run=dry_run,
-                          report=report)
+    outcomes = fleet.reap(
+        candidates, destroy_stack=fleet.destroy_with_automation_api(root), dry_run=dry_run, report=report
+    )
     if any(o.action == "failed" for o in outcomes):
         raise typer.Exit(code=1)
 

@@ -56,14 +56,22 @@ class Cluster:
 
     def to_json(self, now: dt.datetime) -> dict[str, Any]:
         return {
-            "stack": self.stack, "owner": self.owner, "backend": self.backend,
+            "stack": self.stack,
+            "owner": self.owner,
+            "backend": self.backend,
             "createdAt": _iso(self.created_at),
             "ageHours": round((now - self.created_at).total_seconds() / 3600, 2) if self.created_at else None,
-            "expiresAt": _iso(self.expires_at), "expired": self.expired(now), "state": self.state,
-            "runningInstances": self.running, "usdPerHourNow": round(self.usd_per_hour, 4),
-            "costSoFarUsd": round(self.cost_usd, 2), "costIsUpperBound": self.cost_is_bound,
-            "costNotes": self.cost_notes, "lastUpdate": _iso(self.last_update),
-            "updateInProgress": self.update_in_progress, "arns": sorted(self.arns),
+            "expiresAt": _iso(self.expires_at),
+            "expired": self.expired(now),
+            "state": self.state,
+            "runningInstances": self.running,
+            "usdPerHourNow": round(self.usd_per_hour, 4),
+            "costSoFarUsd": round(self.cost_usd, 2),
+            "costIsUpperBound": self.cost_is_bound,
+            "costNotes": self.cost_notes,
+            "lastUpdate": _iso(self.last_update),
+            "updateInProgress": self.update_in_progress,
+            "arns": sorted(self.arns),
         }
 
 
@@ -114,7 +122,7 @@ def _utc(text: str | None) -> dt.datetime | None:
 
 def _chunks(items: list[str], n: int = _FILTER_CHUNK) -> Iterable[list[str]]:
     for i in range(0, len(items), n):
-        yield items[i:i + n]
+        yield items[i : i + n]
 
 
 def _earliest(*times: dt.datetime | None) -> dt.datetime | None:
@@ -130,7 +138,8 @@ def tagged_clusters(tagging) -> dict[str, Cluster]:
     """Every resource tagged `trainstack:kind=cluster`, grouped by `trainstack:stack`."""
     found: dict[str, tuple[Cluster, Counter, Counter, Counter]] = {}
     pages = tagging.get_paginator("get_resources").paginate(
-        TagFilters=[{"Key": tags.KIND, "Values": ["cluster"]}], ResourcesPerPage=100)
+        TagFilters=[{"Key": tags.KIND, "Values": ["cluster"]}], ResourcesPerPage=100
+    )
     for page in pages:
         for mapping in page.get("ResourceTagMappingList", []):
             t = {x["Key"]: x["Value"] for x in mapping.get("Tags", [])}
@@ -159,9 +168,12 @@ def pulumi_state(root: Path) -> dict[str, StateStack] | None:
     from pulumi import automation as auto
 
     ws = auto.LocalWorkspace(work_dir=str(root))
-    return {s.name.rsplit("/", 1)[-1]: StateStack(s.name.rsplit("/", 1)[-1], s.last_update, s.update_in_progress,
-                                                   s.resource_count)
-            for s in ws.list_stacks()}
+    return {
+        s.name.rsplit("/", 1)[-1]: StateStack(
+            s.name.rsplit("/", 1)[-1], s.last_update, s.update_in_progress, s.resource_count
+        )
+        for s in ws.list_stacks()
+    }
 
 
 def _stack_file_kind(root: Path, name: str) -> str | None:
@@ -188,8 +200,9 @@ def join_state(clusters: dict[str, Cluster], state: Mapping[str, StateStack] | N
         # A stack in state without tagged resources: a cluster whose resources are gone (destroy
         # without `stack rm`) or never came up. Platform stacks are not clusters.
         if name not in clusters and _stack_file_kind(root, name) != "platform":
-            clusters[name] = Cluster(name, state="state-only", last_update=s.last_update,
-                                     update_in_progress=s.update_in_progress)
+            clusters[name] = Cluster(
+                name, state="state-only", last_update=s.last_update, update_in_progress=s.update_in_progress
+            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,21 +225,30 @@ def _instances(ec2, stacks: list[str]) -> dict[str, _Instance]:
     found: dict[str, _Instance] = {}
     for chunk in _chunks(stacks):
         pages = ec2.get_paginator("describe_instances").paginate(
-            Filters=[{"Name": f"tag:{tags.STACK}", "Values": chunk}])
+            Filters=[{"Name": f"tag:{tags.STACK}", "Values": chunk}]
+        )
         for page in pages:
             for res in page.get("Reservations", []):
                 for i in res.get("Instances", []):
                     t = {x["Key"]: x["Value"] for x in i.get("Tags", [])}
                     state = i.get("State", {}).get("Name", "")
-                    inst = _Instance(i["InstanceId"], t.get(tags.STACK, ""), i.get("InstanceType"),
-                                     "spot" if i.get("InstanceLifecycle") == "spot" else "on-demand",
-                                     i.get("Placement", {}).get("AvailabilityZone"), i.get("LaunchTime"),
-                                     running=state in ("pending", "running", "stopping", "shutting-down"))
+                    inst = _Instance(
+                        i["InstanceId"],
+                        t.get(tags.STACK, ""),
+                        i.get("InstanceType"),
+                        "spot" if i.get("InstanceLifecycle") == "spot" else "on-demand",
+                        i.get("Placement", {}).get("AvailabilityZone"),
+                        i.get("LaunchTime"),
+                        running=state in ("pending", "running", "stopping", "shutting-down"),
+                    )
                     if not inst.running:
                         # Stopped/terminated: "User initiated (2026-11-23 10:00:00 GMT)" dates the end.
                         m = _TRANSITION_RE.search(i.get("StateTransitionReason", ""))
-                        inst.end = (dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").replace(
-                            tzinfo=dt.timezone.utc) if m else inst.start)
+                        inst.end = (
+                            dt.datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S").replace(tzinfo=dt.timezone.utc)
+                            if m
+                            else inst.start
+                        )
                     found[inst.id] = inst
     return found
 
@@ -235,7 +257,8 @@ def _groups(autoscaling, stacks: list[str]) -> dict[str, list[dict]]:
     by_stack: dict[str, list[dict]] = {}
     for chunk in _chunks(stacks):
         pages = autoscaling.get_paginator("describe_auto_scaling_groups").paginate(
-            Filters=[{"Name": f"tag:{tags.STACK}", "Values": chunk}])
+            Filters=[{"Name": f"tag:{tags.STACK}", "Values": chunk}]
+        )
         for page in pages:
             for g in page.get("AutoScalingGroups", []):
                 t = {x["Key"]: x["Value"] for x in g.get("Tags", [])}
@@ -244,7 +267,7 @@ def _groups(autoscaling, stacks: list[str]) -> dict[str, list[dict]]:
 
 
 def _group_types(group: dict) -> list[str]:
-    overrides = (group.get("MixedInstancesPolicy", {}).get("LaunchTemplate", {}).get("Overrides", []))
+    overrides = group.get("MixedInstancesPolicy", {}).get("LaunchTemplate", {}).get("Overrides", [])
     return [o["InstanceType"] for o in overrides if o.get("InstanceType")]
 
 
@@ -252,7 +275,8 @@ def _activity_instances(autoscaling, group_name: str, stack: str, now: dt.dateti
     """Instance lifetimes from the group's scaling activities (AWS keeps six weeks of them)."""
     found: dict[str, _Instance] = {}
     pages = autoscaling.get_paginator("describe_scaling_activities").paginate(
-        AutoScalingGroupName=group_name, IncludeDeletedGroups=True)
+        AutoScalingGroupName=group_name, IncludeDeletedGroups=True
+    )
     for page in pages:
         for a in page.get("Activities", []):
             desc = a.get("Description", "")
@@ -269,17 +293,25 @@ def _activity_instances(autoscaling, group_name: str, stack: str, now: dt.dateti
 
 def _spot_price(ec2, instance_type: str, az: str | None, start: dt.datetime, now: dt.datetime) -> float | None:
     """The highest spot price of the type in its AZ over the interval (a tight bound, not a time average)."""
-    kw: dict[str, Any] = {"InstanceTypes": [instance_type], "ProductDescriptions": ["Linux/UNIX"],
-                          "StartTime": start, "EndTime": now}
+    kw: dict[str, Any] = {
+        "InstanceTypes": [instance_type],
+        "ProductDescriptions": ["Linux/UNIX"],
+        "StartTime": start,
+        "EndTime": now,
+    }
     if az:
         kw["AvailabilityZone"] = az
-    prices = [float(p["SpotPrice"]) for page in ec2.get_paginator("describe_spot_price_history").paginate(**kw)
-              for p in page.get("SpotPriceHistory", [])]
+    prices = [
+        float(p["SpotPrice"])
+        for page in ec2.get_paginator("describe_spot_price_history").paginate(**kw)
+        for p in page.get("SpotPriceHistory", [])
+    ]
     return max(prices) if prices else None
 
 
-def instance_costs(aws: AwsClients, clusters: Mapping[str, Cluster], now: dt.datetime, *,
-                   spot_prices: bool = False) -> None:
+def instance_costs(
+    aws: AwsClients, clusters: Mapping[str, Cluster], now: dt.datetime, *, spot_prices: bool = False
+) -> None:
     """ec2/ecs clusters: running count, $/h now and cost so far from their instances' lifetimes."""
     names = sorted(n for n, c in clusters.items() if c.backend != "sagemaker" and c.state != "state-only")
     if not names:
@@ -362,9 +394,14 @@ def sagemaker_costs(sagemaker, clusters: Mapping[str, Cluster], now: dt.datetime
                 c.usd_per_hour += count * price
 
 
-def list_clusters(aws: AwsClients, now: dt.datetime, *, root: Path,
-                  state: Mapping[str, StateStack] | None | Callable[[], Any] = None,
-                  spot_prices: bool = False) -> list[Cluster]:
+def list_clusters(
+    aws: AwsClients,
+    now: dt.datetime,
+    *,
+    root: Path,
+    state: Mapping[str, StateStack] | None | Callable[[], Any] = None,
+    spot_prices: bool = False,
+) -> list[Cluster]:
     """Every cluster: tagged ones joined with Pulumi state (`state`: a mapping, or a callable that reads it)."""
     from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
 
@@ -374,19 +411,24 @@ def list_clusters(aws: AwsClients, now: dt.datetime, *, root: Path,
         instance_costs(aws, clusters, now, spot_prices=spot_prices)
         sagemaker_costs(aws.sagemaker, clusters, now)
     except (NoCredentialsError, NoRegionError) as exc:
-        raise FleetError(f"AWS: {exc}. Fix: give the shell credentials (aws configure sso, AWS_PROFILE=...) and a "
-                         "region (--region or AWS_REGION)") from None
+        raise FleetError(
+            f"AWS: {exc}. Fix: give the shell credentials (aws configure sso, AWS_PROFILE=...) and a "
+            "region (--region or AWS_REGION)"
+        ) from None
     except ClientError as exc:
         err = exc.response.get("Error", {})
-        raise FleetError(f"AWS {exc.operation_name}: {err.get('Code')}: {err.get('Message')}. Fix: the identity "
-                         "needs tag:GetResources, ec2:DescribeInstances, autoscaling:DescribeAutoScalingGroups, "
-                         "autoscaling:DescribeScalingActivities and sagemaker:DescribeTrainingJob "
-                         "(ec2:DescribeSpotPriceHistory with --spot-prices)") from None
+        raise FleetError(
+            f"AWS {exc.operation_name}: {err.get('Code')}: {err.get('Message')}. Fix: the identity "
+            "needs tag:GetResources, ec2:DescribeInstances, autoscaling:DescribeAutoScalingGroups, "
+            "autoscaling:DescribeScalingActivities and sagemaker:DescribeTrainingJob "
+            "(ec2:DescribeSpotPriceHistory with --spot-prices)"
+        ) from None
     return sorted(clusters.values(), key=lambda c: c.stack)
 
 
-def select(clusters: Iterable[Cluster], now: dt.datetime, *, owner: str = "all",
-           expired_only: bool = False) -> list[Cluster]:
+def select(
+    clusters: Iterable[Cluster], now: dt.datetime, *, owner: str = "all", expired_only: bool = False
+) -> list[Cluster]:
     return [c for c in clusters if (owner == "all" or c.owner == owner) and (not expired_only or c.expired(now))]
 
 
@@ -408,9 +450,17 @@ def render(clusters: list[Cluster], now: dt.datetime, console) -> None:
         console.print("no trainstack clusters found")
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for col, justify in (("STACK", "left"), ("OWNER", "left"), ("BACKEND", "left"), ("AGE", "right"),
-                         ("EXPIRES", "right"), ("STATE", "left"), ("RUNNING", "right"), ("$/H NOW", "right"),
-                         ("COST SO FAR", "right")):
+    for col, justify in (
+        ("STACK", "left"),
+        ("OWNER", "left"),
+        ("BACKEND", "left"),
+        ("AGE", "right"),
+        ("EXPIRES", "right"),
+        ("STATE", "left"),
+        ("RUNNING", "right"),
+        ("$/H NOW", "right"),
+        ("COST SO FAR", "right"),
+    ):
         table.add_column(col, justify=justify)
     for c in clusters:
         if c.expires_at is None:
@@ -420,17 +470,30 @@ def render(clusters: list[Cluster], now: dt.datetime, console) -> None:
         else:
             expires = f"in {_duration(c.expires_at - now)}"
         state = {"orphan": "[yellow]ORPHAN[/]", "state-only": "[yellow]STATE-ONLY[/]"}.get(c.state, c.state)
-        table.add_row(c.stack, c.owner or "?", c.backend or "?",
-                      _duration(now - c.created_at) if c.created_at else "?", expires, state, str(c.running),
-                      f"{c.usd_per_hour:.2f}", f"{'≤' if c.cost_is_bound else ''}${c.cost_usd:,.2f}")
+        table.add_row(
+            c.stack,
+            c.owner or "?",
+            c.backend or "?",
+            _duration(now - c.created_at) if c.created_at else "?",
+            expires,
+            state,
+            str(c.running),
+            f"{c.usd_per_hour:.2f}",
+            f"{'≤' if c.cost_is_bound else ''}${c.cost_usd:,.2f}",
+        )
     console.print(table)
     if any(c.cost_is_bound for c in clusters):
-        console.print("≤: spot priced at on-demand list price, an upper bound (--spot-prices asks AWS for spot "
-                      "history). Costs are estimates from catalog list prices; EBS, logs and data transfer "
-                      "are not included.", highlight=False)
+        console.print(
+            "≤: spot priced at on-demand list price, an upper bound (--spot-prices asks AWS for spot "
+            "history). Costs are estimates from catalog list prices; EBS, logs and data transfer "
+            "are not included.",
+            highlight=False,
+        )
     if any(c.state == "orphan" for c in clusters):
-        console.print("ORPHAN: tagged resources without Pulumi state; `trainstack reap` lists their ARNs, "
-                      "remove them by hand.", highlight=False)
+        console.print(
+            "ORPHAN: tagged resources without Pulumi state; `trainstack reap` lists their ARNs, remove them by hand.",
+            highlight=False,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -483,26 +546,42 @@ def _last_line(exc: BaseException) -> str:
     return lines[-1].strip() if lines else type(exc).__name__
 
 
-def reap_candidates(clusters: Iterable[Cluster], now: dt.datetime, *, expired: bool, prefix: str | None,
-                    grace: dt.timedelta) -> list[Cluster]:
+def reap_candidates(
+    clusters: Iterable[Cluster], now: dt.datetime, *, expired: bool, prefix: str | None, grace: dt.timedelta
+) -> list[Cluster]:
     """Clusters matching every selector given: expired past the grace, and/or a stack-name prefix."""
     if not expired and not prefix:
         raise FleetError("reap needs a selector: --expired and/or --prefix P (refusing to match every stack)")
-    return [c for c in clusters
-            if (not expired or c.expired(now, grace)) and (not prefix or c.stack.startswith(prefix))]
+    return [
+        c for c in clusters if (not expired or c.expired(now, grace)) and (not prefix or c.stack.startswith(prefix))
+    ]
 
 
-def reap(candidates: Iterable[Cluster], *, destroy_stack: DestroyStack, dry_run: bool,
-         report: Callable[[ReapOutcome], None] = lambda o: None) -> list[ReapOutcome]:
+def reap(
+    candidates: Iterable[Cluster],
+    *,
+    destroy_stack: DestroyStack,
+    dry_run: bool,
+    report: Callable[[ReapOutcome], None] = lambda o: None,
+) -> list[ReapOutcome]:
     """Destroy each candidate that has Pulumi state; orphans are reported with their ARNs, never deleted."""
     outcomes = []
     for c in candidates:
         if c.state == "orphan":
-            out = ReapOutcome(c.stack, "orphan", "tagged resources without Pulumi state: not deleted; check and "
-                              "remove them by hand (or restore the state and reap again)", tuple(sorted(c.arns)))
+            out = ReapOutcome(
+                c.stack,
+                "orphan",
+                "tagged resources without Pulumi state: not deleted; check and "
+                "remove them by hand (or restore the state and reap again)",
+                tuple(sorted(c.arns)),
+            )
         elif dry_run:
-            out = ReapOutcome(c.stack, "would-destroy", "would destroy and remove the stack"
-                              + (" (state not checked: no Pulumi CLI)" if c.state == "unknown" else ""))
+            out = ReapOutcome(
+                c.stack,
+                "would-destroy",
+                "would destroy and remove the stack"
+                + (" (state not checked: no Pulumi CLI)" if c.state == "unknown" else ""),
+            )
         else:
             ok, message = destroy_stack(c.stack)
             out = ReapOutcome(c.stack, "destroyed" if ok else "failed", message)

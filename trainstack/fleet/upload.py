@@ -98,7 +98,8 @@ def bucket_from_platform(platform_stack: str, zone: str, root: Path) -> str:
         raise UploadError(
             f"--platform {platform_stack}: reading the platform's `buckets` output needs the Pulumi CLI, which is "
             f"not installed. Fix: pass --bucket NAME (the `buckets.{zone}.name` output of the platform stack), or "
-            "install the CLI (version in .pulumi-version)")
+            "install the CLI (version in .pulumi-version)"
+        )
     from pulumi import automation as auto
 
     try:
@@ -106,12 +107,16 @@ def bucket_from_platform(platform_stack: str, zone: str, root: Path) -> str:
         buckets = stack.outputs()["buckets"].value
         return buckets[zone]["name"]
     except KeyError:
-        raise UploadError(f"--platform {platform_stack}: the stack has no `buckets.{zone}.name` output. Fix: is it "
-                          "a deployed platform stack? Pass --bucket NAME otherwise") from None
+        raise UploadError(
+            f"--platform {platform_stack}: the stack has no `buckets.{zone}.name` output. Fix: is it "
+            "a deployed platform stack? Pass --bucket NAME otherwise"
+        ) from None
     except auto.errors.CommandError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise UploadError(f"--platform {platform_stack}: {first}. Fix: name a deployed platform stack "
-                          "(`pulumi stack ls`) or pass --bucket NAME") from None
+        raise UploadError(
+            f"--platform {platform_stack}: {first}. Fix: name a deployed platform stack "
+            "(`pulumi stack ls`) or pass --bucket NAME"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,12 +142,16 @@ def local_files(src: Path, dataset: DatasetRef, jobs: int) -> list[LocalFile]:
     if not found:
         raise UploadError(f"SRC = {str(src)!r}: holds no files. Fix: name the folder that holds the dataset")
     if any(rel == MANIFEST for _, rel in found):
-        raise UploadError(f"SRC = {str(src)!r}: holds a top-level {MANIFEST}, which upload writes itself. "
-                          "Fix: rename or remove that file")
+        raise UploadError(
+            f"SRC = {str(src)!r}: holds a top-level {MANIFEST}, which upload writes itself. "
+            "Fix: rename or remove that file"
+        )
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         digests = list(pool.map(lambda item: _sha256(item[0]), found))
-    return [LocalFile(p, rel, dataset.prefix + rel, p.stat().st_size, digest)
-            for (p, rel), digest in zip(found, digests, strict=True)]
+    return [
+        LocalFile(p, rel, dataset.prefix + rel, p.stat().st_size, digest)
+        for (p, rel), digest in zip(found, digests, strict=True)
+    ]
 
 
 def _head(s3, bucket: str, key: str) -> dict | None:
@@ -156,13 +165,16 @@ def _head(s3, bucket: str, key: str) -> dict | None:
             return None
         if code in ("403", "AccessDenied"):
             # HeadObject needs s3:GetObject; without s3:ListBucket S3 answers 403 for a missing key (API reference).
-            raise UploadError(f"s3://{bucket}/{key}: access denied reading the object (HeadObject). Fix: the "
-                              "uploading identity needs s3:GetObject and s3:ListBucket on the bucket") from None
+            raise UploadError(
+                f"s3://{bucket}/{key}: access denied reading the object (HeadObject). Fix: the "
+                "uploading identity needs s3:GetObject and s3:ListBucket on the bucket"
+            ) from None
         raise
 
 
-def plan_upload(s3, bucket: str, dataset: DatasetRef, files: list[LocalFile], *, jobs: int,
-                overwrite: bool) -> UploadPlan:
+def plan_upload(
+    s3, bucket: str, dataset: DatasetRef, files: list[LocalFile], *, jobs: int, overwrite: bool
+) -> UploadPlan:
     plan = UploadPlan(bucket, dataset, overwrite=overwrite)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         heads = list(pool.map(lambda f: _head(s3, bucket, f.key), files))
@@ -174,8 +186,11 @@ def plan_upload(s3, bucket: str, dataset: DatasetRef, files: list[LocalFile], *,
         if head.get("ContentLength") == f.size and remote_sha == f.sha256:
             plan.skip.append(f)
             continue
-        what = (f"{head.get('ContentLength')} bytes, sha256 {remote_sha[:12]}…" if remote_sha
-                else f"{head.get('ContentLength')} bytes without a sha256")
+        what = (
+            f"{head.get('ContentLength')} bytes, sha256 {remote_sha[:12]}…"
+            if remote_sha
+            else f"{head.get('ContentLength')} bytes without a sha256"
+        )
         plan.conflicts.append((f, what))
         if overwrite:
             plan.upload.append(f)
@@ -183,14 +198,19 @@ def plan_upload(s3, bucket: str, dataset: DatasetRef, files: list[LocalFile], *,
 
 
 def conflict_message(plan: UploadPlan, limit: int = 10) -> str:
-    lines = [f"  s3://{plan.bucket}/{f.key}: local {f.size} bytes, sha256 {f.sha256[:12]}…; bucket holds {what}"
-             for f, what in plan.conflicts[:limit]]
+    lines = [
+        f"  s3://{plan.bucket}/{f.key}: local {f.size} bytes, sha256 {f.sha256[:12]}…; bucket holds {what}"
+        for f, what in plan.conflicts[:limit]
+    ]
     if len(plan.conflicts) > limit:
         lines.append(f"  … and {len(plan.conflicts) - limit} more")
-    return (f"{len(plan.conflicts)} file(s) differ from the objects already at their keys; nothing was uploaded:\n"
-            + "\n".join(lines) + "\nFix: upload to a new prefix (e.g. a new version folder), or pass --overwrite "
-            "(the bucket is versioned: the old objects stay as noncurrent versions until the lifecycle rule "
-            "expires them)")
+    return (
+        f"{len(plan.conflicts)} file(s) differ from the objects already at their keys; nothing was uploaded:\n"
+        + "\n".join(lines)
+        + "\nFix: upload to a new prefix (e.g. a new version folder), or pass --overwrite "
+        "(the bucket is versioned: the old objects stay as noncurrent versions until the lifecycle rule "
+        "expires them)"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -199,8 +219,10 @@ def conflict_message(plan: UploadPlan, limit: int = 10) -> str:
 
 def chunk_bytes(chunk_mib: int, largest: int) -> int:
     if not MIN_PART_MIB <= chunk_mib <= MAX_PART_MIB:
-        raise UploadError(f"--chunk-mib = {chunk_mib}: S3 parts are {MIN_PART_MIB}-{MAX_PART_MIB} MiB. "
-                          f"Fix: pass a value in that range (default 64)")
+        raise UploadError(
+            f"--chunk-mib = {chunk_mib}: S3 parts are {MIN_PART_MIB}-{MAX_PART_MIB} MiB. "
+            f"Fix: pass a value in that range (default 64)"
+        )
     # At most 10 000 parts per object: a 1 TiB file needs parts of at least ~105 MiB.
     return max(chunk_mib * MIB, math.ceil(largest / MAX_PARTS))
 
@@ -224,8 +246,15 @@ class _Progress:
                 TransferSpeedColumn,
             )
 
-            self.bar = Progress(TextColumn("[bold]upload[/] {task.fields[files]}"), BarColumn(), DownloadColumn(),
-                                TransferSpeedColumn(), TimeRemainingColumn(), console=console, transient=False)
+            self.bar = Progress(
+                TextColumn("[bold]upload[/] {task.fields[files]}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
+            )
             self.task = self.bar.add_task("upload", total=total, files=f"0/{files} files")
             self.bar.start()
         self.files, self.done = files, 0
@@ -245,8 +274,7 @@ class _Progress:
                 self.bar.console.print(f"[red]failed[/] {f.key}: {error}", highlight=False)
         else:
             status = f"failed: {error}" if error else "uploaded"
-            self.console.print(f"{status} {f.key} ({_size(f.size)})", highlight=False, markup=False,
-                               soft_wrap=True)
+            self.console.print(f"{status} {f.key} ({_size(f.size)})", highlight=False, markup=False, soft_wrap=True)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -297,8 +325,12 @@ def send(s3, plan: UploadPlan, *, jobs: int, chunk_mib: int, console: Console) -
         return result
     chunk = chunk_bytes(chunk_mib, max(f.size for f in plan.upload))
     # Memory stays near chunk × (jobs + 2): parts read ahead of the requests that send them.
-    config = TransferConfig(multipart_threshold=chunk, multipart_chunksize=chunk, max_request_concurrency=jobs,
-                            max_in_memory_upload_chunks=jobs + 2)
+    config = TransferConfig(
+        multipart_threshold=chunk,
+        multipart_chunksize=chunk,
+        max_request_concurrency=jobs,
+        max_in_memory_upload_chunks=jobs + 2,
+    )
     progress = _Progress(console, plan.upload_bytes, len(plan.upload))
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.monotonic()
@@ -311,8 +343,14 @@ def send(s3, plan: UploadPlan, *, jobs: int, chunk_mib: int, console: Console) -
             for f in plan.upload:
                 # No ServerSideEncryption/SSEKMSKeyId: the bucket default applies (the policy refuses others).
                 extra = {"Metadata": {SHA256_METADATA: f.sha256}, "ChecksumAlgorithm": CHECKSUM_ALGORITHM}
-                futures.append((f, tm.upload(str(f.path), plan.bucket, f.key, extra_args=extra,
-                                             subscribers=[_subscriber(progress)])))
+                futures.append(
+                    (
+                        f,
+                        tm.upload(
+                            str(f.path), plan.bucket, f.key, extra_args=extra, subscribers=[_subscriber(progress)]
+                        ),
+                    )
+                )
             for f, fut in futures:
                 try:
                     fut.result()
@@ -346,16 +384,18 @@ def manifest_entries(s3, bucket: str, dataset: DatasetRef, known: Iterable[Local
 
     def entry(obj: dict) -> dict:
         f = by_key.get(obj["Key"])
-        sha = f.sha256 if f is not None and f.size == obj["Size"] else \
-            ((_head(s3, bucket, obj["Key"]) or {}).get("Metadata") or {}).get(SHA256_METADATA)
-        return {"key": obj["Key"][len(dataset.prefix):], "size": obj["Size"], "sha256": sha}
+        sha = (
+            f.sha256
+            if f is not None and f.size == obj["Size"]
+            else ((_head(s3, bucket, obj["Key"]) or {}).get("Metadata") or {}).get(SHA256_METADATA)
+        )
+        return {"key": obj["Key"][len(dataset.prefix) :], "size": obj["Size"], "sha256": sha}
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         return sorted(pool.map(entry, objects), key=lambda e: e["key"])
 
 
-def write_manifest(s3, bucket: str, dataset: DatasetRef, entries: list[dict],
-                   now: Callable[[], dt.datetime]) -> bool:
+def write_manifest(s3, bucket: str, dataset: DatasetRef, entries: list[dict], now: Callable[[], dt.datetime]) -> bool:
     """Write `<prefix>_MANIFEST.json` unless it already lists exactly these files (no needless versions)."""
     key = dataset.prefix + MANIFEST
     try:
@@ -366,11 +406,21 @@ def write_manifest(s3, bucket: str, dataset: DatasetRef, entries: list[dict],
         pass
     except ValueError:
         pass  # unreadable: replace it
-    doc = {"dataset": str(dataset), "uri": f"s3://{bucket}/{dataset.prefix}",
-           "generatedAt": now().strftime("%Y-%m-%dT%H:%M:%SZ"), "fileCount": len(entries),
-           "totalBytes": sum(e["size"] for e in entries), "files": entries}
-    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(doc, indent=1).encode(), ContentType="application/json",
-                  ChecksumAlgorithm=CHECKSUM_ALGORITHM)
+    doc = {
+        "dataset": str(dataset),
+        "uri": f"s3://{bucket}/{dataset.prefix}",
+        "generatedAt": now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "fileCount": len(entries),
+        "totalBytes": sum(e["size"] for e in entries),
+        "files": entries,
+    }
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=json.dumps(doc, indent=1).encode(),
+        ContentType="application/json",
+        ChecksumAlgorithm=CHECKSUM_ALGORITHM,
+    )
     return True
 
 
@@ -394,10 +444,21 @@ def s3_client(region: str | None = None):
     return boto3.client("s3", region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 5}))
 
 
-def upload(src: Path, dest: str, *, bucket: str | None = None, platform: str | None = None,
-           root: Path | None = None, jobs: int = 8, chunk_mib: int = 64, overwrite: bool = False,
-           dry_run: bool = False, s3: Any = None, console: Console | None = None,
-           now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)) -> UploadResult:
+def upload(
+    src: Path,
+    dest: str,
+    *,
+    bucket: str | None = None,
+    platform: str | None = None,
+    root: Path | None = None,
+    jobs: int = 8,
+    chunk_mib: int = 64,
+    overwrite: bool = False,
+    dry_run: bool = False,
+    s3: Any = None,
+    console: Console | None = None,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+) -> UploadResult:
     console = console or Console()
     if jobs < 1 or jobs > 64:
         raise UploadError(f"--jobs = {jobs}: must be 1-64. Fix: pass e.g. --jobs 8")
@@ -414,18 +475,23 @@ def upload(src: Path, dest: str, *, bucket: str | None = None, platform: str | N
     try:
         plan = plan_upload(s3, bucket, dataset, files, jobs=jobs, overwrite=overwrite)
     except (NoCredentialsError, NoRegionError) as exc:
-        raise UploadError(f"AWS: {exc}. Fix: give the shell credentials (aws configure sso, AWS_PROFILE=...) "
-                          "and a region (AWS_REGION)") from None
-    console.print(f"s3://{bucket}/{dataset.prefix}: {len(files)} file(s); {len(plan.upload)} to upload "
-                  f"({_size(plan.upload_bytes)}), {len(plan.skip)} already there"
-                  + (f", {len(plan.conflicts)} to overwrite" if overwrite and plan.conflicts else ""),
-                  highlight=False, markup=False, soft_wrap=True)
+        raise UploadError(
+            f"AWS: {exc}. Fix: give the shell credentials (aws configure sso, AWS_PROFILE=...) "
+            "and a region (AWS_REGION)"
+        ) from None
+    console.print(
+        f"s3://{bucket}/{dataset.prefix}: {len(files)} file(s); {len(plan.upload)} to upload "
+        f"({_size(plan.upload_bytes)}), {len(plan.skip)} already there"
+        + (f", {len(plan.conflicts)} to overwrite" if overwrite and plan.conflicts else ""),
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
     if plan.conflicts and not overwrite:
         raise UploadError(conflict_message(plan))
     if dry_run:
         for f in plan.upload:
-            console.print(f"would upload {f.key} ({_size(f.size)})", highlight=False, markup=False,
-                          soft_wrap=True)
+            console.print(f"would upload {f.key} ({_size(f.size)})", highlight=False, markup=False, soft_wrap=True)
         return UploadResult(plan)
     result = send(s3, plan, jobs=jobs, chunk_mib=chunk_mib, console=console)
     if not result.failed and not result.interrupted:
@@ -437,16 +503,23 @@ def upload(src: Path, dest: str, *, bucket: str | None = None, platform: str | N
 def summary(result: UploadResult) -> str:
     plan = result.plan
     rate = result.bytes_sent / result.seconds if result.seconds > 0 else 0.0
-    lines = [f"{len(result.uploaded)} uploaded ({_size(result.bytes_sent)}"
-             + (f", {_size(rate)}/s" if result.bytes_sent else "") + f"), {len(plan.skip)} skipped, "
-             f"{len(result.failed)} failed" + ("; manifest updated" if result.manifest_written else "")]
+    lines = [
+        f"{len(result.uploaded)} uploaded ({_size(result.bytes_sent)}"
+        + (f", {_size(rate)}/s" if result.bytes_sent else "")
+        + f"), {len(plan.skip)} skipped, "
+        f"{len(result.failed)} failed" + ("; manifest updated" if result.manifest_written else "")
+    ]
     if result.interrupted:
-        lines.append("interrupted: unfinished multipart uploads were aborted; run the same command again "
-                     "to send the rest (finished files are skipped)")
+        lines.append(
+            "interrupted: unfinished multipart uploads were aborted; run the same command again "
+            "to send the rest (finished files are skipped)"
+        )
     elif result.failed:
         lines.append("run the same command again to retry: finished files are skipped")
     if result.left_incomplete:
-        lines.append(f"{len(result.left_incomplete)} multipart upload(s) could not be aborted (no object is "
-                     f"visible; their parts are billed until the lake's lifecycle rule removes them): "
-                     f"aws s3api list-multipart-uploads --bucket {plan.bucket} --prefix {plan.dataset.prefix}")
+        lines.append(
+            f"{len(result.left_incomplete)} multipart upload(s) could not be aborted (no object is "
+            f"visible; their parts are billed until the lake's lifecycle rule removes them): "
+            f"aws s3api list-multipart-uploads --bucket {plan.bucket} --prefix {plan.dataset.prefix}"
+        )
     return "\n".join(lines)

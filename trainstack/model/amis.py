@@ -35,13 +35,17 @@ PROPRIETARY = "proprietary"
 AMI_BACKENDS = ("ec2", "ecs")
 
 ECS_AL2023_GPU = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
-DLAMI_BASE_OSS_AL2023 = ("/aws/service/deeplearning/ami/x86_64/"
-                         "base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id")
+DLAMI_BASE_OSS_AL2023 = (
+    "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
+)
 
-_ECS_KMOD_LOADER = ("https://github.com/aws/amazon-ecs-ami/blob/main/scripts/al2023/gpu/nvidia-kmod-load.sh "
-                    "+ variables.pkr.hcl nvidia_driver_major_al2023 = 580")
-_DLAMI_OSS_NOTES = ("https://docs.aws.amazon.com/dlami/latest/devguide/"
-                    "aws-deep-learning-ami-gpubaseoss-al2023-2026-09-04.html")
+_ECS_KMOD_LOADER = (
+    "https://github.com/aws/amazon-ecs-ami/blob/main/scripts/al2023/gpu/nvidia-kmod-load.sh "
+    "+ variables.pkr.hcl nvidia_driver_major_al2023 = 580"
+)
+_DLAMI_OSS_NOTES = (
+    "https://docs.aws.amazon.com/dlami/latest/devguide/aws-deep-learning-ami-gpubaseoss-al2023-2026-09-04.html"
+)
 
 
 @dataclass(frozen=True)
@@ -92,8 +96,9 @@ def parameter_for(backend: str, architectures: list[str] | tuple[str, ...]) -> s
     rows = [row(backend, a) for a in architectures]
     params = {r.ssm_parameter for r in rows if r is not None}
     if len(params) != 1 or any(r is None for r in rows):
-        raise ValueError(f"no single AWS-maintained AMI drives {', '.join(architectures)} on the {backend} backend; "
-                         "pin gpu.amiId")
+        raise ValueError(
+            f"no single AWS-maintained AMI drives {', '.join(architectures)} on the {backend} backend; pin gpu.amiId"
+        )
     return params.pop()
 
 
@@ -107,12 +112,17 @@ class AmiPlan:
     notes: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
-        return {"source": self.source, "driverModule": self.driver_module, "driverBranch": self.driver_branch,
-                "notes": list(self.notes)}
+        return {
+            "source": self.source,
+            "driverModule": self.driver_module,
+            "driverBranch": self.driver_branch,
+            "notes": list(self.notes),
+        }
 
 
-def plan_for(backend: str, architectures: list[GpuArchitecture], ami_id: str | None,
-             driver_branch: int | None) -> AmiPlan | None:
+def plan_for(
+    backend: str, architectures: list[GpuArchitecture], ami_id: str | None, driver_branch: int | None
+) -> AmiPlan | None:
     """The AMI a valid config resolves to (None for pairings config refuses)."""
     if backend not in AMI_BACKENDS:
         return AmiPlan("managed by SageMaker", "chosen by SageMaker", None)
@@ -128,8 +138,10 @@ def plan_for(backend: str, architectures: list[GpuArchitecture], ami_id: str | N
     notes = [f"{rows[0].ami_name}; {rows[0].support}; evidence: {rows[0].evidence}"]
     for a in architectures:
         if a.last_driver_branch is not None and rows[0].driver_branch is not None:
-            notes.append(f"{a.name} needs an R{a.last_driver_branch}-or-older driver: AWS pins this AMI to "
-                         f"R{rows[0].driver_branch}; if it ever moves past R{a.last_driver_branch}, pin gpu.amiId.")
+            notes.append(
+                f"{a.name} needs an R{a.last_driver_branch}-or-older driver: AWS pins this AMI to "
+                f"R{rows[0].driver_branch}; if it ever moves past R{a.last_driver_branch}, pin gpu.amiId."
+            )
     return AmiPlan(f"ssm:{rows[0].ssm_parameter}", "/".join(modules), rows[0].driver_branch, tuple(notes))
 
 
@@ -142,18 +154,25 @@ def problem_for(backend: str, family: str, architectures: list[GpuArchitecture])
         rows = {row(backend, a.name).ssm_parameter for a in architectures}  # type: ignore[union-attr]
         if len(rows) <= 1:
             return None
-        return (f"is not set, and the listed GPU architectures need different AMIs on the {backend} backend",
-                "list instance types of one GPU architecture, or pin gpu.amiId")
+        return (
+            f"is not set, and the listed GPU architectures need different AMIs on the {backend} backend",
+            "list instance types of one GPU architecture, or pin gpu.amiId",
+        )
     others = sorted({r.backend for r in ROWS if r.architecture in missing and r.backend != backend}) + ["sagemaker"]
     newer = sorted({r.architecture for r in ROWS if r.backend == backend})
     volta = next((a for a in architectures if a.name in missing and a.last_driver_branch), None)
-    needs = (f"the proprietary NVIDIA kernel module with an R{volta.last_driver_branch}-or-older driver"
-             if volta else "a driver for it")
-    return (f"is not set, and no AWS-maintained AMI for the {backend} backend drives {', '.join(missing)} "
-            f"(gpu.family {family}), which needs {needs}",
-            f"pin gpu.amiId to an AMI with that driver, docker and the NVIDIA container toolkit (and set "
-            f"gpu.amiDriverBranch); or use a family of another architecture ({', '.join(newer)}), e.g. g4dn, "
-            f"g5 or g6; or use backend {' or '.join(others)}")
+    needs = (
+        f"the proprietary NVIDIA kernel module with an R{volta.last_driver_branch}-or-older driver"
+        if volta
+        else "a driver for it"
+    )
+    return (
+        f"is not set, and no AWS-maintained AMI for the {backend} backend drives {', '.join(missing)} "
+        f"(gpu.family {family}), which needs {needs}",
+        f"pin gpu.amiId to an AMI with that driver, docker and the NVIDIA container toolkit (and set "
+        f"gpu.amiDriverBranch); or use a family of another architecture ({', '.join(newer)}), e.g. g4dn, "
+        f"g5 or g6; or use backend {' or '.join(others)}",
+    )
 
 
 # EKS managed node groups pick their AMI from the node group's AMI type (and optional release).
@@ -162,18 +181,22 @@ def problem_for(backend: str, family: str, architectures: list[GpuArchitecture])
 # proprietary module on R580 (awslabs/amazon-eks-ami doc/usage/g7-ami.md, "Driver version 595 is not
 # compatible with P3, P3dn"; release v20260917). Bottlerocket's NVIDIA variants drive the same
 # families (awsdocs/amazon-eks-user-guide ml-eks-optimized-ami.adoc).
-EKS_AMI_EVIDENCE = ("amazon-eks-ami doc/usage/g7-ami.md and release v20260917 (two driver trees, picked at boot); "
-                    "EKS user guide ml-eks-optimized-ami")
+EKS_AMI_EVIDENCE = (
+    "amazon-eks-ami doc/usage/g7-ami.md and release v20260917 (two driver trees, picked at boot); "
+    "EKS user guide ml-eks-optimized-ami"
+)
 
 
 def eks_plan(ami_type: str, release_version: str | None, architectures: list[GpuArchitecture]) -> AmiPlan:
     volta = any(a.last_driver_branch is not None for a in architectures)
-    source = f"EKS node group AMI type {ami_type}" + (f", release {release_version}" if release_version
-                                                      else ", latest release")
+    source = f"EKS node group AMI type {ami_type}" + (
+        f", release {release_version}" if release_version else ", latest release"
+    )
     module = f"{PROPRIETARY}/{OPEN}, picked at boot per GPU"
     notes = [f"evidence: {EKS_AMI_EVIDENCE}"]
     if volta:
-        notes.append("Volta gets the proprietary module on the R580 (LTS) tree; if AWS ever drops that tree from "
-                     "the AMI, pin eks.releaseVersion to the last release that had it.")
+        notes.append(
+            "Volta gets the proprietary module on the R580 (LTS) tree; if AWS ever drops that tree from "
+            "the AMI, pin eks.releaseVersion to the last release that had it."
+        )
     return AmiPlan(source, module, 580 if volta else None, tuple(notes))
-

@@ -241,13 +241,16 @@ class EksVersion:
 # awsdocs/amazon-eks-user-guide; 1.34/1.35 dates as endoflife.date/amazon-eks lists them). Standard
 # support is 14 months from the EKS release, extended support 12 more. Versions past their end of
 # extended support are left out: EKS no longer creates clusters on them.
-EKS_VERSIONS: dict[str, EksVersion] = {v.version: v for v in (
-    EksVersion("1.31", "2024-09-26", "2025-11-26", "2026-11-26"),
-    EksVersion("1.32", "2025-01-23", "2026-03-23", "2027-03-23"),
-    EksVersion("1.33", "2025-05-29", "2026-07-29", "2027-07-29"),
-    EksVersion("1.34", "2025-10-02", "2026-12-02", "2027-12-02"),
-    EksVersion("1.35", "2026-01-27", "2027-03-27", "2028-03-27"),
-)}
+EKS_VERSIONS: dict[str, EksVersion] = {
+    v.version: v
+    for v in (
+        EksVersion("1.31", "2024-09-26", "2025-11-26", "2026-11-26"),
+        EksVersion("1.32", "2025-01-23", "2026-03-23", "2027-03-23"),
+        EksVersion("1.33", "2025-05-29", "2026-07-29", "2027-07-29"),
+        EksVersion("1.34", "2025-10-02", "2026-12-02", "2027-12-02"),
+        EksVersion("1.35", "2026-01-27", "2027-03-27", "2028-03-27"),
+    )
+}
 EKS_DEFAULT_VERSION = max(EKS_VERSIONS, key=lambda v: tuple(int(p) for p in v.split(".")))
 EKS_CONTROL_PLANE_USD_PER_HOUR = 0.10
 EKS_EXTENDED_SUPPORT_USD_PER_HOUR = 0.60

@@ -37,7 +37,9 @@ def plan_subnets(vpc_cidr: str, az_count: int, egress: str = "public") -> Subnet
         raise SubnetPlanError(f"az count {az_count} is outside 1-{SLOTS - 2}")
     slot_prefix = net.prefixlen + int(math.log2(SLOTS))
     if slot_prefix > MIN_SUBNET_PREFIX:
-        raise SubnetPlanError(f"is too small: {SLOTS} slots of /{slot_prefix} are below AWS's /{MIN_SUBNET_PREFIX} minimum")
+        raise SubnetPlanError(
+            f"is too small: {SLOTS} slots of /{slot_prefix} are below AWS's /{MIN_SUBNET_PREFIX} minimum"
+        )
     slots = list(net.subnets(new_prefix=slot_prefix))
     az_subnets = tuple(str(s) for s in slots[:az_count])
     if egress == "public":
@@ -49,6 +51,7 @@ def plan_subnets(vpc_cidr: str, az_count: int, egress: str = "public") -> Subnet
     if public_prefix > MIN_SUBNET_PREFIX:
         raise SubnetPlanError(
             f"is too small for egress nat in {az_count} AZs: the NAT subnets would be /{public_prefix}, "
-            f"smaller than AWS's /{MIN_SUBNET_PREFIX} minimum")
+            f"smaller than AWS's /{MIN_SUBNET_PREFIX} minimum"
+        )
     public = tuple(str(s) for s in list(slots[-1].subnets(new_prefix=public_prefix))[:az_count])
     return SubnetPlan(public=public, private=az_subnets)

@@ -87,19 +87,27 @@ def bundle_bytes(folder: str | os.PathLike, files: Sequence[str] | None = None) 
     return out.getvalue()
 
 
-def build_bundle(folder: str | os.PathLike, out_dir: str | os.PathLike, *, key: str = "trainstack:job.workdir",
-                 max_bytes: int = MAX_BUNDLE_BYTES) -> Bundle:
+def build_bundle(
+    folder: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    key: str = "trainstack:job.workdir",
+    max_bytes: int = MAX_BUNDLE_BYTES,
+) -> Bundle:
     """Pack `folder` into `<out_dir>/<sha256>.tar.gz` (written once; the name is the content)."""
     files = bundle_files(folder)
     if not files:
-        raise BundleError(f"{key} = {str(folder)!r}: the folder has no files to ship (caches like __pycache__ "
-                          "and .git are left out). Fix: point it at the folder holding your training script")
+        raise BundleError(
+            f"{key} = {str(folder)!r}: the folder has no files to ship (caches like __pycache__ "
+            "and .git are left out). Fix: point it at the folder holding your training script"
+        )
     data = bundle_bytes(folder, files)
     if len(data) > max_bytes:
         raise BundleError(
             f"{key} = {str(folder)!r}: the code bundle is {len(data) / 2**20:.1f} MiB compressed, over the "
             f"{max_bytes / 2**20:.0f} MiB limit. Fix: keep only code in the workdir; put data in the data lake "
-            "(job.dataset) and large files in the image")
+            "(job.dataset) and large files in the image"
+        )
     sha = hashlib.sha256(data).hexdigest()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -121,21 +129,23 @@ def code_key(artifact_prefix: str, sha256: str) -> str:
 # unpacks it into $TRAINSTACK_CODE_DIR (default /opt/ml/code) with tarfile's "data" filter where the
 # Python has it (no absolute paths or `..`), then replaces itself with the command there, so signals
 # (ECS stop, `timeout`) reach the training process directly.
-ENTRY_SCRIPT = "\n".join([
-    "import os, sys, tarfile, tempfile, boto3",
-    f"uri = os.environ['{CODE_URI_ENV}']",
-    "bucket, _, key = uri[len('s3://'):].partition('/')",
-    f"dest = os.environ.get('{CODE_DIR_ENV}', '{CODE_DIR}')",
-    "os.makedirs(dest, exist_ok=True)",
-    "with tempfile.TemporaryFile() as f:",
-    "    boto3.client('s3').download_fileobj(bucket, key, f)",
-    "    f.seek(0)",
-    "    with tarfile.open(fileobj=f, mode='r:gz') as t:",
-    "        t.extractall(dest, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))",
-    "print(f'trainstack: code from {uri} in {dest}', flush=True)",
-    "os.chdir(dest)",
-    "os.execvp(sys.argv[1], sys.argv[1:])",
-])
+ENTRY_SCRIPT = "\n".join(
+    [
+        "import os, sys, tarfile, tempfile, boto3",
+        f"uri = os.environ['{CODE_URI_ENV}']",
+        "bucket, _, key = uri[len('s3://'):].partition('/')",
+        f"dest = os.environ.get('{CODE_DIR_ENV}', '{CODE_DIR}')",
+        "os.makedirs(dest, exist_ok=True)",
+        "with tempfile.TemporaryFile() as f:",
+        "    boto3.client('s3').download_fileobj(bucket, key, f)",
+        "    f.seek(0)",
+        "    with tarfile.open(fileobj=f, mode='r:gz') as t:",
+        "        t.extractall(dest, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))",
+        "print(f'trainstack: code from {uri} in {dest}', flush=True)",
+        "os.chdir(dest)",
+        "os.execvp(sys.argv[1], sys.argv[1:])",
+    ]
+)
 
 
 def container_entry(command: Sequence[str]) -> list[str]:
@@ -162,8 +172,10 @@ def sagemaker_entry(command: Sequence[str]) -> tuple[str, dict[str, str]]:
         raise ValueError(f"{cmd!r} is not `python script.py ...`")
     script, rest = cmd[1], cmd[2:]
     if script.startswith("-") or script.startswith("/") or not script.endswith(".py"):
-        raise ValueError(f"`{script}` is not a .py script inside the workdir (`python -m` and interpreter "
-                         "options are not supported by the toolkit)")
+        raise ValueError(
+            f"`{script}` is not a .py script inside the workdir (`python -m` and interpreter "
+            "options are not supported by the toolkit)"
+        )
     hyper: dict[str, str] = {}
     i = 0
     while i < len(rest):

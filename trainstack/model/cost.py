@@ -36,21 +36,35 @@ class CostEstimate:
 def estimate(cfg: StackConfig, price_table: price_tables.PriceTable | None = None) -> CostEstimate:
     if cfg.platform is not None:
         idle = NAT_GATEWAY_USD_PER_HOUR + PUBLIC_IPV4_USD_PER_HOUR if cfg.platform.egress == "nat" else 0.0
-        notes = ["S3 storage is billed per GB-month and is not included.",
-                 "KMS: $1/month for the key; requests are mostly absorbed by S3 bucket keys."]
+        notes = [
+            "S3 storage is billed per GB-month and is not included.",
+            "KMS: $1/month for the key; requests are mostly absorbed by S3 bucket keys.",
+        ]
         if cfg.platform.egress == "nat":
             notes.append("The NAT gateway runs around the clock ($0.045/h + $0.045/GB).")
         if cfg.platform.flow_logs:
-            notes.append(f"VPC flow logs to S3: ${FLOW_LOGS_USD_PER_GB}/GB delivered (vended logs), plus S3 storage; "
-                         "NCCL traffic between nodes makes many records.")
+            notes.append(
+                f"VPC flow logs to S3: ${FLOW_LOGS_USD_PER_GB}/GB delivered (vended logs), plus S3 storage; "
+                "NCCL traffic between nodes makes many records."
+            )
         if cfg.platform.eks.shared_cluster:
             eks = cfg.platform.eks
             plane = eks_idle_usd_per_hour(eks.version, eks.system_instance_type)
             idle += plane
-            notes.append(f"The shared EKS control plane and its {eks.system_instance_type} system node run around the "
-                         f"clock (${plane:.2f}/h) for every eks.mode: shared cluster stack.")
-        return CostEstimate(idle, idle, idle, 0.0, tuple(notes), region=cfg.region, expected_low_usd_per_hour=idle,
-                            expected_usd_per_hour=idle)
+            notes.append(
+                f"The shared EKS control plane and its {eks.system_instance_type} system node run around the "
+                f"clock (${plane:.2f}/h) for every eks.mode: shared cluster stack."
+            )
+        return CostEstimate(
+            idle,
+            idle,
+            idle,
+            0.0,
+            tuple(notes),
+            region=cfg.region,
+            expected_low_usd_per_hour=idle,
+            expected_usd_per_hour=idle,
+        )
 
     c = cfg.cluster
     assert c is not None
@@ -74,39 +88,62 @@ def estimate(cfg: StackConfig, price_table: price_tables.PriceTable | None = Non
     on_spot = c.sagemaker.spot if sagemaker else c.gpu.spot_percent > 0
     if on_spot and discounts:
         shown = ", ".join(f"{t} {d:.0%}" for t, d in discounts)
-        notes.append(f"Expected: median spot in {cfg.region} is below on-demand by {shown}"
-                     + (" (EC2's discount applied to SageMaker's price, an approximation: AWS publishes no "
-                        "managed-spot price table)" if sagemaker else
-                        f"; {c.gpu.spot_percent} % of capacity above the on-demand base ({c.gpu.on_demand_base}) "
-                        "runs on spot") + ".")
+        notes.append(
+            f"Expected: median spot in {cfg.region} is below on-demand by {shown}"
+            + (
+                " (EC2's discount applied to SageMaker's price, an approximation: AWS publishes no "
+                "managed-spot price table)"
+                if sagemaker
+                else f"; {c.gpu.spot_percent} % of capacity above the on-demand base ({c.gpu.on_demand_base}) "
+                "runs on spot"
+            )
+            + "."
+        )
     elif on_spot:
         notes.append(f"No spot price for these types in {cfg.region} in the price table: expected = on-demand.")
     if sagemaker and cfg.region != "us-east-1":
         notes.append(f"SageMaker prices are us-east-1 list prices scaled by the EC2 price ratio of {cfg.region}.")
     unpriced = [t for t in c.gpu.instance_types if table.lookup(t, cfg.region) is None]
     if unpriced:
-        notes.append(f"{', '.join(unpriced)}: no row for {cfg.region} in the price table; priced from "
-                     f"{catalog.PRICE_SOURCE}.")
+        notes.append(
+            f"{', '.join(unpriced)}: no row for {cfg.region} in the price table; priced from {catalog.PRICE_SOURCE}."
+        )
     idle = 0.0
     if c.backend == "eks":
         idle, note = _eks_cluster_idle(cfg)
         notes.append(note)
     else:
-        notes.append("Idle: the GPU group sits at zero instances; the ECS cluster, schedules and roles cost nothing."
-                     if not sagemaker else "Idle: SageMaker releases the instances when the job ends.")
+        notes.append(
+            "Idle: the GPU group sits at zero instances; the ECS cluster, schedules and roles cost nothing."
+            if not sagemaker
+            else "Idle: SageMaker releases the instances when the job ends."
+        )
     high, low, exp_high, exp_low = high + idle, low + idle, exp_high + idle, exp_low + idle
     hours = c.job.max_runtime_hours
-    return CostEstimate(round(idle, 4), round(high, 4), round(low, 4), round(high * hours, 2), tuple(notes),
-                        region=cfg.region, expected_low_usd_per_hour=round(exp_low, 4),
-                        expected_usd_per_hour=round(exp_high, 4), expected_run_usd=round(exp_high * hours, 2),
-                        spot_discounts=tuple(discounts), price_source=table.source, price_as_of=table.as_of)
+    return CostEstimate(
+        round(idle, 4),
+        round(high, 4),
+        round(low, 4),
+        round(high * hours, 2),
+        tuple(notes),
+        region=cfg.region,
+        expected_low_usd_per_hour=round(exp_low, 4),
+        expected_usd_per_hour=round(exp_high, 4),
+        expected_run_usd=round(exp_high * hours, 2),
+        spot_discounts=tuple(discounts),
+        price_source=table.source,
+        price_as_of=table.as_of,
+    )
 
 
 def eks_idle_usd_per_hour(version: str, system_instance_type: str, today=None) -> float:
     """An EKS control plane (standard or extended support price) plus its one system node."""
     today = today or dt.datetime.now(dt.timezone.utc).date()
-    plane = (catalog.EKS_EXTENDED_SUPPORT_USD_PER_HOUR if eks_support_status(version, today) == "extended"
-             else catalog.EKS_CONTROL_PLANE_USD_PER_HOUR)
+    plane = (
+        catalog.EKS_EXTENDED_SUPPORT_USD_PER_HOUR
+        if eks_support_status(version, today) == "extended"
+        else catalog.EKS_CONTROL_PLANE_USD_PER_HOUR
+    )
     return plane + (catalog.price_per_hour(system_instance_type) or 0.0)
 
 
@@ -115,12 +152,16 @@ def _eks_cluster_idle(cfg: StackConfig) -> tuple[float, str]:
     assert c is not None
     eks = c.eks
     if eks.mode == "shared":
-        return 0.0, ("Idle: the GPU node groups sit at zero; the shared control plane is billed to the platform "
-                     "stack, not to this one.")
+        return 0.0, (
+            "Idle: the GPU node groups sit at zero; the shared control plane is billed to the platform "
+            "stack, not to this one."
+        )
     idle = eks_idle_usd_per_hour(eks.version, eks.system_instance_type)
-    return idle, (f"Idle: the GPU node groups sit at zero, but this stack's EKS control plane and its "
-                  f"{eks.system_instance_type} system node cost ${idle:.2f}/h until `destroy` (after expiry only the "
-                  "control plane remains).")
+    return idle, (
+        f"Idle: the GPU node groups sit at zero, but this stack's EKS control plane and its "
+        f"{eks.system_instance_type} system node cost ${idle:.2f}/h until `destroy` (after expiry only the "
+        "control plane remains)."
+    )
 
 
 def _hourly(instance_type: str, region: str, table, *, sagemaker: bool) -> tuple[float | None, float | None]:
@@ -211,6 +252,7 @@ def elapsed_cost(intervals: Iterable[Interval], prices: Mapping[str, float], now
 
 def hourly_rate_now(intervals: Iterable[Interval], prices: Mapping[str, float], now: dt.datetime) -> float:
     """$/h of the instances running at `now` (each instance counted once)."""
-    running = {(iv.instance_id, iv.price_key) for iv in intervals
-               if iv.start <= now and (iv.end is None or iv.end > now)}
+    running = {
+        (iv.instance_id, iv.price_key) for iv in intervals if iv.start <= now and (iv.end is None or iv.end > now)
+    }
     return sum(prices.get(key, 0.0) for _, key in running)

@@ -108,8 +108,7 @@ class NodeGroupSpec:
         group offers while the group is at zero (kubernetes/autoscaler cloudprovider/aws README)."""
         tags = {f"{CA_NODE_TEMPLATE}/resources/{GPU_RESOURCE}": str(self.gpus)}
         tags.update({f"{CA_NODE_TEMPLATE}/label/{k}": v for k, v in self.labels.items()})
-        tags.update({f"{CA_NODE_TEMPLATE}/taint/{t['key']}": f"{t['value']}:{t['effect']}"
-                     for t in self.k8s_taints})
+        tags.update({f"{CA_NODE_TEMPLATE}/taint/{t['key']}": f"{t['value']}:{t['effect']}" for t in self.k8s_taints})
         return tags
 
 
@@ -117,22 +116,29 @@ LABEL_DEVICE_PLUGIN = "trainstack.io/nvidia-device-plugin"
 BOTTLEROCKET_NVIDIA = "BOTTLEROCKET_x86_64_NVIDIA"
 
 
-def gpu_labels(family: str, stack: str, ami_type: str = "AL2023_x86_64_NVIDIA",
-               gpu_model: str = "nvidia") -> dict[str, str]:
-    labels = {LABEL_GPU: "true", LABEL_FAMILY: family, LABEL_STACK: label_value(stack),
-              # Cluster Autoscaler's AWS provider treats a node with this label as a GPU node whose
-              # `nvidia.com/gpu` is still coming (device plugin not yet up) instead of a ready node without
-              # GPUs, which would make it launch more GPU nodes for the same pending pod
-              # (kubernetes/autoscaler cloudprovider/aws: GPULabel = "k8s.amazonaws.com/accelerator").
-              LABEL_ACCELERATOR: label_value(f"nvidia-{gpu_model}".lower())}
+def gpu_labels(
+    family: str, stack: str, ami_type: str = "AL2023_x86_64_NVIDIA", gpu_model: str = "nvidia"
+) -> dict[str, str]:
+    labels = {
+        LABEL_GPU: "true",
+        LABEL_FAMILY: family,
+        LABEL_STACK: label_value(stack),
+        # Cluster Autoscaler's AWS provider treats a node with this label as a GPU node whose
+        # `nvidia.com/gpu` is still coming (device plugin not yet up) instead of a ready node without
+        # GPUs, which would make it launch more GPU nodes for the same pending pod
+        # (kubernetes/autoscaler cloudprovider/aws: GPULabel = "k8s.amazonaws.com/accelerator").
+        LABEL_ACCELERATOR: label_value(f"nvidia-{gpu_model}".lower()),
+    }
     if ami_type != BOTTLEROCKET_NVIDIA:  # Bottlerocket runs its own plugin; two would fight over the GPUs
         labels[LABEL_DEVICE_PLUGIN] = "true"
     return labels
 
 
 def gpu_taints(stack: str) -> tuple[dict[str, str], ...]:
-    return ({"key": GPU_TAINT_KEY, "value": "true", "effect": "NO_SCHEDULE"},
-            {"key": LABEL_STACK, "value": label_value(stack), "effect": "NO_SCHEDULE"})
+    return (
+        {"key": GPU_TAINT_KEY, "value": "true", "effect": "NO_SCHEDULE"},
+        {"key": LABEL_STACK, "value": label_value(stack), "effect": "NO_SCHEDULE"},
+    )
 
 
 def node_group_specs(cluster: ClusterConfig, stack: str) -> list[NodeGroupSpec]:
@@ -143,11 +149,18 @@ def node_group_specs(cluster: ClusterConfig, stack: str) -> list[NodeGroupSpec]:
     for t in gpu.instance_types:
         spec = catalog.lookup(t)
         assert spec is not None, t  # config validated it
-        specs.append(NodeGroupSpec(
-            key=group_key(t), instance_type=t, family=spec.family, gpus=spec.gpus, capacity_type=capacity,
-            max_size=gpu.max_instances,
-            labels=gpu_labels(spec.family, stack, cluster.eks.ami_type, spec.gpu_model or "nvidia"),
-            taints=gpu_taints(stack)))
+        specs.append(
+            NodeGroupSpec(
+                key=group_key(t),
+                instance_type=t,
+                family=spec.family,
+                gpus=spec.gpus,
+                capacity_type=capacity,
+                max_size=gpu.max_instances,
+                labels=gpu_labels(spec.family, stack, cluster.eks.ami_type, spec.gpu_model or "nvidia"),
+                taints=gpu_taints(stack),
+            )
+        )
     return specs
 
 
@@ -162,13 +175,33 @@ def system_labels() -> dict[str, str]:
 def kubeconfig(cluster_name: str, endpoint: str, ca_data: str, region: str) -> dict:
     """A kubeconfig that gets its token from `aws eks get-token` (AWS CLI v2) at every call."""
     return {
-        "apiVersion": "v1", "kind": "Config", "current-context": "aws",
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "aws",
         "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
         "contexts": [{"name": "aws", "context": {"cluster": cluster_name, "user": "aws"}}],
-        "users": [{"name": "aws", "user": {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "aws",
-            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
-            "interactiveMode": "Never"}}}],
+        "users": [
+            {
+                "name": "aws",
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "aws",
+                        "args": [
+                            "eks",
+                            "get-token",
+                            "--cluster-name",
+                            cluster_name,
+                            "--region",
+                            region,
+                            "--output",
+                            "json",
+                        ],
+                        "interactiveMode": "Never",
+                    }
+                },
+            }
+        ],
     }
 
 
@@ -183,7 +216,8 @@ def device_plugin_daemonset() -> dict:
     system-node-critical so it is never the pod that gets evicted."""
     selector = {"name": "nvidia-device-plugin-ds"}
     return {
-        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
         "metadata": {"name": "nvidia-device-plugin-daemonset", "namespace": SYSTEM_NAMESPACE},
         "spec": {
             "selector": {"matchLabels": selector},
@@ -194,13 +228,15 @@ def device_plugin_daemonset() -> dict:
                     "nodeSelector": {LABEL_DEVICE_PLUGIN: "true"},
                     "tolerations": [{"operator": "Exists"}],
                     "priorityClassName": "system-node-critical",
-                    "containers": [{
-                        "name": "nvidia-device-plugin-ctr",
-                        "image": DEVICE_PLUGIN_IMAGE,
-                        "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
-                        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
-                        "volumeMounts": [{"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"}],
-                    }],
+                    "containers": [
+                        {
+                            "name": "nvidia-device-plugin-ctr",
+                            "image": DEVICE_PLUGIN_IMAGE,
+                            "env": [{"name": "FAIL_ON_INIT_ERROR", "value": "false"}],
+                            "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                            "volumeMounts": [{"name": "device-plugin", "mountPath": "/var/lib/kubelet/device-plugins"}],
+                        }
+                    ],
                     "volumes": [{"name": "device-plugin", "hostPath": {"path": "/var/lib/kubelet/device-plugins"}}],
                 },
             },
@@ -243,7 +279,8 @@ def cluster_autoscaler_rbac() -> list[dict]:
     labels = {"app": name}
     sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns, "labels": labels}}
     cluster_role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
         "metadata": {"name": name, "labels": labels},
         "rules": [
             {"apiGroups": [""], "resources": ["events", "endpoints"], "verbs": ["create", "patch"]},
@@ -251,43 +288,74 @@ def cluster_autoscaler_rbac() -> list[dict]:
             {"apiGroups": [""], "resources": ["pods/status"], "verbs": ["update"]},
             {"apiGroups": [""], "resources": ["endpoints"], "resourceNames": [name], "verbs": ["get", "update"]},
             {"apiGroups": [""], "resources": ["nodes"], "verbs": ["watch", "list", "get", "update"]},
-            {"apiGroups": [""], "resources": ["namespaces", "pods", "services", "replicationcontrollers",
-                                              "persistentvolumeclaims", "persistentvolumes"],
-             "verbs": ["watch", "list", "get"]},
-            {"apiGroups": ["extensions"], "resources": ["replicasets", "daemonsets"], "verbs": ["watch", "list", "get"]},
+            {
+                "apiGroups": [""],
+                "resources": [
+                    "namespaces",
+                    "pods",
+                    "services",
+                    "replicationcontrollers",
+                    "persistentvolumeclaims",
+                    "persistentvolumes",
+                ],
+                "verbs": ["watch", "list", "get"],
+            },
+            {
+                "apiGroups": ["extensions"],
+                "resources": ["replicasets", "daemonsets"],
+                "verbs": ["watch", "list", "get"],
+            },
             {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": ["watch", "list"]},
-            {"apiGroups": ["apps"], "resources": ["statefulsets", "replicasets", "daemonsets"],
-             "verbs": ["watch", "list", "get"]},
-            {"apiGroups": ["storage.k8s.io"], "resources": ["storageclasses", "csinodes", "csidrivers",
-                                                            "csistoragecapacities", "volumeattachments"],
-             "verbs": ["watch", "list", "get"]},
+            {
+                "apiGroups": ["apps"],
+                "resources": ["statefulsets", "replicasets", "daemonsets"],
+                "verbs": ["watch", "list", "get"],
+            },
+            {
+                "apiGroups": ["storage.k8s.io"],
+                "resources": ["storageclasses", "csinodes", "csidrivers", "csistoragecapacities", "volumeattachments"],
+                "verbs": ["watch", "list", "get"],
+            },
             {"apiGroups": ["batch", "extensions"], "resources": ["jobs"], "verbs": ["get", "list", "watch", "patch"]},
             {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
-            {"apiGroups": ["coordination.k8s.io"], "resourceNames": [name], "resources": ["leases"],
-             "verbs": ["get", "update"]},
-            {"apiGroups": ["resource.k8s.io"], "resources": ["resourceclaims", "resourceslices", "deviceclasses"],
-             "verbs": ["get", "list", "watch"]},
+            {
+                "apiGroups": ["coordination.k8s.io"],
+                "resourceNames": [name],
+                "resources": ["leases"],
+                "verbs": ["get", "update"],
+            },
+            {
+                "apiGroups": ["resource.k8s.io"],
+                "resources": ["resourceclaims", "resourceslices", "deviceclasses"],
+                "verbs": ["get", "list", "watch"],
+            },
         ],
     }
     role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
         "metadata": {"name": name, "namespace": ns, "labels": labels},
         "rules": [
             {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "list", "watch"]},
-            {"apiGroups": [""], "resources": ["configmaps"],
-             "resourceNames": ["cluster-autoscaler-status", "cluster-autoscaler-priority-expander"],
-             "verbs": ["delete", "get", "update", "watch"]},
+            {
+                "apiGroups": [""],
+                "resources": ["configmaps"],
+                "resourceNames": ["cluster-autoscaler-status", "cluster-autoscaler-priority-expander"],
+                "verbs": ["delete", "get", "update", "watch"],
+            },
         ],
     }
     subject = [{"kind": "ServiceAccount", "name": name, "namespace": ns}]
     cluster_binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
         "metadata": {"name": name, "labels": labels},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
         "subjects": subject,
     }
     binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
         "metadata": {"name": name, "namespace": ns, "labels": labels},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
         "subjects": subject,
@@ -299,7 +367,8 @@ def cluster_autoscaler_deployment(cluster_name: str, version: str, region: str) 
     name, ns = CLUSTER_AUTOSCALER_NAME, SYSTEM_NAMESPACE
     labels = {"app": name}
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": name, "namespace": ns, "labels": labels},
         "spec": {
             "replicas": 1,
@@ -310,18 +379,29 @@ def cluster_autoscaler_deployment(cluster_name: str, version: str, region: str) 
                     "serviceAccountName": name,
                     "priorityClassName": "system-cluster-critical",
                     "nodeSelector": system_labels(),
-                    "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "fsGroup": 65534,
-                                        "seccompProfile": {"type": "RuntimeDefault"}},
-                    "containers": [{
-                        "name": name,
-                        "image": cluster_autoscaler_image(version),
-                        "command": cluster_autoscaler_args(cluster_name),
-                        "env": [{"name": "AWS_REGION", "value": region}],
-                        "resources": {"requests": {"cpu": "100m", "memory": "600Mi"},
-                                      "limits": {"cpu": "100m", "memory": "600Mi"}},
-                        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                            "capabilities": {"drop": ["ALL"]}},
-                    }],
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 65534,
+                        "fsGroup": 65534,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": name,
+                            "image": cluster_autoscaler_image(version),
+                            "command": cluster_autoscaler_args(cluster_name),
+                            "env": [{"name": "AWS_REGION", "value": region}],
+                            "resources": {
+                                "requests": {"cpu": "100m", "memory": "600Mi"},
+                                "limits": {"cpu": "100m", "memory": "600Mi"},
+                            },
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                        }
+                    ],
                 },
             },
         },
@@ -345,12 +425,23 @@ def torchrun_args(job: JobConfig, namespace: str) -> list[str]:
     pod has to decide who hosts the store (as the ec2 backend's elastic c10d rendezvous must)."""
     from trainstack.model.torchrun import check_command
 
-    return ["torchrun", "--nnodes", str(job.nodes), "--node_rank", COMPLETION_INDEX,
-            "--nproc_per_node", str(job.gpus_per_node), "--master_addr", master_address(job, namespace),
-            "--master_port", str(job.master_port),
-            # Peers may start minutes apart (each waits for its own node from zero): wait
-            # job.peerTimeoutMinutes instead of the static rendezvous' 10-minute default.
-            "--rdzv_conf", f"timeout={job.peer_timeout_minutes * 60}"] + check_command(job.command)
+    return [
+        "torchrun",
+        "--nnodes",
+        str(job.nodes),
+        "--node_rank",
+        COMPLETION_INDEX,
+        "--nproc_per_node",
+        str(job.gpus_per_node),
+        "--master_addr",
+        master_address(job, namespace),
+        "--master_port",
+        str(job.master_port),
+        # Peers may start minutes apart (each waits for its own node from zero): wait
+        # job.peerTimeoutMinutes instead of the static rendezvous' 10-minute default.
+        "--rdzv_conf",
+        f"timeout={job.peer_timeout_minutes * 60}",
+    ] + check_command(job.command)
 
 
 def container_command(job: JobConfig, namespace: str) -> list[str]:
@@ -378,8 +469,7 @@ def pod_resources(cluster: ClusterConfig) -> PodResources:
     cpu = max(1, math.floor(smallest.vcpus * share * REQUEST_SHARE))
     mem_gib = max(2, math.floor(smallest.memory_gib * share * REQUEST_SHARE))
     # /dev/shm for DataLoader workers and NCCL: half the pod's memory (counted as its memory use).
-    return PodResources(cpu=str(cpu), memory=f"{mem_gib}Gi", shm=f"{max(1, mem_gib // 2)}Gi",
-                        gpus=job.gpus_per_node)
+    return PodResources(cpu=str(cpu), memory=f"{mem_gib}Gi", shm=f"{max(1, mem_gib // 2)}Gi", gpus=job.gpus_per_node)
 
 
 def pod_labels() -> dict[str, str]:
@@ -388,19 +478,37 @@ def pod_labels() -> dict[str, str]:
 
 def job_environment(cluster: ClusterConfig, locations: RunLocations, region: str) -> list[dict[str, Any]]:
     job = cluster.job
-    env = {**dict(job.environment), **locations.environment(),
-           "TRAINSTACK_NNODES": str(job.nodes), "TRAINSTACK_GPUS_PER_NODE": str(job.gpus_per_node),
-           "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    env = {
+        **dict(job.environment),
+        **locations.environment(),
+        "TRAINSTACK_NNODES": str(job.nodes),
+        "TRAINSTACK_GPUS_PER_NODE": str(job.gpus_per_node),
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+    }
     out: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in sorted(env.items())]
     # The node rank from the pod's completion index (downward API: no ordering dependency on
     # the JOB_COMPLETION_INDEX variable the Job controller adds).
-    out.append({"name": "TRAINSTACK_NODE_RANK", "valueFrom": {"fieldRef": {
-        "fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}}})
+    out.append(
+        {
+            "name": "TRAINSTACK_NODE_RANK",
+            "valueFrom": {
+                "fieldRef": {"fieldPath": "metadata.annotations['batch.kubernetes.io/job-completion-index']"}
+            },
+        }
+    )
     return out
 
 
-def training_job(cluster: ClusterConfig, *, stack: str, namespace: str, locations: RunLocations, region: str,
-                 code_uri: str | None = None) -> dict:
+def training_job(
+    cluster: ClusterConfig,
+    *,
+    stack: str,
+    namespace: str,
+    locations: RunLocations,
+    region: str,
+    code_uri: str | None = None,
+) -> dict:
     """The Indexed Job: one pod per node, pinned to this stack's GPU node groups.
 
     With `code_uri` (job.workdir) the container first fetches and unpacks the code bundle, then
@@ -425,16 +533,20 @@ def training_job(cluster: ClusterConfig, *, stack: str, namespace: str, location
             {"key": LABEL_STACK, "operator": "Equal", "value": label_value(stack), "effect": "NoSchedule"},
         ],
         "terminationGracePeriodSeconds": 120,  # time for a last checkpoint on spot interruption
-        "containers": [{
-            "name": CONTAINER_NAME,
-            "image": job.image,
-            **({"command": command} if command else {}),  # none: the image's own entrypoint and command
-            "env": job_environment(cluster, locations, region) + extra_env,
-            "ports": [{"name": "rendezvous", "containerPort": job.master_port}],
-            "resources": {"requests": {"cpu": res.cpu, "memory": res.memory, GPU_RESOURCE: str(res.gpus)},
-                          "limits": {GPU_RESOURCE: str(res.gpus)}},
-            "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
-        }],
+        "containers": [
+            {
+                "name": CONTAINER_NAME,
+                "image": job.image,
+                **({"command": command} if command else {}),  # none: the image's own entrypoint and command
+                "env": job_environment(cluster, locations, region) + extra_env,
+                "ports": [{"name": "rendezvous", "containerPort": job.master_port}],
+                "resources": {
+                    "requests": {"cpu": res.cpu, "memory": res.memory, GPU_RESOURCE: str(res.gpus)},
+                    "limits": {GPU_RESOURCE: str(res.gpus)},
+                },
+                "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+            }
+        ],
         "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": res.shm}}],
     }
     if job.nodes > 1:
@@ -442,28 +554,37 @@ def training_job(cluster: ClusterConfig, *, stack: str, namespace: str, location
         term = {"labelSelector": {"matchLabels": labels}}
         spec["affinity"] = {
             # One pod per node.
-            "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
-                {**term, "topologyKey": "kubernetes.io/hostname"}]},
+            "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [{**term, "topologyKey": "kubernetes.io/hostname"}]
+            },
             # One AZ if at all possible (NCCL across AZs is slow and billed). Preferred, not
             # required: a multi-AZ group may launch the second node in another AZ, and a hard rule
             # would leave that pod pending for good. gpu.placementGroup pins the group to one AZ.
-            "podAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-                {"weight": 100, "podAffinityTerm": {**term, "topologyKey": "topology.kubernetes.io/zone"}}]},
+            "podAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": 100, "podAffinityTerm": {**term, "topologyKey": "topology.kubernetes.io/zone"}}
+                ]
+            },
         }
     return {
-        "apiVersion": "batch/v1", "kind": "Job",
+        "apiVersion": "batch/v1",
+        "kind": "Job",
         "metadata": job_metadata(stack, namespace),
         "spec": {
             "completionMode": "Indexed",
             "completions": job.nodes,
             "parallelism": job.nodes,
             "backoffLimit": 0,
-            "podFailurePolicy": {"rules": [
-                # A spot interruption or node drain is not the training's fault: recreate the pod.
-                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
-                {"action": "FailJob", "onExitCodes": {"containerName": CONTAINER_NAME, "operator": "NotIn",
-                                                      "values": [0]}},
-            ]},
+            "podFailurePolicy": {
+                "rules": [
+                    # A spot interruption or node drain is not the training's fault: recreate the pod.
+                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+                    {
+                        "action": "FailJob",
+                        "onExitCodes": {"containerName": CONTAINER_NAME, "operator": "NotIn", "values": [0]},
+                    },
+                ]
+            },
             # A hard stop that includes time spent pending for capacity.
             "activeDeadlineSeconds": cluster.max_runtime_seconds,
             "template": {"metadata": {"labels": labels}, "spec": spec},
@@ -472,29 +593,47 @@ def training_job(cluster: ClusterConfig, *, stack: str, namespace: str, location
 
 
 def job_metadata(stack: str, namespace: str) -> dict:
-    return {"name": JOB_NAME, "namespace": namespace, "labels": {**pod_labels(), LABEL_STACK: label_value(stack)},
-            # Without it pulumi-kubernetes waits for the Job to complete and fails `up` after 10 minutes.
-            "annotations": {"pulumi.com/skipAwait": "true"}}
+    return {
+        "name": JOB_NAME,
+        "namespace": namespace,
+        "labels": {**pod_labels(), LABEL_STACK: label_value(stack)},
+        # Without it pulumi-kubernetes waits for the Job to complete and fails `up` after 10 minutes.
+        "annotations": {"pulumi.com/skipAwait": "true"},
+    }
 
 
 def headless_service(job: JobConfig, namespace: str) -> dict:
     """Gives each pod the DNS name `<job>-<index>.<service>`; rank 0 is reachable before it is Ready."""
     return {
-        "apiVersion": "v1", "kind": "Service",
+        "apiVersion": "v1",
+        "kind": "Service",
         # pulumi-kubernetes would otherwise wait for ready endpoints, which exist only once the
         # Job's pods run (after the Service is created, and on nodes that start from zero).
         "metadata": {"name": SERVICE_NAME, "namespace": namespace, "annotations": {"pulumi.com/skipAwait": "true"}},
-        "spec": {"clusterIP": "None", "selector": pod_labels(), "publishNotReadyAddresses": True,
-                 "ports": [{"name": "rendezvous", "port": job.master_port, "targetPort": job.master_port,
-                            "protocol": "TCP"}]},
+        "spec": {
+            "clusterIP": "None",
+            "selector": pod_labels(),
+            "publishNotReadyAddresses": True,
+            "ports": [
+                {"name": "rendezvous", "port": job.master_port, "targetPort": job.master_port, "protocol": "TCP"}
+            ],
+        },
     }
 
 
 def namespace_manifest(namespace: str, stack: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": namespace, "labels": {LABEL_STACK: label_value(stack),
-                                                       # Training pods run as the image wants; no privileges.
-                                                       "pod-security.kubernetes.io/enforce": "baseline"}}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {
+            "name": namespace,
+            "labels": {
+                LABEL_STACK: label_value(stack),
+                # Training pods run as the image wants; no privileges.
+                "pod-security.kubernetes.io/enforce": "baseline",
+            },
+        },
+    }
 
 
 def service_account_manifest(namespace: str) -> dict:
@@ -505,28 +644,36 @@ def service_account_manifest(namespace: str) -> dict:
 # Auto-teardown
 
 
-def scale_node_group_to_zero_request(cluster_name: str, nodegroup_name: str, max_size: int,
-                                     *, taint: bool = True) -> dict:
+def scale_node_group_to_zero_request(
+    cluster_name: str, nodegroup_name: str, max_size: int, *, taint: bool = True
+) -> dict:
     """`eks:UpdateNodegroupConfig` input: min = desired = 0 and, for GPU groups, a NoSchedule taint
     that reaches Cluster Autoscaler's template (DescribeNodegroup), so no pending pod fits.
     `maxSize` stays >= 1: the API refuses 0 (botocore model, `min: 1`)."""
-    request: dict[str, Any] = {"clusterName": cluster_name, "nodegroupName": nodegroup_name,
-                               "scalingConfig": {"minSize": 0, "maxSize": max(1, max_size), "desiredSize": 0}}
+    request: dict[str, Any] = {
+        "clusterName": cluster_name,
+        "nodegroupName": nodegroup_name,
+        "scalingConfig": {"minSize": 0, "maxSize": max(1, max_size), "desiredSize": 0},
+    }
     if taint:
-        request["taints"] = {"addOrUpdateTaints": [{"key": EXPIRED_TAINT_KEY, "value": "true",
-                                                    "effect": "NO_SCHEDULE"}]}
+        request["taints"] = {
+            "addOrUpdateTaints": [{"key": EXPIRED_TAINT_KEY, "value": "true", "effect": "NO_SCHEDULE"}]
+        }
     return request
 
 
-def manifests_for_validation(cluster: ClusterConfig, *, stack: str, locations: RunLocations, region: str,
-                             cluster_name: str = "trainstack") -> list[dict]:
+def manifests_for_validation(
+    cluster: ClusterConfig, *, stack: str, locations: RunLocations, region: str, cluster_name: str = "trainstack"
+) -> list[dict]:
     """Every manifest the backend applies, with placeholders where a real deploy has outputs."""
     ns = namespace_name(stack)
-    out = [namespace_manifest(ns, stack), service_account_manifest(ns),
-           training_job(cluster, stack=stack, namespace=ns, locations=locations, region=region)]
+    out = [
+        namespace_manifest(ns, stack),
+        service_account_manifest(ns),
+        training_job(cluster, stack=stack, namespace=ns, locations=locations, region=region),
+    ]
     if cluster.job.nodes > 1:
         out.append(headless_service(cluster.job, ns))
     out.append(device_plugin_daemonset())
     out += cluster_autoscaler_manifests(cluster_name, cluster.eks.version, region)
     return out
-

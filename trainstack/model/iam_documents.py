@@ -16,8 +16,11 @@ def _doc(*statements: dict) -> dict:
 
 
 def assume_role(*services: str, source_account: str | None = None) -> dict:
-    stmt: dict = {"Effect": "Allow", "Principal": {"Service": sorted(services) if len(services) > 1 else services[0]},
-                  "Action": "sts:AssumeRole"}
+    stmt: dict = {
+        "Effect": "Allow",
+        "Principal": {"Service": sorted(services) if len(services) > 1 else services[0]},
+        "Action": "sts:AssumeRole",
+    }
     if source_account:
         # Confused-deputy guard for service principals that act on behalf of this account.
         stmt["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
@@ -68,8 +71,10 @@ FLOW_LOGS_PREFIX = "vpc-flow-logs/"
 def flow_log_delivery(log_bucket_arn: str, account_id: str, region: str) -> list[dict]:
     """VPC flow logs to S3: the log delivery service writes under the flow-log prefix of this account only
     (Amazon VPC User Guide, "Amazon S3 bucket permissions for flow logs")."""
-    source = {"StringEquals": {"aws:SourceAccount": account_id},
-              "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account_id}:*"}}
+    source = {
+        "StringEquals": {"aws:SourceAccount": account_id},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account_id}:*"},
+    }
     return [
         {
             "Sid": "AWSLogDeliveryWrite",
@@ -77,9 +82,10 @@ def flow_log_delivery(log_bucket_arn: str, account_id: str, region: str) -> list
             "Principal": {"Service": "delivery.logs.amazonaws.com"},
             "Action": "s3:PutObject",
             "Resource": f"{log_bucket_arn}/{FLOW_LOGS_PREFIX}AWSLogs/{account_id}/*",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id,
-                                           "s3:x-amz-acl": "bucket-owner-full-control"},
-                          "ArnLike": source["ArnLike"]},
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account_id, "s3:x-amz-acl": "bucket-owner-full-control"},
+                "ArnLike": source["ArnLike"],
+            },
         },
         {
             "Sid": "AWSLogDeliveryAclCheck",
@@ -92,8 +98,9 @@ def flow_log_delivery(log_bucket_arn: str, account_id: str, region: str) -> list
     ]
 
 
-def log_bucket_policy(log_bucket_arn: str, source_bucket_arns: Sequence[str], account_id: str,
-                      flow_logs_region: str | None = None) -> dict:
+def log_bucket_policy(
+    log_bucket_arn: str, source_bucket_arns: Sequence[str], account_id: str, flow_logs_region: str | None = None
+) -> dict:
     """S3 server access logging writes with the logging service principal (ACLs are disabled); with
     `flow_logs_region`, VPC flow log delivery may write too."""
     flow = flow_log_delivery(log_bucket_arn, account_id, flow_logs_region) if flow_logs_region else []
@@ -128,22 +135,39 @@ def kms_key_policy(account_id: str, partition: str = "aws", region: str | None =
                 "Sid": "CloudWatchLogsEncryptThisAccountsLogGroups",
                 "Effect": "Allow",
                 "Principal": principal,
-                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
-                           "kms:GenerateDataKeyWithoutPlaintext"],
+                "Action": [
+                    "kms:Encrypt",
+                    "kms:Decrypt",
+                    "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo",
+                    "kms:GenerateDataKey",
+                    "kms:GenerateDataKeyWithoutPlaintext",
+                ],
                 "Resource": "*",
-                "Condition": {"ArnLike": {
-                    "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:log-group:*"}},
+                "Condition": {
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account_id}:log-group:*"
+                    }
+                },
             },
-            {"Sid": "CloudWatchLogsDescribeKey", "Effect": "Allow", "Principal": principal,
-             "Action": "kms:DescribeKey", "Resource": "*"},
+            {
+                "Sid": "CloudWatchLogsDescribeKey",
+                "Effect": "Allow",
+                "Principal": principal,
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+            },
         ]
-    return _doc({
-        "Sid": "EnableIamPolicies",
-        "Effect": "Allow",
-        "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-        "Action": "kms:*",
-        "Resource": "*",
-    }, *logs)
+    return _doc(
+        {
+            "Sid": "EnableIamPolicies",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        *logs,
+    )
 
 
 def _prefix_arns(bucket_arn: str, prefixes: Iterable[str]) -> list[str]:
@@ -185,8 +209,13 @@ def training_data_access(
         {
             "Sid": "ReadWriteRunArtifacts",
             "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
-                       "s3:ListMultipartUploadParts"],
+            "Action": [
+                "s3:GetObject",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+            ],
             "Resource": _prefix_arns(artifacts_bucket_arn, write_prefixes),
         },
         {
@@ -200,12 +229,14 @@ def training_data_access(
 
 
 def write_logs(log_group_arn: str) -> dict:
-    return _doc({
-        "Sid": "WriteRunLogs",
-        "Effect": "Allow",
-        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-        "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
-    })
+    return _doc(
+        {
+            "Sid": "WriteRunLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": [log_group_arn, f"{log_group_arn}:log-stream:*"],
+        }
+    )
 
 
 def pull_image(repository_arn: str | None) -> dict:
@@ -233,21 +264,25 @@ def merge(*docs: dict) -> dict:
 
 def scale_group_to_zero(group_arn: str) -> dict:
     """What the auto-teardown schedule may do: update this one Auto Scaling group."""
-    return _doc({
-        "Sid": "ScaleThisGroupToZero",
-        "Effect": "Allow",
-        "Action": "autoscaling:UpdateAutoScalingGroup",
-        "Resource": group_arn,
-    })
+    return _doc(
+        {
+            "Sid": "ScaleThisGroupToZero",
+            "Effect": "Allow",
+            "Action": "autoscaling:UpdateAutoScalingGroup",
+            "Resource": group_arn,
+        }
+    )
 
 
 def stop_training_job(job_arn: str) -> dict:
-    return _doc({
-        "Sid": "StopThisTrainingJob",
-        "Effect": "Allow",
-        "Action": "sagemaker:StopTrainingJob",
-        "Resource": job_arn,
-    })
+    return _doc(
+        {
+            "Sid": "StopThisTrainingJob",
+            "Effect": "Allow",
+            "Action": "sagemaker:StopTrainingJob",
+            "Resource": job_arn,
+        }
+    )
 
 
 def autoscaling_group_arn(region: str, account_id: str, group_name: str) -> str:
@@ -348,15 +383,24 @@ def sagemaker_training(*, region: str, account_id: str, kms_key_arn: str, vpc: b
         },
     ]
     if vpc:
-        statements.append({
-            "Sid": "TrainingJobNetworkInterfaces",
-            "Effect": "Allow",
-            "Action": ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
-                       "ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission",
-                       "ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
-                       "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"],
-            "Resource": "*",  # SageMaker manages the ENIs; EC2 offers no resource scope for these calls
-        })
+        statements.append(
+            {
+                "Sid": "TrainingJobNetworkInterfaces",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:CreateNetworkInterface",
+                    "ec2:CreateNetworkInterfacePermission",
+                    "ec2:DeleteNetworkInterface",
+                    "ec2:DeleteNetworkInterfacePermission",
+                    "ec2:DescribeNetworkInterfaces",
+                    "ec2:DescribeVpcs",
+                    "ec2:DescribeDhcpOptions",
+                    "ec2:DescribeSubnets",
+                    "ec2:DescribeSecurityGroups",
+                ],
+                "Resource": "*",  # SageMaker manages the ENIs; EC2 offers no resource scope for these calls
+            }
+        )
     return _doc(*statements)
 
 
@@ -367,17 +411,21 @@ def sagemaker_training(*, region: str, account_id: str, kms_key_arn: str, vpc: b
 def eks_pod_identity_trust(*, namespace: str, service_account: str, cluster_name: str | None = None) -> dict:
     """Trust for EKS Pod Identity, limited to one namespace/service account (and cluster) by the
     session tags the service sets (docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html)."""
-    equals = {"aws:RequestTag/kubernetes-namespace": namespace,
-              "aws:RequestTag/kubernetes-service-account": service_account}
+    equals = {
+        "aws:RequestTag/kubernetes-namespace": namespace,
+        "aws:RequestTag/kubernetes-service-account": service_account,
+    }
     if cluster_name:
         equals["aws:RequestTag/eks-cluster-name"] = cluster_name
-    return _doc({
-        "Sid": "AllowEksPodIdentity",
-        "Effect": "Allow",
-        "Principal": {"Service": "pods.eks.amazonaws.com"},
-        "Action": ["sts:AssumeRole", "sts:TagSession"],
-        "Condition": {"StringEquals": equals},
-    })
+    return _doc(
+        {
+            "Sid": "AllowEksPodIdentity",
+            "Effect": "Allow",
+            "Principal": {"Service": "pods.eks.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+            "Condition": {"StringEquals": equals},
+        }
+    )
 
 
 def cluster_autoscaler(cluster_name: str, region: str, account_id: str) -> dict:
@@ -388,10 +436,17 @@ def cluster_autoscaler(cluster_name: str, region: str, account_id: str) -> dict:
             "Sid": "DiscoverGroupsAndInstanceTypes",
             "Effect": "Allow",
             # Describe* calls support no resource-level scoping.
-            "Action": ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
-                       "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
-                       "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
-                       "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements"],
+            "Action": [
+                "autoscaling:DescribeAutoScalingGroups",
+                "autoscaling:DescribeAutoScalingInstances",
+                "autoscaling:DescribeLaunchConfigurations",
+                "autoscaling:DescribeScalingActivities",
+                "autoscaling:DescribeTags",
+                "ec2:DescribeImages",
+                "ec2:DescribeInstanceTypes",
+                "ec2:DescribeLaunchTemplateVersions",
+                "ec2:GetInstanceTypesFromInstanceRequirements",
+            ],
             "Resource": "*",
         },
         {
@@ -412,9 +467,11 @@ def cluster_autoscaler(cluster_name: str, region: str, account_id: str) -> dict:
 
 def scale_node_groups_to_zero(nodegroup_arns: Sequence[str]) -> dict:
     """What the eks auto-teardown may do: update these node groups' size and taints."""
-    return _doc({
-        "Sid": "ScaleTheseNodeGroupsToZero",
-        "Effect": "Allow",
-        "Action": "eks:UpdateNodegroupConfig",
-        "Resource": sorted(nodegroup_arns) if len(nodegroup_arns) > 1 else nodegroup_arns[0],
-    })
+    return _doc(
+        {
+            "Sid": "ScaleTheseNodeGroupsToZero",
+            "Effect": "Allow",
+            "Action": "eks:UpdateNodegroupConfig",
+            "Resource": sorted(nodegroup_arns) if len(nodegroup_arns) > 1 else nodegroup_arns[0],
+        }
+    )

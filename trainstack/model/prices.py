@@ -75,8 +75,14 @@ def parse(text: str) -> PriceTable:
             lines.append(line)
     prices = {}
     for row in csv.DictReader(io.StringIO("\n".join(lines))):
-        p = RegionalPrice(row["instance_type"], row["region"], float(row["on_demand"]), _number(row["spot_min"]),
-                          _number(row["spot_median"]), int(row["azs"] or 0))
+        p = RegionalPrice(
+            row["instance_type"],
+            row["region"],
+            float(row["on_demand"]),
+            _number(row["spot_min"]),
+            _number(row["spot_median"]),
+            int(row["azs"] or 0),
+        )
         prices[(p.instance_type, p.region)] = p
     return PriceTable(prices, meta.get("source", "unknown source"), meta.get("as-of", "undated"))
 

@@ -64,17 +64,26 @@ def safe_segment(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "-", text)
 
 
-def run_locations(buckets: Mapping[str, Mapping[str, str]], dataset: DatasetRef, owner: str, stack: str) -> RunLocations:
+def run_locations(
+    buckets: Mapping[str, Mapping[str, str]], dataset: DatasetRef, owner: str, stack: str
+) -> RunLocations:
     """`buckets` is the platform stack's `buckets` output: zone -> {name, arn}."""
     run = f"{safe_segment(owner)}/{safe_segment(stack)}/"
     try:
         data, artifacts = buckets[dataset.zone], buckets["artifacts"]
     except KeyError as exc:
-        raise ValueError(f"the platform stack exports no {exc.args[0]!r} bucket; is it a trainstack platform?") from None
+        raise ValueError(
+            f"the platform stack exports no {exc.args[0]!r} bucket; is it a trainstack platform?"
+        ) from None
     return RunLocations(
-        dataset_bucket=data["name"], dataset_bucket_arn=data["arn"], dataset_prefix=dataset.prefix,
-        artifacts_bucket=artifacts["name"], artifacts_bucket_arn=artifacts["arn"],
-        artifact_prefix=f"{ARTIFACTS_PREFIX}{run}", checkpoint_prefix=f"{CHECKPOINTS_PREFIX}{run}")
+        dataset_bucket=data["name"],
+        dataset_bucket_arn=data["arn"],
+        dataset_prefix=dataset.prefix,
+        artifacts_bucket=artifacts["name"],
+        artifacts_bucket_arn=artifacts["arn"],
+        artifact_prefix=f"{ARTIFACTS_PREFIX}{run}",
+        checkpoint_prefix=f"{CHECKPOINTS_PREFIX}{run}",
+    )
 
 
 def data_access_policy(loc: RunLocations, kms_key_arn: str, region: str) -> dict:
@@ -82,6 +91,10 @@ def data_access_policy(loc: RunLocations, kms_key_arn: str, region: str) -> dict
     from trainstack.model import iam_documents as docs
 
     return docs.training_data_access(
-        dataset_bucket_arn=loc.dataset_bucket_arn, dataset_prefix=loc.dataset_prefix,
-        artifacts_bucket_arn=loc.artifacts_bucket_arn, write_prefixes=loc.write_prefixes,
-        kms_key_arn=kms_key_arn, region=region)
+        dataset_bucket_arn=loc.dataset_bucket_arn,
+        dataset_prefix=loc.dataset_prefix,
+        artifacts_bucket_arn=loc.artifacts_bucket_arn,
+        write_prefixes=loc.write_prefixes,
+        kms_key_arn=kms_key_arn,
+        region=region,
+    )

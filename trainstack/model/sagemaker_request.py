@@ -63,9 +63,16 @@ def ml_instance_type(instance_type: str) -> str:
     return instance_type if instance_type.startswith("ml.") else f"ml.{instance_type}"
 
 
-def spec_from_config(cfg: ClusterConfig, *, locations: RunLocations, kms_key_arn: str,
-                     subnet_ids: Sequence[str] = (), security_group_ids: Sequence[str] = (),
-                     tags: Mapping[str, str] | None = None, code_uri: str | None = None) -> TrainingJobSpec:
+def spec_from_config(
+    cfg: ClusterConfig,
+    *,
+    locations: RunLocations,
+    kms_key_arn: str,
+    subnet_ids: Sequence[str] = (),
+    security_group_ids: Sequence[str] = (),
+    tags: Mapping[str, str] | None = None,
+    code_uri: str | None = None,
+) -> TrainingJobSpec:
     sm = cfg.sagemaker
     return TrainingJobSpec(
         image=cfg.job.image,
@@ -106,8 +113,13 @@ def content_hash(request: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:8]
 
 
-def create_training_job_request(spec: TrainingJobSpec, *, job_name: str | None = None,
-                                role_arn: str | None = None, checkpoint_subdir: str | None = None) -> dict[str, Any]:
+def create_training_job_request(
+    spec: TrainingJobSpec,
+    *,
+    job_name: str | None = None,
+    role_arn: str | None = None,
+    checkpoint_subdir: str | None = None,
+) -> dict[str, Any]:
     """The CreateTrainingJob request. Name and role may be left out (the component sets them).
 
     `checkpoint_subdir` keeps the checkpoints of repeated jobs on one stack apart (one folder
@@ -119,18 +131,27 @@ def create_training_job_request(spec: TrainingJobSpec, *, job_name: str | None =
     if spec.checkpoints:
         environment["TRAINSTACK_CHECKPOINT_DIR"] = spec.checkpoint_local_path
         environment["TRAINSTACK_CHECKPOINT_URI"] = checkpoint_uri
-    algorithm: dict[str, Any] = {"TrainingImage": spec.image, "TrainingInputMode": spec.input_mode,
-                                 "EnableSageMakerMetricsTimeSeries": True}
+    algorithm: dict[str, Any] = {
+        "TrainingImage": spec.image,
+        "TrainingInputMode": spec.input_mode,
+        "EnableSageMakerMetricsTimeSeries": True,
+    }
     hyperparameters = dict(spec.hyperparameters)
     if spec.code_uri:
         environment[CODE_URI_ENV] = spec.code_uri
         # Arguments taken from the command win over sagemaker.hyperparameters of the same name.
-        hyperparameters.update(sagemaker_hyperparameters(
-            spec.entrypoint, spec.code_uri, distributed=spec.instance_count > 1 or spec.processes_per_host > 1))
+        hyperparameters.update(
+            sagemaker_hyperparameters(
+                spec.entrypoint, spec.code_uri, distributed=spec.instance_count > 1 or spec.processes_per_host > 1
+            )
+        )
     elif spec.entrypoint:
         algorithm["ContainerEntrypoint"] = list(spec.entrypoint)
-    resources: dict[str, Any] = {"InstanceType": spec.instance_type, "InstanceCount": spec.instance_count,
-                                 "VolumeSizeInGB": spec.volume_gib}
+    resources: dict[str, Any] = {
+        "InstanceType": spec.instance_type,
+        "InstanceCount": spec.instance_count,
+        "VolumeSizeInGB": spec.volume_gib,
+    }
     if spec.volume_kms_allowed:
         # Instance types with local NVMe storage encrypt it in hardware and refuse a volume key.
         resources["VolumeKmsKeyId"] = spec.kms_key_arn
@@ -139,12 +160,19 @@ def create_training_job_request(spec: TrainingJobSpec, *, job_name: str | None =
         stopping["MaxWaitTimeInSeconds"] = spec.max_wait_seconds or 2 * spec.max_runtime_seconds
     request: dict[str, Any] = {
         "AlgorithmSpecification": algorithm,
-        "InputDataConfig": [{
-            "ChannelName": CHANNEL,
-            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": loc.dataset_uri,
-                                            "S3DataDistributionType": spec.distribution}},
-            "InputMode": spec.input_mode,
-        }],
+        "InputDataConfig": [
+            {
+                "ChannelName": CHANNEL,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": loc.dataset_uri,
+                        "S3DataDistributionType": spec.distribution,
+                    }
+                },
+                "InputMode": spec.input_mode,
+            }
+        ],
         # SageMaker writes <path>/<job name>/output/model.tar.gz: inside this run's artifact prefix.
         "OutputDataConfig": {"S3OutputPath": loc.artifact_uri, "KmsKeyId": spec.kms_key_arn},
         "ResourceConfig": resources,
@@ -205,34 +233,62 @@ def to_pulumi_args(request: Mapping[str, Any]) -> dict[str, Any]:
     """CreateTrainingJob request -> keyword arguments of `aws.sagemaker.TrainingJob` (name/role/tags aside)."""
     alg, res, stop = request["AlgorithmSpecification"], request["ResourceConfig"], request["StoppingCondition"]
     args: dict[str, Any] = {
-        "algorithm_specification": _drop_none({
-            "training_image": alg["TrainingImage"], "training_input_mode": alg["TrainingInputMode"],
-            "container_entrypoints": alg.get("ContainerEntrypoint"),
-            "enable_sagemaker_metrics_time_series": alg.get("EnableSageMakerMetricsTimeSeries")}),
-        "input_data_configs": [{
-            "channel_name": ch["ChannelName"], "input_mode": ch["InputMode"],
-            "data_source": {"s3_data_source": {
-                "s3_data_type": ch["DataSource"]["S3DataSource"]["S3DataType"],
-                "s3_uri": ch["DataSource"]["S3DataSource"]["S3Uri"],
-                "s3_data_distribution_type": ch["DataSource"]["S3DataSource"]["S3DataDistributionType"]}},
-        } for ch in request["InputDataConfig"]],
-        "output_data_config": _drop_none({"s3_output_path": request["OutputDataConfig"]["S3OutputPath"],
-                                          "kms_key_id": request["OutputDataConfig"].get("KmsKeyId")}),
-        "resource_config": _drop_none({"instance_type": res["InstanceType"], "instance_count": res["InstanceCount"],
-                                       "volume_size_in_gb": res["VolumeSizeInGB"],
-                                       "volume_kms_key_id": res.get("VolumeKmsKeyId")}),
-        "stopping_condition": _drop_none({"max_runtime_in_seconds": stop["MaxRuntimeInSeconds"],
-                                          "max_wait_time_in_seconds": stop.get("MaxWaitTimeInSeconds")}),
+        "algorithm_specification": _drop_none(
+            {
+                "training_image": alg["TrainingImage"],
+                "training_input_mode": alg["TrainingInputMode"],
+                "container_entrypoints": alg.get("ContainerEntrypoint"),
+                "enable_sagemaker_metrics_time_series": alg.get("EnableSageMakerMetricsTimeSeries"),
+            }
+        ),
+        "input_data_configs": [
+            {
+                "channel_name": ch["ChannelName"],
+                "input_mode": ch["InputMode"],
+                "data_source": {
+                    "s3_data_source": {
+                        "s3_data_type": ch["DataSource"]["S3DataSource"]["S3DataType"],
+                        "s3_uri": ch["DataSource"]["S3DataSource"]["S3Uri"],
+                        "s3_data_distribution_type": ch["DataSource"]["S3DataSource"]["S3DataDistributionType"],
+                    }
+                },
+            }
+            for ch in request["InputDataConfig"]
+        ],
+        "output_data_config": _drop_none(
+            {
+                "s3_output_path": request["OutputDataConfig"]["S3OutputPath"],
+                "kms_key_id": request["OutputDataConfig"].get("KmsKeyId"),
+            }
+        ),
+        "resource_config": _drop_none(
+            {
+                "instance_type": res["InstanceType"],
+                "instance_count": res["InstanceCount"],
+                "volume_size_in_gb": res["VolumeSizeInGB"],
+                "volume_kms_key_id": res.get("VolumeKmsKeyId"),
+            }
+        ),
+        "stopping_condition": _drop_none(
+            {
+                "max_runtime_in_seconds": stop["MaxRuntimeInSeconds"],
+                "max_wait_time_in_seconds": stop.get("MaxWaitTimeInSeconds"),
+            }
+        ),
         "enable_managed_spot_training": request["EnableManagedSpotTraining"],
         "enable_inter_container_traffic_encryption": request["EnableInterContainerTrafficEncryption"],
         "retry_strategy": {"maximum_retry_attempts": request["RetryStrategy"]["MaximumRetryAttempts"]},
         "environment": dict(request.get("Environment", {})),
         "hyper_parameters": dict(request.get("HyperParameters", {})) or None,
-        "checkpoint_config": ({"s3_uri": request["CheckpointConfig"]["S3Uri"],
-                               "local_path": request["CheckpointConfig"]["LocalPath"]}
-                              if "CheckpointConfig" in request else None),
-        "vpc_config": ({"subnets": request["VpcConfig"]["Subnets"],
-                        "security_group_ids": request["VpcConfig"]["SecurityGroupIds"]}
-                       if "VpcConfig" in request else None),
+        "checkpoint_config": (
+            {"s3_uri": request["CheckpointConfig"]["S3Uri"], "local_path": request["CheckpointConfig"]["LocalPath"]}
+            if "CheckpointConfig" in request
+            else None
+        ),
+        "vpc_config": (
+            {"subnets": request["VpcConfig"]["Subnets"], "security_group_ids": request["VpcConfig"]["SecurityGroupIds"]}
+            if "VpcConfig" in request
+            else None
+        ),
     }
     return _drop_none(args)

@@ -37,6 +37,7 @@ def _pascal(name: str) -> str:
 
 def to_universal(service: str, api_action: str, request: dict) -> dict:
     """The API request (botocore's member names) -> the universal target's input (PascalCase members)."""
+
     def rename(key: str, members: Any) -> str:
         return _pascal(key) if key in members else key
 

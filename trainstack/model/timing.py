@@ -17,22 +17,32 @@ from dataclasses import dataclass
 
 # type token -> (typical create seconds, source)
 CREATE_SECONDS: dict[str, tuple[float, str]] = {
-    "aws:eks/cluster:Cluster": (600, "EKS control plane: ~10 min (AWS EKS user guide, 'Create a cluster'; "
-                                "terraform-aws-eks default create timeout 30 min)"),
+    "aws:eks/cluster:Cluster": (
+        600,
+        "EKS control plane: ~10 min (AWS EKS user guide, 'Create a cluster'; "
+        "terraform-aws-eks default create timeout 30 min)",
+    ),
     "aws:eks/nodeGroup:NodeGroup": (180, "EKS managed node group: ~3 min to ACTIVE (AWS EKS user guide)"),
     "aws:eks/addon:Addon": (60, "EKS add-on: ~1 min to ACTIVE"),
-    "aws:autoscaling/group:Group": (20, "Auto Scaling group API create; wait_for_capacity_timeout=0, so up does "
-                                    "not wait for instances"),
+    "aws:autoscaling/group:Group": (
+        20,
+        "Auto Scaling group API create; wait_for_capacity_timeout=0, so up does not wait for instances",
+    ),
     "aws:ec2/launchTemplate:LaunchTemplate": (2, "EC2 CreateLaunchTemplate: synchronous"),
     "aws:iam/role:Role": (3, "IAM CreateRole: synchronous"),
-    "aws:iam/instanceProfile:InstanceProfile": (10, "IAM propagation: the AWS provider waits for a new instance "
-                                                "profile to be usable (IAM is eventually consistent)"),
+    "aws:iam/instanceProfile:InstanceProfile": (
+        10,
+        "IAM propagation: the AWS provider waits for a new instance "
+        "profile to be usable (IAM is eventually consistent)",
+    ),
     "aws:iam/rolePolicy:RolePolicy": (3, "IAM PutRolePolicy + propagation"),
     "aws:iam/rolePolicyAttachment:RolePolicyAttachment": (3, "IAM AttachRolePolicy + propagation"),
     "aws:ecs/cluster:Cluster": (5, "ECS CreateCluster"),
     "aws:ecs/capacityProvider:CapacityProvider": (5, "ECS CreateCapacityProvider"),
-    "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": (10, "ECS PutClusterCapacityProviders (waits for "
-                                                                  "the cluster update)"),
+    "aws:ecs/clusterCapacityProviders:ClusterCapacityProviders": (
+        10,
+        "ECS PutClusterCapacityProviders (waits for the cluster update)",
+    ),
     "aws:ecs/taskDefinition:TaskDefinition": (2, "ECS RegisterTaskDefinition"),
     "aws:sagemaker/trainingJob:TrainingJob": (15, "SageMaker CreateTrainingJob returns once the job is accepted"),
     "aws:scheduler/schedule:Schedule": (2, "EventBridge Scheduler CreateSchedule"),
@@ -53,8 +63,11 @@ DEFAULT_CREATE = (3.0, "a synchronous AWS API call")
 GPU_BOOT = ("GPU instance launch and boot", 180, "EC2 launch to running plus GPU AMI boot and driver load: ~3 min")
 AFTER_UP: dict[str, tuple[tuple[str, float, str], ...]] = {
     "ecs": (
-        ("capacity provider scale-out", 120, "ECS managed scaling: the CapacityProviderReservation alarm fires "
-         "after ~1-2 one-minute datapoints"),
+        (
+            "capacity provider scale-out",
+            120,
+            "ECS managed scaling: the CapacityProviderReservation alarm fires after ~1-2 one-minute datapoints",
+        ),
         GPU_BOOT,
         ("ECS agent registration", 30, "the instance joins the cluster; the pending task is placed"),
     ),
@@ -84,8 +97,11 @@ PULL_SECONDS_PER_GIB = 20.0
 PULL_SOURCE = "ECR pull ~100 MB/s plus extraction: ~20 s per GiB compressed"
 # Compressed sizes of images whose size is known (AWS Deep Learning Containers, PyTorch GPU training).
 IMAGE_GIB: tuple[tuple[re.Pattern, float, str], ...] = (
-    (re.compile(r"763104351884\.dkr\.ecr\.[^/]+/pytorch-training:.*gpu"), 10.0,
-     "AWS DLC pytorch-training GPU images: ~10 GiB compressed"),
+    (
+        re.compile(r"763104351884\.dkr\.ecr\.[^/]+/pytorch-training:.*gpu"),
+        10.0,
+        "AWS DLC pytorch-training GPU images: ~10 GiB compressed",
+    ),
 )
 DEFAULT_IMAGE_GIB = (5.0, "image size unknown: assumed 5 GiB compressed")
 
@@ -163,8 +179,9 @@ class _Schedule:
             if n.custom:
                 self._end[urn] = (self.start(urn)[0] + self.seconds(n)[0], urn)
             else:
-                self._end[urn] = max([self.start(urn)] + [self.end(c.urn) for c in self.children.get(urn, [])],
-                                     key=lambda w: w[0])
+                self._end[urn] = max(
+                    [self.start(urn)] + [self.end(c.urn) for c in self.children.get(urn, [])], key=lambda w: w[0]
+                )
         return self._end[urn]
 
     def path_to(self, urn: str | None) -> tuple[Step, ...]:
@@ -177,8 +194,9 @@ class _Schedule:
         return tuple(reversed(chain))
 
 
-def critical_path(nodes: Iterable[Node], durations: dict[str, tuple[float, str]] | None = None
-                  ) -> tuple[float, tuple[Step, ...]]:
+def critical_path(
+    nodes: Iterable[Node], durations: dict[str, tuple[float, str]] | None = None
+) -> tuple[float, tuple[Step, ...]]:
     """(total seconds, the chain of creates that takes longest) for a dependency graph."""
     schedule = _Schedule(nodes, {**CREATE_SECONDS, **(durations or {})})
     if not schedule.by_urn:
@@ -211,8 +229,7 @@ def estimate(nodes: Iterable[Node], backend: str, image: str | None = None) -> T
             finish = finish_times(nodes)
             t = max((finish[n.urn] for n in nodes if n.type == anchor), default=up)
         gib, size_source = image_gib(image)
-        phases = list(AFTER_UP[backend]) + [("image pull", gib * PULL_SECONDS_PER_GIB,
-                                              f"{size_source}; {PULL_SOURCE}")]
+        phases = list(AFTER_UP[backend]) + [("image pull", gib * PULL_SECONDS_PER_GIB, f"{size_source}; {PULL_SOURCE}")]
         for name, seconds, source in phases:
             t += seconds
             after.append(Step(name, "", seconds, t, source))

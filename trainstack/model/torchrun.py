@@ -24,11 +24,26 @@ def check_command(command) -> list[str]:
     return cmd
 
 
-def elastic_argv(command, nnodes: int, nproc_per_node: int, leader_ip: str, port: int, run_id: str,
-                 max_restarts: int = 3) -> list[str]:
+def elastic_argv(
+    command, nnodes: int, nproc_per_node: int, leader_ip: str, port: int, run_id: str, max_restarts: int = 3
+) -> list[str]:
     """torchrun elastic: a c10d rendezvous hosted by the leader's agent, a fixed node count, and
     restarts of the whole worker group (from the checkpoint) when a node fails or a replacement joins."""
-    return ["torchrun", "--nnodes", f"{nnodes}:{nnodes}", "--nproc_per_node", str(nproc_per_node),
-            "--rdzv_backend", "c10d", "--rdzv_endpoint", f"{leader_ip}:{port}", "--rdzv_id", run_id,
-            # long enough for a replacement instance to boot and join (default 600 s)
-            "--rdzv_conf", "join_timeout=1800", "--max_restarts", str(max_restarts)] + check_command(command)
+    return [
+        "torchrun",
+        "--nnodes",
+        f"{nnodes}:{nnodes}",
+        "--nproc_per_node",
+        str(nproc_per_node),
+        "--rdzv_backend",
+        "c10d",
+        "--rdzv_endpoint",
+        f"{leader_ip}:{port}",
+        "--rdzv_id",
+        run_id,
+        # long enough for a replacement instance to boot and join (default 600 s)
+        "--rdzv_conf",
+        "join_timeout=1800",
+        "--max_restarts",
+        str(max_restarts),
+    ] + check_command(command)

@@ -52,8 +52,13 @@ def picture(result: PlanResult) -> Picture:
     def fill(box: Box, parent: str) -> None:
         for r in sorted(children.get(parent, []), key=lambda c: c.name):
             if r.custom or r.type == "pulumi:pulumi:StackReference":
-                shape = "ref" if r.type == "pulumi:pulumi:StackReference" else \
-                    "db" if r.type in ("aws:s3/bucket:Bucket", "aws:glue/catalogDatabase:CatalogDatabase") else "rect"
+                shape = (
+                    "ref"
+                    if r.type == "pulumi:pulumi:StackReference"
+                    else "db"
+                    if r.type in ("aws:s3/bucket:Bucket", "aws:glue/catalogDatabase:CatalogDatabase")
+                    else "rect"
+                )
                 box.nodes.append((ids[r.urn], f"{r.name}\n{_short_type(r.type)}", shape))
             else:
                 sub = Box(ids[r.urn], f"{r.name}\n{r.type}")
@@ -61,8 +66,9 @@ def picture(result: PlanResult) -> Picture:
                 box.boxes.append(sub)
 
     cfg = result.config
-    root = Box("stack", f"stack {result.stack}: {cfg.kind}" + (f", {cfg.backend}" if cfg.cluster else "")
-               + f", {cfg.region}")
+    root = Box(
+        "stack", f"stack {result.stack}: {cfg.kind}" + (f", {cfg.backend}" if cfg.cluster else "") + f", {cfg.region}"
+    )
     fill(root, "")
     outside: list[tuple[str, str, str]] = []
     edges: list[tuple[str, str, str, bool]] = []

@@ -23,12 +23,20 @@ class LivePriceError(Exception):
 
 
 def on_demand_price(pricing, instance_type: str, region: str) -> float | None:
-    filters = {"instanceType": ec2_name(instance_type), "regionCode": region, "operatingSystem": "Linux",
-               "tenancy": "Shared", "preInstalledSw": "NA", "capacitystatus": "Used",
-               "licenseModel": "No License required"}
+    filters = {
+        "instanceType": ec2_name(instance_type),
+        "regionCode": region,
+        "operatingSystem": "Linux",
+        "tenancy": "Shared",
+        "preInstalledSw": "NA",
+        "capacitystatus": "Used",
+        "licenseModel": "No License required",
+    }
     response = pricing.get_products(
-        ServiceCode="AmazonEC2", MaxResults=10,
-        Filters=[{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in filters.items()])
+        ServiceCode="AmazonEC2",
+        MaxResults=10,
+        Filters=[{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in filters.items()],
+    )
     for item in response.get("PriceList", []):
         product = json.loads(item) if isinstance(item, str) else item
         for term in product.get("terms", {}).get("OnDemand", {}).values():
@@ -42,8 +50,11 @@ def on_demand_price(pricing, instance_type: str, region: str) -> float | None:
 def spot_prices(ec2, instance_types: Iterable[str], now: dt.datetime) -> dict[str, list[float]]:
     """Latest Linux/UNIX spot price per AZ, per type (StartTime = now returns the current price per AZ)."""
     latest: dict[tuple[str, str], tuple[dt.datetime, float]] = {}
-    kwargs = {"InstanceTypes": [ec2_name(t) for t in instance_types], "ProductDescriptions": ["Linux/UNIX"],
-              "StartTime": now}
+    kwargs = {
+        "InstanceTypes": [ec2_name(t) for t in instance_types],
+        "ProductDescriptions": ["Linux/UNIX"],
+        "StartTime": now,
+    }
     while True:
         page = ec2.describe_spot_price_history(**kwargs)
         for p in page.get("SpotPriceHistory", []):
@@ -79,9 +90,14 @@ def fetch(instance_types: Iterable[str], region: str, *, session=None, now: dt.d
             if od is None:
                 continue
             zone_prices = sorted(spot.get(t, []))
-            rows[(t, region)] = RegionalPrice(t, region, od, zone_prices[0] if zone_prices else None,
-                                              statistics.median(zone_prices) if zone_prices else None,
-                                              len(zone_prices))
+            rows[(t, region)] = RegionalPrice(
+                t,
+                region,
+                od,
+                zone_prices[0] if zone_prices else None,
+                statistics.median(zone_prices) if zone_prices else None,
+                len(zone_prices),
+            )
     except (BotoCoreError, ClientError) as exc:
         raise LivePriceError(f"AWS did not answer: {exc}") from None
     return PriceTable(rows, "AWS Price List API + DescribeSpotPriceHistory (live)", f"{now:%Y-%m-%d %H:%M} UTC")

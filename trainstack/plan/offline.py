@@ -138,25 +138,53 @@ class OfflineMocks(pmocks.Mocks):
         region = a.get("region") or self.region
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{region}{c}" for c in "abcdef"]
-            return {"names": names, "zoneIds": [f"use1-az{i + 1}" for i in range(6)], "id": region,
-                    "groupNames": names, "state": a.get("state")}
+            return {
+                "names": names,
+                "zoneIds": [f"use1-az{i + 1}" for i in range(6)],
+                "id": region,
+                "groupNames": names,
+                "state": a.get("state"),
+            }
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline",
-                    "userId": "AIDAOFFLINE", "id": ACCOUNT_ID}
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline",
+                "userId": "AIDAOFFLINE",
+                "id": ACCOUNT_ID,
+            }
         if token == "aws:index/getRegion:getRegion":
-            return {"name": region, "region": region, "id": region, "endpoint": f"ec2.{region}.amazonaws.com",
-                    "description": region}
+            return {
+                "name": region,
+                "region": region,
+                "id": region,
+                "endpoint": f"ec2.{region}.amazonaws.com",
+                "description": region,
+            }
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws", "reverseDnsPrefix": "com.amazonaws"}
         if token == "aws:ssm/getParameter:getParameter":
             name = a.get("name", "")
-            return {"name": name, "value": MOCK_AMI, "insecureValue": MOCK_AMI, "type": "String",
-                    "arn": f"arn:aws:ssm:{region}::parameter{name}", "version": 1, "id": name,
-                    "withDecryption": True}
+            return {
+                "name": name,
+                "value": MOCK_AMI,
+                "insecureValue": MOCK_AMI,
+                "type": "String",
+                "arn": f"arn:aws:ssm:{region}::parameter{name}",
+                "version": 1,
+                "id": name,
+                "withDecryption": True,
+            }
         if token == "aws:ec2/getAmi:getAmi":
             ami = next((f["values"][0] for f in a.get("filters", []) if f.get("name") == "image-id"), MOCK_AMI)
-            return {"id": ami, "imageId": ami, "rootDeviceName": "/dev/xvda", "architecture": "x86_64",
-                    "name": "offline-gpu-ami", "ownerId": "amazon", "arn": f"arn:aws:ec2:{region}::image/{ami}"}
+            return {
+                "id": ami,
+                "imageId": ami,
+                "rootDeviceName": "/dev/xvda",
+                "architecture": "x86_64",
+                "name": "offline-gpu-ami",
+                "ownerId": "amazon",
+                "arn": f"arn:aws:ec2:{region}::image/{ami}",
+            }
         raise NotImplementedError(f"offline mocks do not answer invoke {token}; add it to scripts/offline.py")
 
     # -- resources -----------------------------------------------------------------------------
@@ -175,8 +203,9 @@ class OfflineMocks(pmocks.Mocks):
         r, acct = self.region, ACCOUNT_ID
         state = dict(inputs)
         # Autonaming as the engine does it: the logical name (or the prefix) plus a random suffix.
-        physical = inputs.get("name") or (inputs["namePrefix"] + _short(seed, 8) if inputs.get("namePrefix")
-                                          else f"{name}-{_short(seed)}")
+        physical = inputs.get("name") or (
+            inputs["namePrefix"] + _short(seed, 8) if inputs.get("namePrefix") else f"{name}-{_short(seed)}"
+        )
         if t in _ID_PREFIX:  # EC2-style ids: vpc-0123...
             rid = _ID_PREFIX[t] + _short(seed, 17)
             arn = f"arn:aws:ec2:{r}:{acct}:{rid.split('-')[0]}/{rid}"
@@ -191,8 +220,12 @@ class OfflineMocks(pmocks.Mocks):
         elif t == "aws:s3/bucket:Bucket":
             rid = inputs.get("bucket") or f"{name}-{_short(seed)}"
             arn = f"arn:aws:s3:::{rid}"
-            state.update(bucket=rid, bucketDomainName=f"{rid}.s3.amazonaws.com",
-                         bucketRegionalDomainName=f"{rid}.s3.{r}.amazonaws.com", region=r)
+            state.update(
+                bucket=rid,
+                bucketDomainName=f"{rid}.s3.amazonaws.com",
+                bucketRegionalDomainName=f"{rid}.s3.{r}.amazonaws.com",
+                region=r,
+            )
         elif t == "aws:kms/key:Key":
             rid = _uuid(seed)
             arn = f"arn:aws:kms:{r}:{acct}:key/{rid}"
@@ -242,17 +275,28 @@ class OfflineMocks(pmocks.Mocks):
             endpoint = f"https://{_short(seed, 32).upper()}.gr7.{r}.eks.amazonaws.com"
             vpc = dict(inputs.get("vpcConfig") or {})
             vpc.update(clusterSecurityGroupId="sg-" + _short(seed + "cluster-sg", 17), vpcId="vpc-" + _short(seed, 17))
-            state.update(name=physical, endpoint=endpoint, status="ACTIVE", vpcConfig=vpc,
-                         certificateAuthority={"data": "TU9DSyBDQQ=="},  # base64 "MOCK CA"
-                         identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{r}.amazonaws.com/id/{_short(seed, 32)}"}]}],
-                         platformVersion="eks.1")
+            state.update(
+                name=physical,
+                endpoint=endpoint,
+                status="ACTIVE",
+                vpcConfig=vpc,
+                certificateAuthority={"data": "TU9DSyBDQQ=="},  # base64 "MOCK CA"
+                identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{r}.amazonaws.com/id/{_short(seed, 32)}"}]}],
+                platformVersion="eks.1",
+            )
             return physical, arn
         if t == "aws:eks/nodeGroup:NodeGroup":
-            ng = inputs.get("nodeGroupName") or (inputs["nodeGroupNamePrefix"] + _short(seed, 8)
-                                                 if inputs.get("nodeGroupNamePrefix") else physical)
+            ng = inputs.get("nodeGroupName") or (
+                inputs["nodeGroupNamePrefix"] + _short(seed, 8) if inputs.get("nodeGroupNamePrefix") else physical
+            )
             arn = f"arn:aws:eks:{r}:{acct}:nodegroup/{cluster}/{ng}/{_uuid(seed)}"
-            state.update(nodeGroupName=ng, status="ACTIVE", resources=[{
-                "autoscalingGroups": [{"name": f"eks-{ng}-{_uuid(seed)}"}], "remoteAccessSecurityGroupId": ""}])
+            state.update(
+                nodeGroupName=ng,
+                status="ACTIVE",
+                resources=[
+                    {"autoscalingGroups": [{"name": f"eks-{ng}-{_uuid(seed)}"}], "remoteAccessSecurityGroupId": ""}
+                ],
+            )
             return f"{cluster}:{ng}", arn
         if t == "aws:eks/addon:Addon":
             addon = inputs.get("addonName", physical)
@@ -277,11 +321,17 @@ class RecordingMonitor(pmocks.MockMonitor):
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            self._record(request, response.urn, custom=bool(request.custom), protect=bool(request.protect),
-                         retain=bool(getattr(request, "retainOnDelete", False)),
-                         ignore=list(request.ignoreChanges), inputs=self.mocks.take_inputs(request.type, request.name),
-                         dependencies=list(request.dependencies),
-                         property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()})
+            self._record(
+                request,
+                response.urn,
+                custom=bool(request.custom),
+                protect=bool(request.protect),
+                retain=bool(getattr(request, "retainOnDelete", False)),
+                ignore=list(request.ignoreChanges),
+                inputs=self.mocks.take_inputs(request.type, request.name),
+                dependencies=list(request.dependencies),
+                property_dependencies={k: list(v.urns) for k, v in request.propertyDependencies.items()},
+            )
         return response
 
     def ReadResource(self, request):  # StackReference and other `get`s
@@ -290,15 +340,38 @@ class RecordingMonitor(pmocks.MockMonitor):
         self._record(request, response.urn, custom=True, protect=False, retain=False, ignore=[], inputs={})
         return response
 
-    def _record(self, request, urn: str, *, custom: bool, protect: bool, retain: bool, ignore: list[str],
-                inputs: dict, dependencies: list[str] | None = None,
-                property_dependencies: dict[str, list[str]] | None = None) -> None:
+    def _record(
+        self,
+        request,
+        urn: str,
+        *,
+        custom: bool,
+        protect: bool,
+        retain: bool,
+        ignore: list[str],
+        inputs: dict,
+        dependencies: list[str] | None = None,
+        property_dependencies: dict[str, list[str]] | None = None,
+    ) -> None:
         reg = self.resources.get(urn)
-        self.records.append(ResourceRecord(
-            type=request.type, name=request.name, urn=urn, parent=request.parent, custom=custom, protect=protect,
-            retain_on_delete=retain, ignore_changes=ignore, provider=request.provider, inputs=_plain(inputs),
-            state=_plain(reg.state if reg else {}), id=reg.id if reg else "", dependencies=dependencies or [],
-            property_dependencies=property_dependencies or {}))
+        self.records.append(
+            ResourceRecord(
+                type=request.type,
+                name=request.name,
+                urn=urn,
+                parent=request.parent,
+                custom=custom,
+                protect=protect,
+                retain_on_delete=retain,
+                ignore_changes=ignore,
+                provider=request.provider,
+                inputs=_plain(inputs),
+                state=_plain(reg.state if reg else {}),
+                id=reg.id if reg else "",
+                dependencies=dependencies or [],
+                property_dependencies=property_dependencies or {},
+            )
+        )
 
 
 def _plain(value: Any) -> Any:
@@ -311,8 +384,10 @@ def _plain(value: Any) -> Any:
         return value
     if isinstance(value, (pulumi.Asset, pulumi.Archive)):
         # Keep what it is (the schema check accepts it only where the provider takes an asset) and where from.
-        return {ASSET_KEY: type(value).__name__,
-                "path": getattr(value, "path", None) or getattr(value, "uri", None) or getattr(value, "text", None)}
+        return {
+            ASSET_KEY: type(value).__name__,
+            "path": getattr(value, "path", None) or getattr(value, "uri", None) or getattr(value, "text", None),
+        }
     return str(value)
 
 
@@ -417,8 +492,7 @@ def run_offline(
     _quiet_consequences(_ensure_event_loop())
     # A fresh root Stack per run: several programs may be evaluated in one process.
     psettings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor,
-                            logger=logger)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor, logger=logger)
     pulumi.runtime.set_all_config(config_strings(config), [])
     psettings.SETTINGS.rpc_manager.clear()
     psettings.SETTINGS.outputs.clear()
@@ -440,5 +514,11 @@ def run_offline(
         _settle(exc)
         raise
     _sync_await(_resolve_outputs())
-    return OfflineRun(project=project, stack=stack, resources=list(monitor.records),
-                      outputs=_plain(collected), invokes=list(mocks.invokes), logs=list(collector.records))
+    return OfflineRun(
+        project=project,
+        stack=stack,
+        resources=list(monitor.records),
+        outputs=_plain(collected),
+        invokes=list(mocks.invokes),
+        logs=list(collector.records),
+    )

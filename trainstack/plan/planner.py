@@ -47,8 +47,9 @@ class PlanResult:
         """Time to first GPU: `up`'s critical path and the phases until training runs (trainstack.model.timing)."""
         from trainstack.model import timing
 
-        nodes = [timing.Node(r.urn, r.type, r.name, r.parent, tuple(r.dependencies), r.custom)
-                 for r in self.run.resources]
+        nodes = [
+            timing.Node(r.urn, r.type, r.name, r.parent, tuple(r.dependencies), r.custom) for r in self.run.resources
+        ]
         image = self.config.cluster.job.image if self.config.cluster else None
         return timing.estimate(nodes, self.config.backend, image)
 
@@ -83,7 +84,7 @@ def schema_defaults(project: dict[str, Any]) -> dict[str, Any]:
 
 def stack_names(root: Path = REPO_ROOT) -> list[str]:
     folder = root / (project_file(root).get("stackConfigDir") or ".")
-    return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in folder.glob("Pulumi.*.yaml"))
+    return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in folder.glob("Pulumi.*.yaml"))
 
 
 def stack_file_config(path: Path, project: dict[str, Any], secret: Callable[[str], Any]) -> dict[str, Any]:
@@ -120,9 +121,15 @@ def _program(root: Path):
     return lambda: runpy.run_path(str(main), run_name="__main__")
 
 
-def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
-         _platform_cache: dict[str, dict] | None = None, live_prices: bool = False,
-         raw: dict[str, Any] | None = None) -> PlanResult:
+def plan(
+    stack: str,
+    root: Path = REPO_ROOT,
+    *,
+    now: dt.datetime | None = None,
+    _platform_cache: dict[str, dict] | None = None,
+    live_prices: bool = False,
+    raw: dict[str, Any] | None = None,
+) -> PlanResult:
     """Validate and evaluate `stack`; raise PlanError (with the validation message) on bad input.
     `raw` (a flat config map) replaces the stack file: `trainstack run` plans its merged config."""
     started = time.perf_counter()
@@ -145,15 +152,21 @@ def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
             try:
                 platform = plan(local, root, now=now)
             except PlanError as exc:
-                raise PlanError(f"trainstack:platformStack = {platform_name}: cannot evaluate the platform stack "
-                                f"offline from stacks/Pulumi.{local}.yaml: {exc}") from None
+                raise PlanError(
+                    f"trainstack:platformStack = {platform_name}: cannot evaluate the platform stack "
+                    f"offline from stacks/Pulumi.{local}.yaml: {exc}"
+                ) from None
             if platform.config.kind != "platform":
-                raise PlanError(f"trainstack:platformStack = {platform_name}: stack {local} is a "
-                                f"{platform.config.kind} stack, not a platform")
+                raise PlanError(
+                    f"trainstack:platformStack = {platform_name}: stack {local} is a "
+                    f"{platform.config.kind} stack, not a platform"
+                )
             cache[local] = platform.run.outputs
         if cache[local].get("region") != cfg.region:
-            raise PlanError(f"aws:region = {cfg.region}: the platform stack {platform_name} is in "
-                            f"{cache[local].get('region')}; a cluster must run in its platform's region")
+            raise PlanError(
+                f"aws:region = {cfg.region}: the platform stack {platform_name} is in "
+                f"{cache[local].get('region')}; a cluster must run in its platform's region"
+            )
         stack_outputs[platform_name] = cache[local]
 
     cwd = os.getcwd()
@@ -171,9 +184,17 @@ def plan(stack: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None,
     checked = time.perf_counter()
     findings = check(run.resources)
     schema_seconds = time.perf_counter() - checked
-    return PlanResult(stack=stack, config=cfg, run=run, cost=_cost(cfg, live_prices, now=now),
-                      seconds=time.perf_counter() - started, platform_stack=platform_name,
-                      findings=findings, schema_seconds=schema_seconds, policy=policy)
+    return PlanResult(
+        stack=stack,
+        config=cfg,
+        run=run,
+        cost=_cost(cfg, live_prices, now=now),
+        seconds=time.perf_counter() - started,
+        platform_stack=platform_name,
+        findings=findings,
+        schema_seconds=schema_seconds,
+        policy=policy,
+    )
 
 
 def _cost(cfg: config_mod.StackConfig, live_prices: bool, session=None, now: dt.datetime | None = None) -> CostEstimate:

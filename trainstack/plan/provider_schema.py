@@ -67,8 +67,15 @@ def check(records: Iterable[Any]) -> list[Finding]:
             continue
         args_cls = args_class(r.type)
         if args_cls is None:
-            findings.append(Finding(r.name, r.type, "(type)", "the installed pulumi_aws SDK has no such resource",
-                                    "use a resource class of pulumi_aws"))
+            findings.append(
+                Finding(
+                    r.name,
+                    r.type,
+                    "(type)",
+                    "the installed pulumi_aws SDK has no such resource",
+                    "use a resource class of pulumi_aws",
+                )
+            )
             continue
         findings.extend(_Checker(r.name, r.type).object(r.inputs, args_cls, ""))
         for payload_check in _PAYLOAD_CHECKS.get(r.type, ()):
@@ -198,15 +205,19 @@ class _Checker:
         for key in _required(cls):
             if key not in value:
                 where = f"{path}.{key}" if path else key
-                self.fail(where, f"is required by {cls.__name__} and missing",
-                          f"set `{key}` (Python: {_python_names(cls).get(key, key)})")
+                self.fail(
+                    where,
+                    f"is required by {cls.__name__} and missing",
+                    f"set `{key}` (Python: {_python_names(cls).get(key, key)})",
+                )
         return self.findings
 
     def _did_you_mean(self, key: str, cls: type) -> str:
         names = _python_names(cls)  # camelCase -> snake_case
         by_form = {**{k: k for k in names}, **{py: k for k, py in names.items()}}
-        close = difflib.get_close_matches(key, list(by_form), n=1, cutoff=0.6) or \
-            difflib.get_close_matches(_snake(key), list(by_form), n=1, cutoff=0.6)
+        close = difflib.get_close_matches(key, list(by_form), n=1, cutoff=0.6) or difflib.get_close_matches(
+            _snake(key), list(by_form), n=1, cutoff=0.6
+        )
         if close:
             camel = by_form[close[0]]
             return f"did you mean `{camel}` (Python: {names[camel]})?"
@@ -253,11 +264,17 @@ class _Checker:
             allowed = [str(e.value) for c in enums for e in c]
             hint_ = difflib.get_close_matches(value, allowed, n=1)
             fix = f"use one of {', '.join(allowed)}"
-            self.fail(path, f"{json.dumps(value)} is not a value of {enums[0].__name__}",
-                      f"did you mean `{hint_[0]}`? ({fix})" if hint_ else fix)
+            self.fail(
+                path,
+                f"{json.dumps(value)} is not a value of {enums[0].__name__}",
+                f"did you mean `{hint_[0]}`? ({fix})" if hint_ else fix,
+            )
             return
-        self.fail(path, f"{json.dumps(value)} is {_kind(value)}, the provider wants {self._expected(alts)}",
-                  f"pass {self._expected(alts)}")
+        self.fail(
+            path,
+            f"{json.dumps(value)} is {_kind(value)}, the provider wants {self._expected(alts)}",
+            f"pass {self._expected(alts)}",
+        )
 
     @staticmethod
     def _scalar_ok(value: Any, alts: tuple[Any, ...]) -> bool:
@@ -266,8 +283,11 @@ class _Checker:
             return bool in alts
         if isinstance(value, (int, float)):
             # The engine carries every number as a float: 200 arrives as 200.0.
-            return float in alts or (int in alts and float(value).is_integer()) or \
-                any(value in [e.value for e in c] for c in enums)
+            return (
+                float in alts
+                or (int in alts and float(value).is_integer())
+                or any(value in [e.value for e in c] for c in enums)
+            )
         if isinstance(value, str):
             if enums:  # Union[str, SomeEnum]: the SDK lists every value the provider takes
                 return any(value in [str(e.value) for e in c] for c in enums)
@@ -304,17 +324,48 @@ def _kind(value: Any) -> str:
 
 
 POLICY_KEYS = {"Version", "Id", "Statement"}
-STATEMENT_KEYS = {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Principal", "NotPrincipal",
-                  "Condition"}
+STATEMENT_KEYS = {
+    "Sid",
+    "Effect",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Principal",
+    "NotPrincipal",
+    "Condition",
+}
 PRINCIPAL_KEYS = {"AWS", "Service", "Federated", "CanonicalUser"}
 # IAM condition operators (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition_operators.html);
 # each may carry `IfExists` and a `ForAllValues:`/`ForAnyValue:` set qualifier.
 CONDITION_OPERATORS = {
-    "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase", "StringLike",
-    "StringNotLike", "NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals",
-    "NumericGreaterThan", "NumericGreaterThanEquals", "DateEquals", "DateNotEquals", "DateLessThan",
-    "DateLessThanEquals", "DateGreaterThan", "DateGreaterThanEquals", "Bool", "BinaryEquals", "IpAddress",
-    "NotIpAddress", "ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike", "Null",
+    "StringEquals",
+    "StringNotEquals",
+    "StringEqualsIgnoreCase",
+    "StringNotEqualsIgnoreCase",
+    "StringLike",
+    "StringNotLike",
+    "NumericEquals",
+    "NumericNotEquals",
+    "NumericLessThan",
+    "NumericLessThanEquals",
+    "NumericGreaterThan",
+    "NumericGreaterThanEquals",
+    "DateEquals",
+    "DateNotEquals",
+    "DateLessThan",
+    "DateLessThanEquals",
+    "DateGreaterThan",
+    "DateGreaterThanEquals",
+    "Bool",
+    "BinaryEquals",
+    "IpAddress",
+    "NotIpAddress",
+    "ArnEquals",
+    "ArnLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "Null",
 }
 ACTION_RE = re.compile(r"^(\*|[a-z0-9-]+:[A-Za-z0-9*?]+)$")
 
@@ -327,12 +378,17 @@ def policy_problems(text: str, *, kind: str) -> list[tuple[str, str, str]]:
         return [("", f"is not JSON ({exc})", "build the document as a dict and json.dumps it")]
     out: list[tuple[str, str, str]] = []
     if not isinstance(doc, dict):
-        return [("", "is not a JSON object", "write {\"Version\": \"2012-10-17\", \"Statement\": [...]}")]
+        return [("", "is not a JSON object", 'write {"Version": "2012-10-17", "Statement": [...]}')]
     for key in sorted(set(doc) - POLICY_KEYS):
         out.append((key, "is not a policy element", _close(key, POLICY_KEYS)))
     if doc.get("Version") not in ("2012-10-17", "2008-10-17"):
-        out.append(("Version", f"{json.dumps(doc.get('Version'))} is not a policy language version",
-                    "use \"2012-10-17\" (without it, policy variables are not substituted)"))
+        out.append(
+            (
+                "Version",
+                f"{json.dumps(doc.get('Version'))} is not a policy language version",
+                'use "2012-10-17" (without it, policy variables are not substituted)',
+            )
+        )
     statements = doc.get("Statement")
     statements = [statements] if isinstance(statements, dict) else statements
     if not isinstance(statements, list) or not statements:
@@ -340,13 +396,12 @@ def policy_problems(text: str, *, kind: str) -> list[tuple[str, str, str]]:
     for i, st in enumerate(statements):
         p = f"Statement[{i}]"
         if not isinstance(st, dict):
-            out.append((p, "is not an object", "write each statement as {\"Effect\": ..., \"Action\": ...}"))
+            out.append((p, "is not an object", 'write each statement as {"Effect": ..., "Action": ...}'))
             continue
         for key in sorted(set(st) - STATEMENT_KEYS):
             out.append((f"{p}.{key}", "is not a statement element", _close(key, STATEMENT_KEYS)))
         if st.get("Effect") not in ("Allow", "Deny"):
-            out.append((f"{p}.Effect", f"{json.dumps(st.get('Effect'))} is not Allow or Deny",
-                        "use \"Allow\" or \"Deny\""))
+            out.append((f"{p}.Effect", f"{json.dumps(st.get('Effect'))} is not Allow or Deny", 'use "Allow" or "Deny"'))
         if ("Action" in st) == ("NotAction" in st):
             out.append((p, "needs exactly one of Action and NotAction", "list the actions under Action"))
         for key in ("Action", "NotAction"):
@@ -359,34 +414,55 @@ def policy_problems(text: str, *, kind: str) -> list[tuple[str, str, str]]:
             if has_resource:
                 out.append((f"{p}.Resource", "does not belong in a trust policy", "remove it"))
             if not has_principal:
-                out.append((p, "has no Principal; a trust policy names who may assume the role",
-                            "add Principal, e.g. {\"Service\": \"ec2.amazonaws.com\"}"))
+                out.append(
+                    (
+                        p,
+                        "has no Principal; a trust policy names who may assume the role",
+                        'add Principal, e.g. {"Service": "ec2.amazonaws.com"}',
+                    )
+                )
         elif not has_resource:
-            out.append((p, "has no Resource", "add Resource (an ARN pattern, or \"*\")"))
+            out.append((p, "has no Resource", 'add Resource (an ARN pattern, or "*")'))
         if kind == "resource" and not has_principal:
-            out.append((p, "has no Principal; a resource policy names whom it applies to",
-                        "add Principal, e.g. \"*\" with a Condition, or {\"AWS\": \"arn:aws:iam::123456789012:root\"}"))
+            out.append(
+                (
+                    p,
+                    "has no Principal; a resource policy names whom it applies to",
+                    'add Principal, e.g. "*" with a Condition, or {"AWS": "arn:aws:iam::123456789012:root"}',
+                )
+            )
         if kind == "identity" and has_principal:
             out.append((f"{p}.Principal", "does not belong in an identity policy", "remove it"))
         if kind != "identity" and kind and has_principal:
             principal = st.get("Principal", st.get("NotPrincipal"))
             if principal != "*" and not (isinstance(principal, dict) and set(principal) <= PRINCIPAL_KEYS):
-                out.append((f"{p}.Principal", f"{json.dumps(principal)} is not \"*\" or a map of "
-                            f"{', '.join(sorted(PRINCIPAL_KEYS))}", "write e.g. {\"Service\": \"ec2.amazonaws.com\"}"))
+                out.append(
+                    (
+                        f"{p}.Principal",
+                        f'{json.dumps(principal)} is not "*" or a map of {", ".join(sorted(PRINCIPAL_KEYS))}',
+                        'write e.g. {"Service": "ec2.amazonaws.com"}',
+                    )
+                )
         cond = st.get("Condition")
         if cond is not None:
             if not isinstance(cond, dict):
-                out.append((f"{p}.Condition", "is not an object", "write {\"StringEquals\": {\"key\": \"value\"}}"))
+                out.append((f"{p}.Condition", "is not an object", 'write {"StringEquals": {"key": "value"}}'))
                 continue
             for op, body in cond.items():
                 base = op.split(":", 1)[1] if op.startswith(("ForAllValues:", "ForAnyValue:")) else op
-                base = base[:-len("IfExists")] if base.endswith("IfExists") else base
+                base = base[: -len("IfExists")] if base.endswith("IfExists") else base
                 if base not in CONDITION_OPERATORS:
-                    out.append((f"{p}.Condition.{op}", "is not an IAM condition operator",
-                                _close(base, CONDITION_OPERATORS)))
+                    out.append(
+                        (f"{p}.Condition.{op}", "is not an IAM condition operator", _close(base, CONDITION_OPERATORS))
+                    )
                 elif not isinstance(body, dict) or not body:
-                    out.append((f"{p}.Condition.{op}", "must map condition keys to values",
-                                "write {\"aws:SourceAccount\": \"123456789012\"}"))
+                    out.append(
+                        (
+                            f"{p}.Condition.{op}",
+                            "must map condition keys to values",
+                            'write {"aws:SourceAccount": "123456789012"}',
+                        )
+                    )
     return out
 
 
@@ -406,8 +482,11 @@ def _policy_check(key: str, kind: str) -> Callable[[Any], list[Finding]]:
         text = r.inputs.get(key)
         if not isinstance(text, str) or UNKNOWN in text:
             return []
-        return [Finding(r.name, r.type, f"{key}{'.' + p if p else ''} (IAM policy)", problem, fix)
-                for p, problem, fix in policy_problems(text, kind=kind)]
+        return [
+            Finding(r.name, r.type, f"{key}{'.' + p if p else ''} (IAM policy)", problem, fix)
+            for p, problem, fix in policy_problems(text, kind=kind)
+        ]
+
     return run
 
 
@@ -440,8 +519,11 @@ def _container_definitions(r: Any) -> list[Finding]:
     except ValueError as exc:
         return [Finding(r.name, r.type, path, f"is not JSON ({exc})", "json.dumps a list of container definitions")]
     report = api_errors("ecs", "RegisterTaskDefinition", containers, member="containerDefinitions")
-    return [Finding(r.name, r.type, path, report.strip(), "follow the ECS API's ContainerDefinition shape")] \
-        if report else []
+    return (
+        [Finding(r.name, r.type, path, report.strip(), "follow the ECS API's ContainerDefinition shape")]
+        if report
+        else []
+    )
 
 
 _UNIVERSAL_TARGET_RE = re.compile(r"^arn:aws[a-z-]*:scheduler:::aws-sdk:(?P<service>[a-z0-9-]+):(?P<action>\w+)$")
@@ -459,8 +541,7 @@ def universal_target_problem(arn: str, text: str) -> str:
     except Exception:  # botocore.exceptions.UnknownServiceError
         return f"the target names AWS service `{service}`, which botocore does not know"
     if operation not in model.operation_names:
-        return (f"`{service}` has no API action `{action}`; "
-                f"{_close(operation, model.operation_names)}")
+        return f"`{service}` has no API action `{action}`; {_close(operation, model.operation_names)}"
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -468,8 +549,9 @@ def universal_target_problem(arn: str, text: str) -> str:
     from trainstack.model.scheduler_input import from_universal
 
     params, wrong = from_universal(service, action, data)
-    casing = (f"universal targets take member names in PascalCase: {', '.join(wrong)}"
-              if wrong else "")  # trainstack/scheduler_input.py
+    casing = (
+        f"universal targets take member names in PascalCase: {', '.join(wrong)}" if wrong else ""
+    )  # trainstack/scheduler_input.py
     return "\n".join(p for p in (casing, api_errors(service, operation, params).strip()) if p)
 
 
@@ -479,8 +561,19 @@ def _schedule_target(r: Any) -> list[Finding]:
     if not isinstance(arn, str) or not isinstance(text, str) or UNKNOWN in arn + text:
         return []
     problem = universal_target_problem(arn, text)
-    return [Finding(r.name, r.type, "target.input (Scheduler universal target)", problem,
-                    f"match the {arn.rsplit(':', 2)[-2]} API request shape")] if problem else []
+    return (
+        [
+            Finding(
+                r.name,
+                r.type,
+                "target.input (Scheduler universal target)",
+                problem,
+                f"match the {arn.rsplit(':', 2)[-2]} API request shape",
+            )
+        ]
+        if problem
+        else []
+    )
 
 
 _PAYLOAD_CHECKS: dict[str, tuple[Callable[[Any], list[Finding]], ...]] = {

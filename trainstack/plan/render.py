@@ -19,10 +19,17 @@ def to_json(result: PlanResult) -> dict[str, Any]:
         "region": result.config.region,
         "platformStack": result.platform_stack,
         "warnings": list(result.warnings),
-        "resources": [{
-            "type": r.type, "name": r.name, "parent": r.parent_name, "protected": r.protect,
-            "ignoreChanges": r.ignore_changes, "inputs": r.inputs,
-        } for r in result.run.resources],
+        "resources": [
+            {
+                "type": r.type,
+                "name": r.name,
+                "parent": r.parent_name,
+                "protected": r.protect,
+                "ignoreChanges": r.ignore_changes,
+                "inputs": r.inputs,
+            }
+            for r in result.run.resources
+        ],
         "summary": dict(sorted(Counter(r.type for r in result.run.resources).items())),
         "outputs": result.run.outputs,
         "cost": asdict(result.cost),
@@ -49,12 +56,16 @@ def _range(low: float, high: float) -> str:
 
 def cost_line(cost: CostEstimate) -> str:
     """On-demand, expected (median spot, with the table's source and date) and the worst case per run."""
-    line = (f"[bold]Estimated cost[/] ({cost.region}): idle ${cost.idle_usd_per_hour:.2f}/h; busy "
-            f"{_range(cost.busy_low_usd_per_hour, cost.busy_usd_per_hour)}/h on-demand")
+    line = (
+        f"[bold]Estimated cost[/] ({cost.region}): idle ${cost.idle_usd_per_hour:.2f}/h; busy "
+        f"{_range(cost.busy_low_usd_per_hour, cost.busy_usd_per_hour)}/h on-demand"
+    )
     if cost.max_run_usd:
-        line += (f", expected {_range(cost.expected_low_usd_per_hour, cost.expected_usd_per_hour)}/h with spot "
-                 f"(${cost.expected_run_usd:,.2f} per full run); worst case ${cost.max_run_usd:,.2f} per run "
-                 f"(all on-demand, priciest type, max runtime)")
+        line += (
+            f", expected {_range(cost.expected_low_usd_per_hour, cost.expected_usd_per_hour)}/h with spot "
+            f"(${cost.expected_run_usd:,.2f} per full run); worst case ${cost.max_run_usd:,.2f} per run "
+            f"(all on-demand, priciest type, max runtime)"
+        )
     if cost.price_source:
         line += f"\n  [dim]prices: {cost.price_source}, as of {cost.price_as_of}[/]"
     return line
@@ -118,8 +129,9 @@ def render(result: PlanResult, console) -> None:
         from rich.markup import escape
 
         branch = f", driver R{ami['driverBranch']}" if ami["driverBranch"] else ""
-        console.print(f"[bold]GPU AMI[/]: {escape(ami['source'])} (NVIDIA kernel module: "
-                      f"{escape(ami['driverModule'])}{branch})")
+        console.print(
+            f"[bold]GPU AMI[/]: {escape(ami['source'])} (NVIDIA kernel module: {escape(ami['driverModule'])}{branch})"
+        )
         for note in ami["notes"]:
             console.print(f"  [dim]- {escape(note)}[/]")
 
@@ -133,14 +145,20 @@ def render(result: PlanResult, console) -> None:
     if result.policy is not None:
         render_policy(result.policy, console)
     if result.findings:
-        console.print(f"[bold red]plan failed[/]: {len(result.findings)} input(s) the AWS provider would refuse "
-                      "(checked against the installed pulumi_aws SDK and botocore's API models):")
+        console.print(
+            f"[bold red]plan failed[/]: {len(result.findings)} input(s) the AWS provider would refuse "
+            "(checked against the installed pulumi_aws SDK and botocore's API models):"
+        )
         for f in result.findings:
             console.print(f"  - {f}", markup=False, highlight=False, soft_wrap=True)
         return
-    verdict = "[bold red]plan refused by policy[/]" if result.policy and result.policy.mandatory else "[green]plan ok[/]"
-    console.print(f"{verdict}: {len(result.run.resources)} resources, validated offline in "
-                  f"{result.seconds:.2f}s (no AWS credentials, no Pulumi CLI used)")
+    verdict = (
+        "[bold red]plan refused by policy[/]" if result.policy and result.policy.mandatory else "[green]plan ok[/]"
+    )
+    console.print(
+        f"{verdict}: {len(result.run.resources)} resources, validated offline in "
+        f"{result.seconds:.2f}s (no AWS credentials, no Pulumi CLI used)"
+    )
 
 
 def render_policy(report, console) -> None:
@@ -149,13 +167,17 @@ def render_policy(report, console) -> None:
     from rich.table import Table
 
     levels = list(report.levels.values())
-    head = (f"[bold]Policy[/] (pack trainstack, {len(levels)} rules: {levels.count('mandatory')} mandatory, "
-            f"{len(levels) - levels.count('mandatory')} advisory) over {report.resources} resources")
+    head = (
+        f"[bold]Policy[/] (pack trainstack, {len(levels)} rules: {levels.count('mandatory')} mandatory, "
+        f"{len(levels) - levels.count('mandatory')} advisory) over {report.resources} resources"
+    )
     if not report.violations:
         console.print(f"{head}: [green]no violations[/]")
         return
-    console.print(f"{head}: [bold red]{len(report.mandatory)} mandatory[/], "
-                  f"[yellow]{len(report.advisory)} advisory[/] violation(s)")
+    console.print(
+        f"{head}: [bold red]{len(report.mandatory)} mandatory[/], "
+        f"[yellow]{len(report.advisory)} advisory[/] violation(s)"
+    )
     table = Table(show_lines=True)
     for column in ("level", "rule", "resource", "message"):
         table.add_column(column, overflow="fold")
@@ -164,5 +186,7 @@ def render_policy(report, console) -> None:
         table.add_row(level, v.rule, escape(v.resource or "(stack)"), escape(v.message))
     console.print(table)
     if report.mandatory:
-        console.print("[bold red]mandatory violations[/]: `pulumi preview --policy-pack policies` would refuse "
-                      "this stack; fix them (each message says how) before `pulumi up`")
+        console.print(
+            "[bold red]mandatory violations[/]: `pulumi preview --policy-pack policies` would refuse "
+            "this stack; fix them (each message says how) before `pulumi up`"
+        )

@@ -30,8 +30,12 @@ from trainstack.policies import rules
 PACK_DIR = Path(__file__).resolve().parent
 THROWAWAY_PLATFORM_CONFIG = PACK_DIR / "throwaway-platform.json"
 PACK_ERROR = "policy-pack-error"  # a rule raised: `pulumi preview` would fail
-_LEVEL_NAMES = {analyzer_pb2.ADVISORY: "advisory", analyzer_pb2.MANDATORY: "mandatory",
-                analyzer_pb2.REMEDIATE: "remediate", analyzer_pb2.DISABLED: "disabled"}
+_LEVEL_NAMES = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.REMEDIATE: "remediate",
+    analyzer_pb2.DISABLED: "disabled",
+}
 
 
 @dataclass(frozen=True)
@@ -64,8 +68,14 @@ class PolicyReport:
         return not self.mandatory
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "pack": rules.PACK_NAME, "version": pack_version(), "rules": self.levels,
-                "resources": self.resources, "violations": [asdict(v) for v in self.violations]}
+        return {
+            "ok": self.ok,
+            "pack": rules.PACK_NAME,
+            "version": pack_version(),
+            "rules": self.levels,
+            "resources": self.resources,
+            "violations": [asdict(v) for v in self.violations],
+        }
 
 
 def pack_version() -> str:
@@ -76,9 +86,14 @@ def servicer(config: Mapping[str, Any] | None = None) -> _PolicyAnalyzerServicer
     """The analyzer `PolicyPack(**rules.pack_args())` would serve, configured like `--policy-pack-config`."""
     args = rules.pack_args()
     # PolicyPack passes enforcement_level=None as ADVISORY; every rule here sets its own level.
-    s = _PolicyAnalyzerServicer(name=args["name"], version=pack_version(), policies=args["policies"],
-                                enforcement_level=EnforcementLevel.ADVISORY, description=args["description"],
-                                provider=args["provider"])
+    s = _PolicyAnalyzerServicer(
+        name=args["name"],
+        version=pack_version(),
+        policies=args["policies"],
+        enforcement_level=EnforcementLevel.ADVISORY,
+        description=args["description"],
+        provider=args["provider"],
+    )
     if config:
         request = analyzer_pb2.ConfigureAnalyzerRequest()
         for rule, value in config.items():
@@ -103,8 +118,9 @@ def _struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
 
 
 def _options(record) -> analyzer_pb2.AnalyzerResourceOptions:
-    return analyzer_pb2.AnalyzerResourceOptions(protect=record.protect, ignoreChanges=list(record.ignore_changes),
-                                                parent=record.parent or "")
+    return analyzer_pb2.AnalyzerResourceOptions(
+        protect=record.protect, ignoreChanges=list(record.ignore_changes), parent=record.parent or ""
+    )
 
 
 def analyze(records: Iterable[Any], *, config: Mapping[str, Any] | None = None) -> PolicyReport:
@@ -119,34 +135,59 @@ def analyze(records: Iterable[Any], *, config: Mapping[str, Any] | None = None) 
         for d in response.diagnostics:
             target = by_urn.get(d.urn) or record
             prefix = d.description + "\n"
-            message = d.message[len(prefix):] if d.message.startswith(prefix) else d.message
-            violations.append(Violation(rule=d.policyName, level=_LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
-                                        resource=target.name if target else "", type=target.type if target else "",
-                                        urn=target.urn if target else d.urn, message=message))
+            message = d.message[len(prefix) :] if d.message.startswith(prefix) else d.message
+            violations.append(
+                Violation(
+                    rule=d.policyName,
+                    level=_LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
+                    resource=target.name if target else "",
+                    type=target.type if target else "",
+                    urn=target.urn if target else d.urn,
+                    message=message,
+                )
+            )
         for na in response.not_applicable:
             skipped.append((na.policy_name, record.name if record else "", na.reason))
 
     def crashed(exc: Exception, record=None) -> None:
         # In `pulumi preview` an exception in a rule fails the analyzer call, and so the preview.
-        violations.append(Violation(rule=PACK_ERROR, level="mandatory", resource=record.name if record else "",
-                                    type=record.type if record else "", urn=record.urn if record else "",
-                                    message=f"the policy pack failed: {type(exc).__name__}: {exc}"))
+        violations.append(
+            Violation(
+                rule=PACK_ERROR,
+                level="mandatory",
+                resource=record.name if record else "",
+                type=record.type if record else "",
+                urn=record.urn if record else "",
+                message=f"the policy pack failed: {type(exc).__name__}: {exc}",
+            )
+        )
 
     for r in records:
-        request = analyzer_pb2.AnalyzeRequest(type=r.type, properties=_struct(r.inputs), urn=r.urn, name=r.name,
-                                              options=_options(r))
+        request = analyzer_pb2.AnalyzeRequest(
+            type=r.type, properties=_struct(r.inputs), urn=r.urn, name=r.name, options=_options(r)
+        )
         try:
             collect(s.Analyze(request, None), r)
         except Exception as exc:  # noqa: BLE001 - reported as the failed preview it would be
             crashed(exc, r)
-    stack = analyzer_pb2.AnalyzeStackRequest(resources=[
-        analyzer_pb2.AnalyzerResource(type=r.type, properties=_struct(r.state or r.inputs), urn=r.urn, name=r.name,
-                                      options=_options(r), parent=r.parent or "",
-                                      dependencies=[d for d in r.dependencies if d in by_urn],
-                                      propertyDependencies={
-                                          k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
-                                          for k, v in getattr(r, "property_dependencies", {}).items()})
-        for r in records])
+    stack = analyzer_pb2.AnalyzeStackRequest(
+        resources=[
+            analyzer_pb2.AnalyzerResource(
+                type=r.type,
+                properties=_struct(r.state or r.inputs),
+                urn=r.urn,
+                name=r.name,
+                options=_options(r),
+                parent=r.parent or "",
+                dependencies=[d for d in r.dependencies if d in by_urn],
+                propertyDependencies={
+                    k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
+                    for k, v in getattr(r, "property_dependencies", {}).items()
+                },
+            )
+            for r in records
+        ]
+    )
     try:
         collect(s.AnalyzeStack(stack, None))
     except Exception as exc:  # noqa: BLE001

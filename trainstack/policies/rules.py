@@ -59,8 +59,14 @@ ASG = "aws:autoscaling/group:Group"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 SCHEDULE = "aws:scheduler/schedule:Schedule"
 # What a cluster stack must never hold and a platform stack must protect: data and its keys.
-STATEFUL = BUCKETS | {KMS_KEY, "aws:glue/catalogDatabase:CatalogDatabase", "aws:efs/fileSystem:FileSystem",
-                      "aws:dynamodb/table:Table", "aws:rds/instance:Instance", "aws:rds/cluster:Cluster"}
+STATEFUL = BUCKETS | {
+    KMS_KEY,
+    "aws:glue/catalogDatabase:CatalogDatabase",
+    "aws:efs/fileSystem:FileSystem",
+    "aws:dynamodb/table:Table",
+    "aws:rds/instance:Instance",
+    "aws:rds/cluster:Cluster",
+}
 CLUSTER_FORBIDDEN = STATEFUL | {VPC}
 INTERNET = {"0.0.0.0/0", "::/0"}
 ADMIN_POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/AdministratorAccess$")
@@ -114,7 +120,7 @@ def _aws_class(resource_type: str):
     if pkg != "aws":
         return None
     mod = mod.split("/")[0]
-    for name in (("pulumi_aws",) if mod == "index" else (f"pulumi_aws.{mod}", f"pulumi_aws.{mod}_")):
+    for name in ("pulumi_aws",) if mod == "index" else (f"pulumi_aws.{mod}", f"pulumi_aws.{mod}_"):
         try:
             return getattr(importlib.import_module(name), cls, None)
         except ImportError:
@@ -144,8 +150,11 @@ def tags_of(props: Mapping[str, Any]) -> dict[str, str]:
     def as_map(value: Any) -> dict[str, str]:
         if isinstance(value, Mapping):
             return {str(k): str(v) for k, v in value.items() if v is not None}
-        return {str(_get(t, "key")): str(_get(t, "value", default="")) for t in _items(value)
-                if isinstance(t, Mapping) and _get(t, "key")}
+        return {
+            str(_get(t, "key")): str(_get(t, "value", default=""))
+            for t in _items(value)
+            if isinstance(t, Mapping) and _get(t, "key")
+        }
 
     tags = as_map(_get(props, "tags"))
     if all(tags.get(k) for k in tagset.required_for(tags.get(tagset.KIND, ""))):
@@ -185,9 +194,11 @@ def required_tags(args: ResourceValidationArgs, report: ReportViolation) -> None
     kind = tags.get(tagset.KIND, "")
     missing = [k for k in tagset.required_for(kind) if not tags.get(k)]
     if missing:
-        report(f"{args.name} ({args.resource_type}) has no {', '.join(missing)} tag: the reaper, `trainstack ls` "
-               "and cost reports find resources by them. Fix: pass trainstack.model.tags.standard_tags(cfg) as `tags` "
-               "(or set them as the aws provider's defaultTags).")
+        report(
+            f"{args.name} ({args.resource_type}) has no {', '.join(missing)} tag: the reaper, `trainstack ls` "
+            "and cost reports find resources by them. Fix: pass trainstack.model.tags.standard_tags(cfg) as `tags` "
+            "(or set them as the aws provider's defaultTags)."
+        )
 
 
 def data_bucket_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -197,9 +208,11 @@ def data_bucket_protected(args: ResourceValidationArgs, report: ReportViolation)
     if _true(_get(args.props, "forceDestroy")):
         problems.append("has forceDestroy=true (destroy would delete every object)")
     if problems:
-        report(f"bucket {args.name} {' and '.join(problems)}: a teardown must never lose data. Fix: "
-               "protect=True and force_destroy=False; throwaway platforms opt out with "
-               "--policy-pack-config policies/throwaway-platform.json.")
+        report(
+            f"bucket {args.name} {' and '.join(problems)}: a teardown must never lose data. Fix: "
+            "protect=True and force_destroy=False; throwaway platforms opt out with "
+            "--policy-pack-config policies/throwaway-platform.json."
+        )
 
 
 _PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
@@ -220,29 +233,39 @@ def s3_public_access_blocked(args: ResourceValidationArgs, report: ReportViolati
 def s3_owner_enforced(args: ResourceValidationArgs, report: ReportViolation) -> None:
     owner = _get(args.props, "rule", "objectOwnership")
     if owner != "BucketOwnerEnforced":
-        report(f"{args.name} sets objectOwnership={owner!r}: ACLs stay enabled. "
-               "Fix: rule.object_ownership='BucketOwnerEnforced'.")
+        report(
+            f"{args.name} sets objectOwnership={owner!r}: ACLs stay enabled. "
+            "Fix: rule.object_ownership='BucketOwnerEnforced'."
+        )
 
 
-_SSE_CONFIGS = {"aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-                "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2"}
+_SSE_CONFIGS = {
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+}
 _LOGGING = {"aws:s3/bucketLogging:BucketLogging", "aws:s3/bucketLoggingV2:BucketLoggingV2"}
 
 
 def _sse_problems(name: str, props: Mapping[str, Any]) -> list[str]:
     rules = _items(_get(props, "rules"))
     if not rules:
-        return [f"{name} has no encryption rule. Fix: sse_algorithm='aws:kms' with the data lake key and "
-                "bucket_key_enabled=True."]
+        return [
+            f"{name} has no encryption rule. Fix: sse_algorithm='aws:kms' with the data lake key and "
+            "bucket_key_enabled=True."
+        ]
     problems = []
     for i, rule in enumerate(rules):
         algorithm = _get(rule, "applyServerSideEncryptionByDefault", "sseAlgorithm")
         if algorithm != "aws:kms":  # DSSE-KMS takes no bucket key; SSE-S3 / SSE-C are not KMS
-            problems.append(f"{name} rules[{i}] uses sseAlgorithm={algorithm!r}, not SSE-KMS. "
-                            "Fix: sse_algorithm='aws:kms' with the data lake key.")
+            problems.append(
+                f"{name} rules[{i}] uses sseAlgorithm={algorithm!r}, not SSE-KMS. "
+                "Fix: sse_algorithm='aws:kms' with the data lake key."
+            )
         if not _true(_get(rule, "bucketKeyEnabled")):
-            problems.append(f"{name} rules[{i}] has no S3 bucket key (bucketKeyEnabled defaults to false): every "
-                            "object request becomes a billed KMS call. Fix: bucket_key_enabled=True.")
+            problems.append(
+                f"{name} rules[{i}] has no S3 bucket key (bucketKeyEnabled defaults to false): every "
+                "object request becomes a billed KMS call. Fix: bucket_key_enabled=True."
+            )
     return problems
 
 
@@ -250,8 +273,12 @@ def s3_sse_kms_bucket_key(args: StackValidationArgs, report: ReportViolation) ->
     # A stack rule because of one exception: S3 delivers server access logs only to SSE-S3 buckets
     # (docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html), and only
     # the graph says which bucket is a `targetBucket` (property dependencies are known in preview).
-    log_targets = {d.urn for r in args.resources if r.resource_type in _LOGGING
-                   for d in r.property_dependencies.get("targetBucket", [])}
+    log_targets = {
+        d.urn
+        for r in args.resources
+        if r.resource_type in _LOGGING
+        for d in r.property_dependencies.get("targetBucket", [])
+    }
     for r in args.resources:
         if r.resource_type not in _SSE_CONFIGS:
             continue
@@ -268,8 +295,9 @@ def kms_rotation(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if spec != "SYMMETRIC_DEFAULT" or usage != "ENCRYPT_DECRYPT":
         args.not_applicable(f"AWS rotates only symmetric encryption keys ({spec}, {usage})")
     if not _true(_get(args.props, "enableKeyRotation")):
-        report(f"KMS key {args.name} does not rotate (enableKeyRotation defaults to false). "
-               "Fix: enable_key_rotation=True.")
+        report(
+            f"KMS key {args.name} does not rotate (enableKeyRotation defaults to false). Fix: enable_key_rotation=True."
+        )
 
 
 def _metadata_options(props: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -282,9 +310,11 @@ def imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> No
         return
     tokens = _get(md, "httpTokens")
     if tokens != "required":
-        report(f"{args.name} allows IMDSv1 (httpTokens={tokens!r}; unset means the AMI/account default): a "
-               "server-side request forgery could read the node's credentials. "
-               "Fix: metadata_options http_tokens='required'.")
+        report(
+            f"{args.name} allows IMDSv1 (httpTokens={tokens!r}; unset means the AMI/account default): a "
+            "server-side request forgery could read the node's credentials. "
+            "Fix: metadata_options http_tokens='required'."
+        )
 
 
 def no_ssh_key(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -293,8 +323,9 @@ def no_ssh_key(args: ResourceValidationArgs, report: ReportViolation) -> None:
         return
     key = _get(args.props, "keyName") or _get(args.props, "remoteAccess", "ec2SshKey")
     if key:
-        report(f"{args.name} installs the SSH key {key!r}. Fix: drop key_name; nodes are reached with SSM "
-               "Session Manager.")
+        report(
+            f"{args.name} installs the SSH key {key!r}. Fix: drop key_name; nodes are reached with SSM Session Manager."
+        )
 
 
 def ebs_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -306,8 +337,10 @@ def ebs_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None
     if t == LAUNCH_TEMPLATE:
         mappings = [m for m in _items(_get(args.props, "blockDeviceMappings")) if _get(m, "ebs") is not None]
         if not mappings:
-            report(f"{args.name} maps no EBS root volume, so the AMI's snapshot settings apply (unencrypted "
-                   "unless the account encrypts by default). Fix: block_device_mappings with ebs encrypted='true'.")
+            report(
+                f"{args.name} maps no EBS root volume, so the AMI's snapshot settings apply (unencrypted "
+                "unless the account encrypts by default). Fix: block_device_mappings with ebs encrypted='true'."
+            )
         for m in mappings:
             if not _true(_get(m, "ebs", "encrypted")):
                 report(f"{args.name} volume {_get(m, 'deviceName')!r} is not encrypted. Fix: ebs encrypted='true'.")
@@ -337,10 +370,12 @@ def no_internet_ingress(args: ResourceValidationArgs, report: ReportViolation) -
     for rule in rules:
         open_to = _internet_cidrs(rule)
         if open_to:
-            report(f"{args.name} allows inbound traffic from {', '.join(open_to)} (ports "
-                   f"{_num(_get(rule, 'fromPort', default='all'))}-{_num(_get(rule, 'toPort', default='all'))}). "
-                   "Fix: allow only "
-                   "the cluster's own security group; reach nodes with SSM Session Manager.")
+            report(
+                f"{args.name} allows inbound traffic from {', '.join(open_to)} (ports "
+                f"{_num(_get(rule, 'fromPort', default='all'))}-{_num(_get(rule, 'toPort', default='all'))}). "
+                "Fix: allow only "
+                "the cluster's own security group; reach nodes with SSM Session Manager."
+            )
 
 
 def _asg_instance_types(props: Mapping[str, Any]) -> list[str]:
@@ -360,12 +395,16 @@ def gpu_group_scales_from_zero(args: ResourceValidationArgs, report: ReportViola
     if not gpu:
         args.not_applicable("not a GPU group")
     if min_size not in (0, 0.0):
-        report(f"GPU group {args.name} keeps minSize={_num(min_size)}: those GPUs bill while nothing trains. "
-               "Fix: min_size=0 (the scheduler/autoscaler scales up for a job).")
+        report(
+            f"GPU group {args.name} keeps minSize={_num(min_size)}: those GPUs bill while nothing trains. "
+            "Fix: min_size=0 (the scheduler/autoscaler scales up for a job)."
+        )
     # Ignoring the whole object ("scalingConfig") covers its desired size too.
     if not any(desired_key == path or desired_key.startswith(path + ".") for path in ignored):
-        report(f"GPU group {args.name} does not ignore {desired_key}: every `pulumi up` would reset the size the "
-               f"autoscaler chose (killing running training). Fix: ResourceOptions(ignore_changes=['{desired_key}']).")
+        report(
+            f"GPU group {args.name} does not ignore {desired_key}: every `pulumi up` would reset the size the "
+            f"autoscaler chose (killing running training). Fix: ResourceOptions(ignore_changes=['{desired_key}'])."
+        )
 
 
 _PLACEMENT = re.compile(r"^attribute:ecs\.instance-type\s*=~\s*([a-z][a-z0-9-]*)\.\*$")
@@ -374,8 +413,11 @@ _PLACEMENT = re.compile(r"^attribute:ecs\.instance-type\s*=~\s*([a-z][a-z0-9-]*)
 def ecs_gpu_placement(args: ResourceValidationArgs, report: ReportViolation) -> None:
     raw = _get(args.props, "containerDefinitions", default="[]")
     containers = json.loads(raw) if isinstance(raw, str) else list(raw)
-    gpus = [c.get("name") for c in containers
-            if any(str(r.get("type")).upper() == "GPU" for r in c.get("resourceRequirements") or [])]
+    gpus = [
+        c.get("name")
+        for c in containers
+        if any(str(r.get("type")).upper() == "GPU" for r in c.get("resourceRequirements") or [])
+    ]
     if not gpus:
         args.not_applicable("the task asks for no GPU")
     families = []
@@ -384,31 +426,43 @@ def ecs_gpu_placement(args: ResourceValidationArgs, report: ReportViolation) -> 
         if _get(pc, "type") == "memberOf" and m:
             families.append(m.group(1))
     if not families:
-        report(f"task definition {args.name} asks for GPUs ({', '.join(map(str, gpus))}) but has no placement "
-               "constraint on the GPU family, so ECS may place it on an instance whose GPU it was not built for. "
-               f"Fix: placement_constraints=[{{type: memberOf, expression: '{catalog.placement_expression('p3')}'}}] "
-               "with your family.")
+        report(
+            f"task definition {args.name} asks for GPUs ({', '.join(map(str, gpus))}) but has no placement "
+            "constraint on the GPU family, so ECS may place it on an instance whose GPU it was not built for. "
+            f"Fix: placement_constraints=[{{type: memberOf, expression: '{catalog.placement_expression('p3')}'}}] "
+            "with your family."
+        )
     for family in families:
         if not any(t.family == family or catalog.matches_placement(t.name, family) for t in catalog.gpu_types()):
-            report(f"task definition {args.name} is pinned to {family}.*, which matches no GPU type in the "
-                   "catalog. Fix: use the family of trainstack:gpu.instanceTypes.")
+            report(
+                f"task definition {args.name} is pinned to {family}.*, which matches no GPU type in the "
+                "catalog. Fix: use the family of trainstack:gpu.instanceTypes."
+            )
 
 
 def sagemaker_spot_has_checkpoints(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if not _true(_get(args.props, "enableManagedSpotTraining")):
         args.not_applicable("not a managed spot job")
     if not _get(args.props, "checkpointConfig", "s3Uri"):
-        report(f"spot training job {args.name} writes no checkpoints: every spot interruption restarts it from "
-               "zero. Fix: checkpoint_config s3_uri under the data lake's checkpoints/ prefix "
-               "(trainstack:sagemaker.checkpoints: true).")
+        report(
+            f"spot training job {args.name} writes no checkpoints: every spot interruption restarts it from "
+            "zero. Fix: checkpoint_config s3_uri under the data lake's checkpoints/ prefix "
+            "(trainstack:sagemaker.checkpoints: true)."
+        )
 
 
-_POLICY_DOC_TYPES = {"aws:iam/rolePolicy:RolePolicy", "aws:iam/policy:Policy", "aws:iam/userPolicy:UserPolicy",
-                     "aws:iam/groupPolicy:GroupPolicy"}
-_ATTACHMENT_TYPES = {"aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-                     "aws:iam/userPolicyAttachment:UserPolicyAttachment",
-                     "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
-                     "aws:iam/policyAttachment:PolicyAttachment"}
+_POLICY_DOC_TYPES = {
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/policy:Policy",
+    "aws:iam/userPolicy:UserPolicy",
+    "aws:iam/groupPolicy:GroupPolicy",
+}
+_ATTACHMENT_TYPES = {
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment",
+}
 
 
 def _star_statements(document: Any) -> list[int]:
@@ -428,15 +482,19 @@ def iam_no_star_star(args: ResourceValidationArgs, report: ReportViolation) -> N
     if t in _ATTACHMENT_TYPES:
         arn = str(_get(args.props, "policyArn", default=""))
         if ADMIN_POLICY_ARN.match(arn):
-            report(f"{args.name} attaches AdministratorAccess. Fix: a policy scoped to the actions and resources "
-                   "the role needs (trainstack.model.iam_documents).")
+            report(
+                f"{args.name} attaches AdministratorAccess. Fix: a policy scoped to the actions and resources "
+                "the role needs (trainstack.model.iam_documents)."
+            )
         return
     documents = []
     if t in _POLICY_DOC_TYPES:
         documents.append(("policy", _get(args.props, "policy")))
     elif t == "aws:iam/role:Role":
-        documents += [(f"inlinePolicies[{i}]", _get(p, "policy")) for i, p in
-                      enumerate(_items(_get(args.props, "inlinePolicies")))]
+        documents += [
+            (f"inlinePolicies[{i}]", _get(p, "policy"))
+            for i, p in enumerate(_items(_get(args.props, "inlinePolicies")))
+        ]
         for arn in _items(_get(args.props, "managedPolicyArns")):
             if ADMIN_POLICY_ARN.match(str(arn)):
                 report(f"role {args.name} carries AdministratorAccess. Fix: a scoped policy.")
@@ -444,8 +502,10 @@ def iam_no_star_star(args: ResourceValidationArgs, report: ReportViolation) -> N
         if not document:
             continue
         for i in _star_statements(document):
-            report(f"{args.name} {where} Statement[{i}] allows every action ('*:*'). Fix: name the actions "
-                   "and resources (trainstack.model.iam_documents builds least-privilege documents).")
+            report(
+                f"{args.name} {where} Statement[{i}] allows every action ('*:*'). Fix: name the actions "
+                "and resources (trainstack.model.iam_documents builds least-privilege documents)."
+            )
 
 
 _ACCELERATED = re.compile(r"^(ml\.)?(p|g)\d")
@@ -463,21 +523,30 @@ def gpu_type_in_catalog(args: ResourceValidationArgs, report: ReportViolation) -
         types = _items(_get(args.props, "resourceConfig", "instanceType"))
     for name in types:
         if _ACCELERATED.match(str(name)) and catalog.lookup(str(name)) is None:
-            report(f"{args.name} uses {name}, which trainstack's catalog does not know: no GPU count, driver or "
-                   "price checks, and cost estimates leave it out. Fix: add it to trainstack/catalog.py.")
+            report(
+                f"{args.name} uses {name}, which trainstack's catalog does not know: no GPU count, driver or "
+                "price checks, and cost estimates leave it out. Fix: add it to trainstack/catalog.py."
+            )
 
 
 def k8s_no_load_balancer(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if _get(args.props, "spec", "type") == "LoadBalancer":
-        report(f"Service {args.name} is of type LoadBalancer: the cloud controller creates a load balancer "
-               "outside Pulumi's graph that `destroy` does not remove, and gives it a public address. "
-               "Fix: type ClusterIP (training needs no inbound traffic).")
+        report(
+            f"Service {args.name} is of type LoadBalancer: the cloud controller creates a load balancer "
+            "outside Pulumi's graph that `destroy` does not remove, and gives it a public address. "
+            "Fix: type ClusterIP (training needs no inbound traffic)."
+        )
 
 
-def _resource_rule(name: str, description: str, types: Iterable[str] | None, check: ResourceCheck,
-                   level: EnforcementLevel = MANDATORY) -> ResourceValidationPolicy:
-    return ResourceValidationPolicy(name=name, description=description, enforcement_level=level,
-                                    validate=check if types is None else _for(types, check))
+def _resource_rule(
+    name: str, description: str, types: Iterable[str] | None, check: ResourceCheck, level: EnforcementLevel = MANDATORY
+) -> ResourceValidationPolicy:
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        enforcement_level=level,
+        validate=check if types is None else _for(types, check),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -505,16 +574,22 @@ def _in_kind(kind: str, check: StackCheck) -> StackCheck:
 def cluster_holds_no_data(args: StackValidationArgs, report: ReportViolation) -> None:
     for r in args.resources:
         if r.resource_type in CLUSTER_FORBIDDEN:
-            report(f"cluster stack creates {r.name} ({r.resource_type}): destroying the cluster would delete it. "
-                   "Fix: keep data, keys and networks in the platform stack and read them through "
-                   "trainstack:platformStack.", r.urn)
+            report(
+                f"cluster stack creates {r.name} ({r.resource_type}): destroying the cluster would delete it. "
+                "Fix: keep data, keys and networks in the platform stack and read them through "
+                "trainstack:platformStack.",
+                r.urn,
+            )
 
 
 def cluster_nothing_protected(args: StackValidationArgs, report: ReportViolation) -> None:
     for r in args.resources:
         if r.opts.protect:
-            report(f"cluster stack protects {r.name} ({r.resource_type}): `pulumi destroy` would stop halfway and "
-                   "leave GPUs billing. Fix: no protect=True in a cluster stack.", r.urn)
+            report(
+                f"cluster stack protects {r.name} ({r.resource_type}): `pulumi destroy` would stop halfway and "
+                "leave GPUs billing. Fix: no protect=True in a cluster stack.",
+                r.urn,
+            )
 
 
 _AT = re.compile(r"^at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)$")
@@ -535,26 +610,32 @@ def cluster_has_teardown(args: StackValidationArgs, report: ReportViolation) -> 
         if m and zone in ("UTC", "Etc/UTC"):
             times.append(dt.datetime.fromisoformat(m.group(1)).replace(tzinfo=dt.timezone.utc))
     if not times:
-        report("cluster stack has no enabled one-time teardown schedule (EventBridge Scheduler at(...), UTC): a "
-               "forgotten cluster would bill forever. Fix: an AutoTeardown (components/auto_teardown.py) at "
-               "trainstack:expires-at.")
+        report(
+            "cluster stack has no enabled one-time teardown schedule (EventBridge Scheduler at(...), UTC): a "
+            "forgotten cluster would bill forever. Fix: an AutoTeardown (components/auto_teardown.py) at "
+            "trainstack:expires-at."
+        )
     elif min(times) > latest:
-        report(f"cluster stack's first teardown is at {min(times):%Y-%m-%dT%H:%M:%SZ}, more than "
-               f"{MAX_TEARDOWN_HOURS - 1} h away. Fix: trainstack:ttlHours <= 72 (or an earlier trainstack:expiresAt).")
+        report(
+            f"cluster stack's first teardown is at {min(times):%Y-%m-%dT%H:%M:%SZ}, more than "
+            f"{MAX_TEARDOWN_HOURS - 1} h away. Fix: trainstack:ttlHours <= 72 (or an earlier trainstack:expiresAt)."
+        )
 
 
 def platform_stateful_protected(args: StackValidationArgs, report: ReportViolation) -> None:
     for r in args.resources:
         if r.resource_type in STATEFUL and not r.opts.protect:
-            report(f"platform resource {r.name} ({r.resource_type}) holds data but is not protected: `pulumi "
-                   "destroy` would delete it. Fix: protect=True (trainstack:dataLake.protect: true).", r.urn)
+            report(
+                f"platform resource {r.name} ({r.resource_type}) holds data but is not protected: `pulumi "
+                "destroy` would delete it. Fix: protect=True (trainstack:dataLake.protect: true).",
+                r.urn,
+            )
 
 
 _BUCKET_GUARDS = {
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "public access block",
     "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "ownership controls",
-    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
-        "default encryption configuration",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": "default encryption configuration",
 }
 
 
@@ -569,70 +650,148 @@ def s3_bucket_guards(args: StackValidationArgs, report: ReportViolation) -> None
         if r.resource_type in BUCKETS:
             missing = [what for t, what in _BUCKET_GUARDS.items() if t not in guarded.get(r.urn, set())]
             if missing:
-                report(f"bucket {r.name} has no {', no '.join(missing)}. Fix: build buckets with "
-                       "trainstack.components.data_lake.DataLake (or add the missing resources for this bucket).", r.urn)
+                report(
+                    f"bucket {r.name} has no {', no '.join(missing)}. Fix: build buckets with "
+                    "trainstack.components.data_lake.DataLake (or add the missing resources for this bucket).",
+                    r.urn,
+                )
 
 
 # ---------------------------------------------------------------------------------------------
 # The pack
 
 RESOURCE_POLICIES = [
-    _resource_rule("required-tags", "AWS resources carry the trainstack owner/stack/kind/backend (and, in a "
-                   "cluster, expires-at) tags.", None, required_tags),
-    _resource_rule("data-bucket-protected", "S3 buckets are protected and never force-destroyed.",
-                   BUCKETS, data_bucket_protected),
-    _resource_rule("s3-public-access-blocked", "S3 public access blocks set all four flags; no public ACLs.",
-                   BUCKETS | {"aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws:s3/bucketAcl:BucketAcl",
-                              "aws:s3/bucketAclV2:BucketAclV2"}, s3_public_access_blocked),
-    _resource_rule("s3-owner-enforced", "S3 object ownership is BucketOwnerEnforced (ACLs disabled).",
-                   {"aws:s3/bucketOwnershipControls:BucketOwnershipControls"}, s3_owner_enforced),
+    _resource_rule(
+        "required-tags",
+        "AWS resources carry the trainstack owner/stack/kind/backend (and, in a cluster, expires-at) tags.",
+        None,
+        required_tags,
+    ),
+    _resource_rule(
+        "data-bucket-protected", "S3 buckets are protected and never force-destroyed.", BUCKETS, data_bucket_protected
+    ),
+    _resource_rule(
+        "s3-public-access-blocked",
+        "S3 public access blocks set all four flags; no public ACLs.",
+        BUCKETS
+        | {
+            "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+            "aws:s3/bucketAcl:BucketAcl",
+            "aws:s3/bucketAclV2:BucketAclV2",
+        },
+        s3_public_access_blocked,
+    ),
+    _resource_rule(
+        "s3-owner-enforced",
+        "S3 object ownership is BucketOwnerEnforced (ACLs disabled).",
+        {"aws:s3/bucketOwnershipControls:BucketOwnershipControls"},
+        s3_owner_enforced,
+    ),
     _resource_rule("kms-rotation", "Symmetric KMS keys rotate automatically.", {KMS_KEY}, kms_rotation),
-    _resource_rule("imdsv2-required", "Instances require IMDSv2 (session tokens).",
-                   {LAUNCH_TEMPLATE, INSTANCE}, imdsv2_required),
-    _resource_rule("no-ssh-key", "No SSH key pairs on nodes (SSM Session Manager instead).",
-                   {LAUNCH_TEMPLATE, INSTANCE, NODE_GROUP, "aws:ec2/keyPair:KeyPair"}, no_ssh_key),
-    _resource_rule("ebs-encrypted", "EBS volumes are encrypted.",
-                   {LAUNCH_TEMPLATE, INSTANCE, "aws:ebs/volume:Volume"}, ebs_encrypted),
-    _resource_rule("no-internet-ingress", "No security group admits traffic from 0.0.0.0/0 or ::/0.",
-                   {"aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
-                    "aws:ec2/securityGroupRule:SecurityGroupRule",
-                    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"}, no_internet_ingress),
-    _resource_rule("gpu-group-scales-from-zero", "GPU groups have min size 0 and ignore their desired size.",
-                   {ASG, NODE_GROUP}, gpu_group_scales_from_zero),
-    _resource_rule("ecs-gpu-placement", "ECS task definitions that ask for GPUs carry the GPU-family placement "
-                   "constraint.", {"aws:ecs/taskDefinition:TaskDefinition"}, ecs_gpu_placement),
-    _resource_rule("sagemaker-spot-has-checkpoints", "SageMaker managed spot jobs write checkpoints to S3.",
-                   {"aws:sagemaker/trainingJob:TrainingJob"}, sagemaker_spot_has_checkpoints),
-    _resource_rule("iam-no-star-star", "No IAM policy allows every action ('*:*'); no AdministratorAccess.",
-                   _POLICY_DOC_TYPES | _ATTACHMENT_TYPES | {"aws:iam/role:Role"}, iam_no_star_star),
-    _resource_rule("gpu-type-in-catalog", "GPU instance types are in trainstack's catalog (prices, GPU counts, "
-                   "drivers).", {LAUNCH_TEMPLATE, INSTANCE, ASG, NODE_GROUP, "aws:sagemaker/trainingJob:TrainingJob"},
-                   gpu_type_in_catalog, ADVISORY),
-    _resource_rule("k8s-no-load-balancer", "No Kubernetes Service of type LoadBalancer (nothing outside Pulumi's "
-                   "graph).", {"kubernetes:core/v1:Service"}, k8s_no_load_balancer),
+    _resource_rule(
+        "imdsv2-required", "Instances require IMDSv2 (session tokens).", {LAUNCH_TEMPLATE, INSTANCE}, imdsv2_required
+    ),
+    _resource_rule(
+        "no-ssh-key",
+        "No SSH key pairs on nodes (SSM Session Manager instead).",
+        {LAUNCH_TEMPLATE, INSTANCE, NODE_GROUP, "aws:ec2/keyPair:KeyPair"},
+        no_ssh_key,
+    ),
+    _resource_rule(
+        "ebs-encrypted",
+        "EBS volumes are encrypted.",
+        {LAUNCH_TEMPLATE, INSTANCE, "aws:ebs/volume:Volume"},
+        ebs_encrypted,
+    ),
+    _resource_rule(
+        "no-internet-ingress",
+        "No security group admits traffic from 0.0.0.0/0 or ::/0.",
+        {
+            "aws:ec2/securityGroup:SecurityGroup",
+            "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+            "aws:ec2/securityGroupRule:SecurityGroupRule",
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        },
+        no_internet_ingress,
+    ),
+    _resource_rule(
+        "gpu-group-scales-from-zero",
+        "GPU groups have min size 0 and ignore their desired size.",
+        {ASG, NODE_GROUP},
+        gpu_group_scales_from_zero,
+    ),
+    _resource_rule(
+        "ecs-gpu-placement",
+        "ECS task definitions that ask for GPUs carry the GPU-family placement constraint.",
+        {"aws:ecs/taskDefinition:TaskDefinition"},
+        ecs_gpu_placement,
+    ),
+    _resource_rule(
+        "sagemaker-spot-has-checkpoints",
+        "SageMaker managed spot jobs write checkpoints to S3.",
+        {"aws:sagemaker/trainingJob:TrainingJob"},
+        sagemaker_spot_has_checkpoints,
+    ),
+    _resource_rule(
+        "iam-no-star-star",
+        "No IAM policy allows every action ('*:*'); no AdministratorAccess.",
+        _POLICY_DOC_TYPES | _ATTACHMENT_TYPES | {"aws:iam/role:Role"},
+        iam_no_star_star,
+    ),
+    _resource_rule(
+        "gpu-type-in-catalog",
+        "GPU instance types are in trainstack's catalog (prices, GPU counts, drivers).",
+        {LAUNCH_TEMPLATE, INSTANCE, ASG, NODE_GROUP, "aws:sagemaker/trainingJob:TrainingJob"},
+        gpu_type_in_catalog,
+        ADVISORY,
+    ),
+    _resource_rule(
+        "k8s-no-load-balancer",
+        "No Kubernetes Service of type LoadBalancer (nothing outside Pulumi's graph).",
+        {"kubernetes:core/v1:Service"},
+        k8s_no_load_balancer,
+    ),
 ]
 
 STACK_POLICIES = [
-    StackValidationPolicy(name="cluster-holds-no-data", enforcement_level=MANDATORY,
-                          description="A cluster stack creates no bucket, VPC, KMS key or other data store.",
-                          validate=_in_kind("cluster", cluster_holds_no_data)),
-    StackValidationPolicy(name="cluster-has-teardown", enforcement_level=MANDATORY,
-                          description=f"A cluster stack has a teardown schedule at most {MAX_TEARDOWN_HOURS - 1} h "
-                          "ahead (plus rounding to the hour).",
-                          validate=_in_kind("cluster", cluster_has_teardown)),
-    StackValidationPolicy(name="cluster-nothing-protected", enforcement_level=MANDATORY,
-                          description="A cluster stack protects nothing, so destroy always finishes.",
-                          validate=_in_kind("cluster", cluster_nothing_protected)),
-    StackValidationPolicy(name="platform-stateful-protected", enforcement_level=MANDATORY,
-                          description="A platform stack protects its stateful resources (buckets, keys, catalogs).",
-                          validate=_in_kind("platform", platform_stateful_protected)),
-    StackValidationPolicy(name="s3-sse-kms-bucket-key", enforcement_level=MANDATORY,
-                          description="S3 default encryption is SSE-KMS with S3 bucket keys (SSE-S3 only on "
-                          "server-access-log target buckets, which cannot take SSE-KMS).",
-                          validate=s3_sse_kms_bucket_key),
-    StackValidationPolicy(name="s3-bucket-guards", enforcement_level=MANDATORY,
-                          description="Every S3 bucket has a public access block, ownership controls and default "
-                          "encryption.", validate=s3_bucket_guards),
+    StackValidationPolicy(
+        name="cluster-holds-no-data",
+        enforcement_level=MANDATORY,
+        description="A cluster stack creates no bucket, VPC, KMS key or other data store.",
+        validate=_in_kind("cluster", cluster_holds_no_data),
+    ),
+    StackValidationPolicy(
+        name="cluster-has-teardown",
+        enforcement_level=MANDATORY,
+        description=f"A cluster stack has a teardown schedule at most {MAX_TEARDOWN_HOURS - 1} h "
+        "ahead (plus rounding to the hour).",
+        validate=_in_kind("cluster", cluster_has_teardown),
+    ),
+    StackValidationPolicy(
+        name="cluster-nothing-protected",
+        enforcement_level=MANDATORY,
+        description="A cluster stack protects nothing, so destroy always finishes.",
+        validate=_in_kind("cluster", cluster_nothing_protected),
+    ),
+    StackValidationPolicy(
+        name="platform-stateful-protected",
+        enforcement_level=MANDATORY,
+        description="A platform stack protects its stateful resources (buckets, keys, catalogs).",
+        validate=_in_kind("platform", platform_stateful_protected),
+    ),
+    StackValidationPolicy(
+        name="s3-sse-kms-bucket-key",
+        enforcement_level=MANDATORY,
+        description="S3 default encryption is SSE-KMS with S3 bucket keys (SSE-S3 only on "
+        "server-access-log target buckets, which cannot take SSE-KMS).",
+        validate=s3_sse_kms_bucket_key,
+    ),
+    StackValidationPolicy(
+        name="s3-bucket-guards",
+        enforcement_level=MANDATORY,
+        description="Every S3 bucket has a public access block, ownership controls and default encryption.",
+        validate=s3_bucket_guards,
+    ),
 ]
 
 POLICIES = RESOURCE_POLICIES + STACK_POLICIES

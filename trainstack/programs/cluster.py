@@ -28,8 +28,10 @@ def _locations(cfg: StackConfig, platform: pulumi.StackReference) -> pulumi.Outp
     def build(args: list[Any]) -> RunLocations:
         buckets, region = args
         if region != cfg.region:
-            raise ValueError(f"platform stack {c.platform_stack} is in {region} but this cluster stack's aws:region "
-                             f"is {cfg.region}; set aws:region to {region} (clusters run next to their data)")
+            raise ValueError(
+                f"platform stack {c.platform_stack} is in {region} but this cluster stack's aws:region "
+                f"is {cfg.region}; set aws:region to {region} (clusters run next to their data)"
+            )
         return run_locations(buckets, c.job.dataset, c.owner, cfg.stack)
 
     return pulumi.Output.all(platform.require_output("buckets"), platform.require_output("region")).apply(build)
@@ -43,18 +45,34 @@ def build_cluster(cfg: StackConfig) -> dict[str, Any]:
     locations = _locations(cfg, platform)
     code = None
     if c.job.workdir:  # built once, here, so every backend gets the same bundle
-        code = CodeBundle("code", CodeBundleArgs(
-            workdir=c.job.workdir, bucket=locations.apply(lambda l: l.artifacts_bucket),
-            artifact_prefix=locations.apply(lambda l: l.artifact_prefix), tags=tags))
+        code = CodeBundle(
+            "code",
+            CodeBundleArgs(
+                workdir=c.job.workdir,
+                bucket=locations.apply(lambda l: l.artifacts_bucket),
+                artifact_prefix=locations.apply(lambda l: l.artifact_prefix),
+                tags=tags,
+            ),
+        )
     ctx = backends.ClusterContext(
-        cfg=cfg, tags=tags, account_id=aws.get_caller_identity().account_id, platform=platform,
-        locations=locations, subnet_ids=platform.require_output("subnetIds"),
+        cfg=cfg,
+        tags=tags,
+        account_id=aws.get_caller_identity().account_id,
+        platform=platform,
+        locations=locations,
+        subnet_ids=platform.require_output("subnetIds"),
         security_group_id=platform.require_output("securityGroupId"),
-        kms_key_arn=platform.require_output("kmsKeyArn"), code_uri=code.uri if code else None)
+        kms_key_arn=platform.require_output("kmsKeyArn"),
+        code_uri=code.uri if code else None,
+    )
     result = backends.build(ctx)
 
-    auto = teardown.AutoTeardown("teardown", teardown.AutoTeardownArgs(
-        expires_at=c.expires_at, actions=result.teardown, account_id=ctx.account_id, tags=tags))
+    auto = teardown.AutoTeardown(
+        "teardown",
+        teardown.AutoTeardownArgs(
+            expires_at=c.expires_at, actions=result.teardown, account_id=ctx.account_id, tags=tags
+        ),
+    )
     return {
         "owner": c.owner,
         "backend": c.backend,

@@ -16,13 +16,28 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
     p = cfg.platform
     assert p is not None
     tags = standard_tags(cfg)
-    lake = DataLake("datalake", DataLakeArgs(
-        **dataclasses.asdict(p.data_lake),
-        glue_database_name="trainstack_" + re.sub(r"[^a-z0-9]", "_", cfg.stack.lower()), region=cfg.region,
-        flow_logs=p.flow_logs, tags=tags))
-    network = TrainingNetwork("network", TrainingNetworkArgs(
-        region=cfg.region, vpc_cidr=p.vpc_cidr, az_count=p.az_count, availability_zones=p.availability_zones,
-        egress=p.egress, flow_logs_bucket_arn=lake.log_bucket.arn if p.flow_logs else None, tags=tags))
+    lake = DataLake(
+        "datalake",
+        DataLakeArgs(
+            **dataclasses.asdict(p.data_lake),
+            glue_database_name="trainstack_" + re.sub(r"[^a-z0-9]", "_", cfg.stack.lower()),
+            region=cfg.region,
+            flow_logs=p.flow_logs,
+            tags=tags,
+        ),
+    )
+    network = TrainingNetwork(
+        "network",
+        TrainingNetworkArgs(
+            region=cfg.region,
+            vpc_cidr=p.vpc_cidr,
+            az_count=p.az_count,
+            availability_zones=p.availability_zones,
+            egress=p.egress,
+            flow_logs_bucket_arn=lake.log_bucket.arn if p.flow_logs else None,
+            tags=tags,
+        ),
+    )
 
     shared_eks = _shared_eks(cfg, network) if p.eks.shared_cluster else None
 
@@ -62,13 +77,34 @@ def _shared_eks(cfg: StackConfig, network: TrainingNetwork) -> dict[str, object]
     eks = cfg.platform.eks
     tags = standard_tags(cfg)
     extended = eks_support_status(eks.version, dt.datetime.now(dt.timezone.utc).date()) == "extended"
-    plane = EksControlPlane("eks", EksControlPlaneArgs(
-        version=eks.version, subnet_ids=[s.id for s in network.compute_subnets],
-        security_group_id=network.security_group.id, region=cfg.region, public_access_cidrs=eks.public_access_cidrs,
-        system_instance_type=eks.system_instance_type, extended_support=extended, tags=tags))
-    EksClusterAddons("eks-addons", EksClusterAddonsArgs(
-        cluster_name=plane.cluster.name, version=eks.version, region=cfg.region,
-        account_id=aws.get_caller_identity().account_id, tags=tags), provider=plane.provider)
-    return {"clusterName": plane.cluster.name, "endpoint": plane.cluster.endpoint,
-            "caData": plane.cluster.certificate_authority.data,
-            "clusterSecurityGroupId": plane.cluster.vpc_config.cluster_security_group_id, "version": eks.version}
+    plane = EksControlPlane(
+        "eks",
+        EksControlPlaneArgs(
+            version=eks.version,
+            subnet_ids=[s.id for s in network.compute_subnets],
+            security_group_id=network.security_group.id,
+            region=cfg.region,
+            public_access_cidrs=eks.public_access_cidrs,
+            system_instance_type=eks.system_instance_type,
+            extended_support=extended,
+            tags=tags,
+        ),
+    )
+    EksClusterAddons(
+        "eks-addons",
+        EksClusterAddonsArgs(
+            cluster_name=plane.cluster.name,
+            version=eks.version,
+            region=cfg.region,
+            account_id=aws.get_caller_identity().account_id,
+            tags=tags,
+        ),
+        provider=plane.provider,
+    )
+    return {
+        "clusterName": plane.cluster.name,
+        "endpoint": plane.cluster.endpoint,
+        "caData": plane.cluster.certificate_authority.data,
+        "clusterSecurityGroupId": plane.cluster.vpc_config.cluster_security_group_id,
+        "version": eks.version,
+    }

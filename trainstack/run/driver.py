@@ -47,8 +47,9 @@ def required_version(root: Path = REPO_ROOT) -> str:
 class TrackedPulumiCommand(auto.PulumiCommand):
     """`PulumiCommand` whose child runs in its own session and can be signalled by the driver."""
 
-    def __init__(self, root: Optional[str] = None, version: Optional[VersionInfo] = None,
-                 skip_version_check: bool = False):
+    def __init__(
+        self, root: Optional[str] = None, version: Optional[VersionInfo] = None, skip_version_check: bool = False
+    ):
         super().__init__(root=root, version=version, skip_version_check=skip_version_check)
         self.process: subprocess.Popen | None = None
         self.last_process: subprocess.Popen | None = None  # outlives the call (an abandoned CLI keeps running)
@@ -67,9 +68,14 @@ class TrackedPulumiCommand(auto.PulumiCommand):
             return False
         return True
 
-    def run(self, args: list[str], cwd: str, additional_env: Mapping[str, str],
-            on_output: Optional[Callable[[str], Any]] = None,
-            on_error: Optional[Callable[[str], Any]] = None) -> CommandResult:
+    def run(
+        self,
+        args: list[str],
+        cwd: str,
+        additional_env: Mapping[str, str],
+        on_output: Optional[Callable[[str], Any]] = None,
+        on_error: Optional[Callable[[str], Any]] = None,
+    ) -> CommandResult:
         # Same argv and environment as PulumiCommand.run (pulumi 3.272.0, automation/_cmd.py).
         sep_index = args.index("--") if "--" in args else len(args)
         if "--non-interactive" not in args[:sep_index]:
@@ -90,12 +96,21 @@ class TrackedPulumiCommand(auto.PulumiCommand):
                 chunks.append(stripped)
             stream.close()
 
-        process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
-                                   encoding="utf-8", start_new_session=True)
+        process = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=env,
+            encoding="utf-8",
+            start_new_session=True,
+        )
         with self._lock:
             self.process = self.last_process = process
-        readers = [threading.Thread(target=consumer, args=(process.stdout, on_output, stdout_chunks), daemon=True),
-                   threading.Thread(target=consumer, args=(process.stderr, on_error, stderr_chunks), daemon=True)]
+        readers = [
+            threading.Thread(target=consumer, args=(process.stdout, on_output, stdout_chunks), daemon=True),
+            threading.Thread(target=consumer, args=(process.stderr, on_error, stderr_chunks), daemon=True),
+        ]
         for t in readers:
             t.start()
         try:
@@ -122,15 +137,18 @@ def pulumi_command(root: str | None = None, *, project_root: Path = REPO_ROOT) -
         raise CliMissingError(
             f"the Pulumi CLI is not installed ({'no ' + where if root else 'no `pulumi` on PATH'}); "
             f"trainstack needs version {need} or newer (.pulumi-version). Install it with: "
-            f"{INSTALL_HINT.format(version=need)}")
+            f"{INSTALL_HINT.format(version=need)}"
+        )
     try:
         return TrackedPulumiCommand(root=root, version=VersionInfo.parse(need))
     except auto.InvalidVersionError as exc:
-        raise CliMissingError(f"{exc} trainstack needs Pulumi CLI {need} or newer (.pulumi-version): "
-                              f"{INSTALL_HINT.format(version=need)}") from None
+        raise CliMissingError(
+            f"{exc} trainstack needs Pulumi CLI {need} or newer (.pulumi-version): {INSTALL_HINT.format(version=need)}"
+        ) from None
     except (OSError, subprocess.CalledProcessError) as exc:
-        raise CliMissingError(f"`{where} version` failed ({exc}); reinstall the Pulumi CLI {need}: "
-                              f"{INSTALL_HINT.format(version=need)}") from None
+        raise CliMissingError(
+            f"`{where} version` failed ({exc}); reinstall the Pulumi CLI {need}: {INSTALL_HINT.format(version=need)}"
+        ) from None
 
 
 class Interrupts:
@@ -185,8 +203,9 @@ class StackDriver:
 
     def _opts(self) -> auto.LocalWorkspaceOptions:
         env = {"PULUMI_SKIP_UPDATE_CHECK": "true", **(self.env or {})}
-        return auto.LocalWorkspaceOptions(work_dir=str(self.root), pulumi_command=self.command,
-                                          secrets_provider=self.secrets_provider, env_vars=env)
+        return auto.LocalWorkspaceOptions(
+            work_dir=str(self.root), pulumi_command=self.command, secrets_provider=self.secrets_provider, env_vars=env
+        )
 
     def create(self, name: str) -> auto.Stack:
         """A fresh stack; raises StackAlreadyExistsError rather than reusing one."""

@@ -102,9 +102,15 @@ class ProgressView:
         if self._live:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                      TimeElapsedColumn(), TextColumn("{task.fields[current]}"),
-                                      console=self.console, transient=False)
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[current]}"),
+                console=self.console,
+                transient=False,
+            )
             self._progress.start()
             self._task = self._progress.add_task(self.title, total=self.state.total or None, current="")
         else:
@@ -118,15 +124,18 @@ class ProgressView:
     def on_event(self, event: EngineEvent) -> None:
         with self._lock:
             reduce(self.state, event)
-            new = self.state.lines[self._printed:]
+            new = self.state.lines[self._printed :]
             self._printed = len(self.state.lines)
             if self._progress is not None:
                 for line in new:
                     if not line.startswith("["):  # failures, diagnostics, policy: keep them above the bar
                         self._progress.console.print(line, markup=False, highlight=False)
-                self._progress.update(self._task, completed=self.state.done,
-                                      total=max(self.state.total, self.state.done) or None,
-                                      current=self.state.current)
+                self._progress.update(
+                    self._task,
+                    completed=self.state.done,
+                    total=max(self.state.total, self.state.done) or None,
+                    current=self.state.current,
+                )
             else:
                 for line in new:
                     self.console.print(line, markup=False, highlight=False)

@@ -134,8 +134,9 @@ class Ui:
         from rich.markup import escape
 
         # Messages quote config values (lists in brackets): never parse them as markup.
-        self.console.print(f"[{style}]{escape(text)}[/]" if style else text, highlight=False,
-                           markup=bool(style), soft_wrap=True)
+        self.console.print(
+            f"[{style}]{escape(text)}[/]" if style else text, highlight=False, markup=bool(style), soft_wrap=True
+        )
 
     def log(self, line: str) -> None:
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)
@@ -163,12 +164,14 @@ def _iso(t: dt.datetime) -> str:
 def git_commit(workdir: Path) -> str | None:
     """HEAD of the workdir's repository, `+dirty` when it has uncommitted changes; None outside git."""
     try:
-        head = subprocess.run(["git", "-C", str(workdir), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10)
+        head = subprocess.run(
+            ["git", "-C", str(workdir), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(workdir), "status", "--porcelain"], capture_output=True,
-                               text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(workdir), "status", "--porcelain"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return head.stdout.strip() + ("+dirty" if dirty else "")
@@ -207,8 +210,10 @@ class Recorder:
             self.s3_uri = f"s3://{bucket}/{key}"
         except Exception as exc:  # noqa: BLE001 - the record must never fail the run
             if ui is not None and not self.warned:
-                ui.say(f"warning: could not write run.json to {self.record.artifact_uri}: {exc} "
-                       f"(local copy: {self.path})", "yellow")
+                ui.say(
+                    f"warning: could not write run.json to {self.record.artifact_uri}: {exc} (local copy: {self.path})",
+                    "yellow",
+                )
                 self.warned = True
 
 
@@ -231,8 +236,16 @@ class _Phase:
 # Destroy (shared by run, down and reap)
 
 
-def destroy_stack(stack: auto.Stack, *, ui: Ui, attempts: int, backoff: float, intr: Interrupts | None,
-                  expected: int = 0, sleep: Callable[[float], None] = time.sleep) -> tuple[bool, str]:
+def destroy_stack(
+    stack: auto.Stack,
+    *,
+    ui: Ui,
+    attempts: int,
+    backoff: float,
+    intr: Interrupts | None,
+    expected: int = 0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[bool, str]:
     """Destroy all resources and remove the stack. Retries with backoff; a lock (ConcurrentUpdateError)
     or an escalated interrupt first cancels the update and clears pending creates. Returns (removed, why)."""
     escalated_done = False
@@ -256,7 +269,7 @@ def destroy_stack(stack: auto.Stack, *, ui: Ui, attempts: int, backoff: float, i
         except auto.StackNotFoundError:
             return True, "already removed"
         except auto.CommandError as exc:
-            last = (view.state.errors[-1] if view.state.errors else _first_line(exc))
+            last = view.state.errors[-1] if view.state.errors else _first_line(exc)
             ui.say(f"destroy attempt {attempt}/{attempts} failed: {last}", "red")
         if attempt < attempts:
             sleep(backoff * attempt)
@@ -282,7 +295,7 @@ def _first_line(exc: BaseException) -> str:
     for line in str(text).splitlines():
         line = line.strip()
         if line.startswith("stderr:"):
-            line = line[len("stderr:"):].strip()
+            line = line[len("stderr:") :].strip()
         if line and not line.startswith(("code:", "stdout:")):
             return line[:300]
     return str(exc)[:300]
@@ -303,18 +316,29 @@ def _refuse(record: RunRecord, ui: Ui, message: str) -> RunRecord:
 def _show_plan(ui: Ui, name: str, result: Any) -> None:
     cost = result.cost
     cfg = result.config
-    ui.say(f"{name}: {len(result.run.resources)} resources, backend {cfg.backend}, {cfg.region}, "
-           f"owner {cfg.owner}, expires {cfg.cluster.expires_at_iso}", "bold")
-    ui.log(f"cost: idle ${cost.idle_usd_per_hour:.2f}/h, busy ${cost.busy_low_usd_per_hour:.2f}-"
-           f"{cost.busy_usd_per_hour:.2f}/h on-demand, worst case for this run ${cost.max_run_usd:,.2f} "
-           f"({cfg.cluster.job.max_runtime_hours:g} h max runtime)")
+    ui.say(
+        f"{name}: {len(result.run.resources)} resources, backend {cfg.backend}, {cfg.region}, "
+        f"owner {cfg.owner}, expires {cfg.cluster.expires_at_iso}",
+        "bold",
+    )
+    ui.log(
+        f"cost: idle ${cost.idle_usd_per_hour:.2f}/h, busy ${cost.busy_low_usd_per_hour:.2f}-"
+        f"{cost.busy_usd_per_hour:.2f}/h on-demand, worst case for this run ${cost.max_run_usd:,.2f} "
+        f"({cfg.cluster.job.max_runtime_hours:g} h max runtime)"
+    )
     for w in result.warnings:
         ui.say(f"warning: {w}", "yellow")
 
 
-def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None = None,
-        command: TrackedPulumiCommand | None = None, clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep) -> RunRecord:
+def run(
+    opts: RunOptions,
+    ui: Ui,
+    *,
+    session_factory: Callable[[], Any] | None = None,
+    command: TrackedPulumiCommand | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunRecord:
     """The whole run. Returns its record; `record.exit_code` is the process exit code."""
     import boto3
 
@@ -330,16 +354,20 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
         command = command or pulumi_command(opts.pulumi_root, project_root=opts.root)
         template = load_template(template_file(opts.template, opts.root), opts.root)
         if template.get("trainstack:kind") != "cluster":
-            raise RefusedError(f"trainstack:kind = {template.get('trainstack:kind')} in template {opts.template}: "
-                               "`trainstack run` makes clusters; pick a cluster template such as dev-ecs (deploy "
-                               "a platform with `pulumi up -s platform`)")
+            raise RefusedError(
+                f"trainstack:kind = {template.get('trainstack:kind')} in template {opts.template}: "
+                "`trainstack run` makes clusters; pick a cluster template such as dev-ecs (deploy "
+                "a platform with `pulumi up -s platform`)"
+            )
         merged = merge(template, opts.overrides, now)
         owner = str(merged.get("trainstack:owner", ""))
         backend = str(merged.get("trainstack:backend", ""))
         if backend in CONFIG_BACKENDS and backend not in FOLLOWERS:  # typos are left to validation's hints
-            raise RefusedError(f"trainstack:backend = {backend}: `trainstack run` follows "
-                               f"{', '.join(sorted(FOLLOWERS))} jobs; deploy this one with `pulumi up` and remove it "
-                               "with `trainstack down NAME`")
+            raise RefusedError(
+                f"trainstack:backend = {backend}: `trainstack run` follows "
+                f"{', '.join(sorted(FOLLOWERS))} jobs; deploy this one with `pulumi up` and remove it "
+                "with `trainstack down NAME`"
+            )
         name = check_stack_name(opts.overrides.name) if opts.overrides.name else stack_name(owner, backend, now)
         record.stack = name
         try:
@@ -350,8 +378,10 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
             raise RefusedError(f"trainstack:kind = {result.config.kind}: `trainstack run` makes clusters")
         mandatory = getattr(getattr(result, "policy", None), "mandatory", None) or []
         if mandatory:  # `pulumi preview --policy-pack policies` would refuse the same stack
-            raise RefusedError("mandatory policy violations (policies/):\n" + "\n".join(
-                f"  - {v.rule} on {v.resource or 'the stack'} ({v.type}): {v.message}" for v in mandatory))
+            raise RefusedError(
+                "mandatory policy violations (policies/):\n"
+                + "\n".join(f"  - {v.rule} on {v.resource or 'the stack'} ({v.type}): {v.message}" for v in mandatory)
+            )
     except (RefusedError, CliMissingError) as exc:  # one message, no traceback
         return _refuse(record, ui, str(exc))
 
@@ -376,9 +406,12 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
     refused = False
 
     def on_signal(count: int) -> None:
-        msg = {1: "interrupt: stopping (the current Pulumi step finishes), then destroying; Ctrl-C again to abandon "
-                  "the update", 2: "second interrupt: abandoning the update; then cancel, clear pending creates, "
-                  f"destroy. Ctrl-C once more to exit and leave it to `trainstack down {name}`"}.get(count)
+        msg = {
+            1: "interrupt: stopping (the current Pulumi step finishes), then destroying; Ctrl-C again to abandon "
+            "the update",
+            2: "second interrupt: abandoning the update; then cancel, clear pending creates, "
+            f"destroy. Ctrl-C once more to exit and leave it to `trainstack down {name}`",
+        }.get(count)
         if msg:
             ui.say(msg, "bold yellow")
 
@@ -394,8 +427,10 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
                             break
                         except auto.StackAlreadyExistsError:
                             if opts.overrides.name:
-                                raise RefusedError(f"--name {name}: a stack of that name exists; a run never reuses "
-                                                   f"one (remove it with `trainstack down {name}` or pick a new name)") from None
+                                raise RefusedError(
+                                    f"--name {name}: a stack of that name exists; a run never reuses "
+                                    f"one (remove it with `trainstack down {name}` or pick a new name)"
+                                ) from None
                             name = record.stack = stack_name(owner, backend, now)
                             recorder.path = recorder.path.parent.parent / name / "run.json"
                         except auto.CommandError as exc:  # e.g. not logged in to a state backend: nothing exists
@@ -434,9 +469,14 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
                         if not intr.interrupted:
                             with recorder.phase("follow"):
                                 try:
-                                    job, tail = follow(follower_for(outputs, session_factory()), intr=intr, ui=ui,
-                                                       opts=opts, max_runtime_hours=c.job.max_runtime_hours,
-                                                       clock=clock)
+                                    job, tail = follow(
+                                        follower_for(outputs, session_factory()),
+                                        intr=intr,
+                                        ui=ui,
+                                        opts=opts,
+                                        max_runtime_hours=c.job.max_runtime_hours,
+                                        clock=clock,
+                                    )
                                 except Exception as exc:  # noqa: BLE001 - e.g. AWS API errors: still destroy
                                     job, tail = JobState(FAILED, f"following the job failed: {exc}"), []
                                 record.last_log_lines = list(tail)
@@ -467,19 +507,30 @@ def run(opts: RunOptions, ui: Ui, *, session_factory: Callable[[], Any] | None =
             if stack is not None:
                 if record.exit_code == EXIT_JOB_FAILED and opts.keep_on_failure:
                     record.status = "kept"
-                    ui.say(f"--keep-on-failure: {name} is kept for debugging; it expires at {record.expires_at}. "
-                           f"Remove it with: trainstack down {name}", "yellow")
+                    ui.say(
+                        f"--keep-on-failure: {name} is kept for debugging; it expires at {record.expires_at}. "
+                        f"Remove it with: trainstack down {name}",
+                        "yellow",
+                    )
                 else:
                     with recorder.phase("destroy"):
-                        removed, why = destroy_stack(stack, ui=ui, attempts=opts.destroy_attempts,
-                                                     backoff=opts.destroy_backoff_seconds, intr=intr,
-                                                     expected=expected, sleep=sleep)
+                        removed, why = destroy_stack(
+                            stack,
+                            ui=ui,
+                            attempts=opts.destroy_attempts,
+                            backoff=opts.destroy_backoff_seconds,
+                            intr=intr,
+                            expected=expected,
+                            sleep=sleep,
+                        )
                     if not removed:
                         record.status, record.exit_code = "cleanup-incomplete", EXIT_CLEANUP_INCOMPLETE
                         record.reason = (record.reason + "; " if record.reason else "") + f"destroy failed: {why}"
-                        ui.say(f"{name} could NOT be destroyed ({why}). It is kept and still listed; its in-cloud "
-                               f"teardown stops the compute at {record.expires_at}. Retry: trainstack down {name}",
-                               "bold red")
+                        ui.say(
+                            f"{name} could NOT be destroyed ({why}). It is kept and still listed; its in-cloud "
+                            f"teardown stops the compute at {record.expires_at}. Retry: trainstack down {name}",
+                            "bold red",
+                        )
         except GiveUp:  # a third signal between the guarded steps
             return _abandon(record, recorder, ui, name)
     record.finished_at = _iso(_now())
@@ -512,8 +563,15 @@ def _policy_packs(root: Path) -> list[str] | None:
     return [str(pack)] if (pack / "PulumiPolicy.yaml").exists() else None
 
 
-def follow(follower: Any, *, intr: Interrupts, ui: Ui, opts: RunOptions, max_runtime_hours: float,
-           clock: Callable[[], float] = time.monotonic) -> tuple[JobState, collections.deque]:
+def follow(
+    follower: Any,
+    *,
+    intr: Interrupts,
+    ui: Ui,
+    opts: RunOptions,
+    max_runtime_hours: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[JobState, collections.deque]:
     """Submit and follow the job to its end; never hangs: a job that does not start times out, one that
     runs past its limit (+ grace) is stopped, an interrupt stops it."""
     tail: collections.deque = collections.deque(maxlen=LAST_LOG_LINES)
@@ -542,15 +600,19 @@ def follow(follower: Any, *, intr: Interrupts, ui: Ui, opts: RunOptions, max_run
         if state.phase == PENDING and running_since is None and waited > opts.start_timeout_seconds:
             why = follower.stalled()
             _safe_stop(follower, ui)
-            return JobState(FAILED, f"the job did not start within {waited / 60:.0f} min: {why}. "
-                                    f"What to try: {CAPACITY_HINTS}"), tail
+            return JobState(
+                FAILED, f"the job did not start within {waited / 60:.0f} min: {why}. What to try: {CAPACITY_HINTS}"
+            ), tail
         if state.phase == RUNNING and running_since is None:
             running_since = clock()
             ui.say(f"job running ({state.reason})", "green")
         if running_since is not None and clock() - running_since > run_limit:
             _safe_stop(follower, ui)
-            return JobState(FAILED, f"the job ran past job.maxRuntimeHours ({max_runtime_hours:g} h) plus "
-                                    f"{opts.grace_seconds / 60:.0f} min grace and was stopped"), tail
+            return JobState(
+                FAILED,
+                f"the job ran past job.maxRuntimeHours ({max_runtime_hours:g} h) plus "
+                f"{opts.grace_seconds / 60:.0f} min grace and was stopped",
+            ), tail
         intr.event.wait(opts.poll_seconds)
 
 
@@ -565,10 +627,19 @@ def _safe_stop(follower: Any, ui: Ui) -> None:
 # down
 
 
-def down(stack_name: str, ui: Ui, *, root: Path = REPO_ROOT, pulumi_root: str | None = None,
-         secrets_provider: str | None = None, session_factory: Callable[[], Any] | None = None,
-         command: TrackedPulumiCommand | None = None, attempts: int = 3, backoff: float = 10.0,
-         sleep: Callable[[float], None] = time.sleep) -> DownResult:
+def down(
+    stack_name: str,
+    ui: Ui,
+    *,
+    root: Path = REPO_ROOT,
+    pulumi_root: str | None = None,
+    secrets_provider: str | None = None,
+    session_factory: Callable[[], Any] | None = None,
+    command: TrackedPulumiCommand | None = None,
+    attempts: int = 3,
+    backoff: float = 10.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DownResult:
     """Idempotent cleanup of one stack: stop its job, destroy with retries (a stale lock is cancelled),
     remove. A stack that cannot be destroyed is kept (exit 3): it still costs money until its expiry."""
     import boto3
@@ -592,8 +663,10 @@ def down(stack_name: str, ui: Ui, *, root: Path = REPO_ROOT, pulumi_root: str | 
             except auto.CommandError:
                 outputs = {}
             if outputs and "backend" not in outputs:
-                why = (f"{stack_name} is not a trainstack cluster stack (its outputs have no `backend`: a platform?); "
-                       "`trainstack down` never destroys one. Use `pulumi destroy` if you really mean it")
+                why = (
+                    f"{stack_name} is not a trainstack cluster stack (its outputs have no `backend`: a platform?); "
+                    "`trainstack down` never destroys one. Use `pulumi destroy` if you really mean it"
+                )
                 ui.log(why)
                 return DownResult(stack_name, False, EXIT_REFUSED, why)
             if outputs.get("backend"):
@@ -610,8 +683,11 @@ def down(stack_name: str, ui: Ui, *, root: Path = REPO_ROOT, pulumi_root: str | 
         ui.say(f"{stack_name}: destroyed and removed", "green")
     else:
         result.exit_code = EXIT_CLEANUP_INCOMPLETE
-        ui.say(f"{stack_name} could NOT be destroyed ({why}); it is kept and listed. Its in-cloud teardown stops "
-               f"the compute at expiry. Retry: trainstack down {stack_name}", "bold red")
+        ui.say(
+            f"{stack_name} could NOT be destroyed ({why}); it is kept and listed. Its in-cloud teardown stops "
+            f"the compute at expiry. Retry: trainstack down {stack_name}",
+            "bold red",
+        )
     if intr.interrupted and result.exit_code == EXIT_OK:
         result.exit_code = EXIT_INTERRUPTED
     return result
@@ -625,14 +701,23 @@ def github_outputs(record: RunRecord, env: Mapping[str, str] = os.environ) -> No
     """`$GITHUB_OUTPUT` key=value lines and a `$GITHUB_STEP_SUMMARY` table, when Actions provides them."""
     if env.get("GITHUB_OUTPUT"):
         with open(env["GITHUB_OUTPUT"], "a", encoding="utf-8") as f:
-            for key, value in (("stack", record.stack), ("status", record.status),
-                               ("exit-code", record.exit_code), ("model-uri", record.model_uri or ""),
-                               ("artifact-uri", record.artifact_uri or "")):
+            for key, value in (
+                ("stack", record.stack),
+                ("status", record.status),
+                ("exit-code", record.exit_code),
+                ("model-uri", record.model_uri or ""),
+                ("artifact-uri", record.artifact_uri or ""),
+            ):
                 f.write(f"{key}={value}\n")
     if env.get("GITHUB_STEP_SUMMARY"):
-        rows = [("stack", record.stack), ("status", record.status), ("exit code", record.exit_code),
-                ("model", record.model_uri or "-"), ("git commit", record.git_commit or "-"),
-                ("worst-case cost", f"${record.cost.get('max_run_usd', 0):,.2f}")]
+        rows = [
+            ("stack", record.stack),
+            ("status", record.status),
+            ("exit code", record.exit_code),
+            ("model", record.model_uri or "-"),
+            ("git commit", record.git_commit or "-"),
+            ("worst-case cost", f"${record.cost.get('max_run_usd', 0):,.2f}"),
+        ]
         rows += [(f"phase {k}", f"{v.get('seconds', 0):.1f} s") for k, v in record.phases.items()]
         with open(env["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as f:
             f.write(f"### trainstack run {record.stack}\n\n| | |\n|---|---|\n")

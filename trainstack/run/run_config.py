@@ -51,15 +51,18 @@ def template_file(template: str, root: Path) -> Path:
     as_path = Path(template)
     if as_path.suffix in (".yaml", ".yml") or "/" in template:
         if not as_path.exists():
-            raise RefusedError(f"TEMPLATE = {template}: no such file; pass an example stack name such as dev-ecs "
-                               "or the path to a Pulumi.<stack>.yaml file")
+            raise RefusedError(
+                f"TEMPLATE = {template}: no such file; pass an example stack name such as dev-ecs "
+                "or the path to a Pulumi.<stack>.yaml file"
+            )
         return as_path
     from trainstack.plan.planner import project_file, stack_names
 
     path = root / (project_file(root).get("stackConfigDir") or ".") / f"Pulumi.{template}.yaml"
     if not path.exists():
-        raise RefusedError(f"TEMPLATE = {template}: no stack file {path} (templates here: "
-                           f"{', '.join(stack_names(root))})")
+        raise RefusedError(
+            f"TEMPLATE = {template}: no stack file {path} (templates here: {', '.join(stack_names(root))})"
+        )
     return path
 
 
@@ -69,8 +72,10 @@ def load_template(path: Path, root: Path) -> dict[str, Any]:
 
     def refuse_secret(key: str) -> Any:
         # Encrypted with another stack's key: a fresh stack cannot decrypt it.
-        raise RefusedError(f"{key} in {path} is a secret of another stack; pass it with --set {key}=VALUE "
-                           "or keep secrets out of templates")
+        raise RefusedError(
+            f"{key} in {path} is a secret of another stack; pass it with --set {key}=VALUE "
+            "or keep secrets out of templates"
+        )
 
     try:
         return stack_file_config(path, project_file(root), refuse_secret)
@@ -83,8 +88,10 @@ def parse_set(item: str) -> tuple[str, list[str], Any]:
     key, sep, text = item.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise RefusedError(f"--set {item}: expected KEY=VALUE, e.g. --set job.maxRuntimeHours=2 "
-                           "or --set 'gpu.instanceTypes=[\"p3.2xlarge\"]'")
+        raise RefusedError(
+            f"--set {item}: expected KEY=VALUE, e.g. --set job.maxRuntimeHours=2 "
+            "or --set 'gpu.instanceTypes=[\"p3.2xlarge\"]'"
+        )
     namespace, colon, rest = key.rpartition(":")
     full_ns = namespace if colon else NS
     top, *path = rest.split(".")
@@ -106,8 +113,9 @@ def _set_path(raw: dict[str, Any], key: str, path: list[str], value: Any, origin
         node = raw[key] = json.loads(node) if node[:1] == "{" else node
     for i, part in enumerate(path[:-1]):
         if not isinstance(node, dict):
-            raise RefusedError(f"{origin}: {key}.{'.'.join(path[:i])} is not an object ({node!r}); "
-                               f"set the whole value instead")
+            raise RefusedError(
+                f"{origin}: {key}.{'.'.join(path[:i])} is not an object ({node!r}); set the whole value instead"
+            )
         node = node.setdefault(part, {})
     if not isinstance(node, dict):
         raise RefusedError(f"{origin}: {key}.{'.'.join(path[:-1])} is not an object ({node!r})")
@@ -122,8 +130,9 @@ def ceil_hour(t: dt.datetime) -> dt.datetime:
 def expires_at(now: dt.datetime, max_runtime_hours: float, ttl_hours: int | None = None) -> dt.datetime:
     """When the cluster's in-cloud teardown fires: whole hours, job limit + margin, never past 72 h."""
     now = now.astimezone(dt.timezone.utc)
-    wanted = now + (dt.timedelta(hours=ttl_hours) if ttl_hours else
-                    dt.timedelta(hours=float(max_runtime_hours)) + EXPIRY_MARGIN)
+    wanted = now + (
+        dt.timedelta(hours=ttl_hours) if ttl_hours else dt.timedelta(hours=float(max_runtime_hours)) + EXPIRY_MARGIN
+    )
     latest = (now + dt.timedelta(hours=MAX_TTL_HOURS)).replace(minute=0, second=0, microsecond=0)
     return min(ceil_hour(wanted), latest)
 
@@ -152,8 +161,9 @@ def merge(template: Mapping[str, Any], o: Overrides, now: dt.datetime) -> dict[s
     if o.workdir is not None:
         _set_path(raw, f"{NS}:job", ["workdir"], o.workdir, "--workdir")
     if o.ttl_hours is not None and not 1 <= o.ttl_hours <= MAX_TTL_HOURS:
-        raise RefusedError(f"--ttl-hours {o.ttl_hours}: use 1-{MAX_TTL_HOURS}; every cluster is torn down "
-                           "when it expires")
+        raise RefusedError(
+            f"--ttl-hours {o.ttl_hours}: use 1-{MAX_TTL_HOURS}; every cluster is torn down when it expires"
+        )
     # A run always carries an absolute expiry: the in-cloud teardown is the backstop when the driver dies.
     if f"{NS}:expiresAt" not in raw or o.ttl_hours is not None:
         expiry = expires_at(now, _max_runtime(raw), o.ttl_hours)
@@ -170,8 +180,10 @@ def stack_name(owner: str, backend: str, now: dt.datetime, suffix: str | None = 
 
 def check_stack_name(name: str) -> str:
     if not STACK_NAME_RE.match(name):
-        raise RefusedError(f"--name {name}: use 1-63 lower-case letters, digits or '-', starting with a letter "
-                           "or digit (it becomes part of S3 prefixes and resource names)")
+        raise RefusedError(
+            f"--name {name}: use 1-63 lower-case letters, digits or '-', starting with a letter "
+            "or digit (it becomes part of S3 prefixes and resource names)"
+        )
     return name
 
 

@@ -53,22 +53,31 @@ def request_for_stack(cfg: StackConfig, outputs: Mapping[str, Any], *, now: dt.d
     """A CreateTrainingJob request for a new run on a deployed sagemaker cluster stack."""
     c = cfg.cluster
     if c is None or c.backend != "sagemaker":
-        raise JobError(f"stack {cfg.stack} is not a sagemaker cluster stack (trainstack:backend = "
-                       f"{c.backend if c else cfg.kind})")
+        raise JobError(
+            f"stack {cfg.stack} is not a sagemaker cluster stack (trainstack:backend = {c.backend if c else cfg.kind})"
+        )
     missing = [k for k in REQUIRED_OUTPUTS if k not in outputs]
     if missing:
         raise JobError(f"stack {cfg.stack} has no output(s) {', '.join(missing)}: run `pulumi up` on it first")
     now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
     if now >= c.expires_at:
-        raise JobError(f"stack {cfg.stack} expired at {c.expires_at_iso}; its teardown may already have stopped "
-                       "jobs. Redeploy with a later trainstack:expiresAt or ttlHours")
+        raise JobError(
+            f"stack {cfg.stack} expired at {c.expires_at_iso}; its teardown may already have stopped "
+            "jobs. Redeploy with a later trainstack:expiresAt or ttlHours"
+        )
     locations = run_locations(outputs["buckets"], c.job.dataset, c.owner, cfg.stack)
     if c.job.workdir and not outputs.get("codeUri"):
         raise JobError(f"stack {cfg.stack} sets job.workdir but has no codeUri output: run `pulumi up` on it first")
     sg = [outputs["securityGroupId"]] if c.sagemaker.vpc and outputs.get("securityGroupId") else []
-    spec = spec_from_config(c, locations=locations, kms_key_arn=outputs["kmsKeyArn"],
-                            subnet_ids=outputs.get("subnetIds") or [], security_group_ids=sg,
-                            tags=standard_tags(cfg), code_uri=outputs.get("codeUri"))
+    spec = spec_from_config(
+        c,
+        locations=locations,
+        kms_key_arn=outputs["kmsKeyArn"],
+        subnet_ids=outputs.get("subnetIds") or [],
+        security_group_ids=sg,
+        tags=standard_tags(cfg),
+        code_uri=outputs.get("codeUri"),
+    )
     # Jobs started here are not the stack's own job, so its teardown schedule cannot stop them:
     # SageMaker's own limits must end them by the stack's expiry.
     left = int((c.expires_at - now).total_seconds())
@@ -87,10 +96,15 @@ def start(client, request: Mapping[str, Any]) -> str:
 def describe(client, name: str) -> JobStatus:
     d = client.describe_training_job(TrainingJobName=name)
     return JobStatus(
-        name=d["TrainingJobName"], status=d["TrainingJobStatus"], secondary_status=d.get("SecondaryStatus", ""),
-        failure_reason=d.get("FailureReason"), model_artifacts=(d.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
-        training_seconds=d.get("TrainingTimeInSeconds"), billable_seconds=d.get("BillableTimeInSeconds"),
-        spot=bool(d.get("EnableManagedSpotTraining")))
+        name=d["TrainingJobName"],
+        status=d["TrainingJobStatus"],
+        secondary_status=d.get("SecondaryStatus", ""),
+        failure_reason=d.get("FailureReason"),
+        model_artifacts=(d.get("ModelArtifacts") or {}).get("S3ModelArtifacts"),
+        training_seconds=d.get("TrainingTimeInSeconds"),
+        billable_seconds=d.get("BillableTimeInSeconds"),
+        spot=bool(d.get("EnableManagedSpotTraining")),
+    )
 
 
 def stop(client, name: str) -> JobStatus:

@@ -13,9 +13,13 @@ def build(ctx: ClusterContext) -> BackendResult:
     group = ec2.capacity.group
     return BackendResult(
         outputs={
-            "groupName": group.name, "groupArn": group.arn, "nodeRoleArn": ec2.capacity.role.arn,
-            "logGroupName": ec2.log_group.name, "amiId": ec2.capacity.ami_id,
+            "groupName": group.name,
+            "groupArn": group.arn,
+            "nodeRoleArn": ec2.capacity.role.arn,
+            "logGroupName": ec2.log_group.name,
+            "amiId": ec2.capacity.ami_id,
             "launchTemplateId": ec2.capacity.launch_template.id,
             "successMarkerUri": ctx.locations.apply(lambda l: f"{l.artifact_uri}_SUCCESS"),
         },
-        teardown=(teardown.scale_group_to_zero(group.name, group.arn),))
+        teardown=(teardown.scale_group_to_zero(group.name, group.arn),),
+    )

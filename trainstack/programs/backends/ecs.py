@@ -13,13 +13,22 @@ def build(ctx: ClusterContext) -> BackendResult:
     group = ecs.capacity.group
     return BackendResult(
         outputs={
-            "clusterName": ecs.cluster.name, "clusterArn": ecs.cluster.arn,
+            "clusterName": ecs.cluster.name,
+            "clusterArn": ecs.cluster.arn,
             "capacityProviderName": ecs.capacity_provider.name,
-            "taskDefinitionArn": ecs.task_definition.arn, "containerName": "training",
-            "logGroupName": ecs.log_group.name, "taskRoleArn": ecs.task_role.arn,
-            "executionRoleArn": ecs.execution_role.arn, "nodeRoleArn": ecs.capacity.role.arn,
-            "groupName": group.name, "groupArn": group.arn, "amiId": ecs.capacity.ami_id,
+            "taskDefinitionArn": ecs.task_definition.arn,
+            "containerName": "training",
+            "logGroupName": ecs.log_group.name,
+            "taskRoleArn": ecs.task_role.arn,
+            "executionRoleArn": ecs.execution_role.arn,
+            "nodeRoleArn": ecs.capacity.role.arn,
+            "groupName": group.name,
+            "groupArn": group.arn,
+            "amiId": ecs.capacity.ami_id,
             "runTaskCommand": ecs.run_task_command(),
         },
-        teardown=(teardown.scale_group_to_zero(group.name, group.arn),
-                  teardown.shut_down_group_instances(group.name, ctx.region, ctx.account_id)))
+        teardown=(
+            teardown.scale_group_to_zero(group.name, group.arn),
+            teardown.shut_down_group_instances(group.name, ctx.region, ctx.account_id),
+        ),
+    )

@@ -28,11 +28,14 @@ def _platform_eks(ctx: ClusterContext) -> SharedControlPlane:
             raise ValueError(
                 f"trainstack:eks.mode = shared: platform stack {c.platform_stack} exports no shared EKS cluster "
                 "(output `eks`). Fix: set `trainstack:eks: {sharedCluster: true}` in the platform stack and run "
-                "`pulumi up` there, or use eks.mode: dedicated")
+                "`pulumi up` there, or use eks.mode: dedicated"
+            )
         release = c.eks.release_version
         if release and c.eks.ami_type.startswith("AL2023") and not release.startswith(f"{value['version']}."):
-            raise ValueError(f"trainstack:eks.releaseVersion = {release}: the shared cluster of {c.platform_stack} "
-                             f"runs Kubernetes {value['version']}. Fix: use a {value['version']}.x-YYYYMMDD release")
+            raise ValueError(
+                f"trainstack:eks.releaseVersion = {release}: the shared cluster of {c.platform_stack} "
+                f"runs Kubernetes {value['version']}. Fix: use a {value['version']}.x-YYYYMMDD release"
+            )
         return value
 
     shared = ctx.platform.get_output("eks").apply(check)
@@ -44,10 +47,23 @@ def build(ctx: ClusterContext) -> BackendResult:
     eks = c.eks
     shared = _platform_eks(ctx) if eks.mode == "shared" else None
     extended = eks_support_status(eks.version, dt.datetime.now(dt.timezone.utc).date()) == "extended"
-    cluster = EksTrainingCluster("eks", EksTrainingClusterArgs(
-        cluster=c, stack=ctx.stack, region=ctx.region, account_id=ctx.account_id, subnet_ids=ctx.subnet_ids,
-        security_group_id=ctx.security_group_id, locations=ctx.locations, kms_key_arn=ctx.kms_key_arn,
-        shared=shared, code_uri=ctx.code_uri, extended_support=extended and shared is None, tags=ctx.tags))
+    cluster = EksTrainingCluster(
+        "eks",
+        EksTrainingClusterArgs(
+            cluster=c,
+            stack=ctx.stack,
+            region=ctx.region,
+            account_id=ctx.account_id,
+            subnet_ids=ctx.subnet_ids,
+            security_group_id=ctx.security_group_id,
+            locations=ctx.locations,
+            kms_key_arn=ctx.kms_key_arn,
+            shared=shared,
+            code_uri=ctx.code_uri,
+            extended_support=extended and shared is None,
+            tags=ctx.tags,
+        ),
+    )
     namespace = req.namespace_name(ctx.stack)
     return BackendResult(
         outputs={
@@ -60,7 +76,9 @@ def build(ctx: ClusterContext) -> BackendResult:
             "trainingRoleArn": cluster.training.role.arn,
             "kubeconfig": cluster.kubeconfig,
             "updateKubeconfigCommand": pulumi.Output.format(
-                "aws eks update-kubeconfig --name {0} --region {1}", cluster.cluster_name, ctx.region),
+                "aws eks update-kubeconfig --name {0} --region {1}", cluster.cluster_name, ctx.region
+            ),
             "logsCommand": EksTrainingJob.logs_command(namespace, c.job.nodes),
         },
-        teardown=teardown.scale_node_groups_to_zero(cluster.teardown_targets()))
+        teardown=teardown.scale_node_groups_to_zero(cluster.teardown_targets()),
+    )

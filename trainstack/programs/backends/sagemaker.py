@@ -18,7 +18,8 @@ def _warn_without_nat(ctx: ClusterContext) -> None:
                 f"trainstack:sagemaker.vpc is true but platform {c.platform_stack} has egress {egress}: "
                 "SageMaker's network interfaces get no public IP, so the job cannot pull its image "
                 "from ECR. Use a platform with egress: nat (or add ECR interface endpoints), or set "
-                "sagemaker.vpc: false.")
+                "sagemaker.vpc: false."
+            )
 
     ctx.platform.get_output("egress").apply(check_egress)
 
@@ -27,19 +28,35 @@ def build(ctx: ClusterContext) -> BackendResult:
     c = ctx.cluster
     if c.sagemaker.vpc:
         _warn_without_nat(ctx)
-    sm = SageMakerTrainingJob("training", SageMakerTrainingJobArgs(
-        cluster=c, stack=ctx.stack, region=ctx.region, account_id=ctx.account_id, locations=ctx.locations,
-        kms_key_arn=ctx.kms_key_arn, subnet_ids=ctx.subnet_ids if c.sagemaker.vpc else [],
-        security_group_id=ctx.security_group_id if c.sagemaker.vpc else None, tags=ctx.tags,
-        code_uri=ctx.code_uri))
+    sm = SageMakerTrainingJob(
+        "training",
+        SageMakerTrainingJobArgs(
+            cluster=c,
+            stack=ctx.stack,
+            region=ctx.region,
+            account_id=ctx.account_id,
+            locations=ctx.locations,
+            kms_key_arn=ctx.kms_key_arn,
+            subnet_ids=ctx.subnet_ids if c.sagemaker.vpc else [],
+            security_group_id=ctx.security_group_id if c.sagemaker.vpc else None,
+            tags=ctx.tags,
+            code_uri=ctx.code_uri,
+        ),
+    )
     return BackendResult(
         outputs={
-            "trainingJobName": sm.job_name, "trainingJobArn": sm.job_arn, "roleArn": sm.role.arn,
-            "kmsKeyArn": ctx.kms_key_arn, "subnetIds": ctx.subnet_ids, "securityGroupId": ctx.security_group_id,
+            "trainingJobName": sm.job_name,
+            "trainingJobArn": sm.job_arn,
+            "roleArn": sm.role.arn,
+            "kmsKeyArn": ctx.kms_key_arn,
+            "subnetIds": ctx.subnet_ids,
+            "securityGroupId": ctx.security_group_id,
             "buckets": ctx.platform.require_output("buckets"),
             "modelArtifactUri": pulumi.Output.all(ctx.locations, sm.job_name).apply(
-                lambda a: f"{a[0].artifact_uri}{a[1]}/output/model.tar.gz"),
+                lambda a: f"{a[0].artifact_uri}{a[1]}/output/model.tar.gz"
+            ),
         },
         # From the job's name, not `sm.job.arn`: the resource is created only once the job has ended, and a
         # schedule waiting for it would never stop a running job.
-        teardown=(teardown.stop_training_job(sm.job_name, sm.job_arn),))
+        teardown=(teardown.stop_training_job(sm.job_name, sm.job_arn),),
+    )

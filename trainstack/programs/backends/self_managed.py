@@ -12,7 +12,19 @@ A = TypeVar("A", bound=TrainingClusterArgs)
 
 def training_cluster_args(ctx: ClusterContext, cls: type[A]) -> A:
     c = ctx.cluster
-    return cls(owner=c.owner, stack=ctx.stack, region=ctx.region, gpu=c.gpu, job=c.job, subnet_ids=ctx.subnet_ids,
-               security_group_id=ctx.security_group_id, locations=ctx.locations, kms_key_arn=ctx.kms_key_arn,
-               max_runtime_seconds=c.max_runtime_seconds, log_retention_days=c.log_retention_days, tags=ctx.tags,
-               code_uri=ctx.code_uri, account_id=ctx.account_id)
+    return cls(
+        owner=c.owner,
+        stack=ctx.stack,
+        region=ctx.region,
+        gpu=c.gpu,
+        job=c.job,
+        subnet_ids=ctx.subnet_ids,
+        security_group_id=ctx.security_group_id,
+        locations=ctx.locations,
+        kms_key_arn=ctx.kms_key_arn,
+        max_runtime_seconds=c.max_runtime_seconds,
+        log_retention_days=c.log_retention_days,
+        tags=ctx.tags,
+        code_uri=ctx.code_uri,
+        account_id=ctx.account_id,
+    )

@@ -31,7 +31,8 @@ FOLLOWERS: dict[str, str] = {
 CAPACITY_HINTS = (
     "try another availability zone (the platform's trainstack:availabilityZones), another instance type "
     "(trainstack:gpu.instanceTypes, e.g. --set 'gpu.instanceTypes=[\"g5.2xlarge\"]'), or on-demand capacity "
-    "(--set gpu.spotPercent=0); check the account's EC2 vCPU quota for the family")
+    "(--set gpu.spotPercent=0); check the account's EC2 vCPU quota for the family"
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def follower_for(outputs: Mapping[str, Any], session: Any) -> JobFollower:
 def split_s3_uri(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://"):
         raise ValueError(f"not an s3:// URI: {uri}")
-    bucket, _, key = uri[len("s3://"):].partition("/")
+    bucket, _, key = uri[len("s3://") :].partition("/")
     return bucket, key
 
 
@@ -74,8 +75,11 @@ def failed_scaling_activities(autoscaling: Any, group: str, limit: int = 5) -> l
         acts = autoscaling.describe_scaling_activities(AutoScalingGroupName=group, MaxRecords=limit)["Activities"]
     except Exception as exc:  # noqa: BLE001 - best effort: this only enriches a message
         return [f"(could not read scaling activities of {group}: {exc})"]
-    return [f"{a.get('StatusCode')}: {a.get('StatusMessage') or a.get('Description', '')}".strip()
-            for a in acts if a.get("StatusCode") in ("Failed", "Cancelled")]
+    return [
+        f"{a.get('StatusCode')}: {a.get('StatusMessage') or a.get('Description', '')}".strip()
+        for a in acts
+        if a.get("StatusCode") in ("Failed", "Cancelled")
+    ]
 
 
 class LogTail:

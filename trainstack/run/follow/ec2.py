@@ -53,12 +53,17 @@ class Ec2Follower:
         failed = self._marker(self.o["artifactUri"] + "_FAILED")
         if failed is not None:
             return JobState(FAILED, f"_FAILED written: {json.dumps(failed)[:500]}")
-        groups = self.autoscaling.describe_auto_scaling_groups(
-            AutoScalingGroupNames=[self.o["groupName"]])["AutoScalingGroups"]
-        self.in_service = sum(1 for i in (groups[0]["Instances"] if groups else [])
-                              if i.get("LifecycleState") == "InService")
-        return JobState(RUNNING, f"{self.in_service} node(s) InService") if self.in_service else \
-            JobState(PENDING, "no node InService yet")
+        groups = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[self.o["groupName"]])[
+            "AutoScalingGroups"
+        ]
+        self.in_service = sum(
+            1 for i in (groups[0]["Instances"] if groups else []) if i.get("LifecycleState") == "InService"
+        )
+        return (
+            JobState(RUNNING, f"{self.in_service} node(s) InService")
+            if self.in_service
+            else JobState(PENDING, "no node InService yet")
+        )
 
     def tail(self) -> list[str]:
         lines: list[str] = []
@@ -68,12 +73,15 @@ class Ec2Follower:
         return lines
 
     def stop(self) -> None:
-        self.autoscaling.update_auto_scaling_group(AutoScalingGroupName=self.o["groupName"], MinSize=0,
-                                                   DesiredCapacity=0)
+        self.autoscaling.update_auto_scaling_group(
+            AutoScalingGroupName=self.o["groupName"], MinSize=0, DesiredCapacity=0
+        )
 
     def stalled(self) -> str:
-        return "; ".join(["no node of the group reached InService"]
-                         + failed_scaling_activities(self.autoscaling, self.o["groupName"]))
+        return "; ".join(
+            ["no node of the group reached InService"]
+            + failed_scaling_activities(self.autoscaling, self.o["groupName"])
+        )
 
     def model_uri(self) -> str | None:
         return self.o.get("modelUri")

@@ -27,9 +27,13 @@ class EcsFollower:
         # RunTask with capacityProviderStrategy (and no launchType): the task waits in PROVISIONING
         # while managed scaling starts an instance from zero (botocore ecs RunTask input shape).
         resp = self.ecs.run_task(
-            cluster=self.o["clusterName"], taskDefinition=self.o["taskDefinitionArn"], count=1,
+            cluster=self.o["clusterName"],
+            taskDefinition=self.o["taskDefinitionArn"],
+            count=1,
             capacityProviderStrategy=[{"capacityProvider": self.o["capacityProviderName"], "weight": 1, "base": 0}],
-            startedBy="trainstack-run", propagateTags="TASK_DEFINITION")
+            startedBy="trainstack-run",
+            propagateTags="TASK_DEFINITION",
+        )
         if resp.get("failures"):
             f = resp["failures"][0]
             raise RuntimeError(f"ECS refused the task: {f.get('reason')} {f.get('detail') or ''}".strip())
@@ -62,8 +66,11 @@ class EcsFollower:
 
     def stop(self) -> None:
         if self.task_arn:
-            self.ecs.stop_task(cluster=self.o["clusterName"], task=self.task_arn,
-                               reason="trainstack run: interrupted or past its time limit")
+            self.ecs.stop_task(
+                cluster=self.o["clusterName"],
+                task=self.task_arn,
+                reason="trainstack run: interrupted or past its time limit",
+            )
 
     def stalled(self) -> str:
         reasons = [f"the task is still {self.last_status or 'not started'}: no GPU instance joined the cluster"]

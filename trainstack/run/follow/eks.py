@@ -60,8 +60,9 @@ def eks_token(sts: Any, cluster_name: str) -> str:
     events = sts.meta.events
     events.register("provide-client-params.sts.GetCallerIdentity", retrieve, unique_id="trainstack-k8s-id-params")
     events.register("before-sign.sts.GetCallerIdentity", inject, unique_id="trainstack-k8s-id-header")
-    url = sts.generate_presigned_url("get_caller_identity", Params={K8S_AWS_ID_HEADER: cluster_name},
-                                     ExpiresIn=URL_TIMEOUT, HttpMethod="GET")
+    url = sts.generate_presigned_url(
+        "get_caller_identity", Params={K8S_AWS_ID_HEADER: cluster_name}, ExpiresIn=URL_TIMEOUT, HttpMethod="GET"
+    )
     return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
 
@@ -81,8 +82,9 @@ def _endpoint_and_ca(outputs: Mapping[str, Any], eks: Any) -> tuple[str, str]:
 class KubeApi:
     """The few Kubernetes API calls the follower makes, with an EKS token renewed before it expires."""
 
-    def __init__(self, server: str, ca_data: str, token: Callable[[], str],
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, server: str, ca_data: str, token: Callable[[], str], clock: Callable[[], float] = time.monotonic
+    ):
         self.server = server.rstrip("/")
         self.context = ssl.create_default_context(cadata=base64.b64decode(ca_data).decode())
         self._token_factory, self._clock = token, clock
@@ -95,13 +97,28 @@ class KubeApi:
             self._token, self._token_at = self._token_factory(), now
         return self._token
 
-    def request(self, method: str, path: str, *, query: Mapping[str, str] | None = None,
-                body: Any = None, content_type: str = "application/json", raw: bool = False) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        raw: bool = False,
+    ) -> Any:
         url = self.server + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(url, data=data, method=method, headers={
-            "Authorization": f"Bearer {self.token()}", "Accept": "application/json",
-            **({"Content-Type": content_type} if data is not None else {})})
+        req = urllib.request.Request(
+            url,
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.token()}",
+                "Accept": "application/json",
+                **({"Content-Type": content_type} if data is not None else {}),
+            },
+        )
         try:
             with urllib.request.urlopen(req, context=self.context, timeout=HTTP_TIMEOUT) as resp:
                 payload = resp.read()
@@ -109,8 +126,10 @@ class KubeApi:
             raise self._http_error(method, path, exc) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise KubeApiError(f"cannot reach the Kubernetes API at {self.server} ({reason}): is the cluster "
-                               "up and its endpoint public (or this machine inside the VPC)?") from None
+            raise KubeApiError(
+                f"cannot reach the Kubernetes API at {self.server} ({reason}): is the cluster "
+                "up and its endpoint public (or this machine inside the VPC)?"
+            ) from None
         return payload.decode(errors="replace") if raw else json.loads(payload or b"{}")
 
     def _http_error(self, method: str, path: str, exc: urllib.error.HTTPError) -> KubeApiError:
@@ -124,7 +143,9 @@ class KubeApi:
                 f"{what}: the Kubernetes API refused this AWS identity. It needs an EKS access entry on the "
                 "cluster with an access policy such as AmazonEKSClusterAdminPolicy (the identity that deployed a "
                 "dedicated cluster has one as its creator; on a shared cluster ask the platform owner: "
-                "`aws eks create-access-entry` + `aws eks associate-access-policy`)", exc.code)
+                "`aws eks create-access-entry` + `aws eks associate-access-policy`)",
+                exc.code,
+            )
         return KubeApiError(what, exc.code)
 
 
@@ -158,8 +179,9 @@ class EksFollower:
             return self.api.request("GET", self.job_path)
         except KubeApiError as exc:
             if exc.status == 404:
-                raise KubeApiError(f"Job {self.job} in namespace {self.ns} is gone (deleted outside this run?): "
-                                   f"{exc}", 404) from None
+                raise KubeApiError(
+                    f"Job {self.job} in namespace {self.ns} is gone (deleted outside this run?): {exc}", 404
+                ) from None
             raise
 
     def poll(self) -> JobState:
@@ -176,17 +198,21 @@ class EksFollower:
         return JobState(PENDING, f"{active} pod(s) active, none running yet" if active else "no pod yet")
 
     def _pods(self) -> list[dict]:
-        return self.api.request("GET", f"/api/v1/namespaces/{self.ns}/pods",
-                                query={"labelSelector": f"{JOB_NAME_LABEL}={self.job}"}).get("items", [])
+        return self.api.request(
+            "GET", f"/api/v1/namespaces/{self.ns}/pods", query={"labelSelector": f"{JOB_NAME_LABEL}={self.job}"}
+        ).get("items", [])
 
     def _any_pod_running(self) -> bool:
         # `status.active` counts pods that are still Pending too (waiting for a node): not running yet.
         return any(p.get("status", {}).get("phase") == "Running" for p in self._pods())
 
     def tail(self) -> list[str]:
-        pods = [p for p in self._pods()
-                if p.get("metadata", {}).get("annotations", {}).get(INDEX_ANNOTATION) == "0"
-                and p.get("status", {}).get("phase") in ("Running", "Succeeded", "Failed")]
+        pods = [
+            p
+            for p in self._pods()
+            if p.get("metadata", {}).get("annotations", {}).get(INDEX_ANNOTATION) == "0"
+            and p.get("status", {}).get("phase") in ("Running", "Succeeded", "Failed")
+        ]
         if not pods:
             return []
         # A pod replaced after a disruption (podFailurePolicy Ignore) is newer: follow the newest.
@@ -232,12 +258,12 @@ class EksFollower:
             if exc.status == 404:
                 return
             raise
-        conditions = {c.get("type") for c in job.get("status", {}).get("conditions") or []
-                      if c.get("status") == "True"}
+        conditions = {c.get("type") for c in job.get("status", {}).get("conditions") or [] if c.get("status") == "True"}
         if job.get("spec", {}).get("suspend") or conditions & {"Complete", "Failed"}:
             return
-        self.api.request("PATCH", self.job_path, body={"spec": {"suspend": True}},
-                         content_type="application/merge-patch+json")
+        self.api.request(
+            "PATCH", self.job_path, body={"spec": {"suspend": True}}, content_type="application/merge-patch+json"
+        )
 
     def stalled(self) -> str:
         reasons: list[str] = []
@@ -253,8 +279,10 @@ class EksFollower:
                 for cs in p["status"].get("containerStatuses") or []:
                     waiting = (cs.get("state") or {}).get("waiting")
                     if waiting and waiting.get("reason") not in (None, "ContainerCreating"):
-                        reasons.append(f"pod {name} container {cs.get('name')} waiting: {waiting['reason']}: "
-                                       f"{waiting.get('message', '')}".rstrip(": "))
+                        reasons.append(
+                            f"pod {name} container {cs.get('name')} waiting: {waiting['reason']}: "
+                            f"{waiting.get('message', '')}".rstrip(": ")
+                        )
         except KubeApiError as exc:
             reasons.append(f"(could not list the Job's pods: {exc})")
         if not reasons:
@@ -268,8 +296,10 @@ class EksFollower:
             ng = self.eks.describe_nodegroup(clusterName=self.cluster, nodegroupName=group)["nodegroup"]
         except Exception as exc:  # noqa: BLE001 - best effort: this only enriches a message
             return [f"(could not describe node group {group}: {exc})"]
-        out = [f"node group {group}: {i.get('code')}: {i.get('message', '')}"
-               for i in (ng.get("health") or {}).get("issues") or []]
+        out = [
+            f"node group {group}: {i.get('code')}: {i.get('message', '')}"
+            for i in (ng.get("health") or {}).get("issues") or []
+        ]
         for asg in (ng.get("resources") or {}).get("autoScalingGroups") or []:
             out += [f"node group {group}: {m}" for m in failed_scaling_activities(self.autoscaling, asg["name"])]
         return out

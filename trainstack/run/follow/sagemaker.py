@@ -29,8 +29,9 @@ class SageMakerFollower:
         if st.status == "Completed":
             return JobState(SUCCEEDED, st.secondary_status)
         if st.status in ("Failed", "Stopped"):
-            return JobState(FAILED, f"{st.status} ({st.secondary_status})" +
-                            (f": {st.failure_reason}" if st.failure_reason else ""))
+            return JobState(
+                FAILED, f"{st.status} ({st.secondary_status})" + (f": {st.failure_reason}" if st.failure_reason else "")
+            )
         return JobState(PENDING if st.secondary_status in _STARTING else RUNNING, st.secondary_status)
 
     def tail(self) -> list[str]:
@@ -44,8 +45,10 @@ class SageMakerFollower:
 
     def stalled(self) -> str:
         st = self.status
-        return f"the job is still {st.secondary_status if st else 'starting'}: SageMaker found no capacity " \
-               f"for it (managed spot waits up to sagemaker.maxWaitHours)"
+        return (
+            f"the job is still {st.secondary_status if st else 'starting'}: SageMaker found no capacity "
+            f"for it (managed spot waits up to sagemaker.maxWaitHours)"
+        )
 
     def model_uri(self) -> str | None:
         if self.status and self.status.model_artifacts:
