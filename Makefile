@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup plan plans test bench constraints clean
+.PHONY: setup plan plans test test-fast lint bench constraints clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,19 @@ plan: $(STAMP)
 plans: $(STAMP)
 	@for s in $$(ls stacks | sed -n 's/^Pulumi\.\(.*\)\.yaml$$/\1/p'); do $(BIN)/trainstack plan $$s || exit 1; done
 
-## Lint, then the whole test suite.
-test: $(STAMP)
-	$(BIN)/ruff check .
+## Lint (ruff, formatting, the layer contracts, types), then the whole test suite.
+test: lint
 	$(BIN)/python -m pytest -n 2
+
+## The inner loop: lint and every test but the end-to-end tier (fake-CLI lifecycle, bootstrap scenarios).
+test-fast: lint
+	$(BIN)/python -m pytest -n 2 -m "not e2e and not pulumi_cli"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 ## Wall time of `trainstack plan` per example stack next to the import floor.
 bench: $(STAMP)

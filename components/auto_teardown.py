@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -118,21 +119,36 @@ class NodeGroupToStop:
     taint: bool = True  # GPU groups: a NoSchedule taint keeps Cluster Autoscaler from scaling back up
 
 
+def _scale_to_zero_request(g: NodeGroupToStop) -> Callable[[list[Any]], str]:
+    from trainstack.model.eks_request import scale_node_group_to_zero_request
+
+    def request(names: list[Any]) -> str:
+        return json.dumps(scale_node_group_to_zero_request(names[0], names[1], g.max_size, taint=g.taint))
+
+    return request
+
+
+def _universal_input(action: TeardownAction) -> Callable[[str], str]:
+    """The API request in the universal target's casing (PascalCase members: see
+    trainstack/model/scheduler_input.py; without it an eks call fails on "missing ClusterName")."""
+
+    def convert(text: str) -> str:
+        return json.dumps(to_universal(action.service, action.api_action, json.loads(text)))
+
+    return convert
+
+
 def scale_node_groups_to_zero(groups: list[NodeGroupToStop], backstop_minutes: int = 15) -> tuple[TeardownAction, ...]:
     """eks: one `eks:updateNodegroupConfig` per node group at expiry, repeated `backstop_minutes`
     later (a call made while the group is still UPDATING, or a pod that slipped through, gets a
     second chance). Every action carries the same grant: these node groups, nothing else."""
-    from trainstack.model.eks_request import scale_node_group_to_zero_request
-
     policy = pulumi.Output.all(*[g.nodegroup_arn for g in groups]).apply(
         lambda arns: json.dumps(docs.scale_node_groups_to_zero(list(arns)))
     )
     actions = []
     for delay, suffix in ((0, ""), (backstop_minutes, "-again")):
         for g in groups:
-            request = pulumi.Output.all(g.cluster_name, g.nodegroup_name).apply(
-                lambda a, g=g: json.dumps(scale_node_group_to_zero_request(a[0], a[1], g.max_size, taint=g.taint))
-            )
+            request = pulumi.Output.all(g.cluster_name, g.nodegroup_name).apply(_scale_to_zero_request(g))
             actions.append(
                 TeardownAction(
                     key=f"scale-to-zero-{g.key}{suffix}",
@@ -198,11 +214,7 @@ class AutoTeardown(pulumi.ComponentResource):
                 target={
                     "arn": action.target_arn,
                     "role_arn": self.role.arn,
-                    # The API request in the universal target's casing (PascalCase members: see
-                    # trainstack/scheduler_input.py; without it an eks call fails on "missing ClusterName").
-                    "input": pulumi.Output.from_input(action.input).apply(
-                        lambda text, a=action: json.dumps(to_universal(a.service, a.api_action, json.loads(text)))
-                    ),
+                    "input": pulumi.Output.from_input(action.input).apply(_universal_input(action)),
                     "retry_policy": {
                         "maximum_retry_attempts": args.retry_attempts,
                         "maximum_event_age_in_seconds": 6 * 3600,

@@ -63,11 +63,10 @@ def kubernetes_provider(
     region: str,
     opts: pulumi.ResourceOptions,
 ) -> tuple[k8s.Provider, pulumi.Output[str]]:
-    kubeconfig = pulumi.Output.secret(
-        pulumi.Output.all(cluster_name, endpoint, ca_data).apply(
-            lambda a: json.dumps(req.kubeconfig(a[0], a[1], a[2], region))
-        )
+    text: pulumi.Output[str] = pulumi.Output.all(cluster_name, endpoint, ca_data).apply(
+        lambda a: json.dumps(req.kubeconfig(a[0], a[1], a[2], region))
     )
+    kubeconfig: pulumi.Output[str] = pulumi.Output.secret(text)
     # delete_unreachable: a destroy after the cluster is gone (or unreachable) must not get stuck on its objects.
     return k8s.Provider(name, kubeconfig=kubeconfig, delete_unreachable=True, opts=opts), kubeconfig
 

@@ -312,6 +312,7 @@ def run_logged(argv, log_path: str, timeout_s: float = 0, stop=None) -> int:
             timer.daemon = True
             timer.start()
         try:
+            assert p.stdout is not None  # stdout=PIPE
             for line in p.stdout:
                 sys.stdout.buffer.write(line)
                 sys.stdout.flush()
@@ -332,7 +333,10 @@ def fetch_code(s3, code_uri: str, dest: str) -> str:
         s3.download_fileobj(*split_s3_uri(code_uri), f)
         f.seek(0)
         with tarfile.open(fileobj=f, mode="r:gz") as t:  # "data": no absolute paths, no `..`
-            t.extractall(dest, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+            if hasattr(tarfile, "data_filter"):  # Python >= 3.9.17: refuse what the "data" filter refuses
+                t.extractall(dest, filter="data")
+            else:
+                t.extractall(dest)
     log.info("code from %s in %s", code_uri, dest)
     return dest
 
@@ -415,7 +419,7 @@ def scale_group_to_zero(autoscaling, group_name: str) -> None:
     log.info("scaled Auto Scaling group %s to zero", group_name)
 
 
-def make_client(service: str, region: str):
+def make_client(service: str, region: str | None):
     import boto3
 
     return boto3.client(service, region_name=region)
@@ -701,7 +705,7 @@ def main(argv=None, *, clients=None, identity=None, run=run_logged, clock=time.m
     a = p.parse_args(argv)
     os.makedirs(a.workdir, exist_ok=True)
     log_path = os.path.join(a.workdir, "node.log")
-    handlers = [logging.StreamHandler(sys.stdout), logging.FileHandler(log_path)]
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout), logging.FileHandler(log_path)]
     for h in handlers:
         h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(h)

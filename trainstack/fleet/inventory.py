@@ -450,18 +450,9 @@ def render(clusters: list[Cluster], now: dt.datetime, console) -> None:
         console.print("no trainstack clusters found")
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for col, justify in (
-        ("STACK", "left"),
-        ("OWNER", "left"),
-        ("BACKEND", "left"),
-        ("AGE", "right"),
-        ("EXPIRES", "right"),
-        ("STATE", "left"),
-        ("RUNNING", "right"),
-        ("$/H NOW", "right"),
-        ("COST SO FAR", "right"),
-    ):
-        table.add_column(col, justify=justify)
+    right = ("AGE", "EXPIRES", "RUNNING", "$/H NOW", "COST SO FAR")
+    for col in ("STACK", "OWNER", "BACKEND", "AGE", "EXPIRES", "STATE", "RUNNING", "$/H NOW", "COST SO FAR"):
+        table.add_column(col, justify="right" if col in right else "left")
     for c in clusters:
         if c.expires_at is None:
             expires = "?"

@@ -131,8 +131,9 @@ def plan_for(
         if any(a.last_driver_branch is not None for a in architectures):
             module = f"{PROPRIETARY} (required for {', '.join(sorted({a.name for a in architectures}))})"
         return AmiPlan(f"pinned:{ami_id}", module, driver_branch)
-    rows = [row(backend, a.name) for a in architectures]
-    if not rows or any(r is None for r in rows):
+    found = [row(backend, a.name) for a in architectures]
+    rows = [r for r in found if r is not None]
+    if not rows or len(rows) != len(found):
         return None
     modules = sorted({r.driver_module for r in rows})
     notes = [f"{rows[0].ami_name}; {rows[0].support}; evidence: {rows[0].evidence}"]

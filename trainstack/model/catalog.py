@@ -152,6 +152,14 @@ def lookup(instance_type: str) -> InstanceType | None:
     return CATALOG.get(ec2_name(instance_type))
 
 
+def require(instance_type: str) -> InstanceType:
+    """The catalog entry of a type config validation has already accepted."""
+    spec = lookup(instance_type)
+    if spec is None:
+        raise KeyError(f"{instance_type} is not in trainstack's instance catalog")
+    return spec
+
+
 def gpu_types() -> list[InstanceType]:
     return [t for t in _TYPES if t.has_gpu]
 

@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from trainstack.model import amis, catalog
 from trainstack.model.cidr import SubnetPlanError, plan_subnets
@@ -1104,8 +1104,9 @@ def _parse_gpu(g: _Reader, backend: str, job: JobConfig, warnings: list[str]) ->
     )
 
     known = [catalog.lookup(t) for t in types]
-    if types and all(k is not None and k.has_gpu for k in known) and job.gpus_per_node > gpu.smallest_gpus:
-        smallest = min(known, key=lambda k: k.gpus)
+    with_gpus = [k for k in known if k is not None and k.has_gpu]
+    if types and len(with_gpus) == len(known) and job.gpus_per_node > gpu.smallest_gpus:
+        smallest = min(with_gpus, key=lambda k: k.gpus)
         g.problems.append(
             Problem(
                 "trainstack:job.gpusPerNode",
@@ -1144,7 +1145,8 @@ def _parse_gpu(g: _Reader, backend: str, job: JobConfig, warnings: list[str]) ->
     archs = {k.architecture.name: k.architecture for k in known if k is not None and k.architecture}
     volta = archs.get("Volta")
     if volta is not None:
-        tag = (IMAGE_RE.match(job.image).group("tag") if job.image and IMAGE_RE.match(job.image) else None) or ""
+        image_match = IMAGE_RE.match(job.image) if job.image else None
+        tag = (image_match.group("tag") if image_match else None) or ""
         if CUDA13_TAG_RE.search(tag):
             warnings.append(
                 f"trainstack:job.image `{job.image}` looks built for CUDA 13, which no longer compiles for Volta "
@@ -1555,25 +1557,4 @@ def _parse_platform_eks(r: _Reader, now: dt.datetime, warnings: list[str]) -> Pl
         version=_eks_version(r, now, warnings),
         system_instance_type=_system_instance_type(r),
         public_access_cidrs=_public_access_cidrs(r),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# Reading config inside a Pulumi program
-
-
-def raw_from_pulumi() -> dict[str, Any]:
-    """The flat config map the Pulumi engine gave this program (all namespaces)."""
-    from pulumi.runtime import config as rc
-
-    merged: dict[str, Any] = dict(rc.get_config_env())
-    merged.update(rc.CONFIG.get())
-    return merged
-
-
-def load(now_fn: Callable[[], dt.datetime] | None = None) -> StackConfig:
-    import pulumi
-
-    return parse_config(
-        raw_from_pulumi(), project=pulumi.get_project(), stack=pulumi.get_stack(), now=now_fn() if now_fn else None
     )

@@ -464,7 +464,7 @@ class PodResources:
 
 def pod_resources(cluster: ClusterConfig) -> PodResources:
     gpu, job = cluster.gpu, cluster.job
-    smallest = min((catalog.lookup(t) for t in gpu.instance_types), key=lambda s: s.gpus)
+    smallest = min((catalog.require(t) for t in gpu.instance_types), key=lambda s: s.gpus)
     share = job.gpus_per_node / max(smallest.gpus, 1)
     cpu = max(1, math.floor(smallest.vcpus * share * REQUEST_SHARE))
     mem_gib = max(2, math.floor(smallest.memory_gib * share * REQUEST_SHARE))

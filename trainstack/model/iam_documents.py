@@ -350,7 +350,7 @@ def send_shutdown_command(group_name: str, region: str, account_id: str) -> dict
 def sagemaker_training(*, region: str, account_id: str, kms_key_arn: str, vpc: bool) -> dict:
     """What a SageMaker training job's execution role needs besides the data lake and its image."""
     log_group = f"arn:aws:logs:{region}:{account_id}:log-group:/aws/sagemaker/TrainingJobs"
-    statements = [
+    statements: list[dict] = [
         {
             "Sid": "TrainingJobLogs",
             "Effect": "Allow",

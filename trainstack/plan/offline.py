@@ -237,11 +237,11 @@ class OfflineMocks(pmocks.Mocks):
             rid = f"{inputs.get('role', 'role')}:{physical}"
             state.update(name=physical)
         elif t == "aws:ecs/taskDefinition:TaskDefinition":
-            rid = inputs.get("family", physical)
+            rid = str(inputs.get("family", physical))
             arn = f"arn:aws:ecs:{r}:{acct}:task-definition/{rid}:1"
             state.update(revision=1, arnWithoutRevision=arn.rsplit(":", 1)[0])
         elif t == "aws:sagemaker/trainingJob:TrainingJob":
-            rid = inputs.get("trainingJobName", physical)
+            rid = str(inputs.get("trainingJobName", physical))
             arn = f"arn:aws:sagemaker:{r}:{acct}:training-job/{rid.lower()}"
         elif t == "aws:ec2/launchTemplate:LaunchTemplate":
             arn = f"arn:aws:ec2:{r}:{acct}:launch-template/{rid}"

@@ -30,7 +30,7 @@ from trainstack.policies import rules
 PACK_DIR = Path(__file__).resolve().parent
 THROWAWAY_PLATFORM_CONFIG = PACK_DIR / "throwaway-platform.json"
 PACK_ERROR = "policy-pack-error"  # a rule raised: `pulumi preview` would fail
-_LEVEL_NAMES = {
+_LEVEL_NAMES: dict["analyzer_pb2.EnforcementLevel.ValueType", str] = {
     analyzer_pb2.ADVISORY: "advisory",
     analyzer_pb2.MANDATORY: "mandatory",
     analyzer_pb2.REMEDIATE: "remediate",
@@ -104,7 +104,7 @@ def servicer(config: Mapping[str, Any] | None = None) -> _PolicyAnalyzerServicer
     return s
 
 
-def _level_enum(name: str) -> int:
+def _level_enum(name: str) -> "analyzer_pb2.EnforcementLevel.ValueType":
     for value, text in _LEVEL_NAMES.items():
         if text == name:
             return value
@@ -192,9 +192,9 @@ def analyze(records: Iterable[Any], *, config: Mapping[str, Any] | None = None) 
         collect(s.AnalyzeStack(stack, None))
     except Exception as exc:  # noqa: BLE001
         crashed(exc)
-    levels = {p.name: p.enforcement_level.value for p in rules.POLICIES}
+    levels = rules.levels()
     for rule, value in (config or {}).items():
-        levels[rule] = value.get("enforcementLevel") if isinstance(value, Mapping) else str(value)
+        levels[rule] = str(value.get("enforcementLevel") if isinstance(value, Mapping) else value)
     return PolicyReport(violations=violations, levels=levels, resources=len(records), not_applicable=skipped)
 
 

@@ -32,7 +32,6 @@ from typing import Any
 from pulumi_policy import (
     EnforcementLevel,
     PolicyResource,
-    ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
@@ -46,6 +45,11 @@ PACK_NAME = "trainstack"
 DESCRIPTION = "trainstack invariants: nobody pays for an idle GPU, no teardown loses data, mistakes stop before up."
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
+
+
+# pulumi-policy's violation callback, `report(message, urn=None)`: its `ReportViolation` alias types the
+# URN as required, though the engine's callback (and every rule here) leaves it out.
+Report = Callable[..., None]
 
 # How far ahead a cluster's teardown may be: config allows ttlHours <= 72, rounded up to the hour.
 MAX_TEARDOWN_HOURS = 72 + 1
@@ -174,20 +178,20 @@ def _gpu_type(instance_type: Any) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Resource rules (run on each resource's inputs before it is created or updated)
 
-ResourceCheck = Callable[[ResourceValidationArgs, ReportViolation], None]
+ResourceCheck = Callable[[ResourceValidationArgs, Report], None]
 
 
 def _for(types: Iterable[str], check: ResourceCheck) -> ResourceCheck:
     wanted = frozenset(types)
 
-    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    def validate(args: ResourceValidationArgs, report: Report) -> None:
         if args.resource_type in wanted:
             check(args, report)
 
     return validate
 
 
-def required_tags(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def required_tags(args: ResourceValidationArgs, report: Report) -> None:
     if not args.resource_type.startswith("aws:") or not taggable(args.resource_type, args.props):
         return
     tags = tags_of(args.props)
@@ -201,7 +205,7 @@ def required_tags(args: ResourceValidationArgs, report: ReportViolation) -> None
         )
 
 
-def data_bucket_protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def data_bucket_protected(args: ResourceValidationArgs, report: Report) -> None:
     problems = []
     if not args.opts.protect:
         problems.append("is not protected (ResourceOptions(protect=True))")
@@ -219,7 +223,7 @@ _PAB_FLAGS = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restr
 _PUBLIC_ACLS = {"public-read", "public-read-write", "authenticated-read"}
 
 
-def s3_public_access_blocked(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def s3_public_access_blocked(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type == "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock":
         off = [f for f in _PAB_FLAGS if not _true(_get(args.props, f))]  # each defaults to false
         if off:
@@ -230,7 +234,7 @@ def s3_public_access_blocked(args: ResourceValidationArgs, report: ReportViolati
             report(f"{args.name} has the public canned ACL {acl!r}. Fix: no ACL (ownership is BucketOwnerEnforced).")
 
 
-def s3_owner_enforced(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def s3_owner_enforced(args: ResourceValidationArgs, report: Report) -> None:
     owner = _get(args.props, "rule", "objectOwnership")
     if owner != "BucketOwnerEnforced":
         report(
@@ -269,7 +273,7 @@ def _sse_problems(name: str, props: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def s3_sse_kms_bucket_key(args: StackValidationArgs, report: ReportViolation) -> None:
+def s3_sse_kms_bucket_key(args: StackValidationArgs, report: Report) -> None:
     # A stack rule because of one exception: S3 delivers server access logs only to SSE-S3 buckets
     # (docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html), and only
     # the graph says which bucket is a `targetBucket` (property dependencies are known in preview).
@@ -289,7 +293,7 @@ def s3_sse_kms_bucket_key(args: StackValidationArgs, report: ReportViolation) ->
             report(problem, r.urn)
 
 
-def kms_rotation(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def kms_rotation(args: ResourceValidationArgs, report: Report) -> None:
     spec = _get(args.props, "customerMasterKeySpec", default="SYMMETRIC_DEFAULT")
     usage = _get(args.props, "keyUsage", default="ENCRYPT_DECRYPT")
     if spec != "SYMMETRIC_DEFAULT" or usage != "ENCRYPT_DECRYPT":
@@ -304,7 +308,7 @@ def _metadata_options(props: Mapping[str, Any]) -> Mapping[str, Any]:
     return _get(props, "metadataOptions", default={})
 
 
-def imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def imdsv2_required(args: ResourceValidationArgs, report: Report) -> None:
     md = _metadata_options(args.props)
     if _get(md, "httpEndpoint") == "disabled":
         return
@@ -317,7 +321,7 @@ def imdsv2_required(args: ResourceValidationArgs, report: ReportViolation) -> No
         )
 
 
-def no_ssh_key(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def no_ssh_key(args: ResourceValidationArgs, report: Report) -> None:
     if args.resource_type == "aws:ec2/keyPair:KeyPair":
         report(f"{args.name} creates an EC2 key pair. Fix: reach nodes with SSM Session Manager, not SSH keys.")
         return
@@ -328,7 +332,7 @@ def no_ssh_key(args: ResourceValidationArgs, report: ReportViolation) -> None:
         )
 
 
-def ebs_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def ebs_encrypted(args: ResourceValidationArgs, report: Report) -> None:
     t = args.resource_type
     if t == "aws:ebs/volume:Volume":
         if not _true(_get(args.props, "encrypted")):
@@ -359,7 +363,7 @@ def _internet_cidrs(rule: Mapping[str, Any]) -> list[str]:
     return sorted({c for c in cidrs if c in INTERNET})
 
 
-def no_internet_ingress(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def no_internet_ingress(args: ResourceValidationArgs, report: Report) -> None:
     t = args.resource_type
     if t in ("aws:ec2/securityGroup:SecurityGroup", "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"):
         rules = _items(_get(args.props, "ingress"))
@@ -383,7 +387,7 @@ def _asg_instance_types(props: Mapping[str, Any]) -> list[str]:
     return [str(_get(o, "instanceType")) for o in overrides if _get(o, "instanceType")]
 
 
-def gpu_group_scales_from_zero(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def gpu_group_scales_from_zero(args: ResourceValidationArgs, report: Report) -> None:
     ignored = set(args.opts.ignore_changes or [])
     if args.resource_type == ASG:
         gpu = any(_gpu_type(t) for t in _asg_instance_types(args.props)) or _kind(args.props) == "cluster"
@@ -410,7 +414,7 @@ def gpu_group_scales_from_zero(args: ResourceValidationArgs, report: ReportViola
 _PLACEMENT = re.compile(r"^attribute:ecs\.instance-type\s*=~\s*([a-z][a-z0-9-]*)\.\*$")
 
 
-def ecs_gpu_placement(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def ecs_gpu_placement(args: ResourceValidationArgs, report: Report) -> None:
     raw = _get(args.props, "containerDefinitions", default="[]")
     containers = json.loads(raw) if isinstance(raw, str) else list(raw)
     gpus = [
@@ -440,7 +444,7 @@ def ecs_gpu_placement(args: ResourceValidationArgs, report: ReportViolation) -> 
             )
 
 
-def sagemaker_spot_has_checkpoints(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def sagemaker_spot_has_checkpoints(args: ResourceValidationArgs, report: Report) -> None:
     if not _true(_get(args.props, "enableManagedSpotTraining")):
         args.not_applicable("not a managed spot job")
     if not _get(args.props, "checkpointConfig", "s3Uri"):
@@ -477,7 +481,7 @@ def _star_statements(document: Any) -> list[int]:
     return out
 
 
-def iam_no_star_star(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def iam_no_star_star(args: ResourceValidationArgs, report: Report) -> None:
     t = args.resource_type
     if t in _ATTACHMENT_TYPES:
         arn = str(_get(args.props, "policyArn", default=""))
@@ -511,7 +515,7 @@ def iam_no_star_star(args: ResourceValidationArgs, report: ReportViolation) -> N
 _ACCELERATED = re.compile(r"^(ml\.)?(p|g)\d")
 
 
-def gpu_type_in_catalog(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def gpu_type_in_catalog(args: ResourceValidationArgs, report: Report) -> None:
     t = args.resource_type
     if t in (LAUNCH_TEMPLATE, INSTANCE):
         types = _items(_get(args.props, "instanceType"))
@@ -529,7 +533,7 @@ def gpu_type_in_catalog(args: ResourceValidationArgs, report: ReportViolation) -
             )
 
 
-def k8s_no_load_balancer(args: ResourceValidationArgs, report: ReportViolation) -> None:
+def k8s_no_load_balancer(args: ResourceValidationArgs, report: Report) -> None:
     if _get(args.props, "spec", "type") == "LoadBalancer":
         report(
             f"Service {args.name} is of type LoadBalancer: the cloud controller creates a load balancer "
@@ -559,11 +563,11 @@ def stack_kind(resources: Sequence[PolicyResource]) -> str:
     return "cluster" if "cluster" in kinds else "platform" if "platform" in kinds else ""
 
 
-StackCheck = Callable[[StackValidationArgs, ReportViolation], None]
+StackCheck = Callable[[StackValidationArgs, Report], None]
 
 
 def _in_kind(kind: str, check: StackCheck) -> StackCheck:
-    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+    def validate(args: StackValidationArgs, report: Report) -> None:
         if stack_kind(args.resources) != kind:
             args.not_applicable(f"not a {kind} stack (no resource tagged trainstack:kind={kind})")
         check(args, report)
@@ -571,7 +575,7 @@ def _in_kind(kind: str, check: StackCheck) -> StackCheck:
     return validate
 
 
-def cluster_holds_no_data(args: StackValidationArgs, report: ReportViolation) -> None:
+def cluster_holds_no_data(args: StackValidationArgs, report: Report) -> None:
     for r in args.resources:
         if r.resource_type in CLUSTER_FORBIDDEN:
             report(
@@ -582,7 +586,7 @@ def cluster_holds_no_data(args: StackValidationArgs, report: ReportViolation) ->
             )
 
 
-def cluster_nothing_protected(args: StackValidationArgs, report: ReportViolation) -> None:
+def cluster_nothing_protected(args: StackValidationArgs, report: Report) -> None:
     for r in args.resources:
         if r.opts.protect:
             report(
@@ -599,7 +603,7 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def cluster_has_teardown(args: StackValidationArgs, report: ReportViolation) -> None:
+def cluster_has_teardown(args: StackValidationArgs, report: Report) -> None:
     latest = _now() + dt.timedelta(hours=MAX_TEARDOWN_HOURS)
     times = []
     for r in args.resources:
@@ -622,7 +626,7 @@ def cluster_has_teardown(args: StackValidationArgs, report: ReportViolation) -> 
         )
 
 
-def platform_stateful_protected(args: StackValidationArgs, report: ReportViolation) -> None:
+def platform_stateful_protected(args: StackValidationArgs, report: Report) -> None:
     for r in args.resources:
         if r.resource_type in STATEFUL and not r.opts.protect:
             report(
@@ -639,7 +643,7 @@ _BUCKET_GUARDS = {
 }
 
 
-def s3_bucket_guards(args: StackValidationArgs, report: ReportViolation) -> None:
+def s3_bucket_guards(args: StackValidationArgs, report: Report) -> None:
     # A guard belongs to the bucket it depends on: known during preview, unlike the bucket's name.
     guarded: dict[str, set[str]] = {}
     for r in args.resources:
@@ -803,4 +807,4 @@ def pack_args() -> dict[str, Any]:
 
 
 def levels() -> dict[str, str]:
-    return {p.name: p.enforcement_level.value for p in POLICIES}
+    return {p.name: (p.enforcement_level or ADVISORY).value for p in POLICIES}  # the pack default: advisory

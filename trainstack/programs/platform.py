@@ -74,6 +74,7 @@ def _shared_eks(cfg: StackConfig, network: TrainingNetwork) -> dict[str, object]
     from trainstack.components.eks_control_plane import EksControlPlane, EksControlPlaneArgs
     from trainstack.model.config import eks_support_status
 
+    assert cfg.platform is not None  # a platform stack
     eks = cfg.platform.eks
     tags = standard_tags(cfg)
     extended = eks_support_status(eks.version, dt.datetime.now(dt.timezone.utc).date()) == "extended"

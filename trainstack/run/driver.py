@@ -135,7 +135,7 @@ def pulumi_command(root: str | None = None, *, project_root: Path = REPO_ROOT) -
     where = os.path.join(root, "bin", "pulumi") if root else shutil.which("pulumi")
     if not where or not os.path.exists(where):
         raise CliMissingError(
-            f"the Pulumi CLI is not installed ({'no ' + where if root else 'no `pulumi` on PATH'}); "
+            f"the Pulumi CLI is not installed ({f'no {where}' if root else 'no `pulumi` on PATH'}); "
             f"trainstack needs version {need} or newer (.pulumi-version). Install it with: "
             f"{INSTALL_HINT.format(version=need)}"
         )

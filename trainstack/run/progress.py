@@ -78,7 +78,8 @@ def reduce(state: ProgressState, event: EngineEvent) -> ProgressState:
         state.policy_violations.append(text)
         state.lines.append(text)
     elif event.summary_event is not None:
-        state.summary = dict(event.summary_event.resource_changes or {})
+        changes = event.summary_event.resource_changes or {}
+        state.summary = {getattr(k, "value", k): v for k, v in changes.items()}  # OpType keys: plain str in JSON
         state.in_flight.clear()
     elif event.cancel_event is not None:
         state.cancelled = True
@@ -95,8 +96,8 @@ class ProgressView:
         self._lock = threading.Lock()
         self._printed = 0
         self._live = console.is_terminal if live is None else live
-        self._progress = None
-        self._task = None
+        self._progress: Any = None  # rich.progress.Progress on a terminal
+        self._task: Any = None
 
     def __enter__(self) -> "ProgressView":
         if self._live:

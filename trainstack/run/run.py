@@ -188,7 +188,7 @@ class Recorder:
         self.record = record
         self.path = local_dir / record.stack / "run.json"
         self._session_factory = session_factory
-        self._s3 = None
+        self._s3: Any = None  # boto3 S3 client, made on the first write
         self.s3_uri: str | None = None
         self.warned = False
 
@@ -478,7 +478,10 @@ def run(
                                         clock=clock,
                                     )
                                 except Exception as exc:  # noqa: BLE001 - e.g. AWS API errors: still destroy
-                                    job, tail = JobState(FAILED, f"following the job failed: {exc}"), []
+                                    job, tail = (
+                                        JobState(FAILED, f"following the job failed: {exc}"),
+                                        collections.deque(),
+                                    )
                                 record.last_log_lines = list(tail)
                                 if job.phase != SUCCEEDED:
                                     failed_reason = job.reason

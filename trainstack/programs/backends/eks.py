@@ -5,6 +5,7 @@ platform's (`eks.mode: shared`)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -39,7 +40,11 @@ def _platform_eks(ctx: ClusterContext) -> SharedControlPlane:
         return value
 
     shared = ctx.platform.get_output("eks").apply(check)
-    return SharedControlPlane(*(shared.apply(lambda e, k=k: e[k]) for k in PLATFORM_EKS_KEYS))
+    return SharedControlPlane(*(shared.apply(_item(k)) for k in PLATFORM_EKS_KEYS))
+
+
+def _item(key: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda value: value[key]
 
 
 def build(ctx: ClusterContext) -> BackendResult:

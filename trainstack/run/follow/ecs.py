@@ -50,7 +50,8 @@ class EcsFollower:
             return JobState(PENDING, f"task {self.last_status}")
         if self.last_status != "STOPPED":
             return JobState(RUNNING, self.last_status)
-        container = next((c for c in task.get("containers", []) if c.get("name") == self.o["containerName"]), {})
+        containers = task.get("containers", [])
+        container: dict[str, Any] = next((c for c in containers if c.get("name") == self.o["containerName"]), {})
         code = container.get("exitCode")
         if code == 0:
             return JobState(SUCCEEDED, "exit code 0")

@@ -71,7 +71,7 @@ def _endpoint_and_ca(outputs: Mapping[str, Any], eks: Any) -> tuple[str, str]:
     (or when it arrives masked) from `eks:DescribeCluster`."""
     raw = outputs.get("kubeconfig")
     try:
-        cfg = json.loads(raw) if isinstance(raw, str) else raw
+        cfg: Any = json.loads(raw) if isinstance(raw, str) else raw
         cluster = cfg["clusters"][0]["cluster"]
         return cluster["server"], cluster["certificate-authority-data"]
     except (TypeError, ValueError, KeyError, IndexError):

@@ -1,0 +1,352 @@
+"""Harness for the `trainstack run` tests: the real Automation API SDK against the strict fake CLI
+(`tests/fakes/`), AWS in moto, provisioned with what `up` reported creating."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from rich.console import Console
+
+from trainstack.run import run as run_mod
+from trainstack.run.driver import TrackedPulumiCommand
+from trainstack.run.follow import split_s3_uri
+from trainstack.run.run import RunOptions, Ui
+from trainstack.run.run_config import Overrides
+
+ROOT = Path(__file__).resolve().parents[2]
+FAKE_ROOT = ROOT / "tests" / "fakes" / "pulumi"
+TRAIN_LOG = ["epoch 1/2 loss 0.91", "epoch 2/2 loss 0.42", "saved model"]
+
+
+@dataclass
+class FakeCli:
+    state: Path
+
+    def stacks(self) -> list[str]:
+        return sorted(p.stem for p in (self.state / "stacks").glob("*.json") if p.stem != "platform")
+
+    def stack(self, name: str) -> dict[str, Any]:
+        return json.loads((self.state / "stacks" / f"{name}.json").read_text())
+
+    def calls(self) -> list[list[str]]:
+        path = self.state / "calls.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def commands(self) -> list[str]:
+        """The call log as `verb [sub]` (argv without flags), e.g. ['stack init', 'config set-all', 'up']."""
+        out = []
+        for argv in self.calls():
+            words = [a for a in argv if not a.startswith("--")]
+            out.append(" ".join(words[:2]) if words and words[0] in ("stack", "config") else words[0])
+        return out
+
+    def scenario(self, **knobs: Any) -> None:
+        (self.state / "scenario.json").write_text(json.dumps(knobs))
+
+    def lock(self, name: str) -> None:
+        (self.state / "locks").mkdir(exist_ok=True)
+        (self.state / "locks" / f"{name}.lock").write_text("stale")
+
+    def locked(self, name: str) -> bool:
+        return (self.state / "locks" / f"{name}.lock").exists()
+
+    def seed(self, name: str, doc: dict[str, Any]) -> None:
+        (self.state / "stacks").mkdir(exist_ok=True)
+        (self.state / "stacks" / f"{name}.json").write_text(
+            json.dumps({"name": name, "config": {}, "resources": [], "outputs": {}, "history": [], **doc})
+        )
+
+
+_PLANS: dict[str, Any] = {}
+
+
+def memoize_plans(monkeypatch) -> None:
+    """The offline plan of the same merged config is the same plan: evaluate it once per session
+    (the plan itself is tested in test_stacks.py; here it is the run's first step)."""
+    from trainstack.plan import planner as plan_mod
+
+    real = plan_mod.plan
+
+    def plan(stack, root=plan_mod.REPO_ROOT, *, raw=None, **kw):
+        if raw is None:
+            return real(stack, root, **kw)
+        key = json.dumps([stack, str(root), raw], sort_keys=True, default=str)
+        if key not in _PLANS:
+            _PLANS[key] = real(stack, root, raw=raw, **kw)
+        return _PLANS[key]
+
+    monkeypatch.setattr(plan_mod, "plan", plan)
+
+
+def make_fake_cli(tmp_path: Path, monkeypatch, platform_outputs: dict, cache: Path) -> FakeCli:
+    state = tmp_path / "pulumi-state"
+    state.mkdir()
+    monkeypatch.setenv("FAKE_PULUMI_STATE", str(state))
+    monkeypatch.setenv("FAKE_PULUMI_PYTHON", sys.executable)
+    monkeypatch.setenv("FAKE_PULUMI_CACHE", str(cache))
+    cli = FakeCli(state)
+    cli.seed("platform", {"outputs": platform_outputs})
+    memoize_plans(monkeypatch)
+    return cli
+
+
+# ------------------------------------------------------------------------------ the cloud (moto)
+
+
+@dataclass
+class Cloud:
+    """Creates in moto what `up` reported, and scripts how the job behaves."""
+
+    job_outcome: str = "succeeded"  # succeeded | failed | hang (never starts) | long (runs until stopped)
+    scaling_activities: list[dict[str, Any]] | None = None  # served by a Stubber (moto returns none)
+    provisioned: dict[str, Any] = field(default_factory=dict)
+    stopped: list[str] = field(default_factory=list)
+    kube: Any = None  # eks: the fake Kubernetes API server
+
+    def provision(self, outputs: dict[str, Any]) -> None:
+        if self.provisioned == outputs:
+            return  # `down` looks the job up again
+        self.provisioned = dict(outputs)
+        getattr(self, f"_provision_{outputs['backend']}")(outputs)
+
+    def _provision_ecs(self, o: dict[str, Any]) -> None:
+        ecs = boto3.client("ecs", region_name=o["region"])
+        ecs.create_cluster(clusterName=o["clusterName"])
+        family = o["taskDefinitionArn"].rsplit("/", 1)[-1].split(":")[0]
+        ecs.register_task_definition(
+            family=family, containerDefinitions=[{"name": o["containerName"], "image": "train:latest", "memory": 1024}]
+        )
+        # moto's RunTask places tasks only on registered container instances (a GPU node in reality).
+        ec2 = boto3.client("ec2", region_name=o["region"])
+        inst = ec2.run_instances(ImageId="ami-0abcdef1234567890", MinCount=1, MaxCount=1)["Instances"][0]
+        doc = json.dumps({"instanceId": inst["InstanceId"], "region": o["region"]})
+        ecs.register_container_instance(cluster=o["clusterName"], instanceIdentityDocument=doc)
+        boto3.client("logs", region_name=o["region"]).create_log_group(logGroupName=o["logGroupName"])
+
+    def _provision_ec2(self, o: dict[str, Any]) -> None:
+        logs = boto3.client("logs", region_name=o["region"])
+        logs.create_log_group(logGroupName=o["logGroupName"])
+        logs.create_log_stream(logGroupName=o["logGroupName"], logStreamName="node-0-ip-10-40-0-5")
+        _put_logs(logs, o["logGroupName"], "node-0-ip-10-40-0-5", TRAIN_LOG)
+        asg = boto3.client("autoscaling", region_name=o["region"])
+        asg.create_launch_configuration(
+            LaunchConfigurationName="lc", ImageId="ami-0abcdef1234567890", InstanceType="p3.8xlarge"
+        )
+        desired = 0 if self.job_outcome == "hang" else 1
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=o["groupName"],
+            LaunchConfigurationName="lc",
+            MinSize=0,
+            MaxSize=2,
+            DesiredCapacity=desired,
+            AvailabilityZones=["us-east-1a"],
+        )
+        s3 = boto3.client("s3", region_name=o["region"])
+        if self.job_outcome in ("succeeded", "failed"):
+            uri = o["successMarkerUri"] if self.job_outcome == "succeeded" else o["artifactUri"] + "_FAILED"
+            bucket, key = split_s3_uri(uri)
+            s3.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=json.dumps({"nodes": 1, "exitCodes": [0 if self.job_outcome == "succeeded" else 3]}).encode(),
+            )
+
+    def _provision_sagemaker(self, o: dict[str, Any]) -> None:
+        sm = boto3.client("sagemaker", region_name=o["region"])
+        bucket, _ = split_s3_uri(o["artifactUri"])
+        sm.create_training_job(
+            TrainingJobName=o["trainingJobName"],
+            RoleArn="arn:aws:iam::123456789012:role/sm",
+            AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
+            OutputDataConfig={"S3OutputPath": o["artifactUri"]},
+            ResourceConfig={"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50},
+            StoppingCondition={"MaxRuntimeInSeconds": 3600},
+        )
+        if self.job_outcome == "failed":
+            from moto.sagemaker.models import sagemaker_backends
+
+            job = sagemaker_backends["123456789012"][o["region"]].training_jobs[o["trainingJobName"]]
+            job.training_job_status = "Failed"
+            job.failure_reason = "AlgorithmError: loss is NaN"
+        logs = boto3.client("logs", region_name=o["region"])
+        group = "/aws/sagemaker/TrainingJobs"
+        logs.create_log_group(logGroupName=group)
+        stream = f"{o['trainingJobName']}/algo-1-1700000000"
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        _put_logs(logs, group, stream, TRAIN_LOG)
+
+    def _provision_eks(self, o: dict[str, Any]) -> None:
+        """A fake Kubernetes API (TLS, tests/fake_kube.py) holding the Job in the scripted outcome."""
+        import tempfile
+
+        from tests.fakes.fake_kube import FakeKube, KubeServer, pod
+
+        if self.kube is None:
+            self.kube = KubeServer(Path(tempfile.mkdtemp(prefix="fake-kube-")))
+        self.kube.kube = kube = FakeKube(o["namespace"])
+        phase = {"succeeded": "Succeeded", "failed": "Failed", "hang": "Pending", "long": "Running"}[self.job_outcome]
+        pending = [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
+            }
+        ]
+        kube.pods = [pod("train-0-x1", phase, conditions=pending if phase == "Pending" else ())]
+        kube.logs["train-0-x1"] = [f"2026-11-23T17:00:0{i}.5Z {line}" for i, line in enumerate(TRAIN_LOG)]
+        kube.job["status"] = {
+            "succeeded": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]},
+            "failed": {
+                "failed": 1,
+                "conditions": [
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "reason": "PodFailurePolicy",
+                        "message": "container training exited with code 3",
+                    }
+                ],
+            },
+            "hang": {"active": 1},
+            "long": {"active": 1, "ready": 1},
+        }[self.job_outcome]
+
+    def kubeconfig(self, o: dict[str, Any]) -> str:
+        from trainstack.model.eks_request import kubeconfig
+
+        return json.dumps(kubeconfig(o["clusterName"], self.kube.endpoint, self.kube.ca_data, o["region"]))
+
+    def close(self) -> None:
+        if self.kube is not None:
+            self.kube.close()
+
+    def after_submit(self, follower: Any) -> None:
+        o = self.provisioned
+        if o.get("backend") != "ecs":
+            return
+        from moto.ecs.models import ecs_backends
+
+        logs = boto3.client("logs", region_name=o["region"])
+        task_id = follower.task_arn.rsplit("/", 1)[-1]
+        stream = f"training/{o['containerName']}/{task_id}"
+        logs.create_log_stream(logGroupName=o["logGroupName"], logStreamName=stream)
+        _put_logs(logs, o["logGroupName"], stream, TRAIN_LOG)
+        backend = ecs_backends["123456789012"][o["region"]]
+        task = backend.tasks[o["clusterName"]][follower.task_arn]
+        if self.job_outcome == "failed":
+            task.containers[0].exitCode = 3
+            task.stopped_reason = "Essential container in task exited"
+        if self.job_outcome in ("hang", "long"):
+            # Hold the task where it is (moto walks it to STOPPED one state per DescribeTasks otherwise).
+            task.last_status = "PROVISIONING" if self.job_outcome == "hang" else "RUNNING"
+            task.advance = lambda: None
+
+
+def _put_logs(logs: Any, group: str, stream: str, lines: list[str]) -> None:
+    import time
+
+    now = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(lines)],
+    )
+
+
+def create_data_lake(platform_outputs: dict[str, Any]) -> None:
+    """The platform's buckets exist before any run (run.json goes to the artifacts bucket)."""
+    s3 = boto3.client("s3", region_name=platform_outputs["region"])
+    s3.create_bucket(Bucket=platform_outputs["buckets"]["artifacts"]["name"])  # the only one a run writes to
+
+
+def install_cloud(monkeypatch, cloud: Cloud) -> None:
+    """`up`'s outputs become moto resources the moment the run looks for its job."""
+    real = run_mod.follower_for
+
+    def follower_for(outputs, session):
+        cloud.provision(dict(outputs))
+        if outputs.get("backend") == "eks":  # the cluster endpoint is the fake API server
+            outputs = {**outputs, "kubeconfig": cloud.kubeconfig(outputs)}
+        follower = real(outputs, session)
+        submit, stop = follower.submit, follower.stop
+        if cloud.scaling_activities is not None and "groupName" in outputs:
+            from botocore.stub import Stubber
+
+            stub = Stubber(follower.autoscaling)
+            stub.add_response(
+                "describe_scaling_activities",
+                {"Activities": cloud.scaling_activities},
+                {"AutoScalingGroupName": outputs["groupName"], "MaxRecords": 5},
+            )
+            stub.activate()
+
+        def submitted():
+            submit()
+            cloud.after_submit(follower)
+
+        def stopped():
+            cloud.stopped.append(outputs["backend"])
+            stop()
+
+        follower.submit, follower.stop = submitted, stopped
+        return follower
+
+    monkeypatch.setattr(run_mod, "follower_for", follower_for)
+
+
+# ------------------------------------------------------------------------------ running
+
+
+def options(template: str, tmp_path: Path, **kw: Any) -> RunOptions:
+    overrides = kw.pop("overrides", None) or Overrides(name=kw.pop("name", f"t-{template}"))
+    defaults = dict(
+        root=ROOT,
+        yes=True,
+        skip_preview=True,
+        pulumi_root=str(FAKE_ROOT),
+        poll_seconds=0.01,
+        start_timeout_seconds=0.3,
+        destroy_backoff_seconds=0.0,
+        record_dir=tmp_path / "runs",
+    )
+    defaults.update(kw)
+    return RunOptions(template=template, overrides=overrides, **defaults)
+
+
+def quiet_ui() -> tuple[Ui, io.StringIO]:
+    buf = io.StringIO()
+    return Ui(Console(file=buf, width=200, force_terminal=False, color_system=None)), buf
+
+
+def signal_when(
+    predicate, signals: int = 1, sig: int = signal.SIGINT, gap: float = 0.3, timeout: float = 30
+) -> threading.Thread:
+    """Send `signals` SIGINTs to this process once `predicate()` holds (as a terminal's Ctrl-C would)."""
+    import time
+
+    def body():
+        deadline = time.monotonic() + timeout
+        while not predicate() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for i in range(signals):
+            if i:
+                time.sleep(gap)
+            os.kill(os.getpid(), sig)
+
+    t = threading.Thread(target=body, daemon=True)
+    t.start()
+    return t
+
+
+def command() -> TrackedPulumiCommand:
+    return TrackedPulumiCommand(root=str(FAKE_ROOT))

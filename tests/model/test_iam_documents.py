@@ -1,0 +1,194 @@
+"""Every IAM, bucket and key policy trainstack produces is valid IAM JSON and least-privilege."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.iam.policy_validation import IAMPolicyDocumentValidator, IAMTrustPolicyDocumentValidator
+from parliament import analyze_policy_string
+
+from tests.helpers import STACKS, as_list, statements
+from trainstack.model import iam_documents as docs
+
+# Parliament reads every document as an identity policy. These findings are expected and safe:
+ACCEPTED_FINDINGS = {
+    # A KMS key policy's "Resource": "*" means "this key"; it is a resource policy.
+    ("RESOURCE_STAR", "EnableIamPolicies"),
+    ("RESOURCE_STAR", "CloudWatchLogsEncryptThisAccountsLogGroups"),
+    ("RESOURCE_STAR", "CloudWatchLogsDescribeKey"),
+    # The encryption-context key is typed String; AWS documents ArnLike on it for the log group ARN.
+    ("MISMATCHED_TYPE", "CloudWatchLogsEncryptThisAccountsLogGroups"),
+    # The KMS key-id condition key is a String whose value AWS documents as the key ARN.
+    ("MISMATCHED_TYPE_BUT_USABLE", "DenyOtherKmsKeys"),
+    # SendCommand is authorized per resource (document and instance separately), as AWS documents;
+    # parliament wants the document ARN in every statement.
+    ("RESOURCE_MISMATCH", "OnThisGroupsInstancesOnly"),
+    ("RESOURCE_MISMATCH", "RunShellScriptDocument"),
+}
+
+
+def policy_documents(example_plans):
+    """(stack, resource, input key, document) for every policy input of every example stack."""
+    for stack, result in example_plans.items():
+        for r in result.run.resources:
+            for key in ("policy", "assumeRolePolicy"):
+                if isinstance(r.inputs.get(key), str):
+                    yield stack, r, key, r.inputs[key]
+
+
+def test_the_examples_produce_policies(example_plans):
+    kinds = {(r.type, key) for _, r, key, _ in policy_documents(example_plans)}
+    assert ("aws:iam/rolePolicy:RolePolicy", "policy") in kinds
+    assert ("aws:s3/bucketPolicy:BucketPolicy", "policy") in kinds
+    assert ("aws:kms/key:Key", "policy") in kinds
+    assert ("aws:iam/role:Role", "assumeRolePolicy") in kinds
+
+
+def test_every_document_passes_moto_iam_validation(example_plans):
+    for _stack, _r, key, doc in policy_documents(example_plans):
+        validator = IAMTrustPolicyDocumentValidator if key == "assumeRolePolicy" else IAMPolicyDocumentValidator
+        validator(doc).validate()  # raises MalformedPolicyDocument with AWS's message
+
+
+def test_no_unexpected_linter_findings(example_plans):
+    unexpected = []
+    for stack, r, key, doc in policy_documents(example_plans):
+        if key == "assumeRolePolicy":
+            continue  # trust policies have no Resource by design; moto validates them above
+        sids = {s.get("Sid") for s in statements(json.loads(doc))}
+        for finding in analyze_policy_string(doc, ignore_private_auditors=True).findings:
+            if not any((finding.issue, sid) in ACCEPTED_FINDINGS for sid in sids):
+                unexpected.append(f"{stack}/{r.name}: {finding.issue} {finding.detail}")
+    assert unexpected == []
+
+
+def test_policies_are_accepted_by_moto_iam_s3_and_kms(example_plans, aws_credentials):
+    with mock_aws():
+        iam, s3, kms = boto3.client("iam"), boto3.client("s3"), boto3.client("kms")
+        s3.create_bucket(Bucket="policy-check")
+        for i, (_stack, r, key, doc) in enumerate(policy_documents(example_plans)):
+            if key == "assumeRolePolicy":
+                iam.create_role(RoleName=f"r{i}", AssumeRolePolicyDocument=doc)
+            elif r.type == "aws:iam/rolePolicy:RolePolicy":
+                iam.create_role(
+                    RoleName=f"p{i}", AssumeRolePolicyDocument=json.dumps(docs.assume_role("ec2.amazonaws.com"))
+                )
+                iam.put_role_policy(RoleName=f"p{i}", PolicyName="p", PolicyDocument=doc)
+            elif r.type == "aws:s3/bucketPolicy:BucketPolicy":
+                s3.put_bucket_policy(Bucket="policy-check", Policy=doc)
+            elif r.type == "aws:kms/key:Key":
+                kms.create_key(Policy=doc)
+
+
+def allows(doc: dict, action: str, resource: str) -> bool:
+    """Over-approximating evaluator: Allow statements match by action and resource, conditions ignored.
+
+    Good for "may NOT" assertions (conditions can only narrow an Allow further).
+    """
+    return any(
+        s["Effect"] == "Allow"
+        and any(fnmatch.fnmatchcase(action, a) for a in as_list(s["Action"]))
+        and any(fnmatch.fnmatchcase(resource, p) for p in as_list(s["Resource"]))
+        for s in statements(doc)
+    )
+
+
+def identity_policies(example_plans):
+    for stack, r, _key, doc in policy_documents(example_plans):
+        if r.type == "aws:iam/rolePolicy:RolePolicy":
+            yield stack, r, json.loads(doc)
+
+
+def test_no_wildcard_s3_or_admin_grants(example_plans):
+    for stack, r, doc in identity_policies(example_plans):
+        for s in statements(doc):
+            actions = as_list(s["Action"])
+            assert "*" not in actions and not any(a in ("s3:*", "iam:*", "kms:*") for a in actions), (stack, r.name)
+            if s["Resource"] == "*" or "*" in as_list(s["Resource"]):
+                assert not any(
+                    a.startswith(("s3:", "kms:", "iam:", "autoscaling:Update", "sagemaker:")) for a in actions
+                ), (stack, r.name, s)
+
+
+@pytest.mark.parametrize("stack", [s for s in STACKS if s.startswith("dev-")])
+def test_training_roles_write_only_their_own_prefixes(example_plans, stack):
+    result = example_plans[stack]
+    owner, artifacts = result.config.cluster.owner, result.run.outputs["artifactUri"]
+    bucket = artifacts.split("/")[2]
+    own = f"arn:aws:s3:::{bucket}/artifacts/{owner}/{stack}/model/model.pt"
+    own_ckpt = f"arn:aws:s3:::{bucket}/checkpoints/{owner}/{stack}/step-100.pt"
+    others = [
+        f"arn:aws:s3:::{bucket}/artifacts/mallory/{stack}/model.pt",
+        f"arn:aws:s3:::{bucket}/artifacts/{owner}/another-stack/model.pt",
+        f"arn:aws:s3:::{bucket}/checkpoints/mallory/x/step.pt",
+        "arn:aws:s3:::" + result.run.outputs["datasetUri"].split("/")[2] + "/cifar10/v1/train.bin",
+    ]
+    training = [
+        doc
+        for _, r, doc in identity_policies({stack: result})
+        if any(s.get("Sid") == "ReadWriteRunArtifacts" for s in statements(doc))
+    ]
+    assert training, "no training data policy found"
+    for doc in training:
+        assert allows(doc, "s3:PutObject", own) and allows(doc, "s3:PutObject", own_ckpt)
+        for other in others:
+            assert not allows(doc, "s3:PutObject", other), other
+            assert not allows(doc, "s3:DeleteObject", other), other
+
+
+def test_dataset_read_is_scoped_to_the_dataset_prefix():
+    doc = docs.training_data_access(
+        dataset_bucket_arn="arn:aws:s3:::raw",
+        dataset_prefix="cifar10/v1/",
+        artifacts_bucket_arn="arn:aws:s3:::art",
+        write_prefixes=["artifacts/a/s/"],
+        kms_key_arn="arn:aws:kms:us-east-1:1:key/k",
+        region="us-east-1",
+    )
+    assert allows(doc, "s3:GetObject", "arn:aws:s3:::raw/cifar10/v1/data_batch_1")
+    assert not allows(doc, "s3:GetObject", "arn:aws:s3:::raw/imagenet/train.tar")
+    assert not allows(doc, "s3:PutObject", "arn:aws:s3:::raw/cifar10/v1/poison")
+    kms = next(s for s in statements(doc) if s["Sid"] == "UseDataLakeKeyThroughS3")
+    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
+
+
+def test_ecr_repository_arn():
+    assert (
+        docs.ecr_repository_arn("763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu")
+        == "arn:aws:ecr:us-east-1:763104351884:repository/pytorch-training"
+    )
+    assert docs.ecr_repository_arn("docker.io/pytorch/pytorch:latest") is None
+    assert docs.pull_image(None)["Statement"] == []
+
+
+def test_flow_log_platform_policies_pass_the_same_checks(aws_credentials):
+    """The bucket and key policies of a platform with `flowLogs: true` (off in the examples)."""
+    from tests.helpers import PLATFORM_CONFIG
+    from trainstack.plan.offline import run_offline
+    from trainstack.programs.program import main
+
+    run = run_offline(main, config={**PLATFORM_CONFIG, "trainstack:flowLogs": True}, stack="platform")
+    policies = [r for r in run.resources if r.type in ("aws:s3/bucketPolicy:BucketPolicy", "aws:kms/key:Key")]
+    log_policy = next(r for r in policies if "logs" in r.name)
+    assert any(s.get("Sid") == "AWSLogDeliveryWrite" for s in statements(json.loads(log_policy.inputs["policy"])))
+    with mock_aws():
+        s3, kms = boto3.client("s3"), boto3.client("kms")
+        s3.create_bucket(Bucket="policy-check")
+        for r in policies:
+            doc = r.inputs["policy"]
+            IAMPolicyDocumentValidator(doc).validate()
+            sids = {s.get("Sid") for s in statements(json.loads(doc))}
+            findings = [
+                f
+                for f in analyze_policy_string(doc, ignore_private_auditors=True).findings
+                if not any((f.issue, sid) in ACCEPTED_FINDINGS for sid in sids)
+            ]
+            assert findings == [], (r.name, [(f.issue, f.detail) for f in findings])
+            if r.type == "aws:kms/key:Key":
+                kms.create_key(Policy=doc)
+            else:
+                s3.put_bucket_policy(Bucket="policy-check", Policy=doc)

@@ -1,0 +1,84 @@
+"""`trainstack plan --format mermaid|dot`: the picture parses, and shows the tree, the reference and the data flow."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.helpers import ROOT, STACKS
+from trainstack.cli.main import app
+from trainstack.plan.diagram import dot, mermaid
+
+VALIDATOR = ROOT / "tests" / "mermaid" / "validate.mjs"
+
+
+def mermaid_errors(diagrams: list[str]) -> list[str | None]:
+    """Mermaid's own parser on each diagram (one node process for all): None where it parses."""
+    out = subprocess.run(
+        ["node", str(VALIDATOR)],
+        input=json.dumps(diagrams),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=VALIDATOR.parent,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_every_example_and_the_readme_diagram_parse_with_mermaid_and_a_broken_one_does_not(example_plans):
+    diagrams = [mermaid(example_plans[s]) for s in STACKS]
+    readme = re.findall(r"```mermaid\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert readme, "the README embeds a diagram"
+    broken = diagrams[0].replace('"]', '"', 1)  # an unclosed node label
+    names = STACKS + ["README"] * len(readme)
+    errors = mermaid_errors(diagrams + readme + [broken])
+    assert errors[:-1] == [None] * len(names), dict(zip(names, errors[:-1], strict=True))
+    assert errors[-1] and "Parse error" in errors[-1]
+
+
+def test_the_mermaid_picture_nests_components_and_shows_the_data_flow(example_plans):
+    text = mermaid(example_plans["dev-ecs"])
+    assert text.startswith("flowchart LR\n")
+    # The GPU group component sits inside the ECS cluster component, its ASG inside it.
+    training = text.index('["training<br/>trainstack:compute:EcsTrainingCluster"]')
+    gpu = text.index('["training-gpu<br/>trainstack:compute:GpuAutoScalingGroup"]')
+    asg = text.index('["training-gpu-asg<br/>aws:autoscaling:Group"]')
+    assert training < gpu < asg < text.index("end", asg)
+    ids = dict(re.findall(r'(\w+)\[\S?"([^"]+?)<br/>', text))
+    task = next(i for i, name in ids.items() if name == "training-task")
+    ref = next(i for i, name in ids.items() if name == "platform")
+    assert f'platform -.->|"StackReference: network, data lake"| {ref}' in text
+    assert f'dataset -->|"reads"| {task}' in text and f'{task} -->|"writes"| model' in text
+    assert 'dataset[("dataset<br/>raw/cifar10/v1/")]' in text
+    assert 'model[("model<br/>artifacts/alice/dev-ecs/model/")]' in text
+
+
+@pytest.mark.parametrize("stack, job", [("dev-ec2", "training-gpu-asg"), ("dev-sagemaker", "training-job")])
+def test_each_backend_names_the_resource_that_trains(example_plans, stack, job):
+    text = dot(example_plans[stack])
+    node = re.search(rf'(\w+) \[label="{job}\\n', text).group(1)
+    assert f'dataset -> {node} [label="reads"];' in text and f'{node} -> model [label="writes"];' in text
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_dot_picture_is_well_formed(example_plans, stack):
+    text = dot(example_plans[stack])
+    assert text.startswith("digraph trainstack {") and text.count("{") == text.count("}")
+    declared = set(re.findall(r"^\s*(\w+) \[label=", text, re.M))
+    for src, dst in re.findall(r"^\s*(\w+) -> (\w+) ", text, re.M):
+        assert src in declared and dst in declared
+    assert len(declared) == len(example_plans[stack].run.resources) - sum(
+        1 for r in example_plans[stack].run.resources if not r.custom
+    ) + (4 if example_plans[stack].platform_stack else 0)
+
+
+def test_the_cli_prints_the_diagram():
+    out = CliRunner().invoke(app, ["plan", "dev-sagemaker", "--format", "mermaid"])
+    assert out.exit_code == 0 and out.output.startswith("flowchart LR")
+    bad = CliRunner().invoke(app, ["plan", "dev-sagemaker", "--format", "png"])
+    assert bad.exit_code == 2 and "use text, mermaid or dot" in bad.output

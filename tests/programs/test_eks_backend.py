@@ -1,0 +1,310 @@
+"""The eks backend under the mock engine: what `pulumi up` would create for dev-eks and dev-eks-shared."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.session import get_session
+from botocore.validate import ParamValidator
+
+from tests.helpers import cluster_config, policy_of, statements
+from trainstack.model import eks_request as E
+from trainstack.model.scheduler_input import from_universal
+from trainstack.plan.provider_schema import universal_target_problem
+
+
+@pytest.fixture(scope="module")
+def dedicated(example_plans):
+    return example_plans["dev-eks"].run
+
+
+@pytest.fixture(scope="module")
+def shared(example_plans):
+    return example_plans["dev-eks-shared"].run
+
+
+def k8s_object(run, kind: str, name_contains: str = ""):
+    return run.one(
+        next(t for t in {r.type for r in run.resources} if t.startswith("kubernetes:") and t.endswith(f":{kind}")),
+        name_contains,
+    )
+
+
+def test_built_from_aws_primitives_not_opaque_remote_components(dedicated):
+    assert not [r.type for r in dedicated.resources if r.type.startswith("eks:")]
+    assert all(r.custom or r.type.startswith(("trainstack:", "pulumi:")) for r in dedicated.resources)
+
+
+def test_control_plane_uses_api_authentication_and_managed_addons(dedicated):
+    cluster = dedicated.one("aws:eks/cluster:Cluster")
+    assert cluster.inputs["accessConfig"]["authenticationMode"] == "API"
+    assert cluster.inputs["version"] == "1.35" and cluster.inputs["bootstrapSelfManagedAddons"] is False
+    assert cluster.inputs["upgradePolicy"] == {"supportType": "STANDARD"}  # no silent $0.60/h extended support
+    addons = {a.inputs["addonName"] for a in dedicated.of_type("aws:eks/addon:Addon")}
+    assert addons == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"}
+    system = dedicated.one("aws:eks/nodeGroup:NodeGroup", "system")
+    assert system.inputs["scalingConfig"] == {"minSize": 1, "maxSize": 1, "desiredSize": 1}
+    assert system.inputs["capacityType"] == "ON_DEMAND" and system.inputs["instanceTypes"] == ["t3.medium"]
+
+
+def test_p3_node_group_sits_at_zero_with_taint_label_and_autoscaler_tags(dedicated):
+    group = dedicated.one("aws:eks/nodeGroup:NodeGroup", "gpu-p3-2xlarge")
+    assert group.inputs["amiType"] == "AL2023_x86_64_NVIDIA" and group.inputs["capacityType"] == "SPOT"
+    assert group.inputs["instanceTypes"] == ["p3.2xlarge"]
+    assert group.inputs["scalingConfig"] == {"minSize": 0, "maxSize": 2, "desiredSize": 0}
+    assert {"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"} in group.inputs["taints"]
+    assert group.inputs["labels"][E.LABEL_FAMILY] == "p3"
+    assert "scalingConfig.desiredSize" in group.ignore_changes
+    # Created once the system nodes are up (their CNI, the node role's policies).
+    assert dedicated.one("aws:eks/nodeGroup:NodeGroup", "system").urn in group.dependencies
+    tags = {t.inputs["tag"]["key"]: t.inputs["tag"]["value"] for t in dedicated.of_type("aws:autoscaling/tag:Tag")}
+    assert tags["k8s.io/cluster-autoscaler/node-template/resources/nvidia.com/gpu"] == "1"
+    asg = group.state["resources"][0]["autoscalingGroups"][0]["name"]
+    assert {t.inputs["autoscalingGroupName"] for t in dedicated.of_type("aws:autoscaling/tag:Tag")} == {asg}
+
+
+def test_system_nodes_are_tagged_at_launch_and_use_imdsv2(dedicated):
+    lt = dedicated.one("aws:ec2/launchTemplate:LaunchTemplate", "system")
+    assert lt.inputs["metadataOptions"]["httpTokens"] == "required"
+    assert {s["resourceType"] for s in lt.inputs["tagSpecifications"]} == {"instance", "volume", "network-interface"}
+    assert "vpcSecurityGroupIds" not in lt.inputs  # EKS then attaches the cluster security group itself
+    assert dedicated.one("aws:eks/nodeGroup:NodeGroup", "system").inputs["launchTemplate"]["id"] == lt.id
+
+
+def test_gpu_launch_template_keeps_pods_off_the_node_role_and_tags_instances(dedicated):
+    lt = dedicated.one("aws:ec2/launchTemplate:LaunchTemplate", "gpu-")
+    assert lt.inputs["metadataOptions"]["httpTokens"] == "required"
+    assert lt.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    ebs = lt.inputs["blockDeviceMappings"][0]["ebs"]
+    assert ebs["encrypted"] == "true" and ebs["volumeType"] == "gp3"
+    specs = {s["resourceType"]: s["tags"] for s in lt.inputs["tagSpecifications"]}
+    assert set(specs) == {"instance", "volume", "network-interface"}
+    cluster_sg = dedicated.one("aws:eks/cluster:Cluster").state["vpcConfig"]["clusterSecurityGroupId"]
+    assert cluster_sg in lt.inputs["vpcSecurityGroupIds"]
+
+
+def test_every_kubernetes_object_goes_through_the_clusters_provider(dedicated):
+    provider = dedicated.one("pulumi:providers:kubernetes")
+    objects = [r for r in dedicated.resources if r.type.startswith("kubernetes:")]
+    assert len(objects) >= 10
+    assert {r.provider.rsplit("::", 1)[0] for r in objects} == {provider.urn}  # provider reference: urn::id
+    kubeconfig = provider.inputs["kubeconfig"]
+    assert set(kubeconfig) == {"4dabf18193072939515e22adb298388d", "value"}  # Pulumi's secret signature
+    assert json.loads(kubeconfig["value"])["users"][0]["user"]["exec"]["args"][:2] == ["eks", "get-token"]
+
+
+def test_job_is_pinned_to_p3_with_gpu_limits_and_uses_the_pod_identity(dedicated):
+    job = k8s_object(dedicated, "Job")
+    spec = job.inputs["spec"]["template"]["spec"]
+    assert spec["nodeSelector"][E.LABEL_FAMILY] == "p3"
+    assert spec["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": "1"}
+    assert job.inputs["spec"]["completions"] == 2 and job.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"]
+    # The example ships examples/cifar10 as its code: the container fetches it first.
+    env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+    assert env["TRAINSTACK_CODE_URI"] == dedicated.outputs["codeUri"]
+    assert spec["containers"][0]["command"][:2] == ["python3", "-c"]
+    association = dedicated.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "training")
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
+        job.inputs["metadata"]["namespace"],
+        spec["serviceAccountName"],
+    )
+    role = dedicated.one("aws:iam/role:Role", "training-role")
+    assert association.inputs["roleArn"] == role.state["arn"]
+    trust = statements(json.loads(role.inputs["assumeRolePolicy"]))[0]
+    assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"]["aws:RequestTag/kubernetes-namespace"] == "ts-dev-eks"
+    # The Job waits for its identity, the GPU node groups and the device plugin.
+    waits = set(job.dependencies)
+    assert association.urn in waits
+    assert k8s_object(dedicated, "DaemonSet").urn in waits
+    assert dedicated.one("aws:eks/nodeGroup:NodeGroup", "gpu-p3-2xlarge").urn in waits
+
+
+def test_autoscaler_runs_on_the_system_node_with_a_scoped_pod_identity(dedicated):
+    deployment = k8s_object(dedicated, "Deployment")
+    pod = deployment.inputs["spec"]["template"]["spec"]
+    cluster = dedicated.one("aws:eks/cluster:Cluster").state["name"]
+    assert pod["nodeSelector"] == {"trainstack.io/role": "system"}
+    assert f"k8s.io/cluster-autoscaler/{cluster}" in " ".join(pod["containers"][0]["command"])
+    association = dedicated.one("aws:eks/podIdentityAssociation:PodIdentityAssociation", "autoscaler")
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
+        "kube-system",
+        pod["serviceAccountName"],
+    )
+    doc = policy_of(dedicated.one("aws:iam/rolePolicy:RolePolicy", "autoscaler"))
+    resize = next(s for s in statements(doc) if "autoscaling:SetDesiredCapacity" in s["Action"])
+    assert resize["Condition"]["StringEquals"] == {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster}": "owned"}
+
+
+def test_teardown_scales_every_group_to_zero_with_a_botocore_valid_request(dedicated):
+    shape = get_session().get_service_model("eks").operation_model("UpdateNodegroupConfig").input_shape
+    groups = {g.state["nodeGroupName"]: g for g in dedicated.of_type("aws:eks/nodeGroup:NodeGroup")}
+    schedules = dedicated.of_type("aws:scheduler/schedule:Schedule")
+    called = {}
+    for s in schedules:
+        target = s.inputs["target"]
+        assert target["arn"] == "arn:aws:scheduler:::aws-sdk:eks:updateNodegroupConfig"
+        sent = json.loads(target["input"])
+        # What Scheduler sends: PascalCase members (a universal target refuses `clusterName`) ...
+        assert {"ClusterName", "NodegroupName", "ScalingConfig"} <= set(sent)
+        assert universal_target_problem(target["arn"], target["input"]) == ""
+        # ... and, in the API's own names, a request botocore accepts.
+        request, wrong = from_universal("eks", "updateNodegroupConfig", sent)
+        assert wrong == [] and ParamValidator().validate(request, shape).generate_report() == ""
+        assert request["scalingConfig"]["minSize"] == request["scalingConfig"]["desiredSize"] == 0
+        called.setdefault(request["nodegroupName"], []).append((s.inputs["scheduleExpression"], request))
+    assert set(called) == set(groups)  # the GPU group and, in dedicated mode, the system group
+    for name, calls in called.items():
+        assert len({when for when, _ in calls}) == 2  # at expiry and a backstop later
+        tainted = all(r.get("taints") for _, r in calls)
+        assert tainted == ("system" not in name)
+    doc = policy_of(dedicated.one("aws:iam/rolePolicy:RolePolicy", "teardown"))
+    assert statements(doc) == [
+        {
+            "Sid": "ScaleTheseNodeGroupsToZero",
+            "Effect": "Allow",
+            "Action": "eks:UpdateNodegroupConfig",
+            "Resource": sorted(g.state["arn"] for g in groups.values()),
+        }
+    ]
+
+
+def test_outputs_name_the_cluster_job_and_how_to_follow_it(dedicated):
+    out = dedicated.outputs
+    assert out["namespace"] == "ts-dev-eks" and out["jobName"] == "train" and out["eksMode"] == "dedicated"
+    assert out["clusterName"] == dedicated.one("aws:eks/cluster:Cluster").state["name"]
+    assert len(out["nodeGroupNames"]) == 1 and "kubectl logs -n ts-dev-eks" in out["logsCommand"]
+    assert json.loads(out["kubeconfig"])["clusters"][0]["cluster"]["server"].startswith("https://")
+
+
+def test_idle_cost_is_the_control_plane_and_system_node_in_dedicated_mode_only(example_plans):
+    dedicated, shared, platform = (example_plans[s].cost for s in ("dev-eks", "dev-eks-shared", "platform-eks"))
+    assert dedicated.idle_usd_per_hour == pytest.approx(0.10 + 0.0416)
+    assert dedicated.busy_usd_per_hour == pytest.approx(0.10 + 0.0416 + 2 * 3.06)
+    assert shared.idle_usd_per_hour == 0 and shared.busy_usd_per_hour > 3
+    assert platform.idle_usd_per_hour == pytest.approx(0.10 + 0.0416)
+
+
+def test_shared_mode_adds_only_node_groups_and_the_job_to_the_platforms_cluster(shared, example_plans):
+    assert not shared.of_type("aws:eks/cluster:Cluster") and not shared.of_type("aws:eks/addon:Addon")
+    platform = example_plans["platform-eks"].run
+    cluster_name = platform.outputs["eks"]["clusterName"]
+    groups = shared.of_type("aws:eks/nodeGroup:NodeGroup")
+    assert len(groups) == 2 and {g.inputs["clusterName"] for g in groups} == {cluster_name}
+    assert shared.one("aws:eks/podIdentityAssociation:PodIdentityAssociation").inputs["clusterName"] == cluster_name
+    # The platform's Cluster Autoscaler and device plugin serve every shared cluster stack.
+    assert platform.one("aws:eks/cluster:Cluster") and [r for r in platform.resources if r.type.endswith(":DaemonSet")]
+    # Teardown never touches the shared system group.
+    names = {
+        json.loads(s.inputs["target"]["input"])["NodegroupName"]
+        for s in shared.of_type("aws:scheduler/schedule:Schedule")
+    }
+    assert names == {g.state["nodeGroupName"] for g in groups}
+
+
+def test_shared_mode_on_a_platform_without_a_shared_cluster_fails_at_plan_time(run_stack):
+    with pytest.raises(Exception, match="exports no shared EKS cluster.*sharedCluster: true"):
+        run_stack(cluster_config("eks", gpu={"instanceTypes": ["p3.2xlarge"]}, eks={"mode": "shared"}))
+
+
+def test_plan_shows_the_eks_cluster_end_to_end(example_plans):
+    import io
+
+    from rich.console import Console
+
+    from trainstack.plan.render import render
+
+    console = Console(width=200, file=io.StringIO(), record=True)
+    render(example_plans["dev-eks"], console)
+    output = console.export_text()
+    for fragment in (
+        "eks-control-plane-cluster  aws:eks:Cluster",
+        "gpu-p3-2xlarge  aws:eks:NodeGroup  ignores scalingConfig.desiredSize",
+        "nvidia-device-plugin  kubernetes:apps:DaemonSet",
+        "eks-addons-autoscaler  kubernetes:apps:Deployment",
+        "training-identity  aws:eks:PodIdentityAssociation",
+        "training-job  kubernetes:batch:Job",
+        "teardown-scale-to-zero-p3-2xlarge  aws:scheduler:Schedule",
+        "idle $0.14/h",
+        "plan ok",
+    ):
+        assert fragment in output, fragment
+
+
+def test_bottlerocket_on_demand_groups_keep_their_own_plugin_and_data_volume(run_stack):
+    run = run_stack(
+        cluster_config(
+            "eks",
+            gpu={"instanceTypes": ["g5.xlarge"], "family": "g5", "spotPercent": 0},
+            eks={"amiType": "BOTTLEROCKET_x86_64_NVIDIA"},
+        ),
+        stack="dev-br",
+    )
+    group = run.one("aws:eks/nodeGroup:NodeGroup", "gpu-g5-xlarge")
+    assert group.inputs["amiType"] == "BOTTLEROCKET_x86_64_NVIDIA" and group.inputs["capacityType"] == "ON_DEMAND"
+    plugin = k8s_object(run, "DaemonSet").inputs["spec"]["template"]["spec"]["nodeSelector"]
+    assert not plugin.items() <= group.inputs["labels"].items()  # Bottlerocket ships the plugin
+    lt = run.one("aws:ec2/launchTemplate:LaunchTemplate", "gpu-")
+    assert lt.inputs["blockDeviceMappings"][0]["deviceName"] == "/dev/xvdb"  # Bottlerocket's data volume
+    assert "placement" not in lt.inputs and not run.of_type("aws:ec2/placementGroup:PlacementGroup")
+
+
+def test_plan_names_the_eks_ami_type_and_the_volta_driver(example_plans):
+    from trainstack.plan.planner import ami_plan
+
+    ami = ami_plan(example_plans["dev-eks"].config)
+    assert ami["source"].startswith("EKS node group AMI type AL2023_x86_64_NVIDIA")
+    assert ami["driverBranch"] == 580 and "proprietary" in ami["driverModule"]
+
+
+@pytest.mark.parametrize("stack", ["dev-eks", "dev-eks-shared", "platform-eks"])
+def test_every_kubernetes_object_pulumi_receives_is_schema_valid(example_plans, stack):
+    import kubernetes_validate
+
+    result = example_plans[stack]
+    version = result.config.cluster.eks.version if result.config.cluster else result.config.platform.eks.version
+    objects = [r for r in result.run.resources if r.type.startswith("kubernetes:")]
+    assert objects
+    for r in objects:
+        assert r.inputs["apiVersion"] and r.inputs["kind"]
+        kubernetes_validate.validate(r.inputs, version, strict=True)
+
+
+def test_eks_training_cluster_is_usable_on_its_own_from_any_program(run_program):
+    import datetime as dt
+
+    from trainstack.components.eks_training_cluster import EksTrainingCluster, EksTrainingClusterArgs
+    from trainstack.model import config as C
+    from trainstack.model.run_locations import RunLocations
+
+    now = dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc)
+    cfg = C.parse_config(
+        cluster_config("eks", gpu={"instanceTypes": ["g5.xlarge"], "family": "g5"}), stack="solo", now=now
+    ).cluster
+    locations = RunLocations(
+        "raw", "arn:aws:s3:::raw", "d/", "art", "arn:aws:s3:::art", "artifacts/a/solo/", "checkpoints/a/solo/"
+    )
+
+    def program():
+        cluster = EksTrainingCluster(
+            "solo",
+            EksTrainingClusterArgs(
+                cluster=cfg,
+                stack="solo",
+                region="us-east-1",
+                account_id="123456789012",
+                subnet_ids=["subnet-1", "subnet-2"],
+                security_group_id="sg-1",
+                locations=locations,
+                kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+            ),
+        )
+        import pulumi
+
+        pulumi.export("groups", [g.node_group_name for g in cluster.gpu.groups.values()])
+        pulumi.export("targets", len(cluster.teardown_targets()))
+
+    run = run_program(program)
+    assert len(run.outputs["groups"]) == 1 and run.outputs["targets"] == 2  # the GPU group and the system group
+    assert all(r.parent for r in run.resources if r.type != "trainstack:eks:EksTrainingCluster")
