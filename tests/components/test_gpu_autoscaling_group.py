@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
+from trainstack.backends.ecs import ECS_AL2023_GPU
 from trainstack.components.gpu_autoscaling_group import GpuAutoScalingGroup, GpuAutoScalingGroupArgs, check_root_volume
-from trainstack.model.amis import ECS_AL2023_GPU
 
 TAGS = {"trainstack:owner": "alice", "trainstack:expires-at": "2026-11-22T23:00:00Z"}
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import NOW, ROOT, cluster_config
+from trainstack.backends.ec2 import DLAMI_BASE_OSS_AL2023
+from trainstack.backends.ecs import ECS_AL2023_GPU
 from trainstack.model import amis, catalog
 from trainstack.model.config import parse_config
 
@@ -12,7 +14,7 @@ ARCHITECTURES = sorted({t.architecture.name for t in catalog.gpu_types()})
 
 
 def test_no_row_pairs_an_open_module_ami_with_volta():
-    for row in amis.ROWS:
+    for row in amis.rows():
         arch = next(t.architecture for t in catalog.gpu_types() if t.architecture.name == row.architecture)
         if arch.last_driver_branch is not None:  # Volta: proprietary module, R580 or older
             assert row.driver_module == amis.PROPRIETARY, row
@@ -24,24 +26,24 @@ def test_no_row_pairs_an_open_module_ami_with_volta():
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_ecs_has_an_aws_ami_for_every_catalog_architecture(arch):
     row = amis.row("ecs", arch)
-    assert row is not None and row.ssm_parameter == amis.ECS_AL2023_GPU
+    assert row is not None and row.ssm_parameter == ECS_AL2023_GPU
 
 
 def test_ec2_has_no_aws_ami_for_volta_and_the_dlami_for_the_rest():
     assert amis.row("ec2", "Volta") is None
     for arch in set(ARCHITECTURES) - {"Volta"}:
-        assert amis.row("ec2", arch).ssm_parameter == amis.DLAMI_BASE_OSS_AL2023
+        assert amis.row("ec2", arch).ssm_parameter == DLAMI_BASE_OSS_AL2023
 
 
 def test_every_row_names_a_public_parameter_and_its_evidence():
-    for row in amis.ROWS:
+    for row in amis.rows():
         assert row.ssm_parameter.startswith("/aws/service/")
         assert row.evidence.startswith("https://")
         assert row.support
 
 
 def test_parameter_for_refuses_what_has_no_row():
-    assert amis.parameter_for("ecs", ["Volta"]) == amis.ECS_AL2023_GPU
+    assert amis.parameter_for("ecs", ["Volta"]) == ECS_AL2023_GPU
     with pytest.raises(ValueError, match="pin gpu.amiId"):
         amis.parameter_for("ec2", ["Volta"])
 
@@ -54,7 +56,7 @@ def test_sagemaker_has_no_ami_to_choose():
 def test_the_ami_the_program_resolves_is_the_one_the_plan_shows(example_plans):
     for name, result in example_plans.items():
         c = result.config.cluster
-        if c is None or c.backend not in amis.AMI_BACKENDS:
+        if c is None or c.backend not in amis.table_backends():
             continue
         plan = amis.plan_for(c.backend, c.gpu.architectures, c.gpu.ami_id, c.gpu.ami_driver_branch)
         params = [a["name"] for t, a in result.run.invokes if t == "aws:ssm/getParameter:getParameter"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import STACKS
+from trainstack import backends
 from trainstack.model import timing as T
 from trainstack.plan.render import timing_line
 
@@ -78,7 +79,7 @@ def test_ec2_training_starts_from_the_group_not_from_the_end_of_up():
     nodes = [node("asg", "aws:autoscaling/group:Group"), node("late", "aws:eks/cluster:Cluster")]
     est = T.estimate(nodes, "ec2", image="docker.io/me/train:1")
     asg = T.CREATE_SECONDS["aws:autoscaling/group:Group"][0]
-    after = sum(s for _, s, _ in T.AFTER_UP["ec2"]) + T.DEFAULT_IMAGE_GIB[0] * T.PULL_SECONDS_PER_GIB
+    after = sum(p.seconds for p in backends.get("ec2").after_up) + T.DEFAULT_IMAGE_GIB[0] * T.PULL_SECONDS_PER_GIB
     assert est.up_seconds == T.CREATE_SECONDS["aws:eks/cluster:Cluster"][0]
     assert est.training_seconds == max(asg + after, est.up_seconds)
     assert est.after_up[-1].name == "image pull" and "unknown" in est.after_up[-1].source

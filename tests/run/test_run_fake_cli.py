@@ -466,9 +466,12 @@ def test_reap_cleans_up_with_down(cli, cloud, tmp_path, monkeypatch):
 
 
 def test_a_backend_without_a_follower_is_refused_up_front(cli, cloud, tmp_path, monkeypatch):
-    from trainstack.model.config import BACKENDS
+    import dataclasses
 
-    assert set(BACKENDS) <= set(run_mod.FOLLOWERS)  # every backend is followed today (eks included)
-    monkeypatch.delitem(run_mod.FOLLOWERS, "eks")  # a future backend without one is refused up front
+    from trainstack import backends
+
+    assert set(backends.names()) == set(run_mod.followed())  # every backend is followed today (eks included)
+    # a backend that declares no follower (deploy with `pulumi up` only) is refused up front
+    monkeypatch.setitem(backends._load(), "eks", dataclasses.replace(backends.get("eks"), follower=None))
     record = run_mod.run(options("dev-eks", tmp_path), quiet_ui()[0], command=command())
     assert record.exit_code == 2 and "trainstack:backend = eks" in record.reason and cli.commands() == []

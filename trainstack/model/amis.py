@@ -2,7 +2,8 @@
 
 NVIDIA's open kernel modules support Turing and newer only; Volta (p3, p3dn: V100) needs the
 proprietary module, and R580 is the last driver branch that supports Volta. Which AMI loads which
-module differs per backend, so the choice is a table keyed by (backend, GPU architecture). A
+module differs per backend, so the choice is a table keyed by (backend, GPU architecture), each
+backend declaring its own rows (`ami_rows` in trainstack/backends/<name>.py). A
 pairing without a row has no AWS-maintained AMI that can drive the GPU: config refuses it unless
 `gpu.amiId` is pinned (see `problem_for`). SageMaker picks its own hosts and has no row.
 
@@ -26,69 +27,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from trainstack import backends
+from trainstack.backends import AmiRow, AmiSource
 from trainstack.model.catalog import GpuArchitecture
 
 OPEN = "open"
 PROPRIETARY = "proprietary"
 
-# Backends that launch EC2 instances from an AMI trainstack chooses.
-AMI_BACKENDS = ("ec2", "ecs")
 
-ECS_AL2023_GPU = "/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id"
-DLAMI_BASE_OSS_AL2023 = (
-    "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
-)
-
-_ECS_KMOD_LOADER = (
-    "https://github.com/aws/amazon-ecs-ami/blob/main/scripts/al2023/gpu/nvidia-kmod-load.sh "
-    "+ variables.pkr.hcl nvidia_driver_major_al2023 = 580"
-)
-_DLAMI_OSS_NOTES = (
-    "https://docs.aws.amazon.com/dlami/latest/devguide/aws-deep-learning-ami-gpubaseoss-al2023-2026-09-04.html"
-)
+def rows() -> tuple[AmiRow, ...]:
+    """Every backend's AMI rows (each backend declares its own: trainstack/backends/<name>.py)."""
+    return tuple(r for b in backends.all_backends() for r in b.ami_rows)
 
 
-@dataclass(frozen=True)
-class AmiRow:
-    backend: str
-    architecture: str  # catalog.GpuArchitecture.name
-    ssm_parameter: str
-    ami_name: str
-    driver_module: str  # OPEN | PROPRIETARY: what the AMI loads for this architecture
-    driver_branch: int | None  # NVIDIA driver branch when AWS pins it
-    support: str  # support status of the AMI's OS
-    evidence: str  # where the row comes from
-
-
-_ECS = "ECS-optimized Amazon Linux 2023 GPU AMI"
-_DLAMI = "Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023)"
-_AL2023 = "Amazon Linux 2023: supported"
-
-ROWS: tuple[AmiRow, ...] = (
-    # ECS AL2023 GPU: kmod loader picks nvidia-proprietary for P3/P3dn, R580 pinned (see module doc).
-    AmiRow("ecs", "Volta", ECS_AL2023_GPU, _ECS, PROPRIETARY, 580, _AL2023, _ECS_KMOD_LOADER),
-    # ... and the open module for every Turing-or-newer card.
-    AmiRow("ecs", "Turing", ECS_AL2023_GPU, _ECS, OPEN, 580, _AL2023, _ECS_KMOD_LOADER),
-    AmiRow("ecs", "Ampere", ECS_AL2023_GPU, _ECS, OPEN, 580, _AL2023, _ECS_KMOD_LOADER),
-    AmiRow("ecs", "Ada Lovelace", ECS_AL2023_GPU, _ECS, OPEN, 580, _AL2023, _ECS_KMOD_LOADER),
-    AmiRow("ecs", "Hopper", ECS_AL2023_GPU, _ECS, OPEN, 580, _AL2023, _ECS_KMOD_LOADER),
-    # DLAMI Base OSS AL2023 release notes: G4dn (Turing) ... P5 (Hopper); no P3. The DLAMI follows NVIDIA's
-    # current branch (595 in 2026-09) without pinning it, so the row names no branch.
-    AmiRow("ec2", "Turing", DLAMI_BASE_OSS_AL2023, _DLAMI, OPEN, None, _AL2023, _DLAMI_OSS_NOTES),
-    AmiRow("ec2", "Ampere", DLAMI_BASE_OSS_AL2023, _DLAMI, OPEN, None, _AL2023, _DLAMI_OSS_NOTES),
-    AmiRow("ec2", "Ada Lovelace", DLAMI_BASE_OSS_AL2023, _DLAMI, OPEN, None, _AL2023, _DLAMI_OSS_NOTES),
-    AmiRow("ec2", "Hopper", DLAMI_BASE_OSS_AL2023, _DLAMI, OPEN, None, _AL2023, _DLAMI_OSS_NOTES),
-    # ("ec2", "Volta"): none. The proprietary-driver DLAMI (AL2) dropped P3 in version 73.1
-    # (https://docs.aws.amazon.com/dlami/latest/devguide/aws-deep-learning-ami-base-aml2-2026-06-05.html)
-    # and every AL2023 DLAMI loads the open module.
-)
-
-_TABLE = {(r.backend, r.architecture): r for r in ROWS}
+def table_backends() -> tuple[str, ...]:
+    """Backends that launch EC2 instances from an AMI trainstack chooses (from their rows or gpu.amiId)."""
+    return tuple(b.name for b in backends.all_backends() if b.capabilities.ami is AmiSource.TABLE)
 
 
 def row(backend: str, architecture: str) -> AmiRow | None:
     """The AWS-maintained AMI that drives `architecture` on `backend`; None when there is none."""
-    return _TABLE.get((backend, architecture))
+    found = backends.find(backend)
+    return next((r for r in found.ami_rows if r.architecture == architecture), None) if found else None
 
 
 def parameter_for(backend: str, architectures: list[str] | tuple[str, ...]) -> str:
@@ -124,7 +84,7 @@ def plan_for(
     backend: str, architectures: list[GpuArchitecture], ami_id: str | None, driver_branch: int | None
 ) -> AmiPlan | None:
     """The AMI a valid config resolves to (None for pairings config refuses)."""
-    if backend not in AMI_BACKENDS:
+    if backend not in table_backends():
         return AmiPlan("managed by SageMaker", "chosen by SageMaker", None)
     if ami_id is not None:
         module = "as built into the pinned AMI"
@@ -148,19 +108,20 @@ def plan_for(
 
 def problem_for(backend: str, family: str, architectures: list[GpuArchitecture]) -> tuple[str, str] | None:
     """(problem, fix) when no AWS-maintained AMI on `backend` drives these GPUs and none is pinned."""
-    if backend not in AMI_BACKENDS:
+    if backend not in table_backends():
         return None
     missing = sorted({a.name for a in architectures if row(backend, a.name) is None})
     if not missing:
-        rows = {row(backend, a.name).ssm_parameter for a in architectures}  # type: ignore[union-attr]
-        if len(rows) <= 1:
+        parameters = {r.ssm_parameter for r in (row(backend, a.name) for a in architectures) if r is not None}
+        if len(parameters) <= 1:
             return None
         return (
             f"is not set, and the listed GPU architectures need different AMIs on the {backend} backend",
             "list instance types of one GPU architecture, or pin gpu.amiId",
         )
-    others = sorted({r.backend for r in ROWS if r.architecture in missing and r.backend != backend}) + ["sagemaker"]
-    newer = sorted({r.architecture for r in ROWS if r.backend == backend})
+    service = [b.name for b in backends.all_backends() if b.capabilities.ami is not AmiSource.TABLE]
+    others = sorted({r.backend for r in rows() if r.architecture in missing and r.backend != backend}) + service
+    newer = sorted({r.architecture for r in rows() if r.backend == backend})
     volta = next((a for a in architectures if a.name in missing and a.last_driver_branch), None)
     needs = (
         f"the proprietary NVIDIA kernel module with an R{volta.last_driver_branch}-or-older driver"

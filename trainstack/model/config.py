@@ -19,12 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from trainstack import backends
 from trainstack.model import amis, catalog
 from trainstack.model.cidr import SubnetPlanError, plan_subnets
 
 NS = "trainstack"
 KINDS = ("platform", "cluster")
-BACKENDS = ("ec2", "ecs", "eks", "sagemaker")
 EGRESS = ("public", "nat")
 INPUT_MODES = ("File", "FastFile", "Pipe")
 DISTRIBUTIONS = ("FullyReplicated", "ShardedByS3Key")
@@ -808,7 +808,7 @@ def _parse_cluster(
         pattern=re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$"),
         what="a stack name",
     )
-    backend = top.choice("backend", "ecs", BACKENDS, required=True)
+    backend = top.choice("backend", "ecs", backends.names(), required=True)
     expires_at = _parse_expiry(top, now)
     log_retention = top.integer("logRetentionDays", 14, 1, 3653, "use a number of days from 1 to 3653")
     if log_retention not in LOG_RETENTION_DAYS:
@@ -1160,7 +1160,7 @@ def _parse_gpu(g: _Reader, backend: str, job: JobConfig, warnings: list[str]) ->
                 f"({family})",
                 f"use an AMI with an R{volta.last_driver_branch}-or-older driver",
             )
-        elif backend in amis.AMI_BACKENDS and ami_id is not None and driver is None:
+        elif backend in amis.table_backends() and ami_id is not None and driver is None:
             warnings.append(
                 f"gpu.amiId {ami_id} is pinned for Volta ({family}): it must load NVIDIA's proprietary kernel module "
                 f"with an R{volta.last_driver_branch}-or-older driver (the open module does not drive V100s). Set "

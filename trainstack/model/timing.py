@@ -15,6 +15,9 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from trainstack import backends
+from trainstack.backends import Phase
+
 # type token -> (typical create seconds, source)
 CREATE_SECONDS: dict[str, tuple[float, str]] = {
     "aws:eks/cluster:Cluster": (
@@ -59,39 +62,6 @@ CREATE_SECONDS: dict[str, tuple[float, str]] = {
 CREATE_SECONDS["pulumi:pulumi:StackReference"] = (1, "reads the platform stack's outputs from the backend")
 DEFAULT_CREATE = (3.0, "a synchronous AWS API call")
 
-# After `up`: phases until the training process runs, per backend. (name, seconds, source)
-GPU_BOOT = ("GPU instance launch and boot", 180, "EC2 launch to running plus GPU AMI boot and driver load: ~3 min")
-AFTER_UP: dict[str, tuple[tuple[str, float, str], ...]] = {
-    "ecs": (
-        (
-            "capacity provider scale-out",
-            120,
-            "ECS managed scaling: the CapacityProviderReservation alarm fires after ~1-2 one-minute datapoints",
-        ),
-        GPU_BOOT,
-        ("ECS agent registration", 30, "the instance joins the cluster; the pending task is placed"),
-    ),
-    "ec2": (
-        GPU_BOOT,
-        ("bootstrap and peer discovery", 60, "user data: workdir download, ECR login, leader election by tags"),
-    ),
-    "eks": (
-        ("cluster autoscaler scale-up", 60, "Cluster Autoscaler scan interval 10 s plus the node group update"),
-        GPU_BOOT,
-        ("node join and device plugin", 60, "kubelet registers; the NVIDIA device plugin advertises the GPUs"),
-    ),
-    "sagemaker": (
-        ("SageMaker provisioning", 240, "training job 'Starting' (instance provisioning): typically 2-5 min"),
-    ),
-}
-# What starts the GPU phases: the creation of this resource type, or (None) the end of `up`, after which
-# the run is started (ECS RunTask from the stack's runTaskCommand output, `trainstack run`).
-STARTED_BY: dict[str, str | None] = {
-    "ec2": "aws:autoscaling/group:Group",  # created with desired capacity = nodes: instances launch at once
-    "ecs": None,
-    "eks": None,
-    "sagemaker": "aws:sagemaker/trainingJob:TrainingJob",  # the job provisions as soon as it is created
-}
 # Image pull: download from ECR in the same region plus layer extraction, per GiB compressed.
 PULL_SECONDS_PER_GIB = 20.0
 PULL_SOURCE = "ECR pull ~100 MB/s plus extraction: ~20 s per GiB compressed"
@@ -223,16 +193,17 @@ def estimate(nodes: Iterable[Node], backend: str, image: str | None = None) -> T
     up, path = critical_path(nodes)
     after: list[Step] = []
     t = up
-    if backend in AFTER_UP:
-        anchor = STARTED_BY.get(backend)
+    declared = backends.find(backend)
+    if declared is not None:
+        anchor = declared.started_by
         if anchor is not None:
             finish = finish_times(nodes)
             t = max((finish[n.urn] for n in nodes if n.type == anchor), default=up)
         gib, size_source = image_gib(image)
-        phases = list(AFTER_UP[backend]) + [("image pull", gib * PULL_SECONDS_PER_GIB, f"{size_source}; {PULL_SOURCE}")]
-        for name, seconds, source in phases:
-            t += seconds
-            after.append(Step(name, "", seconds, t, source))
+        pull = Phase("image pull", gib * PULL_SECONDS_PER_GIB, f"{size_source}; {PULL_SOURCE}")
+        for phase in (*declared.after_up, pull):
+            t += phase.seconds
+            after.append(Step(phase.name, "", phase.seconds, t, phase.source))
     return TimeEstimate(up, max(t, up), path, tuple(after))
 
 

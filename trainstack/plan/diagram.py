@@ -10,18 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from trainstack import backends
 from trainstack.plan.offline import ResourceRecord
 from trainstack.plan.planner import PlanResult
 from trainstack.plan.render import _short_type
-
-# The resource that runs the training, per backend (the middle of the data flow). A backend not
-# listed gets no job node; a new backend adds its entry here.
-JOB_TYPES: dict[str, tuple[str, ...]] = {
-    "ecs": ("aws:ecs/taskDefinition:TaskDefinition",),
-    "ec2": ("aws:autoscaling/group:Group",),
-    "sagemaker": ("aws:sagemaker/trainingJob:TrainingJob",),
-    "eks": ("kubernetes:batch/v1:Job",),
-}
 
 
 @dataclass
@@ -80,7 +72,8 @@ def picture(result: PlanResult) -> Picture:
     c = cfg.cluster
     if c is not None:
         outs = result.run.outputs
-        jobs = [r for r in records if r.type in JOB_TYPES.get(c.backend, ())]
+        # The resource that runs the training (the middle of the data flow): the backend declares it.
+        jobs = [r for r in records if r.type in backends.get(c.backend).job_resources]
         outside.append(("dataset", f"dataset\n{c.job.dataset}", "db"))
         for key, node, label in (("modelUri", "model", "model"), ("checkpointUri", "checkpoints", "checkpoints")):
             if isinstance(outs.get(key), str):

@@ -22,7 +22,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
-from trainstack.model.config import BACKENDS as CONFIG_BACKENDS
+from trainstack import backends
 from trainstack.run.driver import (
     REPO_ROOT,
     CliMissingError,
@@ -35,11 +35,11 @@ from trainstack.run.driver import (
 from trainstack.run.follow import (
     CAPACITY_HINTS,
     FAILED,
-    FOLLOWERS,
     PENDING,
     RUNNING,
     SUCCEEDED,
     JobState,
+    followed,
     follower_for,
     split_s3_uri,
 )
@@ -362,10 +362,10 @@ def run(
         merged = merge(template, opts.overrides, now)
         owner = str(merged.get("trainstack:owner", ""))
         backend = str(merged.get("trainstack:backend", ""))
-        if backend in CONFIG_BACKENDS and backend not in FOLLOWERS:  # typos are left to validation's hints
+        if backend in backends.names() and backend not in followed():  # typos are left to validation's hints
             raise RefusedError(
                 f"trainstack:backend = {backend}: `trainstack run` follows "
-                f"{', '.join(sorted(FOLLOWERS))} jobs; deploy this one with `pulumi up` and remove it "
+                f"{', '.join(followed())} jobs; deploy this one with `pulumi up` and remove it "
                 "with `trainstack down NAME`"
             )
         name = check_stack_name(opts.overrides.name) if opts.overrides.name else stack_name(owner, backend, now)

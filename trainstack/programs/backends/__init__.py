@@ -3,8 +3,8 @@
     build(ctx: ClusterContext) -> BackendResult
 
 which registers the backend's compute and returns the stack outputs it adds and the teardown
-actions the cluster's `AutoTeardown` must run at expiry. The cluster program looks the module up
-in `BACKENDS` and knows nothing else about it.
+actions the cluster's `AutoTeardown` must run at expiry. The cluster program finds the module through
+the backend's declaration (`trainstack.backends.get(name).program`) and knows nothing else about it.
 """
 
 from __future__ import annotations
@@ -16,17 +16,10 @@ from typing import Any
 
 import pulumi
 
+from trainstack import backends
 from trainstack.components.auto_teardown import TeardownAction
 from trainstack.model.config import ClusterConfig, StackConfig
 from trainstack.model.run_locations import RunLocations
-
-# backend name (trainstack:backend) -> module implementing `build`
-BACKENDS: dict[str, str] = {
-    "ec2": "trainstack.programs.backends.ec2",
-    "ecs": "trainstack.programs.backends.ecs",
-    "eks": "trainstack.programs.backends.eks",
-    "sagemaker": "trainstack.programs.backends.sagemaker",
-}
 
 
 @dataclass(frozen=True)
@@ -67,9 +60,10 @@ class BackendResult:
 
 def build(ctx: ClusterContext) -> BackendResult:
     name = ctx.cluster.backend
-    if name not in BACKENDS:  # config validation lets only registered backends through
-        raise pulumi.RunError(f"backend {name} is not implemented (known: {', '.join(sorted(BACKENDS))})")
-    result = importlib.import_module(BACKENDS[name]).build(ctx)
+    declared = backends.find(name)
+    if declared is None:  # config validation lets only registered backends through
+        raise pulumi.RunError(f"backend {name} is not implemented (known: {', '.join(backends.names())})")
+    result = importlib.import_module(declared.program).build(ctx)
     if not result.teardown:
         raise pulumi.RunError(f"backend {name} returned no teardown action: every cluster must turn itself off")
     return result

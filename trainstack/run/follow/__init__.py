@@ -1,6 +1,7 @@
 """Job followers: start or detect a cluster stack's training job and follow it to the end (boto3).
 
-One module per backend, looked up in `FOLLOWERS` by the stack's `backend` output. Each module's
+One module per backend, named by the backend's declaration (`trainstack.backends`, `follower`) and
+found by the stack's `backend` output. Each module's
 follower takes the stack outputs and a boto3 session and implements:
 
     submit()            start the job (ecs) or nothing (ec2, sagemaker, eks: `up` started it)
@@ -18,14 +19,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from trainstack import backends
+
 PENDING, RUNNING, SUCCEEDED, FAILED = "pending", "running", "succeeded", "failed"
 
-FOLLOWERS: dict[str, str] = {
-    "ecs": "trainstack.run.follow.ecs:EcsFollower",
-    "ec2": "trainstack.run.follow.ec2:Ec2Follower",
-    "sagemaker": "trainstack.run.follow.sagemaker:SageMakerFollower",
-    "eks": "trainstack.run.follow.eks:EksFollower",
-}
+
+def followed() -> tuple[str, ...]:
+    """The backends `trainstack run` can follow (those that declare a follower)."""
+    return tuple(b.name for b in backends.all_backends() if b.follower)
+
 
 # What to try when GPU capacity does not come: shown with every never-started timeout.
 CAPACITY_HINTS = (
@@ -55,10 +57,10 @@ class JobFollower(Protocol):
 
 
 def follower_for(outputs: Mapping[str, Any], session: Any) -> JobFollower:
-    backend = outputs.get("backend")
-    if backend not in FOLLOWERS:
-        raise KeyError(f"no job follower for backend {backend!r} (known: {', '.join(sorted(FOLLOWERS))})")
-    module, _, cls = FOLLOWERS[backend].partition(":")
+    declared = backends.find(str(outputs.get("backend")))
+    if declared is None or not declared.follower:
+        raise KeyError(f"no job follower for backend {outputs.get('backend')!r} (known: {', '.join(followed())})")
+    module, _, cls = declared.follower.partition(":")
     return getattr(importlib.import_module(module), cls)(outputs, session)
 
 
