@@ -491,7 +491,7 @@ def user_program(tmp_path):
 def test_plan_prints_a_clean_policy_summary():
     out = runner.invoke(app, ["plan", "dev-ecs"], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
-    assert "Policy (pack trainstack, 21 rules: 20 mandatory, 1 advisory)" in out.output
+    assert "Policy (pack trainstack, 22 rules: 21 mandatory, 1 advisory)" in out.output
     assert "no violations" in out.output and "plan ok" in out.output
     doc = json.loads(runner.invoke(app, ["plan", "dev-ecs", "--json"]).output)
     assert doc["policy"]["ok"] is True and doc["policy"]["violations"] == []
