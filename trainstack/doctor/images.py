@@ -95,7 +95,7 @@ def _image(ctx: Context, image_id: str, source: str) -> Check:
     deprecated = image.get("DeprecationTime")
     if deprecated and _past(str(deprecated)):
         problems.append(f"deprecated since {deprecated}")
-    data = {"imageId": image_id, "name": image.get("Name", ""), "source": source}
+    data = {"imageId": image_id, "imageName": image.get("Name", ""), "source": source}
     if problems:
         return failed(
             FAMILY,
