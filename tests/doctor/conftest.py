@@ -19,10 +19,10 @@ def moto(aws_credentials) -> Iterator[None]:
 @pytest.fixture
 def make_ctx(moto) -> Callable[..., Any]:
     """A doctor Context for an example stack on moto, with the caller's identity already known."""
+    from tests.helpers import ROOT
     from trainstack.doctor.aws import Aws
     from trainstack.doctor.context import Context, Identity
     from trainstack.doctor.identity import check_identity
-    from tests.helpers import ROOT
 
     def make(stack: str, *, identity: bool = True, **kw: Any) -> Any:
         facts = facts_of(stack)

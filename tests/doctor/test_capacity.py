@@ -32,12 +32,21 @@ def _scores(zone_scores):
 def test_offered_types_and_good_spot_scores_pass(make_ctx):
     ctx = make_ctx("dev-ec2")  # g4dn.12xlarge, offered in moto's us-east-1a/b
     _platform(ctx)
-    seen = answer(ctx.aws.client("ec2"), "GetSpotPlacementScores", _scores([("us-east-1", "use1-az6", 9), ("us-east-1", "use1-az1", 7)]))
+    seen = answer(
+        ctx.aws.client("ec2"),
+        "GetSpotPlacementScores",
+        _scores([("us-east-1", "use1-az6", 9), ("us-east-1", "use1-az1", 7)]),
+    )
     offerings, scores = check_capacity(ctx)
     assert offerings.status is Status.PASS and "g4dn.12xlarge: us-east-1a, us-east-1b" in offerings.detail
     assert scores.status is Status.PASS and "us-east-1a 9" in scores.detail
     assert seen == [
-        {"InstanceTypes": ["g4dn.12xlarge"], "TargetCapacity": 2, "TargetCapacityUnitType": "units", "SingleAvailabilityZone": True}
+        {
+            "InstanceTypes": ["g4dn.12xlarge"],
+            "TargetCapacity": 2,
+            "TargetCapacityUnitType": "units",
+            "SingleAvailabilityZone": True,
+        }
     ]
 
 
@@ -56,7 +65,14 @@ def test_a_poor_spot_score_warns_and_names_a_better_zone_and_region(make_ctx):
     answer(
         ctx.aws.client("ec2"),
         "GetSpotPlacementScores",
-        _scores([("us-east-1", "use1-az6", 1), ("us-east-1", "use1-az1", 2), ("us-east-1", "use1-az4", 8), ("us-west-2", "usw2-az1", 9)]),
+        _scores(
+            [
+                ("us-east-1", "use1-az6", 1),
+                ("us-east-1", "use1-az1", 2),
+                ("us-east-1", "use1-az4", 8),
+                ("us-west-2", "usw2-az1", 9),
+            ]
+        ),
     )
     scores = check_capacity(ctx)[1]
     assert scores.status is Status.WARN

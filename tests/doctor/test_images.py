@@ -19,7 +19,10 @@ def test_a_parameter_aws_does_not_publish_in_the_region_fails(make_ctx):
     ctx = make_ctx("dev-ec2")  # the DLAMI parameter: moto publishes none
     [check] = check_images(ctx)
     assert check.status is Status.FAIL
-    assert check.name == "SSM parameter /aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
+    assert (
+        check.name
+        == "SSM parameter /aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
+    )
     assert "not found in us-east-1" in check.detail
 
 
@@ -34,7 +37,9 @@ def test_a_pinned_image_that_does_not_exist_fails(make_ctx):
     ctx = make_ctx("dev-ecs")
     ctx.facts = dataclasses.replace(ctx.facts, pinned_ami="ami-0123456789abcdef0", ssm_parameters=())
     [image] = check_images(ctx)
-    assert image.status is Status.FAIL and "gpu.amiId = ami-0123456789abcdef0: no such image in us-east-1" in image.detail
+    assert (
+        image.status is Status.FAIL and "gpu.amiId = ami-0123456789abcdef0: no such image in us-east-1" in image.detail
+    )
 
 
 def test_an_available_image_passes_with_its_driver_row(make_ctx):

@@ -19,7 +19,11 @@ def _simulator(deny=(), scp=()):
         for action in p["ActionNames"]:
             for resource in p.get("ResourceArns", ["*"]):
                 denied = action in deny or action in scp
-                r = {"EvalActionName": action, "EvalResourceName": resource, "EvalDecision": "implicitDeny" if denied else "allowed"}
+                r = {
+                    "EvalActionName": action,
+                    "EvalResourceName": resource,
+                    "EvalDecision": "implicitDeny" if denied else "allowed",
+                }
                 if action in scp:
                     r["EvalDecision"] = "explicitDeny"
                     r["OrganizationsDecisionDetail"] = {"AllowedByOrganizations": False}
@@ -32,7 +36,19 @@ def _simulator(deny=(), scp=()):
 def _lake(ctx):
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="lake-artifacts")
-    policy = {"Version": "2012-10-17", "Statement": [{"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": ["arn:aws:s3:::lake-artifacts", "arn:aws:s3:::lake-artifacts/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": ["arn:aws:s3:::lake-artifacts", "arn:aws:s3:::lake-artifacts/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
     s3.put_bucket_policy(Bucket="lake-artifacts", Policy=json.dumps(policy))
     ctx.platform = PlatformOutputs(
         "organization/trainstack/platform",
@@ -71,7 +87,11 @@ def test_everything_allowed_passes_and_is_simulated_for_the_caller_on_the_planne
 def test_a_denied_create_and_an_scp_are_named(make_ctx):
     ctx = make_ctx("dev-ecs")
     _lake(ctx)
-    answer(ctx.aws.client("iam"), "SimulatePrincipalPolicy", _simulator(deny={"ecs:CreateCluster"}, scp={"ec2:RunInstances"}))
+    answer(
+        ctx.aws.client("iam"),
+        "SimulatePrincipalPolicy",
+        _simulator(deny={"ecs:CreateCluster"}, scp={"ec2:RunInstances"}),
+    )
     deploy = check_permissions(ctx)[0]
     assert deploy.status is Status.FAIL
     assert "ecs:CreateCluster on arn:aws:ecs:us-east-1:123456789012:cluster/" in deploy.detail
@@ -84,7 +104,10 @@ def test_passrole_denied_fails_apart_from_the_creates(make_ctx):
     answer(ctx.aws.client("iam"), "SimulatePrincipalPolicy", _simulator(deny={"iam:PassRole"}))
     deploy, passrole, bundle = check_permissions(ctx)
     assert deploy.status is Status.PASS
-    assert passrole.status is Status.FAIL and "may not pass: iam:PassRole on arn:aws:iam::123456789012:role/" in passrole.detail
+    assert (
+        passrole.status is Status.FAIL
+        and "may not pass: iam:PassRole on arn:aws:iam::123456789012:role/" in passrole.detail
+    )
 
 
 def test_a_denied_code_bundle_upload_fails(make_ctx):
@@ -101,7 +124,23 @@ def test_an_assumed_role_session_is_simulated_as_its_role():
     from trainstack.doctor.identity import principal_of
 
     iam = boto3.client("iam", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
-    answer(iam, "GetRole", lambda p: {"Role": {"Path": "/aws-reserved/sso.amazonaws.com/", "RoleName": p["RoleName"], "RoleId": "AROAEXAMPLE123456789", "Arn": f"arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/{p['RoleName']}", "CreateDate": "2026-01-01T00:00:00Z", "AssumeRolePolicyDocument": "{}"}})
+    answer(
+        iam,
+        "GetRole",
+        lambda p: {
+            "Role": {
+                "Path": "/aws-reserved/sso.amazonaws.com/",
+                "RoleName": p["RoleName"],
+                "RoleId": "AROAEXAMPLE123456789",
+                "Arn": f"arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/{p['RoleName']}",
+                "CreateDate": "2026-01-01T00:00:00Z",
+                "AssumeRolePolicyDocument": "{}",
+            }
+        },
+    )
     aws = Aws("us-east-1", factory=lambda name, region: iam)
     arn, kind, _ = principal_of("arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_abc/alice", aws)
-    assert (arn, kind) == ("arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_abc", "assumed-role")
+    assert (arn, kind) == (
+        "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_abc",
+        "assumed-role",
+    )

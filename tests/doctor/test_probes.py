@@ -93,10 +93,20 @@ def _platform(ctx):
 def _nothing_left():
     """Every kind of probe resource, listed from moto."""
     left = []
-    left += [r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"] if r["RoleName"].startswith("trainstack-probe-")]
+    left += [
+        r["RoleName"]
+        for r in boto3.client("iam").list_roles()["Roles"]
+        if r["RoleName"].startswith("trainstack-probe-")
+    ]
     left += boto3.client("sqs", region_name=REGION).list_queues().get("QueueUrls", [])
-    left += [g["AutoScalingGroupName"] for g in boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups()["AutoScalingGroups"]]
-    left += [t["LaunchTemplateName"] for t in boto3.client("ec2", region_name=REGION).describe_launch_templates()["LaunchTemplates"]]
+    left += [
+        g["AutoScalingGroupName"]
+        for g in boto3.client("autoscaling", region_name=REGION).describe_auto_scaling_groups()["AutoScalingGroups"]
+    ]
+    left += [
+        t["LaunchTemplateName"]
+        for t in boto3.client("ec2", region_name=REGION).describe_launch_templates()["LaunchTemplates"]
+    ]
     left += [s["Name"] for s in boto3.client("scheduler", region_name=REGION).list_schedules()["Schedules"]]
     versions = boto3.client("s3").list_object_versions(Bucket="lake-artifacts")
     left += [v["Key"] for v in versions.get("Versions", []) + versions.get("DeleteMarkers", [])]
@@ -187,4 +197,3 @@ def test_what_cannot_be_removed_is_listed(make_ctx):
     assert len(report.leftovers) == 1 and report.leftovers[0].startswith("SQS queue trainstack-probe-")
     assert not report.ready
     assert next(c for c in report.checks if c.name == "probe cleanup").status is Status.FAIL
-

@@ -25,7 +25,11 @@ def test_spot_p_quota_of_zero_fails_with_the_code_the_command_and_the_console_li
 
 def test_enough_quota_passes(make_ctx):
     ctx = make_ctx("dev-ecs")
-    answer(ctx.aws.client("service-quotas"), "GetServiceQuota", lambda p: _quota(p["QuotaCode"], "All P Spot Instance Requests", 256))
+    answer(
+        ctx.aws.client("service-quotas"),
+        "GetServiceQuota",
+        lambda p: _quota(p["QuotaCode"], "All P Spot Instance Requests", 256),
+    )
     [check] = check_quotas(ctx)
     assert check.status is Status.PASS and "256 vCPUs, the stack needs 128" in check.detail
 
@@ -50,7 +54,9 @@ def test_eks_counts_on_demand_standard_and_spot_p_separately(make_ctx):
     sq = ctx.aws.client("service-quotas")
     names = {"L-1216C47A": "Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances"}
     seen = answer(
-        sq, "GetServiceQuota", lambda p: _quota(p["QuotaCode"], names.get(p["QuotaCode"], "All P Spot Instance Requests"), 5)
+        sq,
+        "GetServiceQuota",
+        lambda p: _quota(p["QuotaCode"], names.get(p["QuotaCode"], "All P Spot Instance Requests"), 5),
     )
     checks = {c.data["code"]: c for c in check_quotas(ctx)}
     assert {s["QuotaCode"] for s in seen} == {"L-1216C47A", "L-7212CCBC"}
