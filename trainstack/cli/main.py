@@ -154,6 +154,9 @@ def run_cmd(
     command: Optional[str] = typer.Option(None, help="The job's command, e.g. 'python train.py --epochs 3'."),
     keep_on_failure: bool = typer.Option(False, "--keep-on-failure", help="Keep the stack when the job fails."),
     skip_preview: bool = typer.Option(False, "--skip-preview", help="No `pulumi preview` before `up`."),
+    no_doctor: bool = typer.Option(
+        False, "--no-doctor", help="Skip `trainstack doctor`'s read-only account checks before anything is created."
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation on a terminal."),
     as_json: bool = typer.Option(False, "--json", help="Print run.json on stdout (human output on stderr)."),
     start_timeout: float = typer.Option(45, "--start-timeout-minutes", help="Give up on a job that has not started."),
@@ -191,6 +194,7 @@ def run_cmd(
         root=root or REPO_ROOT,
         keep_on_failure=keep_on_failure,
         skip_preview=skip_preview,
+        doctor=not no_doctor,
         yes=yes,
         pulumi_root=pulumi_root,
         secrets_provider=secrets_provider,
