@@ -193,8 +193,8 @@ class PlatformEksConfig:
 
 def parse_platform(r: Reader) -> PlatformEksConfig:
     """The platform's `trainstack:eks` (unknown keys already refused)."""
-    values = {name: r.read(s) for name, s in settings_of(PlatformEksConfig) if s.key == "sharedCluster"}
-    if not values["shared_cluster"]:
+    settings = dict(settings_of(PlatformEksConfig))
+    if not r.read(settings.pop("shared_cluster")):
         for key in sorted(set(r.values) - {"sharedCluster"}):
             r.fail(
                 key,
@@ -203,7 +203,7 @@ def parse_platform(r: Reader) -> PlatformEksConfig:
                 "set eks.sharedCluster: true, or remove it",
             )
         return PlatformEksConfig()
-    return PlatformEksConfig(**{name: r.read(s) for name, s in settings_of(PlatformEksConfig)})
+    return PlatformEksConfig(shared_cluster=True, **{name: r.read(s) for name, s in settings.items()})
 
 
 def check(draft: ClusterDraft) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from trainstack import backends
-from trainstack.model.config.eks import PlatformEksConfig
 from trainstack.model.config.parse import schema_keys
 from trainstack.model.config.settings import REQUIRED, Derived, Setting, Type, settings_of
 from trainstack.model.config.table import KIND, OWNER, ClusterConfig, PlatformConfig
@@ -195,8 +194,7 @@ def configuration_md() -> str:
         assert sec.section is not None
         out += ["", f"### `{sec.key}`: {sec.doc}", ""]
         out += _table(_rows(sec.section, sec.key + "."))
-        if sec.section is PlatformEksConfig:
-            out += ["", "The `eks.*` keys other than `sharedCluster` apply only with `sharedCluster: true`."]
+        out += ["", sec.allowed] if sec.allowed else []
     out += [
         "",
         "## Cluster stack (`trainstack:kind: cluster`)",
@@ -212,6 +210,7 @@ def configuration_md() -> str:
         assert sec.section is not None
         out += ["", f"### `{sec.key}`: {sec.doc}", ""]
         out += _table(_rows(sec.section, sec.key + "."), backend_column=sec.backend)
+        out += ["", sec.allowed] if sec.allowed else []
     out += ["", *_backends_table(), ""]
     return "\n".join(out)
 

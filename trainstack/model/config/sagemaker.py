@@ -79,7 +79,12 @@ class SageMakerConfig:
         default=False,
     )
     hyperparameters: Mapping[str, str] = setting(
-        "hyperparameters", Type.MAP, "passed to the job", fix="use name: value pairs", what="a name", default={}
+        "hyperparameters",
+        Type.MAP,
+        "passed to the job",
+        fix="use name: value pairs",
+        allowed="name: value",
+        default={},
     )
 
 

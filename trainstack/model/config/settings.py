@@ -163,9 +163,9 @@ def field_of(s: Setting) -> Any:
     return dataclasses.field(default=s.default, metadata=meta)
 
 
-def section(key: str, cls: type, doc: str, *, backend: str | None = None) -> Any:
-    """A nested object (`gpu`, `job`, ...) whose keys `cls` declares."""
-    s = Setting(key, Type.SECTION, doc, section=cls, backend=backend)
+def section(key: str, cls: type, doc: str, *, backend: str | None = None, note: str = "") -> Any:
+    """A nested object (`gpu`, `job`, ...) whose keys `cls` declares; `note`: a rule across its keys, for the docs."""
+    s = Setting(key, Type.SECTION, doc, section=cls, backend=backend, allowed=note)
     return dataclasses.field(default_factory=cls, metadata={"setting": s})
 
 

@@ -316,7 +316,10 @@ class PlatformConfig:
         default=False,
     )
     eks: PlatformEksConfig = section(
-        "eks", PlatformEksConfig, "an EKS control plane shared by `eks.mode: shared` cluster stacks"
+        "eks",
+        PlatformEksConfig,
+        "an EKS control plane shared by `eks.mode: shared` cluster stacks",
+        note="The keys other than `sharedCluster` apply only with `sharedCluster: true`.",
     )
 
 
@@ -523,7 +526,8 @@ class JobConfig:
     workdir: str | None = setting(
         "workdir",
         Type.STRING,
-        "the local folder shipped as the run's code (docs/code-delivery); the script in `command` must be in it; "
+        "the local folder shipped as the run's code (packed once, fetched by every backend); the script in "
+        "`command` must be in it; "
         "sagemaker: `command` must be `[python, script.py, --name, value, ...]`",
         fix="point job.workdir at the folder holding your training script, relative to the project root or absolute",
         allowed="a readable local folder with at least one file, relative to the project root or absolute",
@@ -587,7 +591,14 @@ class ClusterConfig:
         what="a retention CloudWatch Logs accepts",
         default=14,
     )
-    eks: EksConfig = section("eks", EksConfig, "the EKS cluster", backend="eks")
+    eks: EksConfig = section(
+        "eks",
+        EksConfig,
+        "the EKS cluster",
+        backend="eks",
+        note="`version`, `systemInstanceType` and `publicAccessCidrs` apply to `mode: dedicated`: a shared "
+        "control plane is the platform's (its `trainstack:eks`).",
+    )
 
     @property
     def max_runtime_seconds(self) -> int:
