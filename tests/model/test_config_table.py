@@ -43,11 +43,13 @@ def test_configuration_reference_is_the_table():
     assert configuration_md() == text, "docs/configuration.md drifted from the table: run `make config-docs`"
 
 
-def test_a_changed_default_shows_in_both_generated_files(monkeypatch):
+def test_a_changed_default_shows_in_both_generated_files(monkeypatch, request):
     """The drift tests can fail: the generated text follows the declaration."""
     field = next(f for f in dataclasses.fields(C.PlatformConfig) if f.name == "az_count")
     changed = dataclasses.replace(field.metadata["setting"], default=3)
     monkeypatch.setattr(field, "metadata", {"setting": changed})
+    settings_of.cache_clear()
+    request.addfinalizer(settings_of.cache_clear)
     assert "  azCount:\n    type: integer\n    default: 3\n" in with_config((ROOT / "Pulumi.yaml").read_text())
     assert "| `azCount` | integer | `3` | 2-6 |" in configuration_md()
 

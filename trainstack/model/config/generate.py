@@ -17,7 +17,7 @@ from trainstack.model.config.table import KIND, OWNER, ClusterConfig, PlatformCo
 PULUMI_YAML_HEADER = """\
 # The typed schema of the project's top-level scalar keys, generated from the config table
 # (trainstack/model/config/table.py) by `make config-docs`: do not edit it here. The Pulumi CLI checks
-# these types and applies the defaults to every stack of the project (config.py accepts a key of the
+# these types and applies the defaults to every stack of the project (the config parse accepts a key of the
 # other kind of stack that holds its default). Structured keys (dataLake, gpu, job, sagemaker, eks) are
 # objects, which the project schema cannot type; trainstack/model/config validates every key (and rejects
 # unknown ones) before any resource is registered. Every key: docs/configuration.md.

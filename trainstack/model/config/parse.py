@@ -177,8 +177,8 @@ def _parse_platform(top: Reader) -> PlatformConfig:
             )
     _check_vpc_cidr(top, v["vpc_cidr"], az_count, v["egress"])
 
-    lake = top.obj("dataLake")
-    eks_r = top.obj("eks")
+    lake = top.obj(setting_for(PlatformConfig, "data_lake").key)
+    eks_r = top.obj(setting_for(PlatformConfig, "eks").key)
     eks_r.reject_unknown(keys_of(eks_section.PlatformEksConfig))
     return PlatformConfig(
         **v, data_lake=DataLakeConfig(**lake.read_all(DataLakeConfig)), eks=eks_section.parse_platform(eks_r)
@@ -252,9 +252,9 @@ def _parse_cluster(top: Reader, owner: str) -> ClusterConfig:
     declared = backends.find(v["backend"]) if v["backend"] else None
     expires_at = _expiry(top, v["expires_at"], v["ttl_hours"])
 
-    job_r = top.obj("job")
+    job_r = top.obj(setting_for(ClusterConfig, "job").key)
     job = _parse_job(job_r, declared)
-    gpu_r = top.obj("gpu")
+    gpu_r = top.obj(setting_for(ClusterConfig, "gpu").key)
     gpu = _parse_gpu(gpu_r, declared, job)
     _check_region_offers(top, gpu)
 

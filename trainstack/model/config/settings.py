@@ -15,10 +15,11 @@ import dataclasses
 import datetime as dt
 import difflib
 import enum
+import functools
 import json
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -169,12 +170,10 @@ def section(key: str, cls: type, doc: str, *, backend: str | None = None, note: 
     return dataclasses.field(default_factory=cls, metadata={"setting": s})
 
 
-def settings_of(cls: type) -> Iterator[tuple[str, Setting]]:
-    """(attribute, Setting) of every declared key of `cls`, in declaration order."""
-    for f in dataclasses.fields(cls):
-        s = f.metadata.get("setting")
-        if s is not None:
-            yield f.name, s
+@functools.cache
+def settings_of(cls: type) -> tuple[tuple[str, Setting], ...]:
+    """(attribute, Setting) of every declared key of `cls`, in declaration order (fixed once the class exists)."""
+    return tuple((f.name, f.metadata["setting"]) for f in dataclasses.fields(cls) if "setting" in f.metadata)
 
 
 def keys_of(cls: type) -> set[str]:

@@ -201,11 +201,11 @@ PLACEMENT_APPLIES = Applies(
 
 
 def _ami_reason(c: Capabilities, what: str) -> str:
-    if c.ami is AmiSource.NODE_GROUP:
+    if c.ami is AmiSource.NODE_GROUP:  # EKS managed node groups (AmiSource.NODE_GROUP)
         return (
-            "the node group's AMI type and release pick the AMI (eks.amiType, eks.releaseVersion)"
+            "the node group picks its AMI from eks.amiType and eks.releaseVersion"
             if what == "AMI"
-            else "the node group's AMI picks the driver for the GPU at boot (R580 for Volta)"
+            else "the node group's AMI picks the driver for the GPU at boot: R580 for Volta"
         )
     return f"the service picks its hosts' {what}"
 
@@ -496,7 +496,8 @@ class JobConfig:
     environment: Mapping[str, str] = setting(
         "environment",
         Type.MAP,
-        "extra environment variables (`TRAINSTACK_*` and `AWS_*` are reserved)",
+        "extra environment variables; `TRAINSTACK_*` and `AWS_*` are reserved (every container gets "
+        "TRAINSTACK_DATASET_URI, TRAINSTACK_ARTIFACT_URI, TRAINSTACK_MODEL_URI and TRAINSTACK_CHECKPOINT_URI)",
         fix="use NAME: value pairs",
         pattern=ENV_NAME_RE,
         what="a valid name (letters, digits, _; not starting with a digit)",
