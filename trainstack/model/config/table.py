@@ -178,7 +178,7 @@ def read_utc_time(r: Reader, s: Setting, default: Any) -> dt.datetime | None:
 def _spot_reason(c: Capabilities) -> str:
     if c.spot is SpotMode.ALL_OR_NOTHING:
         return "its GPU capacity is all spot or all on-demand, with no on-demand base"
-    return "it buys spot capacity as managed spot training (sagemaker.spot), not as a share of a group"
+    return "it buys spot capacity as managed spot training, switched by sagemaker.spot"
 
 
 ON_DEMAND_BASE_APPLIES = Applies(
