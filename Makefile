@@ -52,4 +52,4 @@ MERMAID := tests/mermaid/node_modules/.installed
 $(MERMAID): tests/mermaid/package.json tests/mermaid/package-lock.json
 	npm ci --prefix tests/mermaid --no-audit --no-fund --prefer-offline --loglevel=error
 	touch $(MERMAID)
-setup test: $(MERMAID)
+setup test test-fast: $(MERMAID)
