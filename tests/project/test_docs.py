@@ -26,7 +26,7 @@ PAGES = [
 # it are the only ones allowed to dangle. Remove this exception once the file exists on main.
 NOT_YET_MERGED = {"docs/configuration.md"}
 
-FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
+FENCE = re.compile(r"^ {0,3}(```|~~~).*?^ {0,3}\1", re.M | re.S)
 CODE_SPAN = re.compile(r"`+[^`\n]*`+")
 LINK = re.compile(r"!?\[(?P<text>[^\]]*)\]\((?P<target>[^)\s]+)(?:\s+\"[^\"]*\")?\)")
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
@@ -90,7 +90,8 @@ def test_the_link_checker_reports_a_missing_file_a_missing_heading_and_ignores_c
     page.write_text(
         "[ok](docs/other.md#the-run-command) [repeat](docs/other.md#twice-1) [web](https://example.com/x)\n"
         "[gone](docs/missing.md) [bad anchor](docs/other.md#nope) [self](#here)\n"
-        "`[in code](docs/nothing.md)`\n\n```\n[in a block](docs/nothing.md)\n```\n"
+        "`[in code](docs/nothing.md)`\n\n```\n[in a block](docs/nothing.md)\n# not a heading\n```\n"
+        "- a list\n\n  ```\n  [in an indented block](docs/nothing.md)\n  ```\n"
         "[pending](docs/configuration.md)\n"
     )
     assert broken_links([page], root=tmp_path, tolerate={"docs/configuration.md"}) == [
@@ -99,6 +100,7 @@ def test_the_link_checker_reports_a_missing_file_a_missing_heading_and_ignores_c
         "README.md: #here (no heading #here in README.md)",
     ]
     assert broken_links([page], root=tmp_path)[-1] == "README.md: docs/configuration.md (no such file)"
+    assert anchors(page.read_text()) == set()  # the `# not a heading` line is code
 
 
 def test_the_readme_stays_newcomer_sized_and_links_every_docs_page():
