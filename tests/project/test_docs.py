@@ -25,6 +25,8 @@ PAGES = [
 # docs/configuration.md is generated from the config field table on another branch; until it lands, links to
 # it are the only ones allowed to dangle. Remove this exception once the file exists on main.
 NOT_YET_MERGED = {"docs/configuration.md"}
+# Pages written by a generator (`make config-docs`): their text is owned by the generator's own tests.
+GENERATED = {"docs/configuration.md"}
 
 FENCE = re.compile(r"^ {0,3}(```|~~~).*?^ {0,3}\1", re.M | re.S)
 CODE_SPAN = re.compile(r"`+[^`\n]*`+")
@@ -115,8 +117,8 @@ def test_the_readme_stays_newcomer_sized_and_links_every_docs_page():
 
 def test_every_docs_page_says_who_it_is_for():
     for page in sorted((ROOT / "docs").glob("*.md")):
-        if page.relative_to(ROOT).as_posix() in NOT_YET_MERGED:
-            continue  # generated; its own tests own its text
+        if page.relative_to(ROOT).as_posix() in GENERATED:
+            continue
         title, blank, intro = page.read_text().split("\n", 3)[:3]
         assert title.startswith("# ") and blank == "", page
         assert intro.startswith("For "), f"{page.name}: the line under the title says who the page is for"
