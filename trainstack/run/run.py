@@ -23,6 +23,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from trainstack import backends
+from trainstack.model.config import ClusterStack
 from trainstack.run.driver import (
     REPO_ROOT,
     CliMissingError,
@@ -377,7 +378,7 @@ def run(
             result = plan(name, opts.root, raw=merged, now=now, _platform_cache=_PLATFORM_PLANS)
         except PlanError as exc:
             raise RefusedError(str(exc)) from None
-        if result.config.cluster is None:  # --set trainstack:kind=...
+        if not isinstance(result.config, ClusterStack):  # --set trainstack:kind=...
             raise RefusedError(f"trainstack:kind = {result.config.kind}: `trainstack run` makes clusters")
         mandatory = getattr(getattr(result, "policy", None), "mandatory", None) or []
         if mandatory:  # `pulumi preview --policy-pack policies` would refuse the same stack
