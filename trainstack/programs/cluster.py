@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from trainstack.backends import ClusterOutputs
 from trainstack.components import auto_teardown as teardown
 from trainstack.components.code_bundle import CodeBundle, CodeBundleArgs
 from trainstack.model.config import StackConfig
@@ -73,18 +74,18 @@ def build_cluster(cfg: StackConfig) -> dict[str, Any]:
             expires_at=c.expires_at, actions=result.teardown, account_id=ctx.account_id, tags=tags
         ),
     )
-    return {
-        "owner": c.owner,
-        "backend": c.backend,
-        "region": cfg.region,
-        "expiresAt": c.expires_at_iso,
-        "platformStack": c.platform_stack,
-        "datasetUri": locations.apply(lambda l: l.dataset_uri),
-        "artifactUri": locations.apply(lambda l: l.artifact_uri),
-        "modelUri": locations.apply(lambda l: l.model_uri),
-        "checkpointUri": locations.apply(lambda l: l.checkpoint_uri),
-        **({"codeUri": code.uri} if code else {}),
-        **result.outputs,
-        "teardownSchedules": {k: s.name for k, s in auto.schedules.items()},
-        "teardownRoleArn": auto.role.arn,
-    }
+    common = ClusterOutputs.to_outputs(
+        owner=c.owner,
+        backend=c.backend,
+        region=cfg.region,
+        expires_at=c.expires_at_iso,
+        platform_stack=c.platform_stack,
+        dataset_uri=locations.apply(lambda l: l.dataset_uri),
+        artifact_uri=locations.apply(lambda l: l.artifact_uri),
+        model_uri=locations.apply(lambda l: l.model_uri),
+        checkpoint_uri=locations.apply(lambda l: l.checkpoint_uri),
+        code_uri=code.uri if code else None,
+        teardown_schedules={k: s.name for k, s in auto.schedules.items()},
+        teardown_role_arn=auto.role.arn,
+    )
+    return {**common, **result.outputs}

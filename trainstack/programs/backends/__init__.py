@@ -2,8 +2,9 @@
 
     build(ctx: ClusterContext) -> BackendResult
 
-which registers the backend's compute and returns the stack outputs it adds and the teardown
-actions the cluster's `AutoTeardown` must run at expiry. The cluster program finds the module through
+which registers the backend's compute and returns the stack outputs it adds (written with its
+declaration's outputs class: `<Backend>Outputs.to_outputs(...)`, see trainstack/backends/outputs.py) and
+the teardown actions the cluster's `AutoTeardown` must run at expiry. The cluster program finds the module through
 the backend's declaration (`trainstack.backends.get(name).program`) and knows nothing else about it.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 import pulumi
 
 from trainstack import backends
+from trainstack.backends.outputs import camel
 from trainstack.components.auto_teardown import TeardownAction
 from trainstack.model.config import ClusterConfig, StackConfig
 from trainstack.model.run_locations import RunLocations
@@ -66,4 +68,16 @@ def build(ctx: ClusterContext) -> BackendResult:
     result = importlib.import_module(declared.program).build(ctx)
     if not result.teardown:
         raise pulumi.RunError(f"backend {name} returned no teardown action: every cluster must turn itself off")
+    declared_names = set(declared.outputs.output_names())
+    unknown = sorted(set(result.outputs) - declared_names)
+    missing = sorted({camel(f) for f in declared.outputs.required()} - set(result.outputs))
+    if unknown or missing:
+        raise pulumi.RunError(
+            f"backend {name} exported outputs that do not match {declared.outputs.__name__}: "
+            + "; ".join(
+                ([f"undeclared {', '.join(unknown)}"] if unknown else [])
+                + ([f"missing {', '.join(missing)}"] if missing else [])
+            )
+            + f". Write them with {declared.outputs.__name__}.to_outputs(...)"
+        )
     return result

@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 
+from trainstack.backends.eks import EksOutputs
 from trainstack.components import auto_teardown as teardown
 from trainstack.components.eks_training_cluster import EksTrainingCluster, EksTrainingClusterArgs, SharedControlPlane
 from trainstack.components.eks_training_job import EksTrainingJob
@@ -71,19 +72,19 @@ def build(ctx: ClusterContext) -> BackendResult:
     )
     namespace = req.namespace_name(ctx.stack)
     return BackendResult(
-        outputs={
-            "eksMode": eks.mode,
-            "clusterName": cluster.cluster_name,
-            "kubernetesVersion": cluster.version,
-            "namespace": namespace,
-            "jobName": req.JOB_NAME,
-            "nodeGroupNames": [g.node_group_name for g in cluster.gpu.groups.values()],
-            "trainingRoleArn": cluster.training.role.arn,
-            "kubeconfig": cluster.kubeconfig,
-            "updateKubeconfigCommand": pulumi.Output.format(
+        outputs=EksOutputs.to_outputs(
+            eks_mode=eks.mode,
+            cluster_name=cluster.cluster_name,
+            kubernetes_version=cluster.version,
+            namespace=namespace,
+            job_name=req.JOB_NAME,
+            node_group_names=[g.node_group_name for g in cluster.gpu.groups.values()],
+            training_role_arn=cluster.training.role.arn,
+            kubeconfig=cluster.kubeconfig,
+            update_kubeconfig_command=pulumi.Output.format(
                 "aws eks update-kubeconfig --name {0} --region {1}", cluster.cluster_name, ctx.region
             ),
-            "logsCommand": EksTrainingJob.logs_command(namespace, c.job.nodes),
-        },
+            logs_command=EksTrainingJob.logs_command(namespace, c.job.nodes),
+        ),
         teardown=teardown.scale_node_groups_to_zero(cluster.teardown_targets()),
     )

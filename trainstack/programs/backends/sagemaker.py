@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from trainstack.backends.sagemaker import SageMakerOutputs
 from trainstack.components import auto_teardown as teardown
 from trainstack.components.sagemaker_training_job import SageMakerTrainingJob, SageMakerTrainingJobArgs
 from trainstack.programs.backends import BackendResult, ClusterContext
@@ -44,18 +45,18 @@ def build(ctx: ClusterContext) -> BackendResult:
         ),
     )
     return BackendResult(
-        outputs={
-            "trainingJobName": sm.job_name,
-            "trainingJobArn": sm.job_arn,
-            "roleArn": sm.role.arn,
-            "kmsKeyArn": ctx.kms_key_arn,
-            "subnetIds": ctx.subnet_ids,
-            "securityGroupId": ctx.security_group_id,
-            "buckets": ctx.platform.require_output("buckets"),
-            "modelArtifactUri": pulumi.Output.all(ctx.locations, sm.job_name).apply(
+        outputs=SageMakerOutputs.to_outputs(
+            training_job_name=sm.job_name,
+            training_job_arn=sm.job_arn,
+            role_arn=sm.role.arn,
+            kms_key_arn=ctx.kms_key_arn,
+            subnet_ids=ctx.subnet_ids,
+            security_group_id=ctx.security_group_id,
+            buckets=ctx.platform.require_output("buckets"),
+            model_artifact_uri=pulumi.Output.all(ctx.locations, sm.job_name).apply(
                 lambda a: f"{a[0].artifact_uri}{a[1]}/output/model.tar.gz"
             ),
-        },
+        ),
         # From the job's name, not `sm.job.arn`: the resource is created only once the job has ended, and a
         # schedule waiting for it would never stop a running job.
         teardown=(teardown.stop_training_job(sm.job_name, sm.job_arn),),
