@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 from trainstack.components.data_lake import DataLake, DataLakeArgs
@@ -16,10 +15,16 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
     p = cfg.platform
     assert p is not None
     tags = standard_tags(cfg)
+    lake_cfg = p.data_lake
     lake = DataLake(
         "datalake",
         DataLakeArgs(
-            **dataclasses.asdict(p.data_lake),
+            checkpoint_retention_days=lake_cfg.checkpoint_retention_days,
+            noncurrent_version_days=lake_cfg.noncurrent_version_days,
+            multipart_abort_days=lake_cfg.multipart_abort_days,
+            access_log_retention_days=lake_cfg.access_log_retention_days,
+            glue_database=lake_cfg.glue_database,
+            protect=lake_cfg.protect,
             glue_database_name="trainstack_" + re.sub(r"[^a-z0-9]", "_", cfg.stack.lower()),
             region=cfg.region,
             flow_logs=p.flow_logs,

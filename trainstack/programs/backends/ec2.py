@@ -10,7 +10,11 @@ from trainstack.programs.backends.self_managed import training_cluster_args
 
 
 def build(ctx: ClusterContext) -> BackendResult:
-    ec2 = Ec2TrainingCluster("training", training_cluster_args(ctx, Ec2TrainingClusterArgs))
+    job = ctx.cluster.job
+    args = training_cluster_args(
+        ctx, Ec2TrainingClusterArgs, master_port=job.master_port, peer_timeout_minutes=job.peer_timeout_minutes
+    )
+    ec2 = Ec2TrainingCluster("training", args)
     group = ec2.capacity.group
     return BackendResult(
         outputs=Ec2Outputs.to_outputs(

@@ -10,7 +10,8 @@ from trainstack.programs.backends.self_managed import training_cluster_args
 
 
 def build(ctx: ClusterContext) -> BackendResult:
-    ecs = EcsTrainingCluster("training", training_cluster_args(ctx, EcsTrainingClusterArgs))
+    args = training_cluster_args(ctx, EcsTrainingClusterArgs, family=ctx.cluster.gpu.family)
+    ecs = EcsTrainingCluster("training", args)
     group = ecs.capacity.group
     return BackendResult(
         outputs=EcsOutputs.to_outputs(

@@ -50,13 +50,12 @@ def _item(key: str) -> Callable[[dict[str, Any]], Any]:
 
 def build(ctx: ClusterContext) -> BackendResult:
     c = ctx.cluster
-    eks = c.eks
+    eks, gpu, job = c.eks, c.gpu, c.job
     shared = _platform_eks(ctx) if eks.mode == "shared" else None
     extended = eks_support_status(eks.version, dt.datetime.now(dt.timezone.utc).date()) == "extended"
     cluster = EksTrainingCluster(
         "eks",
         EksTrainingClusterArgs(
-            cluster=c,
             stack=ctx.stack,
             region=ctx.region,
             account_id=ctx.account_id,
@@ -64,8 +63,26 @@ def build(ctx: ClusterContext) -> BackendResult:
             security_group_id=ctx.security_group_id,
             locations=ctx.locations,
             kms_key_arn=ctx.kms_key_arn,
-            shared=shared,
+            instance_types=gpu.instance_types,
+            image=job.image,
+            max_instances=gpu.max_instances,
+            capacity_type=req.capacity_type(gpu.spot_percent),
+            ami_type=eks.ami_type,
+            release_version=eks.release_version,
+            root_volume_gib=gpu.root_volume_gib,
+            placement_group=gpu.placement_group,
+            command=job.command,
+            environment=job.environment,
+            nodes=job.nodes,
+            gpus_per_node=job.gpus_per_node,
+            master_port=job.master_port,
+            peer_timeout_minutes=job.peer_timeout_minutes,
+            max_runtime_seconds=c.max_runtime_seconds,
             code_uri=ctx.code_uri,
+            shared=shared,
+            version=eks.version,
+            public_access_cidrs=eks.public_access_cidrs,
+            system_instance_type=eks.system_instance_type,
             extended_support=extended and shared is None,
             tags=ctx.tags,
         ),
