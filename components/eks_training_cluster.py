@@ -29,10 +29,10 @@ class SharedControlPlane:
     """An existing cluster (a platform's `eks` output) with Cluster Autoscaler and the device plugin."""
 
     cluster_name: pulumi.Input[str]
-    endpoint: pulumi.Input[str]
-    ca_data: pulumi.Input[str]
-    cluster_security_group_id: pulumi.Input[str]
-    version: pulumi.Input[str]
+    endpoint: pulumi.Input[str]  # the API server's https:// endpoint
+    ca_data: pulumi.Input[str]  # its certificate authority, base64 (the cluster's certificate_authority.data)
+    cluster_security_group_id: pulumi.Input[str]  # the security group EKS made for the cluster
+    version: pulumi.Input[str]  # its Kubernetes version
 
 
 @dataclass(frozen=True)
