@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup plan plans test test-fast lint bench constraints clean
+.PHONY: setup plan plans test test-fast lint bench constraints config-docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py
 
+## Pulumi.yaml's config schema and docs/configuration.md, generated from the config table
+## (trainstack/model/config/table.py); tests/model/test_config_table.py fails when they drift.
+config-docs: $(STAMP)
+	$(BIN)/python -m trainstack.model.config
+
 constraints: $(STAMP)
 	{ echo '# Exact versions of every package the project and its tests install (pip freeze of a working setup).'; \
 	  echo '# Regenerate after changing pyproject.toml: make constraints'; \
@@ -53,3 +58,10 @@ $(MERMAID): tests/mermaid/package.json tests/mermaid/package-lock.json
 	npm ci --prefix tests/mermaid --no-audit --no-fund --prefer-offline --loglevel=error
 	touch $(MERMAID)
 setup test: $(MERMAID)
+
+## IAM policy engine @cloud-copilot/iam-simulate (npm, pinned by tests/iam/package-lock.json) for the IAM tests.
+IAM_ENGINE := tests/iam/node_modules/.installed
+$(IAM_ENGINE): tests/iam/package.json tests/iam/package-lock.json
+	npm ci --prefix tests/iam --no-audit --no-fund --prefer-offline --loglevel=error
+	touch $(IAM_ENGINE)
+setup test test-fast: $(IAM_ENGINE)

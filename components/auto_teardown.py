@@ -26,9 +26,9 @@ from trainstack.model import iam_documents as docs
 from trainstack.model.scheduler_input import to_universal
 
 
-def universal_target_arn(service: str, api_action: str) -> str:
+def universal_target_arn(service: str, api_action: str, partition: str = "aws") -> str:
     """`autoscaling`, `updateAutoScalingGroup` -> arn:aws:scheduler:::aws-sdk:autoscaling:updateAutoScalingGroup."""
-    return f"arn:aws:scheduler:::aws-sdk:{service}:{api_action}"
+    return f"arn:{partition}:scheduler:::aws-sdk:{service}:{api_action}"
 
 
 def at_expression(when: dt.datetime) -> str:
@@ -177,6 +177,8 @@ class AutoTeardownArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
     # Times Scheduler retries a failed call (within six hours).
     retry_attempts: int = 10
+    # The AWS partition of the region the schedules live in ("aws", "aws-cn", "aws-us-gov": docs.partition_of).
+    partition: str = "aws"
 
     def __post_init__(self):
         if not isinstance(self.expires_at, dt.datetime) or self.expires_at.tzinfo is None:
@@ -223,7 +225,7 @@ class AutoTeardown(pulumi.ComponentResource):
                 action_after_completion="NONE",  # see the module docstring: DELETE breaks the next `up`
                 state="ENABLED",
                 target={
-                    "arn": action.target_arn,
+                    "arn": universal_target_arn(action.service, action.api_action, args.partition),
                     "role_arn": self.role.arn,
                     "input": pulumi.Output.from_input(action.input).apply(_universal_input(action)),
                     "retry_policy": {

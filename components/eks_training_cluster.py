@@ -21,6 +21,7 @@ from trainstack.components.eks_gpu_node_groups import EksGpuNodeGroups, EksGpuNo
 from trainstack.components.eks_training_job import EksTrainingJob, EksTrainingJobArgs
 from trainstack.model import catalog
 from trainstack.model import eks_request as req
+from trainstack.model import iam_documents as docs
 from trainstack.model.run_locations import RunLocations
 
 
@@ -139,6 +140,7 @@ class EksTrainingClusterArgs:
             code_uri=self.code_uri,
             depends_on=depends_on,
             tags=self.tags,
+            account_id=self.account_id,
         )
 
 
@@ -206,7 +208,7 @@ class EksTrainingCluster(pulumi.ComponentResource):
             self.provider, self.kubeconfig = kubernetes_provider(
                 f"{name}-k8s", s.cluster_name, s.endpoint, s.ca_data, args.region, child
             )
-            role, policies = node_role(name, args.tags, self)
+            role, policies = node_role(name, args.tags, self, docs.partition_of(args.region))
             cluster_sg, role_arn = s.cluster_security_group_id, role.arn
             node_waits, job_waits = list(policies), []
 

@@ -59,6 +59,8 @@ class EksTrainingJobArgs:
     depends_on: Sequence[pulumi.Resource] = ()
     # Tags on the AWS resources (role, Pod Identity association).
     tags: Mapping[str, str] = field(default_factory=dict)
+    # The AWS account the pods' role trusts EKS Pod Identity of (aws:SourceAccount); None: the caller's account.
+    account_id: str | None = None
 
     def __post_init__(self):
         if not self.image:
@@ -122,11 +124,14 @@ class EksTrainingJob(pulumi.ComponentResource):
             f"{name}-service-account", metadata=sa["metadata"], opts=in_ns
         )
 
+        account = args.account_id or aws.get_caller_identity().account_id
         self.role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=pulumi.Output.from_input(args.cluster_name).apply(
                 lambda cn: json.dumps(
-                    docs.eks_pod_identity_trust(namespace=ns_name, service_account=req.SERVICE_ACCOUNT, cluster_name=cn)
+                    docs.eks_pod_identity_trust(
+                        namespace=ns_name, service_account=req.SERVICE_ACCOUNT, source_account=account, cluster_name=cn
+                    )
                 )
             ),
             description="trainstack: the training job's access to the data lake (EKS Pod Identity)",

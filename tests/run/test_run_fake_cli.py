@@ -311,6 +311,16 @@ def test_bad_overrides_are_refused_before_anything_is_created(cli, cloud, tmp_pa
     assert cli.commands() == []
 
 
+def test_the_doctor_refuses_a_not_ready_account_before_anything_is_created(cli, cloud, tmp_path):
+    # moto models no Service Quotas and the fake CLI has no `whoami`: the doctor finds problems, the run stops.
+    opts = options("dev-ecs", tmp_path, doctor=True)
+    record = run_mod.run(opts, quiet_ui()[0], command=command())
+    assert record.exit_code == 2 and record.status == "refused"
+    assert record.reason.startswith("trainstack doctor: t-dev-ecs is not ready")
+    assert "Pulumi backend login" in record.reason and "fix: " in record.reason and "--no-doctor" in record.reason
+    assert "stack init" not in cli.commands()  # nothing was created
+
+
 def test_a_name_in_use_is_never_reused(cli, cloud, tmp_path):
     cli.seed("t-dev-ecs", {"resources": [{"urn": "u", "type": "t"}]})
     record = run_mod.run(options("dev-ecs", tmp_path), quiet_ui()[0], command=command())
@@ -337,6 +347,7 @@ def test_cli_run_json_and_github_outputs(cli, cloud, tmp_path, monkeypatch):
             "t-dev-ec2",
             "--yes",
             "--skip-preview",
+            "--no-doctor",
             "--json",
             "--command",
             "python train.py --epochs 3",

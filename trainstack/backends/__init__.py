@@ -133,6 +133,9 @@ class Backend:
     idle: IdleCost  # what the stack bills by the hour between runs
     idle_note: str  # the cost model's note on it (IdleCost.CONTROL_PLANE: the cost model words it from eks.mode)
     ami_rows: tuple[AmiRow, ...] = field(default=())
+    # "module:function" of the config rules only this backend has (its own `trainstack:<name>` section, say),
+    # run by trainstack.model.config after the rules asked of `capabilities`; None: capabilities say it all.
+    config_checks: str | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.outputs, type) and issubclass(self.outputs, StackOutputs)):

@@ -14,7 +14,7 @@ from trainstack import backends
 from trainstack.backends import IdleCost, SpotMode
 from trainstack.model import catalog
 from trainstack.model import prices as price_tables
-from trainstack.model.config import StackConfig, eks_support_status
+from trainstack.model.config import ClusterStack, PlatformStack, StackConfig, eks_support_status
 
 NAT_GATEWAY_USD_PER_HOUR = 0.045  # plus $0.045/GB processed; S3 traffic bypasses it (gateway endpoint)
 PUBLIC_IPV4_USD_PER_HOUR = 0.005
@@ -40,7 +40,7 @@ class CostEstimate:
 
 
 def estimate(cfg: StackConfig, price_table: price_tables.PriceTable | None = None) -> CostEstimate:
-    if cfg.platform is not None:
+    if isinstance(cfg, PlatformStack):
         idle = NAT_GATEWAY_USD_PER_HOUR + PUBLIC_IPV4_USD_PER_HOUR if cfg.platform.egress == "nat" else 0.0
         notes = [
             "S3 storage is billed per GB-month and is not included.",
@@ -73,7 +73,6 @@ def estimate(cfg: StackConfig, price_table: price_tables.PriceTable | None = Non
         )
 
     c = cfg.cluster
-    assert c is not None
     table = price_table or price_tables.table()
     declared = backends.get(c.backend)
     # ml.* instance names: SageMaker's own (us-east-1) price list, scaled by the region's EC2 ratio.
@@ -152,11 +151,9 @@ def eks_idle_usd_per_hour(version: str, system_instance_type: str, today=None) -
     return plane + (catalog.price_per_hour(system_instance_type) or 0.0)
 
 
-def _eks_cluster_idle(cfg: StackConfig) -> tuple[float, str]:
+def _eks_cluster_idle(cfg: ClusterStack) -> tuple[float, str]:
     """A dedicated EKS control plane and its system node, billed until `destroy`."""
-    c = cfg.cluster
-    assert c is not None
-    eks = c.eks
+    eks = cfg.cluster.eks
     idle = eks_idle_usd_per_hour(eks.version, eks.system_instance_type)
     return idle, (
         f"Idle: the GPU node groups sit at zero, but this stack's EKS control plane and its "

@@ -23,6 +23,7 @@ from typing import Any
 from pulumi import automation as auto
 
 from trainstack import backends
+from trainstack.model.config import ClusterStack
 from trainstack.run.driver import (
     REPO_ROOT,
     CliMissingError,
@@ -80,6 +81,9 @@ class RunOptions:
     destroy_attempts: int = 3
     destroy_backoff_seconds: float = 10.0
     record_dir: Path | None = None  # local copy of run.json (default: <root>/.trainstack/runs)
+    # `trainstack doctor`'s read-only checks before anything is created (the CLI turns them on unless
+    # --no-doctor; off here so library callers and the fake-CLI tests opt in).
+    doctor: bool = False
 
 
 @dataclass
@@ -374,7 +378,7 @@ def run(
             result = plan(name, opts.root, raw=merged, now=now, _platform_cache=_PLATFORM_PLANS)
         except PlanError as exc:
             raise RefusedError(str(exc)) from None
-        if result.config.cluster is None:  # --set trainstack:kind=...
+        if not isinstance(result.config, ClusterStack):  # --set trainstack:kind=...
             raise RefusedError(f"trainstack:kind = {result.config.kind}: `trainstack run` makes clusters")
         mandatory = getattr(getattr(result, "policy", None), "mandatory", None) or []
         if mandatory:  # `pulumi preview --policy-pack policies` would refuse the same stack
@@ -382,6 +386,8 @@ def run(
                 "mandatory policy violations (policies/):\n"
                 + "\n".join(f"  - {v.rule} on {v.resource or 'the stack'} ({v.type}): {v.message}" for v in mandatory)
             )
+        if opts.doctor:
+            _doctor(result, opts, ui, session_factory)
     except (RefusedError, CliMissingError) as exc:  # one message, no traceback
         return _refuse(record, ui, str(exc))
 
@@ -543,6 +549,26 @@ def run(
     if record.exit_code == EXIT_OK:
         ui.say(f"model: {record.model_uri}", "bold green")
     return record
+
+
+def _doctor(result: Any, opts: RunOptions, ui: Ui, session_factory: Callable[[], Any]) -> None:
+    """`trainstack doctor`'s read-only checks of the account for this very plan; a failure refuses the run."""
+    from trainstack.doctor.aws import Aws
+    from trainstack.doctor.runner import DoctorOptions, diagnose
+
+    report = diagnose(
+        DoctorOptions(
+            stack=result.stack, root=opts.root, secrets_provider=opts.secrets_provider, pulumi_root=opts.pulumi_root
+        ),
+        aws=Aws(result.config.region, session=session_factory()),
+        result=result,
+    )
+    if report.failures:
+        raise RefusedError(report.message())
+    warnings = [c for c in report.checks if c.status.value == "warn"]
+    ui.say(f"doctor: the account is ready ({len(report.checks)} checks, {report.seconds:.1f} s)", "green")
+    for c in warnings:
+        ui.say(f"doctor warning: {c.name}: {c.detail}", "yellow")
 
 
 def _abandon(record: RunRecord, recorder: Recorder, ui: Ui, name: str) -> RunRecord:

@@ -16,7 +16,7 @@ from typing import Any
 
 from trainstack.backends import ClusterOutputs, OutputsError
 from trainstack.backends.sagemaker import SageMakerOutputs
-from trainstack.model.config import StackConfig
+from trainstack.model.config import ClusterStack, StackConfig
 from trainstack.model.run_locations import run_locations
 from trainstack.model.sagemaker_request import create_training_job_request, job_name, spec_from_config
 from trainstack.model.tags import standard_tags
@@ -52,11 +52,10 @@ class JobStatus:
 
 def request_for_stack(cfg: StackConfig, outputs: Mapping[str, Any], *, now: dt.datetime | None = None) -> dict:
     """A CreateTrainingJob request for a new run on a deployed sagemaker cluster stack."""
+    if not isinstance(cfg, ClusterStack) or cfg.cluster.backend != "sagemaker":
+        shown = cfg.backend if isinstance(cfg, ClusterStack) else cfg.kind
+        raise JobError(f"stack {cfg.stack} is not a sagemaker cluster stack (trainstack:backend = {shown})")
     c = cfg.cluster
-    if c is None or c.backend != "sagemaker":
-        raise JobError(
-            f"stack {cfg.stack} is not a sagemaker cluster stack (trainstack:backend = {c.backend if c else cfg.kind})"
-        )
     try:
         sm, stack = SageMakerOutputs.from_outputs(outputs), ClusterOutputs.from_outputs(outputs)
     except OutputsError as exc:
