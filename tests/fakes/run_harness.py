@@ -271,8 +271,9 @@ def _put_logs(logs: Any, group: str, stream: str, lines: list[str]) -> None:
 
 def create_data_lake(platform_outputs: dict[str, Any]) -> None:
     """The platform's buckets exist before any run (run.json goes to the artifacts bucket)."""
-    s3 = boto3.client("s3", region_name=platform_outputs["region"])
-    s3.create_bucket(Bucket=platform_outputs["buckets"]["artifacts"]["name"])  # the only one a run writes to
+    platform = backends.PlatformOutputs.from_outputs(platform_outputs)
+    s3 = boto3.client("s3", region_name=platform.region)
+    s3.create_bucket(Bucket=platform.buckets["artifacts"]["name"])  # the only one a run writes to
 
 
 def install_cloud(monkeypatch, cloud: Cloud) -> None:

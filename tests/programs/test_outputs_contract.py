@@ -156,3 +156,29 @@ def test_a_backend_may_not_redeclare_what_every_cluster_stack_exports():
 
     with pytest.raises(TypeError, match="Clashing redeclares region, which every cluster stack exports already"):
         dataclasses.replace(backends.get("ec2"), name="clash", outputs=Clashing)
+
+
+@pytest.mark.parametrize("stack", ("platform", "platform-eks", "platform-usw2"))
+def test_each_platform_exports_exactly_what_cluster_stacks_read(example_plans, stack):
+    outputs = example_plans[stack].run.outputs
+    platform = backends.PlatformOutputs.from_outputs(outputs)
+    optional = set() if platform.eks else {"eks"}  # only a platform with a shared EKS cluster exports it
+    assert set(outputs) == set(backends.PlatformOutputs.output_names()) - optional
+    assert platform.region == example_plans[stack].config.region and set(platform.buckets) >= {"raw", "artifacts"}
+
+
+def test_a_platform_without_a_catalog_exports_a_null_it_may_have(run_stack):
+    from trainstack.plan.offline import run_offline
+    from trainstack.programs.program import main
+
+    config = {"aws:region": "us-east-1", "trainstack:kind": "platform", "trainstack:dataLake": {"glueDatabase": False}}
+    outputs = run_offline(main, config=config, stack="bare").outputs
+    assert "glueDatabase" in outputs and outputs["glueDatabase"] is None  # exported, as null
+    assert backends.PlatformOutputs.from_outputs(outputs).glue_database is None
+    del outputs["glueDatabase"]  # ... but never missing
+    with pytest.raises(
+        backends.OutputsError,
+        match=r"`glueDatabase` \(PlatformOutputs.glue_database\), which "
+        "every platform stack must export",
+    ):
+        backends.PlatformOutputs.from_outputs(outputs)

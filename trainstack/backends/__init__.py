@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from trainstack.backends.outputs import ClusterOutputs, OutputsError, StackOutputs
+from trainstack.backends.outputs import ClusterOutputs, OutputsError, PlatformOutputs, StackOutputs
 
 __all__ = [
     "GPU_BOOT",
@@ -33,6 +33,7 @@ __all__ = [
     "IdleCost",
     "OutputsError",
     "Phase",
+    "PlatformOutputs",
     "SpotMode",
     "StackOutputs",
     "all_backends",

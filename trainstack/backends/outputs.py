@@ -1,7 +1,8 @@
 """Typed stack outputs: one frozen dataclass per set of outputs, written by a stack program, read by the tools.
 
 A cluster stack exports two sets: `ClusterOutputs` (what every cluster stack exports: owner, locations,
-teardown...) and its backend's own (`Backend.outputs`, e.g. `EcsOutputs` in `trainstack/backends/ecs.py`).
+teardown...) and its backend's own (`Backend.outputs`, e.g. `EcsOutputs` in `trainstack/backends/ecs.py`);
+a platform stack exports `PlatformOutputs`, which cluster stacks read through their StackReference.
 Each field is one stack output; its name is the field name in camelCase (`task_definition_arn` ->
 `taskDefinitionArn`), and its annotation is the plain value a reader gets.
 
@@ -55,7 +56,8 @@ class StackOutputs:
     """Base of every outputs dataclass (subclasses are `@dataclass(frozen=True)`, fields in snake_case).
 
     A field with a default of None is optional: `to_outputs` leaves it out when its value is None and
-    `from_outputs` reads a missing one as None. Every other field must be exported and present."""
+    `from_outputs` reads a missing one as None. Every other field must be exported and present; one whose
+    annotation admits None (`str | None`, no default) is always exported and may be null."""
 
     @classmethod
     def output_name(cls, field_name: str) -> str:
@@ -105,8 +107,9 @@ class StackOutputs:
             name = camel(f.name)
             value = outputs.get(name)
             if value is None:
-                if f.default is dataclasses.MISSING:
+                if f.default is dataclasses.MISSING and not (name in outputs and _is_instance(None, hints[f.name])):
                     missing.append(f"`{name}` ({cls.__name__}.{f.name})")
+                values[f.name] = None
                 continue
             if not _is_instance(value, hints[f.name]):
                 raise OutputsError(
@@ -152,6 +155,34 @@ class ClusterOutputs(StackOutputs):
     @classmethod
     def _whose(cls, outputs: Mapping[str, Any]) -> str:
         return "every cluster stack"
+
+
+@dataclass(frozen=True)
+class PlatformOutputs(StackOutputs):
+    """What a platform stack exports (trainstack/programs/platform.py); cluster stacks read it through their
+    StackReference, `trainstack upload` reads `buckets`."""
+
+    region: str  # aws:region: clusters must run in it
+    vpc_id: str
+    egress: str  # public | nat (a SageMaker job in the VPC needs nat to pull its image)
+    availability_zones: list[str]
+    subnet_ids: list[str]  # where GPU instances run (public or private subnets, by egress)
+    public_subnet_ids: list[str]
+    private_subnet_ids: list[str]  # empty with egress: public
+    route_table_ids: list[str]
+    security_group_id: str  # the cluster-members security group
+    s3_endpoint_id: str  # the S3 gateway endpoint
+    kms_key_arn: str  # the data lake's key
+    kms_key_id: str
+    buckets: Mapping[str, Mapping[str, str]]  # zone (raw, curated, artifacts, logs) -> {name, arn}
+    glue_database: str | None  # the catalog database over the curated zone; null without one
+    protected: bool  # the lake's buckets and key are protected from `pulumi destroy`
+    # `trainstack:eks: {sharedCluster: true}`: clusterName, endpoint, caData, clusterSecurityGroupId, version.
+    eks: Mapping[str, str] | None = None
+
+    @classmethod
+    def _whose(cls, outputs: Mapping[str, Any]) -> str:
+        return "every platform stack"
 
 
 def _short(value: Any, limit: int = 60) -> str:

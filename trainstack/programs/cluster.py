@@ -21,6 +21,7 @@ from trainstack.model.config import ClusterStack
 from trainstack.model.run_locations import RunLocations, run_locations
 from trainstack.model.tags import standard_tags
 from trainstack.programs import backends
+from trainstack.programs.backends import platform_output
 
 
 def _locations(cfg: ClusterStack, platform: pulumi.StackReference) -> pulumi.Output[RunLocations]:
@@ -35,7 +36,7 @@ def _locations(cfg: ClusterStack, platform: pulumi.StackReference) -> pulumi.Out
             )
         return run_locations(buckets, c.job.dataset, c.owner, cfg.stack)
 
-    return pulumi.Output.all(platform.require_output("buckets"), platform.require_output("region")).apply(build)
+    return pulumi.Output.all(platform_output(platform, "buckets"), platform_output(platform, "region")).apply(build)
 
 
 def build_cluster(cfg: ClusterStack) -> dict[str, Any]:
@@ -60,9 +61,9 @@ def build_cluster(cfg: ClusterStack) -> dict[str, Any]:
         account_id=aws.get_caller_identity().account_id,
         platform=platform,
         locations=locations,
-        subnet_ids=platform.require_output("subnetIds"),
-        security_group_id=platform.require_output("securityGroupId"),
-        kms_key_arn=platform.require_output("kmsKeyArn"),
+        subnet_ids=platform_output(platform, "subnet_ids"),
+        security_group_id=platform_output(platform, "security_group_id"),
+        kms_key_arn=platform_output(platform, "kms_key_arn"),
         code_uri=code.uri if code else None,
     )
     result = backends.build(ctx)

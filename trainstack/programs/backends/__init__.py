@@ -40,6 +40,10 @@ class ClusterContext:
     # fetches and unpacks it before job.command (see trainstack/code_delivery.py).
     code_uri: pulumi.Output[str] | None = None
 
+    def platform_output(self, field_name: str, *, required: bool = True) -> pulumi.Output[Any]:
+        """The platform stack's output of a `PlatformOutputs` field (a typo fails the plan, naming it)."""
+        return platform_output(self.platform, field_name, required=required)
+
     @property
     def cluster(self) -> ClusterConfig:
         return self.cfg.cluster
@@ -51,6 +55,12 @@ class ClusterContext:
     @property
     def region(self) -> str:
         return self.cfg.region
+
+
+def platform_output(platform: pulumi.StackReference, field_name: str, *, required: bool = True) -> pulumi.Output[Any]:
+    """One output of the platform stack, by its `PlatformOutputs` field (required: the plan fails without it)."""
+    name = backends.PlatformOutputs.output_name(field_name)
+    return platform.require_output(name) if required else platform.get_output(name)
 
 
 @dataclass(frozen=True)

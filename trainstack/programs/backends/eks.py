@@ -40,7 +40,7 @@ def _platform_eks(ctx: ClusterContext) -> SharedControlPlane:
             )
         return value
 
-    shared = ctx.platform.get_output("eks").apply(check)
+    shared = ctx.platform_output("eks", required=False).apply(check)
     return SharedControlPlane(*(shared.apply(_item(k)) for k in PLATFORM_EKS_KEYS))
 
 

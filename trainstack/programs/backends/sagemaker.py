@@ -22,7 +22,7 @@ def _warn_without_nat(ctx: ClusterContext) -> None:
                 "sagemaker.vpc: false."
             )
 
-    ctx.platform.get_output("egress").apply(check_egress)
+    ctx.platform_output("egress", required=False).apply(check_egress)
 
 
 def build(ctx: ClusterContext) -> BackendResult:
@@ -72,7 +72,7 @@ def build(ctx: ClusterContext) -> BackendResult:
             kms_key_arn=ctx.kms_key_arn,
             subnet_ids=ctx.subnet_ids,
             security_group_id=ctx.security_group_id,
-            buckets=ctx.platform.require_output("buckets"),
+            buckets=ctx.platform_output("buckets"),
             model_artifact_uri=pulumi.Output.all(ctx.locations, sm.job_name).apply(
                 lambda a: f"{a[0].artifact_uri}{a[1]}/output/model.tar.gz"
             ),
