@@ -26,6 +26,7 @@ from typing import Any
 
 from rich.console import Console
 
+from trainstack.backends import OutputsError, PlatformOutputs
 from trainstack.model.config import ConfigError, DatasetRef, parse_dataset_ref
 
 MIB = 1024 * 1024
@@ -104,9 +105,9 @@ def bucket_from_platform(platform_stack: str, zone: str, root: Path) -> str:
 
     try:
         stack = auto.select_stack(stack_name=platform_stack, work_dir=str(root))
-        buckets = stack.outputs()["buckets"].value
-        return buckets[zone]["name"]
-    except KeyError:
+        outputs = PlatformOutputs.from_outputs({k: v.value for k, v in stack.outputs().items()})
+        return outputs.buckets[zone]["name"]
+    except (KeyError, OutputsError):
         raise UploadError(
             f"--platform {platform_stack}: the stack has no `buckets.{zone}.name` output. Fix: is it "
             "a deployed platform stack? Pass --bucket NAME otherwise"

@@ -468,8 +468,8 @@ def run(
                             failed_reason = _why(view, exc, "pulumi up failed")
                             outputs = None
                     if outputs is not None:
-                        record.artifact_uri = outputs.get("artifactUri")
-                        record.model_uri = outputs.get("modelUri") or outputs.get("modelArtifactUri")
+                        deployed = backends.ClusterOutputs.from_outputs(outputs)
+                        record.artifact_uri, record.model_uri = deployed.artifact_uri, deployed.model_uri
                         record.status = "running"
                         recorder.write(ui)
                         if not intr.interrupted:
@@ -691,14 +691,15 @@ def down(
                 outputs = plain_outputs(stack.outputs())
             except auto.CommandError:
                 outputs = {}
-            if outputs and "backend" not in outputs:
+            backend_output = backends.ClusterOutputs.output_name("backend")
+            if outputs and backend_output not in outputs:
                 why = (
                     f"{stack_name} is not a trainstack cluster stack (its outputs have no `backend`: a platform?); "
                     "`trainstack down` never destroys one. Use `pulumi destroy` if you really mean it"
                 )
                 ui.log(why)
                 return DownResult(stack_name, False, EXIT_REFUSED, why)
-            if outputs.get("backend"):
+            if outputs.get(backend_output):
                 try:
                     follower_for(outputs, (session_factory or boto3.Session)()).stop()
                     result.job_stopped = True
