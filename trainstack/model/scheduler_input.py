@@ -20,11 +20,35 @@ from typing import Any
 
 
 @functools.cache
-def service_model(service: str):
-    """botocore's model of `service`, loaded once per process (the plan's schema check shares it)."""
-    import botocore.session
+def _loader():
+    import os
 
-    return botocore.session.get_session().get_service_model(service)
+    from botocore.loaders import create_loader
+
+    return create_loader(os.environ.get("AWS_DATA_PATH"))  # the search path a botocore session uses
+
+
+@functools.cache
+def service_model(service: str):
+    """botocore's model of `service` (latest API version, with its SDK extras), loaded once per process
+    (the plan's schema check shares it). What `botocore.session.Session.get_service_model` returns,
+    without a session (whose event handlers cost more than the model) and without listing every
+    service botocore knows first. Raises botocore.exceptions.DataNotFoundError for an unknown service."""
+    from botocore.exceptions import DataNotFoundError
+    from botocore.loaders import ExtrasProcessor
+    from botocore.model import ServiceModel
+
+    loader = _loader()
+    path = f"{service}/{loader.determine_latest_version(service, 'service-2')}/service-2"
+    data = loader.load_data(path)
+    extras = []
+    for kind in loader.extras_types:  # botocore's Loader.load_service_model merges these the same way
+        try:
+            extras.append(loader.load_data(f"{path}.{kind}-extras"))
+        except DataNotFoundError:
+            pass
+    ExtrasProcessor().process(data, extras)
+    return ServiceModel(data, service_name=service)
 
 
 def _input_shape(service: str, operation: str):

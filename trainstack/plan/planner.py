@@ -21,6 +21,7 @@ import yaml
 
 from trainstack.model import config as config_mod
 from trainstack.model.cost import CostEstimate, estimate
+from trainstack.plan import platform_cache
 from trainstack.plan.offline import OfflineRun, run_offline
 from trainstack.project import REPO_ROOT  # noqa: E402 - re-exported: the default --root
 
@@ -122,6 +123,64 @@ def _program(root: Path):
     return lambda: runpy.run_path(str(main), run_name="__main__")
 
 
+def stack_file(stack: str, root: Path) -> Path:
+    return root / (project_file(root).get("stackConfigDir") or ".") / f"Pulumi.{stack}.yaml"
+
+
+def _evaluate(
+    stack: str, root: Path, raw: dict[str, Any], project: str, stack_outputs: dict[str, dict]
+) -> OfflineRun:
+    """Run the project's program for `raw` under the mock engine."""
+    cwd = os.getcwd()
+    os.chdir(root)  # `__main__.py` imports `components` from the project root, as under `pulumi up`
+    try:
+        return run_offline(_program(root), config=raw, project=project, stack=stack, stack_outputs=stack_outputs)
+    except Exception as exc:  # the program failed under mocks: report it as the plan's failure
+        raise PlanError(f"the program failed: {exc}") from exc
+    finally:
+        os.chdir(cwd)
+
+
+def platform_outputs(
+    platform_name: str, root: Path = REPO_ROOT, *, now: dt.datetime | None = None, _cache: dict | None = None
+) -> dict[str, Any]:
+    """The outputs of the platform stack `platform_name` (its last path segment names the stack file),
+    as a cluster's StackReference reads them: from `_cache` (this process), else from the platform cache
+    (earlier plans), else by evaluating the platform program offline. Raises PlanError naming
+    trainstack:platformStack when the platform stack cannot be evaluated or is not a platform."""
+    local = platform_name.rsplit("/", 1)[-1]
+    cache = _cache if _cache is not None else {}
+    if local in cache:
+        return cache[local]
+    path = stack_file(local, root)
+    digest = platform_cache.key(root, path) if path.exists() else None
+    outputs = platform_cache.load(digest) if digest else None
+    if outputs is None:
+        outputs = _evaluate_platform(platform_name, local, root, now)
+        if digest:
+            platform_cache.store(digest, local, outputs)
+    cache[local] = outputs
+    return outputs
+
+
+def _evaluate_platform(platform_name: str, local: str, root: Path, now: dt.datetime | None) -> dict[str, Any]:
+    """The platform program alone under the mock engine (its own checks are its own plan's business)."""
+    try:
+        project, raw = load_raw_config(local, root)
+        try:
+            cfg = config_mod.parse_config(raw, project=project, stack=local, now=now, root=str(root))
+        except config_mod.ConfigError as exc:
+            raise PlanError(str(exc)) from None
+        if cfg.kind == "platform":
+            return _evaluate(local, root, raw, project, {}).outputs
+    except PlanError as exc:
+        raise PlanError(
+            f"trainstack:platformStack = {platform_name}: cannot evaluate the platform stack "
+            f"offline from stacks/Pulumi.{local}.yaml: {exc}"
+        ) from None
+    raise PlanError(f"trainstack:platformStack = {platform_name}: stack {local} is a {cfg.kind} stack, not a platform")
+
+
 def plan(
     stack: str,
     root: Path = REPO_ROOT,
@@ -134,6 +193,7 @@ def plan(
     """Validate and evaluate `stack`; raise PlanError (with the validation message) on bad input.
     `raw` (a flat config map) replaces the stack file: `trainstack run` plans its merged config."""
     started = time.perf_counter()
+    from_file = raw is None
     if raw is None:
         project, raw = load_raw_config(stack, root)
     else:
@@ -147,37 +207,18 @@ def plan(
     platform_name = None
     if isinstance(cfg, config_mod.ClusterStack):
         platform_name = cfg.cluster.platform_stack
-        local = platform_name.rsplit("/", 1)[-1]
-        cache = _platform_cache if _platform_cache is not None else {}
-        if local not in cache:
-            try:
-                platform = plan(local, root, now=now)
-            except PlanError as exc:
-                raise PlanError(
-                    f"trainstack:platformStack = {platform_name}: cannot evaluate the platform stack "
-                    f"offline from stacks/Pulumi.{local}.yaml: {exc}"
-                ) from None
-            if platform.config.kind != "platform":
-                raise PlanError(
-                    f"trainstack:platformStack = {platform_name}: stack {local} is a "
-                    f"{platform.config.kind} stack, not a platform"
-                )
-            cache[local] = platform.run.outputs
-        if cache[local].get("region") != cfg.region:
+        outputs = platform_outputs(platform_name, root, now=now, _cache=_platform_cache)
+        if outputs.get("region") != cfg.region:
             raise PlanError(
                 f"aws:region = {cfg.region}: the platform stack {platform_name} is in "
-                f"{cache[local].get('region')}; a cluster must run in its platform's region"
+                f"{outputs.get('region')}; a cluster must run in its platform's region"
             )
-        stack_outputs[platform_name] = cache[local]
+        stack_outputs[platform_name] = outputs
 
-    cwd = os.getcwd()
-    os.chdir(root)  # `__main__.py` imports `components` from the project root, as under `pulumi up`
-    try:
-        run = run_offline(_program(root), config=raw, project=project, stack=stack, stack_outputs=stack_outputs)
-    except Exception as exc:  # the program failed under mocks: report it as the plan's failure
-        raise PlanError(f"the program failed: {exc}") from exc
-    finally:
-        os.chdir(cwd)
+    run = _evaluate(stack, root, raw, project, stack_outputs)
+    if isinstance(cfg, config_mod.PlatformStack) and from_file:
+        # What this stack's clusters will read: kept for their plans (trainstack/plan/platform_cache.py).
+        platform_cache.store(platform_cache.key(root, stack_file(stack, root)), stack, run.outputs)
     from trainstack.plan.provider_schema import check
     from trainstack.policies.offline import check_plan
 
