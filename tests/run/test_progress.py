@@ -111,7 +111,7 @@ def test_live_view_on_a_terminal_draws_a_bar_and_keeps_errors_above_it():
 def test_the_fake_cli_encodes_event_requests_as_the_proto_does():
     from pulumi.runtime.proto import events_pb2
 
-    from tests.fakes.fake_pulumi import encode_event_request
+    from trainstack.standins.fake_pulumi import encode_event_request
 
     for text in ("{}", '{"summaryEvent": {}}', "x" * 300, '{"m": "ünïcode ' + "y" * 20000 + '"}'):
         assert encode_event_request(text) == events_pb2.EventRequest(event=text).SerializeToString(), text[:20]
