@@ -454,9 +454,9 @@ def list_clusters(
             if "AccessDenied" in code or code == "UnauthorizedOperation"
             else ""
         )
-        raise client_error(exc, fix) from None
+        raise FleetError(client_error(exc, fix).message) from None
     except BotoCoreError as exc:
-        raise (user_error(exc) or FleetError(f"AWS: {exc}")) from None
+        raise FleetError((user_error(exc) or FleetError(f"AWS: {exc}")).message) from None
     return sorted(clusters.values(), key=lambda c: c.stack)
 
 

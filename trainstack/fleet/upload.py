@@ -107,6 +107,8 @@ class UploadResult:
 def _prefix_problem(dest: str) -> tuple[str, str] | None:
     """(problem, fix) for a DEST that names no single folder cleanly; None when it is fine so far."""
     zone, _, prefix = dest.partition("/")
+    if zone not in ("raw", "curated"):
+        return None  # the dataset parser says what a DEST is
     if "//" in prefix or prefix.startswith("/"):
         return "has an empty folder name (`//`): S3 would keep it as a key part of its own", "remove the extra /"
     for ch, why in (
