@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -40,7 +39,12 @@ def test_the_local_trial_runs_upload_run_ls_and_down_without_aws_or_pulumi(tmp_p
     assert out.startswith("[local stand-ins] LOCAL TRIAL") and "not AWS" in out.splitlines()[0]
     assert "local trial passed" in out
     # Each command ran and did what it says.
-    for step in ("$ trainstack upload", "$ trainstack run dev-ecs", "$ trainstack ls", "$ trainstack down alice-ecs-kept"):
+    for step in (
+        "$ trainstack upload",
+        "$ trainstack run dev-ecs",
+        "$ trainstack ls",
+        "$ trainstack down alice-ecs-kept",
+    ):
         assert step in out, step
     assert "7 uploaded" in out and "manifest updated" in out
     assert "try-dev-ecs: succeeded" in out and "model: s3://datalake-artifacts-" in out

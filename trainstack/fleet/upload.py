@@ -553,7 +553,10 @@ def upload(
     console: Console | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
 ) -> UploadResult:
-    console = console or Console()
+    if console is None:
+        from trainstack.run.ui import console as make_console
+
+        console = make_console()
     if jobs < 1 or jobs > 64:
         raise UploadError(f"--jobs = {jobs}: must be 1-64. Fix: pass e.g. --jobs 8")
     dataset = parse_dest(dest)
