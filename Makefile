@@ -57,3 +57,10 @@ $(MERMAID): tests/mermaid/package.json tests/mermaid/package-lock.json
 	npm ci --prefix tests/mermaid --no-audit --no-fund --prefer-offline --loglevel=error
 	touch $(MERMAID)
 setup test: $(MERMAID)
+
+## IAM policy engine @cloud-copilot/iam-simulate (npm, pinned by tests/iam/package-lock.json) for the IAM tests.
+IAM_ENGINE := tests/iam/node_modules/.installed
+$(IAM_ENGINE): tests/iam/package.json tests/iam/package-lock.json
+	npm ci --prefix tests/iam --no-audit --no-fund --prefer-offline --loglevel=error
+	touch $(IAM_ENGINE)
+setup test test-fast: $(IAM_ENGINE)

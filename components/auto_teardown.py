@@ -26,9 +26,9 @@ from trainstack.model import iam_documents as docs
 from trainstack.model.scheduler_input import to_universal
 
 
-def universal_target_arn(service: str, api_action: str) -> str:
+def universal_target_arn(service: str, api_action: str, partition: str = "aws") -> str:
     """`autoscaling`, `updateAutoScalingGroup` -> arn:aws:scheduler:::aws-sdk:autoscaling:updateAutoScalingGroup."""
-    return f"arn:aws:scheduler:::aws-sdk:{service}:{api_action}"
+    return f"arn:{partition}:scheduler:::aws-sdk:{service}:{api_action}"
 
 
 def at_expression(when: dt.datetime) -> str:
@@ -171,6 +171,7 @@ class AutoTeardownArgs:
     account_id: str
     tags: Mapping[str, str] = field(default_factory=dict)
     retry_attempts: int = 10
+    partition: str = "aws"  # of the region the schedules live in (docs.partition_of)
 
     def __post_init__(self):
         if self.expires_at.tzinfo is None:
@@ -212,7 +213,7 @@ class AutoTeardown(pulumi.ComponentResource):
                 action_after_completion="NONE",  # see the module docstring: DELETE breaks the next `up`
                 state="ENABLED",
                 target={
-                    "arn": action.target_arn,
+                    "arn": universal_target_arn(action.service, action.api_action, args.partition),
                     "role_arn": self.role.arn,
                     "input": pulumi.Output.from_input(action.input).apply(_universal_input(action)),
                     "retry_policy": {

@@ -26,7 +26,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from trainstack.components.gpu_autoscaling_group import SSM_CORE_POLICY, GpuAutoScalingGroup
+from trainstack.components.gpu_autoscaling_group import SSM_CORE, GpuAutoScalingGroup
 from trainstack.components.training_cluster import TrainingClusterArgs, gpu_group_args, training_log_group
 from trainstack.model import iam_documents as docs
 from trainstack.model.config import JobConfig
@@ -222,7 +222,7 @@ class Ec2TrainingCluster(pulumi.ComponentResource):
                     backend="ec2",
                     user_data=user_data,
                     desired_capacity=job.nodes,
-                    managed_policy_arns=(SSM_CORE_POLICY,),
+                    managed_policy_arns=(docs.aws_managed_policy(SSM_CORE, docs.partition_of(args.region)),),
                 ),
                 group_name=group,
                 node_policy=policy,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from trainstack.components.gpu_autoscaling_group import ECS_INSTANCE_POLICY, SSM_CORE_POLICY, GpuAutoScalingGroup
+from trainstack.components.gpu_autoscaling_group import ECS_INSTANCE, SSM_CORE, GpuAutoScalingGroup
 from trainstack.components.training_cluster import TrainingClusterArgs, gpu_group_args, training_log_group
 from trainstack.model import catalog
 from trainstack.model import iam_documents as docs
@@ -158,7 +158,9 @@ class EcsTrainingCluster(pulumi.ComponentResource):
                 backend="ecs",
                 user_data=self.cluster.name.apply(ecs_user_data),
                 desired_capacity=0,
-                managed_policy_arns=(ECS_INSTANCE_POLICY, SSM_CORE_POLICY),
+                managed_policy_arns=tuple(
+                    docs.aws_managed_policy(p, docs.partition_of(args.region)) for p in (ECS_INSTANCE, SSM_CORE)
+                ),
                 protect_from_scale_in=True,
                 ecs_managed=True,
             ),
@@ -194,10 +196,10 @@ class EcsTrainingCluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        ecs_tasks = json.dumps(docs.assume_role("ecs-tasks.amazonaws.com"))
+        account = args.account_id if args.account_id != "*" else aws.get_caller_identity().account_id
         self.execution_role = aws.iam.Role(
             f"{name}-execution-role",
-            assume_role_policy=ecs_tasks,
+            assume_role_policy=json.dumps(docs.assume_role("ecs-tasks.amazonaws.com")),
             description="trainstack: pull the training image, write its logs",
             tags=args.tags,
             opts=child,
@@ -213,7 +215,10 @@ class EcsTrainingCluster(pulumi.ComponentResource):
         )
         self.task_role = aws.iam.Role(
             f"{name}-task-role",
-            assume_role_policy=ecs_tasks,
+            # Tasks of this account and region only (the ECS docs' confused-deputy scoping).
+            assume_role_policy=pulumi.Output.from_input(account).apply(
+                lambda acct: json.dumps(docs.ecs_task_trust(acct, args.region))
+            ),
             description="trainstack: the training job's access to the data lake",
             tags=args.tags,
             opts=child,

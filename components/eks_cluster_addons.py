@@ -68,7 +68,12 @@ class EksClusterAddons(pulumi.ComponentResource):
             f"{name}-autoscaler-role",
             assume_role_policy=pulumi.Output.from_input(args.cluster_name).apply(
                 lambda c: json.dumps(
-                    docs.eks_pod_identity_trust(namespace=req.SYSTEM_NAMESPACE, service_account=sa, cluster_name=c)
+                    docs.eks_pod_identity_trust(
+                        namespace=req.SYSTEM_NAMESPACE,
+                        service_account=sa,
+                        source_account=args.account_id,
+                        cluster_name=c,
+                    )
                 )
             ),
             description="trainstack: Cluster Autoscaler resizes this cluster's node groups",

@@ -25,19 +25,19 @@ from trainstack.model import eks_request as req
 from trainstack.model import iam_documents as docs
 from trainstack.model.tags import with_name
 
-CLUSTER_POLICY = "arn:aws:iam::aws:policy/AmazonEKSClusterPolicy"
+CLUSTER_POLICY = "AmazonEKSClusterPolicy"  # AWS managed policy names (docs.aws_managed_policy)
 NODE_POLICIES = (
-    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
-    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
-    "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
-    "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",  # shell through SSM, no SSH key
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEC2ContainerRegistryReadOnly",
+    "AmazonEKS_CNI_Policy",
+    "AmazonSSMManagedInstanceCore",  # shell through SSM, no SSH key
 )
 # Add-ons that need no node to become ACTIVE; CoreDNS waits for the system node.
 NODELESS_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 
 
 def node_role(
-    name: str, tags: Mapping[str, str], parent: pulumi.Resource | None
+    name: str, tags: Mapping[str, str], parent: pulumi.Resource | None, partition: str = "aws"
 ) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
     """The role of managed node group instances. In API authentication mode EKS creates its
     access entry itself when a managed node group uses it."""
@@ -50,8 +50,10 @@ def node_role(
         opts=child,
     )
     return role, [
-        aws.iam.RolePolicyAttachment(f"{name}-node-policy-{i}", role=role.name, policy_arn=arn, opts=child)
-        for i, arn in enumerate(NODE_POLICIES)
+        aws.iam.RolePolicyAttachment(
+            f"{name}-node-policy-{i}", role=role.name, policy_arn=docs.aws_managed_policy(p, partition), opts=child
+        )
+        for i, p in enumerate(NODE_POLICIES)
     ]
 
 
@@ -104,7 +106,10 @@ class EksControlPlane(pulumi.ComponentResource):
             opts=child,
         )
         cluster_policy = aws.iam.RolePolicyAttachment(
-            f"{name}-cluster-policy", role=self.cluster_role.name, policy_arn=CLUSTER_POLICY, opts=child
+            f"{name}-cluster-policy",
+            role=self.cluster_role.name,
+            policy_arn=docs.aws_managed_policy(CLUSTER_POLICY, docs.partition_of(args.region)),
+            opts=child,
         )
         self.cluster = aws.eks.Cluster(
             f"{name}-cluster",
@@ -125,7 +130,7 @@ class EksControlPlane(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy]),
         )
 
-        self.node_role, node_policies = node_role(name, args.tags, self)
+        self.node_role, node_policies = node_role(name, args.tags, self, docs.partition_of(args.region))
 
         self.addons = {
             a: aws.eks.Addon(

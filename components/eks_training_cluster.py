@@ -20,6 +20,7 @@ from trainstack.components.eks_control_plane import EksControlPlane, EksControlP
 from trainstack.components.eks_gpu_node_groups import EksGpuNodeGroups, EksGpuNodeGroupsArgs
 from trainstack.components.eks_training_job import EksTrainingJob, EksTrainingJobArgs
 from trainstack.model import eks_request as req
+from trainstack.model import iam_documents as docs
 from trainstack.model.config import ClusterConfig
 from trainstack.model.run_locations import RunLocations
 
@@ -110,7 +111,7 @@ class EksTrainingCluster(pulumi.ComponentResource):
             self.provider, self.kubeconfig = kubernetes_provider(
                 f"{name}-k8s", s.cluster_name, s.endpoint, s.ca_data, args.region, child
             )
-            role, policies = node_role(name, args.tags, self)
+            role, policies = node_role(name, args.tags, self, docs.partition_of(args.region))
             cluster_sg, role_arn = s.cluster_security_group_id, role.arn
             node_waits, job_waits = list(policies), []
 
@@ -144,6 +145,7 @@ class EksTrainingCluster(pulumi.ComponentResource):
                 code_uri=args.code_uri,
                 depends_on=[*self.gpu.groups.values(), *job_waits],
                 tags=args.tags,
+                account_id=args.account_id,
             ),
             provider=self.provider,
             opts=child,

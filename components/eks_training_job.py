@@ -34,6 +34,7 @@ class EksTrainingJobArgs:
     depends_on: Sequence[pulumi.Resource] = ()
     code_uri: pulumi.Input[str] | None = None  # job.workdir's bundle, fetched before the command
     tags: Mapping[str, str] = field(default_factory=dict)
+    account_id: str | None = None  # the trust's aws:SourceAccount; None: the caller's account
 
 
 class EksTrainingJob(pulumi.ComponentResource):
@@ -61,11 +62,14 @@ class EksTrainingJob(pulumi.ComponentResource):
             f"{name}-service-account", metadata=sa["metadata"], opts=in_ns
         )
 
+        account = args.account_id or aws.get_caller_identity().account_id
         self.role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=pulumi.Output.from_input(args.cluster_name).apply(
                 lambda cn: json.dumps(
-                    docs.eks_pod_identity_trust(namespace=ns_name, service_account=req.SERVICE_ACCOUNT, cluster_name=cn)
+                    docs.eks_pod_identity_trust(
+                        namespace=ns_name, service_account=req.SERVICE_ACCOUNT, source_account=account, cluster_name=cn
+                    )
                 )
             ),
             description="trainstack: the training job's access to the data lake (EKS Pod Identity)",

@@ -23,8 +23,11 @@ import pulumi_aws as aws
 from trainstack.model import iam_documents as docs
 from trainstack.model.tags import with_name
 
-SSM_CORE_POLICY = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
-ECS_INSTANCE_POLICY = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+# In the aws partition; callers that know their region pass docs.aws_managed_policy(name, partition).
+SSM_CORE = "AmazonSSMManagedInstanceCore"
+ECS_INSTANCE = "service-role/AmazonEC2ContainerServiceforEC2Role"
+SSM_CORE_POLICY = docs.aws_managed_policy(SSM_CORE)
+ECS_INSTANCE_POLICY = docs.aws_managed_policy(ECS_INSTANCE)
 
 
 def root_snapshot_gib(mappings: Sequence, root_device: str) -> int | None:

@@ -447,6 +447,7 @@ def run_node(s, me, members, rank, run_id, workdir, log_path, s3, run, code_dir=
         s["master_port"],
         run_id,
         s["max_restarts"],
+        read_timeout=s["peer_timeout_seconds"],
     )
     argv = container_argv(
         s, torchrun, rank, model_dir, checkpoint_dir=ckpt_dir, hostfile=hostfile, code_dir=code_dir, name=name
@@ -622,7 +623,26 @@ def one_generation(s, me, group, workdir, log_path, clients, run, clock, sleep, 
     return ("lost" if outcome == "lost" else "done"), code
 
 
-def bootstrap(s, me, workdir, log_path, clients, run, clock, sleep) -> int:
+PULL_ATTEMPTS = 3
+PULL_TIMEOUT_SECONDS = 1800  # a 10-15 GiB training image on a slow link
+
+
+def pull_image(image: str, log_path: str, run=None, sleep=time.sleep) -> int:
+    """`docker pull` the training image before this node waits for its peers, so the pull (minutes for a
+    10-15 GiB image) never lands between the rendezvous of the nodes: every node then starts torchrun
+    within a poll interval of the others. A failed pull is retried, then left to `docker run` to report."""
+    run = run or run_logged
+    code = 1
+    for attempt in range(1, PULL_ATTEMPTS + 1):
+        code = run(["docker", "pull", image], log_path, PULL_TIMEOUT_SECONDS)
+        if code == 0:
+            return 0
+        log.warning("docker pull %s failed (exit %s, attempt %d/%d)", image, code, attempt, PULL_ATTEMPTS)
+        sleep(10 * attempt)
+    return code
+
+
+def bootstrap(s, me, workdir, log_path, clients, run, clock, sleep, pull=None) -> int:
     """This node's whole life: join or start a run, then leave the group at zero (or leave it)."""
     ec2, asg, s3 = clients["ec2"], clients["autoscaling"], clients["s3"]
     art, teardown = s["artifact_uri"], bool(s["teardown"])
@@ -631,6 +651,7 @@ def bootstrap(s, me, workdir, log_path, clients, run, clock, sleep) -> int:
     left = False
     try:
         code_dir = fetch_code(s3, s["code_uri"], os.path.join(workdir, "code")) if s["code_uri"] else None
+        (pull or pull_image)(s["image"], log_path)
         for generation in range(1, s["max_generations"] + 1):
             log.info("generation %d", generation)
             outcome, code = one_generation(s, me, group, workdir, log_path, clients, run, clock, sleep, code_dir)
@@ -696,9 +717,12 @@ def emergency_teardown(settings_path: str, workdir: str, region: str | None, cli
         log.exception("emergency teardown failed")
 
 
-def main(argv=None, *, clients=None, identity=None, run=run_logged, clock=time.monotonic, sleep=time.sleep) -> int:
+def main(
+    argv=None, *, clients=None, identity=None, run=run_logged, clock=time.monotonic, sleep=time.sleep, pull=None
+) -> int:
     """Returns this node's training exit code. clients: {"ec2", "autoscaling", "s3"} boto3
-    clients; run(argv, log_path, timeout_s, stop) -> exit code runs docker."""
+    clients; run(argv, log_path, timeout_s, stop) -> exit code runs the training container;
+    pull(image, log_path) -> exit code pulls its image (default `docker pull`, see pull_image)."""
     p = argparse.ArgumentParser()
     p.add_argument("--settings", default="/etc/trainstack/run.json")
     p.add_argument("--workdir", default="/opt/trainstack/run")
@@ -717,7 +741,7 @@ def main(argv=None, *, clients=None, identity=None, run=run_logged, clock=time.m
         me = identity or instance_identity()
         s["region"] = s["region"] or me.region
         clients = clients or {k: make_client(k, s["region"]) for k in ("ec2", "autoscaling", "s3")}
-        return bootstrap(s, me, a.workdir, log_path, clients, run, clock, sleep)
+        return bootstrap(s, me, a.workdir, log_path, clients, run, clock, sleep, pull)
     except Exception:
         log.exception("bootstrap failed")
         if not os.path.exists(os.path.join(a.workdir, FINISHED)):

@@ -59,7 +59,7 @@ CASES = [
     Case("run-ttl-too-long", ["run", "dev-ecs", "--ttl-hours", "500", "--yes"], 2, ["--ttl-hours 500: use 1-72"], FAKE),
     Case("run-without-cli", ["run", "dev-ecs", "--yes"], 2, ["the Pulumi CLI is not installed", "Install it with"],
          NO_CLI),
-    Case("run-off-a-terminal-without-yes", ["run", "dev-ecs"], 2,
+    Case("run-off-a-terminal-without-yes", ["run", "dev-ecs", "--no-doctor"], 2,
          ["refusing without a terminal to ask on", "Fix: pass --yes"], FAKE, "fake"),
     # upload
     Case("upload-non-utf8-name", ["upload", "{tmp}/latin1", "raw/x/v1/", "--bucket", "b"], 2,

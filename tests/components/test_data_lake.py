@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import policy_of, statements
+from tests.iam.engine import ACCOUNT, ALLOWED, EXPLICIT_DENY, Request, evaluate, s3_context
 from trainstack.components.data_lake import DataLake, DataLakeArgs
 from trainstack.model.run_locations import ZONES
 
@@ -90,21 +91,40 @@ def test_every_bucket_policy_denies_non_tls(lake):
 
 
 def test_data_buckets_refuse_uploads_not_encrypted_with_the_lake_key(lake):
+    """Decided by the IAM engine (tests/iam/engine.py) over each planned bucket policy: a plain PUT (the
+    bucket default applies the lake key) and the lake key by ARN pass; any other encryption is refused."""
     key_arn = lake.one("aws:kms/key:Key").state["arn"]
+    other_key = key_arn.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000000"
+    writer = f"arn:aws:iam::{ACCOUNT}:role/writer"
+    sse = "x-amz-server-side-encryption"
+    headers = {
+        "none": ({}, ALLOWED),
+        "lake key": ({sse: "aws:kms", f"{sse}-aws-kms-key-id": key_arn}, ALLOWED),
+        "aws:kms, no key id (aws/s3)": ({sse: "aws:kms"}, EXPLICIT_DENY),
+        "another key": ({sse: "aws:kms", f"{sse}-aws-kms-key-id": other_key}, EXPLICIT_DENY),
+        "SSE-S3": ({sse: "AES256"}, EXPLICIT_DENY),
+        "DSSE-KMS, lake key": ({sse: "aws:kms:dsse", f"{sse}-aws-kms-key-id": key_arn}, EXPLICIT_DENY),
+    }
+    buckets = by_bucket(lake, "aws:s3/bucket:Bucket")
+    requests, expected = [], {}
     for zone, policy in by_bucket(lake, "aws:s3/bucketPolicy:BucketPolicy").items():
-        sids = {s.get("Sid"): s for s in statements(policy_of(policy))}
         if zone == "logs":
-            assert "DenyNonKmsEncryptedUploads" not in sids  # would block log delivery (SSE-S3)
-            continue
-        assert sids["DenyNonKmsEncryptedUploads"]["Condition"] == {
-            "StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}
+            sids = {s.get("Sid") for s in statements(policy_of(policy))}
+            assert not sids & {"DenyEncryptionOtherThanKms", "DenyOtherKmsKeys", "DenyKmsWithoutTheLakeKey"}
+            continue  # S3 access logs arrive SSE-S3: the log bucket must not refuse them
+        arn = buckets[zone].state["arn"]
+        grant = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": f"{arn}/*"}],
         }
-        assert (
-            sids["DenyOtherKmsKeys"]["Condition"]["StringNotEqualsIfExists"][
-                "s3:x-amz-server-side-encryption-aws-kms-key-id"
-            ]
-            == key_arn
-        )
+        for what, (h, expect) in headers.items():
+            label = f"{zone}: {what}"
+            requests.append(
+                Request(label, writer, "s3:PutObject", f"{arn}/k", s3_context(h), (grant,), policy_of(policy))
+            )
+            expected[label] = expect
+    assert len(expected) == len(ZONES) * len(headers)
+    assert evaluate(requests) == expected
 
 
 def test_log_bucket_accepts_only_the_lakes_access_logs(lake):

@@ -7,14 +7,25 @@ import json
 import os
 import signal
 import threading
+import urllib.parse
 
 import pytest
 from rich.console import Console
 
+from tests.iam.engine import (
+    ACCOUNT,
+    ALLOWED,
+    EXPLICIT_DENY,
+    OBJECT_OPERATIONS,
+    S3_OPERATION_ACTION,
+    Request,
+    evaluate,
+    s3_context,
+)
 from trainstack.fleet.upload import CHECKSUM_ALGORITHM, MANIFEST, MIB, SHA256_METADATA, UploadError, s3_client, upload
-from trainstack.model.iam_documents import data_bucket_policy
 
 _names = itertools.count()
+UPLOADER = f"arn:aws:iam::{ACCOUNT}:user/data-engineer"
 CHUNK_MIB = 5  # S3's (and moto's) smallest part; files of 5 MiB + a bit are two-part uploads
 
 
@@ -40,12 +51,19 @@ def lake(moto_server, aws_credentials, monkeypatch):
             ]
         },
     )
-    # Not applied to the moto bucket: moto ignores policy conditions, so its Deny-unless statements
-    # would refuse every request. test_uploads_pass_the_lakes_bucket_policy evaluates them instead.
-    policy = data_bucket_policy(f"arn:aws:s3:::{bucket}", key_arn)
+    # No bucket policy on the moto bucket (moto does not evaluate conditions):
+    # test_uploads_pass_the_lakes_planned_bucket_policy has the IAM engine decide the signed requests.
     requests: list = []
+    signed: list = []  # (operation, key, headers) as botocore signed them
     s3.meta.events.register("before-send.s3", lambda request, **kw: requests.append(request))
-    return {"s3": s3, "bucket": bucket, "policy": policy, "requests": requests}
+
+    def sign(request, operation_name, **kw):
+        path = urllib.parse.unquote(urllib.parse.urlsplit(request.url).path)  # path style: /bucket/key
+        key = path.split("/", 2)[2] if path.count("/") >= 2 else ""
+        signed.append((operation_name, key, {k.lower(): v for k, v in request.headers.items()}))
+
+    s3.meta.events.register("before-sign.s3", sign)
+    return {"s3": s3, "bucket": bucket, "requests": requests, "signed": signed}
 
 
 def dataset(tmp_path, big: int = 1):
@@ -112,30 +130,43 @@ def test_a_folder_uploads_multipart_with_checksums_metadata_and_a_manifest(lake,
     assert parts and all(r.headers.get("x-amz-checksum-crc32") or r.headers.get("x-amz-trailer") for r in parts)
 
 
-def _condition_denies(statement: dict, headers: dict) -> bool:
-    """Evaluate the lake policy's `StringNotEqualsIfExists` conditions on s3: keys against a request's headers."""
-    cond = statement.get("Condition", {})
-    for op, pairs in cond.items():
-        for ctx_key, expected in pairs.items():
-            if not ctx_key.startswith("s3:x-amz-"):
-                return False  # aws:SecureTransport: the real endpoint is https (test below)
-            actual = headers.get(ctx_key[len("s3:") :])
-            assert op == "StringNotEqualsIfExists"
-            if actual is None or actual == expected:
-                return False
-    return True
-
-
-def test_uploads_pass_the_lakes_bucket_policy(lake, tmp_path):
+def test_uploads_pass_the_lakes_planned_bucket_policy(lake, tmp_path, example_plans):
+    """Every request `trainstack upload` really sent (operation and headers as botocore signed them),
+    replayed against the raw bucket of the example platform plan and decided by the IAM engine
+    (tests/iam/engine.py). The uploader's own IAM rights are the user's: a grant on the bucket stands in."""
     run(lake, dataset(tmp_path, big=1))
-    writes = [r for r in lake["requests"] if r.method in ("PUT", "POST")]
-    assert writes
-    deny = [s for s in lake["policy"]["Statement"] if s["Effect"] == "Deny" and s["Action"] == "s3:PutObject"]
-    assert deny
-    for request in writes:
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        assert not any(h.startswith("x-amz-server-side-encryption") for h in headers), request.url
-        assert not any(_condition_denies(s, headers) for s in deny), request.url
+    sent = lake["signed"]
+    assert {"CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload", "PutObject"} <= {op for op, _, _ in sent}
+    platform = example_plans["platform"].run
+    raw = platform.one("aws:s3/bucket:Bucket", "raw").state
+    policy = json.loads(
+        next(p for p in platform.of_type("aws:s3/bucketPolicy:BucketPolicy") if p.inputs["bucket"] == raw["id"]).inputs[
+            "policy"
+        ]
+    )
+    grant = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": [raw["arn"], f"{raw['arn']}/*"]}],
+    }
+    requests = []
+    for i, (op, key, headers) in enumerate(sent):
+        action = S3_OPERATION_ACTION[op]
+        resource = f"{raw['arn']}/{key}" if op in OBJECT_OPERATIONS else raw["arn"]
+        for tls in (True, False):
+            requests.append(
+                Request(
+                    f"{i} {op} {key} tls={tls}",
+                    UPLOADER,
+                    action,
+                    resource,
+                    s3_context(headers, tls=tls),
+                    (grant,),
+                    policy,
+                )
+            )
+    decided = evaluate(requests)
+    assert {label: d for label, d in decided.items() if label.endswith("tls=True") and d != ALLOWED} == {}
+    assert {d for label, d in decided.items() if label.endswith("tls=False")} == {EXPLICIT_DENY}
 
 
 def test_the_default_endpoint_is_tls(monkeypatch, aws_credentials):

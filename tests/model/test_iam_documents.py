@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
 
 import boto3
-import pytest
 from moto import mock_aws
 from moto.iam.policy_validation import IAMPolicyDocumentValidator, IAMTrustPolicyDocumentValidator
 from parliament import analyze_policy_string
 
-from tests.helpers import STACKS, as_list, statements
+from tests.helpers import as_list, statements
+from tests.iam.engine import ALLOWED, IMPLICIT_DENY, Request, evaluate
 from trainstack.model import iam_documents as docs
 
 # Parliament reads every document as an identity policy. These findings are expected and safe:
@@ -84,19 +83,6 @@ def test_policies_are_accepted_by_moto_iam_s3_and_kms(example_plans, aws_credent
                 kms.create_key(Policy=doc)
 
 
-def allows(doc: dict, action: str, resource: str) -> bool:
-    """Over-approximating evaluator: Allow statements match by action and resource, conditions ignored.
-
-    Good for "may NOT" assertions (conditions can only narrow an Allow further).
-    """
-    return any(
-        s["Effect"] == "Allow"
-        and any(fnmatch.fnmatchcase(action, a) for a in as_list(s["Action"]))
-        and any(fnmatch.fnmatchcase(resource, p) for p in as_list(s["Resource"]))
-        for s in statements(doc)
-    )
-
-
 def identity_policies(example_plans):
     for stack, r, _key, doc in policy_documents(example_plans):
         if r.type == "aws:iam/rolePolicy:RolePolicy":
@@ -114,46 +100,70 @@ def test_no_wildcard_s3_or_admin_grants(example_plans):
                 ), (stack, r.name, s)
 
 
-@pytest.mark.parametrize("stack", [s for s in STACKS if s.startswith("dev-")])
-def test_training_roles_write_only_their_own_prefixes(example_plans, stack):
-    result = example_plans[stack]
-    owner, artifacts = result.config.cluster.owner, result.run.outputs["artifactUri"]
-    bucket = artifacts.split("/")[2]
-    own = f"arn:aws:s3:::{bucket}/artifacts/{owner}/{stack}/model/model.pt"
-    own_ckpt = f"arn:aws:s3:::{bucket}/checkpoints/{owner}/{stack}/step-100.pt"
-    others = [
-        f"arn:aws:s3:::{bucket}/artifacts/mallory/{stack}/model.pt",
-        f"arn:aws:s3:::{bucket}/artifacts/{owner}/another-stack/model.pt",
-        f"arn:aws:s3:::{bucket}/checkpoints/mallory/x/step.pt",
-        "arn:aws:s3:::" + result.run.outputs["datasetUri"].split("/")[2] + "/cifar10/v1/train.bin",
-    ]
-    training = [
-        doc
-        for _, r, doc in identity_policies({stack: result})
-        if any(s.get("Sid") == "ReadWriteRunArtifacts" for s in statements(doc))
-    ]
-    assert training, "no training data policy found"
-    for doc in training:
-        assert allows(doc, "s3:PutObject", own) and allows(doc, "s3:PutObject", own_ckpt)
-        for other in others:
-            assert not allows(doc, "s3:PutObject", other), other
-            assert not allows(doc, "s3:DeleteObject", other), other
-
-
 def test_dataset_read_is_scoped_to_the_dataset_prefix():
+    """Decided by the IAM engine (tests/iam/engine.py); the planned roles' full matrix is tests/model/test_lake_access.py."""
     doc = docs.training_data_access(
         dataset_bucket_arn="arn:aws:s3:::raw",
         dataset_prefix="cifar10/v1/",
         artifacts_bucket_arn="arn:aws:s3:::art",
         write_prefixes=["artifacts/a/s/"],
-        kms_key_arn="arn:aws:kms:us-east-1:1:key/k",
+        kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
         region="us-east-1",
     )
-    assert allows(doc, "s3:GetObject", "arn:aws:s3:::raw/cifar10/v1/data_batch_1")
-    assert not allows(doc, "s3:GetObject", "arn:aws:s3:::raw/imagenet/train.tar")
-    assert not allows(doc, "s3:PutObject", "arn:aws:s3:::raw/cifar10/v1/poison")
-    kms = next(s for s in statements(doc) if s["Sid"] == "UseDataLakeKeyThroughS3")
-    assert kms["Condition"] == {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}}
+    role = "arn:aws:iam::123456789012:role/training"
+    via_s3 = {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    cases = {
+        "read the dataset": ("s3:GetObject", "arn:aws:s3:::raw/cifar10/v1/data_batch_1", {}, ALLOWED),
+        "read another dataset": ("s3:GetObject", "arn:aws:s3:::raw/imagenet/train.tar", {}, IMPLICIT_DENY),
+        "write the dataset": ("s3:PutObject", "arn:aws:s3:::raw/cifar10/v1/poison", {}, IMPLICIT_DENY),
+        "list the dataset": ("s3:ListBucket", "arn:aws:s3:::raw", {"s3:prefix": "cifar10/v1/"}, ALLOWED),
+        "list another prefix": ("s3:ListBucket", "arn:aws:s3:::raw", {"s3:prefix": "imagenet/"}, IMPLICIT_DENY),
+        "decrypt through S3": ("kms:Decrypt", "arn:aws:kms:us-east-1:123456789012:key/k", via_s3, ALLOWED),
+        "decrypt directly": ("kms:Decrypt", "arn:aws:kms:us-east-1:123456789012:key/k", {}, IMPLICIT_DENY),
+    }
+    key_policy = docs.kms_key_policy("123456789012")  # KMS honours IAM policies only where the key policy says so
+    decided = evaluate(
+        Request(k, role, a, r, ctx, (doc,), key_policy if a.startswith("kms:") else None)
+        for k, (a, r, ctx, _) in cases.items()
+    )
+    assert decided == {k: expect for k, (_, _, _, expect) in cases.items()}
+
+
+def test_partitions_follow_botocore():
+    """The region -> partition rule is botocore's (partitions.json regexes, aws as the fallback)."""
+    import botocore.session
+    from botocore.endpoint_provider import RuleSetStandardLibrary
+    from botocore.loaders import create_loader
+
+    data = create_loader().load_data("partitions")
+    assert [(p["id"], p["regionRegex"]) for p in data["partitions"]] == list(docs.PARTITION_REGIONS)
+    lib = RuleSetStandardLibrary(data)
+    regions = [r for p in data["partitions"] for r in p["regions"] if r[-1].isdigit()]
+    regions += botocore.session.get_session().get_available_regions("s3") + ["xx-nowhere-1", "local"]
+    assert len(regions) > 30
+    assert {r: docs.partition_of(r) for r in regions} == {r: lib.aws_partition(r)["name"] for r in regions}
+    assert (docs.partition_of("cn-north-1"), docs.partition_of("us-gov-west-1")) == ("aws-cn", "aws-us-gov")
+
+
+def test_arns_take_the_regions_partition():
+    cn = "cn-northwest-1"
+    assert docs.autoscaling_group_arn(cn, "1", "g").startswith("arn:aws-cn:autoscaling:cn-northwest-1:1:")
+    assert docs.kms_key_policy("1", region=cn)["Statement"][0]["Principal"] == {"AWS": "arn:aws-cn:iam::1:root"}
+    assert docs.kms_key_policy("1")["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::1:root"}
+    shutdown = docs.send_shutdown_command("g", "us-gov-west-1", "1")
+    assert {s["Resource"].split(":")[1] for s in shutdown["Statement"]} == {"aws-us-gov"}
+    logs = docs.sagemaker_training(region=cn, account_id="1", kms_key_arn="k", vpc=False)["Statement"][0]
+    assert all(r.startswith("arn:aws-cn:logs:") for r in logs["Resource"])
+    autoscaler = docs.cluster_autoscaler("c", cn, "1")["Statement"]
+    assert [s["Resource"].split(":")[1] for s in autoscaler[1:]] == ["aws-cn", "aws-cn"]
+    flow = docs.flow_log_delivery("arn:aws-cn:s3:::l", "1", cn)[0]["Condition"]["ArnLike"]["aws:SourceArn"]
+    assert flow == "arn:aws-cn:logs:cn-northwest-1:1:*"
+    assert docs.ecs_task_trust("1", cn)["Statement"][0]["Condition"]["ArnLike"] == {
+        "aws:SourceArn": "arn:aws-cn:ecs:cn-northwest-1:1:*"
+    }
+    assert docs.aws_managed_policy("AmazonSSMManagedInstanceCore", "aws-cn") == (
+        "arn:aws-cn:iam::aws:policy/AmazonSSMManagedInstanceCore"
+    )
 
 
 def test_ecr_repository_arn():

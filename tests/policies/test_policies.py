@@ -22,6 +22,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from tests.helpers import STACKS
 from trainstack.cli.main import app
 from trainstack.model import config as config_mod
 from trainstack.plan.offline import ResourceRecord
@@ -351,6 +352,55 @@ def test_s3_bucket_guards(example_plans):
     assert_fires(records, "s3-bucket-guards", "datalake-artifacts", "public access block")
 
 
+def test_service_trust_source_account(example_plans):
+    records = records_of(example_plans, "dev-ecs")
+    plain = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    task_role = edit(
+        pick(records, "aws:iam/role:Role", "task-role"), lambda p: p.update(assumeRolePolicy=json.dumps(plain))
+    )
+    report = assert_fires(
+        records, "service-trust-source-account", task_role.name, "ecs-tasks.amazonaws.com", "Statement[0]"
+    )
+    # The execution role keeps the plain trust ECS documents for it, and is not reported.
+    assert [v.resource for v in fired(report, "service-trust-source-account")] == [task_role.name]
+
+    # ...IfExists is no requirement: it holds when the key is absent.
+    if_exists = copy.deepcopy(plain)
+    if_exists["Statement"][0]["Condition"] = {"StringEqualsIfExists": {"aws:SourceAccount": "123456789012"}}
+    edit(task_role, lambda p: p.update(assumeRolePolicy=json.dumps(if_exists)))
+    assert_fires(records, "service-trust-source-account", task_role.name, "aws:SourceAccount")
+
+    # A role that is a task role somewhere is held to the rule even where it is also the execution role.
+    records = records_of(example_plans, "dev-ecs")
+    task_def = pick(records, "aws:ecs/taskDefinition:TaskDefinition")
+    execution = pick(records, "aws:iam/role:Role", "execution-role")
+    task_def.property_dependencies["taskRoleArn"] = [execution.urn]
+    assert_fires(records, "service-trust-source-account", execution.name, "ecs-tasks.amazonaws.com")
+
+    records = records_of(example_plans, "dev-eks")
+    role = pick(records, "aws:iam/role:Role", "eks-training-role")
+
+    def drop_source_account(p):
+        trust = json.loads(p["assumeRolePolicy"])
+        del trust["Statement"][0]["Condition"]["StringEquals"]["aws:SourceAccount"]
+        p["assumeRolePolicy"] = json.dumps(trust)
+
+    edit(role, drop_source_account)
+    assert_fires(records, "service-trust-source-account", role.name, "pods.eks.amazonaws.com")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_example_role_trust_names_its_source_account(example_plans, stack):
+    report = example_plans[stack].policy
+    assert fired(report, "service-trust-source-account") == []
+    assert "service-trust-source-account" not in {rule for rule, _, _ in report.not_applicable}
+
+
 RULE_TESTS = {
     "required-tags": test_required_tags,
     "data-bucket-protected": test_data_bucket_protected,
@@ -373,6 +423,7 @@ RULE_TESTS = {
     "cluster-nothing-protected": test_cluster_nothing_protected,
     "platform-stateful-protected": test_platform_stateful_protected,
     "s3-bucket-guards": test_s3_bucket_guards,
+    "service-trust-source-account": test_service_trust_source_account,
 }
 
 
@@ -440,7 +491,7 @@ def user_program(tmp_path):
 def test_plan_prints_a_clean_policy_summary():
     out = runner.invoke(app, ["plan", "dev-ecs"], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
-    assert "Policy (pack trainstack, 21 rules: 20 mandatory, 1 advisory)" in out.output
+    assert "Policy (pack trainstack, 22 rules: 21 mandatory, 1 advisory)" in out.output
     assert "no violations" in out.output and "plan ok" in out.output
     doc = json.loads(runner.invoke(app, ["plan", "dev-ecs", "--json"]).output)
     assert doc["policy"]["ok"] is True and doc["policy"]["violations"] == []

@@ -25,6 +25,7 @@ PLANTS = [
     ("trainstack/programs/cluster.py", "import boto3", "stack programs import components and the model"),
     ("trainstack/run/progress.py", "import trainstack.components.data_lake", "the tools (cli, plan, run"),
     ("trainstack/plan/render.py", "import trainstack.programs.program", "the tools (cli, plan, run"),
+    ("trainstack/doctor/facts.py", "import trainstack.components.auto_teardown", "the tools (cli, plan, run"),
     ("scripts/ec2_bootstrap.py", "import trainstack.run.follow", "the node bootstrap imports only the model"),
 ]
 

@@ -48,7 +48,7 @@ def test_the_local_trial_runs_upload_run_ls_and_down_without_aws_or_pulumi(tmp_p
         assert step in out, step
     assert "7 uploaded" in out and "manifest updated" in out
     assert "try-dev-ecs: succeeded" in out and "model: s3://datalake-artifacts-" in out
-    assert "stages plan, create, preview, up, follow, destroy" in out
+    assert "stages: plan ok, doctor skipped, create ok, preview ok, up ok, follow ok, destroy ok" in out
     assert "[stand-in job] no training happens here" in out  # the job's log, tailed by the real follower
     ls_tables = out.split("$ trainstack ls")[1:]
     assert "alice-ecs-kept  alice  ecs" in ls_tables[0] and " ok " in ls_tables[0]

@@ -66,9 +66,11 @@ def test_a_run_ends_with_the_model_in_s3_and_no_stack(template, cli, cloud, tmp_
     assert f"model: {record.model_uri}" in text
     doc = run_json(record)
     assert doc["status"] == "succeeded" and doc["model_uri"] == record.model_uri
-    assert list(doc["stages"]) == ["plan", "create", "preview", "up", "follow", "destroy"]
+    assert list(doc["stages"]) == ["plan", "doctor", "create", "preview", "up", "follow", "destroy"]
     assert doc["stages"]["preview"] == {"status": "skipped", "why": "--skip-preview"}
-    assert all(s["status"] == "ok" and s["seconds"] >= 0 for k, s in doc["stages"].items() if k != "preview")
+    assert doc["stages"]["doctor"] == {"status": "skipped", "why": "--no-doctor"}
+    ran = {k: s for k, s in doc["stages"].items() if k not in ("preview", "doctor")}
+    assert all(s["status"] == "ok" and s["seconds"] >= 0 for s in ran.values())
     assert doc["cost"]["max_run_usd"] > 0 and doc["expires_at"].endswith("Z")
     assert json.loads((tmp_path / "runs" / f"t-{template}" / "run.json").read_text())["exit_code"] == 0
 
@@ -295,6 +297,16 @@ def test_bad_overrides_are_refused_before_anything_is_created(cli, cloud, tmp_pa
     assert cli.commands() == []
 
 
+def test_the_doctor_refuses_a_not_ready_account_before_anything_is_created(cli, cloud, tmp_path):
+    # moto models no Service Quotas and the fake CLI has no `whoami`: the doctor finds problems, the run stops.
+    opts = options("dev-ecs", tmp_path, doctor=True)
+    record = run_mod.run(opts, quiet_ui()[0], command=command())
+    assert record.exit_code == 2 and record.status == "refused"
+    assert record.reason.startswith("trainstack doctor: t-dev-ecs is not ready")
+    assert "Pulumi backend login" in record.reason and "fix: " in record.reason and "--no-doctor" in record.reason
+    assert "stack init" not in cli.commands()  # nothing was created
+
+
 def test_a_name_in_use_is_never_reused(cli, cloud, tmp_path):
     cli.seed("t-dev-ecs", {"resources": [{"urn": "u", "type": "t"}]})
     record = run_mod.run(options("dev-ecs", tmp_path), quiet_ui()[0], command=command())
@@ -322,6 +334,7 @@ def test_cli_run_json_and_github_outputs(cli, cloud, tmp_path, monkeypatch):
             "t-dev-ec2",
             "--yes",
             "--skip-preview",
+            "--no-doctor",
             "--json",
             "--command",
             "python train.py --epochs 3",

@@ -88,7 +88,7 @@ def test_the_name_collision_prints_its_reason_without_json(cli, cloud, tmp_path,
     cli.seed("t-taken", {"resources": [{"urn": "u", "type": "t"}]})
     monkeypatch.setenv("TRAINSTACK_PULUMI_ROOT", str(FAKE_ROOT))
     monkeypatch.setenv("TRAINSTACK_RUNS_DIR", str(tmp_path / "runs"))
-    result = CliRunner().invoke(app, ["run", "dev-ecs", "--name", "t-taken", "--yes", "--skip-preview"])
+    result = CliRunner().invoke(app, ["run", "dev-ecs", "--name", "t-taken", "--yes", "--skip-preview", "--no-doctor"])
     assert result.exit_code == 2, result.output
     assert "error: refused: --name t-taken: a stack of that name already exists" in result.stderr
     assert "trainstack down t-taken" in result.stderr
@@ -152,6 +152,7 @@ def test_a_failed_up_is_recorded_stage_by_stage(cli, cloud, tmp_path):
     doc = json.loads((tmp_path / "runs" / "t-dev-ecs" / "run.json").read_text())
     assert [(k, v["status"]) for k, v in doc["stages"].items()] == [
         ("plan", "ok"),
+        ("doctor", "skipped"),
         ("create", "ok"),
         ("preview", "ok"),
         ("up", "failed"),

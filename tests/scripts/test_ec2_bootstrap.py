@@ -69,6 +69,18 @@ class FakeDocker:
         return self.exit_code
 
 
+class FakePull:
+    """Stands in for pull_image: records which image each node pulled, in the order of `events`."""
+
+    def __init__(self, events=None, node=""):
+        self.events = events if events is not None else []
+        self.node = node
+
+    def __call__(self, image, log_path):
+        self.events.append(("pull", self.node, image))
+        return 0
+
+
 def mount_source(argv, target):
     """Host side of the `-v host:target` mount in a docker argv."""
     for i, arg in enumerate(argv[:-1]):
@@ -168,7 +180,7 @@ def settings(**overrides):
     return s
 
 
-def run_main(cluster, tmp_path, instance_id, docker=None, clock=None, **overrides):
+def run_main(cluster, tmp_path, instance_id, docker=None, clock=None, pull=None, **overrides):
     """One node's boot: write its run.json and call main() with moto clients."""
     node_dir = tmp_path / instance_id
     node_dir.mkdir(parents=True, exist_ok=True)
@@ -182,6 +194,7 @@ def run_main(cluster, tmp_path, instance_id, docker=None, clock=None, **override
         run=docker or FakeDocker(),
         clock=clock.clock,
         sleep=clock.sleep,
+        pull=pull or FakePull(node=instance_id),
     )
     return code
 
@@ -323,7 +336,7 @@ TORCHRUN = [
     "--rdzv_id",
     "i-0lead",
     "--rdzv_conf",
-    "join_timeout=1800",
+    "join_timeout=1800,read_timeout=900",  # the workers wait for the leader's store as long as for peers
     "--max_restarts",
     "3",
 ]
@@ -462,6 +475,38 @@ def test_a_run_uploads_marks_success_and_every_node_leaves_the_group_at_zero(clu
         (argv,) = docker.calls
         assert argv[argv.index("--rdzv_endpoint") + 1] == "10.0.1.9:29500"
         assert argv[argv.index("--rdzv_id") + 1] == leader and docker.timeout_s == 21600
+
+
+def test_each_node_pulls_its_image_before_it_waits_for_its_peers(cluster, tmp_path, monkeypatch):
+    """A 10-15 GiB pull between peer discovery and torchrun would start the nodes' agents minutes apart; the
+    pull comes first, and the agents wait for the leader's store as long as for the peers (read_timeout)."""
+    events = []
+    real_wait = boot.wait_for_peers
+
+    def waiting(*args, **kwargs):
+        events.append("wait_for_peers")
+        return real_wait(*args, **kwargs)
+
+    monkeypatch.setattr(boot, "wait_for_peers", waiting)
+    docker = FakeDocker(during=lambda: events.append("train"))
+    pull = FakePull(events, cluster["ids"][0])
+    assert run_main(cluster, tmp_path, cluster["ids"][0], docker, pull=pull, nodes=1, peer_timeout_seconds=1500) == 0
+    assert [e if isinstance(e, str) else e[0] for e in events] == ["pull", "wait_for_peers", "train"]
+    assert events[0][2] == settings()["image"]
+    (argv,) = docker.calls
+    assert argv[argv.index("--rdzv_conf") + 1] == "join_timeout=1800,read_timeout=1500"
+
+
+def test_a_failed_pull_is_retried_then_left_to_docker_run(tmp_path):
+    codes, slept = [1, 1, 0], []
+
+    def run(argv, log_path, timeout_s=0, stop=None):
+        assert argv[:2] == ["docker", "pull"] and timeout_s == boot.PULL_TIMEOUT_SECONDS
+        return codes.pop(0)
+
+    assert boot.pull_image("img:1", str(tmp_path / "log"), run=run, sleep=slept.append) == 0 and slept == [10, 20]
+    codes[:] = [1, 1, 1]
+    assert boot.pull_image("img:1", str(tmp_path / "log"), run=run, sleep=slept.append) == 1  # docker run reports
 
 
 def test_failing_training_marks_failed_publishes_no_model_and_scales_to_zero(cluster, tmp_path):

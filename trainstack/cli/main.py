@@ -310,6 +310,9 @@ def run_cmd(
     command: Optional[str] = typer.Option(None, help="The job's command, e.g. 'python train.py --epochs 3'."),
     keep_on_failure: bool = typer.Option(False, "--keep-on-failure", help="Keep the stack when the job fails."),
     skip_preview: bool = typer.Option(False, "--skip-preview", help="No `pulumi preview` before `up`."),
+    no_doctor: bool = typer.Option(
+        False, "--no-doctor", help="Skip `trainstack doctor`'s read-only account checks before anything is created."
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask; without it, runs off a terminal are refused."),
     as_json: bool = json_option("Print run.json on stdout (human output on stderr)."),
     start_timeout: float = typer.Option(45, "--start-timeout-minutes", help="Give up on a job that has not started."),
@@ -342,6 +345,7 @@ def run_cmd(
         root=root or REPO_ROOT,
         keep_on_failure=keep_on_failure,
         skip_preview=skip_preview,
+        doctor=not no_doctor,
         yes=yes,
         pulumi_root=pulumi_root,
         secrets_provider=secrets_provider,
@@ -534,6 +538,47 @@ def reap_cmd(
         )
     if any(o.action == "failed" for o in outcomes):
         raise typer.Exit(code=ExitCode.FAILED)
+
+
+@app.command("doctor")
+def doctor_cmd(
+    stack: str = typer.Argument(..., help="Stack name (stacks/Pulumi.STACK.yaml) or a stack file's path."),
+    as_json: bool = json_option("Machine-readable output."),
+    probe: bool = typer.Option(
+        False, "--probe", help="Also settle what only a real call can, with throwaway resources always removed."
+    ),
+    platform_outputs: Optional[Path] = typer.Option(
+        None, "--platform-outputs", help="`pulumi stack output --json` of the platform (default: read it via the CLI)."
+    ),
+    secrets_provider: Optional[str] = typer.Option(
+        None, envvar=["TRAINSTACK_SECRETS_PROVIDER", "PULUMI_SECRETS_PROVIDER"], help="As for `trainstack run`."
+    ),
+    pulumi_root: Optional[str] = PULUMI_ROOT_OPTION,
+    root: Optional[Path] = ROOT_OPTION,
+) -> None:
+    """Check a real AWS account for exactly what STACK needs: exit 0 ready, 1 not ready, 2 bad input."""
+    from trainstack.doctor.render import render
+    from trainstack.doctor.runner import DoctorInputError, DoctorOptions, diagnose
+    from trainstack.plan.planner import REPO_ROOT
+    from trainstack.run.ui import console
+
+    opts = DoctorOptions(
+        stack=stack,
+        root=root or REPO_ROOT,
+        secrets_provider=secrets_provider,
+        pulumi_root=pulumi_root,
+        platform_outputs=platform_outputs,
+        probe=probe,
+    )
+    try:
+        report = diagnose(opts)
+    except DoctorInputError as exc:
+        raise UserError(str(exc), payload={"stack": stack, "ready": False, "error": str(exc)}) from None
+    if as_json:
+        _print_json(report.to_json())
+    else:
+        render(report, console())
+    raise typer.Exit(code=report.exit_code)
 
 
 @app.command("try")

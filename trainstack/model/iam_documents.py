@@ -6,25 +6,71 @@ One place for each document (style habit 6). Components feed them resolved ARNs 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 VERSION = "2012-10-17"
+
+# Which partition a region belongs to, as botocore/data/partitions.json ("regionRegex") says; the first
+# match wins and an unknown name falls back to "aws", as botocore resolves it. tests/model/test_iam_documents.py
+# checks this table against the partitions data of the installed botocore.
+PARTITION_REGIONS: tuple[tuple[str, str], ...] = (
+    ("aws", r"^(us|eu|ap|sa|ca|me|af|il|mx)\-\w+\-\d+$"),
+    ("aws-cn", r"^cn\-\w+\-\d+$"),
+    ("aws-eusc", r"^eusc\-(de)\-\w+\-\d+$"),
+    ("aws-iso", r"^us\-iso\-\w+\-\d+$"),
+    ("aws-iso-b", r"^us\-isob\-\w+\-\d+$"),
+    ("aws-iso-e", r"^eu\-isoe\-\w+\-\d+$"),
+    ("aws-iso-f", r"^us\-isof\-\w+\-\d+$"),
+    ("aws-us-gov", r"^us\-gov\-\w+\-\d+$"),
+)
+
+
+def partition_of(region: str | None) -> str:
+    """`us-east-1` -> `aws`, `cn-north-1` -> `aws-cn`, `us-gov-west-1` -> `aws-us-gov` (None -> `aws`)."""
+    for name, pattern in PARTITION_REGIONS:
+        if region and re.match(pattern, region):
+            return name
+    return "aws"
+
+
+def aws_managed_policy(name: str, partition: str = "aws") -> str:
+    """The ARN of an AWS managed policy (`service-role/...` names included) in a partition."""
+    return f"arn:{partition}:iam::aws:policy/{name}"
 
 
 def _doc(*statements: dict) -> dict:
     return {"Version": VERSION, "Statement": [s for s in statements if s]}
 
 
-def assume_role(*services: str, source_account: str | None = None) -> dict:
+def assume_role(*services: str, source_account: str | None = None, source_arn: str | None = None) -> dict:
     stmt: dict = {
         "Effect": "Allow",
         "Principal": {"Service": sorted(services) if len(services) > 1 else services[0]},
         "Action": "sts:AssumeRole",
     }
+    condition: dict = {}
     if source_account:
         # Confused-deputy guard for service principals that act on behalf of this account.
-        stmt["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+        condition["StringEquals"] = {"aws:SourceAccount": source_account}
+    if source_arn:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    if condition:
+        stmt["Condition"] = condition
     return _doc(stmt)
+
+
+def ecs_task_trust(account_id: str, region: str) -> dict:
+    """Trust of an ECS *task* role: ECS tasks of this account and region only. Amazon ECS Developer Guide,
+    "Amazon ECS task IAM role": scope the trust with aws:SourceAccount and aws:SourceArn, and "Using the
+    aws:SourceArn condition key to specify a specific cluster is not currently supported, you should use
+    the wildcard to specify all clusters" (hence `...:<account>:*`). The task *execution* role keeps the
+    plain trust AWS documents for it: ECS documents no source keys when it assumes that one."""
+    return assume_role(
+        "ecs-tasks.amazonaws.com",
+        source_account=account_id,
+        source_arn=f"arn:{partition_of(region)}:ecs:{region}:{account_id}:*",
+    )
 
 
 def deny_insecure_transport(bucket_arn: str) -> dict:
@@ -38,29 +84,50 @@ def deny_insecure_transport(bucket_arn: str) -> dict:
     }
 
 
-def data_bucket_policy(bucket_arn: str, kms_key_arn: str) -> dict:
-    """TLS only; uploads that ask for anything but this data lake's KMS key are refused.
+SSE_HEADER = "s3:x-amz-server-side-encryption"
+SSE_KMS_KEY_HEADER = "s3:x-amz-server-side-encryption-aws-kms-key-id"
 
-    `...IfExists` keeps plain PUTs (no encryption header) working: the bucket's default
-    encryption applies SSE-KMS with the same key to them.
+
+def data_bucket_policy(bucket_arn: str, kms_key_arn: str) -> dict:
+    """TLS only; a write that names any encryption but SSE-KMS with this data lake's key is refused.
+
+    A plain PUT (no encryption header) is admitted: the bucket's default encryption applies SSE-KMS with
+    the lake key to it. Every Deny therefore fires only on a header that is present (`Null` false):
+    IAM User Guide, "Condition operators": a negated operator on a missing key is *true*, and
+    `...IfExists` is true on a missing key too, so neither may stand alone in a Deny.
+
+    `aws:kms` without a key id is refused: S3 then encrypts with the account's AWS managed key `aws/s3`,
+    not the bucket default (S3 API Reference, PutObject / CreateMultipartUpload, SSEKMSKeyId: "If you
+    specify x-amz-server-side-encryption:aws:kms ..., but do not provide
+    x-amz-server-side-encryption-aws-kms-key-id, Amazon S3 uses the Amazon Web Services managed key
+    (aws/s3) to protect the data"). A writer that names the key must name it by its ARN.
     """
+    objects = f"{bucket_arn}/*"
     return _doc(
         deny_insecure_transport(bucket_arn),
         {
-            "Sid": "DenyNonKmsEncryptedUploads",
+            "Sid": "DenyEncryptionOtherThanKms",
             "Effect": "Deny",
             "Principal": "*",
             "Action": "s3:PutObject",
-            "Resource": f"{bucket_arn}/*",
-            "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+            "Resource": objects,
+            "Condition": {"StringNotEquals": {SSE_HEADER: "aws:kms"}, "Null": {SSE_HEADER: "false"}},
         },
         {
             "Sid": "DenyOtherKmsKeys",
             "Effect": "Deny",
             "Principal": "*",
             "Action": "s3:PutObject",
-            "Resource": f"{bucket_arn}/*",
-            "Condition": {"StringNotEqualsIfExists": {"s3:x-amz-server-side-encryption-aws-kms-key-id": kms_key_arn}},
+            "Resource": objects,
+            "Condition": {"StringNotEquals": {SSE_KMS_KEY_HEADER: kms_key_arn}, "Null": {SSE_KMS_KEY_HEADER: "false"}},
+        },
+        {
+            "Sid": "DenyKmsWithoutTheLakeKey",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:PutObject",
+            "Resource": objects,
+            "Condition": {"Null": {SSE_HEADER: "false", SSE_KMS_KEY_HEADER: "true"}},
         },
     )
 
@@ -73,7 +140,7 @@ def flow_log_delivery(log_bucket_arn: str, account_id: str, region: str) -> list
     (Amazon VPC User Guide, "Amazon S3 bucket permissions for flow logs")."""
     source = {
         "StringEquals": {"aws:SourceAccount": account_id},
-        "ArnLike": {"aws:SourceArn": f"arn:aws:logs:{region}:{account_id}:*"},
+        "ArnLike": {"aws:SourceArn": f"arn:{partition_of(region)}:logs:{region}:{account_id}:*"},
     }
     return [
         {
@@ -121,9 +188,11 @@ def log_bucket_policy(
     )
 
 
-def kms_key_policy(account_id: str, partition: str = "aws", region: str | None = None) -> dict:
+def kms_key_policy(account_id: str, partition: str | None = None, region: str | None = None) -> dict:
     """The account administers the key; IAM policies (scoped per role) grant its use. With `region`,
-    CloudWatch Logs of this account and region may encrypt log groups with it (the clusters' logs)."""
+    CloudWatch Logs of this account and region may encrypt log groups with it (the clusters' logs).
+    The partition is the region's unless given."""
+    partition = partition or partition_of(region)
     logs: list[dict] = []
     if region:
         # CloudWatch Logs User Guide, "Encrypt log data in CloudWatch Logs using AWS KMS": the regional
@@ -287,7 +356,7 @@ def stop_training_job(job_arn: str) -> dict:
 
 def autoscaling_group_arn(region: str, account_id: str, group_name: str) -> str:
     """ARN of a group by name (the id part is unknown before it exists; IAM matches it with *)."""
-    return f"arn:aws:autoscaling:{region}:{account_id}:autoScalingGroup:*:autoScalingGroupName/{group_name}"
+    return f"arn:{partition_of(region)}:autoscaling:{region}:{account_id}:autoScalingGroup:*:autoScalingGroupName/{group_name}"
 
 
 def ec2_node(group_arn: str) -> dict:
@@ -335,13 +404,13 @@ def send_shutdown_command(group_name: str, region: str, account_id: str) -> dict
             "Sid": "RunShellScriptDocument",
             "Effect": "Allow",
             "Action": "ssm:SendCommand",
-            "Resource": f"arn:aws:ssm:{region}::document/AWS-RunShellScript",
+            "Resource": f"arn:{partition_of(region)}:ssm:{region}::document/AWS-RunShellScript",
         },
         {
             "Sid": "OnThisGroupsInstancesOnly",
             "Effect": "Allow",
             "Action": "ssm:SendCommand",
-            "Resource": f"arn:aws:ec2:{region}:{account_id}:instance/*",
+            "Resource": f"arn:{partition_of(region)}:ec2:{region}:{account_id}:instance/*",
             "Condition": {"StringEquals": {"ssm:resourceTag/aws:autoscaling:groupName": group_name}},
         },
     )
@@ -349,7 +418,7 @@ def send_shutdown_command(group_name: str, region: str, account_id: str) -> dict
 
 def sagemaker_training(*, region: str, account_id: str, kms_key_arn: str, vpc: bool) -> dict:
     """What a SageMaker training job's execution role needs besides the data lake and its image."""
-    log_group = f"arn:aws:logs:{region}:{account_id}:log-group:/aws/sagemaker/TrainingJobs"
+    log_group = f"arn:{partition_of(region)}:logs:{region}:{account_id}:log-group:/aws/sagemaker/TrainingJobs"
     statements: list[dict] = [
         {
             "Sid": "TrainingJobLogs",
@@ -408,10 +477,17 @@ def sagemaker_training(*, region: str, account_id: str, kms_key_arn: str, vpc: b
 # EKS
 
 
-def eks_pod_identity_trust(*, namespace: str, service_account: str, cluster_name: str | None = None) -> dict:
+def eks_pod_identity_trust(
+    *, namespace: str, service_account: str, source_account: str, cluster_name: str | None = None
+) -> dict:
     """Trust for EKS Pod Identity, limited to one namespace/service account (and cluster) by the
-    session tags the service sets (docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html)."""
+    session tags the service sets (Amazon EKS User Guide, "Create IAM role with trust policy required by
+    EKS Pod Identity": it sends eks-cluster-name, kubernetes-namespace, kubernetes-service-account ...),
+    and to this account by aws:SourceAccount: cluster names are not unique across accounts (EKS Best
+    Practices Guide, Identity and Access Management: "EKS will pass in a value for aws:SourceOrgId ...
+    when assuming a role using EKS Pod Identity", a source key of the same family)."""
     equals = {
+        "aws:SourceAccount": source_account,
         "aws:RequestTag/kubernetes-namespace": namespace,
         "aws:RequestTag/kubernetes-service-account": service_account,
     }
@@ -453,14 +529,14 @@ def cluster_autoscaler(cluster_name: str, region: str, account_id: str) -> dict:
             "Sid": "ResizeOnlyThisClustersGroups",
             "Effect": "Allow",
             "Action": ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"],
-            "Resource": f"arn:aws:autoscaling:{region}:{account_id}:autoScalingGroup:*:autoScalingGroupName/*",
+            "Resource": f"arn:{partition_of(region)}:autoscaling:{region}:{account_id}:autoScalingGroup:*:autoScalingGroupName/*",
             "Condition": {"StringEquals": {f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"}},
         },
         {
             "Sid": "ReadThisClustersNodeGroups",
             "Effect": "Allow",
             "Action": "eks:DescribeNodegroup",
-            "Resource": f"arn:aws:eks:{region}:{account_id}:nodegroup/{cluster_name}/*",
+            "Resource": f"arn:{partition_of(region)}:eks:{region}:{account_id}:nodegroup/{cluster_name}/*",
         },
     )
 

@@ -25,10 +25,23 @@ def check_command(command) -> list[str]:
 
 
 def elastic_argv(
-    command, nnodes: int, nproc_per_node: int, leader_ip: str, port: int, run_id: str, max_restarts: int = 3
+    command,
+    nnodes: int,
+    nproc_per_node: int,
+    leader_ip: str,
+    port: int,
+    run_id: str,
+    max_restarts: int = 3,
+    read_timeout: int = 900,
 ) -> list[str]:
     """torchrun elastic: a c10d rendezvous hosted by the leader's agent, a fixed node count, and
-    restarts of the whole worker group (from the checkpoint) when a node fails or a replacement joins."""
+    restarts of the whole worker group (from the checkpoint) when a node fails or a replacement joins.
+
+    `read_timeout`: how long a non-leader agent waits for the leader's store. The c10d backend builds
+    the agents' TCPStore with `timeout=read_timeout`, default 60 s
+    (torch/distributed/elastic/rendezvous/c10d_rendezvous_backend.py `_create_tcp_store`), so a worker
+    whose agent starts more than a minute before the leader's would give up; nodes of one run may start
+    minutes apart (boot, code download), so the caller passes the peer timeout."""
     return [
         "torchrun",
         "--nnodes",
@@ -43,7 +56,7 @@ def elastic_argv(
         run_id,
         # long enough for a replacement instance to boot and join (default 600 s)
         "--rdzv_conf",
-        "join_timeout=1800",
+        f"join_timeout=1800,read_timeout={max(60, int(read_timeout))}",
         "--max_restarts",
         str(max_restarts),
     ] + check_command(command)

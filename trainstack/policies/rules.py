@@ -661,6 +661,63 @@ def s3_bucket_guards(args: StackValidationArgs, report: Report) -> None:
                 )
 
 
+# Service principals that assume a role on a workload's behalf and set aws:SourceAccount when they do
+# (Amazon ECS Developer Guide, "Amazon ECS task IAM role"; EKS Best Practices Guide on Pod Identity).
+# Without the condition, the same service acting for another account could be steered to this role.
+SOURCE_SCOPED_SERVICES = ("ecs-tasks.amazonaws.com", "pods.eks.amazonaws.com")
+# Operators that require the key to be present and equal (IfExists and negated forms do not).
+_SOURCE_OPERATORS = {"stringequals", "stringlike", "stringequalsignorecase"}
+
+
+def _trust_services(statement: Mapping[str, Any]) -> set[str]:
+    principal = _get(statement, "Principal", default={})
+    return {str(s) for s in _items(_get(principal, "Service"))} if isinstance(principal, Mapping) else set()
+
+
+def _requires_source_account(statement: Mapping[str, Any]) -> bool:
+    condition = _get(statement, "Condition", default={})
+    return any(
+        str(op).lower() in _SOURCE_OPERATORS
+        and any(str(k).lower() == "aws:sourceaccount" and v for k, v in (keys or {}).items())
+        for op, keys in (condition.items() if isinstance(condition, Mapping) else [])
+    )
+
+
+def _execution_only_roles(resources: Sequence[PolicyResource]) -> set[str]:
+    """Roles that ECS task definitions use only as their execution role (ECS documents no source keys for it)."""
+    execution: set[str] = set()
+    task: set[str] = set()
+    for r in resources:
+        if r.resource_type == "aws:ecs/taskDefinition:TaskDefinition":
+            execution |= {d.urn for d in r.property_dependencies.get("executionRoleArn", [])}
+            task |= {d.urn for d in r.property_dependencies.get("taskRoleArn", [])}
+    return execution - task
+
+
+def service_trust_source_account(args: StackValidationArgs, report: Report) -> None:
+    execution_only = _execution_only_roles(args.resources)
+    for r in args.resources:
+        if r.resource_type != "aws:iam/role:Role":
+            continue
+        document = _get(r.props, "assumeRolePolicy")
+        if not isinstance(document, (str, Mapping)):
+            continue  # unknown until the graph resolves it; `up` runs the rule on the value
+        doc = json.loads(document) if isinstance(document, str) else document
+        for i, st in enumerate(_items(_get(doc, "Statement"))):
+            services = _trust_services(st) & set(SOURCE_SCOPED_SERVICES)
+            if _get(st, "Effect") != "Allow" or not services or _requires_source_account(st):
+                continue
+            if services == {"ecs-tasks.amazonaws.com"} and r.urn in execution_only:
+                continue
+            report(
+                f"role {r.name} trusts {', '.join(sorted(services))} (Statement[{i}]) without an aws:SourceAccount "
+                "condition: the service acting for another account could assume it. Fix: "
+                '"Condition": {"StringEquals": {"aws:SourceAccount": "<account id>"}} '
+                "(trainstack.model.iam_documents.ecs_task_trust / eks_pod_identity_trust(source_account=...)).",
+                r.urn,
+            )
+
+
 # ---------------------------------------------------------------------------------------------
 # The pack
 
@@ -789,6 +846,13 @@ STACK_POLICIES = [
         description="S3 default encryption is SSE-KMS with S3 bucket keys (SSE-S3 only on "
         "server-access-log target buckets, which cannot take SSE-KMS).",
         validate=s3_sse_kms_bucket_key,
+    ),
+    StackValidationPolicy(
+        name="service-trust-source-account",
+        enforcement_level=MANDATORY,
+        description="Roles assumed by ECS tasks or EKS Pod Identity require aws:SourceAccount in their trust "
+        "(ECS execution roles excepted: ECS documents no source keys for them).",
+        validate=service_trust_source_account,
     ),
     StackValidationPolicy(
         name="s3-bucket-guards",

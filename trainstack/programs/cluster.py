@@ -15,6 +15,7 @@ import pulumi_aws as aws
 
 from trainstack.components import auto_teardown as teardown
 from trainstack.components.code_bundle import CodeBundle, CodeBundleArgs
+from trainstack.model import iam_documents as docs
 from trainstack.model.config import StackConfig
 from trainstack.model.run_locations import RunLocations, run_locations
 from trainstack.model.tags import standard_tags
@@ -70,7 +71,11 @@ def build_cluster(cfg: StackConfig) -> dict[str, Any]:
     auto = teardown.AutoTeardown(
         "teardown",
         teardown.AutoTeardownArgs(
-            expires_at=c.expires_at, actions=result.teardown, account_id=ctx.account_id, tags=tags
+            expires_at=c.expires_at,
+            actions=result.teardown,
+            account_id=ctx.account_id,
+            tags=tags,
+            partition=docs.partition_of(cfg.region),
         ),
     )
     return {

@@ -1,7 +1,8 @@
 """`trainstack run` and `trainstack down`: one command from code to a model in S3, cluster destroyed after.
 
 `run` drives the stages of trainstack.run.stages over one context: plan (merge, validate, offline plan,
-cost, the deployed platform) -> confirm -> create a fresh stack -> preview -> up (live progress) ->
+cost, the deployed platform) -> doctor (the account's readiness) -> confirm -> create a fresh stack ->
+preview -> up (live progress) ->
 follow the job (boto3) -> destroy + remove, also when the job or `up` failed and on Ctrl-C. `run.json`
 records every stage. Decisions use the Automation API's exception classes, events and outputs; the one
 place CLI text is read is a lock's holder (trainstack.run.locks), which the CLI states nowhere else.
@@ -61,7 +62,7 @@ def run(
     """The whole run. Returns its record; `record.exit_code` is the process exit code."""
     ctx = RunContext.start(opts, ui, session_factory=session_factory, command=command, clock=clock, sleep=sleep)
     try:
-        stages.execute(ctx, (("plan", stages.plan_stage),))
+        stages.execute(ctx, (("plan", stages.plan_stage), ("doctor", stages.doctor_stage)))
         stages.confirm(ctx)
     except UserError as exc:  # nothing exists yet
         return stages.refuse(ctx, exc)

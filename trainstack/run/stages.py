@@ -75,6 +75,9 @@ class RunOptions:
     destroy_attempts: int = 3
     destroy_backoff_seconds: float = 10.0
     record_dir: Path | None = None  # local copy of run.json (default: <root>/.trainstack/runs)
+    # `trainstack doctor`'s read-only checks before anything is created (the CLI turns them on unless
+    # --no-doctor; off here so library callers and the fake-CLI tests opt in).
+    doctor: bool = False
 
     def check(self) -> None:
         if not self.start_timeout_seconds > 0:
@@ -266,6 +269,30 @@ def _backend_hint() -> str:
 
 def plain_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
     return {k: getattr(v, "value", v) for k, v in outputs.items()}
+
+
+def doctor_stage(ctx: RunContext) -> None:
+    """`trainstack doctor`'s read-only checks of the account for this very plan; a failure refuses the run."""
+    from trainstack.doctor.aws import Aws
+    from trainstack.doctor.runner import DoctorInputError, DoctorOptions, diagnose
+
+    opts, result = ctx.opts, ctx.plan
+    try:
+        report = diagnose(
+            DoctorOptions(
+                stack=result.stack, root=opts.root, secrets_provider=opts.secrets_provider, pulumi_root=opts.pulumi_root
+            ),
+            aws=Aws(result.config.region, session=ctx.session()),
+            result=result,
+        )
+    except DoctorInputError as exc:
+        raise RefusedError(str(exc)) from None
+    if report.failures:
+        raise RefusedError(report.message())
+    warnings = [c for c in report.checks if c.status.value == "warn"]
+    ctx.ui.say(f"doctor: the account is ready ({len(report.checks)} checks, {report.seconds:.1f} s)", "green")
+    for c in warnings:
+        ctx.ui.say(f"doctor warning: {c.name}: {c.detail}", "yellow")
 
 
 def confirm(ctx: RunContext) -> None:
@@ -496,13 +523,21 @@ def destroy_stage(ctx: RunContext) -> None:
 # ---------------------------------------------------------------------------------------------- driving
 
 
+# Stages an option turns off, and the option (recorded as why the stage was skipped).
+_SKIPPED_BY: dict[str, Callable[[RunOptions], str]] = {
+    "doctor": lambda o: "" if o.doctor else "--no-doctor",
+    "preview": lambda o: "--skip-preview" if o.skip_preview else "",
+}
+
+
 def execute(ctx: RunContext, stages: tuple[tuple[str, Stage], ...]) -> None:
     """Run stages in order, each recorded; stop at an interrupt. A stage's UserError propagates."""
     for name, stage in stages:
         if ctx.interrupted:
             return
-        if name == "preview" and ctx.opts.skip_preview:
-            ctx.recorder.skip(name, "--skip-preview")
+        skipped_by = _SKIPPED_BY.get(name, lambda o: "")(ctx.opts)
+        if skipped_by:
+            ctx.recorder.skip(name, skipped_by)
             continue
         with ctx.recorder.stage(name) as entry:
             stage(ctx)

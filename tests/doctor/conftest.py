@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.doctor.fakes import clients, facts_of
+
+
+@pytest.fixture
+def moto(aws_credentials) -> Iterator[None]:
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def make_ctx(moto) -> Callable[..., Any]:
+    """A doctor Context for an example stack on moto, with the caller's identity already known."""
+    from tests.helpers import ROOT
+    from trainstack.doctor.aws import Aws
+    from trainstack.doctor.context import Context, Identity
+    from trainstack.doctor.identity import check_identity
+
+    def make(stack: str, *, identity: bool = True, **kw: Any) -> Any:
+        facts = facts_of(stack)
+        ctx = Context(facts=facts, aws=Aws(facts.region, factory=clients()), root=ROOT, **kw)
+        if identity:
+            check_identity(ctx)
+            assert isinstance(ctx.identity, Identity)
+        return ctx
+
+    return make
