@@ -100,7 +100,7 @@ def test_down_of_a_missing_stack_says_so_exit_4_and_missing_ok_makes_it_0(cli, c
     assert result.exit_code == 4
     doc = json.loads(result.stdout)
     assert doc["status"] == "not-found" and doc["removed"] is False and doc["exit_code"] == 4
-    assert "no such stack" in result.stderr
+    assert "no such stack" in doc["reason"]
     ok = CliRunner().invoke(app, ["down", "t-nope", "--yes", "--missing-ok"])
     assert ok.exit_code == 0 and "does not exist" in ok.output
 

@@ -81,11 +81,11 @@ def _known(exc: BaseException) -> UserError | None:
 def _report(ctx: typer.Context, exc: UserError) -> None:
     from trainstack.run.ui import console
 
-    if ctx.meta.get(_JSON):
+    if ctx.meta.get(_JSON):  # scripts read stdout: the error is the JSON document, and nothing else is printed
         print(json.dumps(exc.to_json(), indent=2, default=str))
-    err = console(stderr=True)
-    # The message names keys and values: printed verbatim, never re-wrapped or marked up.
-    err.print(f"error: {exc.message}", markup=False, highlight=False, soft_wrap=True)
+    else:
+        # The message names keys and values: printed verbatim, never re-wrapped or marked up.
+        console(stderr=True).print(f"error: {exc.message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code=int(exc.exit_code))
 
 
@@ -210,10 +210,8 @@ def _sagemaker_client(region: str | None):
     return boto3.client("sagemaker", region_name=resolve_region(region))
 
 
-def _print_status(st) -> None:
+def _print_status(out: Any, st: Any) -> None:
     from rich.markup import escape
-
-    from trainstack.run.ui import console
 
     # Everything that comes from AWS is escaped: a failure reason such as "[Errno 2] ..." is not markup.
     line = f"{escape(st.name)}: [bold]{escape(st.status)}[/] ({escape(st.secondary_status)})"
@@ -223,7 +221,7 @@ def _print_status(st) -> None:
         line += f"\n  [red]failure:[/] {escape(st.failure_reason)}"
     if st.spot_savings_percent is not None:
         line += f"\n  managed spot saved {st.spot_savings_percent} % of {st.training_seconds} s"
-    console().print(line)
+    out.print(line)
 
 
 REGION_OPTION = typer.Option(None, "--region", help="AWS region (default: the AWS configuration's).")
@@ -269,9 +267,10 @@ def sagemaker_status(
 ) -> None:
     """Show a training job's status, model location and spot savings."""
     from trainstack.run.sagemaker_jobs import describe
+    from trainstack.run.ui import console
 
     st = describe(_sagemaker_client(region), name)
-    _print_json(st.to_json()) if as_json else _print_status(st)
+    _print_json(st.to_json()) if as_json else _print_status(console(), st)
 
 
 @sagemaker_app.command("stop")
@@ -282,9 +281,10 @@ def sagemaker_stop(
 ) -> None:
     """Stop a running training job (it may save a last checkpoint); finished jobs are left alone."""
     from trainstack.run.sagemaker_jobs import stop
+    from trainstack.run.ui import console
 
     st = stop(_sagemaker_client(region), name)
-    _print_json(st.to_json()) if as_json else _print_status(st)
+    _print_json(st.to_json()) if as_json else _print_status(console(), st)
 
 
 SECRETS_OPTION = typer.Option(

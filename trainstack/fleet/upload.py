@@ -187,6 +187,11 @@ def check_bucket(s3, bucket: str) -> None:
                 f"bucket {bucket}: does not exist (nothing was uploaded). Fix: check --bucket, or read it from the "
                 "platform with --platform STACK (its `buckets` output)"
             ) from None
+        if code in ("400", "BadRequest", "301", "PermanentRedirect"):
+            raise UploadError(
+                f"bucket {bucket}: HeadBucket answered {code} (nothing was uploaded): the bucket is probably in "
+                "another region. Fix: set AWS_REGION to the platform's region"
+            ) from None
         if code in ("403", "AccessDenied", "Forbidden"):
             raise UploadError(
                 f"bucket {bucket}: access denied (HeadBucket; nothing was uploaded). Fix: the uploading identity "

@@ -23,13 +23,14 @@ from trainstack.run import stages
 from trainstack.run.destroy import BUSY, KEPT, NOT_FOUND, REMOVED, destroy_stack
 from trainstack.run.driver import REPO_ROOT, GiveUp, Interrupts, StackDriver, TrackedPulumiCommand, pulumi_command
 from trainstack.run.follow import followed, follower_for
-from trainstack.run.record import RunRecord, github_outputs
+from trainstack.run.record import Recorder, RunRecord, github_outputs
 from trainstack.run.stages import LAST_LOG_LINES, RunContext, RunOptions, follow, plain_outputs
 from trainstack.run.ui import Ui
 
 __all__ = [
     "LAST_LOG_LINES",
     "DownResult",
+    "Recorder",
     "RunOptions",
     "RunRecord",
     "Ui",

@@ -486,7 +486,7 @@ def destroy_stage(ctx: RunContext) -> None:
     r = ctx.record
     if ctx.stack is None:
         return
-    if r.exit_code == ExitCode.FAILED and ctx.job is not None and ctx.opts.keep_on_failure:
+    if r.exit_code == ExitCode.FAILED and ctx.opts.keep_on_failure:
         r.status = KEPT
         ctx.recorder.skip("destroy", "--keep-on-failure")
         ctx.ui.say(
