@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup plan plans try test test-fast lint bench constraints clean
+.PHONY: setup plan plans try test test-fast lint bench constraints config-docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ lint: $(STAMP)
 ## Wall time of `trainstack plan` per example stack next to the import floor.
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py
+
+## Pulumi.yaml's config schema and docs/configuration.md, generated from the config table
+## (trainstack/model/config/table.py); tests/model/test_config_table.py fails when they drift.
+config-docs: $(STAMP)
+	$(BIN)/python -m trainstack.model.config
 
 constraints: $(STAMP)
 	{ echo '# Exact versions of every package the project and its tests install (pip freeze of a working setup).'; \

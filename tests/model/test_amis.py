@@ -8,7 +8,7 @@ from tests.helpers import NOW, ROOT, cluster_config
 from trainstack.backends.ec2 import DLAMI_BASE_OSS_AL2023
 from trainstack.backends.ecs import ECS_AL2023_GPU
 from trainstack.model import amis, catalog
-from trainstack.model.config import parse_config
+from trainstack.model.config import ClusterStack, parse_config
 
 ARCHITECTURES = sorted({t.architecture.name for t in catalog.gpu_types()})
 
@@ -55,9 +55,9 @@ def test_sagemaker_has_no_ami_to_choose():
 
 def test_the_ami_the_program_resolves_is_the_one_the_plan_shows(example_plans):
     for name, result in example_plans.items():
-        c = result.config.cluster
-        if c is None or c.backend not in amis.table_backends():
+        if not isinstance(result.config, ClusterStack) or result.config.backend not in amis.table_backends():
             continue
+        c = result.config.cluster
         plan = amis.plan_for(c.backend, c.gpu.architectures, c.gpu.ami_id, c.gpu.ami_driver_branch)
         params = [a["name"] for t, a in result.run.invokes if t == "aws:ssm/getParameter:getParameter"]
         assert plan.source == f"ssm:{params[0]}", name

@@ -10,6 +10,7 @@ from botocore.validate import ParamValidator
 
 from tests.helpers import cluster_config, policy_of, statements
 from trainstack.model import eks_request as E
+from trainstack.model.config import ClusterStack
 from trainstack.model.scheduler_input import from_universal
 from trainstack.plan.provider_schema import universal_target_problem
 
@@ -263,7 +264,8 @@ def test_every_kubernetes_object_pulumi_receives_is_schema_valid(example_plans, 
     import kubernetes_validate
 
     result = example_plans[stack]
-    version = result.config.cluster.eks.version if result.config.cluster else result.config.platform.eks.version
+    cfg = result.config
+    version = cfg.cluster.eks.version if isinstance(cfg, ClusterStack) else cfg.platform.eks.version
     objects = [r for r in result.run.resources if r.type.startswith("kubernetes:")]
     assert objects
     for r in objects:

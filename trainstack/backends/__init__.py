@@ -95,6 +95,9 @@ class Backend:
     started_by: str | None
     after_up: tuple[Phase, ...]  # until the training process runs (image pull added from the image size)
     ami_rows: tuple[AmiRow, ...] = field(default=())
+    # "module:function" of the config rules only this backend has (its own `trainstack:<name>` section, say),
+    # run by trainstack.model.config after the rules asked of `capabilities`; None: capabilities say it all.
+    config_checks: str | None = None
 
 
 # The phase every EC2-based backend goes through (shared by the declarations).

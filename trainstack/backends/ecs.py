@@ -35,6 +35,7 @@ BACKEND = Backend(
         command=CommandRule.NEVER,
     ),
     program="trainstack.programs.backends.ecs",
+    config_checks="trainstack.model.config.ecs:check",
     follower="trainstack.run.follow.ecs:EcsFollower",
     job_resources=("aws:ecs/taskDefinition:TaskDefinition",),
     started_by=None,  # `trainstack run` (or the runTaskCommand output) starts the task after `up`

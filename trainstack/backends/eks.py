@@ -17,6 +17,7 @@ BACKEND = Backend(
         command=CommandRule.DISTRIBUTED,
     ),
     program="trainstack.programs.backends.eks",
+    config_checks="trainstack.model.config.eks:check",
     follower="trainstack.run.follow.eks:EksFollower",
     job_resources=("kubernetes:batch/v1:Job",),
     started_by=None,  # the Job is created by `up`; Cluster Autoscaler reacts to its pending pods

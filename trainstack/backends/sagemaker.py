@@ -18,6 +18,7 @@ BACKEND = Backend(
         max_instance_types=1,  # a training job runs on one instance type
     ),
     program="trainstack.programs.backends.sagemaker",
+    config_checks="trainstack.model.config.sagemaker:check",
     follower="trainstack.run.follow.sagemaker:SageMakerFollower",
     job_resources=("aws:sagemaker/trainingJob:TrainingJob",),
     started_by="aws:sagemaker/trainingJob:TrainingJob",  # the job provisions as soon as it is created

@@ -24,7 +24,6 @@ def check_eks(ctx: Context) -> list[Check]:
     if not uses_eks(ctx):
         return []
     c = ctx.facts.cfg.cluster
-    assert c is not None
     shared = c.eks.mode == "shared"
     version = c.eks.version
     if shared:

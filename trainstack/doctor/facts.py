@@ -18,7 +18,7 @@ from typing import Any
 from trainstack import backends
 from trainstack.backends import AmiSource, Backend, SpotMode
 from trainstack.model import catalog
-from trainstack.model.config import StackConfig
+from trainstack.model.config import ClusterStack, StackConfig
 
 ON_DEMAND = "on-demand"
 SPOT = "spot"
@@ -80,7 +80,7 @@ class PlannedResource:
 class StackFacts:
     stack: str
     region: str
-    cfg: StackConfig
+    cfg: ClusterStack
     backend: Backend
     gpu_types: tuple[str, ...]  # EC2 names (SageMaker's ml. prefix dropped)
     demands: tuple[Demand, ...]
@@ -105,7 +105,6 @@ class StackFacts:
 
     @property
     def max_instances(self) -> int:
-        assert self.cfg.cluster is not None
         return self.cfg.cluster.gpu.max_instances
 
     @property
@@ -156,9 +155,8 @@ def _group_demands(record_type: str, inputs: Mapping[str, Any]) -> list[Demand]:
     return out
 
 
-def _sagemaker_demands(cfg: StackConfig) -> list[Demand]:
+def _sagemaker_demands(cfg: ClusterStack) -> list[Demand]:
     c = cfg.cluster
-    assert c is not None
     market = SPOT if c.sagemaker.spot else ON_DEMAND
     name, vcpus = _largest([catalog.ec2_name(t) for t in c.gpu.instance_types])
     n = c.job.nodes
@@ -181,9 +179,9 @@ def _trusted_services(assume_role_policy: Any) -> tuple[str, ...]:
 def stack_facts(result: Any) -> StackFacts:
     """`result` is trainstack.plan.planner.PlanResult of a cluster stack."""
     cfg: StackConfig = result.config
-    c = cfg.cluster
-    if c is None:
+    if not isinstance(cfg, ClusterStack):
         raise ValueError(f"{result.stack} is a {cfg.kind} stack; the doctor checks cluster stacks")
+    c = cfg.cluster
     backend = backends.get(c.backend)
     records = result.run.resources
     demands: list[Demand] = []

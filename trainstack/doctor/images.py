@@ -120,7 +120,6 @@ def _past(text: str) -> bool:
 
 def _row_note(ctx: Context) -> str:
     c = ctx.facts.cfg.cluster
-    assert c is not None
     rows = [amis.row(ctx.facts.backend.name, a.name) for a in c.gpu.architectures]
     parts = [
         f"{r.architecture}: {r.driver_module} module" + (f", R{r.driver_branch}" if r.driver_branch else "")
@@ -133,7 +132,6 @@ def _row_note(ctx: Context) -> str:
 def _driver(ctx: Context, image: dict[str, Any]) -> Check | None:
     """A failure when the image's own description says it cannot drive the stack's GPUs."""
     c = ctx.facts.cfg.cluster
-    assert c is not None
     text = f"{image.get('Description', '')}"
     name = f"AMI {image.get('ImageId')}"
     found = _DRIVER.search(text)

@@ -277,7 +277,7 @@ def _bundle(ctx: Context) -> Check:
     """The code bundle's PutObject into the run's artifact prefix, with the lake's bucket policy."""
     name = "code bundle upload (s3:PutObject)"
     c = ctx.facts.cfg.cluster
-    assert c is not None and ctx.identity is not None
+    assert ctx.identity is not None
     if ctx.platform is None:
         return skipped(FAMILY, name, "platform outputs unreadable")
     try:

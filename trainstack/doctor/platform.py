@@ -14,7 +14,6 @@ def check_platform(ctx: Context) -> list[Check]:
     if p is None:
         return [skipped(FAMILY, "platform resources", f"platform outputs unreadable ({ctx.platform_error})")]
     c = ctx.facts.cfg.cluster
-    assert c is not None
     checks: list[Check] = []
     ec2, s3, kms = ctx.aws.client("ec2"), ctx.aws.client("s3"), ctx.aws.client("kms")
     try:
@@ -80,7 +79,7 @@ def check_platform(ctx: Context) -> list[Check]:
 def _dataset(ctx: Context, s3) -> Check:
     p = ctx.platform
     c = ctx.facts.cfg.cluster
-    assert p is not None and c is not None
+    assert p is not None
     ref = c.job.dataset
     bucket = (p.buckets.get(ref.zone) or {}).get("name", "")
     if not bucket:

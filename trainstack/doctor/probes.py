@@ -191,7 +191,7 @@ def _delete_versions(s3: Any, bucket: str, key: str) -> None:
 def _artifact_put(ctx: Context, janitor: Janitor, name: str, clock: Clock) -> Check:
     what = "artifact PUT (code bundle headers)"
     c = ctx.facts.cfg.cluster
-    if ctx.platform is None or c is None:
+    if ctx.platform is None:
         return skipped(FAMILY, what, "platform outputs unreadable")
     loc = run_locations(ctx.platform.buckets, c.job.dataset, c.owner, ctx.facts.stack)
     bucket, key = loc.artifacts_bucket, f"{loc.artifact_prefix}{CODE_FOLDER}{name}.tar.gz"

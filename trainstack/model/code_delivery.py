@@ -53,18 +53,39 @@ class Bundle:
         return f"{self.sha256}.tar.gz"
 
 
-def bundle_files(folder: str | os.PathLike) -> list[str]:
-    """The files that go into the bundle, relative POSIX paths in sorted order."""
+def scan(folder: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """(the files that go into the bundle, the entries this process cannot read), relative POSIX paths in
+    sorted order; an unreadable folder ends in "/". os.walk alone skips a folder it cannot list, which
+    would ship the run without that code."""
     root = Path(folder)
-    out: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in EXCLUDED_DIRS)
+    files: list[str] = []
+    unreadable: list[str] = []
+
+    def rel(path: str | os.PathLike) -> str:
+        return Path(path).relative_to(root).as_posix()
+
+    def refused(exc: OSError) -> None:
+        unreadable.append(rel(exc.filename) + "/")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=refused):
+        kept = []
+        for d in sorted(d for d in dirnames if d not in EXCLUDED_DIRS):
+            if os.access(os.path.join(dirpath, d), os.R_OK | os.X_OK):
+                kept.append(d)
+            else:
+                unreadable.append(rel(os.path.join(dirpath, d)) + "/")
+        dirnames[:] = kept
         for name in sorted(filenames):
             path = Path(dirpath, name)
             if name.endswith(EXCLUDED_SUFFIXES) or not path.is_file():
                 continue
-            out.append(path.relative_to(root).as_posix())
-    return sorted(out)
+            (files if os.access(path, os.R_OK) else unreadable).append(rel(path))
+    return sorted(files), sorted(unreadable)
+
+
+def bundle_files(folder: str | os.PathLike) -> list[str]:
+    """The files that go into the bundle, relative POSIX paths in sorted order."""
+    return scan(folder)[0]
 
 
 def bundle_bytes(folder: str | os.PathLike, files: Sequence[str] | None = None) -> bytes:
@@ -95,7 +116,12 @@ def build_bundle(
     max_bytes: int = MAX_BUNDLE_BYTES,
 ) -> Bundle:
     """Pack `folder` into `<out_dir>/<sha256>.tar.gz` (written once; the name is the content)."""
-    files = bundle_files(folder)
+    files, unreadable = scan(folder)
+    if unreadable:
+        raise BundleError(
+            f"{key} = {str(folder)!r}: cannot read {', '.join(unreadable)} (permission denied). Fix: make them "
+            "readable, or move them out of the workdir"
+        )
     if not files:
         raise BundleError(
             f"{key} = {str(folder)!r}: the folder has no files to ship (caches like __pycache__ "

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from trainstack.model import catalog
 from trainstack.model import prices as price_tables
-from trainstack.model.config import StackConfig, eks_support_status
+from trainstack.model.config import ClusterStack, PlatformStack, StackConfig, eks_support_status
 
 NAT_GATEWAY_USD_PER_HOUR = 0.045  # plus $0.045/GB processed; S3 traffic bypasses it (gateway endpoint)
 PUBLIC_IPV4_USD_PER_HOUR = 0.005
@@ -34,7 +34,7 @@ class CostEstimate:
 
 
 def estimate(cfg: StackConfig, price_table: price_tables.PriceTable | None = None) -> CostEstimate:
-    if cfg.platform is not None:
+    if isinstance(cfg, PlatformStack):
         idle = NAT_GATEWAY_USD_PER_HOUR + PUBLIC_IPV4_USD_PER_HOUR if cfg.platform.egress == "nat" else 0.0
         notes = [
             "S3 storage is billed per GB-month and is not included.",
@@ -67,7 +67,6 @@ def estimate(cfg: StackConfig, price_table: price_tables.PriceTable | None = Non
         )
 
     c = cfg.cluster
-    assert c is not None
     table = price_table or price_tables.table()
     sagemaker = c.backend == "sagemaker"
     nodes = c.job.nodes
@@ -147,10 +146,8 @@ def eks_idle_usd_per_hour(version: str, system_instance_type: str, today=None) -
     return plane + (catalog.price_per_hour(system_instance_type) or 0.0)
 
 
-def _eks_cluster_idle(cfg: StackConfig) -> tuple[float, str]:
-    c = cfg.cluster
-    assert c is not None
-    eks = c.eks
+def _eks_cluster_idle(cfg: ClusterStack) -> tuple[float, str]:
+    eks = cfg.cluster.eks
     if eks.mode == "shared":
         return 0.0, (
             "Idle: the GPU node groups sit at zero; the shared control plane is billed to the platform "

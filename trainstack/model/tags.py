@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from trainstack.model.config import StackConfig
+from trainstack.model.config import ClusterStack, StackConfig
 
 OWNER = "trainstack:owner"
 STACK = "trainstack:stack"
@@ -22,7 +22,7 @@ def standard_tags(cfg: StackConfig) -> dict[str, str]:
         BACKEND: cfg.backend,
         "trainstack:project": cfg.project,
     }
-    if cfg.cluster is not None:
+    if isinstance(cfg, ClusterStack):
         tags[EXPIRES_AT] = cfg.cluster.expires_at_iso
     return tags
 

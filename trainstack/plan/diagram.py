@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 
 from trainstack import backends
+from trainstack.model.config import ClusterStack
 from trainstack.plan.offline import ResourceRecord
 from trainstack.plan.planner import PlanResult
 from trainstack.plan.render import _short_type
@@ -59,7 +60,10 @@ def picture(result: PlanResult) -> Picture:
 
     cfg = result.config
     root = Box(
-        "stack", f"stack {result.stack}: {cfg.kind}" + (f", {cfg.backend}" if cfg.cluster else "") + f", {cfg.region}"
+        "stack",
+        f"stack {result.stack}: {cfg.kind}"
+        + (f", {cfg.backend}" if isinstance(cfg, ClusterStack) else "")
+        + f", {cfg.region}",
     )
     fill(root, "")
     outside: list[tuple[str, str, str]] = []
@@ -69,8 +73,8 @@ def picture(result: PlanResult) -> Picture:
         outside.append(("platform", f"platform stack\n{result.platform_stack}", "rect"))
         for r in refs:
             edges.append(("platform", ids[r.urn], "StackReference: network, data lake", True))
-    c = cfg.cluster
-    if c is not None:
+    if isinstance(cfg, ClusterStack):
+        c = cfg.cluster
         outs = result.run.outputs
         # The resource that runs the training (the middle of the data flow): the backend declares it.
         jobs = [r for r in records if r.type in backends.get(c.backend).job_resources]

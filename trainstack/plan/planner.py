@@ -51,7 +51,8 @@ class PlanResult:
         nodes = [
             timing.Node(r.urn, r.type, r.name, r.parent, tuple(r.dependencies), r.custom) for r in self.run.resources
         ]
-        image = self.config.cluster.job.image if self.config.cluster else None
+        cfg = self.config
+        image = cfg.cluster.job.image if isinstance(cfg, config_mod.ClusterStack) else None
         return timing.estimate(nodes, self.config.backend, image)
 
     @property
@@ -209,7 +210,7 @@ def plan(
 
     stack_outputs: dict[str, dict] = {}
     platform_name = None
-    if cfg.cluster is not None:
+    if isinstance(cfg, config_mod.ClusterStack):
         platform_name = cfg.cluster.platform_stack
         local = platform_name.rsplit("/", 1)[-1]
         cache = _platform_cache if _platform_cache is not None else {}
@@ -264,7 +265,7 @@ def plan(
 
 def _cost(cfg: config_mod.StackConfig, live_prices: bool, session=None, now: dt.datetime | None = None) -> CostEstimate:
     """The estimate from the packaged price table, or from AWS with --live-prices (falling back, saying why)."""
-    if not live_prices or cfg.cluster is None:
+    if not live_prices or not isinstance(cfg, config_mod.ClusterStack):
         return estimate(cfg)
     from dataclasses import replace
 
@@ -281,9 +282,9 @@ def ami_plan(cfg: config_mod.StackConfig) -> dict[str, Any] | None:
     """Where a cluster's GPU AMI comes from and which NVIDIA kernel module it loads (None: platform)."""
     from trainstack.model import amis
 
-    c = cfg.cluster
-    if c is None:
+    if not isinstance(cfg, config_mod.ClusterStack):
         return None
+    c = cfg.cluster
     found = amis.plan_for(c.backend, c.gpu.architectures, c.gpu.ami_id, c.gpu.ami_driver_branch)
     if c.backend == "eks":
         found = amis.eks_plan(c.eks.ami_type, c.eks.release_version, c.gpu.architectures)

@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import asdict
 from typing import Any
 
+from trainstack.model.config import ClusterStack
 from trainstack.model.cost import CostEstimate
 from trainstack.plan.offline import ResourceRecord
 from trainstack.plan.planner import PlanResult, ami_plan
@@ -91,7 +92,7 @@ def render(result: PlanResult, console) -> None:
 
     cfg = result.config
     title = f"[bold]{result.stack}[/]  kind={cfg.kind}  backend={cfg.backend}  region={cfg.region}"
-    if cfg.cluster is not None:
+    if isinstance(cfg, ClusterStack):
         title += f"  owner={cfg.cluster.owner}  expires={cfg.cluster.expires_at_iso}"
     tree = Tree(title)
     children: dict[str, list[ResourceRecord]] = {}

@@ -25,6 +25,7 @@ from pulumi.runtime.proto import analyzer_pb2
 from pulumi_policy import EnforcementLevel
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
+from trainstack.model.config import PlatformStack, StackConfig
 from trainstack.policies import rules
 
 PACK_DIR = Path(__file__).resolve().parent
@@ -198,15 +199,14 @@ def analyze(records: Iterable[Any], *, config: Mapping[str, Any] | None = None) 
     return PolicyReport(violations=violations, levels=levels, resources=len(records), not_applicable=skipped)
 
 
-def config_for(stack_config) -> dict[str, Any]:
+def config_for(stack_config: StackConfig) -> dict[str, Any]:
     """The `--policy-pack-config` a stack needs: a throwaway platform (dataLake.protect: false) opts out
     of protection by the same file CI passes to `pulumi preview`."""
-    platform = getattr(stack_config, "platform", None)
-    if platform is not None and not platform.data_lake.protect:
+    if isinstance(stack_config, PlatformStack) and not stack_config.platform.data_lake.protect:
         return json.loads(THROWAWAY_PLATFORM_CONFIG.read_text())
     return {}
 
 
-def check_plan(stack_config, run) -> PolicyReport:
+def check_plan(stack_config: StackConfig, run) -> PolicyReport:
     """The policy report `trainstack plan` prints for a validated config and its offline run."""
     return analyze(run.resources, config=config_for(stack_config))

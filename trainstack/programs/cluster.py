@@ -16,15 +16,14 @@ import pulumi_aws as aws
 from trainstack.components import auto_teardown as teardown
 from trainstack.components.code_bundle import CodeBundle, CodeBundleArgs
 from trainstack.model import iam_documents as docs
-from trainstack.model.config import StackConfig
+from trainstack.model.config import ClusterStack
 from trainstack.model.run_locations import RunLocations, run_locations
 from trainstack.model.tags import standard_tags
 from trainstack.programs import backends
 
 
-def _locations(cfg: StackConfig, platform: pulumi.StackReference) -> pulumi.Output[RunLocations]:
+def _locations(cfg: ClusterStack, platform: pulumi.StackReference) -> pulumi.Output[RunLocations]:
     c = cfg.cluster
-    assert c is not None
 
     def build(args: list[Any]) -> RunLocations:
         buckets, region = args
@@ -38,9 +37,8 @@ def _locations(cfg: StackConfig, platform: pulumi.StackReference) -> pulumi.Outp
     return pulumi.Output.all(platform.require_output("buckets"), platform.require_output("region")).apply(build)
 
 
-def build_cluster(cfg: StackConfig) -> dict[str, Any]:
+def build_cluster(cfg: ClusterStack) -> dict[str, Any]:
     c = cfg.cluster
-    assert c is not None
     tags = standard_tags(cfg)
     platform = pulumi.StackReference("platform", stack_name=c.platform_stack)
     locations = _locations(cfg, platform)

@@ -7,14 +7,13 @@ import re
 
 from trainstack.components.data_lake import DataLake, DataLakeArgs
 from trainstack.components.training_network import TrainingNetwork, TrainingNetworkArgs
-from trainstack.model.config import StackConfig
+from trainstack.model.config import PlatformStack
 from trainstack.model.tags import standard_tags
 
 
-def build_platform(cfg: StackConfig) -> dict[str, object]:
+def build_platform(cfg: PlatformStack) -> dict[str, object]:
     """Register the platform's resources; return the outputs cluster stacks read."""
     p = cfg.platform
-    assert p is not None
     tags = standard_tags(cfg)
     lake = DataLake(
         "datalake",
@@ -63,7 +62,7 @@ def build_platform(cfg: StackConfig) -> dict[str, object]:
     }
 
 
-def _shared_eks(cfg: StackConfig, network: TrainingNetwork) -> dict[str, object]:
+def _shared_eks(cfg: PlatformStack, network: TrainingNetwork) -> dict[str, object]:
     """`trainstack:eks: {sharedCluster: true}`: one control plane (with Cluster Autoscaler and the
     device plugin) that `eks.mode: shared` cluster stacks add their GPU node groups and jobs to."""
     import datetime as dt
@@ -74,7 +73,6 @@ def _shared_eks(cfg: StackConfig, network: TrainingNetwork) -> dict[str, object]
     from trainstack.components.eks_control_plane import EksControlPlane, EksControlPlaneArgs
     from trainstack.model.config import eks_support_status
 
-    assert cfg.platform is not None  # a platform stack
     eks = cfg.platform.eks
     tags = standard_tags(cfg)
     extended = eks_support_status(eks.version, dt.datetime.now(dt.timezone.utc).date()) == "extended"

@@ -34,7 +34,7 @@ def main() -> None:
         raise pulumi.RunError(str(exc)) from None
     for warning in cfg.warnings:
         pulumi.log.warn(warning)
-    if cfg.kind == "platform":
+    if isinstance(cfg, config_mod.PlatformStack):
         from trainstack.programs.platform import build_platform
 
         outputs = build_platform(cfg)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from trainstack.errors import ExitCode, UserError
-from trainstack.model.config import StackConfig
+from trainstack.model.config import ClusterStack, StackConfig
 from trainstack.model.run_locations import run_locations
 from trainstack.model.sagemaker_request import create_training_job_request, job_name, spec_from_config
 from trainstack.model.tags import standard_tags
@@ -65,11 +65,10 @@ class JobStatus:
 
 def request_for_stack(cfg: StackConfig, outputs: Mapping[str, Any], *, now: dt.datetime | None = None) -> dict:
     """A CreateTrainingJob request for a new run on a deployed sagemaker cluster stack."""
+    if not isinstance(cfg, ClusterStack) or cfg.cluster.backend != "sagemaker":
+        shown = cfg.backend if isinstance(cfg, ClusterStack) else cfg.kind
+        raise JobError(f"stack {cfg.stack} is not a sagemaker cluster stack (trainstack:backend = {shown})")
     c = cfg.cluster
-    if c is None or c.backend != "sagemaker":
-        raise JobError(
-            f"stack {cfg.stack} is not a sagemaker cluster stack (trainstack:backend = {c.backend if c else cfg.kind})"
-        )
     missing = [k for k in REQUIRED_OUTPUTS if k not in outputs]
     if missing:
         raise JobError(f"stack {cfg.stack} has no output(s) {', '.join(missing)}: run `pulumi up` on it first")

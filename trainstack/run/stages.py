@@ -26,6 +26,7 @@ from pulumi import automation as auto
 
 from trainstack import backends
 from trainstack.errors import ExitCode, UserError
+from trainstack.model.config import ClusterStack
 from trainstack.run.destroy import NOT_FOUND, REMOVED, destroy_stack, first_line
 from trainstack.run.driver import REPO_ROOT, Interrupts, StackDriver, TrackedPulumiCommand, pulumi_command
 from trainstack.run.follow import (
@@ -187,7 +188,7 @@ def plan_stage(ctx: RunContext) -> None:
         check_stack_name(opts.overrides.name) if opts.overrides.name else stack_name(owner, backend, ctx.started)
     )
     result = plan(ctx.name, opts.root, raw=merged, now=ctx.started, _platform_cache=_PLATFORM_PLANS)
-    if result.config.cluster is None:  # --set trainstack:kind=...
+    if not isinstance(result.config, ClusterStack):  # --set trainstack:kind=...
         raise RefusedError(f"trainstack:kind = {result.config.kind}: `trainstack run` makes clusters")
     mandatory = getattr(getattr(result, "policy", None), "mandatory", None) or []
     if mandatory:  # `pulumi preview --policy-pack policies` would refuse the same stack

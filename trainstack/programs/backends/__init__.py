@@ -18,7 +18,7 @@ import pulumi
 
 from trainstack import backends
 from trainstack.components.auto_teardown import TeardownAction
-from trainstack.model.config import ClusterConfig, StackConfig
+from trainstack.model.config import ClusterConfig, ClusterStack
 from trainstack.model.run_locations import RunLocations
 
 
@@ -26,7 +26,7 @@ from trainstack.model.run_locations import RunLocations
 class ClusterContext:
     """What every backend builds from: the validated config and the platform it runs on."""
 
-    cfg: StackConfig
+    cfg: ClusterStack
     tags: Mapping[str, str]
     account_id: str
     platform: pulumi.StackReference
@@ -40,7 +40,6 @@ class ClusterContext:
 
     @property
     def cluster(self) -> ClusterConfig:
-        assert self.cfg.cluster is not None
         return self.cfg.cluster
 
     @property
