@@ -61,7 +61,7 @@ MERMAID := tests/mermaid/node_modules/.installed
 $(MERMAID): tests/mermaid/package.json tests/mermaid/package-lock.json
 	npm ci --prefix tests/mermaid --no-audit --no-fund --prefer-offline --loglevel=error
 	touch $(MERMAID)
-setup test: $(MERMAID)
+setup test test-fast: $(MERMAID)
 
 ## IAM policy engine @cloud-copilot/iam-simulate (npm, pinned by tests/iam/package-lock.json) for the IAM tests.
 IAM_ENGINE := tests/iam/node_modules/.installed

@@ -30,15 +30,29 @@ def mermaid_errors(diagrams: list[str]) -> list[str | None]:
     return json.loads(out.stdout)
 
 
-def test_every_example_and_the_readme_diagram_parse_with_mermaid_and_a_broken_one_does_not(example_plans):
+# The pages that may embed a diagram: the README and docs/ (the dev-ecs example is in docs/commands.md).
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def test_every_example_and_the_documented_diagrams_parse_with_mermaid_and_a_broken_one_does_not(example_plans):
     diagrams = [mermaid(example_plans[s]) for s in STACKS]
-    readme = re.findall(r"```mermaid\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    assert readme, "the README embeds a diagram"
+    documented = [
+        (str(p.relative_to(ROOT)), d) for p in DOCS for d in re.findall(r"```mermaid\n(.*?)```", p.read_text(), re.S)
+    ]
+    assert documented, "the docs embed a diagram"
     broken = diagrams[0].replace('"]', '"', 1)  # an unclosed node label
-    names = STACKS + ["README"] * len(readme)
-    errors = mermaid_errors(diagrams + readme + [broken])
+    names = STACKS + [page for page, _ in documented]
+    errors = mermaid_errors(diagrams + [d for _, d in documented] + [broken])
     assert errors[:-1] == [None] * len(names), dict(zip(names, errors[:-1], strict=True))
     assert errors[-1] and "Parse error" in errors[-1]
+
+
+def test_the_documented_dev_ecs_diagram_is_what_the_plan_prints_today(example_plans):
+    # Refresh with: .venv/bin/trainstack plan dev-ecs --format mermaid
+    page = (ROOT / "docs" / "commands.md").read_text()
+    shown = re.search(r"`trainstack plan dev-ecs --format mermaid`:\n\n```mermaid\n(.*?)```", page, re.S)
+    assert shown, "docs/commands.md shows the dev-ecs diagram"
+    assert shown.group(1) == mermaid(example_plans["dev-ecs"])
 
 
 def test_the_mermaid_picture_nests_components_and_shows_the_data_flow(example_plans):
