@@ -166,20 +166,32 @@ def scale_node_groups_to_zero(groups: list[NodeGroupToStop], backstop_minutes: i
 
 @dataclass(frozen=True)
 class AutoTeardownArgs:
+    # When the actions fire (timezone-aware; schedules are written in UTC, whole seconds).
     expires_at: dt.datetime
+    # What to call at expires_at (+ each action's delay): build them with scale_group_to_zero,
+    # stop_training_job, shut_down_group_instances, scale_node_groups_to_zero or TeardownAction itself.
     actions: tuple[TeardownAction, ...]
+    # The AWS account: the schedules' role trusts EventBridge Scheduler of this account only.
     account_id: str
+    # Tags on the role.
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Times Scheduler retries a failed call (within six hours).
     retry_attempts: int = 10
-    partition: str = "aws"  # of the region the schedules live in (docs.partition_of)
+    # The AWS partition of the region the schedules live in ("aws", "aws-cn", "aws-us-gov": docs.partition_of).
+    partition: str = "aws"
 
     def __post_init__(self):
-        if self.expires_at.tzinfo is None:
-            raise ValueError("expires_at must be timezone-aware (UTC)")
+        if not isinstance(self.expires_at, dt.datetime) or self.expires_at.tzinfo is None:
+            raise ValueError(f"expires_at = {self.expires_at!r}: must be a timezone-aware datetime (UTC)")
         if not self.actions:
-            raise ValueError("AutoTeardown needs at least one action")
-        if len({a.key for a in self.actions}) != len(self.actions):
-            raise ValueError("teardown action keys must be unique")
+            raise ValueError("actions is empty: AutoTeardown needs at least one action")
+        keys = [a.key for a in self.actions]
+        if len(set(keys)) != len(keys):
+            repeated = sorted({k for k in keys if keys.count(k) > 1})
+            raise ValueError(f"actions: keys {repeated} repeat; teardown action keys must be unique")
+        # RetryPolicy.MaximumRetryAttempts: 0-185 (botocore's scheduler service model).
+        if not 0 <= self.retry_attempts <= 185:
+            raise ValueError(f"retry_attempts = {self.retry_attempts}: must be between 0 and 185")
 
 
 class AutoTeardown(pulumi.ComponentResource):

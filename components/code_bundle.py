@@ -24,17 +24,22 @@ DEFAULT_CACHE = Path(".trainstack") / "build"
 
 @dataclass(frozen=True)
 class CodeBundleArgs:
+    # The local folder to ship (packed deterministically: the same files give the same key).
     workdir: str
+    # The bucket the bundle goes to (e.g. DataLake.buckets["artifacts"].bucket).
     bucket: pulumi.Input[str]
-    artifact_prefix: pulumi.Input[str]  # artifacts/<owner>/<stack>/
+    # The key prefix, e.g. `artifacts/<owner>/<stack>/`: the bundle is `<prefix>code/<sha256>.tar.gz`.
+    artifact_prefix: pulumi.Input[str]
+    # Where packed bundles are cached between runs.
     cache_dir: str = str(DEFAULT_CACHE)
+    # Tags on the S3 object (S3 takes at most 10).
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.workdir:
-            raise ValueError("workdir must name a folder")
+            raise ValueError("workdir is empty: name the folder to ship")
         if len(self.tags) > 10:
-            raise ValueError("an S3 object takes at most 10 tags")
+            raise ValueError(f"tags: {len(self.tags)} given, but an S3 object takes at most 10")
 
 
 class CodeBundle(pulumi.ComponentResource):

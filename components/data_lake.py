@@ -19,7 +19,6 @@ import pulumi
 import pulumi_aws as aws
 
 from trainstack.model import iam_documents as docs
-from trainstack.model.config import DataLakeConfig
 from trainstack.model.run_locations import CHECKPOINTS_PREFIX, ZONES
 from trainstack.model.tags import with_name
 
@@ -28,12 +27,28 @@ EVERY_OBJECT = {"prefix": ""}
 
 
 @dataclass(frozen=True)
-class DataLakeArgs(DataLakeConfig):
-    """The validated `trainstack:dataLake` settings, plus what the component needs besides."""
+class DataLakeArgs:
+    """The data lake's settings. Every field has a secure, cheap default: `DataLakeArgs()` is a valid lake."""
 
+    # Days a checkpoint under `checkpoints/` of the artifacts bucket lives before S3 expires it.
+    checkpoint_retention_days: int = 14
+    # Days a replaced or deleted object version is kept (versioning is always on) before it is expired.
+    noncurrent_version_days: int = 30
+    # Days an unfinished multipart upload may take before S3 aborts it (and stops billing its parts).
+    multipart_abort_days: int = 7
+    # Days the access-log bucket keeps server access logs.
+    access_log_retention_days: int = 365
+    # A Glue Data Catalog database over the curated zone.
+    glue_database: bool = True
+    # Protect the buckets, the key and the catalog from `pulumi destroy` (False only for throwaway lakes).
+    protect: bool = True
+    # The catalog database's name (lower-case letters, digits, underscores); None: `trainstack_<name>`.
     glue_database_name: str | None = None
-    region: str | None = None  # set: CloudWatch Logs of this region may use the key (encrypted log groups)
-    flow_logs: bool = False  # the log bucket accepts VPC flow log delivery (needs region)
+    # Set: CloudWatch Logs of this region may use the lake's key (encrypted log groups of training runs).
+    region: str | None = None
+    # The log bucket accepts VPC flow log delivery under `vpc-flow-logs/` (needs `region`).
+    flow_logs: bool = False
+    # Tags on every resource (a `Name` is added where AWS shows one).
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -43,12 +58,19 @@ class DataLakeArgs(DataLakeConfig):
             "multipart_abort_days",
             "access_log_retention_days",
         ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1 day")
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} = {value!r}: must be a whole number of days, at least 1")
+        for name in ("glue_database", "protect", "flow_logs"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} = {getattr(self, name)!r}: must be True or False")
         if self.flow_logs and not self.region:
             raise ValueError("flow_logs needs region (flow log delivery is scoped to the region's log service)")
         if self.glue_database_name is not None and not re.fullmatch(r"[a-z0-9_]{1,255}", self.glue_database_name):
-            raise ValueError("glue_database_name must be lower-case letters, digits and underscores")
+            raise ValueError(
+                f"glue_database_name = {self.glue_database_name!r}: must be 1-255 lower-case letters, digits "
+                "and underscores"
+            )
 
 
 class DataLake(pulumi.ComponentResource):

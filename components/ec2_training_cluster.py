@@ -29,7 +29,6 @@ import pulumi_aws as aws
 from trainstack.components.gpu_autoscaling_group import SSM_CORE, GpuAutoScalingGroup
 from trainstack.components.training_cluster import TrainingClusterArgs, gpu_group_args, training_log_group
 from trainstack.model import iam_documents as docs
-from trainstack.model.config import JobConfig
 from trainstack.model.run_locations import RunLocations, data_access_policy
 
 # The node bootstrap and the one model module it imports, shipped together in the user data.
@@ -46,30 +45,28 @@ def group_name(owner: str, stack: str) -> str:
 
 
 def bootstrap_settings(
+    args: Ec2TrainingClusterArgs,
     *,
-    region: str,
-    job: JobConfig,
     locations: RunLocations,
-    max_runtime_seconds: int,
     log_group: str | None = None,
     group: str | None = None,
     code_uri: str | None = None,
 ) -> dict[str, Any]:
     """The JSON the bootstrap reads (keys are its contract; see scripts/ec2_bootstrap.py)."""
     return {
-        "region": region,
-        "nodes": job.nodes,
-        "gpus_per_node": job.gpus_per_node,
-        "image": job.image,
-        "command": list(job.command),
-        "environment": dict(job.environment),
+        "region": args.region,
+        "nodes": args.nodes,
+        "gpus_per_node": args.gpus_per_node,
+        "image": args.image,
+        "command": list(args.command),
+        "environment": dict(args.environment),
         "dataset_uri": locations.dataset_uri,
         "artifact_uri": locations.artifact_uri,
         "checkpoint_uri": locations.checkpoint_uri,
-        "master_port": job.master_port,
-        "peer_timeout_seconds": job.peer_timeout_minutes * 60,
+        "master_port": args.master_port,
+        "peer_timeout_seconds": args.peer_timeout_minutes * 60,
         "done_timeout_seconds": 600,
-        "max_runtime_seconds": max_runtime_seconds,
+        "max_runtime_seconds": args.max_runtime_seconds,
         "log_group": log_group,
         "teardown": True,
         "group": group,
@@ -170,11 +167,23 @@ def _run_and_fall_back(settings: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Ec2TrainingClusterArgs(TrainingClusterArgs):
+    """`TrainingClusterArgs` (the shared, documented fields) plus the torchrun rendezvous of the nodes."""
+
+    # The port rank 0 serves the torchrun rendezvous on (inside the cluster security group).
+    master_port: int = 29500
+    # Minutes the nodes wait for each other (each boots from zero, maybe minutes apart) before giving up.
+    peer_timeout_minutes: int = 15
+
     def __post_init__(self):
-        if not self.job.command:
-            raise ValueError("the ec2 backend needs job.command (torchrun starts it on every node)")
-        if self.job.nodes > self.gpu.max_instances:
-            raise ValueError("job.nodes is more than gpu.max_instances")
+        super().__post_init__()
+        if not self.command:
+            raise ValueError("command is empty: Ec2TrainingCluster runs it under torchrun on every node; give it")
+        if self.nodes > self.max_instances:
+            raise ValueError(f"nodes = {self.nodes}: more than max_instances ({self.max_instances})")
+        if not 1 <= self.master_port <= 65535:
+            raise ValueError(f"master_port = {self.master_port}: must be a TCP port, 1-65535")
+        if self.peer_timeout_minutes < 1:
+            raise ValueError(f"peer_timeout_minutes = {self.peer_timeout_minutes}: must be at least 1")
 
 
 class Ec2TrainingCluster(pulumi.ComponentResource):
@@ -184,23 +193,14 @@ class Ec2TrainingCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: Ec2TrainingClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("trainstack:compute:Ec2TrainingCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        job = args.job
         self.log_group = training_log_group(name, args, self)
         group = group_name(args.owner, args.stack)
         user_data = pulumi.Output.all(args.locations, self.log_group.name, args.code_uri).apply(
             lambda a: render_user_data(
-                bootstrap_settings(
-                    region=args.region,
-                    job=job,
-                    locations=a[0],
-                    max_runtime_seconds=args.max_runtime_seconds,
-                    log_group=a[1],
-                    group=group,
-                    code_uri=a[2],
-                )
+                bootstrap_settings(args, locations=a[0], log_group=a[1], group=group, code_uri=a[2])
             )
         )
-        repo = docs.ecr_repository_arn(job.image)
+        repo = docs.ecr_repository_arn(args.image)
         group_arn = docs.autoscaling_group_arn(args.region, args.account_id, group)
         policy = pulumi.Output.all(args.locations, args.kms_key_arn, self.log_group.arn).apply(
             lambda a: json.dumps(
@@ -219,9 +219,9 @@ class Ec2TrainingCluster(pulumi.ComponentResource):
             replace(
                 gpu_group_args(
                     args,
-                    backend="ec2",
+                    kind="ec2",
                     user_data=user_data,
-                    desired_capacity=job.nodes,
+                    desired_capacity=args.nodes,
                     managed_policy_arns=(docs.aws_managed_policy(SSM_CORE, docs.partition_of(args.region)),),
                 ),
                 group_name=group,

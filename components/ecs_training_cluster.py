@@ -23,7 +23,6 @@ from trainstack.components.training_cluster import TrainingClusterArgs, gpu_grou
 from trainstack.model import catalog
 from trainstack.model import iam_documents as docs
 from trainstack.model.code_delivery import CODE_URI_ENV, container_entry
-from trainstack.model.config import GpuConfig, JobConfig
 from trainstack.model.run_locations import RunLocations, data_access_policy
 
 CONTAINER_NAME = "training"
@@ -33,10 +32,10 @@ STOP_TIMEOUT_SECONDS = 120
 HOST_MEMORY_SHARE = 0.9
 
 
-def task_memory_mib(gpu: GpuConfig, gpus_per_node: int) -> int:
+def task_memory_mib(instance_types: Sequence[str], gpus_per_node: int) -> int:
     """A task's memory reservation: its GPU share of the smallest listed instance's memory."""
-    smallest_mib = catalog.smallest_memory_gib(gpu.instance_types) * 1024
-    share = gpus_per_node / max(gpu.smallest_gpus, 1)
+    smallest_mib = catalog.smallest_memory_gib(tuple(instance_types)) * 1024
+    share = gpus_per_node / max(catalog.smallest_gpu_count(tuple(instance_types)), 1)
     return int(math.floor(smallest_mib * HOST_MEMORY_SHARE * share))
 
 
@@ -58,25 +57,23 @@ def max_runtime_command(command: Sequence[str], max_runtime_seconds: int) -> lis
 
 
 def container_definitions(
+    args: EcsTrainingClusterArgs,
     *,
-    job: JobConfig,
-    gpu: GpuConfig,
     locations: RunLocations,
     log_group: str,
-    region: str,
-    max_runtime_seconds: int,
     code_uri: str | None = None,
 ) -> list[dict]:
     """The task's container definitions, exactly as ECS RegisterTaskDefinition takes them.
 
     With `code_uri` (job.workdir), the container first fetches and unpacks the code bundle, then
-    execs job.command in it (`container_entry`), all under the max-runtime `timeout`."""
-    memory = task_memory_mib(gpu, job.gpus_per_node)
+    execs the command in it (`container_entry`), all under the max-runtime `timeout`."""
+    region = args.region
+    memory = task_memory_mib(args.instance_types, args.gpus_per_node)
     env = {
         **locations.environment(),
-        **dict(job.environment),
-        "TRAINSTACK_NNODES": str(job.nodes),
-        "TRAINSTACK_GPUS_PER_NODE": str(job.gpus_per_node),
+        **dict(args.environment),
+        "TRAINSTACK_NNODES": str(args.nodes),
+        "TRAINSTACK_GPUS_PER_NODE": str(args.gpus_per_node),
         "SM_MODEL_DIR": "/opt/ml/model",
         "NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
     }
@@ -85,10 +82,10 @@ def container_definitions(
         env.update({CODE_URI_ENV: code_uri, "AWS_DEFAULT_REGION": region})
     definition: dict = {
         "name": CONTAINER_NAME,
-        "image": job.image,
+        "image": args.image,
         "essential": True,
         "memoryReservation": memory,
-        "resourceRequirements": [{"type": "GPU", "value": str(job.gpus_per_node)}],
+        "resourceRequirements": [{"type": "GPU", "value": str(args.gpus_per_node)}],
         "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
         "linuxParameters": {"sharedMemorySize": shared_memory_mib(memory), "initProcessEnabled": True},
         # NCCL pins memory and needs a deep stack; the defaults make multi-GPU jobs fail oddly.
@@ -102,9 +99,9 @@ def container_definitions(
             "options": {"awslogs-group": log_group, "awslogs-region": region, "awslogs-stream-prefix": "training"},
         },
     }
-    if job.command:
-        command = container_entry(job.command) if code_uri else list(job.command)
-        definition["command"] = max_runtime_command(command, max_runtime_seconds)
+    if args.command:
+        command = container_entry(args.command) if code_uri else list(args.command)
+        definition["command"] = max_runtime_command(command, args.max_runtime_seconds)
     return [definition]
 
 
@@ -127,9 +124,30 @@ def ecs_user_data(cluster_name: str) -> str:
 
 @dataclass(frozen=True)
 class EcsTrainingClusterArgs(TrainingClusterArgs):
+    """`TrainingClusterArgs` (the shared, documented fields; `nodes` must be 1) plus the task's placement."""
+
+    # The instance family the task may land on (its placement constraint `ecs.instance-type =~ <family>.*`);
+    # None: the family of the first instance type.
+    family: str | None = None
+
     def __post_init__(self):
-        if self.job.nodes != 1:
-            raise ValueError("the ecs backend runs single-node tasks; use the ec2 backend for multi-node jobs")
+        super().__post_init__()
+        if self.nodes != 1:
+            raise ValueError(
+                f"nodes = {self.nodes}: an ECS task runs on one instance (ECS offers no peer discovery for "
+                "torchrun); use Ec2TrainingCluster for multi-node jobs"
+            )
+        unplaced = [t for t in self.instance_types if not catalog.matches_placement(t, self.task_family)]
+        if unplaced:
+            raise ValueError(
+                f"instance_types {', '.join(unplaced)}: the task's placement constraint (family {self.task_family}) "
+                "would never place it there; list types of one family or set family"
+            )
+
+    @property
+    def task_family(self) -> str:
+        """The instance family of the placement constraint."""
+        return self.family or catalog.family_of(self.instance_types[0])
 
 
 class EcsTrainingCluster(pulumi.ComponentResource):
@@ -144,7 +162,6 @@ class EcsTrainingCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: EcsTrainingClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("trainstack:compute:EcsTrainingCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        gpu, job = args.gpu, args.job
 
         self.cluster = aws.ecs.Cluster(
             f"{name}-cluster", settings=[{"name": "containerInsights", "value": "enabled"}], tags=args.tags, opts=child
@@ -155,7 +172,7 @@ class EcsTrainingCluster(pulumi.ComponentResource):
             f"{name}-gpu",
             gpu_group_args(
                 args,
-                backend="ecs",
+                kind="ecs",
                 user_data=self.cluster.name.apply(ecs_user_data),
                 desired_capacity=0,
                 managed_policy_arns=tuple(
@@ -179,7 +196,7 @@ class EcsTrainingCluster(pulumi.ComponentResource):
                     "status": "ENABLED",
                     "target_capacity": 100,
                     "minimum_scaling_step_size": 1,
-                    "maximum_scaling_step_size": gpu.max_instances,
+                    "maximum_scaling_step_size": args.max_instances,
                     "instance_warmup_period": 300,
                 },
             },
@@ -204,7 +221,7 @@ class EcsTrainingCluster(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        repo = docs.ecr_repository_arn(job.image)
+        repo = docs.ecr_repository_arn(args.image)
         aws.iam.RolePolicy(
             f"{name}-execution-policy",
             role=self.execution_role.id,
@@ -233,17 +250,7 @@ class EcsTrainingCluster(pulumi.ComponentResource):
         )
 
         definitions = pulumi.Output.all(args.locations, self.log_group.name, args.code_uri).apply(
-            lambda a: json.dumps(
-                container_definitions(
-                    job=job,
-                    gpu=gpu,
-                    locations=a[0],
-                    log_group=a[1],
-                    region=args.region,
-                    max_runtime_seconds=args.max_runtime_seconds,
-                    code_uri=a[2],
-                )
-            )
+            lambda a: json.dumps(container_definitions(args, locations=a[0], log_group=a[1], code_uri=a[2]))
         )
         self.task_definition = aws.ecs.TaskDefinition(
             f"{name}-task",
@@ -253,7 +260,7 @@ class EcsTrainingCluster(pulumi.ComponentResource):
             execution_role_arn=self.execution_role.arn,
             task_role_arn=self.task_role.arn,
             container_definitions=definitions,
-            placement_constraints=[{"type": "memberOf", "expression": catalog.placement_expression(gpu.family)}],
+            placement_constraints=[{"type": "memberOf", "expression": catalog.placement_expression(args.task_family)}],
             tags=args.tags,
             opts=child,
         )

@@ -40,11 +40,20 @@ def kubernetes_object(name: str, manifest: Mapping, opts: pulumi.ResourceOptions
 
 @dataclass(frozen=True)
 class EksClusterAddonsArgs:
+    # The EKS cluster (Cluster Autoscaler discovers node groups tagged with its name).
     cluster_name: pulumi.Input[str]
+    # The cluster's Kubernetes version: Cluster Autoscaler's minor version must equal it.
     version: str
+    # The cluster's region.
     region: str
+    # The AWS account (scopes Cluster Autoscaler's Pod Identity role).
     account_id: str
+    # Tags on the AWS resources (role, Pod Identity association).
     tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.version or not all(p.isdigit() for p in self.version.split(".")):
+            raise ValueError(f"version = {self.version!r}: give the cluster's Kubernetes version, e.g. 1.33")
 
 
 class EksClusterAddons(pulumi.ComponentResource):

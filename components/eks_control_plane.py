@@ -75,14 +75,30 @@ def kubernetes_provider(
 
 @dataclass(frozen=True)
 class EksControlPlaneArgs:
+    # The Kubernetes version, e.g. "1.33".
     version: str
+    # Subnets of the control plane's network interfaces and the system node (two AZs at least).
     subnet_ids: pulumi.Input[Sequence[str]]
-    security_group_id: pulumi.Input[str]  # the platform's cluster-members group
+    # An extra security group on the control plane (e.g. TrainingNetwork.security_group, the cluster members).
+    security_group_id: pulumi.Input[str]
+    # The AWS region (the kubeconfig's `aws eks get-token --region`).
     region: str
+    # Who may reach the public API endpoint (narrow it to your network; the private endpoint is always on).
     public_access_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    # The one on-demand system node (CoreDNS, Cluster Autoscaler).
     system_instance_type: str = "t3.medium"
-    extended_support: bool = False  # False: EKS upgrades the cluster instead of billing extended support
+    # Past standard support: False lets EKS upgrade the cluster instead of billing extended support.
+    extended_support: bool = False
+    # Tags on every AWS resource (and the system node's instance, volume and network interface).
     tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if not self.version or not all(p.isdigit() for p in self.version.split(".")):
+            raise ValueError(f"version = {self.version!r}: give a Kubernetes version such as 1.33")
+        if not self.public_access_cidrs or isinstance(self.public_access_cidrs, str):
+            raise ValueError(f"public_access_cidrs = {self.public_access_cidrs!r}: list at least one CIDR")
+        if not isinstance(self.extended_support, bool):  # bool(Output(False)) is True: switches are plain bools
+            raise ValueError(f"extended_support = {self.extended_support!r}: must be True or False")
 
 
 class EksControlPlane(pulumi.ComponentResource):

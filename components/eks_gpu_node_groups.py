@@ -24,25 +24,44 @@ ROOT_DEVICE = {"AL2023_x86_64_NVIDIA": "/dev/xvda", "BOTTLEROCKET_x86_64_NVIDIA"
 
 @dataclass(frozen=True)
 class EksGpuNodeGroupsArgs:
+    # The EKS cluster the groups join.
     cluster_name: pulumi.Input[str]
+    # The cluster's own security group (EKS adds it only when the launch template names none).
     cluster_security_group_id: pulumi.Input[str]
+    # The nodes' role (e.g. EksControlPlane.node_role.arn, or `node_role(...)` for a shared cluster).
     node_role_arn: pulumi.Input[str]
+    # Subnets of the nodes (with placement_group only the first).
     subnet_ids: pulumi.Input[Sequence[str]]
-    security_group_id: pulumi.Input[str]  # the platform's cluster-members group (NCCL between nodes)
+    # The cluster-members security group (NCCL between nodes; e.g. TrainingNetwork.security_group).
+    security_group_id: pulumi.Input[str]
+    # One spec per group: `trainstack.model.eks_request.gpu_node_groups(["g5.xlarge"], stack="dev")`.
     specs: tuple[req.NodeGroupSpec, ...]
+    # AL2023_x86_64_NVIDIA or BOTTLEROCKET_x86_64_NVIDIA.
     ami_type: str = "AL2023_x86_64_NVIDIA"
+    # A pinned AMI release; None: the latest for the cluster's version.
     release_version: str | None = None
+    # The encrypted gp3 root volume, GiB.
     root_volume_gib: int = 200
+    # One cluster placement group for every group (one AZ; multi-node NCCL).
     placement_group: bool = False
     # What the node groups must wait for (the node role's policies, the CNI add-on).
     depends_on: Sequence[pulumi.Resource] = ()
+    # Tags on every AWS resource (and the nodes' instances, volumes and network interfaces).
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.specs:
-            raise ValueError("EksGpuNodeGroups needs at least one node group spec")
+            raise ValueError("specs is empty: EksGpuNodeGroups needs at least one node group spec")
         if self.ami_type not in ROOT_DEVICE:
-            raise ValueError(f"ami_type must be one of {', '.join(ROOT_DEVICE)}")
+            raise ValueError(f"ami_type = {self.ami_type!r}: must be one of {', '.join(ROOT_DEVICE)}")
+        if (
+            isinstance(self.root_volume_gib, bool)
+            or not isinstance(self.root_volume_gib, int)
+            or self.root_volume_gib < 1
+        ):
+            raise ValueError(f"root_volume_gib = {self.root_volume_gib!r}: must be a whole number of GiB, at least 1")
+        if not isinstance(self.placement_group, bool):  # bool(Output(False)) is True: switches are plain bools
+            raise ValueError(f"placement_group = {self.placement_group!r}: must be True or False")
 
 
 class EksGpuNodeGroups(pulumi.ComponentResource):

@@ -19,9 +19,9 @@ from trainstack.components.eks_cluster_addons import EksClusterAddons, EksCluste
 from trainstack.components.eks_control_plane import EksControlPlane, EksControlPlaneArgs, kubernetes_provider, node_role
 from trainstack.components.eks_gpu_node_groups import EksGpuNodeGroups, EksGpuNodeGroupsArgs
 from trainstack.components.eks_training_job import EksTrainingJob, EksTrainingJobArgs
+from trainstack.model import catalog
 from trainstack.model import eks_request as req
 from trainstack.model import iam_documents as docs
-from trainstack.model.config import ClusterConfig
 from trainstack.model.run_locations import RunLocations
 
 
@@ -30,26 +30,118 @@ class SharedControlPlane:
     """An existing cluster (a platform's `eks` output) with Cluster Autoscaler and the device plugin."""
 
     cluster_name: pulumi.Input[str]
-    endpoint: pulumi.Input[str]
-    ca_data: pulumi.Input[str]
-    cluster_security_group_id: pulumi.Input[str]
-    version: pulumi.Input[str]
+    endpoint: pulumi.Input[str]  # the API server's https:// endpoint
+    ca_data: pulumi.Input[str]  # its certificate authority, base64 (the cluster's certificate_authority.data)
+    cluster_security_group_id: pulumi.Input[str]  # the security group EKS made for the cluster
+    version: pulumi.Input[str]  # its Kubernetes version
 
 
 @dataclass(frozen=True)
 class EksTrainingClusterArgs:
-    cluster: ClusterConfig
+    # -- where ----------------------------------------------------------------------------------
+    # The deployment's name: namespace, labels, taints and node group names carry it.
     stack: str
+    # The AWS region.
     region: str
+    # The AWS account (the Pod Identity trust and the autoscaler's permissions are scoped to it).
     account_id: str
+    # Subnets of the control plane and the node groups (e.g. TrainingNetwork.compute_subnets' ids).
     subnet_ids: pulumi.Input[Sequence[str]]
+    # The nodes' cluster-members security group (e.g. TrainingNetwork.security_group: NCCL between nodes).
     security_group_id: pulumi.Input[str]
+    # Where the run reads its dataset and writes its model, logs and checkpoints (trainstack.model.run_locations).
     locations: pulumi.Input[RunLocations]
+    # The data lake's KMS key (the pods' role may use it for the run's objects only).
     kms_key_arn: pulumi.Input[str]
+    # -- what runs on what ----------------------------------------------------------------------
+    # GPU instance types: one managed node group each, at zero until the Job's pods need them.
+    instance_types: tuple[str, ...]
+    # The training image.
+    image: str
+    # The most nodes each GPU node group may scale to; None: `nodes`.
+    max_instances: int | None = None
+    # "SPOT" or "ON_DEMAND": a managed node group is one or the other.
+    capacity_type: str = "SPOT"
+    # The node groups' EKS AMI type: AL2023_x86_64_NVIDIA or BOTTLEROCKET_x86_64_NVIDIA.
+    ami_type: str = "AL2023_x86_64_NVIDIA"
+    # A pinned node AMI release (e.g. 1.33.4-20260917); None: the latest for the cluster's version.
+    release_version: str | None = None
+    # The nodes' encrypted gp3 root volume, GiB.
+    root_volume_gib: int = 200
+    # One cluster placement group for the GPU nodes (one AZ; multi-node NCCL).
+    placement_group: bool = False
+    # -- the job --------------------------------------------------------------------------------
+    # The training command (empty: the image's own entrypoint and command).
+    command: tuple[str, ...] = ()
+    # Environment of the training container, besides the TRAINSTACK_* locations.
+    environment: Mapping[str, str] = field(default_factory=dict)
+    # Pods (one per node) of the Indexed Job.
+    nodes: int = 1
+    # GPUs each pod asks for.
+    gpus_per_node: int = 1
+    # The torchrun rendezvous port on rank 0's pod.
+    master_port: int = 29500
+    # Minutes the pods wait for each other.
+    peer_timeout_minutes: int = 15
+    # The Job's deadline, seconds (time pending for capacity included).
+    max_runtime_seconds: int = 6 * 3600
+    # The run's code bundle (s3:// tar.gz, e.g. CodeBundle.uri): fetched and unpacked before the command.
+    code_uri: pulumi.Input[str] | None = None
+    # -- the control plane ----------------------------------------------------------------------
+    # An existing cluster to run on (e.g. a platform's shared one, with the device plugin and Cluster
+    # Autoscaler running); None: a control plane of its own (EksControlPlane + EksClusterAddons).
     shared: SharedControlPlane | None = None
-    code_uri: pulumi.Input[str] | None = None  # job.workdir's bundle (trainstack/code_delivery.py)
-    extended_support: bool = False  # dedicated: the version is past standard support
+    # Kubernetes version of an own control plane.
+    version: str = catalog.EKS_DEFAULT_VERSION
+    # Who may reach an own control plane's public endpoint (narrow it to your network).
+    public_access_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    # The one on-demand system node of an own control plane (CoreDNS, Cluster Autoscaler).
+    system_instance_type: str = "t3.medium"
+    # An own control plane's version is past standard support: pay for extended support (else EKS upgrades it).
+    extended_support: bool = False
+    # Tags on every AWS resource (and the nodes' instances, volumes and network interfaces).
     tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.capacity_type not in req.CAPACITY_TYPES:
+            raise ValueError(f"capacity_type = {self.capacity_type!r}: use {' or '.join(req.CAPACITY_TYPES)}")
+        if self.max_instances is not None and (
+            isinstance(self.max_instances, bool) or not isinstance(self.max_instances, int) or self.max_instances < 1
+        ):
+            raise ValueError(f"max_instances = {self.max_instances!r}: must be a whole number, at least 1")
+        if self.nodes > self.max_size:
+            raise ValueError(f"nodes = {self.nodes}: more than max_instances ({self.max_size})")
+        for name in ("placement_group", "extended_support"):
+            if not isinstance(getattr(self, name), bool):  # bool(Output(False)) is True: switches are plain bools
+                raise ValueError(f"{name} = {getattr(self, name)!r}: must be True or False")
+        # The job's own checks (image, instance types, command, ...) run here, before any resource.
+        self.job_args(cluster_name="", depends_on=())
+
+    @property
+    def max_size(self) -> int:
+        return self.max_instances if self.max_instances is not None else self.nodes
+
+    def job_args(self, *, cluster_name: pulumi.Input[str], depends_on: Sequence[pulumi.Resource]) -> EksTrainingJobArgs:
+        return EksTrainingJobArgs(
+            stack=self.stack,
+            region=self.region,
+            cluster_name=cluster_name,
+            locations=self.locations,
+            kms_key_arn=self.kms_key_arn,
+            image=self.image,
+            instance_types=self.instance_types,
+            command=self.command,
+            environment=self.environment,
+            nodes=self.nodes,
+            gpus_per_node=self.gpus_per_node,
+            master_port=self.master_port,
+            peer_timeout_minutes=self.peer_timeout_minutes,
+            max_runtime_seconds=self.max_runtime_seconds,
+            code_uri=self.code_uri,
+            depends_on=depends_on,
+            tags=self.tags,
+            account_id=self.account_id,
+        )
 
 
 class EksTrainingCluster(pulumi.ComponentResource):
@@ -65,20 +157,25 @@ class EksTrainingCluster(pulumi.ComponentResource):
     def __init__(self, name: str, args: EksTrainingClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("trainstack:eks:EksTrainingCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        c, eks = args.cluster, args.cluster.eks
-        self.specs = req.node_group_specs(c, args.stack)
+        self.specs = req.gpu_node_groups(
+            args.instance_types,
+            stack=args.stack,
+            capacity_type=args.capacity_type,
+            max_size=args.max_size,
+            ami_type=args.ami_type,
+        )
         self.control_plane = self.addons = None
 
         if args.shared is None:
             cp = self.control_plane = EksControlPlane(
                 f"{name}-control-plane",
                 EksControlPlaneArgs(
-                    version=eks.version,
+                    version=args.version,
                     subnet_ids=args.subnet_ids,
                     security_group_id=args.security_group_id,
                     region=args.region,
-                    public_access_cidrs=eks.public_access_cidrs,
-                    system_instance_type=eks.system_instance_type,
+                    public_access_cidrs=args.public_access_cidrs,
+                    system_instance_type=args.system_instance_type,
                     extended_support=args.extended_support,
                     tags=args.tags,
                 ),
@@ -88,7 +185,7 @@ class EksTrainingCluster(pulumi.ComponentResource):
                 f"{name}-addons",
                 EksClusterAddonsArgs(
                     cluster_name=cp.cluster.name,
-                    version=eks.version,
+                    version=args.version,
                     region=args.region,
                     account_id=args.account_id,
                     tags=args.tags,
@@ -97,7 +194,7 @@ class EksTrainingCluster(pulumi.ComponentResource):
                 opts=child,
             )
             self.cluster_name, self.provider, self.kubeconfig = cp.cluster.name, cp.provider, cp.kubeconfig
-            self.version = pulumi.Output.from_input(eks.version)
+            self.version = pulumi.Output.from_input(args.version)
             cluster_sg = cp.cluster.vpc_config.cluster_security_group_id
             role_arn = cp.node_role.arn
             # GPU groups after the system nodes (CNI running, node role policies attached); the
@@ -124,10 +221,10 @@ class EksTrainingCluster(pulumi.ComponentResource):
                 subnet_ids=args.subnet_ids,
                 security_group_id=args.security_group_id,
                 specs=tuple(self.specs),
-                ami_type=eks.ami_type,
-                release_version=eks.release_version,
-                root_volume_gib=c.gpu.root_volume_gib,
-                placement_group=c.gpu.placement_group,
+                ami_type=args.ami_type,
+                release_version=args.release_version,
+                root_volume_gib=args.root_volume_gib,
+                placement_group=args.placement_group,
                 depends_on=node_waits,
                 tags=args.tags,
             ),
@@ -135,18 +232,7 @@ class EksTrainingCluster(pulumi.ComponentResource):
         )
         self.training = EksTrainingJob(
             f"{name}-training",
-            EksTrainingJobArgs(
-                cluster=c,
-                stack=args.stack,
-                region=args.region,
-                cluster_name=self.cluster_name,
-                locations=args.locations,
-                kms_key_arn=args.kms_key_arn,
-                code_uri=args.code_uri,
-                depends_on=[*self.gpu.groups.values(), *job_waits],
-                tags=args.tags,
-                account_id=args.account_id,
-            ),
+            args.job_args(cluster_name=self.cluster_name, depends_on=[*self.gpu.groups.values(), *job_waits]),
             provider=self.provider,
             opts=child,
         )

@@ -16,25 +16,87 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from trainstack.model import catalog
 from trainstack.model import eks_request as req
 from trainstack.model import iam_documents as docs
-from trainstack.model.config import ClusterConfig
 from trainstack.model.run_locations import RunLocations, data_access_policy
+from trainstack.model.torchrun import check_command
 
 
 @dataclass(frozen=True)
 class EksTrainingJobArgs:
-    cluster: ClusterConfig
+    # The deployment's name: the namespace (`ts-<stack>`), the pods' node selector and tolerations carry it.
     stack: str
+    # The cluster's region (the pods' AWS_REGION).
     region: str
+    # The EKS cluster (the Pod Identity association names it).
     cluster_name: pulumi.Input[str]
+    # Where the run reads its dataset and writes its model, logs and checkpoints (trainstack.model.run_locations).
     locations: pulumi.Input[RunLocations]
+    # The data lake's KMS key (the pods' role may use it for the run's objects only).
     kms_key_arn: pulumi.Input[str]
+    # The training image.
+    image: str
+    # The GPU node groups' instance types: the pods ask for a share of the smallest and select its family.
+    instance_types: tuple[str, ...]
+    # The training command (empty: the image's own entrypoint and command).
+    command: tuple[str, ...] = ()
+    # Environment of the training container, besides the TRAINSTACK_* locations.
+    environment: Mapping[str, str] = field(default_factory=dict)
+    # Pods (one per node) of the Indexed Job; more than one: torchrun with a static rendezvous on rank 0.
+    nodes: int = 1
+    # GPUs each pod asks for.
+    gpus_per_node: int = 1
+    # The rendezvous port on rank 0's pod.
+    master_port: int = 29500
+    # Minutes the pods wait for each other (each may wait for its node from zero).
+    peer_timeout_minutes: int = 15
+    # The Job's deadline (activeDeadlineSeconds, time pending for capacity included).
+    max_runtime_seconds: int = 6 * 3600
+    # The run's code bundle (s3:// tar.gz, e.g. CodeBundle.uri): fetched and unpacked before the command.
+    code_uri: pulumi.Input[str] | None = None
     # What must exist before the Job's pods can be scheduled (node groups, device plugin).
     depends_on: Sequence[pulumi.Resource] = ()
-    code_uri: pulumi.Input[str] | None = None  # job.workdir's bundle, fetched before the command
+    # Tags on the AWS resources (role, Pod Identity association).
     tags: Mapping[str, str] = field(default_factory=dict)
-    account_id: str | None = None  # the trust's aws:SourceAccount; None: the caller's account
+    # The AWS account the pods' role trusts EKS Pod Identity of (aws:SourceAccount); None: the caller's account.
+    account_id: str | None = None
+
+    def __post_init__(self):
+        if not self.image:
+            raise ValueError("image is empty: give the training image")
+        if not self.instance_types or isinstance(self.instance_types, str):
+            raise ValueError(f"instance_types = {self.instance_types!r}: list the GPU node groups' instance types")
+        unknown = [t for t in self.instance_types if catalog.lookup(t) is None]
+        if unknown:
+            raise ValueError(f"instance_types {', '.join(unknown)}: not in trainstack's GPU instance catalog")
+        for name in ("nodes", "gpus_per_node", "peer_timeout_minutes", "max_runtime_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} = {value!r}: must be a whole number, at least 1")
+        if not 1 <= self.master_port <= 65535:
+            raise ValueError(f"master_port = {self.master_port}: must be a TCP port, 1-65535")
+        if isinstance(self.command, str):
+            raise ValueError(f"command = {self.command!r}: give the command as a list of arguments")
+        if self.command and (self.nodes > 1 or self.gpus_per_node > 1):
+            try:  # torchrun starts a distributed job's command
+                check_command(self.command)
+            except ValueError as exc:
+                raise ValueError(f"command = {list(self.command)!r}: {exc}") from None
+
+    @property
+    def job(self) -> req.JobSpec:
+        return req.JobSpec(
+            image=self.image,
+            instance_types=tuple(self.instance_types),
+            command=tuple(self.command),
+            environment=self.environment,
+            nodes=self.nodes,
+            gpus_per_node=self.gpus_per_node,
+            master_port=self.master_port,
+            peer_timeout_minutes=self.peer_timeout_minutes,
+            max_runtime_seconds=self.max_runtime_seconds,
+        )
 
 
 class EksTrainingJob(pulumi.ComponentResource):
@@ -51,7 +113,7 @@ class EksTrainingJob(pulumi.ComponentResource):
         super().__init__("trainstack:eks:EksTrainingJob", name, None, opts)
         k8s_opts = pulumi.ResourceOptions(parent=self, provider=provider)
         child = pulumi.ResourceOptions(parent=self)
-        c = args.cluster
+        job = args.job
         ns_name = req.namespace_name(args.stack)
 
         ns = req.namespace_manifest(ns_name, args.stack)
@@ -96,8 +158,8 @@ class EksTrainingJob(pulumi.ComponentResource):
 
         self.service = None
         waits: list[pulumi.Resource] = [self.service_account, self.association, *args.depends_on]
-        if c.job.nodes > 1:
-            svc = req.headless_service(c.job, ns_name)
+        if job.nodes > 1:
+            svc = req.headless_service(job, ns_name)
             self.service = k8s.core.v1.Service(
                 f"{name}-service", metadata=svc["metadata"], spec=svc["spec"], opts=in_ns
             )
@@ -105,7 +167,7 @@ class EksTrainingJob(pulumi.ComponentResource):
 
         manifest = pulumi.Output.all(args.locations, args.code_uri).apply(
             lambda a: req.training_job(
-                c, stack=args.stack, namespace=ns_name, locations=a[0], region=args.region, code_uri=a[1]
+                job, stack=args.stack, namespace=ns_name, locations=a[0], region=args.region, code_uri=a[1]
             )
         )
         self.job = k8s.batch.v1.Job(

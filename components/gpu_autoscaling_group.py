@@ -45,33 +45,49 @@ def check_root_volume(requested_gib: int, mappings: Sequence, root_device: str, 
     snapshot = root_snapshot_gib(mappings, root_device)
     if snapshot is not None and requested_gib < snapshot:
         raise pulumi.RunError(
-            f"trainstack:gpu.rootVolumeGiB = {requested_gib}: AMI {ami_id} has a {snapshot} GiB root snapshot, and "
-            f"EC2 refuses a smaller root volume (every launch would fail). Fix: set gpu.rootVolumeGiB to at least "
-            f"{snapshot}."
+            f"root_volume_gib = {requested_gib} (trainstack:gpu.rootVolumeGiB): AMI {ami_id} has a {snapshot} GiB "
+            f"root snapshot, and EC2 refuses a smaller root volume (every launch would fail). Fix: set it to at "
+            f"least {snapshot}."
         )
     return root_device
 
 
 @dataclass(frozen=True)
 class GpuAutoScalingGroupArgs:
+    # The GPU instance types the group may launch (a mixed-instances policy: spot picks among them).
     instance_types: tuple[str, ...]
+    # Subnets to launch in (every AZ they cover; with placement_group only the first).
     subnet_ids: pulumi.Input[Sequence[str]]
+    # The security group of the nodes (e.g. TrainingNetwork.security_group: members talk to each other).
     security_group_id: pulumi.Input[str]
+    # The node's user data (cloud-init), as text; base64-encoded here.
     user_data: pulumi.Input[str]
+    # The most instances the group may run.
     max_size: int
+    # A public SSM parameter holding the AMI id (e.g. the Deep Learning AMI's); give this or ami_id.
     ami_ssm_parameter: str | None = None
+    # A pinned AMI id; give this or ami_ssm_parameter.
     ami_id: str | None = None
-    desired_capacity: int = 0  # initial only; afterwards the autoscaler / run command owns it
+    # Instances at creation only; afterwards the autoscaler (or the job) owns it, and Pulumi ignores it.
+    desired_capacity: int = 0
+    # Instances that are always on-demand, before spot_percent applies to the rest.
     on_demand_base: int = 0
+    # Percent of the capacity above on_demand_base that runs on spot (0-100).
     spot_percent: int = 100
+    # Launch into one cluster placement group (one AZ, low-latency network for multi-node NCCL).
     placement_group: bool = False
+    # The encrypted gp3 root volume, GiB (not below the AMI's root snapshot: checked when the AMI is known).
     root_volume_gib: int = 200
-    protect_from_scale_in: bool = False  # ECS managed termination protection needs it
+    # New instances are protected from scale-in (ECS managed termination protection needs it).
+    protect_from_scale_in: bool = False
+    # Managed policies on the node role (SSM Session Manager by default: shell access without SSH).
     managed_policy_arns: tuple[str, ...] = (SSM_CORE_POLICY,)
+    # Tag the group `AmazonECSManaged` (an ECS capacity provider manages it).
     ecs_managed: bool = False
     # IMDS hop limit 1: only processes on the host (and host-network containers) reach the node role;
     # bridge-mode containers cannot. Raise it only for a bridge-mode container that must use the node role.
     metadata_hop_limit: int = 1
+    # Tags on every resource, propagated to instances, volumes and network interfaces.
     tags: Mapping[str, str] = field(default_factory=dict)
     # A fixed group name (else autonamed) lets the node policy name the group before it exists.
     group_name: str | None = None
@@ -85,20 +101,37 @@ class GpuAutoScalingGroupArgs:
     capacity_rebalance: bool = False
 
     def __post_init__(self):
-        if not self.instance_types:
-            raise ValueError("instance_types must list at least one GPU instance type")
+        if not self.instance_types or isinstance(self.instance_types, str):
+            raise ValueError(f"instance_types = {self.instance_types!r}: list at least one GPU instance type")
+        for name in ("max_size", "desired_capacity", "on_demand_base", "spot_percent", "root_volume_gib"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"{name} = {value!r}: must be a whole number")
+        for name in ("placement_group", "protect_from_scale_in", "ecs_managed", "capacity_rebalance"):
+            if not isinstance(getattr(self, name), bool):  # bool(Output(False)) is True: switches are plain bools
+                raise ValueError(f"{name} = {getattr(self, name)!r}: must be True or False")
+        if self.max_size < 1:
+            raise ValueError(f"max_size = {self.max_size}: must be at least 1")
         if not 0 <= self.spot_percent <= 100:
-            raise ValueError("spot_percent must be between 0 and 100")
+            raise ValueError(f"spot_percent = {self.spot_percent}: must be between 0 and 100")
         if not 0 <= self.on_demand_base <= self.max_size:
-            raise ValueError("on_demand_base must be between 0 and max_size")
+            raise ValueError(
+                f"on_demand_base = {self.on_demand_base}: must be between 0 and max_size ({self.max_size})"
+            )
         if not 0 <= self.desired_capacity <= self.max_size:
-            raise ValueError("desired_capacity must be between 0 and max_size")
+            raise ValueError(
+                f"desired_capacity = {self.desired_capacity}: must be between 0 and max_size ({self.max_size})"
+            )
+        if self.root_volume_gib < 1:
+            raise ValueError(f"root_volume_gib = {self.root_volume_gib}: must be at least 1")
         if not 1 <= self.metadata_hop_limit <= 64:
-            raise ValueError("metadata_hop_limit must be between 1 and 64")
+            raise ValueError(f"metadata_hop_limit = {self.metadata_hop_limit}: must be between 1 and 64")
         if (self.ami_id is None) == (self.ami_ssm_parameter is None):
-            raise ValueError("give exactly one of ami_id or ami_ssm_parameter")
-        if self.group_name is not None and not 1 <= len(self.group_name) <= 255 or ":" in (self.group_name or ""):
-            raise ValueError("group_name must be 1-255 characters without ':'")
+            raise ValueError(
+                f"ami_id = {self.ami_id!r}, ami_ssm_parameter = {self.ami_ssm_parameter!r}: give exactly one of them"
+            )
+        if self.group_name is not None and (not 1 <= len(self.group_name) <= 255 or ":" in self.group_name):
+            raise ValueError(f"group_name = {self.group_name!r}: must be 1-255 characters without ':'")
 
 
 def asg_tags(tags: Mapping[str, str]) -> list[aws.autoscaling.GroupTagArgs]:

@@ -15,36 +15,148 @@ import pulumi
 import pulumi_aws as aws
 
 from trainstack.model import iam_documents as docs
-from trainstack.model.config import ClusterConfig
 from trainstack.model.run_locations import RunLocations, data_access_policy
 from trainstack.model.sagemaker_request import (
     DELETE_TIMEOUT,
+    TrainingJobSpec,
     content_hash,
     create_timeout,
     create_training_job_request,
     job_name,
-    spec_from_config,
+    ml_instance_type,
     to_pulumi_args,
     training_job_arn,
 )
 
+# A training job runs (and, with managed spot, waits) at most 28 days (config.MAX_RUNTIME_HOURS).
+MAX_JOB_SECONDS = 28 * 24 * 3600
+
 
 @dataclass(frozen=True)
 class SageMakerTrainingJobArgs:
-    cluster: ClusterConfig
+    # -- who and where ------------------------------------------------------------------------
+    # Job names start with `<owner>-<stack>-` (then a hash of the request: a changed job is a new job).
+    owner: str
+    # The deployment's name (your Pulumi stack's, say).
     stack: str
+    # The AWS region.
     region: str
+    # The AWS account (scopes the execution role's trust and the job's ARN).
     account_id: str
+    # Where the job reads its dataset and writes its model and checkpoints (trainstack.model.run_locations).
     locations: pulumi.Input[RunLocations]
+    # The data lake's KMS key: the job's volumes (where the instance type allows it) and output.
     kms_key_arn: pulumi.Input[str]
+    # -- what runs on what ----------------------------------------------------------------------
+    # The training image (e.g. an AWS Deep Learning Container).
+    image: str
+    # The instance type, `ml.p3.2xlarge` (an EC2 name gets the `ml.` prefix).
+    instance_type: str
+    # Instances of the job.
+    instance_count: int = 1
+    # The training volume of each instance, GiB.
+    volume_gib: int = 200
+    # The container's entrypoint (empty: the image's own); with code_uri, the script the toolkit runs.
+    command: tuple[str, ...] = ()
+    # Environment of the training container, besides the TRAINSTACK_* locations.
+    environment: Mapping[str, str] = field(default_factory=dict)
+    # SageMaker hyperparameters (strings).
+    hyperparameters: Mapping[str, str] = field(default_factory=dict)
+    # Training processes per instance (one per GPU).
+    processes_per_host: int = 1
+    # The run's code bundle (s3:// tar.gz, e.g. CodeBundle.uri), run by the image's SageMaker toolkit.
+    code_uri: pulumi.Input[str] | None = None
+    # -- how ------------------------------------------------------------------------------------
+    # Managed spot training (up to 90 % cheaper; checkpoints let an interrupted job resume).
+    spot: bool = True
+    # The job is stopped after this many seconds of training.
+    max_runtime_seconds: int = 6 * 3600
+    # Spot only: seconds the job may take in all, waiting for capacity included (>= max_runtime_seconds);
+    # None: twice max_runtime_seconds, at most 28 days.
+    max_wait_seconds: int | None = None
+    # How the dataset reaches the container: FastFile, File or Pipe.
+    input_mode: str = "FastFile"
+    # FullyReplicated (every instance gets all of it) or ShardedByS3Key.
+    distribution: str = "FullyReplicated"
+    # Sync the checkpoint_local_path to the run's checkpoint prefix (what spot resumption needs).
+    checkpoints: bool = True
+    checkpoint_local_path: str = "/opt/ml/checkpoints"
+    # SageMaker retries an internal failure this many times.
+    retry_attempts: int = 2
+    # -- network --------------------------------------------------------------------------------
+    # Run in the VPC (subnet_ids + security_group_id) instead of SageMaker's network (needs NAT egress for ECR).
+    vpc: bool = False
     subnet_ids: pulumi.Input[Sequence[str]] = ()
     security_group_id: pulumi.Input[str] | None = None
+    # Tags on the role and the job.
     tags: Mapping[str, str] = field(default_factory=dict)
-    code_uri: pulumi.Input[str] | None = None  # job.workdir bundle (components/code_bundle.py)
 
     def __post_init__(self):
-        if self.cluster.sagemaker.vpc and self.security_group_id is None:
-            raise ValueError("sagemaker.vpc needs the platform's security group")
+        if not self.image:
+            raise ValueError("image is empty: give the training image")
+        if not self.instance_type:
+            raise ValueError("instance_type is empty: give an ml.* instance type")
+        for name in ("instance_count", "volume_gib", "processes_per_host", "max_runtime_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} = {value!r}: must be a whole number, at least 1")
+        for name in ("spot", "checkpoints", "vpc"):
+            if not isinstance(getattr(self, name), bool):  # bool(Output(False)) is True: switches are plain bools
+                raise ValueError(f"{name} = {getattr(self, name)!r}: must be True or False")
+        if self.max_runtime_seconds > MAX_JOB_SECONDS:
+            raise ValueError(f"max_runtime_seconds = {self.max_runtime_seconds}: at most {MAX_JOB_SECONDS} (28 days)")
+        if self.max_wait_seconds is not None and not (
+            self.max_runtime_seconds <= self.max_wait_seconds <= MAX_JOB_SECONDS
+        ):
+            raise ValueError(
+                f"max_wait_seconds = {self.max_wait_seconds}: must be between max_runtime_seconds "
+                f"({self.max_runtime_seconds}) and {MAX_JOB_SECONDS} (28 days)"
+            )
+        if not isinstance(self.retry_attempts, int) or self.retry_attempts < 0:
+            raise ValueError(f"retry_attempts = {self.retry_attempts!r}: must be a whole number, 0 or more")
+        if isinstance(self.command, str):
+            raise ValueError(f"command = {self.command!r}: give the command as a list of arguments")
+        if self.vpc and self.security_group_id is None:
+            raise ValueError(
+                "vpc = True needs security_group_id (and subnet_ids): the job's network interfaces use them"
+            )
+
+    def spec(
+        self,
+        *,
+        locations: RunLocations,
+        kms_key_arn: str,
+        subnet_ids: Sequence[str],
+        security_group_ids: Sequence[str],
+        code_uri: str | None,
+    ) -> TrainingJobSpec:
+        """The plain request spec, once the inputs that come from other resources are known."""
+        wait = self.max_wait_seconds
+        if wait is None:
+            wait = min(2 * self.max_runtime_seconds, MAX_JOB_SECONDS)
+        return TrainingJobSpec(
+            image=self.image,
+            instance_type=ml_instance_type(self.instance_type),
+            instance_count=self.instance_count,
+            volume_gib=self.volume_gib,
+            kms_key_arn=kms_key_arn,
+            locations=locations,
+            input_mode=self.input_mode,
+            distribution=self.distribution,
+            spot=self.spot,
+            checkpoints=self.checkpoints,
+            checkpoint_local_path=self.checkpoint_local_path,
+            max_runtime_seconds=self.max_runtime_seconds,
+            max_wait_seconds=wait if self.spot else None,
+            retry_attempts=self.retry_attempts,
+            entrypoint=tuple(self.command),
+            processes_per_host=self.processes_per_host,
+            environment=dict(self.environment),
+            hyperparameters=dict(self.hyperparameters),
+            subnet_ids=tuple(subnet_ids) if self.vpc else (),
+            security_group_ids=tuple(security_group_ids) if self.vpc else (),
+            code_uri=code_uri,
+        )
 
 
 class SageMakerTrainingJob(pulumi.ComponentResource):
@@ -57,7 +169,6 @@ class SageMakerTrainingJob(pulumi.ComponentResource):
     def __init__(self, name: str, args: SageMakerTrainingJobArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("trainstack:compute:SageMakerTrainingJob", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        c = args.cluster
         self.role = aws.iam.Role(
             f"{name}-execution-role",
             description="trainstack: SageMaker training job of one run",
@@ -65,13 +176,13 @@ class SageMakerTrainingJob(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        repo = docs.ecr_repository_arn(c.job.image)
+        repo = docs.ecr_repository_arn(args.image)
         policy = pulumi.Output.all(args.locations, args.kms_key_arn).apply(
             lambda a: json.dumps(
                 docs.merge(
                     data_access_policy(a[0], a[1], args.region),
                     docs.sagemaker_training(
-                        region=args.region, account_id=args.account_id, kms_key_arn=a[1], vpc=c.sagemaker.vpc
+                        region=args.region, account_id=args.account_id, kms_key_arn=a[1], vpc=args.vpc
                     ),
                     docs.pull_image(repo),
                 )
@@ -84,13 +195,11 @@ class SageMakerTrainingJob(pulumi.ComponentResource):
             args.locations, args.kms_key_arn, args.subnet_ids, sg_ids, args.code_uri
         ).apply(
             lambda a: create_training_job_request(
-                spec_from_config(
-                    c, locations=a[0], kms_key_arn=a[1], subnet_ids=a[2], security_group_ids=a[3], code_uri=a[4]
-                )
+                args.spec(locations=a[0], kms_key_arn=a[1], subnet_ids=a[2], security_group_ids=a[3], code_uri=a[4])
             )
         )
         # The name carries a hash of the request: a changed job is a new job (names are never reused).
-        self.job_name = self.request.apply(lambda r: job_name(c.owner, args.stack, content_hash(r)))
+        self.job_name = self.request.apply(lambda r: job_name(args.owner, args.stack, content_hash(r)))
         self.job_arn = self.job_name.apply(lambda n: training_job_arn(args.region, args.account_id, n))
         pulumi_args = self.request.apply(to_pulumi_args)
 

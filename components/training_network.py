@@ -21,21 +21,38 @@ from trainstack.model.tags import with_name
 
 @dataclass(frozen=True)
 class TrainingNetworkArgs:
+    # The AWS region (names the S3 gateway endpoint's service, com.amazonaws.<region>.s3).
     region: str
+    # The VPC's IPv4 range; split into one public (and with egress "nat" one private) subnet per AZ.
     vpc_cidr: str = "10.40.0.0/16"
+    # How many availability zones get subnets (2 or more: GPU capacity is often out in one AZ).
     az_count: int = 2
-    availability_zones: tuple[str, ...] | None = None  # default: the first az_count available
-    egress: str = "public"  # public: IGW + public IPs, no inbound | nat: private subnets + one NAT
+    # The zones to use, exactly az_count of them; None: the first az_count available in the region.
+    availability_zones: tuple[str, ...] | None = None
+    # "public": instances get public IPs behind an internet gateway, nothing inbound is allowed;
+    # "nat": compute subnets are private and reach the internet through one NAT gateway (~$33/month).
+    egress: str = "public"
     # An S3 bucket ARN: VPC flow logs (all traffic) go there under `vpc-flow-logs/`. None: no flow logs.
     flow_logs_bucket_arn: pulumi.Input[str] | None = None
+    # Tags on every resource (a `Name` is added where the console shows one).
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.egress not in ("public", "nat"):
             raise ValueError(f"egress must be 'public' or 'nat', not {self.egress!r}")
+        if isinstance(self.az_count, bool) or not isinstance(self.az_count, int) or self.az_count < 1:
+            raise ValueError(f"az_count = {self.az_count!r}: must be a whole number of zones, at least 1")
         if self.availability_zones is not None and len(self.availability_zones) != self.az_count:
-            raise ValueError("availability_zones must list exactly az_count zones")
-        plan_subnets(self.vpc_cidr, self.az_count, self.egress)  # raises on a CIDR too small
+            raise ValueError(
+                f"availability_zones lists {len(self.availability_zones)} zone(s) but az_count is {self.az_count}: "
+                "list exactly az_count zones"
+            )
+        try:
+            plan_subnets(self.vpc_cidr, self.az_count, self.egress)
+        except ValueError as exc:  # a CIDR too small for the subnets, not a network address, ...
+            raise ValueError(
+                f"vpc_cidr = {self.vpc_cidr!r} (az_count {self.az_count}, egress {self.egress}): {exc}"
+            ) from None
 
 
 class TrainingNetwork(pulumi.ComponentResource):

@@ -87,3 +87,27 @@ def statements(doc: dict) -> list[dict]:
 
 def as_list(value) -> list:
     return value if isinstance(value, list) else [value]
+
+
+def stack_outputs(own: Any, **common: Any) -> dict[str, Any]:
+    """A deployed cluster stack's outputs, written through the typed contract (trainstack/backends/outputs.py):
+    `own` is the backend's outputs record (e.g. `Ec2Outputs(...)`); `common` overrides `ClusterOutputs` fields."""
+    from trainstack import backends
+
+    backend = next(b.name for b in backends.all_backends() if isinstance(own, b.outputs))
+    prefix = f"s3://art/artifacts/bob/dev-{backend}/"
+    fields: dict[str, Any] = {
+        "owner": "bob",
+        "backend": backend,
+        "region": "us-east-1",
+        "expires_at": "2026-11-22T23:00:00Z",
+        "platform_stack": "organization/trainstack/platform",
+        "dataset_uri": "s3://raw/cifar10/v1/",
+        "artifact_uri": prefix,
+        "model_uri": prefix + "model/",
+        "checkpoint_uri": f"s3://art/checkpoints/bob/dev-{backend}/",
+        "teardown_schedules": {"scale-to-zero": "teardown-scale-to-zero-1a2b3c4"},
+        "teardown_role_arn": "arn:aws:iam::123456789012:role/teardown-role-1a2b3c4",
+        **common,
+    }
+    return {**backends.ClusterOutputs(**fields).as_outputs(), **own.as_outputs()}

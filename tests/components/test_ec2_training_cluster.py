@@ -149,7 +149,21 @@ def test_bootstrap_accepts_the_settings_it_is_given(ec2, tmp_path):
 
 def test_ecr_login_for_ecr_images_only():
     cfg = parse_config(cluster_config("ec2"), stack="s", now=NOW).cluster
-    settings = E.bootstrap_settings(region="us-east-1", job=cfg.job, locations=LOC, max_runtime_seconds=60)
+    args = E.Ec2TrainingClusterArgs(
+        owner="bob",
+        stack="s",
+        region="us-east-1",
+        subnet_ids=["subnet-1"],
+        security_group_id="sg-1",
+        locations=LOC,
+        kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+        instance_types=cfg.gpu.instance_types,
+        max_instances=cfg.gpu.max_instances,
+        image=cfg.job.image,
+        command=cfg.job.command,
+        max_runtime_seconds=60,
+    )
+    settings = E.bootstrap_settings(args, locations=LOC)
     script = E.render_user_data(settings)
     assert "docker login --username AWS --password-stdin 763104351884.dkr.ecr.us-east-1.amazonaws.com" in script
     public = dict(settings, image="docker.io/pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime")

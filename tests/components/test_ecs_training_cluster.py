@@ -33,6 +33,27 @@ def ecs(run_stack):
     )
 
 
+def args_of(cluster) -> E.EcsTrainingClusterArgs:
+    """The component's flat args for a cluster config, as a program would build them."""
+    return E.EcsTrainingClusterArgs(
+        owner="alice",
+        stack="dev-ecs",
+        region="us-east-1",
+        subnet_ids=["subnet-1"],
+        security_group_id="sg-1",
+        locations=LOC,
+        kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+        instance_types=cluster.gpu.instance_types,
+        max_instances=cluster.gpu.max_instances,
+        image=cluster.job.image,
+        command=cluster.job.command,
+        environment=cluster.job.environment,
+        gpus_per_node=cluster.job.gpus_per_node,
+        max_runtime_seconds=cluster.max_runtime_seconds,
+        family=cluster.gpu.family,
+    )
+
+
 def task_containers(run):
     return json.loads(run.one("aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"])
 
@@ -167,14 +188,7 @@ def register_task_definition_errors(containers: list[dict]) -> str:
 )
 def test_container_definitions_match_the_ecs_api_model(overrides):
     cfg = parse_config(cluster_config("ecs", **overrides), stack="dev-ecs", now=NOW).cluster
-    containers = E.container_definitions(
-        job=cfg.job,
-        gpu=cfg.gpu,
-        locations=LOC,
-        log_group="/trainstack/alice/x",
-        region="us-east-1",
-        max_runtime_seconds=cfg.max_runtime_seconds,
-    )
+    containers = E.container_definitions(args_of(cfg), locations=LOC, log_group="/trainstack/alice/x")
     assert register_task_definition_errors(containers) == ""
 
 
@@ -192,4 +206,4 @@ def test_memory_share_follows_the_gpu_share():
     cfg = parse_config(
         cluster_config("ecs", gpu={"instanceTypes": ["p3.8xlarge"]}, job={"gpusPerNode": 2}), stack="s", now=NOW
     ).cluster
-    assert E.task_memory_mib(cfg.gpu, 2) == int(244 * 1024 * 0.9 / 2)
+    assert E.task_memory_mib(cfg.gpu.instance_types, 2) == int(244 * 1024 * 0.9 / 2)

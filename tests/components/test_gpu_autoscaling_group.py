@@ -83,7 +83,9 @@ def test_root_volume_smaller_than_the_amis_snapshot_is_refused():
     ]
     assert check_root_volume(100, mappings, "/dev/xvda", "ami-1") == "/dev/xvda"
     assert check_root_volume(30, [], "/dev/xvda", "ami-1") == "/dev/xvda"  # nothing known: nothing refused
-    with pytest.raises(Exception, match=r"gpu.rootVolumeGiB = 60.*100 GiB root snapshot.*at least 100"):
+    with pytest.raises(
+        Exception, match=r"root_volume_gib = 60 \(trainstack:gpu.rootVolumeGiB\).*100 GiB root snapshot.*at least 100"
+    ):
         check_root_volume(60, mappings, "/dev/xvda", "ami-1")
 
 

@@ -13,6 +13,8 @@ from moto import mock_aws
 from moto.sagemaker.responses import SageMakerResponse
 
 from tests.helpers import NOW, cluster_config, policy_of, statements
+from trainstack.backends import ClusterOutputs
+from trainstack.backends.sagemaker import SageMakerOutputs
 from trainstack.model.config import parse_config
 from trainstack.model.run_locations import run_locations
 from trainstack.model.sagemaker_request import (
@@ -217,15 +219,34 @@ CODE_URI = "s3://art/artifacts/carol/dev-sagemaker/code/0123.tar.gz"
 
 
 def deployed_outputs(platform_outputs):
-    return {
-        "roleArn": ROLE,
-        "kmsKeyArn": platform_outputs["kmsKeyArn"],
-        "buckets": platform_outputs["buckets"],
-        "subnetIds": platform_outputs["subnetIds"],
-        "securityGroupId": platform_outputs["securityGroupId"],
-        "expiresAt": "2026-11-22T23:00:00Z",
-        "codeUri": CODE_URI,
-    }
+    """A deployed sagemaker stack's outputs, written through the typed contract as its program writes them."""
+    art = platform_outputs["buckets"]["artifacts"]["name"]
+    prefix = f"s3://{art}/artifacts/alice/dev-sagemaker/"
+    stack = ClusterOutputs(
+        owner="alice",
+        backend="sagemaker",
+        region="us-east-1",
+        expires_at="2026-11-22T23:00:00Z",
+        platform_stack="organization/trainstack/platform",
+        dataset_uri=f"s3://{platform_outputs['buckets']['raw']['name']}/cifar10/v1/",
+        artifact_uri=prefix,
+        model_uri=prefix + "model/",
+        checkpoint_uri=f"s3://{art}/checkpoints/alice/dev-sagemaker/",
+        teardown_schedules={"stop-training-job": "teardown-stop-training-job-1234567"},
+        teardown_role_arn="arn:aws:iam::123456789012:role/teardown-role",
+        code_uri=CODE_URI,
+    )
+    own = SageMakerOutputs(
+        training_job_name="alice-dev-sagemaker-0123abcd",
+        training_job_arn="arn:aws:sagemaker:us-east-1:123456789012:training-job/alice-dev-sagemaker-0123abcd",
+        role_arn=ROLE,
+        kms_key_arn=platform_outputs["kmsKeyArn"],
+        subnet_ids=platform_outputs["subnetIds"],
+        security_group_id=platform_outputs["securityGroupId"],
+        buckets=platform_outputs["buckets"],
+        model_artifact_uri=prefix + "alice-dev-sagemaker-0123abcd/output/model.tar.gz",
+    )
+    return {**stack.as_outputs(), **own.as_outputs()}
 
 
 def test_create_describe_and_stop_against_moto(sagemaker_client, platform_outputs):
@@ -262,8 +283,8 @@ def test_expired_stack_and_wrong_backend_are_refused(platform_outputs):
     ecs = parse_config(cluster_config("ecs"), stack="dev-ecs", now=NOW)
     with pytest.raises(J.JobError, match="not a sagemaker cluster stack"):
         J.request_for_stack(ecs, deployed_outputs(platform_outputs))
-    with pytest.raises(J.JobError, match="no output.*roleArn.*pulumi up"):
-        J.request_for_stack(config(), {"buckets": {}}, now=NOW)
+    with pytest.raises(J.JobError, match="no output .*`roleArn` .*the sagemaker backend.*pulumi up"):
+        J.request_for_stack(config(), {"backend": "sagemaker", "buckets": {}}, now=NOW)
 
 
 def test_cli_dry_run_from_an_outputs_file(platform_outputs, tmp_path):

@@ -9,13 +9,18 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import boto3
 from rich.console import Console
 
+from trainstack import backends
+from trainstack.backends.ec2 import Ec2Outputs
+from trainstack.backends.ecs import EcsOutputs
+from trainstack.backends.eks import EksOutputs
+from trainstack.backends.sagemaker import SageMakerOutputs
 from trainstack.run import run as run_mod
 from trainstack.run import stages as stages_mod
 from trainstack.run.driver import TrackedPulumiCommand
@@ -135,43 +140,44 @@ class Cloud:
         if self.provisioned == outputs:
             return  # `down` looks the job up again
         self.provisioned = dict(outputs)
-        getattr(self, f"_provision_{outputs['backend']}")(outputs)
+        stack, own = backends.read_outputs(outputs)  # the typed contract, as the followers read it
+        getattr(self, f"_provision_{stack.backend}")(stack, own)
 
-    def _provision_ecs(self, o: dict[str, Any]) -> None:
-        ecs = boto3.client("ecs", region_name=o["region"])
-        ecs.create_cluster(clusterName=o["clusterName"])
-        family = o["taskDefinitionArn"].rsplit("/", 1)[-1].split(":")[0]
+    def _provision_ecs(self, s: backends.ClusterOutputs, o: EcsOutputs) -> None:
+        ecs = boto3.client("ecs", region_name=s.region)
+        ecs.create_cluster(clusterName=o.cluster_name)
+        family = o.task_definition_arn.rsplit("/", 1)[-1].split(":")[0]
         ecs.register_task_definition(
-            family=family, containerDefinitions=[{"name": o["containerName"], "image": "train:latest", "memory": 1024}]
+            family=family, containerDefinitions=[{"name": o.container_name, "image": "train:latest", "memory": 1024}]
         )
         # moto's RunTask places tasks only on registered container instances (a GPU node in reality).
-        ec2 = boto3.client("ec2", region_name=o["region"])
+        ec2 = boto3.client("ec2", region_name=s.region)
         inst = ec2.run_instances(ImageId="ami-0abcdef1234567890", MinCount=1, MaxCount=1)["Instances"][0]
-        doc = json.dumps({"instanceId": inst["InstanceId"], "region": o["region"]})
-        ecs.register_container_instance(cluster=o["clusterName"], instanceIdentityDocument=doc)
-        boto3.client("logs", region_name=o["region"]).create_log_group(logGroupName=o["logGroupName"])
+        doc = json.dumps({"instanceId": inst["InstanceId"], "region": s.region})
+        ecs.register_container_instance(cluster=o.cluster_name, instanceIdentityDocument=doc)
+        boto3.client("logs", region_name=s.region).create_log_group(logGroupName=o.log_group_name)
 
-    def _provision_ec2(self, o: dict[str, Any]) -> None:
-        logs = boto3.client("logs", region_name=o["region"])
-        logs.create_log_group(logGroupName=o["logGroupName"])
-        logs.create_log_stream(logGroupName=o["logGroupName"], logStreamName="node-0-ip-10-40-0-5")
-        _put_logs(logs, o["logGroupName"], "node-0-ip-10-40-0-5", TRAIN_LOG)
-        asg = boto3.client("autoscaling", region_name=o["region"])
+    def _provision_ec2(self, s: backends.ClusterOutputs, o: Ec2Outputs) -> None:
+        logs = boto3.client("logs", region_name=s.region)
+        logs.create_log_group(logGroupName=o.log_group_name)
+        logs.create_log_stream(logGroupName=o.log_group_name, logStreamName="node-0-ip-10-40-0-5")
+        _put_logs(logs, o.log_group_name, "node-0-ip-10-40-0-5", TRAIN_LOG)
+        asg = boto3.client("autoscaling", region_name=s.region)
         asg.create_launch_configuration(
             LaunchConfigurationName="lc", ImageId="ami-0abcdef1234567890", InstanceType="p3.8xlarge"
         )
         desired = 0 if self.job_outcome == "hang" else 1
         asg.create_auto_scaling_group(
-            AutoScalingGroupName=o["groupName"],
+            AutoScalingGroupName=o.group_name,
             LaunchConfigurationName="lc",
             MinSize=0,
             MaxSize=2,
             DesiredCapacity=desired,
             AvailabilityZones=["us-east-1a"],
         )
-        s3 = boto3.client("s3", region_name=o["region"])
+        s3 = boto3.client("s3", region_name=s.region)
         if self.job_outcome in ("succeeded", "failed"):
-            uri = o["successMarkerUri"] if self.job_outcome == "succeeded" else o["artifactUri"] + "_FAILED"
+            uri = o.success_marker_uri if self.job_outcome == "succeeded" else s.artifact_uri + "_FAILED"
             bucket, key = split_s3_uri(uri)
             s3.put_object(
                 Bucket=bucket,
@@ -179,31 +185,30 @@ class Cloud:
                 Body=json.dumps({"nodes": 1, "exitCodes": [0 if self.job_outcome == "succeeded" else 3]}).encode(),
             )
 
-    def _provision_sagemaker(self, o: dict[str, Any]) -> None:
-        sm = boto3.client("sagemaker", region_name=o["region"])
-        bucket, _ = split_s3_uri(o["artifactUri"])
+    def _provision_sagemaker(self, s: backends.ClusterOutputs, o: SageMakerOutputs) -> None:
+        sm = boto3.client("sagemaker", region_name=s.region)
         sm.create_training_job(
-            TrainingJobName=o["trainingJobName"],
+            TrainingJobName=o.training_job_name,
             RoleArn="arn:aws:iam::123456789012:role/sm",
             AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
-            OutputDataConfig={"S3OutputPath": o["artifactUri"]},
+            OutputDataConfig={"S3OutputPath": s.artifact_uri},
             ResourceConfig={"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50},
             StoppingCondition={"MaxRuntimeInSeconds": 3600},
         )
         if self.job_outcome == "failed":
             from moto.sagemaker.models import sagemaker_backends
 
-            job = sagemaker_backends["123456789012"][o["region"]].training_jobs[o["trainingJobName"]]
+            job = sagemaker_backends["123456789012"][s.region].training_jobs[o.training_job_name]
             job.training_job_status = "Failed"
             job.failure_reason = "AlgorithmError: loss is NaN"
-        logs = boto3.client("logs", region_name=o["region"])
+        logs = boto3.client("logs", region_name=s.region)
         group = "/aws/sagemaker/TrainingJobs"
         logs.create_log_group(logGroupName=group)
-        stream = f"{o['trainingJobName']}/algo-1-1700000000"
+        stream = f"{o.training_job_name}/algo-1-1700000000"
         logs.create_log_stream(logGroupName=group, logStreamName=stream)
         _put_logs(logs, group, stream, TRAIN_LOG)
 
-    def _provision_eks(self, o: dict[str, Any]) -> None:
+    def _provision_eks(self, s: backends.ClusterOutputs, o: EksOutputs) -> None:
         """A fake Kubernetes API (TLS, tests/fake_kube.py) holding the Job in the scripted outcome."""
         import tempfile
 
@@ -211,7 +216,7 @@ class Cloud:
 
         if self.kube is None:
             self.kube = KubeServer(Path(tempfile.mkdtemp(prefix="fake-kube-")))
-        self.kube.kube = kube = FakeKube(o["namespace"])
+        self.kube.kube = kube = FakeKube(o.namespace)
         phase = {"succeeded": "Succeeded", "failed": "Failed", "hang": "Pending", "long": "Running"}[self.job_outcome]
         pending = [
             {
@@ -240,28 +245,29 @@ class Cloud:
             "long": {"active": 1, "ready": 1},
         }[self.job_outcome]
 
-    def kubeconfig(self, o: dict[str, Any]) -> str:
+    def kubeconfig(self, outputs: dict[str, Any]) -> str:
         from trainstack.model.eks_request import kubeconfig
 
-        return json.dumps(kubeconfig(o["clusterName"], self.kube.endpoint, self.kube.ca_data, o["region"]))
+        s, o = backends.ClusterOutputs.from_outputs(outputs), EksOutputs.from_outputs(outputs)
+        return json.dumps(kubeconfig(o.cluster_name, self.kube.endpoint, self.kube.ca_data, s.region))
 
     def close(self) -> None:
         if self.kube is not None:
             self.kube.close()
 
     def after_submit(self, follower: Any) -> None:
-        o = self.provisioned
-        if o.get("backend") != "ecs":
+        s, o = backends.read_outputs(self.provisioned)
+        if not isinstance(o, EcsOutputs):
             return
         from moto.ecs.models import ecs_backends
 
-        logs = boto3.client("logs", region_name=o["region"])
+        logs = boto3.client("logs", region_name=s.region)
         task_id = follower.task_arn.rsplit("/", 1)[-1]
-        stream = f"training/{o['containerName']}/{task_id}"
-        logs.create_log_stream(logGroupName=o["logGroupName"], logStreamName=stream)
-        _put_logs(logs, o["logGroupName"], stream, TRAIN_LOG)
-        backend = ecs_backends["123456789012"][o["region"]]
-        task = backend.tasks[o["clusterName"]][follower.task_arn]
+        stream = f"training/{o.container_name}/{task_id}"
+        logs.create_log_stream(logGroupName=o.log_group_name, logStreamName=stream)
+        _put_logs(logs, o.log_group_name, stream, TRAIN_LOG)
+        backend = ecs_backends["123456789012"][s.region]
+        task = backend.tasks[o.cluster_name][follower.task_arn]
         if self.job_outcome == "failed":
             task.containers[0].exitCode = 3
             task.stopped_reason = "Essential container in task exited"
@@ -284,8 +290,9 @@ def _put_logs(logs: Any, group: str, stream: str, lines: list[str]) -> None:
 
 def create_data_lake(platform_outputs: dict[str, Any]) -> None:
     """The platform's buckets exist before any run (run.json goes to the artifacts bucket)."""
-    s3 = boto3.client("s3", region_name=platform_outputs["region"])
-    s3.create_bucket(Bucket=platform_outputs["buckets"]["artifacts"]["name"])  # the only one a run writes to
+    platform = backends.PlatformOutputs.from_outputs(platform_outputs)
+    s3 = boto3.client("s3", region_name=platform.region)
+    s3.create_bucket(Bucket=platform.buckets["artifacts"]["name"])  # the only one a run writes to
 
 
 def install_cloud(monkeypatch, cloud: Cloud) -> None:
@@ -294,18 +301,19 @@ def install_cloud(monkeypatch, cloud: Cloud) -> None:
 
     def follower_for(outputs, session):
         cloud.provision(dict(outputs))
-        if outputs.get("backend") == "eks":  # the cluster endpoint is the fake API server
-            outputs = {**outputs, "kubeconfig": cloud.kubeconfig(outputs)}
+        stack, own = backends.read_outputs(outputs)
+        if isinstance(own, EksOutputs):  # the cluster endpoint is the fake API server
+            outputs = {**outputs, **replace(own, kubeconfig=cloud.kubeconfig(outputs)).as_outputs()}
         follower = real(outputs, session)
         submit, stop = follower.submit, follower.stop
-        if cloud.scaling_activities is not None and "groupName" in outputs:
+        if cloud.scaling_activities is not None and isinstance(own, (Ec2Outputs, EcsOutputs)):
             from botocore.stub import Stubber
 
             stub = Stubber(follower.autoscaling)
             stub.add_response(
                 "describe_scaling_activities",
                 {"Activities": cloud.scaling_activities},
-                {"AutoScalingGroupName": outputs["groupName"], "MaxRecords": 5},
+                {"AutoScalingGroupName": own.group_name, "MaxRecords": 5},
             )
             stub.activate()
 
@@ -314,7 +322,7 @@ def install_cloud(monkeypatch, cloud: Cloud) -> None:
             cloud.after_submit(follower)
 
         def stopped():
-            cloud.stopped.append(outputs["backend"])
+            cloud.stopped.append(stack.backend)
             stop()
 
         follower.submit, follower.stop = submitted, stopped

@@ -98,9 +98,9 @@ def evaluate(requests: Iterable[Request]) -> dict[str, str]:
     assert out.returncode == 0, out.stderr
     answers = json.loads(out.stdout)
     problems = [
-        f"{r.label}: {a['errors'] or ''} {('ignored context keys ' + str(a['ignoredContextKeys'])) if a['ignoredContextKeys'] else ''}"
+        f"{r.label}: {a.get('errors') or ''} {('ignored context keys ' + str(a.get('ignoredContextKeys'))) if a.get('ignoredContextKeys') else ''}"
         for r, a in zip(requests, answers, strict=True)
-        if a["result"] == "error" or a["ignoredContextKeys"]
+        if a["result"] == "error" or a.get("ignoredContextKeys")
     ]
     assert not problems, "the IAM engine refused requests:\n" + "\n".join(problems)
     return {r.label: a["result"] for r, a in zip(requests, answers, strict=True)}

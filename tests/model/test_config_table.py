@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers import NOW, PLATFORM_CONFIG, ROOT, STACKS, cluster_config
 from trainstack import backends
-from trainstack.backends import AmiSource, Backend, Capabilities, CommandRule, SpotMode
+from trainstack.backends import AmiSource, Backend, Capabilities, CommandRule, IdleCost, SpotMode, StackOutputs
 from trainstack.model import config as C
 from trainstack.model.config.generate import configuration_md, with_config
 from trainstack.model.config.settings import Derived, Reader, Setting, Type, settings_of
@@ -326,6 +326,9 @@ def fake_backend():
         job_resources=(),
         started_by=None,
         after_up=(),
+        outputs=StackOutputs,  # no outputs of its own (the program never runs here)
+        idle=IdleCost.NOTHING,
+        idle_note="Idle: nothing runs.",
     )
     backends.register(fake)
     yield fake

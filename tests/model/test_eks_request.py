@@ -37,7 +37,7 @@ def eks_cluster(nodes=2, gpus=1, types=("p3.2xlarge", "p3.8xlarge"), spot=100, *
 
 def job_manifest(cluster, stack="dev-eks"):
     return E.training_job(
-        cluster, stack=stack, namespace=E.namespace_name(stack), locations=LOCATIONS, region="us-east-1"
+        E.job_spec(cluster), stack=stack, namespace=E.namespace_name(stack), locations=LOCATIONS, region="us-east-1"
     )
 
 
@@ -109,7 +109,7 @@ def test_indexed_job_with_headless_service_and_static_rendezvous_on_rank_zero():
     cluster = eks_cluster(nodes=3)
     job = job_manifest(cluster)
     spec, ns = pod_spec(job), E.namespace_name("dev-eks")
-    service = E.headless_service(cluster.job, ns)
+    service = E.headless_service(E.job_spec(cluster), ns)
     assert job["spec"]["completionMode"] == "Indexed"
     assert job["spec"]["completions"] == job["spec"]["parallelism"] == 3
     assert spec["subdomain"] == service["metadata"]["name"] and service["spec"]["clusterIP"] == "None"
@@ -164,7 +164,7 @@ def test_job_gets_shared_memory_the_run_locations_and_its_node_rank():
 
 
 def test_requests_fit_the_smallest_listed_type():
-    res = E.pod_resources(eks_cluster(types=("p3.2xlarge", "p3.8xlarge")))
+    res = E.pod_resources(E.job_spec(eks_cluster(types=("p3.2xlarge", "p3.8xlarge"))))
     assert int(res.cpu) < 8 and int(res.memory.rstrip("Gi")) < 61  # p3.2xlarge: 8 vCPU, 61 GiB
 
 
@@ -255,9 +255,10 @@ def test_with_a_workdir_the_container_fetches_the_code_then_runs_the_same_comman
     cluster = eks_cluster(nodes=2)
     ns = E.namespace_name("dev-eks")
     uri = "s3://artifacts-bucket/artifacts/alice/dev-eks/code/abc.tar.gz"
-    job = E.training_job(cluster, stack="dev-eks", namespace=ns, locations=LOCATIONS, region="us-east-1", code_uri=uri)
+    spec = E.job_spec(cluster)
+    job = E.training_job(spec, stack="dev-eks", namespace=ns, locations=LOCATIONS, region="us-east-1", code_uri=uri)
     container = pod_spec(job)["containers"][0]
-    assert container["command"] == container_entry(E.container_command(cluster.job, ns))
+    assert container["command"] == container_entry(E.container_command(spec, ns))
     assert container["command"][3:5] == ["torchrun", "--nnodes"]
     assert {"name": CODE_URI_ENV, "value": uri} in container["env"]
     kubernetes_validate.validate(job, "1.35", strict=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -117,6 +118,153 @@ def test_an_unknown_resource_type_is_reported():
     assert "no such resource" in f.problem
 
 
+# -- "Valid values: ..." in the SDK's docstrings ----------------------------------------------
+
+
+def sdk_doc(module: str, cls: str, prop: str) -> str:
+    """A property docstring of the installed pulumi_aws (the text the check reads), never a copy."""
+    return getattr(getattr(importlib.import_module(f"pulumi_aws.{module}"), cls), prop).__doc__
+
+
+READ = [  # (module, class, property, the phrasing, the values read)
+    (
+        "autoscaling",
+        "GroupMixedInstancesPolicyInstancesDistributionArgs",
+        "spot_allocation_strategy",
+        "Valid values: `lowest-price`, `capacity-optimized`, `capacity-optimized-prioritized`, and",
+        ("lowest-price", "capacity-optimized", "capacity-optimized-prioritized", "price-capacity-optimized"),
+    ),
+    ("ec2", "NatGatewayArgs", "connectivity_type", "Valid values are `private` and `public`.", ("private", "public")),
+    ("ec2", "VpcIpamArgs", "metered_account", "`ipam-owner` (default) and", ("ipam-owner", "resource-owner")),
+    ("scheduler", "ScheduleFlexibleTimeWindowArgs", "mode", "One of: `OFF`, `FLEXIBLE`.", ("OFF", "FLEXIBLE")),
+    ("autoscaling", "GroupArgs", "metrics_granularity", "The only valid value is `1Minute`.", ("1Minute",)),
+    ("ec2", "VpcIpamPoolArgs", "aws_service", "Valid Values: `ec2`.", ("ec2",)),
+    ("ec2", "VpnConnectionArgs", "tunnel1_ike_versions", "`ikev1 | ikev2`", ("ikev1", "ikev2")),
+    ("rds", "CustomDbEngineVersionArgs", "engine", "`custom-oracle*`", ("custom-oracle*", "custom-sqlserver*")),
+    ("lambda_", "CapacityProviderCapacityProviderScalingConfigArgs", "scaling_mode", '`"Auto"`', ("Auto", "Manual")),
+    (
+        "sagemaker",
+        "TrainingJobProfilerConfigArgs",
+        "profiling_interval_in_milliseconds",
+        "Valid values: `100`, `200`",
+        ("100", "200", "500", "1000", "5000", "60000"),
+    ),
+]
+
+SKIPPED = [  # (module, class, property, the phrasing that must not become a list)
+    # "include" lists can be partial: glue's misses DESCRIBE, which lakeformation's lists
+    ("glue", "CatalogCreateDatabaseDefaultPermissionArgs", "permissions", "Valid values include `ALL`, `SELECT`"),
+    ("lakeformation", "PermissionsArgs", "permissions", "Valid values may include `ALL`, `ALTER`, `ASSOCIATE`"),
+    ("apigatewayv2", "RouteArgs", "authorization_type", "For HTTP APIs, valid values are"),  # one list per mode
+    ("ecs", "DaemonDeploymentConfigurationArgs", "bake_time_in_minutes", "Valid values are between 0 and 1440"),
+    ("ec2", "VpcIpamPoolCidrAllocationArgs", "netmask_length", "`0-128`"),  # a range
+    ("lb", "ListenerArgs", "routing_http_response_x_frame_options_header_value", "`ALLOW-FROM https://example.com`"),
+    ("rds", "ClusterArgs", "performance_insights_retention_period", "`month * 31`"),  # a formula
+]
+
+
+@pytest.mark.parametrize(("module", "cls", "prop", "phrase", "values"), READ, ids=[f"{c}.{p}" for _, c, p, *_ in READ])
+def test_the_docstring_parser_reads_the_sdks_phrasings(module, cls, prop, phrase, values):
+    doc = sdk_doc(module, cls, prop)
+    assert phrase in " ".join(doc.split())  # the SDK still words it so
+    assert ps.doc_values(doc) == values
+
+
+@pytest.mark.parametrize(("module", "cls", "prop", "phrase"), SKIPPED, ids=[f"{c}.{p}" for _, c, p, _ in SKIPPED])
+def test_the_docstring_parser_skips_lists_it_cannot_read_precisely(module, cls, prop, phrase):
+    doc = sdk_doc(module, cls, prop)
+    assert phrase in " ".join(doc.split())
+    assert ps.doc_values(doc) is None
+
+
+DEFAULT = re.compile(r'Defaults?(?: to| value is| is|:) `"?(?P<value>[^`"]+)"?`')
+PLAN_MODULES = ("autoscaling", "ec2", "ecs", "eks", "iam", "kms", "s3", "sagemaker", "scheduler", "cloudwatch")
+
+
+def test_every_list_read_in_the_modules_the_stacks_use_holds_its_own_default():
+    """Precision on real docstrings: a list read short or long would miss the default the same docstring
+    states. Covers every input type of the pulumi_aws modules the example stacks create resources in."""
+    from pulumi import _types
+
+    read, with_default, wrong = 0, 0, []
+    for name in PLAN_MODULES:
+        module = importlib.import_module(f"pulumi_aws.{name}")
+        _ = module.outputs  # pulumi_aws packages load lazily: fill the namespace
+        for cls in {v for v in vars(module).values() if isinstance(v, type) and _types.is_input_type(v)}:
+            for prop, attr in vars(cls).items():
+                values = ps.doc_values(attr.__doc__) if isinstance(attr, property) else None
+                if not values:
+                    continue
+                read += 1
+                default = DEFAULT.search(" ".join(attr.__doc__.split()))
+                if default and not default.group("value").startswith("["):
+                    with_default += 1
+                    if not ps.DocumentedValues("", values).admits(default.group("value")):
+                        wrong.append(f"{cls.__name__}.{prop}: {values} without {default.group('value')}")
+    assert wrong == []
+    assert read > 400 and with_default > 50, (read, with_default)
+
+
+def test_each_open_documented_list_is_still_read():
+    """An entry of OPEN_DOCUMENTED_VALUES whose list the parser no longer reads is dead: drop it."""
+    for owner in ps.OPEN_DOCUMENTED_VALUES:
+        _aws, *package, cls, prop = owner.split(".")
+        assert ps.doc_values(sdk_doc(".".join(package), cls, prop)), owner
+
+
+ASG = "aws:autoscaling/group:Group"
+
+
+def asg(distribution: dict | None = None, **inputs) -> dict:
+    return {
+        "maxSize": 1.0,
+        "minSize": 0.0,
+        "mixedInstancesPolicy": {
+            "launchTemplate": {"launchTemplateSpecification": {"launchTemplateId": "lt-1"}},
+            "instancesDistribution": distribution or {},
+        },
+        **inputs,
+    }
+
+
+def test_a_value_outside_a_documented_list_names_path_value_list_and_fix():
+    [f] = findings(ASG, asg({"spotAllocationStrategy": "price-capacity-optimised"}))
+    assert f.path == "mixedInstancesPolicy.instancesDistribution.spotAllocationStrategy"
+    assert '"price-capacity-optimised" is not one of the valid values' in f.problem
+    assert "aws.autoscaling.GroupMixedInstancesPolicyInstancesDistributionArgs.spot_allocation_strategy" in f.problem
+    assert f.fix.startswith("did you mean `price-capacity-optimized`?")
+    assert "lowest-price, capacity-optimized, capacity-optimized-prioritized, price-capacity-optimized" in f.fix
+
+
+def test_documented_values_pass_whatever_their_case_and_arns_pass_lists_of_keywords():
+    assert findings(ASG, asg({"spotAllocationStrategy": "price-capacity-optimized"})) == []
+    # Case: some provider validators ignore it and the docstring cannot say which, so it never fails a plan.
+    assert findings(ASG, asg({"onDemandAllocationStrategy": "Prioritized"})) == []
+    # "Additionally, the ARN of a Lambda function can be specified for custom termination policies."
+    lambda_arn = "arn:aws:lambda:us-east-1:123456789012:function:pick-victim"
+    assert findings(ASG, asg(terminationPolicies=["OldestInstance", lambda_arn])) == []
+
+
+def test_each_item_of_a_list_is_checked_against_the_documented_values():
+    [f] = findings(ASG, asg(terminationPolicies=["OldestInstance", "OldestInstanse"]))
+    assert f.path == "terminationPolicies[1]" and "did you mean `OldestInstance`?" in f.fix
+
+
+def test_numbers_are_checked_against_a_documented_list_of_numbers():
+    def at_interval(ms: float) -> list[str]:
+        inputs = {"profilerConfig": {"profilingIntervalInMilliseconds": ms}}
+        return [f.fix for f in findings("aws:sagemaker/trainingJob:TrainingJob", inputs) if "profiling" in f.path]
+
+    assert at_interval(500.0) == []
+    [fix] = at_interval(150.0)
+    assert "use one of 100, 200, 500, 1000, 5000, 60000" in fix
+
+
+def test_a_documented_list_the_provider_does_not_enforce_as_written_stays_open():
+    # mediaconvert Queue: "Valid values are `ACTIVE` or `RESERVED`. Default to `PAUSED`." (the API takes PAUSED)
+    assert findings("aws:mediaconvert/queue:Queue", {"status": "PAUSED"}) == []
+
+
 # -- JSON payloads ---------------------------------------------------------------------------
 
 
@@ -194,6 +342,11 @@ PLANTS = [  # (pattern, replacement): one of each kind of mistake in the GPU gro
     (r'"volume_size": ([^,]+),', r'"volume_size": f"{\1}GiB",'),  # a string where a number is wanted
     (r'"launch_template_specification": \{[^}]*\},', ""),  # a required nested property left out
     (r'strategy="cluster"', 'strategy="clustr"'),  # a value outside the SDK's enum
+    # a value outside the list the SDK's docstring states (no enum): `pulumi up` would fail on it
+    (
+        r'"spot_allocation_strategy": "price-capacity-optimized"',
+        '"spot_allocation_strategy": "price-capacity-optimised"',
+    ),
 ]
 
 
@@ -223,7 +376,12 @@ def test_planted_faults_are_each_reported_with_path_and_fix(tmp_path):
     assert 'blockDeviceMappings[0].ebs.volumeSize: "200GiB" is a string, the provider wants a whole number' in text
     assert "mixedInstancesPolicy.launchTemplate.launchTemplateSpecification: is required" in text
     assert 'strategy: "clustr" is not a value of PlacementStrategy' in text and "did you mean `cluster`?" in text
-    assert len(lines) == 4, text
+    assert (
+        'mixedInstancesPolicy.instancesDistribution.spotAllocationStrategy: "price-capacity-optimised" is not one of'
+        in text
+    )
+    assert "did you mean `price-capacity-optimized`? (use one of lowest-price," in text
+    assert len(lines) == 5, text
     assert "plan failed" in out.stdout and "Traceback" not in out.stderr
 
 

@@ -274,16 +274,12 @@ def test_every_kubernetes_object_pulumi_receives_is_schema_valid(example_plans, 
 
 
 def test_eks_training_cluster_is_usable_on_its_own_from_any_program(run_program):
-    import datetime as dt
+    """Flat args, no trainstack config or stack file: what a user's own Pulumi program writes."""
+    import pulumi
 
     from trainstack.components.eks_training_cluster import EksTrainingCluster, EksTrainingClusterArgs
-    from trainstack.model import config as C
     from trainstack.model.run_locations import RunLocations
 
-    now = dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc)
-    cfg = C.parse_config(
-        cluster_config("eks", gpu={"instanceTypes": ["g5.xlarge"], "family": "g5"}), stack="solo", now=now
-    ).cluster
     locations = RunLocations(
         "raw", "arn:aws:s3:::raw", "d/", "art", "arn:aws:s3:::art", "artifacts/a/solo/", "checkpoints/a/solo/"
     )
@@ -292,7 +288,6 @@ def test_eks_training_cluster_is_usable_on_its_own_from_any_program(run_program)
         cluster = EksTrainingCluster(
             "solo",
             EksTrainingClusterArgs(
-                cluster=cfg,
                 stack="solo",
                 region="us-east-1",
                 account_id="123456789012",
@@ -300,13 +295,42 @@ def test_eks_training_cluster_is_usable_on_its_own_from_any_program(run_program)
                 security_group_id="sg-1",
                 locations=locations,
                 kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+                instance_types=("g5.xlarge",),
+                image="763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.5.1-gpu-py311",
+                command=("python", "train.py"),
             ),
         )
-        import pulumi
-
         pulumi.export("groups", [g.node_group_name for g in cluster.gpu.groups.values()])
         pulumi.export("targets", len(cluster.teardown_targets()))
 
     run = run_program(program)
     assert len(run.outputs["groups"]) == 1 and run.outputs["targets"] == 2  # the GPU group and the system group
+    group = run.one("aws:eks/nodeGroup:NodeGroup", "solo-gpu-g5")
+    assert group.inputs["capacityType"] == "SPOT" and group.inputs["scalingConfig"]["minSize"] == 0
+    job = run.one("kubernetes:batch/v1:Job")
+    assert job.inputs["spec"]["template"]["spec"]["containers"][0]["command"] == ["python", "train.py"]
     assert all(r.parent for r in run.resources if r.type != "trainstack:eks:EksTrainingCluster")
+
+
+def test_eks_component_args_are_checked_before_any_resource():
+    from trainstack.components.eks_training_cluster import EksTrainingClusterArgs
+
+    base = dict(
+        stack="solo",
+        region="us-east-1",
+        account_id="123456789012",
+        subnet_ids=["subnet-1"],
+        security_group_id="sg-1",
+        locations=None,
+        kms_key_arn="k",
+        instance_types=("g5.xlarge",),
+        image="img",
+    )
+    with pytest.raises(ValueError, match="capacity_type = 'spot': use SPOT or ON_DEMAND"):
+        EksTrainingClusterArgs(**base, capacity_type="spot")
+    with pytest.raises(ValueError, match=r"nodes = 3: more than max_instances \(2\)"):
+        EksTrainingClusterArgs(**base, nodes=3, max_instances=2)
+    with pytest.raises(ValueError, match="command = \\['python'\\]: use `python script.py"):
+        EksTrainingClusterArgs(**base, nodes=2, command=("python",))
+    with pytest.raises(ValueError, match="instance_types m5.large: not in trainstack's GPU instance catalog"):
+        EksTrainingClusterArgs(**{**base, "instance_types": ("m5.large",)})

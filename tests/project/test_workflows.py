@@ -2,8 +2,11 @@
 
 Our rules are the ones a reviewer would otherwise have to remember: every `trainstack run` is
 followed by an always-cleanup, OIDC tokens only where a role is assumed, forks never reach the
-account, actions and the Pulumi CLI pinned, no secret or event text inside a shell script, and
-each assumed role has a trust policy conditioned on the workflow's OIDC subject.
+account, every action pinned to a commit SHA (with its version in a comment, kept current by
+Dependabot) and the Pulumi CLI pinned, no secret or event text inside a shell script, each assumed
+role has a trust policy conditioned on the workflow's OIDC subject, and a pull request's own code
+reaches the account only through an approved environment, with a role that cannot write the stack
+state (decided by the IAM engine, tests/iam/engine.py).
 """
 
 from __future__ import annotations
@@ -27,14 +30,20 @@ IAM = ROOT / ".github" / "iam"
 BIN = Path(sys.executable).parent
 FILES = sorted(WORKFLOWS.glob("*.yml"))
 OIDC_PROVIDER = "token.actions.githubusercontent.com"
-# Current majors (node24 runtimes; actionlint flags node20 ones): bump deliberately, with this list.
+# Every action at a full commit SHA, its release in a comment (Dependabot moves both). The SHAs are the
+# commits the releases' tags point at (each repository's tags read with git; the major tags v6/v7 the
+# workflows used before point at the same commits). Current majors: node24 runtimes (actionlint flags
+# node20 ones).
 PINNED = {
-    "actions/checkout": "v6",
-    "actions/setup-python": "v6",
-    "actions/upload-artifact": "v6",
-    "aws-actions/configure-aws-credentials": "v6",
-    "pulumi/actions": "v7",
+    "actions/checkout": ("d23441a48e516b6c34aea4fa41551a30e30af803", "v6.1.0"),
+    "actions/setup-python": ("ece7cb06caefa5fff74198d8649806c4678c61a1", "v6.3.0"),
+    "actions/upload-artifact": ("b7c566a772e6b6bfb58ed0dc250532a479d7789f", "v6.0.0"),
+    "aws-actions/configure-aws-credentials": ("e6de054238d6b7531b4efff3b6587d9aade6a06c", "v6.2.3"),
+    "pulumi/actions": ("8e5e406f4007fca908480587cb9893c07090f58d", "v7.0.0"),
 }
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<comment>\s+#.*)?$", re.M)
+PINNED_USES = re.compile(r"(?P<action>[\w.-]+/[\w./-]+)@(?P<sha>[0-9a-f]{40})")
+VERSION_COMMENT = re.compile(r"^\s+# (?P<version>v\d+\.\d+\.\d+)$")
 
 
 def load(path: Path) -> dict:
@@ -79,14 +88,31 @@ def test_workflows_match_githubs_workflow_schema():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_actionlint_with_shellcheck_finds_nothing():
-    out = subprocess.run(
-        [str(BIN / "actionlint"), f"-shellcheck={BIN / 'shellcheck'}", "-pyflakes=", *map(str, FILES)],
+def at_major_tags(text: str) -> str:
+    """`uses: a/b@<sha> # v6.1.0` -> `uses: a/b@v6`: actionlint knows popular actions' inputs by their
+    major tag only, and checks nothing about an action pinned to a SHA."""
+    return re.sub(r"@[0-9a-f]{40} # (v\d+)\.\d+\.\d+$", r"@\1", text, flags=re.M)
+
+
+def actionlint(paths) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "actionlint"), f"-shellcheck={BIN / 'shellcheck'}", "-pyflakes=", *map(str, paths)],
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=ROOT,
     )
+
+
+def test_actionlint_with_shellcheck_finds_nothing(tmp_path):
+    out = actionlint(FILES)
+    assert out.returncode == 0, out.stdout + out.stderr
+    # Once more at the major tags, so the actions' inputs are checked too.
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    copies = [tmp_path / ".github" / "workflows" / p.name for p in FILES]
+    for path, copy in zip(FILES, copies, strict=True):
+        copy.write_text(at_major_tags(path.read_text()))
+        assert "@v" in copy.read_text()
+    out = actionlint(copies)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -105,6 +131,13 @@ def test_actionlint_does_catch_a_broken_workflow(tmp_path):
         timeout=60,
     )
     assert out.returncode == 1 and "pulumi-version-fil" in out.stdout and "SC2086" in out.stdout
+    # The same mistake behind a SHA pin is found only through the major-tag rewrite.
+    pinned = tmp_path / "pinned.yml"
+    sha, version = PINNED["pulumi/actions"]
+    pinned.write_text(bad.read_text().replace("pulumi/actions@v7", f"pulumi/actions@{sha} # {version}"))
+    assert "pulumi-version-fil" not in actionlint([pinned]).stdout
+    pinned.write_text(at_major_tags(pinned.read_text()))
+    assert "pulumi-version-fil" in actionlint([pinned]).stdout
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,21 +201,35 @@ def test_every_job_declares_least_privilege_permissions():
         assert set(perms) <= allowed and all(v in ("read", "write") for v in perms.values())
 
 
-def test_preview_runs_only_for_same_repository_pull_requests():
+def test_every_pull_request_gets_the_offline_plans_without_any_credentials():
+    wf = workflow("preview")
+    plan = wf["jobs"]["plan"]
+    assert list(wf["on"]) == ["pull_request"]  # never pull_request_target: that would hand forks a token
+    assert plan.get("permissions") == {"contents": "read"} and "environment" not in plan and "if" not in plan
+    assert not assumes_role(plan)
+    assert any(s.get("run") == "make plans" for s in plan["steps"])  # `trainstack plan` of every stack file
+
+
+def test_the_real_preview_needs_the_plans_a_same_repository_pr_and_an_approved_environment():
     wf = workflow("preview")
     job = wf["jobs"]["preview"]
-    assert list(wf["on"]) == ["pull_request"]  # never pull_request_target: that would hand forks a token
+    assert job["needs"] == "plan"
     assert job["if"].replace(" ", "") == "github.event.pull_request.head.repo.full_name==github.repository"
+    # The role trusts only this environment's subject (test_each_role_trusts_only_its_workflows_oidc_subject):
+    # no approval, no job, no token.
+    assert job["environment"] == "preview"
     assert wf["concurrency"]["cancel-in-progress"] is True
 
 
-def test_preview_covers_every_example_stack_with_the_policy_pack():
+def test_preview_covers_every_example_stack_with_the_policy_pack_and_creates_no_stack():
     job = workflow("preview")["jobs"]["preview"]
     stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
     assert sorted(job["strategy"]["matrix"]["stack"]) == stacks
     pulumi = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@"))["with"]
     assert pulumi["command"] == "preview" and pulumi["policyPacks"] == "trainstack/policies"
     assert pulumi["comment-on-pr"] is True and pulumi["stack-name"].startswith("organization/trainstack/")
+    # `upsert` would write a new stack file into the state: the role may not, and the stacks exist.
+    assert "upsert" not in pulumi
 
 
 def test_pr_closed_never_runs_the_pull_requests_code():
@@ -205,19 +252,91 @@ def test_reaper_is_nightly_and_keeps_the_listing():
     assert listings and all(s.get("continue-on-error") or s.get("if") == "always()" for s in listings)
 
 
-def test_actions_and_the_pulumi_cli_are_pinned():
+def unpinned(text: str) -> list[str]:
+    """Each `uses:` of a workflow's text that is not a third-party action at a full commit SHA with its
+    release in a comment (local actions, `./...`, are the repository's own code)."""
+    bad = []
+    for m in USES.finditer(text):
+        ref = m.group("ref").strip("\"'")
+        if ref.startswith("./"):
+            continue
+        if not (PINNED_USES.fullmatch(ref) and VERSION_COMMENT.match(m.group("comment") or "")):
+            bad.append(m.group(0).strip())
+    return bad
+
+
+def test_the_pin_check_catches_tags_branches_short_shas_and_missing_versions():
+    sha = "0" * 40
+    text = (
+        "steps:\n"
+        "  - uses: actions/checkout@v6\n"
+        "  - uses: actions/checkout@main\n"
+        "  - uses: actions/checkout@d23441a\n"
+        f"  - uses: actions/checkout@{sha}\n"
+        f"  - uses: actions/checkout@{sha} # latest\n"
+        "  - uses: docker://alpine:3\n"
+        f"  - uses: actions/checkout@{sha} # v6.1.0\n"
+        "  - uses: ./.github/actions/local\n"
+    )
+    assert len(unpinned(text)) == 6
+
+
+def test_every_action_is_pinned_to_a_commit_sha_with_its_version():
+    for path in FILES:
+        text = path.read_text()
+        assert unpinned(text) == [], f"{path.name}: not pinned to a commit SHA with a # vX.Y.Z comment"
+        for m in USES.finditer(text):
+            pin = PINNED_USES.fullmatch(m.group("ref"))
+            version = VERSION_COMMENT.match(m.group("comment")).group("version")
+            # One pin per action across the workflows, and the comment names the release of that commit.
+            assert PINNED.get(pin.group("action")) == (pin.group("sha"), version), f"{path.name}: {m.group(0)}"
+    used = {PINNED_USES.fullmatch(m.group("ref")).group("action") for p in FILES for m in USES.finditer(p.read_text())}
+    assert used == set(PINNED)
+
+
+def test_the_pulumi_cli_is_pinned():
     for name, job_id, job in jobs():
         for step in job.get("steps", []):
-            uses = step.get("uses")
-            if not uses:
-                continue
-            action, _, ref = uses.partition("@")
-            assert re.fullmatch(r"v\d+(\.\d+){0,2}|[0-9a-f]{40}", ref), f"{name}/{job_id}: {uses} is not pinned"
-            assert PINNED.get(action) == ref, f"{name}/{job_id}: {uses}; expected {action}@{PINNED.get(action)}"
-            if action == "pulumi/actions":
-                assert step["with"]["pulumi-version-file"] == ".pulumi-version"
+            if str(step.get("uses", "")).startswith("pulumi/actions@"):
+                assert step["with"]["pulumi-version-file"] == ".pulumi-version", f"{name}/{job_id}"
     pulumi_pin = re.search(r'"pulumi==([^"]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
     assert (ROOT / ".pulumi-version").read_text().strip() == pulumi_pin == "3.272.0"
+
+
+# ---------------------------------------------------------------------------------------------
+# Dependabot keeps the pins current
+
+
+DEPENDABOT = ROOT / ".github" / "dependabot.yml"
+
+
+def test_dependabot_config_matches_its_schema():
+    out = subprocess.run(
+        [str(BIN / "check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(DEPENDABOT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_dependabot_watches_the_actions_the_python_pins_and_every_npm_lock():
+    updates = yaml.safe_load(DEPENDABOT.read_text())["updates"]
+
+    def dirs(ecosystem: str) -> set[str]:
+        (u,) = [u for u in updates if u["package-ecosystem"] == ecosystem]
+        assert u["schedule"]["interval"] in ("daily", "weekly")
+        return set(u.get("directories") or [u["directory"]])
+
+    assert dirs("github-actions") == {"/"}  # .github/workflows
+    assert dirs("pip") == {"/"} and (ROOT / "pyproject.toml").exists() and (ROOT / "constraints.txt").exists()
+    tracked = subprocess.run(["git", "ls-files", "*package.json"], cwd=ROOT, capture_output=True, text=True).stdout
+    manifests = {"/" + str(Path(p).parent) for p in tracked.split()}
+    assert manifests and dirs("npm") == manifests  # tests/mermaid, tests/iam
+    assert all((ROOT / d.lstrip("/") / "package-lock.json").exists() for d in manifests)
+    (pip,) = [u for u in updates if u["package-ecosystem"] == "pip"]
+    # boto3 and botocore pin each other: one pull request moves both
+    assert {"boto3", "botocore"} <= set(pip["groups"]["aws-sdk"]["patterns"])
 
 
 def test_no_secret_or_untrusted_text_inside_shell_scripts():
@@ -288,21 +407,90 @@ def test_trust_policies_create_roles_in_moto(aws_credentials):
             assert role["Role"]["AssumeRolePolicyDocument"]["Statement"][0]["Action"] == "sts:AssumeRoleWithWebIdentity"
 
 
-def test_the_preview_role_permissions_are_valid_and_read_only():
-    """What `pulumi preview` of the example stacks needs: the program's lookups, the stack state and
-    the state key. Nothing that creates, changes or deletes cloud resources, and no data-lake reads."""
+STATE = "arn:aws:s3:::trainstack-state-111122223333"
+DOC_ACCOUNT = "111122223333"  # the account the documents in .github/iam/ are written for
+
+
+def test_the_preview_role_permissions_are_valid():
     text = (IAM / "preview-permissions.json").read_text()
     IAMPolicyDocumentValidator(text).validate()
     findings = {(f.issue, json.dumps(f.detail)) for f in analyze_policy_string(text).findings}
     # parliament's action database predates kms:ResourceAliases (AWS KMS ABAC by alias, 2021).
     assert {issue for issue, detail in findings} <= {"UNKNOWN_CONDITION_FOR_ACTION"}
     assert all("kms:ResourceAliases" in detail for _, detail in findings)
-    actions = {
-        a
-        for st in json.loads(text)["Statement"]
-        for a in (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+
+
+def test_the_preview_role_reads_state_and_can_never_write_it():
+    """What a `pulumi preview` of the example stacks does, decided by the IAM engine against the role's
+    policy: the program's lookups, reading the state (a DIY-backend preview takes no lock and saves no
+    checkpoint: pulumi pkg/backend/diy/backend.go, Preview -> apply with DryRun), the state key. Denied:
+    any write or delete in the state bucket (locks and stack creation included), any other key, the data
+    lake, anything that creates cloud resources."""
+    from tests.iam.engine import ALLOWED, Request, evaluate
+
+    policy = json.loads((IAM / "preview-permissions.json").read_text())
+    role = f"arn:aws:iam::{DOC_ACCOUNT}:role/trainstack-preview"
+    key = f"arn:aws:kms:us-east-1:{DOC_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+    # The state key's policy: AWS's default key policy, which lets IAM policies in the account decide
+    # (a KMS key answers to its key policy first; the README's adoption steps create it so).
+    key_policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Enable IAM User Permissions",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{DOC_ACCOUNT}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
     }
-    writes = {a for a in actions if not re.match(r"^[a-z0-9]+:(Describe|Get|List)", a)}
-    assert writes == {"s3:PutObject", "kms:Encrypt", "kms:Decrypt"}  # stack state and its secrets only
-    state_writes = [st for st in json.loads(text)["Statement"] if "s3:PutObject" in st["Action"]]
-    assert [st["Resource"] for st in state_writes] == ["arn:aws:s3:::trainstack-state-111122223333/.pulumi/*"]
+
+    def request(label, action, resource, **context):
+        return Request(
+            label,
+            role,
+            action,
+            resource,
+            context,
+            [policy],
+            resource_policy=key_policy if action.startswith("kms:") else None,
+            resource_account=DOC_ACCOUNT,
+        )
+
+    stack = f"{STATE}/.pulumi/stacks/trainstack/platform.json"
+    allowed = [
+        request("describe images", "ec2:DescribeImages", "*"),
+        request("list the state", "s3:ListBucket", STATE),
+        request("read the backend meta", "s3:GetObject", f"{STATE}/.pulumi/meta.yaml"),
+        request("read a stack", "s3:GetObject", stack),
+        request(
+            "decrypt with the state key", "kms:Decrypt", key, **{"kms:ResourceAliases": ["alias/trainstack-state"]}
+        ),
+    ]
+    denied = [
+        request("overwrite a stack", "s3:PutObject", stack),
+        request("create a stack", "s3:PutObject", f"{STATE}/.pulumi/stacks/trainstack/new.json"),
+        request("delete a stack", "s3:DeleteObject", stack),
+        request("delete an old version", "s3:DeleteObjectVersion", stack),
+        request("write a lock", "s3:PutObject", f"{STATE}/.pulumi/locks/organization/trainstack/platform/x.json"),
+        request("write history", "s3:PutObject", f"{STATE}/.pulumi/history/trainstack/platform/x.json"),
+        request("replace the bucket policy", "s3:PutBucketPolicy", STATE),
+        request("decrypt with another key", "kms:Decrypt", key, **{"kms:ResourceAliases": ["alias/other"]}),
+        request(
+            "grant on the state key", "kms:CreateGrant", key, **{"kms:ResourceAliases": ["alias/trainstack-state"]}
+        ),
+        request("read the data lake", "s3:GetObject", "arn:aws:s3:::trainstack-lake-111122223333/raw/x"),
+        request(
+            "launch an instance",
+            "ec2:RunInstances",
+            f"arn:aws:ec2:us-east-1:{DOC_ACCOUNT}:instance/i-0123456789abcdef0",
+        ),
+        request("pass a role", "iam:PassRole", f"arn:aws:iam::{DOC_ACCOUNT}:role/anything"),
+    ]
+    decisions = evaluate(allowed + denied)
+    assert {r.label: decisions[r.label] for r in allowed} == {r.label: ALLOWED for r in allowed}
+    assert {r.label for r in denied if decisions[r.label] == ALLOWED} == set()
+    # State writes are denied explicitly: no other policy attached to the role can grant them back.
+    assert decisions["overwrite a stack"] == decisions["write a lock"] == "ExplicitlyDenied"

@@ -10,6 +10,9 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from tests.helpers import stack_outputs
+from trainstack.backends.ec2 import Ec2Outputs
+from trainstack.backends.sagemaker import SageMakerOutputs
 from trainstack.run.driver import Interrupts
 from trainstack.run.follow import FAILED, PENDING, RUNNING, SUCCEEDED, JobState, follower_for
 from trainstack.run.run import RunOptions, Ui, follow
@@ -109,15 +112,19 @@ def aws(aws_credentials):
         yield boto3.Session(region_name="us-east-1")
 
 
-EC2_OUTPUTS = {
-    "backend": "ec2",
-    "region": "us-east-1",
-    "groupName": "training-gpu-asg",
-    "logGroupName": "/ts/g",
-    "artifactUri": "s3://art/artifacts/bob/s/",
-    "successMarkerUri": "s3://art/artifacts/bob/s/_SUCCESS",
-    "modelUri": "s3://art/artifacts/bob/s/model/",
-}
+EC2_OUTPUTS = stack_outputs(
+    Ec2Outputs(
+        group_name="training-gpu-asg",
+        group_arn="arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:1:autoScalingGroupName/training-gpu-asg",
+        node_role_arn="arn:aws:iam::123456789012:role/training-gpu-node-role",
+        log_group_name="/ts/g",
+        ami_id="ami-0abcdef1234567890",
+        launch_template_id="lt-0123456789abcdef0",
+        success_marker_uri="s3://art/artifacts/bob/s/_SUCCESS",
+    ),
+    artifact_uri="s3://art/artifacts/bob/s/",
+    model_uri="s3://art/artifacts/bob/s/model/",
+)
 
 
 def test_ec2_follower_reads_the_group_markers_and_every_nodes_log(aws):
@@ -201,15 +208,17 @@ def test_sagemaker_follower_maps_secondary_statuses(aws):
         StoppingCondition={"MaxRuntimeInSeconds": 3600},
     )
     job = sagemaker_backends["123456789012"]["us-east-1"].training_jobs["job-1"]
-    f = follower_for(
-        {
-            "backend": "sagemaker",
-            "region": "us-east-1",
-            "trainingJobName": "job-1",
-            "modelArtifactUri": "s3://art/a/job-1/output/model.tar.gz",
-        },
-        aws,
+    own = SageMakerOutputs(
+        training_job_name="job-1",
+        training_job_arn="arn:aws:sagemaker:us-east-1:123456789012:training-job/job-1",
+        role_arn="arn:aws:iam::123456789012:role/sm",
+        kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
+        subnet_ids=["subnet-1"],
+        security_group_id="sg-1",
+        buckets={"artifacts": {"name": "art", "arn": "arn:aws:s3:::art"}},
+        model_artifact_uri="s3://art/a/job-1/output/model.tar.gz",
     )
+    f = follower_for(stack_outputs(own), aws)
     job.training_job_status, job.secondary_status = "InProgress", "Starting"
     assert f.poll() == JobState(PENDING, "Starting")
     job.secondary_status = "Training"

@@ -15,6 +15,8 @@ from botocore.stub import Stubber
 from rich.console import Console
 
 from tests.fakes.fake_kube import JOB, JOB_PATH, NS, FakeKube, KubeServer, pod
+from tests.helpers import stack_outputs
+from trainstack.backends.eks import EksOutputs
 from trainstack.model.eks_request import kubeconfig
 from trainstack.run.driver import Interrupts
 from trainstack.run.follow import FAILED, PENDING, RUNNING, SUCCEEDED, follower_for
@@ -41,17 +43,19 @@ def _session():
 def kube(server):
     server.kube = fake = FakeKube()
     endpoint, ca_data = server.endpoint, server.ca_data
-    outputs = {
-        "backend": "eks",
-        "region": "us-east-1",
-        "clusterName": "ts-dev-eks",
-        "namespace": NS,
-        "jobName": JOB,
-        "nodeGroupNames": ["gpu-p3-2xlarge-ng"],
-        "modelUri": "s3://art/dev-eks/model/",
-        "kubeconfig": json.dumps(kubeconfig("ts-dev-eks", endpoint, ca_data, "us-east-1")),
-    }
-    return fake, outputs
+    own = EksOutputs(
+        eks_mode="dedicated",
+        cluster_name="ts-dev-eks",
+        kubernetes_version="1.33",
+        namespace=NS,
+        job_name=JOB,
+        node_group_names=["gpu-p3-2xlarge-ng"],
+        training_role_arn="arn:aws:iam::123456789012:role/eks-training-role",
+        kubeconfig=json.dumps(kubeconfig("ts-dev-eks", endpoint, ca_data, "us-east-1")),
+        update_kubeconfig_command="aws eks update-kubeconfig --name ts-dev-eks --region us-east-1",
+        logs_command=f"kubectl logs -n {NS} -l job-name={JOB} --follow",
+    )
+    return fake, stack_outputs(own, model_uri="s3://art/dev-eks/model/")
 
 
 def test_pending_running_succeeded_tails_each_line_once(kube):

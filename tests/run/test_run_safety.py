@@ -161,12 +161,20 @@ def test_a_failed_up_is_recorded_stage_by_stage(cli, cloud, tmp_path):
     assert "InsufficientInstanceCapacity" in doc["stages"]["up"]["error"] and doc["exit_code"] == record.exit_code == 1
 
 
-def test_platform_outputs_a_cluster_reads_are_the_ones_checked(platform_outputs):
-    """stages.PLATFORM_OUTPUTS is what programs/cluster.py `require_output`s (the tools may not import it)."""
-    import re
+def test_a_deployed_platform_without_an_output_a_cluster_reads_is_refused_naming_it(
+    cli, cloud, tmp_path, platform_outputs
+):
+    cli.seed("platform", {"outputs": {k: v for k, v in platform_outputs.items() if k != "kmsKeyArn"}})
+    record = run_mod.run(options("dev-ecs", tmp_path), quiet_ui()[0], command=command())
+    assert record.exit_code == 2 and "`kmsKeyArn` (PlatformOutputs.kms_key_arn)" in record.reason
+    assert "trainstack:platformStack = organization/trainstack/platform" in record.reason
+    assert "stack init" not in cli.commands()
 
-    from tests.helpers import ROOT
-    from trainstack.run.stages import PLATFORM_OUTPUTS
 
-    required = set(re.findall(r'require_output\("(\w+)"\)', (ROOT / "trainstack/programs/cluster.py").read_text()))
-    assert required == set(PLATFORM_OUTPUTS) and required <= set(platform_outputs)
+def test_a_deployed_platform_in_another_region_is_refused_before_anything_is_created(
+    cli, cloud, tmp_path, platform_outputs
+):
+    cli.seed("platform", {"outputs": {**platform_outputs, "region": "eu-west-1"}})
+    record = run_mod.run(options("dev-ecs", tmp_path), quiet_ui()[0], command=command())
+    assert record.exit_code == 2 and "aws:region = us-east-1: the deployed platform" in record.reason
+    assert "Fix: --set aws:region=eu-west-1" in record.reason and "stack init" not in cli.commands()

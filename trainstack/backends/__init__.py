@@ -3,9 +3,11 @@
 Each backend is one module here holding a `BACKEND = Backend(...)`: what it can do (`Capabilities`,
 asked by config validation, never guessed from the name), where its stack program and its job follower
 live (module paths, loaded by their own layers: the model never imports a program or a follower), the
-resource that is its job, the phases between `pulumi up` and a training process, and the AWS-maintained
-AMIs it boots. Adding a backend is its own module here, its program (`trainstack/programs/backends/`),
-its follower (`trainstack/run/follow/`) and one line in `_MODULES`.
+resource that is its job, the phases between `pulumi up` and a training process, the AWS-maintained
+AMIs it boots, what it costs while no job runs, and the typed stack outputs its program writes and its
+follower reads (`trainstack/backends/outputs.py`). Adding a backend is its own module here, its program
+(`trainstack/programs/backends/`), its follower (`trainstack/run/follow/`) and one line in `_MODULES`
+(or one `register(...)` call for a backend declared outside this package).
 
 Pure data: no Pulumi, no AWS SDK (the import contract in pyproject.toml enforces it).
 """
@@ -14,8 +16,34 @@ from __future__ import annotations
 
 import enum
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+from trainstack.backends.outputs import ClusterOutputs, OutputsError, PlatformOutputs, StackOutputs
+
+__all__ = [
+    "GPU_BOOT",
+    "AmiRow",
+    "AmiSource",
+    "Backend",
+    "Capabilities",
+    "ClusterOutputs",
+    "CommandRule",
+    "IdleCost",
+    "OutputsError",
+    "Phase",
+    "PlatformOutputs",
+    "SpotMode",
+    "StackOutputs",
+    "all_backends",
+    "find",
+    "get",
+    "names",
+    "read_outputs",
+    "register",
+    "unregister",
+]
 
 # The registry: trainstack.backends.<module> for each backend, in the order help texts list them.
 _MODULES = ("ec2", "ecs", "eks", "sagemaker")
@@ -57,6 +85,13 @@ class Capabilities:
     max_instance_types: int | None = None  # how many gpu.instanceTypes one run may list (None: any)
 
 
+class IdleCost(str, enum.Enum):
+    """What a cluster stack of the backend costs while no job runs (the plan's cost model)."""
+
+    NOTHING = "nothing"  # the GPUs sit at zero or the service releases them; what stays bills nothing by the hour
+    CONTROL_PLANE = "control-plane"  # an EKS control plane and its system node, unless eks.mode: shared
+
+
 @dataclass(frozen=True)
 class Phase:
     """A step between the end of `pulumi up` (or `started_by`'s creation) and the training process."""
@@ -94,10 +129,24 @@ class Backend:
     # `trainstack run` starts the job (ECS RunTask) or a controller reacts (Cluster Autoscaler).
     started_by: str | None
     after_up: tuple[Phase, ...]  # until the training process runs (image pull added from the image size)
+    # The stack outputs its program adds to `ClusterOutputs` and its follower reads (`outputs.py`).
+    outputs: type[StackOutputs]
+    idle: IdleCost  # what the stack bills by the hour between runs
+    idle_note: str  # the cost model's note on it (IdleCost.CONTROL_PLANE: the cost model words it from eks.mode)
     ami_rows: tuple[AmiRow, ...] = field(default=())
     # "module:function" of the config rules only this backend has (its own `trainstack:<name>` section, say),
     # run by trainstack.model.config after the rules asked of `capabilities`; None: capabilities say it all.
     config_checks: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.outputs, type) and issubclass(self.outputs, StackOutputs)):
+            raise TypeError(f"backend {self.name}: outputs must be a StackOutputs dataclass, not {self.outputs!r}")
+        clash = set(self.outputs.output_names()) & set(ClusterOutputs.output_names())
+        if clash:
+            raise TypeError(
+                f"backend {self.name}: {self.outputs.__name__} redeclares {', '.join(sorted(clash))}, "
+                "which every cluster stack exports already (ClusterOutputs)"
+            )
 
 
 # The phase every EC2-based backend goes through (shared by the declarations).
@@ -140,3 +189,16 @@ def find(name: str) -> Backend | None:
 
 def all_backends() -> Iterator[Backend]:
     yield from _load().values()
+
+
+def read_outputs(outputs: Mapping[str, Any]) -> tuple[ClusterOutputs, StackOutputs]:
+    """A cluster stack's outputs, typed: what every cluster stack exports, and its backend's own.
+
+    Raises OutputsError naming what is missing (a platform stack's outputs have no `backend`)."""
+    stack = ClusterOutputs.from_outputs(outputs)
+    declared = find(stack.backend)
+    if declared is None:
+        raise OutputsError(
+            f"the stack's backend output is {stack.backend!r}, not a known backend ({', '.join(names())})"
+        )
+    return stack, declared.outputs.from_outputs(outputs)

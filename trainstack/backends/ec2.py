@@ -3,7 +3,20 @@ own group to zero (scripts/ec2_bootstrap.py); creating the group starts the run.
 
 from __future__ import annotations
 
-from trainstack.backends import GPU_BOOT, AmiRow, AmiSource, Backend, Capabilities, CommandRule, Phase, SpotMode
+from dataclasses import dataclass
+
+from trainstack.backends import (
+    GPU_BOOT,
+    AmiRow,
+    AmiSource,
+    Backend,
+    Capabilities,
+    CommandRule,
+    IdleCost,
+    Phase,
+    SpotMode,
+    StackOutputs,
+)
 
 # DLAMI "Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023)": open module, driver 595;
 # supported instances G4dn, G5, G6, Gr6, G6e, G6f, G7, P4d, P4de, P5, P5e, P5en, P6 (no P3). The DLAMI
@@ -21,6 +34,19 @@ _EVIDENCE = "https://docs.aws.amazon.com/dlami/latest/devguide/aws-deep-learning
 
 def _row(architecture: str) -> AmiRow:
     return AmiRow("ec2", architecture, DLAMI_BASE_OSS_AL2023, _NAME, "open", None, _SUPPORT, _EVIDENCE)
+
+
+@dataclass(frozen=True)
+class Ec2Outputs(StackOutputs):
+    """What an ec2 cluster stack exports besides `ClusterOutputs` (trainstack/programs/backends/ec2.py)."""
+
+    group_name: str  # the GPU Auto Scaling group (fixed name): the job's liveness, `stop` scales it to zero
+    group_arn: str
+    node_role_arn: str  # the GPU nodes' role
+    log_group_name: str  # CloudWatch Logs group of the nodes' `node-<rank>-<host>` streams
+    ami_id: str  # the AMI the launch template boots
+    launch_template_id: str
+    success_marker_uri: str  # s3://.../_SUCCESS: the nodes write it when training succeeded
 
 
 BACKEND = Backend(
@@ -42,5 +68,8 @@ BACKEND = Backend(
         GPU_BOOT,
         Phase("bootstrap and peer discovery", 60, "user data: workdir download, ECR login, leader election by tags"),
     ),
+    outputs=Ec2Outputs,
+    idle=IdleCost.NOTHING,
+    idle_note="Idle: the GPU group sits at zero instances; the ECS cluster, schedules and roles cost nothing.",
     ami_rows=tuple(_row(a) for a in ("Turing", "Ampere", "Ada Lovelace", "Hopper")),
 )

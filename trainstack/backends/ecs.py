@@ -3,7 +3,20 @@ training task (RunTask) once `up` is done and ECS managed scaling brings an inst
 
 from __future__ import annotations
 
-from trainstack.backends import GPU_BOOT, AmiRow, AmiSource, Backend, Capabilities, CommandRule, Phase, SpotMode
+from dataclasses import dataclass
+
+from trainstack.backends import (
+    GPU_BOOT,
+    AmiRow,
+    AmiSource,
+    Backend,
+    Capabilities,
+    CommandRule,
+    IdleCost,
+    Phase,
+    SpotMode,
+    StackOutputs,
+)
 
 # ECS-optimized AL2023 GPU AMI: amazon-ecs-ami ships the proprietary, open and GRID kernel modules and
 # picks one at boot (`scripts/al2023/gpu/nvidia-kmod-load.sh`, since commit ff713ac, 2025-10-03: P3
@@ -21,6 +34,25 @@ _EVIDENCE = (
 
 def _row(architecture: str, module: str) -> AmiRow:
     return AmiRow("ecs", architecture, ECS_AL2023_GPU, _NAME, module, 580, _SUPPORT, _EVIDENCE)
+
+
+@dataclass(frozen=True)
+class EcsOutputs(StackOutputs):
+    """What an ecs cluster stack exports besides `ClusterOutputs` (trainstack/programs/backends/ecs.py)."""
+
+    cluster_name: str  # the ECS cluster RunTask starts the training task on
+    cluster_arn: str
+    capacity_provider_name: str  # the GPU group's capacity provider (RunTask's capacityProviderStrategy)
+    task_definition_arn: str  # the training task
+    container_name: str  # its one container (exit code, awslogs stream `training/<container>/<task id>`)
+    log_group_name: str
+    task_role_arn: str  # the training container's access to the data lake
+    execution_role_arn: str  # ECS pulls the image and writes the logs with it
+    node_role_arn: str  # the GPU instances' role
+    group_name: str  # the GPU Auto Scaling group behind the capacity provider
+    group_arn: str
+    ami_id: str
+    run_task_command: str  # the AWS CLI call that starts one run by hand
 
 
 BACKEND = Backend(
@@ -48,6 +80,9 @@ BACKEND = Backend(
         GPU_BOOT,
         Phase("ECS agent registration", 30, "the instance joins the cluster; the pending task is placed"),
     ),
+    outputs=EcsOutputs,
+    idle=IdleCost.NOTHING,
+    idle_note="Idle: the GPU group sits at zero instances; the ECS cluster, schedules and roles cost nothing.",
     ami_rows=(
         _row("Volta", "proprietary"),  # the kmod loader picks nvidia-proprietary for P3/P3dn, R580 pinned
         _row("Turing", "open"),  # ... and the open module for every Turing-or-newer card

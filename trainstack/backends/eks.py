@@ -3,7 +3,36 @@ control plane of the stack's own (`eks.mode: dedicated`) or the platform's (`eks
 
 from __future__ import annotations
 
-from trainstack.backends import GPU_BOOT, AmiSource, Backend, Capabilities, CommandRule, Phase, SpotMode
+from dataclasses import dataclass
+
+from trainstack.backends import (
+    GPU_BOOT,
+    AmiSource,
+    Backend,
+    Capabilities,
+    CommandRule,
+    IdleCost,
+    Phase,
+    SpotMode,
+    StackOutputs,
+)
+
+
+@dataclass(frozen=True)
+class EksOutputs(StackOutputs):
+    """What an eks cluster stack exports besides `ClusterOutputs` (trainstack/programs/backends/eks.py)."""
+
+    eks_mode: str  # eks.mode: dedicated (the stack's own control plane) or shared (the platform's)
+    cluster_name: str  # the EKS cluster the Job runs on
+    kubernetes_version: str
+    namespace: str  # the stack's namespace
+    job_name: str  # the Indexed Job that is the run
+    node_group_names: list[str]  # the GPU managed node groups (stalled-run diagnosis)
+    training_role_arn: str  # the pods' role (EKS Pod Identity)
+    kubeconfig: str  # JSON kubeconfig (a secret output); the follower falls back to DescribeCluster without it
+    update_kubeconfig_command: str
+    logs_command: str  # the kubectl call that follows the Job's logs
+
 
 BACKEND = Backend(
     name="eks",
@@ -21,6 +50,12 @@ BACKEND = Backend(
     follower="trainstack.run.follow.eks:EksFollower",
     job_resources=("kubernetes:batch/v1:Job",),
     started_by=None,  # the Job is created by `up`; Cluster Autoscaler reacts to its pending pods
+    outputs=EksOutputs,
+    idle=IdleCost.CONTROL_PLANE,  # dedicated: a control plane and a system node until `destroy`
+    idle_note=(  # eks.mode: shared
+        "Idle: the GPU node groups sit at zero; the shared control plane is billed to the platform "
+        "stack, not to this one."
+    ),
     after_up=(
         Phase("cluster autoscaler scale-up", 60, "Cluster Autoscaler scan interval 10 s plus the node group update"),
         GPU_BOOT,

@@ -164,9 +164,11 @@ def bucket_from_platform(platform_stack: str, zone: str, root: Path, pulumi_root
             f"--platform {platform_stack}: {lines[-1] if lines else type(exc).__name__}. Fix: log in to the "
             "state backend that holds the platform, or pass --bucket NAME"
         ) from None
+    from trainstack.backends import OutputsError, PlatformOutputs
+
     try:
-        return outputs["buckets"][zone]["name"]
-    except (KeyError, TypeError):
+        return PlatformOutputs.from_outputs(outputs).buckets[zone]["name"]
+    except (KeyError, TypeError, OutputsError):
         raise UploadError(
             f"--platform {platform_stack}: the stack has no `buckets.{zone}.name` output. Fix: is it "
             "a deployed platform stack? Pass --bucket NAME otherwise"

@@ -1,4 +1,8 @@
-"""Cost model: what a stack costs per hour idle and busy, from the catalog's list prices (pure)."""
+"""Cost model: what a stack costs per hour idle and busy, from the catalog's list prices (pure).
+
+What differs between backends comes from their declarations (`trainstack.backends`), never their names:
+which price list their instance names are in (`Capabilities.sagemaker_instance_names`), how they buy spot
+(`Capabilities.spot`) and what they bill while no job runs (`Backend.idle`, `Backend.idle_note`)."""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from trainstack import backends
+from trainstack.backends import IdleCost, SpotMode
 from trainstack.model import catalog
 from trainstack.model import prices as price_tables
 from trainstack.model.config import ClusterStack, PlatformStack, StackConfig, eks_support_status
@@ -68,7 +74,10 @@ def estimate(cfg: StackConfig, price_table: price_tables.PriceTable | None = Non
 
     c = cfg.cluster
     table = price_table or price_tables.table()
-    sagemaker = c.backend == "sagemaker"
+    declared = backends.get(c.backend)
+    # ml.* instance names: SageMaker's own (us-east-1) price list, scaled by the region's EC2 ratio.
+    sagemaker = declared.capabilities.sagemaker_instance_names
+    managed_spot = declared.capabilities.spot is SpotMode.MANAGED  # sagemaker.spot, not gpu.spotPercent
     nodes = c.job.nodes
     on_demand, expected, discounts = [], [], []
     for t in c.gpu.instance_types:
@@ -78,13 +87,13 @@ def estimate(cfg: StackConfig, price_table: price_tables.PriceTable | None = Non
         on_demand.append(od)
         if spot is not None:
             discounts.append((catalog.ec2_name(t), round(1 - spot / od, 4)))
-        expected.append(_expected_hourly(c, od, spot))
+        expected.append(_expected_hourly(c, od, spot, managed_spot=managed_spot))
     high = max(on_demand, default=0.0) * nodes
     low = min(on_demand, default=0.0) * nodes
     exp_high = max(expected, default=0.0) * nodes
     exp_low = min(expected, default=0.0) * nodes
     notes = []
-    on_spot = c.sagemaker.spot if sagemaker else c.gpu.spot_percent > 0
+    on_spot = c.sagemaker.spot if managed_spot else c.gpu.spot_percent > 0
     if on_spot and discounts:
         shown = ", ".join(f"{t} {d:.0%}" for t, d in discounts)
         notes.append(
@@ -92,7 +101,7 @@ def estimate(cfg: StackConfig, price_table: price_tables.PriceTable | None = Non
             + (
                 " (EC2's discount applied to SageMaker's price, an approximation: AWS publishes no "
                 "managed-spot price table)"
-                if sagemaker
+                if managed_spot
                 else f"; {c.gpu.spot_percent} % of capacity above the on-demand base ({c.gpu.on_demand_base}) "
                 "runs on spot"
             )
@@ -108,15 +117,11 @@ def estimate(cfg: StackConfig, price_table: price_tables.PriceTable | None = Non
             f"{', '.join(unpriced)}: no row for {cfg.region} in the price table; priced from {catalog.PRICE_SOURCE}."
         )
     idle = 0.0
-    if c.backend == "eks":
+    if declared.idle is IdleCost.CONTROL_PLANE and c.eks.mode != "shared":
         idle, note = _eks_cluster_idle(cfg)
         notes.append(note)
     else:
-        notes.append(
-            "Idle: the GPU group sits at zero instances; the ECS cluster, schedules and roles cost nothing."
-            if not sagemaker
-            else "Idle: SageMaker releases the instances when the job ends."
-        )
+        notes.append(declared.idle_note)
     high, low, exp_high, exp_low = high + idle, low + idle, exp_high + idle, exp_low + idle
     hours = c.job.max_runtime_hours
     return CostEstimate(
@@ -147,12 +152,8 @@ def eks_idle_usd_per_hour(version: str, system_instance_type: str, today=None) -
 
 
 def _eks_cluster_idle(cfg: ClusterStack) -> tuple[float, str]:
+    """A dedicated EKS control plane and its system node, billed until `destroy`."""
     eks = cfg.cluster.eks
-    if eks.mode == "shared":
-        return 0.0, (
-            "Idle: the GPU node groups sit at zero; the shared control plane is billed to the platform "
-            "stack, not to this one."
-        )
     idle = eks_idle_usd_per_hour(eks.version, eks.system_instance_type)
     return idle, (
         f"Idle: the GPU node groups sit at zero, but this stack's EKS control plane and its "
@@ -177,11 +178,12 @@ def _hourly(instance_type: str, region: str, table, *, sagemaker: bool) -> tuple
     return od, (od * (1 - discount) if discount is not None else None)
 
 
-def _expected_hourly(c, od: float, spot: float | None) -> float:
-    """Per-node expected price: the on-demand base at on-demand, the spot share of the rest at median spot."""
+def _expected_hourly(c, od: float, spot: float | None, *, managed_spot: bool) -> float:
+    """Per-node expected price: the on-demand base at on-demand, the spot share of the rest at median spot
+    (managed spot: all spot or all on-demand)."""
     if spot is None:
         return od
-    if c.backend == "sagemaker":
+    if managed_spot:
         return spot if c.sagemaker.spot else od
     nodes = c.job.nodes
     base = min(c.gpu.on_demand_base, nodes)

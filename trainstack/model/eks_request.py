@@ -11,6 +11,9 @@ How the pieces fit: every GPU managed node group starts at zero with the taint
 those labels and tolerate exactly those taints, so they can land nowhere else; Cluster
 Autoscaler sees them pending and scales the matching group up from zero, and back down when
 they are gone.
+
+The builders take plain values (`JobSpec`, instance types, a stack name), so the components that use
+them take no trainstack config; `job_spec` and `node_group_specs` map a cluster stack's config.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from trainstack.model import catalog
-from trainstack.model.config import ClusterConfig, JobConfig
+from trainstack.model.config import ClusterConfig
 from trainstack.model.run_locations import RunLocations
 
 # Labels and taints (Kubernetes spelling; EKS node group taints spell the effect NO_SCHEDULE).
@@ -141,27 +144,51 @@ def gpu_taints(stack: str) -> tuple[dict[str, str], ...]:
     )
 
 
-def node_group_specs(cluster: ClusterConfig, stack: str) -> list[NodeGroupSpec]:
-    gpu = cluster.gpu
-    # A managed node group is all spot or all on-demand; config refuses anything in between.
-    capacity = "SPOT" if gpu.spot_percent == 100 else "ON_DEMAND"
+CAPACITY_TYPES = ("SPOT", "ON_DEMAND")
+
+
+def gpu_node_groups(
+    instance_types: tuple[str, ...] | list[str],
+    *,
+    stack: str,
+    capacity_type: str = "SPOT",
+    max_size: int = 1,
+    ami_type: str = "AL2023_x86_64_NVIDIA",
+) -> list[NodeGroupSpec]:
+    """One node group per instance type (catalog types only), each from zero to `max_size`."""
     specs = []
-    for t in gpu.instance_types:
-        spec = catalog.lookup(t)
-        assert spec is not None, t  # config validated it
+    for t in instance_types:
+        spec = catalog.require(t)
         specs.append(
             NodeGroupSpec(
                 key=group_key(t),
                 instance_type=t,
                 family=spec.family,
                 gpus=spec.gpus,
-                capacity_type=capacity,
-                max_size=gpu.max_instances,
-                labels=gpu_labels(spec.family, stack, cluster.eks.ami_type, spec.gpu_model or "nvidia"),
+                capacity_type=capacity_type,
+                max_size=max_size,
+                labels=gpu_labels(spec.family, stack, ami_type, spec.gpu_model or "nvidia"),
                 taints=gpu_taints(stack),
             )
         )
     return specs
+
+
+def capacity_type(spot_percent: int) -> str:
+    """A managed node group is all spot or all on-demand; config refuses anything in between."""
+    return "SPOT" if spot_percent == 100 else "ON_DEMAND"
+
+
+def node_group_specs(cluster: ClusterConfig, stack: str) -> list[NodeGroupSpec]:
+    """A cluster stack's GPU node groups (its config mapped onto `gpu_node_groups`)."""
+    gpu = cluster.gpu
+    return gpu_node_groups(
+        gpu.instance_types,
+        stack=stack,
+        capacity_type=capacity_type(gpu.spot_percent),
+        max_size=gpu.max_instances,
+        ami_type=cluster.eks.ami_type,
+    )
 
 
 def system_labels() -> dict[str, str]:
@@ -415,12 +442,42 @@ def cluster_autoscaler_deployment(cluster_name: str, version: str, region: str) 
 COMPLETION_INDEX = "$(JOB_COMPLETION_INDEX)"  # injected into Indexed Job pods; Kubernetes expands $(VAR)
 
 
-def master_address(job: JobConfig, namespace: str) -> str:
+@dataclass(frozen=True)
+class JobSpec:
+    """What the Indexed Job runs, as plain values (`job_spec` maps a cluster stack's config)."""
+
+    image: str
+    instance_types: tuple[str, ...]  # the GPU node groups' types: pod resources fit the smallest
+    command: tuple[str, ...] = ()  # empty: the image's own entrypoint and command
+    environment: Mapping[str, str] = field(default_factory=dict)
+    nodes: int = 1
+    gpus_per_node: int = 1
+    master_port: int = 29500
+    peer_timeout_minutes: int = 15
+    max_runtime_seconds: int = 6 * 3600  # the Job's activeDeadlineSeconds (pending time included)
+
+
+def job_spec(cluster: ClusterConfig) -> JobSpec:
+    job = cluster.job
+    return JobSpec(
+        image=job.image,
+        instance_types=cluster.gpu.instance_types,
+        command=job.command,
+        environment=job.environment,
+        nodes=job.nodes,
+        gpus_per_node=job.gpus_per_node,
+        master_port=job.master_port,
+        peer_timeout_minutes=job.peer_timeout_minutes,
+        max_runtime_seconds=cluster.max_runtime_seconds,
+    )
+
+
+def master_address(job: JobSpec, namespace: str) -> str:
     """Rank 0's pod: hostname `<job>-0` in the headless Service's subdomain."""
     return "127.0.0.1" if job.nodes == 1 else f"{JOB_NAME}-0.{SERVICE_NAME}.{namespace}.svc"
 
 
-def torchrun_args(job: JobConfig, namespace: str) -> list[str]:
+def torchrun_args(job: JobSpec, namespace: str) -> list[str]:
     """A static rendezvous on rank 0's pod: every pod knows its rank (its completion index), so no
     pod has to decide who hosts the store (as the ec2 backend's elastic c10d rendezvous must)."""
     from trainstack.model.torchrun import check_command
@@ -444,7 +501,7 @@ def torchrun_args(job: JobConfig, namespace: str) -> list[str]:
     ] + check_command(job.command)
 
 
-def container_command(job: JobConfig, namespace: str) -> list[str]:
+def container_command(job: JobSpec, namespace: str) -> list[str]:
     """The training container's command before code delivery wraps it (`training_job`).
 
     One process on one GPU runs the command as it is; anything distributed runs it under
@@ -462,9 +519,8 @@ class PodResources:
     gpus: int
 
 
-def pod_resources(cluster: ClusterConfig) -> PodResources:
-    gpu, job = cluster.gpu, cluster.job
-    smallest = min((catalog.require(t) for t in gpu.instance_types), key=lambda s: s.gpus)
+def pod_resources(job: JobSpec) -> PodResources:
+    smallest = min((catalog.require(t) for t in job.instance_types), key=lambda s: s.gpus)
     share = job.gpus_per_node / max(smallest.gpus, 1)
     cpu = max(1, math.floor(smallest.vcpus * share * REQUEST_SHARE))
     mem_gib = max(2, math.floor(smallest.memory_gib * share * REQUEST_SHARE))
@@ -476,8 +532,7 @@ def pod_labels() -> dict[str, str]:
     return {LABEL_JOB: JOB_NAME}
 
 
-def job_environment(cluster: ClusterConfig, locations: RunLocations, region: str) -> list[dict[str, Any]]:
-    job = cluster.job
+def job_environment(job: JobSpec, locations: RunLocations, region: str) -> list[dict[str, Any]]:
     env = {
         **dict(job.environment),
         **locations.environment(),
@@ -501,7 +556,7 @@ def job_environment(cluster: ClusterConfig, locations: RunLocations, region: str
 
 
 def training_job(
-    cluster: ClusterConfig,
+    job: JobSpec,
     *,
     stack: str,
     namespace: str,
@@ -515,14 +570,13 @@ def training_job(
     execs the command in it (`code_delivery.container_entry`)."""
     from trainstack.model.code_delivery import CODE_URI_ENV, container_entry
 
-    job = cluster.job
     command: list[str] | None = container_command(job, namespace) if job.command else None
     extra_env: list[dict[str, Any]] = []
     if code_uri:
         command = container_entry(command or [])
         extra_env.append({"name": CODE_URI_ENV, "value": code_uri})
-    res = pod_resources(cluster)
-    family = catalog.family_of(cluster.gpu.instance_types[0])
+    res = pod_resources(job)
+    family = catalog.family_of(job.instance_types[0])
     labels = pod_labels()
     spec: dict[str, Any] = {
         "restartPolicy": "Never",
@@ -538,7 +592,7 @@ def training_job(
                 "name": CONTAINER_NAME,
                 "image": job.image,
                 **({"command": command} if command else {}),  # none: the image's own entrypoint and command
-                "env": job_environment(cluster, locations, region) + extra_env,
+                "env": job_environment(job, locations, region) + extra_env,
                 "ports": [{"name": "rendezvous", "containerPort": job.master_port}],
                 "resources": {
                     "requests": {"cpu": res.cpu, "memory": res.memory, GPU_RESOURCE: str(res.gpus)},
@@ -586,7 +640,7 @@ def training_job(
                 ]
             },
             # A hard stop that includes time spent pending for capacity.
-            "activeDeadlineSeconds": cluster.max_runtime_seconds,
+            "activeDeadlineSeconds": job.max_runtime_seconds,
             "template": {"metadata": {"labels": labels}, "spec": spec},
         },
     }
@@ -602,7 +656,7 @@ def job_metadata(stack: str, namespace: str) -> dict:
     }
 
 
-def headless_service(job: JobConfig, namespace: str) -> dict:
+def headless_service(job: JobSpec, namespace: str) -> dict:
     """Gives each pod the DNS name `<job>-<index>.<service>`; rank 0 is reachable before it is Ready."""
     return {
         "apiVersion": "v1",
@@ -667,13 +721,14 @@ def manifests_for_validation(
 ) -> list[dict]:
     """Every manifest the backend applies, with placeholders where a real deploy has outputs."""
     ns = namespace_name(stack)
+    job = job_spec(cluster)
     out = [
         namespace_manifest(ns, stack),
         service_account_manifest(ns),
-        training_job(cluster, stack=stack, namespace=ns, locations=locations, region=region),
+        training_job(job, stack=stack, namespace=ns, locations=locations, region=region),
     ]
-    if cluster.job.nodes > 1:
-        out.append(headless_service(cluster.job, ns))
+    if job.nodes > 1:
+        out.append(headless_service(job, ns))
     out.append(device_plugin_daemonset())
     out += cluster_autoscaler_manifests(cluster_name, cluster.eks.version, region)
     return out

@@ -280,12 +280,15 @@ def _cost(cfg: config_mod.StackConfig, live_prices: bool, session=None, now: dt.
 
 def ami_plan(cfg: config_mod.StackConfig) -> dict[str, Any] | None:
     """Where a cluster's GPU AMI comes from and which NVIDIA kernel module it loads (None: platform)."""
+    from trainstack import backends
     from trainstack.model import amis
 
     if not isinstance(cfg, config_mod.ClusterStack):
         return None
     c = cfg.cluster
-    found = amis.plan_for(c.backend, c.gpu.architectures, c.gpu.ami_id, c.gpu.ami_driver_branch)
-    if c.backend == "eks":
+    found: amis.AmiPlan | None
+    if backends.get(c.backend).capabilities.ami is backends.AmiSource.NODE_GROUP:
         found = amis.eks_plan(c.eks.ami_type, c.eks.release_version, c.gpu.architectures)
+    else:
+        found = amis.plan_for(c.backend, c.gpu.architectures, c.gpu.ami_id, c.gpu.ami_driver_branch)
     return found.as_dict() if found else None

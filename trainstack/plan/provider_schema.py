@@ -5,7 +5,8 @@ inputs (camelCase, as the engine receives them; integers arrive as floats) again
 `pulumi_aws` SDK's own types, recursively: the resource's `*Args` class and the nested
 `@pulumi.input_type` classes with their `@pulumi.getter(name=...)` names and type hints.
 Reported: unknown properties (with a did-you-mean), wrong scalar types, missing required
-properties (a property whose type hint does not admit None), values outside an SDK enum.
+properties (a property whose type hint does not admit None), values outside an SDK enum, and values
+outside the closed list a property's docstring states ("Valid values: `a`, `b`"; see `doc_values`).
 
 JSON payloads AWS parses itself are checked too: IAM policy grammar, ECS container definitions
 (botocore's `RegisterTaskDefinition` model) and EventBridge Scheduler universal-target inputs
@@ -14,7 +15,7 @@ JSON payloads AWS parses itself are checked too: IAM policy grammar, ECS contain
 Values the mock engine leaves unknown are skipped. Types of other providers are skipped; the
 `kubernetes:*` objects of the eks backend plug in through `EXTRA_CHECKS` (kubernetes-validate,
 on that branch). Only SDK modules the program already imported are read, and each class's hints
-are resolved once per process.
+and each used property's docstring are resolved once per process.
 """
 
 from __future__ import annotations
@@ -176,6 +177,134 @@ def _required(cls: type) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
+# The closed lists of values the SDK's docstrings state
+
+# Many string arguments have no SDK enum, only a sentence in the docstring the provider's schema
+# description became: "How to allocate capacity across the Spot pools. Valid values: `lowest-price`,
+# `capacity-optimized`, `capacity-optimized-prioritized`, and `price-capacity-optimized`. Default: ...",
+# "Valid values are `zonal` and `regional`.", "Possible values are: ...", "One of: `OFF`, `FLEXIBLE`.".
+# The mock engine accepts any string there; the real deploy does not: the provider validates many such
+# arguments at `pulumi preview`, and where it does not (terraform-provider-aws declares
+# `spot_allocation_strategy` without a validator, internal/service/autoscaling/group.go) AWS refuses the
+# value in the middle of `pulumi up` (CreateAutoScalingGroup: ValidationError). A list is used only when
+# it is read precisely, else the property is not checked:
+# - the statement opens a sentence and is the docstring's only mention of valid/possible/allowed/
+#   supported/accepted values (a second one is usually a per-mode list: "For HTTP APIs, valid values
+#   are ...", "Valid values for dedicated connections: ...");
+# - every item is a `backticked` literal, joined by ",", "and", "or", "&" or "|", and the list ends the
+#   sentence (ranges "`0` to `1000`", "between `1` and `20`" and open tails "or a 12-digit account ID"
+#   are not lists);
+# - "Valid values include ..." is skipped: the SDK uses it for partial lists (glue's
+#   CatalogCreateDatabaseDefaultPermissionArgs.permissions "include" 9 Lake Formation permissions,
+#   lakeformation's PermissionsArgs.permissions "may include" 11 of the same, DESCRIBE among them);
+# - placeholders (`<segment-names>`, `...`, an example URL, `month * 31`, a range `0-128`) void the
+#   list; a `*` in an item is a wildcard (`custom-oracle*`); "(default)"-style notes after an item are
+#   dropped; quotes around an item (`"Auto"`) are not part of the value;
+# - values are compared without regard to case (some provider validators ignore case, and the
+#   docstring cannot say which), numbers only against lists of numbers, and an ARN never against a
+#   list of keywords.
+_SENTENCE = r"(?:^|(?<=[.!?] ))"
+_VALUES_MENTION = re.compile(
+    rf"\b(?:valid|possible|allowed|supported|accepted|permitted) (?:values?|options)\b|{_SENTENCE}(?:(?:must|can) be )?one of\b",
+    re.I,
+)
+_VALUES_START = re.compile(
+    rf"{_SENTENCE}(?:(?:currently,? )?(?:the (?:only )?|current )?(?:valid|possible|allowed|supported|accepted)"
+    r" (?:values?|options)(?: for this (?:parameter|argument))?(?: are| is)?(?: currently)?(?: one of)?"
+    r"|(?:(?:must|can) be )?one of):? (?=`)",
+    re.I,
+)
+_VALUES_ITEM = re.compile(r"`(?P<value>[^`]+)`(?: ?\([^()`]*\))?")
+_VALUES_SEP = re.compile(r",? (?:and|or|&|\|) |, ?")
+_VALUES_END = re.compile(r" ?(?:[.;](?: |$)|$)")
+_LITERAL = re.compile(r"[^\s<>\"'`|()]+(?: [^\s<>\"'`|()]+)*")
+# Not a literal: `...`, an example (`ALLOW-FROM https://example.com`), a formula (`month * 31`).
+_PLACEHOLDER = re.compile(r"\.\.\.|example|://| \*|\* |^\d+(?:\.\d+)? ?- ?\d", re.I)
+
+
+def doc_values(doc: str | None) -> tuple[str, ...] | None:
+    """The closed list of values a pulumi_aws property docstring states, or None (no list, or one this
+    parser cannot read precisely; the rules are above)."""
+    text = " ".join((doc or "").split())
+    if len(_VALUES_MENTION.findall(text)) != 1:
+        return None
+    start = _VALUES_START.search(text)
+    if start is None:
+        return None
+    values: list[str] = []
+    pos = start.end()
+    while (item := _VALUES_ITEM.match(text, pos)) is not None:
+        values.append(item.group("value"))
+        pos = item.end()
+        sep = _VALUES_SEP.match(text, pos)
+        if sep is None or not text.startswith("`", sep.end()):
+            break
+        pos = sep.end()
+    if not values or not _VALUES_END.match(text, pos):
+        return None
+    out: list[str] = []
+    for value in values:
+        if len(value) > 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        parts = [p.strip() for p in value.split("|")]  # `ikev1 | ikev2`: one item, two values
+        if not all(_LITERAL.fullmatch(p) and not _PLACEHOLDER.search(p) for p in parts):
+            return None
+        out.extend(parts)
+    return tuple(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class DocumentedValues:
+    owner: str  # aws.<module>.<Class>.<python_name>: where the list is written
+    values: tuple[str, ...]
+
+    def admits(self, value: Any) -> bool:
+        if isinstance(value, bool):
+            return True  # the type check's business
+        if isinstance(value, (int, float)):
+            numbers = [_number(v) for v in self.values]
+            return None in numbers or float(value) in numbers  # a list of words says nothing about numbers
+        if not isinstance(value, str) or value.startswith("arn:"):
+            return True  # where AWS takes a keyword or an ARN (a Lambda as an ASG termination policy)
+        return any(_value_pattern(v).fullmatch(value) for v in self.values)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+@functools.cache
+def _value_pattern(value: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in value.split("*")), re.I)
+
+
+# Documented lists the provider does not enforce as written: any value passes there, as in OPEN_ENUMS.
+OPEN_DOCUMENTED_VALUES = frozenset(
+    {
+        # "Valid values are `ACTIVE` or `RESERVED`. Default to `PAUSED`.": the API's QueueStatus is
+        # ACTIVE | PAUSED (RESERVED is a pricing plan); found by checking each list against its own default.
+        "aws.mediaconvert.QueueArgs.status",
+    }
+)
+
+
+@functools.cache
+def documented_values(cls: type, key: str) -> DocumentedValues | None:
+    """The closed list the docstring of `cls`'s property `key` (camelCase) states, read on first use."""
+    python = _python_names(cls).get(key)
+    prop = getattr(cls, python, None) if python else None
+    if not isinstance(prop, property):
+        return None
+    package = cls.__module__.split(".")[1:-1]  # pulumi_aws.autoscaling._inputs -> autoscaling
+    owner = ".".join(["aws", *package, cls.__name__, python or ""])
+    values = doc_values(prop.__doc__)
+    return DocumentedValues(owner, values) if values and owner not in OPEN_DOCUMENTED_VALUES else None
+
+
+# ---------------------------------------------------------------------------------------------
 # The walk
 
 
@@ -201,7 +330,7 @@ class _Checker:
             if key not in props:
                 self.fail(where, f"is not a property of {cls.__name__}", self._did_you_mean(key, cls))
                 continue
-            self.value(item, props[key], where)
+            self.value(item, props[key], where, documented_values(cls, key))
         for key in _required(cls):
             if key not in value:
                 where = f"{path}.{key}" if path else key
@@ -223,7 +352,9 @@ class _Checker:
             return f"did you mean `{camel}` (Python: {names[camel]})?"
         return f"remove it; {cls.__name__} has {', '.join(sorted(names)) or 'no properties'}"
 
-    def value(self, value: Any, hint: Any, path: str) -> None:
+    def value(self, value: Any, hint: Any, path: str, documented: DocumentedValues | None = None) -> None:
+        """Check `value` against `hint`; `documented` is the list the property's docstring states (it
+        applies to the value itself or to each item of a list, never to the members of an object)."""
         if value is None or value == UNKNOWN:
             return  # unknown until `up` (or explicitly unset): nothing to check offline
         alts = _alternatives(hint)
@@ -255,11 +386,13 @@ class _Checker:
                 self.fail(path, "is a list", f"use {self._expected(alts)}")
                 return
             for i, item in enumerate(value):
-                self.value(item, lists[0][1], f"{path}[{i}]")
-            return
-        if self._scalar_ok(value, alts):
+                self.value(item, lists[0][1], f"{path}[{i}]", documented)
             return
         enums = [a for a in alts if isinstance(a, type) and issubclass(a, enum.Enum)]
+        if self._scalar_ok(value, alts):
+            if documented is not None and not enums and not documented.admits(value):
+                self._not_documented(value, documented, path)
+            return
         if enums and isinstance(value, str):
             allowed = [str(e.value) for c in enums for e in c]
             hint_ = difflib.get_close_matches(value, allowed, n=1)
@@ -274,6 +407,19 @@ class _Checker:
             path,
             f"{json.dumps(value)} is {_kind(value)}, the provider wants {self._expected(alts)}",
             f"pass {self._expected(alts)}",
+        )
+
+    def _not_documented(self, value: Any, documented: DocumentedValues, path: str) -> None:
+        allowed = ", ".join(documented.values)
+        words = [v for v in documented.values if "*" not in v]
+        close = difflib.get_close_matches(str(value), words, n=1) or difflib.get_close_matches(
+            str(value).lower(), [w.lower() for w in words], n=1
+        )
+        hint_ = next((w for w in words if w.lower() == close[0].lower()), None) if close else None
+        self.fail(
+            path,
+            f"{json.dumps(value)} is not one of the valid values pulumi_aws documents for {documented.owner}",
+            f"did you mean `{hint_}`? (use one of {allowed})" if hint_ else f"use one of {allowed}",
         )
 
     @staticmethod

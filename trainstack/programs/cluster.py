@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from trainstack.backends import ClusterOutputs
 from trainstack.components import auto_teardown as teardown
 from trainstack.components.code_bundle import CodeBundle, CodeBundleArgs
 from trainstack.model import iam_documents as docs
@@ -20,6 +21,7 @@ from trainstack.model.config import ClusterStack
 from trainstack.model.run_locations import RunLocations, run_locations
 from trainstack.model.tags import standard_tags
 from trainstack.programs import backends
+from trainstack.programs.backends import platform_output
 
 
 def _locations(cfg: ClusterStack, platform: pulumi.StackReference) -> pulumi.Output[RunLocations]:
@@ -34,7 +36,7 @@ def _locations(cfg: ClusterStack, platform: pulumi.StackReference) -> pulumi.Out
             )
         return run_locations(buckets, c.job.dataset, c.owner, cfg.stack)
 
-    return pulumi.Output.all(platform.require_output("buckets"), platform.require_output("region")).apply(build)
+    return pulumi.Output.all(platform_output(platform, "buckets"), platform_output(platform, "region")).apply(build)
 
 
 def build_cluster(cfg: ClusterStack) -> dict[str, Any]:
@@ -59,9 +61,9 @@ def build_cluster(cfg: ClusterStack) -> dict[str, Any]:
         account_id=aws.get_caller_identity().account_id,
         platform=platform,
         locations=locations,
-        subnet_ids=platform.require_output("subnetIds"),
-        security_group_id=platform.require_output("securityGroupId"),
-        kms_key_arn=platform.require_output("kmsKeyArn"),
+        subnet_ids=platform_output(platform, "subnet_ids"),
+        security_group_id=platform_output(platform, "security_group_id"),
+        kms_key_arn=platform_output(platform, "kms_key_arn"),
         code_uri=code.uri if code else None,
     )
     result = backends.build(ctx)
@@ -76,18 +78,18 @@ def build_cluster(cfg: ClusterStack) -> dict[str, Any]:
             partition=docs.partition_of(cfg.region),
         ),
     )
-    return {
-        "owner": c.owner,
-        "backend": c.backend,
-        "region": cfg.region,
-        "expiresAt": c.expires_at_iso,
-        "platformStack": c.platform_stack,
-        "datasetUri": locations.apply(lambda l: l.dataset_uri),
-        "artifactUri": locations.apply(lambda l: l.artifact_uri),
-        "modelUri": locations.apply(lambda l: l.model_uri),
-        "checkpointUri": locations.apply(lambda l: l.checkpoint_uri),
-        **({"codeUri": code.uri} if code else {}),
-        **result.outputs,
-        "teardownSchedules": {k: s.name for k, s in auto.schedules.items()},
-        "teardownRoleArn": auto.role.arn,
-    }
+    common = ClusterOutputs.to_outputs(
+        owner=c.owner,
+        backend=c.backend,
+        region=cfg.region,
+        expires_at=c.expires_at_iso,
+        platform_stack=c.platform_stack,
+        dataset_uri=locations.apply(lambda l: l.dataset_uri),
+        artifact_uri=locations.apply(lambda l: l.artifact_uri),
+        model_uri=locations.apply(lambda l: l.model_uri),
+        checkpoint_uri=locations.apply(lambda l: l.checkpoint_uri),
+        code_uri=code.uri if code else None,
+        teardown_schedules={k: s.name for k, s in auto.schedules.items()},
+        teardown_role_arn=auto.role.arn,
+    )
+    return {**common, **result.outputs}

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
+from trainstack.backends import PlatformOutputs
 from trainstack.components.data_lake import DataLake, DataLakeArgs
 from trainstack.components.training_network import TrainingNetwork, TrainingNetworkArgs
 from trainstack.model.config import PlatformStack
@@ -15,10 +15,16 @@ def build_platform(cfg: PlatformStack) -> dict[str, object]:
     """Register the platform's resources; return the outputs cluster stacks read."""
     p = cfg.platform
     tags = standard_tags(cfg)
+    lake_cfg = p.data_lake
     lake = DataLake(
         "datalake",
         DataLakeArgs(
-            **dataclasses.asdict(p.data_lake),
+            checkpoint_retention_days=lake_cfg.checkpoint_retention_days,
+            noncurrent_version_days=lake_cfg.noncurrent_version_days,
+            multipart_abort_days=lake_cfg.multipart_abort_days,
+            access_log_retention_days=lake_cfg.access_log_retention_days,
+            glue_database=lake_cfg.glue_database,
+            protect=lake_cfg.protect,
             glue_database_name="trainstack_" + re.sub(r"[^a-z0-9]", "_", cfg.stack.lower()),
             region=cfg.region,
             flow_logs=p.flow_logs,
@@ -42,24 +48,24 @@ def build_platform(cfg: PlatformStack) -> dict[str, object]:
 
     buckets = {zone: {"name": b.bucket, "arn": b.arn} for zone, b in lake.buckets.items()}
     buckets["logs"] = {"name": lake.log_bucket.bucket, "arn": lake.log_bucket.arn}
-    return {
-        "region": cfg.region,
-        "vpcId": network.vpc.id,
-        "egress": p.egress,
-        "availabilityZones": network.availability_zones,
-        "subnetIds": [s.id for s in network.compute_subnets],
-        "publicSubnetIds": [s.id for s in network.public_subnets],
-        "privateSubnetIds": [s.id for s in network.private_subnets],
-        "routeTableIds": [rt.id for rt in network.route_tables],
-        "securityGroupId": network.security_group.id,
-        "s3EndpointId": network.s3_endpoint.id,
-        "kmsKeyArn": lake.kms_key.arn,
-        "kmsKeyId": lake.kms_key.key_id,
-        "buckets": buckets,
-        "glueDatabase": lake.glue_database.name if lake.glue_database else None,
-        "protected": p.data_lake.protect,
-        **({"eks": shared_eks} if shared_eks is not None else {}),
-    }
+    return PlatformOutputs.to_outputs(
+        region=cfg.region,
+        vpc_id=network.vpc.id,
+        egress=p.egress,
+        availability_zones=network.availability_zones,
+        subnet_ids=[s.id for s in network.compute_subnets],
+        public_subnet_ids=[s.id for s in network.public_subnets],
+        private_subnet_ids=[s.id for s in network.private_subnets],
+        route_table_ids=[rt.id for rt in network.route_tables],
+        security_group_id=network.security_group.id,
+        s3_endpoint_id=network.s3_endpoint.id,
+        kms_key_arn=lake.kms_key.arn,
+        kms_key_id=lake.kms_key.key_id,
+        buckets=buckets,
+        glue_database=lake.glue_database.name if lake.glue_database else None,
+        protected=p.data_lake.protect,
+        eks=shared_eks,
+    )
 
 
 def _shared_eks(cfg: PlatformStack, network: TrainingNetwork) -> dict[str, object]:

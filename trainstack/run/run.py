@@ -18,6 +18,7 @@ from typing import Any
 
 from pulumi import automation as auto
 
+from trainstack import backends
 from trainstack.errors import ExitCode, UserError
 from trainstack.run import stages
 from trainstack.run.destroy import BUSY, KEPT, NOT_FOUND, REMOVED, destroy_stack
@@ -136,13 +137,14 @@ def down(
                 outputs = plain_outputs(stack.outputs())
             except auto.CommandError:
                 outputs = {}
-            if outputs and "backend" not in outputs:
+            backend_output = backends.ClusterOutputs.output_name("backend")
+            if outputs and backend_output not in outputs:
                 why = (
                     f"{stack_name} is not a trainstack cluster stack (its outputs have no `backend`: a platform?) "
                     "and `trainstack down` never destroys one. Fix: `pulumi destroy` if you really mean it"
                 )
                 return DownResult(stack_name, "refused", ExitCode.REFUSED, why)
-            if outputs.get("backend"):
+            if outputs.get(backend_output):
                 try:
                     import boto3
 

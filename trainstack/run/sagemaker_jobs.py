@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from trainstack.backends import ClusterOutputs, OutputsError
+from trainstack.backends.sagemaker import SageMakerOutputs
 from trainstack.errors import ExitCode, UserError
 from trainstack.model.config import ClusterStack, StackConfig
 from trainstack.model.run_locations import run_locations
@@ -21,7 +23,6 @@ from trainstack.model.sagemaker_request import create_training_job_request, job_
 from trainstack.model.tags import standard_tags
 
 FINISHED = ("Completed", "Failed", "Stopped")
-REQUIRED_OUTPUTS = ("roleArn", "kmsKeyArn", "buckets")
 
 
 class JobError(UserError):
@@ -69,27 +70,28 @@ def request_for_stack(cfg: StackConfig, outputs: Mapping[str, Any], *, now: dt.d
         shown = cfg.backend if isinstance(cfg, ClusterStack) else cfg.kind
         raise JobError(f"stack {cfg.stack} is not a sagemaker cluster stack (trainstack:backend = {shown})")
     c = cfg.cluster
-    missing = [k for k in REQUIRED_OUTPUTS if k not in outputs]
-    if missing:
-        raise JobError(f"stack {cfg.stack} has no output(s) {', '.join(missing)}: run `pulumi up` on it first")
+    try:
+        sm, stack = SageMakerOutputs.from_outputs(outputs), ClusterOutputs.from_outputs(outputs)
+    except OutputsError as exc:
+        raise JobError(f"stack {cfg.stack}: {exc}") from None
     now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
     if now >= c.expires_at:
         raise JobError(
             f"stack {cfg.stack} expired at {c.expires_at_iso}; its teardown may already have stopped "
             "jobs. Redeploy with a later trainstack:expiresAt or ttlHours"
         )
-    locations = run_locations(outputs["buckets"], c.job.dataset, c.owner, cfg.stack)
-    if c.job.workdir and not outputs.get("codeUri"):
+    locations = run_locations(sm.buckets, c.job.dataset, c.owner, cfg.stack)
+    if c.job.workdir and not stack.code_uri:
         raise JobError(f"stack {cfg.stack} sets job.workdir but has no codeUri output: run `pulumi up` on it first")
-    sg = [outputs["securityGroupId"]] if c.sagemaker.vpc and outputs.get("securityGroupId") else []
+    sg = [sm.security_group_id] if c.sagemaker.vpc else []
     spec = spec_from_config(
         c,
         locations=locations,
-        kms_key_arn=outputs["kmsKeyArn"],
-        subnet_ids=outputs.get("subnetIds") or [],
+        kms_key_arn=sm.kms_key_arn,
+        subnet_ids=sm.subnet_ids,
         security_group_ids=sg,
         tags=standard_tags(cfg),
-        code_uri=outputs.get("codeUri"),
+        code_uri=stack.code_uri,
     )
     # Jobs started here are not the stack's own job, so its teardown schedule cannot stop them:
     # SageMaker's own limits must end them by the stack's expiry.
@@ -98,7 +100,7 @@ def request_for_stack(cfg: StackConfig, outputs: Mapping[str, Any], *, now: dt.d
     wait = max(runtime, min(spec.max_wait_seconds or left, left)) if spec.spot else None
     spec = replace(spec, max_runtime_seconds=runtime, max_wait_seconds=wait)
     name = job_name(c.owner, cfg.stack, now.strftime("%Y%m%d-%H%M%S"))
-    return create_training_job_request(spec, job_name=name, role_arn=outputs["roleArn"], checkpoint_subdir=name)
+    return create_training_job_request(spec, job_name=name, role_arn=sm.role_arn, checkpoint_subdir=name)
 
 
 def start(client, request: Mapping[str, Any]) -> str:
@@ -174,12 +176,14 @@ def load_stack(stack: str, root: Path, outputs_file: Path | None = None) -> tupl
         raw = {k: v.value for k, v in deployed.get_all_config().items()}
         outputs = {k: v.value for k, v in deployed.outputs().items()}
     now = None
-    if outputs.get("expiresAt"):
+    # Read alone (request_for_stack reads the rest): a stack that is not deployed yet has no outputs.
+    expires_at = outputs.get(ClusterOutputs.output_name("expires_at"))
+    if isinstance(expires_at, str) and expires_at:
         # The deployed expiry is the truth (ttlHours counts from `pulumi up`). Validate the config as of
         # the deployment; whether the stack has expired since is request_for_stack's question.
         raw = {k: v for k, v in raw.items() if k != "trainstack:ttlHours"}
-        raw["trainstack:expiresAt"] = outputs["expiresAt"]
-        now = dt.datetime.fromisoformat(outputs["expiresAt"].replace("Z", "+00:00")) - dt.timedelta(hours=1)
+        raw["trainstack:expiresAt"] = expires_at
+        now = dt.datetime.fromisoformat(expires_at.replace("Z", "+00:00")) - dt.timedelta(hours=1)
     try:
         return parse_config(raw, project=project, stack=stack, now=now, root=str(root)), outputs
     except ConfigError as exc:

@@ -55,9 +55,6 @@ from trainstack.run.ui import Ui
 
 LAST_LOG_LINES = 50
 _PLATFORM_PLANS: dict[str, dict] = {}  # platform stack -> offline outputs, evaluated once per process
-# What a cluster stack reads from its platform (`require_output` in trainstack/programs/cluster.py; a test
-# keeps the two in step): a deployed platform without them cannot carry a cluster.
-PLATFORM_OUTPUTS = ("buckets", "region", "subnetIds", "securityGroupId", "kmsKeyArn")
 
 
 @dataclass
@@ -232,7 +229,7 @@ def check_platform(ctx: RunContext) -> None:
     cfg = ctx.plan.config
     ref = cfg.cluster.platform_stack
     try:
-        outputs = plain_outputs(ctx.driver().workspace().stack_outputs(ref))
+        raw = plain_outputs(ctx.driver().workspace().stack_outputs(ref))
     except auto.StackNotFoundError:
         raise RefusedError(
             f"trainstack:platformStack = {ref}: no such stack in the state backend{_backend_hint()}. A cluster "
@@ -245,21 +242,19 @@ def check_platform(ctx: RunContext) -> None:
             f"trainstack:platformStack = {ref}: reading its outputs failed: {first_line(exc)}. Fix: log in to the "
             "state backend that holds the platform (`pulumi login`, or PULUMI_BACKEND_URL)"
         ) from None
-    if not outputs:
+    if not raw:
         raise RefusedError(
             f"trainstack:platformStack = {ref}: the stack exists but has no outputs: it was never deployed, or "
             f"was destroyed. Fix: `pulumi up --stack {ref}`"
         )
-    missing = [k for k in PLATFORM_OUTPUTS if k not in outputs]
-    if missing:
+    try:  # what a cluster reads from its platform, as the platform program declares it
+        outputs = backends.PlatformOutputs.from_outputs(raw)
+    except backends.OutputsError as exc:
+        raise RefusedError(f"trainstack:platformStack = {ref}: {exc}") from None
+    if outputs.region != cfg.region:
         raise RefusedError(
-            f"trainstack:platformStack = {ref}: the deployed platform has no {', '.join(missing)} output(s) "
-            f"(deployed by an older trainstack?). Fix: `pulumi up --stack {ref}` with this checkout"
-        )
-    if outputs["region"] != cfg.region:
-        raise RefusedError(
-            f"aws:region = {cfg.region}: the deployed platform {ref} is in {outputs['region']}, and a cluster "
-            f"runs next to its data. Fix: --set aws:region={outputs['region']}"
+            f"aws:region = {cfg.region}: the deployed platform {ref} is in {outputs.region}, and a cluster "
+            f"runs next to its data. Fix: --set aws:region={outputs.region}"
         )
 
 
@@ -371,8 +366,11 @@ def up_stage(ctx: RunContext) -> None:
     except auto.CommandError as exc:
         raise UserError(_why(view, exc, "pulumi up failed"), ExitCode.FAILED) from None
     ctx.outputs = plain_outputs(up.outputs)
-    ctx.record.artifact_uri = ctx.outputs.get("artifactUri")
-    ctx.record.model_uri = ctx.outputs.get("modelUri") or ctx.outputs.get("modelArtifactUri")
+    try:
+        deployed = backends.ClusterOutputs.from_outputs(ctx.outputs)
+    except backends.OutputsError as exc:
+        raise UserError(f"the outputs of {ctx.name}: {exc}", ExitCode.FAILED) from None
+    ctx.record.artifact_uri, ctx.record.model_uri = deployed.artifact_uri, deployed.model_uri
     ctx.record.status = "running"
     ctx.recorder.write()
 

@@ -2,8 +2,9 @@
 
     build(ctx: ClusterContext) -> BackendResult
 
-which registers the backend's compute and returns the stack outputs it adds and the teardown
-actions the cluster's `AutoTeardown` must run at expiry. The cluster program finds the module through
+which registers the backend's compute and returns the stack outputs it adds (written with its
+declaration's outputs class: `<Backend>Outputs.to_outputs(...)`, see trainstack/backends/outputs.py) and
+the teardown actions the cluster's `AutoTeardown` must run at expiry. The cluster program finds the module through
 the backend's declaration (`trainstack.backends.get(name).program`) and knows nothing else about it.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 import pulumi
 
 from trainstack import backends
+from trainstack.backends.outputs import camel
 from trainstack.components.auto_teardown import TeardownAction
 from trainstack.model.config import ClusterConfig, ClusterStack
 from trainstack.model.run_locations import RunLocations
@@ -38,6 +40,10 @@ class ClusterContext:
     # fetches and unpacks it before job.command (see trainstack/code_delivery.py).
     code_uri: pulumi.Output[str] | None = None
 
+    def platform_output(self, field_name: str, *, required: bool = True) -> pulumi.Output[Any]:
+        """The platform stack's output of a `PlatformOutputs` field (a typo fails the plan, naming it)."""
+        return platform_output(self.platform, field_name, required=required)
+
     @property
     def cluster(self) -> ClusterConfig:
         return self.cfg.cluster
@@ -49,6 +55,12 @@ class ClusterContext:
     @property
     def region(self) -> str:
         return self.cfg.region
+
+
+def platform_output(platform: pulumi.StackReference, field_name: str, *, required: bool = True) -> pulumi.Output[Any]:
+    """One output of the platform stack, by its `PlatformOutputs` field (required: the plan fails without it)."""
+    name = backends.PlatformOutputs.output_name(field_name)
+    return platform.require_output(name) if required else platform.get_output(name)
 
 
 @dataclass(frozen=True)
@@ -65,4 +77,16 @@ def build(ctx: ClusterContext) -> BackendResult:
     result = importlib.import_module(declared.program).build(ctx)
     if not result.teardown:
         raise pulumi.RunError(f"backend {name} returned no teardown action: every cluster must turn itself off")
+    declared_names = set(declared.outputs.output_names())
+    unknown = sorted(set(result.outputs) - declared_names)
+    missing = sorted({camel(f) for f in declared.outputs.required()} - set(result.outputs))
+    if unknown or missing:
+        raise pulumi.RunError(
+            f"backend {name} exported outputs that do not match {declared.outputs.__name__}: "
+            + "; ".join(
+                ([f"undeclared {', '.join(unknown)}"] if unknown else [])
+                + ([f"missing {', '.join(missing)}"] if missing else [])
+            )
+            + f". Write them with {declared.outputs.__name__}.to_outputs(...)"
+        )
     return result

@@ -2,31 +2,33 @@
 
 from __future__ import annotations
 
+from trainstack.backends.ecs import EcsOutputs
 from trainstack.components import auto_teardown as teardown
-from trainstack.components.ecs_training_cluster import EcsTrainingCluster, EcsTrainingClusterArgs
+from trainstack.components.ecs_training_cluster import CONTAINER_NAME, EcsTrainingCluster, EcsTrainingClusterArgs
 from trainstack.programs.backends import BackendResult, ClusterContext
 from trainstack.programs.backends.self_managed import training_cluster_args
 
 
 def build(ctx: ClusterContext) -> BackendResult:
-    ecs = EcsTrainingCluster("training", training_cluster_args(ctx, EcsTrainingClusterArgs))
+    args = training_cluster_args(ctx, EcsTrainingClusterArgs, family=ctx.cluster.gpu.family)
+    ecs = EcsTrainingCluster("training", args)
     group = ecs.capacity.group
     return BackendResult(
-        outputs={
-            "clusterName": ecs.cluster.name,
-            "clusterArn": ecs.cluster.arn,
-            "capacityProviderName": ecs.capacity_provider.name,
-            "taskDefinitionArn": ecs.task_definition.arn,
-            "containerName": "training",
-            "logGroupName": ecs.log_group.name,
-            "taskRoleArn": ecs.task_role.arn,
-            "executionRoleArn": ecs.execution_role.arn,
-            "nodeRoleArn": ecs.capacity.role.arn,
-            "groupName": group.name,
-            "groupArn": group.arn,
-            "amiId": ecs.capacity.ami_id,
-            "runTaskCommand": ecs.run_task_command(),
-        },
+        outputs=EcsOutputs.to_outputs(
+            cluster_name=ecs.cluster.name,
+            cluster_arn=ecs.cluster.arn,
+            capacity_provider_name=ecs.capacity_provider.name,
+            task_definition_arn=ecs.task_definition.arn,
+            container_name=CONTAINER_NAME,
+            log_group_name=ecs.log_group.name,
+            task_role_arn=ecs.task_role.arn,
+            execution_role_arn=ecs.execution_role.arn,
+            node_role_arn=ecs.capacity.role.arn,
+            group_name=group.name,
+            group_arn=group.arn,
+            ami_id=ecs.capacity.ami_id,
+            run_task_command=ecs.run_task_command(),
+        ),
         teardown=(
             teardown.scale_group_to_zero(group.name, group.arn),
             teardown.shut_down_group_instances(group.name, ctx.region, ctx.account_id),

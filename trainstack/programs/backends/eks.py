@@ -10,6 +10,7 @@ from typing import Any
 
 import pulumi
 
+from trainstack.backends.eks import EksOutputs
 from trainstack.components import auto_teardown as teardown
 from trainstack.components.eks_training_cluster import EksTrainingCluster, EksTrainingClusterArgs, SharedControlPlane
 from trainstack.components.eks_training_job import EksTrainingJob
@@ -39,7 +40,7 @@ def _platform_eks(ctx: ClusterContext) -> SharedControlPlane:
             )
         return value
 
-    shared = ctx.platform.get_output("eks").apply(check)
+    shared = ctx.platform_output("eks", required=False).apply(check)
     return SharedControlPlane(*(shared.apply(_item(k)) for k in PLATFORM_EKS_KEYS))
 
 
@@ -49,13 +50,12 @@ def _item(key: str) -> Callable[[dict[str, Any]], Any]:
 
 def build(ctx: ClusterContext) -> BackendResult:
     c = ctx.cluster
-    eks = c.eks
+    eks, gpu, job = c.eks, c.gpu, c.job
     shared = _platform_eks(ctx) if eks.mode == "shared" else None
     extended = eks_support_status(eks.version, dt.datetime.now(dt.timezone.utc).date()) == "extended"
     cluster = EksTrainingCluster(
         "eks",
         EksTrainingClusterArgs(
-            cluster=c,
             stack=ctx.stack,
             region=ctx.region,
             account_id=ctx.account_id,
@@ -63,27 +63,45 @@ def build(ctx: ClusterContext) -> BackendResult:
             security_group_id=ctx.security_group_id,
             locations=ctx.locations,
             kms_key_arn=ctx.kms_key_arn,
-            shared=shared,
+            instance_types=gpu.instance_types,
+            image=job.image,
+            max_instances=gpu.max_instances,
+            capacity_type=req.capacity_type(gpu.spot_percent),
+            ami_type=eks.ami_type,
+            release_version=eks.release_version,
+            root_volume_gib=gpu.root_volume_gib,
+            placement_group=gpu.placement_group,
+            command=job.command,
+            environment=job.environment,
+            nodes=job.nodes,
+            gpus_per_node=job.gpus_per_node,
+            master_port=job.master_port,
+            peer_timeout_minutes=job.peer_timeout_minutes,
+            max_runtime_seconds=c.max_runtime_seconds,
             code_uri=ctx.code_uri,
+            shared=shared,
+            version=eks.version,
+            public_access_cidrs=eks.public_access_cidrs,
+            system_instance_type=eks.system_instance_type,
             extended_support=extended and shared is None,
             tags=ctx.tags,
         ),
     )
     namespace = req.namespace_name(ctx.stack)
     return BackendResult(
-        outputs={
-            "eksMode": eks.mode,
-            "clusterName": cluster.cluster_name,
-            "kubernetesVersion": cluster.version,
-            "namespace": namespace,
-            "jobName": req.JOB_NAME,
-            "nodeGroupNames": [g.node_group_name for g in cluster.gpu.groups.values()],
-            "trainingRoleArn": cluster.training.role.arn,
-            "kubeconfig": cluster.kubeconfig,
-            "updateKubeconfigCommand": pulumi.Output.format(
+        outputs=EksOutputs.to_outputs(
+            eks_mode=eks.mode,
+            cluster_name=cluster.cluster_name,
+            kubernetes_version=cluster.version,
+            namespace=namespace,
+            job_name=req.JOB_NAME,
+            node_group_names=[g.node_group_name for g in cluster.gpu.groups.values()],
+            training_role_arn=cluster.training.role.arn,
+            kubeconfig=cluster.kubeconfig,
+            update_kubeconfig_command=pulumi.Output.format(
                 "aws eks update-kubeconfig --name {0} --region {1}", cluster.cluster_name, ctx.region
             ),
-            "logsCommand": EksTrainingJob.logs_command(namespace, c.job.nodes),
-        },
+            logs_command=EksTrainingJob.logs_command(namespace, c.job.nodes),
+        ),
         teardown=teardown.scale_node_groups_to_zero(cluster.teardown_targets()),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 
+from trainstack.backends.sagemaker import SageMakerOutputs
 from trainstack.components import auto_teardown as teardown
 from trainstack.components.sagemaker_training_job import SageMakerTrainingJob, SageMakerTrainingJobArgs
 from trainstack.programs.backends import BackendResult, ClusterContext
@@ -21,41 +22,61 @@ def _warn_without_nat(ctx: ClusterContext) -> None:
                 "sagemaker.vpc: false."
             )
 
-    ctx.platform.get_output("egress").apply(check_egress)
+    ctx.platform_output("egress", required=False).apply(check_egress)
 
 
 def build(ctx: ClusterContext) -> BackendResult:
     c = ctx.cluster
-    if c.sagemaker.vpc:
+    settings = c.sagemaker
+    if settings.vpc:
         _warn_without_nat(ctx)
     sm = SageMakerTrainingJob(
         "training",
         SageMakerTrainingJobArgs(
-            cluster=c,
+            owner=c.owner,
             stack=ctx.stack,
             region=ctx.region,
             account_id=ctx.account_id,
             locations=ctx.locations,
             kms_key_arn=ctx.kms_key_arn,
-            subnet_ids=ctx.subnet_ids if c.sagemaker.vpc else [],
-            security_group_id=ctx.security_group_id if c.sagemaker.vpc else None,
-            tags=ctx.tags,
+            # The same mapping as sagemaker_request.spec_from_config, which `trainstack sagemaker start`
+            # uses for further jobs of the stack (tests/components/test_sagemaker_training_job.py compares them).
+            image=c.job.image,
+            instance_type=c.gpu.instance_types[0],
+            instance_count=c.job.nodes,
+            volume_gib=c.gpu.root_volume_gib,
+            command=c.job.command,
+            environment=c.job.environment,
+            hyperparameters=settings.hyperparameters,
+            processes_per_host=c.job.gpus_per_node,
             code_uri=ctx.code_uri,
+            spot=settings.spot,
+            max_runtime_seconds=c.max_runtime_seconds,
+            max_wait_seconds=c.max_wait_seconds if settings.spot else None,
+            input_mode=settings.input_mode,
+            distribution=settings.distribution,
+            checkpoints=settings.checkpoints,
+            checkpoint_local_path=settings.checkpoint_local_path,
+            retry_attempts=settings.retry_attempts,
+            vpc=settings.vpc,
+            subnet_ids=ctx.subnet_ids if settings.vpc else [],
+            security_group_id=ctx.security_group_id if settings.vpc else None,
+            tags=ctx.tags,
         ),
     )
     return BackendResult(
-        outputs={
-            "trainingJobName": sm.job_name,
-            "trainingJobArn": sm.job_arn,
-            "roleArn": sm.role.arn,
-            "kmsKeyArn": ctx.kms_key_arn,
-            "subnetIds": ctx.subnet_ids,
-            "securityGroupId": ctx.security_group_id,
-            "buckets": ctx.platform.require_output("buckets"),
-            "modelArtifactUri": pulumi.Output.all(ctx.locations, sm.job_name).apply(
+        outputs=SageMakerOutputs.to_outputs(
+            training_job_name=sm.job_name,
+            training_job_arn=sm.job_arn,
+            role_arn=sm.role.arn,
+            kms_key_arn=ctx.kms_key_arn,
+            subnet_ids=ctx.subnet_ids,
+            security_group_id=ctx.security_group_id,
+            buckets=ctx.platform_output("buckets"),
+            model_artifact_uri=pulumi.Output.all(ctx.locations, sm.job_name).apply(
                 lambda a: f"{a[0].artifact_uri}{a[1]}/output/model.tar.gz"
             ),
-        },
+        ),
         # From the job's name, not `sm.job.arn`: the resource is created only once the job has ended, and a
         # schedule waiting for it would never stop a running job.
         teardown=(teardown.stop_training_job(sm.job_name, sm.job_arn),),

@@ -1,8 +1,9 @@
 """Job followers: start or detect a cluster stack's training job and follow it to the end (boto3).
 
 One module per backend, named by the backend's declaration (`trainstack.backends`, `follower`) and
-found by the stack's `backend` output. Each module's
-follower takes the stack outputs and a boto3 session and implements:
+found by the stack's `backend` output. Each module's follower takes the stack outputs and a boto3 session,
+reads the outputs through the typed contract (`ClusterOutputs` and the backend's own outputs class,
+`trainstack/backends/outputs.py`: a missing output is an `OutputsError` naming it) and implements:
 
     submit()            start the job (ecs) or nothing (ec2, sagemaker, eks: `up` started it)
     poll() -> JobState  pending | running | succeeded | failed, with the reason
@@ -57,9 +58,10 @@ class JobFollower(Protocol):
 
 
 def follower_for(outputs: Mapping[str, Any], session: Any) -> JobFollower:
-    declared = backends.find(str(outputs.get("backend")))
+    backend = backends.ClusterOutputs.from_outputs(outputs).backend
+    declared = backends.find(backend)
     if declared is None or not declared.follower:
-        raise KeyError(f"no job follower for backend {outputs.get('backend')!r} (known: {', '.join(followed())})")
+        raise KeyError(f"no job follower for backend {backend!r} (known: {', '.join(followed())})")
     module, _, cls = declared.follower.partition(":")
     return getattr(importlib.import_module(module), cls)(outputs, session)
 

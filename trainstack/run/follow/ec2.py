@@ -7,6 +7,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from trainstack.backends import ClusterOutputs
+from trainstack.backends.ec2 import Ec2Outputs
 from trainstack.run.follow import (
     FAILED,
     PENDING,
@@ -21,11 +23,12 @@ from trainstack.run.follow import (
 
 class Ec2Follower:
     def __init__(self, outputs: Mapping[str, Any], session: Any):
-        self.o = outputs
-        region = outputs["region"]
+        self.stack = ClusterOutputs.from_outputs(outputs)
+        self.o = Ec2Outputs.from_outputs(outputs)
+        region = self.stack.region
         self.s3 = session.client("s3", region_name=region)
         self.autoscaling = session.client("autoscaling", region_name=region)
-        self.logs = LogTail(session.client("logs", region_name=region), outputs["logGroupName"])
+        self.logs = LogTail(session.client("logs", region_name=region), self.o.log_group_name)
         self.in_service = 0
 
     def submit(self) -> None:
@@ -48,12 +51,12 @@ class Ec2Follower:
             return {}
 
     def poll(self) -> JobState:
-        if self._marker(self.o["successMarkerUri"]) is not None:
+        if self._marker(self.o.success_marker_uri) is not None:
             return JobState(SUCCEEDED, "_SUCCESS written")
-        failed = self._marker(self.o["artifactUri"] + "_FAILED")
+        failed = self._marker(self.stack.artifact_uri + "_FAILED")
         if failed is not None:
             return JobState(FAILED, f"_FAILED written: {json.dumps(failed)[:500]}")
-        groups = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[self.o["groupName"]])[
+        groups = self.autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[self.o.group_name])[
             "AutoScalingGroups"
         ]
         self.in_service = sum(
@@ -73,15 +76,12 @@ class Ec2Follower:
         return lines
 
     def stop(self) -> None:
-        self.autoscaling.update_auto_scaling_group(
-            AutoScalingGroupName=self.o["groupName"], MinSize=0, DesiredCapacity=0
-        )
+        self.autoscaling.update_auto_scaling_group(AutoScalingGroupName=self.o.group_name, MinSize=0, DesiredCapacity=0)
 
     def stalled(self) -> str:
         return "; ".join(
-            ["no node of the group reached InService"]
-            + failed_scaling_activities(self.autoscaling, self.o["groupName"])
+            ["no node of the group reached InService"] + failed_scaling_activities(self.autoscaling, self.o.group_name)
         )
 
     def model_uri(self) -> str | None:
-        return self.o.get("modelUri")
+        return self.stack.model_uri

@@ -18,6 +18,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from trainstack.backends import ClusterOutputs
+from trainstack.backends.eks import EksOutputs
 from trainstack.run.follow import FAILED, PENDING, RUNNING, SUCCEEDED, JobState, failed_scaling_activities
 
 TOKEN_PREFIX = "k8s-aws-v1."
@@ -66,16 +68,15 @@ def eks_token(sts: Any, cluster_name: str) -> str:
     return TOKEN_PREFIX + base64.urlsafe_b64encode(url.encode()).decode().rstrip("=")
 
 
-def _endpoint_and_ca(outputs: Mapping[str, Any], eks: Any) -> tuple[str, str]:
-    """Server and CA data from the `kubeconfig` output (run hands secrets over decrypted); without it
-    (or when it arrives masked) from `eks:DescribeCluster`."""
-    raw = outputs.get("kubeconfig")
+def _endpoint_and_ca(outputs: EksOutputs, eks: Any) -> tuple[str, str]:
+    """Server and CA data from the `kubeconfig` output (run hands secrets over decrypted); when it
+    arrives masked (`[secret]`) or unreadable, from `eks:DescribeCluster`."""
     try:
-        cfg: Any = json.loads(raw) if isinstance(raw, str) else raw
+        cfg: Any = json.loads(outputs.kubeconfig)
         cluster = cfg["clusters"][0]["cluster"]
         return cluster["server"], cluster["certificate-authority-data"]
     except (TypeError, ValueError, KeyError, IndexError):
-        c = eks.describe_cluster(name=outputs["clusterName"])["cluster"]
+        c = eks.describe_cluster(name=outputs.cluster_name)["cluster"]
         return c["endpoint"], c["certificateAuthority"]["data"]
 
 
@@ -157,14 +158,15 @@ def _parse_ts(stamp: str) -> tuple[str, int]:
 
 class EksFollower:
     def __init__(self, outputs: Mapping[str, Any], session: Any, *, clock: Callable[[], float] = time.monotonic):
-        self.o = outputs
-        region = outputs["region"]
-        self.cluster = outputs["clusterName"]
-        self.ns, self.job = outputs["namespace"], outputs["jobName"]
+        self.stack = ClusterOutputs.from_outputs(outputs)
+        self.o = EksOutputs.from_outputs(outputs)
+        region = self.stack.region
+        self.cluster = self.o.cluster_name
+        self.ns, self.job = self.o.namespace, self.o.job_name
         self.eks = session.client("eks", region_name=region)
         self.autoscaling = session.client("autoscaling", region_name=region)
         sts = session.client("sts", region_name=region)
-        server, ca = _endpoint_and_ca(outputs, self.eks)
+        server, ca = _endpoint_and_ca(self.o, self.eks)
         self.api = KubeApi(server, ca, lambda: eks_token(sts, self.cluster), clock=clock)
         self.job_path = f"/apis/batch/v1/namespaces/{self.ns}/jobs/{self.job}"
         self._pod: str | None = None
@@ -287,7 +289,7 @@ class EksFollower:
             reasons.append(f"(could not list the Job's pods: {exc})")
         if not reasons:
             reasons.append("no pod of the Job was scheduled or started")
-        for group in self.o.get("nodeGroupNames") or []:
+        for group in self.o.node_group_names:
             reasons += self._node_group_problems(group)
         return "; ".join(reasons)
 
@@ -305,4 +307,4 @@ class EksFollower:
         return out
 
     def model_uri(self) -> str | None:
-        return self.o.get("modelUri")
+        return self.stack.model_uri

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from trainstack.backends import ClusterOutputs
+from trainstack.backends.sagemaker import SageMakerOutputs
 from trainstack.run import sagemaker_jobs
 from trainstack.run.follow import FAILED, PENDING, RUNNING, SUCCEEDED, JobState, LogTail
 
@@ -15,10 +17,11 @@ _STARTING = {"Starting", "LaunchingMLInstances", "PreparingTrainingStack", "Pend
 
 class SageMakerFollower:
     def __init__(self, outputs: Mapping[str, Any], session: Any):
-        self.o = outputs
-        self.name = outputs["trainingJobName"]
-        self.sm = session.client("sagemaker", region_name=outputs["region"])
-        self.logs = LogTail(session.client("logs", region_name=outputs["region"]), LOG_GROUP)
+        self.stack = ClusterOutputs.from_outputs(outputs)
+        self.o = SageMakerOutputs.from_outputs(outputs)
+        self.name = self.o.training_job_name
+        self.sm = session.client("sagemaker", region_name=self.stack.region)
+        self.logs = LogTail(session.client("logs", region_name=self.stack.region), LOG_GROUP)
         self.status: sagemaker_jobs.JobStatus | None = None
 
     def submit(self) -> None:
@@ -53,4 +56,4 @@ class SageMakerFollower:
     def model_uri(self) -> str | None:
         if self.status and self.status.model_artifacts:
             return self.status.model_artifacts
-        return self.o.get("modelArtifactUri")
+        return self.o.model_artifact_uri
