@@ -110,7 +110,7 @@ def test_eks_addons_missing_for_the_version_fail(make_ctx):
     assert checks["add-on coredns"].status is Status.FAIL and checks["add-on vpc-cni"].status is Status.PASS
 
 
-def test_diagnose_on_a_ready_account_exits_0_and_json_lists_every_check(make_ctx, monkeypatch):
+def test_diagnose_on_a_ready_account_exits_0_and_json_lists_every_check(make_ctx, monkeypatch, platform_outputs):
     import trainstack.doctor.runner as runner
     from tests.doctor.fakes import clients
     from trainstack.doctor.aws import Aws
@@ -124,7 +124,8 @@ def test_diagnose_on_a_ready_account_exits_0_and_json_lists_every_check(make_ctx
         s3.create_bucket(Bucket=b)
     s3.put_object(Bucket="lake-raw", Key="cifar10/v1/data.bin", Body=b"x")
     key = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
-    outputs = {
+    outputs = {  # what the platform program exports (offline), pointed at the moto resources
+        **platform_outputs,
         "region": "us-east-1",
         "subnetIds": [subnet],
         "buckets": {z: {"name": f"lake-{z}", "arn": f"arn:aws:s3:::lake-{z}"} for z in ("raw", "artifacts")},

@@ -70,6 +70,6 @@ BACKEND = Backend(
     ),
     outputs=Ec2Outputs,
     idle=IdleCost.NOTHING,
-    idle_note="Idle: the GPU group sits at zero instances; the ECS cluster, schedules and roles cost nothing.",
+    idle_note="Idle: the GPU group sits at zero instances; the launch template, schedules and roles cost nothing.",
     ami_rows=tuple(_row(a) for a in ("Turing", "Ampere", "Ada Lovelace", "Hopper")),
 )

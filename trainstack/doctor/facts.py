@@ -109,7 +109,7 @@ class StackFacts:
 
     @property
     def universal_targets(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(s.target for s in self.schedules))
+        return tuple(sorted({s.target for s in self.schedules}))  # stable: schedules register in any order
 
 
 def _num(value: Any, default: int = 0) -> int:

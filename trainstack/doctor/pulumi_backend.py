@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlparse
 
+from trainstack.backends import outputs as contract
 from trainstack.doctor.aws import short_error
 from trainstack.doctor.context import Context, PlatformOutputs
 from trainstack.doctor.result import Check, failed, passed, skipped, warned
@@ -219,15 +220,17 @@ def read_platform(ctx: Context, cli: PulumiCli | None, outputs_file: Path | None
                 "or pass --platform-outputs FILE (`pulumi stack output --json -s NAME > FILE`)",
             )
         ]
-    missing = [k for k in ("region", "subnetIds", "buckets", "kmsKeyArn") if k not in outputs]
-    if missing:
-        ctx.platform_error = f"no {', '.join(missing)} output"
+    try:  # what a platform exports, by the contract the platform program writes (trainstack/backends/outputs.py)
+        contract.PlatformOutputs.from_outputs(outputs)
+    except contract.OutputsError as exc:
+        ctx.platform_error = str(exc)
         return [
             failed(
                 "platform",
                 what,
-                f"trainstack:platformStack = {name} has no {', '.join(missing)} output: not a trainstack platform?",
-                "point trainstack:platformStack at a deployed trainstack platform stack",
+                f"trainstack:platformStack = {name}: {exc} (not a trainstack platform, or one deployed by an older "
+                "trainstack?)",
+                "point trainstack:platformStack at a deployed trainstack platform stack, or `pulumi up` it again",
             )
         ]
     ctx.platform = PlatformOutputs(name, dict(outputs))
