@@ -40,8 +40,10 @@ def test_the_wheel_holds_one_top_level_package_with_components_scripts_and_data(
         "trainstack/policies/PulumiPolicy.yaml",
         "trainstack/policies/__main__.py",
         "trainstack/programs/program.py",
+        "trainstack/cli/plan.py",
     ):
         assert needed in names, needed
     assert not [n for n in names if "/tests/" in n or n.startswith("trainstack/stacks/")]
     entry = zipfile.ZipFile(wheel).read(wheel.name.split("-py3")[0] + ".dist-info/entry_points.txt").decode()
-    assert "trainstack = trainstack.cli.main:main" in entry
+    assert "trainstack = trainstack.cli.entry:main" in entry
+    assert not [n for n in names if n.endswith("bench.py")]  # a development tool (tools/), not shipped

@@ -16,77 +16,25 @@ from typing import Any, Optional
 import typer
 from typer.core import TyperGroup
 
+from trainstack.cli import plan as plan_help
+from trainstack.cli.report import DEBUG_ENV, user_error_for
+from trainstack.cli.report import report as report_error
 from trainstack.errors import ExitCode, UserError
 
 _JSON = "trainstack.json"  # ctx.meta key: this invocation prints JSON on stdout
-_DEBUG_ENV = "TRAINSTACK_DEBUG"
+_DEBUG_ENV = DEBUG_ENV
 
 
 class _Commands(TyperGroup):
-    """The one place errors are turned into messages and exit codes."""
+    """The one place errors are turned into messages and exit codes (trainstack.cli.report)."""
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override] # typer's Context is the one it passes
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # typer's own (its vendored click's): usage errors (exit 2), typer.Exit
-        except UserError as exc:
-            _report(ctx, exc)
-        except KeyboardInterrupt:
-            _report(ctx, UserError("interrupted", ExitCode.INTERRUPTED))
-        except Exception as exc:  # noqa: BLE001 - the last line of defence: never a bare traceback
-            known = _known(exc)
-            if known is not None:
-                _report(ctx, known)
-            if os.environ.get(_DEBUG_ENV):
-                import traceback
-
-                traceback.print_exc()
-            _report(
-                ctx,
-                UserError(
-                    f"unexpected error: {type(exc).__name__}: {exc}. This is a bug in trainstack: rerun with --debug "
-                    "for the traceback and report it",
-                    ExitCode.INTERNAL,
-                ),
-            )
-
-
-def _known(exc: BaseException) -> UserError | None:
-    """AWS SDK and Pulumi CLI errors that escaped a command, as messages with a fix."""
-    from trainstack.fleet.aws import user_error
-
-    found = user_error(exc)
-    if found is not None:
-        return found
-    try:
-        from pulumi import automation as auto
-    except ImportError:  # pragma: no cover
-        return None
-    if isinstance(exc, auto.StackNotFoundError):
-        from trainstack.run.destroy import first_line
-
-        return UserError(
-            f"pulumi: {first_line(exc)}. Fix: check the stack name (`pulumi stack ls`)", ExitCode.NOT_FOUND
-        )
-    if isinstance(exc, auto.CommandError):
-        from trainstack.run.destroy import first_line
-
-        return UserError(f"pulumi: {first_line(exc)}")
-    if isinstance(exc, OSError) and exc.filename:
-        return UserError(f"{exc.filename}: {exc.strerror}")
-    return None
-
-
-def _report(ctx: typer.Context, exc: UserError) -> None:
-    from trainstack.run.ui import console
-
-    if ctx.meta.get(_JSON):  # scripts read stdout: the error is the JSON document, and nothing else is printed
-        print(json.dumps(exc.to_json(), indent=2, default=str))
-    else:
-        # The message names keys and values: printed verbatim, never re-wrapped or marked up.
-        console(stderr=True).print(f"error: {exc.message}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(code=int(exc.exit_code))
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the last line of defence: never a bare traceback
+            raise typer.Exit(code=report_error(user_error_for(exc), json_mode=bool(ctx.meta.get(_JSON)))) from None
 
 
 def _json_mode(ctx: typer.Context, value: bool) -> bool:
@@ -151,51 +99,19 @@ def _root(
 ROOT_OPTION = typer.Option(None, "--root", help="Project root (default: this checkout).")
 
 
-@app.command("plan")
+@app.command("plan", help=plan_help.HELP)
 def plan_cmd(
-    stack: str = typer.Argument("platform", help="Stack name: reads stacks/Pulumi.STACK.yaml."),
-    as_json: bool = json_option("Machine-readable output."),
-    root: Optional[Path] = ROOT_OPTION,
-    fmt: str = typer.Option(
-        "text",
-        "--format",
-        help="text (tree, cost, timing), mermaid or dot (the component "
-        "tree, the platform reference and the data flow as a diagram).",
-    ),
-    live_prices: bool = typer.Option(
-        False,
-        "--live-prices",
-        help="Price from AWS (Price List API, spot price history; needs credentials) instead of the packaged table.",
-    ),
+    stack: str = typer.Argument("platform", help=plan_help.STACK_HELP),
+    as_json: bool = json_option(plan_help.JSON_HELP),
+    root: Optional[Path] = typer.Option(None, "--root", help=plan_help.ROOT_HELP),
+    fmt: str = typer.Option("text", "--format", help=plan_help.FORMAT_HELP),
+    live_prices: bool = typer.Option(False, "--live-prices", help=plan_help.LIVE_PRICES_HELP),
 ) -> None:
-    """Evaluate a stack offline (mock engine): resource tree, validation, cost. No AWS, no Pulumi CLI."""
-    from trainstack.plan.planner import REPO_ROOT, PlanError, plan
-    from trainstack.plan.render import render, to_json
-    from trainstack.run.ui import console
-
-    if fmt not in ("text", "mermaid", "dot"):
-        raise UserError(f"--format {fmt}: not a format. Fix: use text, mermaid or dot")
-    try:
-        result = plan(stack, root or REPO_ROOT, live_prices=live_prices)
-    except PlanError as exc:
-        raise UserError(
-            f"plan failed for stack {stack}: {exc.message}", payload={"stack": stack, "ok": False, "error": exc.message}
-        ) from None
-    err = console(stderr=True)
-    if as_json:
-        _print_json({"ok": not result.findings, **to_json(result)})
-    elif fmt != "text":
-        from trainstack.plan.diagram import FORMATS
-
-        print(FORMATS[fmt](result), end="")
-        for f in result.findings:
-            err.print(f"provider-schema finding: {f}", highlight=False, markup=False, soft_wrap=True)
-    else:
-        render(result, console())
-    if result.policy is not None and result.policy.mandatory:
-        raise typer.Exit(code=ExitCode.REFUSED)  # a mandatory policy violation: `pulumi preview` would fail too
-    if result.findings:  # inputs the provider would refuse: fail like bad config does
-        raise typer.Exit(code=ExitCode.REFUSED)
+    """The same command as `trainstack.cli.plan.command`, which the console script runs for `trainstack plan`;
+    this one serves `trainstack --debug plan ...` (and lists `plan` in `trainstack --help`)."""
+    code = plan_help.plan_command(stack, as_json=as_json, root=root, fmt=fmt, live_prices=live_prices)
+    if code:
+        raise typer.Exit(code=code)
 
 
 sagemaker_app = typer.Typer(no_args_is_help=True, help="Training jobs on a deployed sagemaker cluster stack.")

@@ -13,7 +13,7 @@ Then the slowest stack is profiled (a sampling profiler in a process that first 
 what the plan costs beyond the floor is seen) and its top three costs are printed, each named by what
 it is (`import botocore`, `policy pack`, `program: EcsTrainingCluster`, ...), so a regression names its cause.
 
-    python scripts/bench.py [--runs N] [--target X] [STACK ...]
+    python tools/bench.py [--runs N] [--target X] [STACK ...]
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def load() -> str:
 
 PHASES = [  # (path part, function or None for any) -> label; the innermost match names a non-import sample
     ("/typer/", None, "cli"),
-    ("trainstack/cli/main.py", None, "cli"),
+    ("trainstack/cli/", None, "cli"),
     ("trainstack/plan/planner.py", "plan", "planner"),
     ("trainstack/plan/planner.py", "load_raw_config", "reading the stack file"),
     ("trainstack/plan/planner.py", "platform_outputs", "platform outputs (stack reference)"),
@@ -162,6 +162,7 @@ def profile(stack: str, touches: list[str], interval: float = 0.001) -> dict[str
     """CPU seconds beyond the floor per label, for one `trainstack plan STACK` in this process."""
     exec(floor_code(touches), {})
     main = threading.main_thread().ident
+    assert main is not None
     counts: collections.Counter[str] = collections.Counter()
     done = threading.Event()
 
@@ -185,10 +186,11 @@ def profile(stack: str, touches: list[str], interval: float = 0.001) -> dict[str
     thread.start()
     devnull = open(os.devnull, "w")
     real_stdout, sys.stdout = sys.stdout, devnull
+    sys.argv = ["trainstack", "plan", stack]
     try:
-        from trainstack.cli.main import app
+        from trainstack.cli.entry import main as trainstack
 
-        app(["plan", stack], standalone_mode=False)
+        trainstack()  # what the console script runs
     except SystemExit:
         pass
     finally:
@@ -227,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
         floor_argv = [sys.executable, "-c", floor_code(touches)]
         plan_argv = [trainstack, "plan", stack]
         cpu_of(floor_argv), cpu_of(plan_argv)  # warm-up: the page cache, .pyc files, the platform outputs
-        floors, plans, ratios = [], [], []
+        floors: list[float] = []
+        plans: list[float] = []
+        ratios: list[float] = []
         for i in range(args.runs):
             order = [(floor_argv, floors), (plan_argv, plans)]
             for argv_, into in order if i % 2 == 0 else order[::-1]:
