@@ -23,7 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from trainstack.model import iam_documents as docs
-from trainstack.model.scheduler_input import to_universal
+from trainstack.model.scheduler_input import to_universal_remembered
 
 
 def universal_target_arn(service: str, api_action: str, partition: str = "aws") -> str:
@@ -133,7 +133,7 @@ def _universal_input(action: TeardownAction) -> Callable[[str], str]:
     trainstack/model/scheduler_input.py; without it an eks call fails on "missing ClusterName")."""
 
     def convert(text: str) -> str:
-        return json.dumps(to_universal(action.service, action.api_action, json.loads(text)))
+        return json.dumps(to_universal_remembered(action.service, action.api_action, json.loads(text)))
 
     return convert
 

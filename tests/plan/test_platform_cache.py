@@ -54,7 +54,7 @@ def test_an_edited_platform_stack_file_is_evaluated_anew(monkeypatch, tmp_path, 
     assert evaluations == ["platform"] and len(first["availabilityZones"]) == 2
     assert outputs(root) == first and evaluations == ["platform"]  # unchanged: served from the cache
     stored = list((tmp_path / "cache" / "platform-outputs").glob("*.json"))
-    assert len(stored) == 1 and json.loads(stored[0].read_text())["outputs"] == first
+    assert len(stored) == 1 and json.loads(stored[0].read_text())["value"] == first
 
     stack_file = root / "stacks" / "Pulumi.platform.yaml"
     stack_file.write_text(stack_file.read_text().replace("trainstack:azCount: 2", "trainstack:azCount: 3"))

@@ -16,13 +16,35 @@ Map keys (tags, labels, SSM document parameters) are data, not member names, and
 from __future__ import annotations
 
 import functools
-from typing import Any
+import json
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from trainstack.model import memo
+
+T = TypeVar("T")
+
+
+def remembered(kind: str, key: Any, compute: Callable[[], T]) -> T:
+    """`compute()` (a pure function of botocore's models and `key`), kept between plans (trainstack/model/memo.py)
+    under the installed botocore's version, its data path and `key`: a plan whose requests did not change
+    neither imports botocore nor loads a model. The value must survive a JSON round trip unchanged."""
+    import botocore  # its __init__ alone: the version, without the models' imports
+
+    parts = [f"botocore={botocore.__version__}", f"AWS_DATA_PATH={os.environ.get('AWS_DATA_PATH', '')}"]
+    return memo.remembered(f"botocore-{kind}", [*parts, json.dumps(key)], compute)  # order kept: exact inputs
+
+
+def to_universal_remembered(service: str, api_action: str, request: dict) -> dict:
+    """`to_universal`, kept between plans (`remembered`)."""
+    return remembered(
+        "universal-input", [service, api_action, request], lambda: to_universal(service, api_action, request)
+    )
 
 
 @functools.cache
 def _loader():
-    import os
-
     from botocore.loaders import create_loader
 
     return create_loader(os.environ.get("AWS_DATA_PATH"))  # the search path a botocore session uses

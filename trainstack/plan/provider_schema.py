@@ -664,7 +664,13 @@ def _container_definitions(r: Any) -> list[Finding]:
         containers = json.loads(text)
     except ValueError as exc:
         return [Finding(r.name, r.type, path, f"is not JSON ({exc})", "json.dumps a list of container definitions")]
-    report = api_errors("ecs", "RegisterTaskDefinition", containers, member="containerDefinitions")
+    from trainstack.model.scheduler_input import remembered
+
+    report = remembered(  # botocore's report, kept between plans while the definitions do not change
+        "api-errors",
+        ["ecs", "RegisterTaskDefinition", containers, "containerDefinitions"],
+        lambda: api_errors("ecs", "RegisterTaskDefinition", containers, member="containerDefinitions"),
+    )
     return (
         [Finding(r.name, r.type, path, report.strip(), "follow the ECS API's ContainerDefinition shape")]
         if report
@@ -706,7 +712,10 @@ def _schedule_target(r: Any) -> list[Finding]:
     arn, text = target.get("arn"), target.get("input")
     if not isinstance(arn, str) or not isinstance(text, str) or UNKNOWN in arn + text:
         return []
-    problem = universal_target_problem(arn, text)
+    from trainstack.model.scheduler_input import remembered
+
+    # botocore's report, kept between plans while the target does not change
+    problem = remembered("universal-target", [arn, text], lambda: universal_target_problem(arn, text))
     return (
         [
             Finding(
