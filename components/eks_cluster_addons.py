@@ -19,14 +19,17 @@ import pulumi_kubernetes as k8s
 from trainstack.model import eks_request as req
 from trainstack.model import iam_documents as docs
 
+# kind -> the pulumi_kubernetes API group module holding its class. Looked up when an object is made: the SDK
+# loads a group's modules on first use, and a stack that only imports this module (a shared cluster's) must
+# not pay for groups it never uses (`make bench`).
 _KINDS = {
-    "ServiceAccount": k8s.core.v1.ServiceAccount,
-    "ClusterRole": k8s.rbac.v1.ClusterRole,
-    "Role": k8s.rbac.v1.Role,
-    "ClusterRoleBinding": k8s.rbac.v1.ClusterRoleBinding,
-    "RoleBinding": k8s.rbac.v1.RoleBinding,
-    "Deployment": k8s.apps.v1.Deployment,
-    "DaemonSet": k8s.apps.v1.DaemonSet,
+    "ServiceAccount": "core",
+    "ClusterRole": "rbac",
+    "Role": "rbac",
+    "ClusterRoleBinding": "rbac",
+    "RoleBinding": "rbac",
+    "Deployment": "apps",
+    "DaemonSet": "apps",
 }
 
 
@@ -35,7 +38,9 @@ def kubernetes_object(name: str, manifest: Mapping, opts: pulumi.ResourceOptions
     body = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
     if "roleRef" in body:
         body["role_ref"] = body.pop("roleRef")
-    return _KINDS[manifest["kind"]](name, **body, opts=opts)
+    kind = manifest["kind"]
+    cls = getattr(getattr(k8s, _KINDS[kind]).v1, kind)
+    return cls(name, **body, opts=opts)
 
 
 @dataclass(frozen=True)
