@@ -179,6 +179,11 @@ class AutoTeardownArgs:
     retry_attempts: int = 10
     # The AWS partition of the region the schedules live in ("aws", "aws-cn", "aws-us-gov": docs.partition_of).
     partition: str = "aws"
+    # The platform's schedule group and dead-letter queue (components/teardown_alerts.py): a call that still
+    # fails after the retries lands in the queue instead of vanishing. None (or an Output of None): the
+    # default group, no queue.
+    group_name: pulumi.Input[str | None] = None
+    dead_letter_queue_arn: pulumi.Input[str | None] = None
 
     def __post_init__(self):
         if not isinstance(self.expires_at, dt.datetime) or self.expires_at.tzinfo is None:
@@ -208,8 +213,11 @@ class AutoTeardown(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        policy = pulumi.Output.all(*[a.policy for a in args.actions]).apply(
-            lambda texts: json.dumps(docs.merge(*[json.loads(t) for t in texts]))
+        dlq = pulumi.Output.from_input(args.dead_letter_queue_arn)
+        policy = pulumi.Output.all(dlq, *[a.policy for a in args.actions]).apply(
+            lambda a: json.dumps(
+                docs.merge(*[json.loads(t) for t in a[1:]], *([docs.send_to_dead_letter_queue(a[0])] if a[0] else []))
+            )
         )
         role_policy = aws.iam.RolePolicy(f"{name}-policy", role=self.role.id, policy=policy, opts=child)
 
@@ -221,6 +229,7 @@ class AutoTeardown(pulumi.ComponentResource):
                 description=action.description or f"trainstack teardown: {action.key}",
                 schedule_expression=at_expression(when),
                 schedule_expression_timezone="UTC",
+                group_name=args.group_name,
                 flexible_time_window={"mode": "OFF"},
                 action_after_completion="NONE",  # see the module docstring: DELETE breaks the next `up`
                 state="ENABLED",
@@ -232,6 +241,9 @@ class AutoTeardown(pulumi.ComponentResource):
                         "maximum_retry_attempts": args.retry_attempts,
                         "maximum_event_age_in_seconds": 6 * 3600,
                     },
+                    # Scheduler sends it with the schedule's role (Scheduler User Guide, "Configuring a
+                    # schedule's dead-letter queue"), hence the role's SendMessage grant above.
+                    "dead_letter_config": dlq.apply(lambda arn: {"arn": arn} if arn else None),
                 },
                 # The role must be able to act before the schedule can fire.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),

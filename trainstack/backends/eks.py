@@ -32,6 +32,10 @@ class EksOutputs(StackOutputs):
     kubeconfig: str  # JSON kubeconfig (a secret output); the follower falls back to DescribeCluster without it
     update_kubeconfig_command: str
     logs_command: str  # the kubectl call that follows the Job's logs
+    # eks.idleStopMinutes (dedicated mode): the alarm whose ALARM state deletes the cluster, and what it runs.
+    idle_stop_minutes: int | None = None
+    idle_stop_alarm_name: str | None = None
+    idle_stop_state_machine_arn: str | None = None
 
 
 BACKEND = Backend(
@@ -51,7 +55,7 @@ BACKEND = Backend(
     job_resources=("kubernetes:batch/v1:Job",),
     started_by=None,  # the Job is created by `up`; Cluster Autoscaler reacts to its pending pods
     outputs=EksOutputs,
-    idle=IdleCost.CONTROL_PLANE,  # dedicated: a control plane and a system node until `destroy`
+    idle=IdleCost.CONTROL_PLANE,  # dedicated: a control plane and a system node until `destroy` or the idle stop
     idle_note=(  # eks.mode: shared
         "Idle: the GPU node groups sit at zero; the shared control plane is billed to the platform "
         "stack, not to this one."

@@ -6,6 +6,7 @@ import re
 
 from trainstack.backends import PlatformOutputs
 from trainstack.components.data_lake import DataLake, DataLakeArgs
+from trainstack.components.teardown_alerts import TeardownAlerts, TeardownAlertsArgs
 from trainstack.components.training_network import TrainingNetwork, TrainingNetworkArgs
 from trainstack.model.config import PlatformStack
 from trainstack.model.tags import standard_tags
@@ -45,6 +46,7 @@ def build_platform(cfg: PlatformStack) -> dict[str, object]:
     )
 
     shared_eks = _shared_eks(cfg, network) if p.eks.shared_cluster else None
+    alerts = TeardownAlerts("teardown", TeardownAlertsArgs(region=cfg.region, account_id=_account_id(), tags=tags))
 
     buckets = {zone: {"name": b.bucket, "arn": b.arn} for zone, b in lake.buckets.items()}
     buckets["logs"] = {"name": lake.log_bucket.bucket, "arn": lake.log_bucket.arn}
@@ -65,15 +67,23 @@ def build_platform(cfg: PlatformStack) -> dict[str, object]:
         glue_database=lake.glue_database.name if lake.glue_database else None,
         protected=p.data_lake.protect,
         eks=shared_eks,
+        teardown_schedule_group=alerts.schedule_group.name,
+        teardown_dead_letter_queue_arn=alerts.queue.arn,
+        teardown_dead_letter_queue_url=alerts.queue.url,
+        alerts_topic_arn=alerts.topic.arn,
     )
+
+
+def _account_id() -> str:
+    import pulumi_aws as aws
+
+    return aws.get_caller_identity().account_id
 
 
 def _shared_eks(cfg: PlatformStack, network: TrainingNetwork) -> dict[str, object]:
     """`trainstack:eks: {sharedCluster: true}`: one control plane (with Cluster Autoscaler and the
     device plugin) that `eks.mode: shared` cluster stacks add their GPU node groups and jobs to."""
     import datetime as dt
-
-    import pulumi_aws as aws
 
     from trainstack.components.eks_cluster_addons import EksClusterAddons, EksClusterAddonsArgs
     from trainstack.components.eks_control_plane import EksControlPlane, EksControlPlaneArgs
@@ -101,7 +111,7 @@ def _shared_eks(cfg: PlatformStack, network: TrainingNetwork) -> dict[str, objec
             cluster_name=plane.cluster.name,
             version=eks.version,
             region=cfg.region,
-            account_id=aws.get_caller_identity().account_id,
+            account_id=_account_id(),
             tags=tags,
         ),
         provider=plane.provider,

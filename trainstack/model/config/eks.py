@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from trainstack.model import catalog
+from trainstack.model import catalog, idle_stop
 from trainstack.model.config.settings import Reader, Setting, Type, field_of, scalar_text, setting, settings_of
 
 if TYPE_CHECKING:
@@ -137,7 +137,37 @@ PUBLIC_ACCESS_CIDRS = Setting(
     allowed="IPv4 networks in CIDR notation",
     parse=_public_access_cidrs,
 )
-DEDICATED_ONLY = ("version", "systemInstanceType", "publicAccessCidrs")
+IDLE_STOP_FIX = (
+    f"use 0 (off) or {idle_stop.MIN_MINUTES}-{idle_stop.MAX_MINUTES} minutes in steps of "
+    f"{idle_stop.PERIOD_SECONDS // 60}, e.g. {idle_stop.DEFAULT_MINUTES}"
+)
+
+
+def _idle_stop_minutes(r: Reader, s: Setting, default: Any) -> int:
+    value = r._integer(s, r.raw(s.key), None, False)
+    if value is None:
+        return default
+    problem = idle_stop.minutes_problem(value)
+    if problem:
+        r.fail(s.key, value, problem, IDLE_STOP_FIX)
+        return default
+    return int(value)
+
+
+IDLE_STOP_MINUTES = Setting(
+    "idleStopMinutes",
+    Type.INT,
+    "idle stop: after this many minutes with no GPU instance and no pending pod (as CloudWatch reports them), "
+    "AWS itself deletes the node groups and the control plane, which bill by the hour while the cluster idles "
+    "(`pulumi up` recreates them, ~15-20 min); 0 turns it off. `expiresAt` stays the hard ceiling",
+    fix=IDLE_STOP_FIX,
+    lo=0,
+    hi=idle_stop.MAX_MINUTES,
+    default=idle_stop.DEFAULT_MINUTES,
+    allowed=f"0 (off), or {idle_stop.MIN_MINUTES}-{idle_stop.MAX_MINUTES} in steps of {idle_stop.PERIOD_SECONDS // 60}",
+    parse=_idle_stop_minutes,
+)
+DEDICATED_ONLY = ("version", "systemInstanceType", "publicAccessCidrs", "idleStopMinutes")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,6 +203,12 @@ class EksConfig:
     )
     system_instance_type: str = field_of(SYSTEM_INSTANCE_TYPE)
     public_access_cidrs: tuple[str, ...] = field_of(PUBLIC_ACCESS_CIDRS)
+    idle_stop_minutes: int = field_of(IDLE_STOP_MINUTES)
+
+    @property
+    def idle_stop(self) -> bool:
+        """The cloud stops this cluster's control plane after `idle_stop_minutes` idle (dedicated mode only)."""
+        return self.mode == "dedicated" and self.idle_stop_minutes > 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,6 +303,8 @@ def check(draft: ClusterDraft) -> dict[str, Any]:
         release_version=release,
         system_instance_type=SYSTEM_INSTANCE_TYPE.default if shared else r.read(SYSTEM_INSTANCE_TYPE),
         public_access_cidrs=PUBLIC_ACCESS_CIDRS.default if shared else r.read(PUBLIC_ACCESS_CIDRS),
+        # A shared control plane is the platform's and bills there; the stack's own GPU groups sit at zero.
+        idle_stop_minutes=0 if shared else r.read(IDLE_STOP_MINUTES),
     )
 
     gpu, job = draft.gpu, draft.job

@@ -14,8 +14,10 @@ from trainstack.backends.eks import EksOutputs
 from trainstack.components import auto_teardown as teardown
 from trainstack.components.eks_training_cluster import EksTrainingCluster, EksTrainingClusterArgs, SharedControlPlane
 from trainstack.components.eks_training_job import EksTrainingJob
+from trainstack.components.idle_stop import IdleStop, IdleStopArgs, NodeGroupToDelete, ScheduleToForget
 from trainstack.model import eks_request as req
 from trainstack.model.config import eks_support_status
+from trainstack.model.iam_documents import partition_of
 from trainstack.programs.backends import BackendResult, ClusterContext
 
 PLATFORM_EKS_KEYS = ("clusterName", "endpoint", "caData", "clusterSecurityGroupId", "version")
@@ -104,4 +106,53 @@ def build(ctx: ClusterContext) -> BackendResult:
             logs_command=EksTrainingJob.logs_command(namespace, c.job.nodes),
         ),
         teardown=teardown.scale_node_groups_to_zero(cluster.teardown_targets()),
+        after_teardown=_idle_stop(ctx, cluster) if eks.idle_stop else None,
     )
+
+
+def _idle_stop(ctx: ClusterContext, cluster: EksTrainingCluster) -> Callable[[teardown.AutoTeardown], dict[str, Any]]:
+    """eks.idleStopMinutes (dedicated mode): AWS deletes the idle cluster's node groups and control plane,
+    then its expiry schedules (components/idle_stop.py)."""
+    assert cluster.control_plane is not None  # dedicated mode
+    plane = cluster.control_plane
+    minutes = ctx.cluster.eks.idle_stop_minutes
+
+    def build(auto: teardown.AutoTeardown) -> dict[str, Any]:
+        gpu_asg = {t: g.resources.apply(_asg_name) for t, g in cluster.gpu.groups.items()}
+        groups = tuple(
+            NodeGroupToDelete(
+                s.key,
+                cluster.gpu.groups[s.instance_type].node_group_name,
+                cluster.gpu.groups[s.instance_type].arn,
+                gpu_asg[s.instance_type],
+            )
+            for s in cluster.specs
+        ) + (NodeGroupToDelete("system", plane.system_nodes.node_group_name, plane.system_nodes.arn),)
+        idle = IdleStop(
+            "idle-stop",
+            IdleStopArgs(
+                minutes=minutes,
+                cluster_name=plane.cluster.name,
+                cluster_arn=plane.cluster.arn,
+                node_groups=groups,
+                schedules=tuple(
+                    ScheduleToForget(k, s.name, s.arn, s.group_name) for k, s in sorted(auto.schedules.items())
+                ),
+                account_id=ctx.account_id,
+                partition=partition_of(ctx.region),
+                dead_letter_queue_arn=ctx.platform_output("teardown_dead_letter_queue_arn", required=False),
+                alerts_topic_arn=ctx.platform_output("alerts_topic_arn", required=False),
+                tags=ctx.tags,
+            ),
+        )
+        return EksOutputs.to_optional_outputs(
+            idle_stop_minutes=minutes,
+            idle_stop_alarm_name=idle.alarm.name,
+            idle_stop_state_machine_arn=idle.state_machine.arn,
+        )
+
+    return build
+
+
+def _asg_name(resources: Any) -> str:
+    return resources[0].autoscaling_groups[0].name
