@@ -71,7 +71,10 @@ STATEFUL = BUCKETS | {
     "aws:rds/instance:Instance",
     "aws:rds/cluster:Cluster",
 }
-CLUSTER_FORBIDDEN = STATEFUL | {VPC}
+# A queue holds messages: the teardown dead-letter queue must outlive the cluster whose calls failed, so it is
+# the platform's (components/teardown_alerts.py); it holds no user data, so the platform need not protect it.
+SQS_QUEUE = "aws:sqs/queue:Queue"
+CLUSTER_FORBIDDEN = STATEFUL | {VPC, SQS_QUEUE}
 INTERNET = {"0.0.0.0/0", "::/0"}
 ADMIN_POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/AdministratorAccess$")
 
@@ -818,7 +821,7 @@ STACK_POLICIES = [
     StackValidationPolicy(
         name="cluster-holds-no-data",
         enforcement_level=MANDATORY,
-        description="A cluster stack creates no bucket, VPC, KMS key or other data store.",
+        description="A cluster stack creates no bucket, VPC, KMS key, queue or other data store.",
         validate=_in_kind("cluster", cluster_holds_no_data),
     ),
     StackValidationPolicy(
