@@ -161,13 +161,21 @@ def test_teardown_scales_every_group_to_zero_with_a_botocore_valid_request(dedic
         tainted = all(r.get("taints") for _, r in calls)
         assert tainted == ("system" not in name)
     doc = policy_of(dedicated.one("aws:iam/rolePolicy:RolePolicy", "teardown"))
+    queues = {s.inputs["target"]["deadLetterConfig"]["arn"] for s in schedules}
+    assert len(queues) == 1  # every schedule's failures go to the platform's one queue
     assert statements(doc) == [
         {
             "Sid": "ScaleTheseNodeGroupsToZero",
             "Effect": "Allow",
             "Action": "eks:UpdateNodegroupConfig",
             "Resource": sorted(g.state["arn"] for g in groups.values()),
-        }
+        },
+        {
+            "Sid": "SendFailedCallsToDeadLetterQueue",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": queues.pop(),
+        },
     ]
 
 
