@@ -11,9 +11,9 @@ import pytest
 
 from tests.helpers import ROOT, cluster_config, stack_outputs
 from trainstack import backends
-from trainstack.backends.outputs import camel
 from trainstack.backends.ecs import EcsOutputs
 from trainstack.backends.eks import EksOutputs
+from trainstack.backends.outputs import camel
 
 CLUSTER_STACKS = ("dev-ec2", "dev-ecs", "dev-eks", "dev-eks-shared", "dev-sagemaker")
 
