@@ -323,6 +323,16 @@ def test_cluster_holds_no_data(example_plans):
     assert_fires(records, "cluster-holds-no-data", bucket.name, "platform stack")
 
 
+def test_a_queue_in_a_cluster_stack_is_refused(example_plans):
+    """The teardown dead-letter queue is the platform's: a cluster's would vanish with the failures it holds."""
+    records = records_of(example_plans, "dev-eks")
+    queue = copy.deepcopy(pick(records_of(example_plans, "platform"), "aws:sqs/queue:Queue", "dlq"))
+    queue.urn = queue.urn.replace("platform::", "dev-eks::")
+    queue.inputs["tags"] = queue.state["tagsAll"] = pick(records, "aws:iam/role:Role", "teardown").inputs["tags"]
+    records.append(queue)
+    assert_fires(records, "cluster-holds-no-data", queue.name, "platform stack")
+
+
 def test_cluster_has_teardown(example_plans):
     records = records_of(example_plans, "dev-ec2")
     schedule = pick(records, "aws:scheduler/schedule:Schedule")
