@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import NOW, cluster_config
+from trainstack.model import catalog
 from trainstack.model import config as C
 from trainstack.model import eks_request as E
 from trainstack.model.run_locations import RunLocations
@@ -172,7 +173,7 @@ def test_requests_fit_the_smallest_listed_type():
 
 
 @pytest.mark.parametrize("nodes", [1, 2])
-@pytest.mark.parametrize("version", ["1.33", "1.35"])
+@pytest.mark.parametrize("version", sorted(catalog.EKS_VERSIONS))
 def test_every_manifest_is_valid_for_the_cluster_version(nodes, version):
     cluster = eks_cluster(nodes=nodes)
     manifests = E.manifests_for_validation(cluster, stack="dev-eks", locations=LOCATIONS, region="us-east-1")
@@ -199,11 +200,20 @@ def test_cluster_autoscaler_matches_the_cluster_version_and_discovers_its_groups
     manifests = E.cluster_autoscaler_manifests("ts-cluster", "1.34", "us-east-1")
     deploy = next(m for m in manifests if m["kind"] == "Deployment")
     container = deploy["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"].endswith(":v1.34.0")
+    assert container["image"] == "registry.k8s.io/autoscaling/cluster-autoscaler:v1.34.5"
     assert (
         "--node-group-auto-discovery=asg:tag=k8s.io/cluster-autoscaler/enabled,k8s.io/cluster-autoscaler/ts-cluster"
     ) in container["command"]
     assert deploy["spec"]["template"]["spec"]["nodeSelector"] == {"trainstack.io/role": "system"}
+
+
+@pytest.mark.parametrize("version", sorted(catalog.EKS_VERSIONS))
+def test_cluster_autoscaler_is_the_latest_patch_of_every_supported_minor(version):
+    """Pinned per minor to the newest `cluster-autoscaler-<minor>.<patch>` tag of kubernetes/autoscaler, not `.0`."""
+    image = E.cluster_autoscaler_image(version)
+    release = image.rsplit(":v", 1)[1]
+    assert release.startswith(f"{version}.") and int(release.rsplit(".", 1)[1]) >= 1
+    assert release == {"1.31": "1.31.5", "1.32": "1.32.7", "1.33": "1.33.6", "1.34": "1.34.5", "1.35": "1.35.2"}[version]
 
 
 def test_device_plugin_runs_on_gpu_nodes_whatever_their_taints():

@@ -48,8 +48,19 @@ SYSTEM_NAMESPACE = "kube-system"
 
 # NVIDIA's static device plugin manifest (deployments/static/nvidia-device-plugin.yml), pinned.
 DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.18.2"
-# Cluster Autoscaler's minor version must equal the cluster's (kubernetes/autoscaler README).
-CLUSTER_AUTOSCALER_IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler:v{minor}.0"
+# Cluster Autoscaler's minor version must equal the cluster's (kubernetes/autoscaler README); each minor
+# is pinned to its latest patch release: the tags `cluster-autoscaler-<version>` of kubernetes/autoscaler
+# (read at commit 55c37cd5, 2026-08-22: 1.31.5 of 2025-10-08, 1.32.7 of 2026-02-13, 1.33.6, 1.34.5 and
+# 1.35.2 of 2026-07-22; `cluster-autoscaler/version/version.go` at each tag says the same). Every
+# version of catalog.EKS_VERSIONS needs a row (tests/model/test_eks_request.py).
+CLUSTER_AUTOSCALER_RELEASES = {
+    "1.31": "1.31.5",
+    "1.32": "1.32.7",
+    "1.33": "1.33.6",
+    "1.34": "1.34.5",
+    "1.35": "1.35.2",
+}
+CLUSTER_AUTOSCALER_IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler:v{release}"
 CLUSTER_AUTOSCALER_NAME = "cluster-autoscaler"
 CA_TAG_ENABLED = "k8s.io/cluster-autoscaler/enabled"
 CA_NODE_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
@@ -276,7 +287,13 @@ def device_plugin_daemonset() -> dict:
 
 
 def cluster_autoscaler_image(version: str) -> str:
-    return CLUSTER_AUTOSCALER_IMAGE.format(minor=version)
+    """The newest Cluster Autoscaler patch release for the cluster's Kubernetes minor version."""
+    try:
+        return CLUSTER_AUTOSCALER_IMAGE.format(release=CLUSTER_AUTOSCALER_RELEASES[version])
+    except KeyError:
+        raise ValueError(
+            f"Kubernetes {version}: no Cluster Autoscaler release pinned in eks_request.CLUSTER_AUTOSCALER_RELEASES"
+        ) from None
 
 
 def cluster_autoscaler_args(cluster_name: str) -> list[str]:
