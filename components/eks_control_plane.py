@@ -23,7 +23,7 @@ import pulumi_kubernetes as k8s
 
 from trainstack.model import eks_request as req
 from trainstack.model import iam_documents as docs
-from trainstack.model.tags import with_name
+from trainstack.model.tags import launch_tags, with_name
 
 CLUSTER_POLICY = "AmazonEKSClusterPolicy"  # AWS managed policy names (docs.aws_managed_policy)
 NODE_POLICIES = (
@@ -184,7 +184,7 @@ class EksControlPlane(pulumi.ComponentResource):
             ],
             # Node group tags do not reach instances; the reaper and cost reports find them by these.
             tag_specifications=[
-                {"resource_type": rt, "tags": with_name(args.tags, f"{name}-system")}
+                {"resource_type": rt, "tags": with_name(launch_tags(args.tags), f"{name}-system")}
                 for rt in ("instance", "volume", "network-interface")
             ],
             tags=args.tags,

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from trainstack.model import eks_request as req
-from trainstack.model.tags import with_name
+from trainstack.model.tags import launch_tags, with_name
 
 # The volume the node's images and containers live on.
 ROOT_DEVICE = {"AL2023_x86_64_NVIDIA": "/dev/xvda", "BOTTLEROCKET_x86_64_NVIDIA": "/dev/xvdb"}
@@ -106,7 +106,7 @@ class EksGpuNodeGroups(pulumi.ComponentResource):
                 ],
                 placement={"group_name": self.placement_group.name} if self.placement_group else None,
                 tag_specifications=[
-                    {"resource_type": rt, "tags": with_name(args.tags, f"{name}-{spec.key}")}
+                    {"resource_type": rt, "tags": with_name(launch_tags(args.tags), f"{name}-{spec.key}")}
                     for rt in ("instance", "volume", "network-interface")
                 ],
                 tags=args.tags,
