@@ -250,6 +250,7 @@ class EksTrainingCluster(pulumi.ComponentResource):
                 self.gpu.groups[s.instance_type].node_group_name,
                 self.gpu.groups[s.instance_type].arn,
                 s.max_size,
+                asg_name=self.gpu.asg_names[s.instance_type],
             )
             for s in self.specs
         ]

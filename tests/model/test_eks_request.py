@@ -213,7 +213,9 @@ def test_cluster_autoscaler_is_the_latest_patch_of_every_supported_minor(version
     image = E.cluster_autoscaler_image(version)
     release = image.rsplit(":v", 1)[1]
     assert release.startswith(f"{version}.") and int(release.rsplit(".", 1)[1]) >= 1
-    assert release == {"1.31": "1.31.5", "1.32": "1.32.7", "1.33": "1.33.6", "1.34": "1.34.5", "1.35": "1.35.2"}[version]
+    assert (
+        release == {"1.31": "1.31.5", "1.32": "1.32.7", "1.33": "1.33.6", "1.34": "1.34.5", "1.35": "1.35.2"}[version]
+    )
 
 
 def test_device_plugin_runs_on_gpu_nodes_whatever_their_taints():

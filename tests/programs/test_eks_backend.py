@@ -141,7 +141,9 @@ def test_autoscaler_runs_on_the_system_node_with_a_scoped_pod_identity(dedicated
 def test_teardown_scales_every_group_to_zero_with_a_botocore_valid_request(dedicated):
     shape = get_session().get_service_model("eks").operation_model("UpdateNodegroupConfig").input_shape
     groups = {g.state["nodeGroupName"]: g for g in dedicated.of_type("aws:eks/nodeGroup:NodeGroup")}
-    schedules = dedicated.of_type("aws:scheduler/schedule:Schedule")
+    schedules = [
+        s for s in dedicated.of_type("aws:scheduler/schedule:Schedule") if ":eks:" in s.inputs["target"]["arn"]
+    ]
     called = {}
     for s in schedules:
         target = s.inputs["target"]
@@ -161,14 +163,83 @@ def test_teardown_scales_every_group_to_zero_with_a_botocore_valid_request(dedic
         tainted = all(r.get("taints") for _, r in calls)
         assert tainted == ("system" not in name)
     doc = policy_of(dedicated.one("aws:iam/rolePolicy:RolePolicy", "teardown"))
-    assert statements(doc) == [
-        {
-            "Sid": "ScaleTheseNodeGroupsToZero",
-            "Effect": "Allow",
-            "Action": "eks:UpdateNodegroupConfig",
-            "Resource": sorted(g.state["arn"] for g in groups.values()),
-        }
+    assert next(st for st in statements(doc) if st["Sid"] == "ScaleTheseNodeGroupsToZero") == {
+        "Sid": "ScaleTheseNodeGroupsToZero",
+        "Effect": "Allow",
+        "Action": "eks:UpdateNodegroupConfig",
+        "Resource": sorted(g.state["arn"] for g in groups.values()),
+    }
+
+
+def gpu_asg(run) -> str:
+    group = run.one("aws:eks/nodeGroup:NodeGroup", "gpu-")
+    return group.state["resources"][0]["autoscalingGroups"][0]["name"]
+
+
+def test_at_expiry_the_gpu_groups_are_taken_from_cluster_autoscaler_until_the_next_up(dedicated):
+    """Cluster Autoscaler keeps templates of a group from its last running node (node-info cache, 10 years by
+    default) or DescribeNodegroup (6 min cache), so the expiry taint alone may not stop it re-growing a group
+    for the Job's re-created pods. The teardown deletes the group's `k8s.io/cluster-autoscaler/<cluster>` tag:
+    the autoscaler's role may then no longer resize it (decided by the IAM engine, tests/iam) and it drops the
+    group at its next refresh. The tag is a Pulumi resource, so the next `up` restores it."""
+    from tests.iam.engine import ALLOWED, IMPLICIT_DENY, Request, evaluate
+
+    cluster = dedicated.one("aws:eks/cluster:Cluster").state["name"]
+    key, asg = f"k8s.io/cluster-autoscaler/{cluster}", gpu_asg(dedicated)
+    owner = [t for t in dedicated.of_type("aws:autoscaling/tag:Tag") if t.inputs["tag"]["key"] == key]
+    assert [(t.inputs["autoscalingGroupName"], t.inputs["tag"]["value"]) for t in owner] == [(asg, "owned")]
+
+    releases = [
+        s for s in dedicated.of_type("aws:scheduler/schedule:Schedule") if ":autoscaling:" in s.inputs["target"]["arn"]
     ]
+    assert len({s.inputs["scheduleExpression"] for s in releases}) == 2  # at expiry, and with the backstop
+    shape = get_session().get_service_model("autoscaling").operation_model("DeleteTags").input_shape
+    for s in releases:
+        target = s.inputs["target"]
+        assert target["arn"] == "arn:aws:scheduler:::aws-sdk:autoscaling:deleteTags"
+        assert universal_target_problem(target["arn"], target["input"]) == ""
+        request = json.loads(target["input"])
+        assert ParamValidator().validate(request, shape).generate_report() == ""
+        assert request == {"Tags": [{"ResourceId": asg, "ResourceType": "auto-scaling-group", "Key": key}]}
+
+    arn = f"arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:0f1e2d3c-aaaa-bbbb-cccc-000000000001:autoScalingGroupName/{asg}"
+    other = arn.replace(asg, "someone-elses-group")
+    role = "arn:aws:iam::123456789012:role/teardown"
+    teardown = policy_of(dedicated.one("aws:iam/rolePolicy:RolePolicy", "teardown"))
+    autoscaler = policy_of(dedicated.one("aws:iam/rolePolicy:RolePolicy", "autoscaler"))
+    ca = "arn:aws:iam::123456789012:role/autoscaler"
+    decided = evaluate(
+        [
+            Request(
+                "teardown deletes the owner tag",
+                role,
+                "autoscaling:DeleteTags",
+                arn,
+                {"aws:TagKeys": [key]},
+                (teardown,),
+            ),
+            Request(
+                "nor any other tag", role, "autoscaling:DeleteTags", arn, {"aws:TagKeys": [key, "Name"]}, (teardown,)
+            ),
+            Request("nor another group's", role, "autoscaling:DeleteTags", other, {"aws:TagKeys": [key]}, (teardown,)),
+            Request(
+                "the autoscaler resizes an owned group",
+                ca,
+                "autoscaling:SetDesiredCapacity",
+                arn,
+                {f"aws:ResourceTag/{key}": "owned"},
+                (autoscaler,),
+            ),
+            Request("but not once the tag is gone", ca, "autoscaling:SetDesiredCapacity", arn, {}, (autoscaler,)),
+        ]
+    )
+    assert decided == {
+        "teardown deletes the owner tag": ALLOWED,
+        "nor any other tag": IMPLICIT_DENY,
+        "nor another group's": IMPLICIT_DENY,
+        "the autoscaler resizes an owned group": ALLOWED,
+        "but not once the tag is gone": IMPLICIT_DENY,
+    }
 
 
 def test_outputs_name_the_cluster_job_and_how_to_follow_it(dedicated):
@@ -198,8 +269,9 @@ def test_shared_mode_adds_only_node_groups_and_the_job_to_the_platforms_cluster(
     assert platform.one("aws:eks/cluster:Cluster") and [r for r in platform.resources if r.type.endswith(":DaemonSet")]
     # Teardown never touches the shared system group.
     names = {
-        json.loads(s.inputs["target"]["input"])["NodegroupName"]
+        json.loads(s.inputs["target"]["input"]).get("NodegroupName")
         for s in shared.of_type("aws:scheduler/schedule:Schedule")
+        if ":eks:" in s.inputs["target"]["arn"]
     }
     assert names == {g.state["nodeGroupName"] for g in groups}
 

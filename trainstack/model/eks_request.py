@@ -63,6 +63,10 @@ CLUSTER_AUTOSCALER_RELEASES = {
 CLUSTER_AUTOSCALER_IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler:v{release}"
 CLUSTER_AUTOSCALER_NAME = "cluster-autoscaler"
 CA_TAG_ENABLED = "k8s.io/cluster-autoscaler/enabled"
+# EKS tags a managed node group's Auto Scaling group with it (value `owned`); Cluster Autoscaler discovers
+# groups by it and its Pod Identity role may resize only groups that carry it (iam_documents.cluster_autoscaler).
+CA_OWNER_TAG = "k8s.io/cluster-autoscaler/{cluster}"
+CA_OWNER_VALUE = "owned"
 CA_NODE_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 
 # Requests are a share of the smallest listed type: leave room for kubelet's reservation and
@@ -731,6 +735,28 @@ def scale_node_group_to_zero_request(
             "addOrUpdateTaints": [{"key": EXPIRED_TAINT_KEY, "value": "true", "effect": "NO_SCHEDULE"}]
         }
     return request
+
+
+def autoscaler_owner_tag(cluster_name: str) -> str:
+    return CA_OWNER_TAG.format(cluster=cluster_name)
+
+
+def release_from_autoscaler_request(group_name: str, cluster_name: str) -> dict:
+    """`autoscaling:DeleteTags` input: the tag that gives Cluster Autoscaler a node group's Auto Scaling group.
+
+    At expiry the node groups go to zero with a NoSchedule taint, but Cluster Autoscaler could still
+    bring one back for the Job's re-created pods: it builds a group's template node from the last node
+    it saw running there (its node-info cache, `--node-info-cache-expire-time`, default 10 years) or from
+    DescribeNodegroup cached up to 6 minutes (`managed_nodegroup_cache.go`), and neither knows the new
+    taint. Without this tag its role may no longer resize the group (the IAM condition fails at once) and
+    it drops the group at its next Auto Scaling refresh (1 minute, `aws_manager.go` refreshInterval;
+    `auto_scaling_groups.go` regenerate unregisters groups no longer found by their tags). The tag is a
+    Pulumi resource (EksGpuNodeGroups), so the next `up` puts it back."""
+    return {
+        "Tags": [
+            {"ResourceId": group_name, "ResourceType": "auto-scaling-group", "Key": autoscaler_owner_tag(cluster_name)}
+        ]
+    }
 
 
 def manifests_for_validation(

@@ -551,3 +551,20 @@ def scale_node_groups_to_zero(nodegroup_arns: Sequence[str]) -> dict:
             "Resource": sorted(nodegroup_arns) if len(nodegroup_arns) > 1 else nodegroup_arns[0],
         }
     )
+
+
+def release_groups_from_autoscaler(group_names: Sequence[str], tag_key: str, region: str, account_id: str) -> dict:
+    """What the eks auto-teardown may do to the node groups' Auto Scaling groups: delete the one tag that
+    hands them to Cluster Autoscaler (`k8s.io/cluster-autoscaler/<cluster>`), nothing else. The
+    `aws:TagKeys` condition is the tag keys in the request (Service Authorization Reference, Amazon EC2
+    Auto Scaling: DeleteTags takes aws:TagKeys)."""
+    arns = sorted(autoscaling_group_arn(region, account_id, n) for n in group_names)
+    return _doc(
+        {
+            "Sid": "ReleaseTheseGroupsFromClusterAutoscaler",
+            "Effect": "Allow",
+            "Action": "autoscaling:DeleteTags",
+            "Resource": arns if len(arns) > 1 else arns[0],
+            "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": [tag_key]}},
+        }
+    )

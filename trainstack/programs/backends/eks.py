@@ -103,5 +103,7 @@ def build(ctx: ClusterContext) -> BackendResult:
             ),
             logs_command=EksTrainingJob.logs_command(namespace, c.job.nodes),
         ),
-        teardown=teardown.scale_node_groups_to_zero(cluster.teardown_targets()),
+        teardown=teardown.scale_node_groups_to_zero(
+            cluster.teardown_targets(), region=ctx.region, account_id=ctx.account_id
+        ),
     )
