@@ -99,7 +99,8 @@ def test_job_is_pinned_to_p3_with_gpu_limits_and_uses_the_pod_identity(dedicated
     job = k8s_object(dedicated, "Job")
     spec = job.inputs["spec"]["template"]["spec"]
     assert spec["nodeSelector"][E.LABEL_FAMILY] == "p3"
-    assert spec["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": "1"}
+    resources = spec["containers"][0]["resources"]
+    assert resources["limits"] == {"nvidia.com/gpu": "1", "memory": resources["requests"]["memory"]}
     assert job.inputs["spec"]["completions"] == 2 and job.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"]
     # The example ships examples/cifar10 as its code: the container fetches it first.
     env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
@@ -406,3 +407,47 @@ def test_eks_component_args_are_checked_before_any_resource():
         EksTrainingClusterArgs(**base, nodes=2, command=("python",))
     with pytest.raises(ValueError, match="instance_types m5.large: not in trainstack's GPU instance catalog"):
         EksTrainingClusterArgs(**{**base, "instance_types": ("m5.large",)})
+
+
+@pytest.mark.parametrize("stack", ["dev-eks", "platform-eks"])
+def test_control_plane_encrypts_secrets_with_the_platform_key_and_logs_audit_to_its_own_group(example_plans, stack):
+    """Secrets envelope-encrypted with the platform's (protected, rotating) key, not a key per run that would
+    sit in pending deletion after each destroy; audit and authenticator logs into a log group the stack
+    creates first under EKS's own name for it, with the stack's retention and key."""
+    run = example_plans[stack].run
+    cfg = example_plans[stack].config
+    cluster = run.one("aws:eks/cluster:Cluster")
+    name = cluster.inputs["name"]
+    assert name == E.cluster_name(cfg.stack, cfg.owner) and name.startswith("trainstack-")
+    platform = run if stack == "platform-eks" else example_plans["platform"].run
+    key = platform.one("aws:kms/key:Key").state["arn"]
+    assert cluster.inputs["encryptionConfig"] == {"provider": {"keyArn": key}, "resources": ["secrets"]}
+    assert cluster.inputs["enabledClusterLogTypes"] == ["audit", "authenticator"]
+    assert cluster.inputs["vpcConfig"]["endpointPrivateAccess"] is True  # nodes reach the API inside the VPC
+    logs = run.one("aws:cloudwatch/logGroup:LogGroup", "control-plane" if stack == "dev-eks" else "eks-logs")
+    assert logs.inputs["name"] == f"/aws/eks/{name}/cluster" and logs.inputs["kmsKeyId"] == key
+    assert logs.inputs["retentionInDays"] == (14 if stack == "dev-eks" else 30)
+    assert logs.urn in cluster.dependencies  # before the cluster, or EKS creates it (no retention, no key)
+    role = policy_of(run.one("aws:iam/rolePolicy:RolePolicy", "cluster-key-policy"))
+    use, deny = statements(role)
+    assert use["Resource"] == key and "kms:Decrypt" in use["Action"]
+    assert deny == {"Sid": "NeverCreateTheLogGroup", "Effect": "Deny", "Action": "logs:CreateLogGroup", "Resource": "*"}
+
+
+@pytest.mark.parametrize("stack", ["dev-eks", "platform-eks"])
+def test_the_vpc_cni_enforces_network_policies(example_plans, stack):
+    cni = next(a for a in example_plans[stack].run.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "vpc-cni")
+    assert json.loads(cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+
+
+@pytest.mark.parametrize("stack", ["dev-eks", "dev-eks-shared"])
+def test_each_run_namespace_is_isolated_before_its_job_starts(example_plans, stack):
+    run = example_plans[stack].run
+    job = k8s_object(run, "Job")
+    ns = job.inputs["metadata"]["namespace"]
+    policies = [r for r in run.resources if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"]
+    assert {p.inputs["metadata"]["namespace"] for p in policies} == {ns}
+    assert any(p.inputs["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]} for p in policies)
+    assert {p.urn for p in policies} <= set(job.dependencies)
+    namespace = k8s_object(run, "Namespace")
+    assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"

@@ -568,3 +568,26 @@ def release_groups_from_autoscaler(group_names: Sequence[str], tag_key: str, reg
             "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": [tag_key]}},
         }
     )
+
+
+def eks_cluster_role_extras(kms_key_arn: str | None) -> dict:
+    """The control plane's role besides AmazonEKSClusterPolicy: use the key that envelope-encrypts Kubernetes
+    secrets (what terraform-aws-modules/terraform-aws-eks attaches as its cluster encryption policy:
+    Encrypt, Decrypt, ListGrants, DescribeKey), and never create its log group itself. EKS creates
+    `/aws/eks/<cluster>/cluster` when it is missing; the stack creates it first (retention, key), and a
+    cluster still logging while `destroy` runs must not re-create it behind Pulumi's back
+    (terraform-aws-eks, the same deny, issue #920)."""
+    statements: list[dict] = []
+    if kms_key_arn:
+        statements.append(
+            {
+                "Sid": "EnvelopeEncryptKubernetesSecrets",
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                "Resource": kms_key_arn,
+            }
+        )
+    statements.append(
+        {"Sid": "NeverCreateTheLogGroup", "Effect": "Deny", "Action": "logs:CreateLogGroup", "Resource": "*"}
+    )
+    return _doc(*statements)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pulumi
+
 from trainstack.backends import PlatformOutputs
 from trainstack.components.data_lake import DataLake, DataLakeArgs
 from trainstack.components.training_network import TrainingNetwork, TrainingNetworkArgs
@@ -44,7 +46,7 @@ def build_platform(cfg: PlatformStack) -> dict[str, object]:
         ),
     )
 
-    shared_eks = _shared_eks(cfg, network) if p.eks.shared_cluster else None
+    shared_eks = _shared_eks(cfg, network, lake.kms_key.arn) if p.eks.shared_cluster else None
 
     buckets = {zone: {"name": b.bucket, "arn": b.arn} for zone, b in lake.buckets.items()}
     buckets["logs"] = {"name": lake.log_bucket.bucket, "arn": lake.log_bucket.arn}
@@ -68,7 +70,7 @@ def build_platform(cfg: PlatformStack) -> dict[str, object]:
     )
 
 
-def _shared_eks(cfg: PlatformStack, network: TrainingNetwork) -> dict[str, object]:
+def _shared_eks(cfg: PlatformStack, network: TrainingNetwork, kms_key_arn: pulumi.Output[str]) -> dict[str, object]:
     """`trainstack:eks: {sharedCluster: true}`: one control plane (with Cluster Autoscaler and the
     device plugin) that `eks.mode: shared` cluster stacks add their GPU node groups and jobs to."""
     import datetime as dt
@@ -77,6 +79,7 @@ def _shared_eks(cfg: PlatformStack, network: TrainingNetwork) -> dict[str, objec
 
     from trainstack.components.eks_cluster_addons import EksClusterAddons, EksClusterAddonsArgs
     from trainstack.components.eks_control_plane import EksControlPlane, EksControlPlaneArgs
+    from trainstack.model import eks_request as req
     from trainstack.model.config import eks_support_status
 
     eks = cfg.platform.eks
@@ -92,6 +95,10 @@ def _shared_eks(cfg: PlatformStack, network: TrainingNetwork) -> dict[str, objec
             public_access_cidrs=eks.public_access_cidrs,
             system_instance_type=eks.system_instance_type,
             extended_support=extended,
+            cluster_name=req.cluster_name(cfg.stack, cfg.owner),
+            kms_key_arn=kms_key_arn,
+            log_types=eks.control_plane_logs,
+            log_retention_days=eks.log_retention_days,
             tags=tags,
         ),
     )
