@@ -106,6 +106,9 @@ class EksControlPlaneArgs:
     log_types: tuple[str, ...] = ("audit", "authenticator")
     # Their retention, days (a value CloudWatch Logs accepts).
     log_retention_days: int = 14
+    # Who besides the cluster's creator may use the Kubernetes API: an EKS access entry and a cluster-wide
+    # access policy each (`trainstack.model.eks_request.access_grants` resolves configured roles).
+    access: tuple[req.AccessGrant, ...] = ()
     # Tags on every AWS resource (and the system node's instance, volume and network interface).
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -274,13 +277,37 @@ class EksControlPlane(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_nodes]),
         )
 
+        self.access_entries: list[aws.eks.AccessEntry] = []
+        associations: list[pulumi.Resource] = []
+        for grant in args.access:
+            entry = aws.eks.AccessEntry(
+                f"{name}-access-{grant.key}",
+                cluster_name=self.cluster.name,
+                principal_arn=grant.principal_arn,
+                type="STANDARD",
+                tags=args.tags,
+                opts=child,
+            )
+            associations.append(
+                aws.eks.AccessPolicyAssociation(
+                    f"{name}-access-{grant.key}-policy",
+                    cluster_name=self.cluster.name,
+                    principal_arn=entry.principal_arn,
+                    policy_arn=req.access_policy_arn(grant.policy, docs.partition_of(args.region)),
+                    access_scope={"type": "cluster"},
+                    opts=child,
+                )
+            )
+            self.access_entries.append(entry)
         self.provider, self.kubeconfig = kubernetes_provider(
             f"{name}-k8s",
             self.cluster.name,
             self.cluster.endpoint,
             self.cluster.certificate_authority.data,
             args.region,
-            pulumi.ResourceOptions(parent=self, depends_on=[self.addons["coredns"]]),
+            # Through the provider, every Kubernetes object depends on the access entries: a `destroy` by
+            # one of those roles (the reaper) deletes the objects before it deletes its own access.
+            pulumi.ResourceOptions(parent=self, depends_on=[self.addons["coredns"], *associations]),
         )
 
         self.register_outputs(

@@ -107,6 +107,8 @@ class EksTrainingClusterArgs:
     # An own control plane's logs to CloudWatch Logs (encrypted with kms_key_arn) and their retention, days.
     control_plane_logs: tuple[str, ...] = ("audit", "authenticator")
     log_retention_days: int = 14
+    # Who besides its creator may use an own control plane's Kubernetes API (access entries).
+    access: tuple[req.AccessGrant, ...] = ()
     # Tags on every AWS resource (and the nodes' instances, volumes and network interfaces).
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -190,6 +192,7 @@ class EksTrainingCluster(pulumi.ComponentResource):
                     kms_key_arn=args.kms_key_arn,
                     log_types=tuple(args.control_plane_logs),
                     log_retention_days=args.log_retention_days,
+                    access=args.access,
                     tags=args.tags,
                 ),
                 opts=child,

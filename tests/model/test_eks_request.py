@@ -385,3 +385,69 @@ def test_the_run_namespace_denies_everything_but_its_own_pods_dns_and_aws():
     for policy in (deny, allow):
         for version in sorted(catalog.EKS_VERSIONS):
             kubernetes_validate.validate(policy, version, strict=True)
+
+
+# ------------------------------------------------------------------------------ access entries
+
+
+def test_configured_roles_become_access_grants_named_with_their_path():
+    existing = {"trainstack-ci-train": "arn:aws:iam::111122223333:role/ci/trainstack-ci-train"}
+    grants, warnings, errors = E.access_grants(
+        [
+            ("trainstack:eks.adminRoles", E.CLUSTER_ADMIN_POLICY, ("trainstack-ci-train", "trainstack-ci-reaper")),
+            ("trainstack:eks.viewerRoles", E.ADMIN_VIEW_POLICY, ("arn:aws:iam::111122223333:role/auditors",)),
+        ],
+        existing,
+        caller_arn="arn:aws:iam::111122223333:user/alice",
+        defaults={"trainstack:eks.adminRoles": ("trainstack-ci-train", "trainstack-ci-reaper")},
+        account="111122223333",
+    )
+    assert grants == [
+        E.AccessGrant("arn:aws:iam::111122223333:role/ci/trainstack-ci-train", E.CLUSTER_ADMIN_POLICY),
+        E.AccessGrant("arn:aws:iam::111122223333:role/auditors", E.ADMIN_VIEW_POLICY),
+    ]
+    # A default role the account lacks (no CI set up) is only a warning; nothing is refused.
+    assert errors == [] and len(warnings) == 1 and "trainstack-ci-reaper" in warnings[0]
+
+
+def test_a_listed_role_the_account_lacks_fails_naming_the_key_and_the_fix():
+    _, _, errors = E.access_grants(
+        [("trainstack:eks.adminRoles", E.CLUSTER_ADMIN_POLICY, ("platform-admins",))],
+        {},
+        caller_arn="arn:aws:iam::111122223333:user/alice",
+        defaults={"trainstack:eks.adminRoles": ("trainstack-ci-train",)},
+        account="111122223333",
+    )
+    assert len(errors) == 1 and errors[0].startswith("trainstack:eks.adminRoles = ['platform-admins']")
+    assert "does not exist in account 111122223333" in errors[0] and "Fix:" in errors[0]
+
+
+def test_the_creator_gets_no_second_entry_and_a_role_in_two_lists_keeps_the_stronger_policy():
+    """EKS made the cluster's creator an admin; one principal can have one access entry per cluster."""
+    arn = "arn:aws:iam::111122223333:role/trainstack-ci-train"
+    wanted = [
+        ("trainstack:eks.adminRoles", E.CLUSTER_ADMIN_POLICY, ("trainstack-ci-train", "ops")),
+        ("trainstack:eks.viewerRoles", E.ADMIN_VIEW_POLICY, ("ops",)),
+    ]
+    existing = {"trainstack-ci-train": arn, "ops": "arn:aws:iam::111122223333:role/ops"}
+    grants, _, _ = E.access_grants(
+        wanted,
+        existing,
+        caller_arn="arn:aws:sts::111122223333:assumed-role/trainstack-ci-train/GitHubActions",
+        defaults={},
+        account="111122223333",
+    )
+    assert grants == [E.AccessGrant("arn:aws:iam::111122223333:role/ops", E.CLUSTER_ADMIN_POLICY)]
+
+
+def test_access_policy_arns_and_the_role_lookup():
+    import re
+
+    assert (
+        E.access_policy_arn(E.CLUSTER_ADMIN_POLICY)
+        == "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+    )
+    assert E.access_policy_arn(E.ADMIN_VIEW_POLICY, "aws-cn").startswith("arn:aws-cn:eks::aws:cluster-access-policy/")
+    pattern = re.compile(E.role_lookup_regex(["trainstack-ci-train", "a.b+c"]))
+    assert pattern.search("a.b+c") and pattern.search("trainstack-ci-train") and not pattern.search("aXb+c")
+    assert not pattern.search("trainstack-ci-train-old")

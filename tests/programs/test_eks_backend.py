@@ -451,3 +451,44 @@ def test_each_run_namespace_is_isolated_before_its_job_starts(example_plans, sta
     assert {p.urn for p in policies} <= set(job.dependencies)
     namespace = k8s_object(run, "Namespace")
     assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_ci_roles_administer_the_cluster_and_lose_access_only_after_its_objects_are_gone(dedicated):
+    """Without access entries only the cluster's creator could refresh or destroy it (the reaper would get 401).
+    The Kubernetes provider waits for the policy associations, so a destroy removes them last."""
+    entries = {e.inputs["principalArn"]: e for e in dedicated.of_type("aws:eks/accessEntry:AccessEntry")}
+    assert set(entries) == {
+        f"arn:aws:iam::123456789012:role/{r}"
+        for r in ("trainstack-ci-train", "trainstack-ci-reaper", "trainstack-ci-pr-cleanup", "trainstack-ci-preview")
+    }
+    assert {e.inputs["type"] for e in entries.values()} == {"STANDARD"}
+    policies = {
+        a.inputs["principalArn"]: a
+        for a in dedicated.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    }
+    assert set(policies) == set(entries)
+    prefix = "arn:aws:eks::aws:cluster-access-policy/"
+    for arn, a in policies.items():
+        expected = "AmazonEKSAdminViewPolicy" if arn.endswith("preview") else "AmazonEKSClusterAdminPolicy"
+        assert a.inputs["policyArn"] == prefix + expected and a.inputs["accessScope"] == {"type": "cluster"}
+    provider = dedicated.one("pulumi:providers:kubernetes")
+    assert {a.urn for a in policies.values()} <= set(provider.dependencies)
+
+
+def test_shared_cluster_grants_its_developers_and_refuses_an_unknown_role(run_stack, monkeypatch):
+    from tests.helpers import PLATFORM_CONFIG
+    from trainstack.plan import offline
+    from trainstack.plan.offline import run_offline
+    from trainstack.programs.program import main
+
+    monkeypatch.setitem(offline.ROLES, "ml-developers", "/teams/")
+    config = {**PLATFORM_CONFIG, "trainstack:eks": {"sharedCluster": True, "developerRoles": ["ml-developers"]}}
+    run = run_offline(main, config=config, stack="platform-x")
+    grants = {
+        a.inputs["principalArn"]: a.inputs["policyArn"].rsplit("/", 1)[1]
+        for a in run.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    }
+    assert grants["arn:aws:iam::123456789012:role/teams/ml-developers"] == "AmazonEKSClusterAdminPolicy"  # its path
+    bad = {**config, "trainstack:eks": {"sharedCluster": True, "developerRoles": ["no-such-team"]}}
+    with pytest.raises(Exception, match=r"trainstack:eks.developerRoles = \['no-such-team'\]: role `no-such-team`"):
+        run_offline(main, config=bad, stack="platform-y")

@@ -18,6 +18,7 @@ them take no trainstack config; `job_spec` and `node_group_specs` map a cluster 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Mapping
@@ -105,6 +106,89 @@ def cluster_name(stack: str, owner: str = "") -> str:
 def control_plane_log_group(cluster: str) -> str:
     """Where EKS sends control plane logs (EKS User Guide, "Send control plane logs to CloudWatch Logs")."""
     return f"/aws/eks/{cluster}/cluster"
+
+
+# ------------------------------------------------------------------------------------------
+# Access entries: who besides the cluster's creator may use the Kubernetes API
+
+# EKS access policies (EKS User Guide, "Review access policy permissions"; ARN `arn:<partition>:eks::aws:
+# cluster-access-policy/<name>`): cluster admin (every verb on everything), and read-only on everything.
+CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+ADMIN_VIEW_POLICY = "AmazonEKSAdminViewPolicy"
+
+
+def access_policy_arn(policy: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:eks::aws:cluster-access-policy/{policy}"
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    """One EKS access entry (a STANDARD entry for an IAM role) and the access policy associated with it,
+    cluster-wide."""
+
+    principal_arn: str
+    policy: str  # CLUSTER_ADMIN_POLICY or ADMIN_VIEW_POLICY
+
+    @property
+    def key(self) -> str:
+        """A logical-name suffix that stays the same for the same principal."""
+        name = self.principal_arn.rsplit("/", 1)[-1]
+        return f"{_dns_label(name, 40)}-{hashlib.sha256(self.principal_arn.encode()).hexdigest()[:6]}"
+
+
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/")
+
+
+def role_lookup_regex(names: list[str] | tuple[str, ...]) -> str:
+    """`name_regex` of the ListRoles lookup (aws.iam.get_roles): exactly these role names."""
+    return "^(?:" + "|".join(re.escape(n) for n in sorted(set(names))) + ")$"
+
+
+def caller_role(caller_arn: str) -> str | None:
+    """The IAM role behind a caller ARN (`arn:aws:sts::<account>:assumed-role/<role>/<session>`), if any."""
+    m = re.match(r"^arn:aws[a-z-]*:sts::\d{12}:assumed-role/([^/]+)/", caller_arn)
+    if m:
+        return m.group(1)
+    return caller_arn.rsplit("/", 1)[-1] if ROLE_ARN.match(caller_arn) else None
+
+
+def access_grants(
+    wanted: list[tuple[str, str, tuple[str, ...]]],
+    existing: dict[str, str],
+    *,
+    caller_arn: str,
+    defaults: dict[str, tuple[str, ...]],
+    account: str,
+) -> tuple[list[AccessGrant], list[str], list[str]]:
+    """(grants, warnings, errors) for `wanted` = [(config key, access policy, role names or ARNs)], the
+    stronger policy first. `existing`: role name -> ARN (with its path) of the account's roles by those
+    names. The caller is skipped: EKS made whoever creates the cluster an admin already, and an IAM
+    principal can have one access entry per cluster only (EKS User Guide, "Create access entries"). A role
+    name the account lacks is a warning when it is a default (the CI roles of a team without that CI) and
+    an error when someone listed it."""
+    me = caller_role(caller_arn)
+    grants: dict[str, AccessGrant] = {}
+    warnings: list[str] = []
+    errors: list[str] = []
+    for key, policy, roles in wanted:
+        for role in roles:
+            arn = role if ROLE_ARN.match(role) else existing.get(role)
+            if arn is None:
+                if role in defaults.get(key, ()):
+                    warnings.append(
+                        f"{key}: the default role `{role}` does not exist in account {account}, so it gets no "
+                        "access to the cluster (create the CI roles as docs/ci.md names them, or set the key)"
+                    )
+                else:
+                    errors.append(
+                        f"{key} = {list(roles)}: role `{role}` does not exist in account {account}. Fix: create "
+                        "it, give its ARN, or remove it"
+                    )
+                continue
+            if me is not None and arn.rsplit("/", 1)[-1] == me:
+                continue  # the cluster's creator: already an admin (and an entry of its own would clash)
+            grants.setdefault(arn, AccessGrant(arn, policy))
+    return list(grants.values()), warnings, errors
 
 
 def group_key(instance_type: str) -> str:

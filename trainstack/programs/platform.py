@@ -81,9 +81,20 @@ def _shared_eks(cfg: PlatformStack, network: TrainingNetwork, kms_key_arn: pulum
     from trainstack.components.eks_control_plane import EksControlPlane, EksControlPlaneArgs
     from trainstack.model import eks_request as req
     from trainstack.model.config import eks_support_status
+    from trainstack.model.config.eks import ADMIN_ROLES, VIEWER_ROLES
+    from trainstack.programs.backends.eks import access_grants
 
     eks = cfg.platform.eks
     tags = standard_tags(cfg)
+    access = access_grants(
+        [
+            ("trainstack:eks.adminRoles", req.CLUSTER_ADMIN_POLICY, eks.admin_roles),
+            # A cluster stack creates its namespace: no namespace-scoped access policy allows that.
+            ("trainstack:eks.developerRoles", req.CLUSTER_ADMIN_POLICY, eks.developer_roles),
+            ("trainstack:eks.viewerRoles", req.ADMIN_VIEW_POLICY, eks.viewer_roles),
+        ],
+        {"trainstack:eks.adminRoles": ADMIN_ROLES.default, "trainstack:eks.viewerRoles": VIEWER_ROLES.default},
+    )
     extended = eks_support_status(eks.version, dt.datetime.now(dt.timezone.utc).date()) == "extended"
     plane = EksControlPlane(
         "eks",
@@ -99,6 +110,7 @@ def _shared_eks(cfg: PlatformStack, network: TrainingNetwork, kms_key_arn: pulum
             kms_key_arn=kms_key_arn,
             log_types=eks.control_plane_logs,
             log_retention_days=eks.log_retention_days,
+            access=access,
             tags=tags,
         ),
     )
