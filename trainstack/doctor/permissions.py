@@ -98,6 +98,9 @@ ACTIONS: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
         (("eks:CreatePodIdentityAssociation", "eks:DeletePodIdentityAssociation"), SELF),
     ),
     "aws:eks/accessEntry:AccessEntry": ((("eks:CreateAccessEntry", "eks:DeleteAccessEntry"), SELF),),
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": (
+        (("eks:AssociateAccessPolicy", "eks:DisassociateAccessPolicy", "eks:ListAssociatedAccessPolicies"), ANY),
+    ),
     # Checked with the bucket policy below (the code bundle's PutObject).
     "aws:s3/bucketObject:BucketObject": (),
 }
