@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup plan plans test test-fast lint bench constraints config-docs clean
+.PHONY: setup plan plans try test test-fast lint bench constraints config-docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ plan: $(STAMP)
 ## Offline plans of every example stack.
 plans: $(STAMP)
 	@for s in $$(ls stacks | sed -n 's/^Pulumi\.\(.*\)\.yaml$$/\1/p'); do $(BIN)/trainstack plan $$s || exit 1; done
+
+## See upload, run, ls and down work end to end against LOCAL STAND-INS (fake Pulumi CLI, moto): no AWS, no CLI.
+try: $(STAMP)
+	$(BIN)/trainstack try
 
 ## Lint (ruff, formatting, the layer contracts, types), then the whole test suite.
 test: lint

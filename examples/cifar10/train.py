@@ -1,4 +1,7 @@
-"""trainstack example: a small CNN on CIFAR-10 (or synthetic data) with PyTorch DDP.
+"""trainstack example: a small CNN on CIFAR-10 with PyTorch DDP (generated images with --synthetic).
+
+Without CIFAR-10 under the run's dataset it stops with exit code 2 and says how to prepare and upload it
+(prepare_data.py, then `trainstack upload`), unless --synthetic is given.
 
 Runs alone (`python train.py`) or under torchrun on 1..N nodes; on every trainstack backend:
 - checkpoints every --checkpoint-every steps (rank 0 writes: to TRAINSTACK_CHECKPOINT_URI with
@@ -29,7 +32,9 @@ def load_cifar(folder: str):
     for name in trainlib.CIFAR_BATCHES:
         with open(os.path.join(folder, name), "rb") as f:
             batch = pickle.load(f, encoding="bytes")
-        xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        raw = batch[b"data"]  # a uint8 array in CIFAR-10's own batches, bytes in prepare_data.py's samples
+        data = np.frombuffer(raw, dtype=np.uint8) if isinstance(raw, (bytes, bytearray)) else np.asarray(raw)
+        xs.append(data.astype(np.uint8).reshape(-1, 3, 32, 32))
         ys += list(batch[b"labels"])
     x = torch.from_numpy(np.concatenate(xs)).float().div_(255).sub_(0.5).div_(0.25)
     return torch.utils.data.TensorDataset(x, torch.tensor(ys, dtype=torch.long))
@@ -65,13 +70,22 @@ def model():
 
 
 def main(argv=None) -> int:
+    args = trainlib.parse_args(argv)
+    me = trainlib.dist_from_env()
+    places = trainlib.places_from_env()
+    work = tempfile.mkdtemp(prefix="trainstack-example-")
+    # The data first (no torch needed): without CIFAR-10 the run stops here, loudly, unless --synthetic.
+    folder = None if args.synthetic else trainlib.find_cifar(places, os.path.join(work, "cifar10"))
+    if folder is None and not args.synthetic:
+        print(f"error: {trainlib.no_data_message(places)}", file=sys.stderr, flush=True)
+        return 2
+    if args.synthetic and me.is_leader:
+        print("training on generated images (--synthetic), not CIFAR-10", flush=True)
+
     import torch
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    args = trainlib.parse_args(argv)
-    me = trainlib.dist_from_env()
-    places = trainlib.places_from_env()
     cuda = torch.cuda.is_available()
     device = torch.device("cuda", me.local_rank) if cuda else torch.device("cpu")
     if cuda:
@@ -79,14 +93,6 @@ def main(argv=None) -> int:
     if me.world_size > 1:
         dist.init_process_group("nccl" if cuda else "gloo")
     torch.manual_seed(args.seed)
-    work = tempfile.mkdtemp(prefix="trainstack-example-")
-
-    folder = None
-    if args.data != "synthetic":
-        folder = trainlib.find_cifar(places, os.path.join(work, "cifar10"))
-        if folder is None and args.data == "cifar10":
-            print("no CIFAR-10 python batches (data_batch_1..5) under the dataset", file=sys.stderr)
-            return 2
     data = load_cifar(folder) if folder else synthetic(args.steps_per_epoch * args.batch_size, args.seed)
     sampler = torch.utils.data.distributed.DistributedSampler(
         data, num_replicas=me.world_size, rank=me.rank, shuffle=True, seed=args.seed, drop_last=True

@@ -1,7 +1,7 @@
 """Everything of the example that needs no torch: arguments, where things go, checkpoint naming,
 choosing the checkpoint to resume from, S3 transfers (boto3, present in the AWS DLCs).
 
-Kept apart from train.py so it can be tested without torch (tests/test_example_cifar10.py).
+Kept apart from train.py so it can be tested without torch (tests/project/test_example_cifar10.py).
 """
 
 from __future__ import annotations
@@ -25,10 +25,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints (0: none)")
     p.add_argument("--keep-checkpoints", type=int, default=3)
     p.add_argument(
-        "--data",
-        choices=("auto", "cifar10", "synthetic"),
-        default="auto",
-        help="auto: CIFAR-10 python batches if the dataset has them, else synthetic",
+        "--synthetic",
+        action="store_true",
+        help="train on generated images; without it, CIFAR-10 must be under the dataset (prepare_data.py)",
     )
     p.add_argument("--fresh", action="store_true", help="ignore existing checkpoints")
     p.add_argument("--seed", type=int, default=0)
@@ -188,6 +187,16 @@ def publish_model(local_file: str, places: Places, s3=None) -> str | None:
         dest = join_uri(places.model_uri, "model.pt")
         (s3 or s3_client()).upload_file(local_file, *split_s3_uri(dest))
     return dest
+
+
+def no_data_message(places: Places) -> str:
+    """Why the example stops when the dataset holds no CIFAR-10, and how to give it some."""
+    where = places.dataset_dir or places.dataset_uri or "no dataset (TRAINSTACK_DATASET_URI is not set)"
+    return (
+        f"no CIFAR-10 python batches ({', '.join(CIFAR_BATCHES)}) under {where}. Fix: prepare them with "
+        "`python prepare_data.py ./cifar10` (in examples/cifar10) and upload them with "
+        "`trainstack upload ./cifar10 raw/cifar10/v1/`, or pass --synthetic to train on generated images"
+    )
 
 
 def find_cifar(places: Places, cache_dir: str, s3=None) -> str | None:

@@ -22,6 +22,7 @@ from trainstack.backends.ecs import EcsOutputs
 from trainstack.backends.eks import EksOutputs
 from trainstack.backends.sagemaker import SageMakerOutputs
 from trainstack.run import run as run_mod
+from trainstack.run import stages as stages_mod
 from trainstack.run.driver import TrackedPulumiCommand
 from trainstack.run.follow import split_s3_uri
 from trainstack.run.run import RunOptions, Ui
@@ -57,9 +58,27 @@ class FakeCli:
     def scenario(self, **knobs: Any) -> None:
         (self.state / "scenario.json").write_text(json.dumps(knobs))
 
-    def lock(self, name: str) -> None:
+    def lock(self, name: str, pid: int | None = None, host: str | None = None) -> None:
+        """A lock as the DIY backend writes it; by default its holder is a process of this host that has exited
+        (a driver killed mid-update)."""
+        import socket
+        import subprocess
+
+        if pid is None:
+            child = subprocess.Popen(["true"])  # a pid that has exited (and been reaped)
+            child.wait()
+            pid = child.pid
         (self.state / "locks").mkdir(exist_ok=True)
-        (self.state / "locks" / f"{name}.lock").write_text("stale")
+        (self.state / "locks" / f"{name}.lock").write_text(
+            json.dumps(
+                {
+                    "pid": pid,
+                    "username": "ci",
+                    "hostname": host or socket.gethostname(),
+                    "timestamp": "2026-11-22T14:30:00Z",
+                }
+            )
+        )
 
     def locked(self, name: str) -> bool:
         return (self.state / "locks" / f"{name}.lock").exists()
@@ -309,7 +328,8 @@ def install_cloud(monkeypatch, cloud: Cloud) -> None:
         follower.submit, follower.stop = submitted, stopped
         return follower
 
-    monkeypatch.setattr(run_mod, "follower_for", follower_for)
+    monkeypatch.setattr(stages_mod, "follower_for", follower_for)  # the run's follow stage
+    monkeypatch.setattr(run_mod, "follower_for", follower_for)  # down stops the job
 
 
 # ------------------------------------------------------------------------------ running

@@ -379,3 +379,55 @@ def test_an_access_denied_names_the_permissions(fleet_aws):
     stub.activate()
     with pytest.raises(fleet.FleetError, match=r"GetResources: AccessDeniedException.*tag:GetResources"):
         fleet.list_clusters(dataclasses.replace(fleet_aws["clients"], tagging=tagging), NOW, root=ROOT)
+
+
+def test_state_only_stacks_show_owner_backend_and_expiry_from_their_outputs(fleet_aws):
+    outputs = {"owner": "dave", "backend": "ec2", "expiresAt": "2026-11-23T18:00:00Z", "region": REGION}
+    state = {
+        "dave-ec2-9": fleet.StateStack("dave-ec2-9", h(30), False, 0, lambda: outputs),
+        "never-up": fleet.StateStack("never-up", h(1), False, 0, lambda: {}),  # state, no outputs yet
+        "team-platform": fleet.StateStack("team-platform", h(90), False, 60, lambda: {"buckets": {}}),
+    }
+    found = by_stack(fleet.list_clusters(fleet_aws["clients"], NOW, root=ROOT, state=state))
+    dave = found["dave-ec2-9"]
+    assert (dave.state, dave.owner, dave.backend) == ("state-only", "dave", "ec2")
+    assert dave.expires_at == dt.datetime(2026, 11, 23, 18, tzinfo=dt.timezone.utc) and not dave.expired(NOW)
+    assert found["never-up"].owner is None and found["never-up"].state == "state-only"
+    assert "team-platform" not in found  # outputs without `backend`: a platform, not a cluster
+    result_rows = {c.stack: c.to_json(NOW) for c in found.values()}
+    assert result_rows["dave-ec2-9"]["expiresAt"] == "2026-11-23T18:00:00Z"
+
+
+def test_a_cost_that_rounds_to_nothing_carries_no_bound_sign():
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    zero = fleet.Cluster("eve-ecs-4", "eve", "ecs", h(-1), [], "ok", cost_is_bound=True)
+    some = fleet.Cluster("fay-ecs-5", "fay", "ecs", h(-1), [], "ok", cost_usd=1.5, cost_is_bound=True)
+    fleet.render([zero, some], NOW, Console(file=out, width=200))
+    rows = {line.split()[0]: line for line in out.getvalue().splitlines() if line.startswith(("eve", "fay"))}
+    assert rows["eve-ecs-4"].rstrip().endswith(" $0.00") and "≤$0.00" not in out.getvalue()
+    assert rows["fay-ecs-5"].rstrip().endswith("≤$1.50")
+
+
+def test_ls_and_reap_find_the_pulumi_cli_as_run_does(tmp_path, monkeypatch):
+    """TRAINSTACK_PULUMI_ROOT works for every command: ls reads state through it (the fake CLI here)."""
+    import sys
+
+    from tests.fakes.run_harness import FAKE_ROOT
+
+    state = tmp_path / "state"
+    (state / "stacks").mkdir(parents=True)
+    (state / "stacks" / "bob-ecs-1.json").write_text(
+        json.dumps({"name": "bob-ecs-1", "config": {}, "resources": [], "history": [], "outputs": {"backend": "ecs"}})
+    )
+    monkeypatch.setenv("PATH", str(tmp_path))  # no `pulumi` on PATH
+    monkeypatch.setenv("TRAINSTACK_PULUMI_ROOT", str(FAKE_ROOT))
+    monkeypatch.setenv("FAKE_PULUMI_STATE", str(state))
+    monkeypatch.setenv("FAKE_PULUMI_PYTHON", sys.executable)
+    found = fleet.pulumi_state(ROOT)
+    assert found is not None and set(found) == {"bob-ecs-1"} and found["bob-ecs-1"].outputs() == {"backend": "ecs"}
+    monkeypatch.delenv("TRAINSTACK_PULUMI_ROOT")
+    assert fleet.pulumi_state(ROOT) is None  # no CLI anywhere: state unknown, never a crash

@@ -287,13 +287,17 @@ def test_on_a_terminal_a_progress_bar_counts_bytes(lake, tmp_path):
         console=Console(file=out, force_terminal=True, width=120),
     )
     assert result.ok and result.bytes_sent == CHUNK_MIB * MIB + 4096 + len("id,label\n1,cat\n") + len("cifar subset\n")
-    assert "3/3 files" in out.getvalue() and "5.2/5.2 MB" in out.getvalue()
+    text = out.getvalue()
+    # One unit per screen: the plan line, the bar's size and its speed all count in MiB (binary), never MB.
+    assert "3/3 files" in text and "5.0/5.0 MiB" in text and "MiB/s" in text and " MB" not in text
 
 
 def test_without_bucket_or_pulumi_cli_the_error_says_what_to_pass(monkeypatch, tmp_path):
     import shutil
 
     monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.delenv("TRAINSTACK_PULUMI_ROOT", raising=False)
+    (tmp_path / "a.csv").write_text("x\n")
     with pytest.raises(UploadError, match=r"--platform organization/trainstack/platform.*--bucket NAME.*buckets\.raw"):
         upload(tmp_path, "raw/x/", s3=object())
 
@@ -310,3 +314,29 @@ def test_the_cli_exit_codes(lake, tmp_path):
     (src / "labels.csv").write_text("changed\n")
     refused = CliRunner().invoke(app, args)
     assert refused.exit_code == 2 and "--overwrite" in refused.output
+
+
+def test_when_leftovers_cannot_be_checked_nothing_is_claimed_about_them():
+    """A failed listing (e.g. no such bucket) is not "N uploads could not be aborted; their parts are billed"."""
+    import datetime as dt
+
+    from botocore.exceptions import ClientError
+
+    from trainstack.fleet import upload as up
+
+    class S3:
+        def get_paginator(self, name):
+            raise ClientError({"Error": {"Code": "NoSuchBucket", "Message": "gone"}}, "ListMultipartUploads")
+
+    left, why = up._abort_leftovers(S3(), "b", {"k1", "k2"}, dt.datetime.now(dt.timezone.utc), "p/")
+    assert left == [] and "NoSuchBucket" in why
+    plan = up.UploadPlan("b", up.parse_dest("raw/p/"))
+    text = up.summary(up.UploadResult(plan, unchecked=why))
+    assert "could not check for unfinished multipart uploads" in text and "billed" not in text
+
+
+def test_a_missing_bucket_is_refused_before_a_byte_is_sent(lake, tmp_path):
+    src = dataset(tmp_path, big=0)
+    with pytest.raises(UploadError, match=r"bucket no-such-lake: does not exist \(nothing was uploaded\)"):
+        upload(src, "raw/x/v1/", bucket="no-such-lake", s3=lake["s3"], console=Console(file=open(os.devnull, "w")))
+    assert not [r for r in lake["requests"] if r.method in ("PUT", "POST")]

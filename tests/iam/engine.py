@@ -35,6 +35,7 @@ S3_OPERATION_ACTION = {
     "HeadObject": "s3:GetObject",
     "DeleteObject": "s3:DeleteObject",
     "ListObjectsV2": "s3:ListBucket",
+    "HeadBucket": "s3:ListBucket",  # API reference, HeadBucket: "you must have permissions to perform s3:ListBucket"
     "ListMultipartUploads": "s3:ListBucketMultipartUploads",
 }
 OBJECT_OPERATIONS = {op for op, action in S3_OPERATION_ACTION.items() if action != "s3:ListBucket"} - {

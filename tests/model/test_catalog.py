@@ -91,3 +91,10 @@ def test_suggestions_stay_in_the_family():
 def test_local_storage_flag_for_sagemaker_volume_keys():
     assert not catalog.lookup("p3.2xlarge").instance_storage
     assert catalog.lookup("p3dn.24xlarge").instance_storage and catalog.lookup("g5.xlarge").instance_storage
+
+
+def test_suggestions_come_in_one_stable_order():
+    """Two messages about the same family list its types in the same (catalog) order, not by typo distance."""
+    a = catalog.suggest("p3.2xlarg", "p3")
+    b = catalog.suggest("g5.xlarge", "p3")
+    assert a == b == [t.name for t in catalog.gpu_types() if catalog.matches_placement(t.name, "p3")][:4]

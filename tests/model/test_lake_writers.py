@@ -119,7 +119,7 @@ def test_the_run_drivers_run_json_passes_the_lake_policy(recorded, example_plans
 
     record = RunRecord(stack="dev-ec2", template="ec2", region="us-east-1", artifact_uri=art)
     recorder = Recorder(record, tmp_path, Session)
-    recorder.write()
+    recorder.claim()  # the run owns its stack name: run.json is written (locally and to the artifacts bucket)
     assert recorder.s3_uri == art + "run.json"
     bucket = art.split("/")[2]
     grant = {

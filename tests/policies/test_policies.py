@@ -1,7 +1,7 @@
 """The CrossGuard pack: clean on every example stack, each rule fires on a broken graph, valid layout.
 
-Every check runs the rules through pulumi-policy's own analyzer (policies/offline.py), the way
-`pulumi preview --policy-pack policies` runs them.
+Every check runs the rules through pulumi-policy's own analyzer (trainstack/policies/offline.py), the way
+`pulumi preview --policy-pack trainstack/policies` runs them.
 """
 
 from __future__ import annotations
@@ -630,7 +630,7 @@ def test_pulumi_policy_yaml_is_a_python_pack_on_the_project_virtualenv():
 
 
 def test_main_builds_the_policy_pack_with_every_rule(monkeypatch, capsysbinary):
-    """Run `policies/__main__.py` the way the CLI does (runpy on the directory) with the gRPC server faked."""
+    """Run `trainstack/policies/__main__.py` the way the CLI does (runpy on the directory) with the gRPC server faked."""
     import pulumi_policy.policy as pp
 
     served = {}
@@ -676,8 +676,8 @@ def test_main_builds_the_policy_pack_with_every_rule(monkeypatch, capsysbinary):
 
 
 def test_guard_the_private_pulumi_policy_api_the_offline_run_relies_on():
-    """policies/offline.py drives pulumi-policy's private `_PolicyAnalyzerServicer`. If this fails after an
-    upgrade, re-read pulumi_policy/policy.py, update policies/offline.py, then this test and the pin."""
+    """trainstack/policies/offline.py drives pulumi-policy's private `_PolicyAnalyzerServicer`. If this fails after an
+    upgrade, re-read pulumi_policy/policy.py, update trainstack/policies/offline.py, then this test and the pin."""
     from pulumi.runtime.proto import analyzer_pb2
     from pulumi_policy.policy import PolicyPack, _PolicyAnalyzerServicer
 

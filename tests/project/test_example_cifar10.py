@@ -34,8 +34,9 @@ def keys(s3, prefix=""):
 
 def test_arguments_and_their_limits():
     a = trainlib.parse_args(["--epochs", "10", "--checkpoint-every", "50"])
-    assert (a.epochs, a.checkpoint_every, a.data, a.fresh) == (10, 50, "auto", False)
-    for bad in (["--epochs", "0"], ["--checkpoint-every", "-1"], ["--data", "imagenet"]):
+    assert (a.epochs, a.checkpoint_every, a.synthetic, a.fresh) == (10, 50, False, False)
+    assert trainlib.parse_args(["--synthetic"]).synthetic
+    for bad in (["--epochs", "0"], ["--checkpoint-every", "-1"], ["--data", "synthetic"]):
         with pytest.raises(SystemExit):
             trainlib.parse_args(bad)
 
@@ -169,3 +170,83 @@ def test_example_needs_only_its_folder_and_the_image():
     lib = ast.parse((EXAMPLE / "trainlib.py").read_text())
     imported = {a.name.split(".")[0] for n in ast.walk(lib) if isinstance(n, ast.Import) for a in n.names}
     assert imported <= set(sys.stdlib_module_names) | {"boto3"}  # boto3 is in every AWS DLC
+
+
+def _prepare():
+    import runpy
+
+    return runpy.run_path(str(EXAMPLE / "prepare_data.py"))
+
+
+def _unpickled(path):
+    import pickle
+
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="bytes")
+
+
+def test_a_generated_sample_has_the_layout_and_format_train_py_reads(tmp_path, s3):
+    prep = _prepare()
+    assert prep["main"]([str(tmp_path / "out"), "--sample", "4"]) == 0
+    folder = tmp_path / "out" / "cifar-10-batches-py"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(prep["FILES"])
+    for name in trainlib.CIFAR_BATCHES + ("test_batch",):
+        batch = _unpickled(folder / name)
+        assert len(batch[b"data"]) == 4 * 3072 and len(batch[b"labels"]) == 4
+        assert all(0 <= label <= 9 for label in batch[b"labels"])
+    assert len(_unpickled(folder / "batches.meta")[b"label_names"]) == 10
+    # Uploaded as `trainstack upload OUT raw/cifar10/v1/` would, train.py's finder takes it from the prefix.
+    for path in folder.iterdir():
+        s3.put_object(Bucket=BUCKET, Key=f"cifar10/v1/cifar-10-batches-py/{path.name}", Body=path.read_bytes())
+    places = trainlib.Places(f"s3://{BUCKET}/cifar10/v1/", None, None, None, None, None)
+    found = Path(trainlib.find_cifar(places, str(tmp_path / "cache"), s3=s3))
+    assert (found / "data_batch_5").read_bytes() == (folder / "data_batch_5").read_bytes()
+
+
+def _tarball(tmp_path, members: dict[str, bytes]) -> Path:
+    import io
+    import tarfile
+
+    path = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_an_archive_is_checked_then_only_its_batches_are_extracted_by_name(tmp_path):
+    prep = _prepare()
+    members = {f"cifar-10-batches-py/{n}": n.encode() for n in prep["FILES"]}
+    members["cifar-10-batches-py/readme.html"] = b"<html>"
+    members["../../escape"] = b"never written"  # an archive path is never trusted
+    tarball = _tarball(tmp_path, members)
+    dest = prep["extract"](tarball, tmp_path / "out", md5=prep["md5sum"](tarball))
+    assert sorted(p.name for p in dest.iterdir()) == sorted(prep["FILES"])
+    assert (dest / "data_batch_2").read_bytes() == b"data_batch_2" and not (tmp_path / "escape").exists()
+    with pytest.raises(prep["PrepareError"], match=r"MD5 [0-9a-f]{32}, expected c58f30108f718f92721af3b95e74349a"):
+        prep["extract"](tarball, tmp_path / "again")  # not the published archive
+    partial = _tarball(tmp_path, {"cifar-10-batches-py/data_batch_1": b"x"})
+    with pytest.raises(prep["PrepareError"], match=r"no batches.meta, data_batch_2"):
+        prep["extract"](partial, tmp_path / "p", md5=prep["md5sum"](partial))
+
+
+def test_without_data_the_example_stops_loudly_unless_synthetic(tmp_path):
+    """No CIFAR-10 under the dataset: exit 2 with what to do, before torch is even imported."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TRAINSTACK_", "SM_"))}
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLE / "train.py"), "--epochs", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "no CIFAR-10 python batches" in proc.stderr and "prepare_data.py" in proc.stderr
+    assert "trainstack upload ./cifar10 raw/cifar10/v1/" in proc.stderr and "--synthetic" in proc.stderr
+    assert "No module named 'torch'" not in proc.stderr

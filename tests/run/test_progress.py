@@ -111,7 +111,45 @@ def test_live_view_on_a_terminal_draws_a_bar_and_keeps_errors_above_it():
 def test_the_fake_cli_encodes_event_requests_as_the_proto_does():
     from pulumi.runtime.proto import events_pb2
 
-    from tests.fakes.fake_pulumi import encode_event_request
+    from trainstack.standins.fake_pulumi import encode_event_request
 
     for text in ("{}", '{"summaryEvent": {}}', "x" * 300, '{"m": "ünïcode ' + "y" * 20000 + '"}'):
         assert encode_event_request(text) == events_pb2.EventRequest(event=text).SerializeToString(), text[:20]
+
+
+def test_a_preview_counts_its_planned_steps_and_its_bar_ends_full():
+    s = ProgressState(total=3, planning=True)
+    for urn in (URN, ROLE):
+        reduce(s, ev(resourcePreEvent={**md("create", urn), "planning": True}))
+        reduce(s, ev(resOutputsEvent={**md("create", urn), "planning": True}))
+    assert s.done == 2 and s.lines[-1].startswith("[2/3] create")
+    # The plan estimated 3 (it counts component resources the engine may group): the summary ends the bar full.
+    reduce(s, ev(summaryEvent={"maybeCorrupt": False, "durationSeconds": 1, "resourceChanges": {}, "PolicyPacks": {}}))
+    assert (s.done, s.total) == (2, 2)
+
+
+def test_a_destroy_without_a_known_total_never_claims_one():
+    buf = io.StringIO()
+    view = ProgressView(Console(file=buf, width=200, force_terminal=False), "destroy s", 0)
+    with view:
+        view.on_event(ev(resourcePreEvent=md("delete")))
+        view.on_event(ev(resOutputsEvent=md("delete")))
+    assert buf.getvalue().splitlines() == ["destroy s:", "[1] delete aws:ecs/cluster:Cluster training-cluster"]
+
+
+def test_at_80_columns_the_count_and_the_elapsed_time_keep_their_place():
+    import re
+
+    long_urn = URN.replace("training-cluster", "training-cluster-capacity-provider-" + "x" * 60)
+    for title, total in (("up " + "a" * 63, 141), ("destroy alice-ecs-202611230700-3f2a", 0)):
+        buf = io.StringIO()
+        view = ProgressView(Console(file=buf, width=80, force_terminal=True, color_system=None), title, total)
+        with view:
+            view.on_event(ev(resourcePreEvent=md("create", long_urn)))
+            view.on_event(ev(resOutputsEvent=md("create", long_urn)))
+            view.on_event(ev(resourcePreEvent=md("create", long_urn)))
+            view._progress.refresh()
+        frames = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", f) for f in buf.getvalue().replace("\r", "\n").split("\n")]
+        last = [f for f in frames if f.strip()][-1]
+        assert len(last) <= 80 and re.search(r" 1/(141|\?) +0:00:0\d ", last), last
+        assert "…" in last  # only the operation text (and an over-long title) gave way

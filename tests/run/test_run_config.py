@@ -109,3 +109,48 @@ def test_config_payload_keeps_types_objects_as_object_values():
     # What the program reads back (objects as JSON text, scalars as text) validates like the template.
     engine_view = {k: v["value"] for k, v in doc.items()}
     assert parse_config(engine_view, stack="s", now=NOW).cluster.job.command[-1] == "10"
+
+
+def test_a_command_is_split_as_a_shell_would_and_a_broken_one_is_named():
+    from trainstack.run.run_config import parse_command
+
+    assert parse_command("python train.py --name 'my run'") == ["python", "train.py", "--name", "my run"]
+    with pytest.raises(RefusedError, match=r"--command 'python \"train.py': no closing quotation.*Fix: close"):
+        parse_command('python "train.py')
+    for empty in ("", "   "):
+        with pytest.raises(RefusedError, match=r"empty\. Fix: .*leave --command out"):
+            parse_command(empty)
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("- a\n- b\n", r"the top level is a list \(\['a', 'b'\]\), not a mapping"),
+        ("config: [1, 2]\n", r"`config` is a list"),
+        ("config:\n  trainstack:gpu:\n    family: p3\n    family: g5\n", r"family is given twice \(lines 3 and 4\)"),
+        ("config:\n  aws:region: us-east-1\n  aws:region: eu-west-1\n", r"aws:region is given twice"),
+        ("config: {a: [\n", r"is not valid YAML"),
+    ],
+)
+def test_a_broken_stack_file_is_one_message_naming_the_file(tmp_path, text, says):
+    from trainstack.plan.planner import PlanError, stack_file_config
+
+    path = tmp_path / "Pulumi.x.yaml"
+    path.write_text(text)
+    with pytest.raises(PlanError, match=says) as err:
+        stack_file_config(path, {"name": "trainstack"}, lambda key: key)
+    assert str(path) in str(err.value) and err.value.exit_code == 2
+
+
+def test_a_binary_stack_file_is_refused_as_not_text(tmp_path):
+    from trainstack.plan.planner import PlanError, stack_file_config
+
+    path = tmp_path / "Pulumi.x.yaml"
+    path.write_bytes(b"\x00\xff\xfe binary")
+    with pytest.raises(PlanError, match=r"not a text file \(byte 1 is not UTF-8\)"):
+        stack_file_config(path, {}, lambda key: key)
+
+
+def test_an_object_given_as_broken_json_text_is_refused_not_a_crash():
+    with pytest.raises(RefusedError, match=r"--set job.nodes=2: trainstack:job is not valid JSON"):
+        merge({"trainstack:job": "{not json"}, Overrides(sets=("job.nodes=2",)), NOW)

@@ -10,17 +10,12 @@ import signal
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from tests.fakes.run_harness import (
     FAKE_ROOT,
     ROOT,
     TRAIN_LOG,
-    Cloud,
     command,
-    create_data_lake,
-    install_cloud,
-    make_fake_cli,
     options,
     quiet_ui,
     signal_when,
@@ -31,6 +26,8 @@ from trainstack.run.run_config import Overrides
 
 # What the SDK runs for one successful run, in order (flags and values elided; see test_argv_golden).
 GOLDEN = [
+    "stack output",  # the deployed platform's outputs, checked before anything is created (masked, then plain)
+    "stack output",
     "stack init",
     "config set-all",
     "up",
@@ -43,28 +40,6 @@ GOLDEN = [
 ]
 
 pytestmark = pytest.mark.e2e  # the fake-CLI lifecycle tier
-
-
-@pytest.fixture(scope="session")
-def program_cache(request, tmp_path_factory):
-    """Offline evaluations of the program by the fake CLI, kept across sessions (keyed by config and sources)."""
-    cache = getattr(request.config, "cache", None)
-    return cache.mkdir("fake-pulumi-programs") if cache is not None else tmp_path_factory.mktemp("programs")
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch, platform_outputs, program_cache):
-    return make_fake_cli(tmp_path, monkeypatch, platform_outputs, program_cache)
-
-
-@pytest.fixture
-def cloud(aws_credentials, monkeypatch, platform_outputs):
-    c = Cloud()
-    with mock_aws():
-        create_data_lake(platform_outputs)
-        install_cloud(monkeypatch, c)
-        yield c
-    c.close()
 
 
 def run_json(record) -> dict:
@@ -91,7 +66,11 @@ def test_a_run_ends_with_the_model_in_s3_and_no_stack(template, cli, cloud, tmp_
     assert f"model: {record.model_uri}" in text
     doc = run_json(record)
     assert doc["status"] == "succeeded" and doc["model_uri"] == record.model_uri
-    assert set(doc["phases"]) >= {"plan", "create", "up", "follow"}
+    assert list(doc["stages"]) == ["plan", "doctor", "create", "preview", "up", "follow", "destroy"]
+    assert doc["stages"]["preview"] == {"status": "skipped", "why": "--skip-preview"}
+    assert doc["stages"]["doctor"] == {"status": "skipped", "why": "--no-doctor"}
+    ran = {k: s for k, s in doc["stages"].items() if k not in ("preview", "doctor")}
+    assert all(s["status"] == "ok" and s["seconds"] >= 0 for s in ran.values())
     assert doc["cost"]["max_run_usd"] > 0 and doc["expires_at"].endswith("Z")
     assert json.loads((tmp_path / "runs" / f"t-{template}" / "run.json").read_text())["exit_code"] == 0
 
@@ -105,6 +84,11 @@ def test_argv_golden_and_a_failed_job_is_reported_then_destroyed(cli, cloud, tmp
     assert record.last_log_lines == TRAIN_LOG
     assert run_json(record)["status"] == "failed"
     calls = [re.sub(r"tcp://127\.0\.0\.1:\d+", "tcp://PORT", " ".join(a)) for a in cli.calls()]
+    assert calls[:2] == [
+        "--non-interactive stack output --json --stack organization/trainstack/platform",
+        "--non-interactive stack output --json --show-secrets --stack organization/trainstack/platform",
+    ]
+    calls = calls[2:]  # the run's own stack from here
     config_call = calls[1]
     assert calls[0] == "--non-interactive stack init t-dev-ecs"
     assert config_call.startswith("--non-interactive config set-all --stack t-dev-ecs --json {")
@@ -120,7 +104,7 @@ def test_argv_golden_and_a_failed_job_is_reported_then_destroyed(cli, cloud, tmp
         "--non-interactive stack history --json --show-secrets --page-size 1 --page 1 --stack t-dev-ecs",
         "--non-interactive stack rm --yes t-dev-ecs",
     ]
-    payload = json.loads(cli.calls()[1][-1])
+    payload = json.loads(cli.calls()[3][-1])
     assert payload["trainstack:job"]["objectValue"]["command"] == ["python", "train.py", "--epochs", "10"]
     assert "Essential container in task exited" in record.reason and cli.stacks() == []
 
@@ -201,14 +185,16 @@ def test_down_cleans_up_a_half_failed_locked_stack(cli, cloud, tmp_path):
     record = run_mod.run(options("dev-ecs", tmp_path, destroy_attempts=1), quiet_ui()[0], command=command())
     assert record.exit_code == 3 and len(cli.stack("t-dev-ecs")["resources"]) == 6
     cli.scenario()
-    cli.lock("t-dev-ecs")  # a driver died mid-update
+    cli.lock("t-dev-ecs")  # a driver died mid-update: the lock's holder (this host, its pid) has exited
     ui, out = quiet_ui()
     result = run_mod.down("t-dev-ecs", ui, pulumi_root=str(FAKE_ROOT), backoff=0)
-    assert (result.exit_code, result.removed) == (0, True)
+    assert (result.exit_code, result.status, result.removed) == (0, "removed", True)
     assert cli.stacks() == [] and not cli.locked("t-dev-ecs")
-    assert "cancel" in cli.commands()
+    assert "cancel" in cli.commands() and "which has exited: cancelling its lock" in out.getvalue()
     again = run_mod.down("t-dev-ecs", quiet_ui()[0], pulumi_root=str(FAKE_ROOT))
-    assert (again.exit_code, again.reason) == (0, "already removed")  # idempotent
+    # Gone already: said so, and not "removed" (exit 4; `down --missing-ok` makes it 0 for cleanup steps).
+    assert (again.exit_code, again.status, again.removed) == (4, "not-found", False)
+    assert "no such stack" in again.reason and "trainstack ls" in again.reason
 
 
 def test_down_stops_the_job_of_a_kept_stack(cli, cloud, tmp_path):
@@ -264,8 +250,9 @@ def test_double_sigint_abandons_the_update_then_clears_pending_and_destroys(cli,
     record = run_mod.run(options("dev-ecs", tmp_path), ui, command=command())
     assert record.exit_code == 130
     cmds = [c for c in cli.commands() if not c.startswith("stack ")]
-    # The CLI died leaving its lock and a pending create: cancel, refresh --clear-pending-creates, destroy.
-    assert cmds[cmds.index("up") + 1 :] == ["cancel", "refresh", "destroy"]
+    # The CLI died leaving its lock and a pending create: the refresh finds the lock, whose holder (the dead
+    # CLI) has exited, so it is cancelled; then refresh --clear-pending-creates, destroy.
+    assert cmds[cmds.index("up") + 1 :] == ["refresh", "cancel", "refresh", "destroy"]
     assert any("--clear-pending-creates" in c for c in cli.calls())
     assert cli.stacks() == []
 
@@ -289,10 +276,9 @@ def test_third_interrupt_exits_and_prints_the_cleanup_command(cli, cloud, tmp_pa
 def test_no_cli_is_one_clear_message_and_nothing_runs(cli, cloud, tmp_path):
     ui, out = quiet_ui()
     record = run_mod.run(options("dev-ecs", tmp_path, pulumi_root=str(tmp_path / "nowhere")), ui)
-    assert record.exit_code == 2
-    text = out.getvalue()
-    assert "Pulumi CLI is not installed" in text and "3.272.0" in text and "Traceback" not in text
-    assert cli.calls() == []
+    assert record.exit_code == 2 and record.stages["plan"]["status"] == "refused"
+    assert "Pulumi CLI is not installed" in record.reason and "3.272.0" in record.reason
+    assert "Traceback" not in out.getvalue() and cli.calls() == []
 
 
 def test_an_older_cli_is_refused(cli, cloud, tmp_path):
@@ -324,8 +310,9 @@ def test_the_doctor_refuses_a_not_ready_account_before_anything_is_created(cli, 
 def test_a_name_in_use_is_never_reused(cli, cloud, tmp_path):
     cli.seed("t-dev-ecs", {"resources": [{"urn": "u", "type": "t"}]})
     record = run_mod.run(options("dev-ecs", tmp_path), quiet_ui()[0], command=command())
-    assert record.exit_code == 2 and "never reuses" in record.reason
+    assert record.exit_code == 2 and "already exists" in record.reason and "never reuses" in record.reason
     assert cli.stack("t-dev-ecs")["resources"] == [{"urn": "u", "type": "t"}]
+    assert not (tmp_path / "runs" / "t-dev-ecs").exists()  # the name is not this run's: no record under it
 
 
 def test_cli_run_json_and_github_outputs(cli, cloud, tmp_path, monkeypatch):
@@ -359,7 +346,7 @@ def test_cli_run_json_and_github_outputs(cli, cloud, tmp_path, monkeypatch):
     outputs = dict(line.split("=", 1) for line in gh_out.read_text().splitlines())
     assert outputs["model-uri"] == doc["model_uri"] and outputs["exit-code"] == "0"
     assert "| status | succeeded |" in gh_summary.read_text()
-    sent = json.loads(cli.calls()[1][-1])
+    sent = json.loads(cli.calls()[3][-1])
     assert sent["trainstack:job"]["objectValue"]["command"] == ["python", "train.py", "--epochs", "3"]
 
 
@@ -374,14 +361,14 @@ def test_cli_without_pulumi_exits_2_without_a_traceback(tmp_path):
     env.pop("TRAINSTACK_PULUMI_ROOT", None)
     proc = subprocess.run([str(exe), "run", "dev-ecs", "--yes"], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 2
-    text = proc.stdout + proc.stderr
-    assert "the Pulumi CLI is not installed" in text and ".pulumi-version" in text and "Traceback" not in text
+    assert "error: refused: the Pulumi CLI is not installed" in proc.stderr and ".pulumi-version" in proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
 
 
 def test_down_refuses_a_platform_stack(cli, cloud, platform_outputs):
     ui, out = quiet_ui()
     result = run_mod.down("platform", ui, pulumi_root=str(FAKE_ROOT), backoff=0)
-    assert result.exit_code == 2 and not result.removed and "not a trainstack cluster stack" in result.reason
+    assert (result.exit_code, result.status) == (2, "refused") and "not a trainstack cluster stack" in result.reason
     assert cli.stack("platform")["outputs"] == platform_outputs and "destroy" not in cli.commands()
 
 
@@ -402,13 +389,16 @@ def test_a_backend_that_refuses_the_stack_is_exit_2(cli, cloud, tmp_path):
     cli.scenario(init_error="PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions")
     record = run_mod.run(options("dev-ecs", tmp_path), quiet_ui()[0], command=command())
     assert record.exit_code == 2 and "PULUMI_ACCESS_TOKEN must be set" in record.reason
-    assert cli.commands() == ["stack init"]
+    assert cli.commands() == ["stack output", "stack output", "stack init"]
 
 
 def test_a_program_error_in_preview_is_refused_and_the_empty_stack_removed(cli, cloud, tmp_path):
     cli.scenario(program_error="trainstack:gpu.amiId = ami-1: no such image in us-east-1")
     record = run_mod.run(options("dev-ecs", tmp_path, skip_preview=False), quiet_ui()[0], command=command())
     assert record.exit_code == 2 and "preview failed: trainstack:gpu.amiId = ami-1" in record.reason
+    # A stack existed for a moment: the reason says it is gone again, not "nothing was created".
+    assert "the empty stack t-dev-ecs was removed" in record.reason
+    assert record.stages["preview"]["status"] == "refused" and record.stages["destroy"]["status"] == "ok"
     assert cli.stacks() == [] and "up" not in cli.commands()
 
 
@@ -418,7 +408,8 @@ def test_a_no_at_the_prompt_creates_nothing(cli, cloud, tmp_path):
     ui._confirm = lambda q: asked.append(q) or False
     record = run_mod.run(options("dev-ecs", tmp_path, yes=False), ui, command=command())
     assert asked == ["Create t-dev-ecs and run the job?"]
-    assert record.exit_code == 2 and cli.commands() == []
+    assert record.exit_code == 2 and "not confirmed" in record.reason
+    assert cli.commands() == ["stack output", "stack output"]  # only the platform was read
     assert "worst case for this run $" in out.getvalue()  # the cost was shown before the question
 
 
@@ -459,7 +450,7 @@ def test_workdir_ships_the_code_and_records_its_commit(cli, cloud, tmp_path):
     opts = options("dev-ecs", tmp_path, overrides=Overrides(name="t-code", workdir=str(workdir)))
     record = run_mod.run(opts, quiet_ui()[0], command=command())
     assert record.exit_code == 0, record.reason
-    sent = json.loads(cli.calls()[1][-1])["trainstack:job"]["objectValue"]
+    sent = json.loads(cli.calls()[3][-1])["trainstack:job"]["objectValue"]
     assert sent["workdir"] == str(workdir) and record.workdir == str(workdir)
     assert cloud.provisioned["codeUri"].startswith(record.artifact_uri + "code/")
     assert record.git_commit is None or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", record.git_commit)

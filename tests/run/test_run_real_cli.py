@@ -18,10 +18,11 @@ import pytest
 from pulumi import automation as auto
 from rich.console import Console
 
-from tests.fakes.fake_pulumi import parse
+from trainstack.run import locks
 from trainstack.run.driver import Interrupts, StackDriver, pulumi_command
 from trainstack.run.run import Ui, destroy_stack
 from trainstack.run.run_config import config_json
+from trainstack.standins.fake_pulumi import parse
 
 pytestmark = [pytest.mark.pulumi_cli, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,8 +68,8 @@ def test_lifecycle_config_types_outputs_destroy(project):
     stack.preview(on_event=lambda e: None)
     up = stack.up(on_event=lambda e: None)
     assert up.outputs["steps"].value == 2 and up.outputs["command"].value[-1] == "10"
-    removed, why = destroy_stack(stack, ui=ui(), attempts=2, backoff=0, intr=None)
-    assert removed, why
+    outcome = destroy_stack(stack, ui=ui(), attempts=2, backoff=0, intr=None)
+    assert outcome.status == "removed", outcome.reason
     with pytest.raises(auto.StackNotFoundError):
         d.select("t-life")
     assert_fake_accepts(cmd)
@@ -87,8 +88,8 @@ def test_sigint_during_up_then_destroy(project):
         with pytest.raises(auto.CommandError):
             stack.up(on_event=lambda e: None)
         assert intr.count == 1
-        removed, why = destroy_stack(stack, ui=ui(), attempts=3, backoff=1, intr=intr)
-    assert removed, why
+        outcome = destroy_stack(stack, ui=ui(), attempts=3, backoff=1, intr=intr)
+    assert outcome.status == "removed", outcome.reason
     time.sleep(0.1)
     assert_fake_accepts(cmd)
 
@@ -109,6 +110,12 @@ def test_double_sigint_leaves_a_lock_that_destroy_cancels(project):
     with Interrupts(cmd) as intr:
         with pytest.raises(auto.CommandError):
             stack.up(on_event=lambda e: None)
-        removed, why = destroy_stack(stack, ui=ui(), attempts=3, backoff=1, intr=intr)
-    assert intr.count == 2 and removed, why
+        dead = cmd.last_process.pid
+        # The real CLI's lock refusal names its holder as trainstack.run.locks parses it: the killed CLI, gone.
+        with pytest.raises(auto.ConcurrentUpdateError) as locked:
+            stack.refresh(on_event=lambda e: None)
+        held = locks.holders(str(locked.value))
+        assert [h.pid for h in held] == [dead] and all(locks.gone(h) for h in held)
+        outcome = destroy_stack(stack, ui=ui(), attempts=3, backoff=1, intr=intr)
+    assert intr.count == 2 and outcome.status == "removed", outcome.reason
     assert_fake_accepts(cmd)

@@ -1,31 +1,161 @@
-"""The `trainstack` command."""
+"""The `trainstack` command.
+
+Every command is thin: it turns options into a call and prints the result. Errors are handled once, in
+`_Commands.invoke`: a `UserError` (what failed, the value, the fix) is printed as one message with its
+exit code (trainstack.errors.ExitCode); AWS and Pulumi errors that escape become such a message too;
+anything else is a bug, shown as one line, with the traceback under `--debug`. No traceback otherwise.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
-from rich.console import Console
+from typer.core import TyperGroup
+
+from trainstack.errors import ExitCode, UserError
+
+_JSON = "trainstack.json"  # ctx.meta key: this invocation prints JSON on stdout
+_DEBUG_ENV = "TRAINSTACK_DEBUG"
+
+
+class _Commands(TyperGroup):
+    """The one place errors are turned into messages and exit codes."""
+
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override] # typer's Context is the one it passes
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # typer's own (its vendored click's): usage errors (exit 2), typer.Exit
+        except UserError as exc:
+            _report(ctx, exc)
+        except KeyboardInterrupt:
+            _report(ctx, UserError("interrupted", ExitCode.INTERRUPTED))
+        except Exception as exc:  # noqa: BLE001 - the last line of defence: never a bare traceback
+            known = _known(exc)
+            if known is not None:
+                _report(ctx, known)
+            if os.environ.get(_DEBUG_ENV):
+                import traceback
+
+                traceback.print_exc()
+            _report(
+                ctx,
+                UserError(
+                    f"unexpected error: {type(exc).__name__}: {exc}. This is a bug in trainstack: rerun with --debug "
+                    "for the traceback and report it",
+                    ExitCode.INTERNAL,
+                ),
+            )
+
+
+def _known(exc: BaseException) -> UserError | None:
+    """AWS SDK and Pulumi CLI errors that escaped a command, as messages with a fix."""
+    from trainstack.fleet.aws import user_error
+
+    found = user_error(exc)
+    if found is not None:
+        return found
+    try:
+        from pulumi import automation as auto
+    except ImportError:  # pragma: no cover
+        return None
+    if isinstance(exc, auto.StackNotFoundError):
+        from trainstack.run.destroy import first_line
+
+        return UserError(
+            f"pulumi: {first_line(exc)}. Fix: check the stack name (`pulumi stack ls`)", ExitCode.NOT_FOUND
+        )
+    if isinstance(exc, auto.CommandError):
+        from trainstack.run.destroy import first_line
+
+        return UserError(f"pulumi: {first_line(exc)}")
+    if isinstance(exc, OSError) and exc.filename:
+        return UserError(f"{exc.filename}: {exc.strerror}")
+    return None
+
+
+def _report(ctx: typer.Context, exc: UserError) -> None:
+    from trainstack.run.ui import console
+
+    if ctx.meta.get(_JSON):  # scripts read stdout: the error is the JSON document, and nothing else is printed
+        print(json.dumps(exc.to_json(), indent=2, default=str))
+    else:
+        # The message names keys and values: printed verbatim, never re-wrapped or marked up.
+        console(stderr=True).print(f"error: {exc.message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code=int(exc.exit_code))
+
+
+def _json_mode(ctx: typer.Context, value: bool) -> bool:
+    if value:
+        ctx.meta[_JSON] = True  # ctx.meta is shared by every context of one invocation
+    return value
+
+
+def json_option(help: str = "Machine-readable output on stdout (errors too: {ok, exitCode, error}).") -> Any:
+    return typer.Option(False, "--json", help=help, callback=_json_mode)
+
+
+def _print_json(doc: Any) -> None:
+    print(json.dumps(doc, indent=2, default=str))
+
+
+def _cluster_templates() -> str:
+    """The cluster stack files this checkout holds, for `run --help` (never a stale hand-written list)."""
+    from trainstack.project import REPO_ROOT
+
+    names = []
+    for path in sorted((REPO_ROOT / "stacks").glob("Pulumi.*.yaml")):
+        try:
+            if "trainstack:kind: cluster" in path.read_text(encoding="utf-8"):
+                names.append(path.name[len("Pulumi.") : -len(".yaml")])
+        except (OSError, UnicodeDecodeError):
+            continue
+    return ", ".join(names) or "none found"
+
+
+def _ask_or_refuse(ui: Any, question: str, refusal: str) -> None:
+    """Ask when a person can answer (stdin is a terminal); refuse otherwise, naming --yes."""
+    if not ui.can_ask:
+        raise UserError(f"{refusal}; refusing without a terminal to ask on (stdin is not a terminal). Fix: pass --yes")
+    if not ui.confirm(question):
+        raise UserError("not confirmed: nothing was changed")
+
 
 app = typer.Typer(
+    cls=_Commands,
     add_completion=False,
     no_args_is_help=True,
+    pretty_exceptions_enable=False,
     help="Ephemeral GPU training clusters on AWS, fed by a protected S3 data lake.",
 )
 
 
 @app.callback()
-def _root() -> None:
-    """Ephemeral GPU training clusters on AWS, fed by a protected S3 data lake."""
+def _root(
+    debug: bool = typer.Option(
+        False, "--debug", envvar=_DEBUG_ENV, help="Show the traceback of an unexpected error (a bug)."
+    ),
+) -> None:
+    """Ephemeral GPU training clusters on AWS, fed by a protected S3 data lake.
+
+    Exit codes: 0 ok, 1 failed, 2 refused (nothing changed), 3 cleanup incomplete, 4 not found,
+    5 busy (locked by a live update), 70 bug, 130 interrupted."""
+    if debug:
+        os.environ[_DEBUG_ENV] = "1"
+
+
+ROOT_OPTION = typer.Option(None, "--root", help="Project root (default: this checkout).")
 
 
 @app.command("plan")
 def plan_cmd(
     stack: str = typer.Argument("platform", help="Stack name: reads stacks/Pulumi.STACK.yaml."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
+    as_json: bool = json_option("Machine-readable output."),
+    root: Optional[Path] = ROOT_OPTION,
     fmt: str = typer.Option(
         "text",
         "--format",
@@ -41,24 +171,19 @@ def plan_cmd(
     """Evaluate a stack offline (mock engine): resource tree, validation, cost. No AWS, no Pulumi CLI."""
     from trainstack.plan.planner import REPO_ROOT, PlanError, plan
     from trainstack.plan.render import render, to_json
+    from trainstack.run.ui import console
 
-    console = Console(stderr=False)
-    err = Console(stderr=True)
     if fmt not in ("text", "mermaid", "dot"):
-        err.print(f"--format {fmt}: use text, mermaid or dot", highlight=False, markup=False)
-        raise typer.Exit(code=2)
+        raise UserError(f"--format {fmt}: not a format. Fix: use text, mermaid or dot")
     try:
         result = plan(stack, root or REPO_ROOT, live_prices=live_prices)
     except PlanError as exc:
-        if as_json:
-            print(json.dumps({"stack": stack, "ok": False, "error": str(exc)}, indent=2))
-        else:
-            err.print(f"[bold red]plan failed[/] for stack {stack}:", highlight=False)
-            # The message names keys and values: print it verbatim, never re-wrapped or marked up.
-            err.print(str(exc), highlight=False, markup=False, soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        raise UserError(
+            f"plan failed for stack {stack}: {exc.message}", payload={"stack": stack, "ok": False, "error": exc.message}
+        ) from None
+    err = console(stderr=True)
     if as_json:
-        print(json.dumps({"ok": not result.findings, **to_json(result)}, indent=2, default=str))
+        _print_json({"ok": not result.findings, **to_json(result)})
     elif fmt != "text":
         from trainstack.plan.diagram import FORMATS
 
@@ -66,24 +191,26 @@ def plan_cmd(
         for f in result.findings:
             err.print(f"provider-schema finding: {f}", highlight=False, markup=False, soft_wrap=True)
     else:
-        render(result, console)
+        render(result, console())
     if result.policy is not None and result.policy.mandatory:
-        raise typer.Exit(code=2)  # a mandatory policy violation: the same stack would fail `pulumi preview`
+        raise typer.Exit(code=ExitCode.REFUSED)  # a mandatory policy violation: `pulumi preview` would fail too
     if result.findings:  # inputs the provider would refuse: fail like bad config does
-        raise typer.Exit(code=2)
+        raise typer.Exit(code=ExitCode.REFUSED)
 
 
 sagemaker_app = typer.Typer(no_args_is_help=True, help="Training jobs on a deployed sagemaker cluster stack.")
 app.add_typer(sagemaker_app, name="sagemaker")
 
 
-def _sagemaker_client(region: str):
+def _sagemaker_client(region: str | None):
     import boto3
 
-    return boto3.client("sagemaker", region_name=region)
+    from trainstack.fleet.aws import resolve_region
+
+    return boto3.client("sagemaker", region_name=resolve_region(region))
 
 
-def _print_status(console: Console, st) -> None:
+def _print_status(out: Any, st: Any) -> None:
     from rich.markup import escape
 
     # Everything that comes from AWS is escaped: a failure reason such as "[Errno 2] ..." is not markup.
@@ -94,7 +221,10 @@ def _print_status(console: Console, st) -> None:
         line += f"\n  [red]failure:[/] {escape(st.failure_reason)}"
     if st.spot_savings_percent is not None:
         line += f"\n  managed spot saved {st.spot_savings_percent} % of {st.training_seconds} s"
-    console.print(line)
+    out.print(line)
+
+
+REGION_OPTION = typer.Option(None, "--region", help="AWS region (default: the AWS configuration's).")
 
 
 @sagemaker_app.command("start")
@@ -104,48 +234,74 @@ def sagemaker_start(
         None, help="`pulumi stack output --json` of the stack (default: read it with the Automation API)."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the CreateTrainingJob request only."),
-    root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
+    as_json: bool = json_option(),
+    root: Optional[Path] = ROOT_OPTION,
 ) -> None:
     """Start another training job from the stack's config, without redeploying."""
     from trainstack.plan.planner import REPO_ROOT
-    from trainstack.run.sagemaker_jobs import JobError, load_stack, request_for_stack, start
+    from trainstack.run.sagemaker_jobs import load_stack, request_for_stack, start
+    from trainstack.run.ui import console
 
-    console = Console()
-    try:
-        cfg, outs = load_stack(stack, root or REPO_ROOT, outputs)
-        request = request_for_stack(cfg, outs)
-    except JobError as exc:
-        Console(stderr=True).print(str(exc), markup=False, soft_wrap=True)
-        raise typer.Exit(code=2) from None
+    cfg, outs = load_stack(stack, root or REPO_ROOT, outputs)
+    request = request_for_stack(cfg, outs)
     if dry_run:
-        print(json.dumps(request, indent=2))
+        _print_json(request)
         return
     arn = start(_sagemaker_client(cfg.region), request)
-    console.print(
-        f"started {arn}\n  checkpoints: {request['CheckpointConfig']['S3Uri'] if 'CheckpointConfig' in request else 'off'}"
-        f"\n  output: {request['OutputDataConfig']['S3OutputPath']}{request['TrainingJobName']}/output/"
+    checkpoints = request["CheckpointConfig"]["S3Uri"] if "CheckpointConfig" in request else None
+    output = f"{request['OutputDataConfig']['S3OutputPath']}{request['TrainingJobName']}/output/"
+    if as_json:
+        _print_json({"ok": True, "trainingJobArn": arn, "name": request["TrainingJobName"], "output": output,
+                     "checkpoints": checkpoints})  # fmt: skip
+        return
+    console().print(
+        f"started {arn}\n  checkpoints: {checkpoints or 'off'}\n  output: {output}", markup=False, highlight=False
     )
 
 
 @sagemaker_app.command("status")
-def sagemaker_status(name: str, region: str = typer.Option("us-east-1")) -> None:
+def sagemaker_status(
+    name: str = typer.Argument(..., help="The training job's name."),
+    region: Optional[str] = REGION_OPTION,
+    as_json: bool = json_option(),
+) -> None:
     """Show a training job's status, model location and spot savings."""
     from trainstack.run.sagemaker_jobs import describe
+    from trainstack.run.ui import console
 
-    _print_status(Console(), describe(_sagemaker_client(region), name))
+    st = describe(_sagemaker_client(region), name)
+    _print_json(st.to_json()) if as_json else _print_status(console(), st)
 
 
 @sagemaker_app.command("stop")
-def sagemaker_stop(name: str, region: str = typer.Option("us-east-1")) -> None:
+def sagemaker_stop(
+    name: str = typer.Argument(..., help="The training job's name."),
+    region: Optional[str] = REGION_OPTION,
+    as_json: bool = json_option(),
+) -> None:
     """Stop a running training job (it may save a last checkpoint); finished jobs are left alone."""
     from trainstack.run.sagemaker_jobs import stop
+    from trainstack.run.ui import console
 
-    _print_status(Console(), stop(_sagemaker_client(region), name))
+    st = stop(_sagemaker_client(region), name)
+    _print_json(st.to_json()) if as_json else _print_status(console(), st)
+
+
+SECRETS_OPTION = typer.Option(
+    None,
+    envvar=["TRAINSTACK_SECRETS_PROVIDER", "PULUMI_SECRETS_PROVIDER"],
+    help="e.g. awskms://alias/trainstack-state?region=us-east-1",
+)
+PULUMI_ROOT_OPTION = typer.Option(
+    None, envvar="TRAINSTACK_PULUMI_ROOT", help="Directory with bin/pulumi (default: `pulumi` on PATH)."
+)
 
 
 @app.command("run")
 def run_cmd(
-    template: str = typer.Argument(..., help="Example stack (dev-ecs, dev-ec2, dev-sagemaker) or a stack file path."),
+    template: str = typer.Argument(
+        ..., help=f"An example cluster stack ({_cluster_templates()}) or the path of a stack file."
+    ),
     name: Optional[str] = typer.Option(None, help="Stack name (default: OWNER-BACKEND-YYYYMMDDHHMM-XXXX)."),
     owner: Optional[str] = typer.Option(None, help="Overrides trainstack:owner."),
     ttl_hours: Optional[int] = typer.Option(None, "--ttl-hours", help="Cluster lifetime (default: job limit + 1 h)."),
@@ -157,36 +313,31 @@ def run_cmd(
     no_doctor: bool = typer.Option(
         False, "--no-doctor", help="Skip `trainstack doctor`'s read-only account checks before anything is created."
     ),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation on a terminal."),
-    as_json: bool = typer.Option(False, "--json", help="Print run.json on stdout (human output on stderr)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask; without it, runs off a terminal are refused."),
+    as_json: bool = json_option("Print run.json on stdout (human output on stderr)."),
     start_timeout: float = typer.Option(45, "--start-timeout-minutes", help="Give up on a job that has not started."),
-    secrets_provider: Optional[str] = typer.Option(
-        None,
-        envvar=["TRAINSTACK_SECRETS_PROVIDER", "PULUMI_SECRETS_PROVIDER"],
-        help="e.g. awskms://alias/trainstack-state?region=us-east-1",
-    ),
-    pulumi_root: Optional[str] = typer.Option(None, envvar="TRAINSTACK_PULUMI_ROOT", help="Directory with bin/pulumi."),
+    poll_seconds: float = typer.Option(15, "--poll-seconds", hidden=True, envvar="TRAINSTACK_POLL_SECONDS"),
+    secrets_provider: Optional[str] = SECRETS_OPTION,
+    pulumi_root: Optional[str] = PULUMI_ROOT_OPTION,
     runs_dir: Optional[Path] = typer.Option(
         None, envvar="TRAINSTACK_RUNS_DIR", help="Local copies of run.json (default: ROOT/.trainstack/runs)."
     ),
-    root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
+    root: Optional[Path] = ROOT_OPTION,
 ) -> None:
     """Plan, create a fresh cluster stack, run the job to the end, destroy the stack; print the model URI."""
-    import shlex
-
     from trainstack.plan.planner import REPO_ROOT
-    from trainstack.run.run import RunOptions, Ui, github_outputs, run
-    from trainstack.run.run_config import Overrides
+    from trainstack.run.record import github_outputs
+    from trainstack.run.run import RunOptions, run
+    from trainstack.run.run_config import Overrides, parse_command
+    from trainstack.run.ui import Ui, console
 
-    # --workdir is relative to where the user stands, not to the project root.
-    workdir = str(Path(workdir).expanduser().resolve()) if workdir else None
     overrides = Overrides(
         owner=owner,
         name=name,
         ttl_hours=ttl_hours,
         sets=tuple(set_),
-        workdir=workdir,
-        command=shlex.split(command) if command else None,
+        workdir=str(Path(workdir).expanduser().resolve()) if workdir else None,  # relative to the user, not ROOT
+        command=parse_command(command) if command is not None else None,
     )
     opts = RunOptions(
         template=template,
@@ -199,43 +350,48 @@ def run_cmd(
         pulumi_root=pulumi_root,
         secrets_provider=secrets_provider,
         start_timeout_seconds=start_timeout * 60,
+        poll_seconds=poll_seconds,
         record_dir=runs_dir,
     )
     try:
-        record = run(opts, Ui(Console(stderr=as_json)))
+        record = run(opts, Ui(console(stderr=as_json)))
     except KeyboardInterrupt:  # before the stack exists (planning, confirmation): nothing to clean up
-        Console(stderr=True).print("interrupted before anything was created")
-        raise typer.Exit(code=130) from None
+        raise UserError("interrupted before anything was created", ExitCode.INTERRUPTED) from None
     github_outputs(record)
+    if record.exit_code:
+        raise UserError(f"{record.status}: {record.reason}", record.exit_code, payload=record.to_json())
     if as_json:
-        print(json.dumps(record.to_json(), indent=2, default=str))
-    raise typer.Exit(code=record.exit_code or 0)
+        _print_json(record.to_json())
 
 
 @app.command("down")
 def down_cmd(
     name: str = typer.Argument(..., help="The cluster stack to clean up."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation on a terminal."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable result on stdout."),
-    secrets_provider: Optional[str] = typer.Option(
-        None, envvar=["TRAINSTACK_SECRETS_PROVIDER", "PULUMI_SECRETS_PROVIDER"]
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask; without it, runs off a terminal are refused."),
+    missing_ok: bool = typer.Option(
+        False, "--missing-ok", help="A stack that does not exist is success (exit 0), e.g. in a CI cleanup step."
     ),
-    pulumi_root: Optional[str] = typer.Option(None, envvar="TRAINSTACK_PULUMI_ROOT", help="Directory with bin/pulumi."),
-    root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
+    as_json: bool = json_option(),
+    secrets_provider: Optional[str] = SECRETS_OPTION,
+    pulumi_root: Optional[str] = PULUMI_ROOT_OPTION,
+    root: Optional[Path] = ROOT_OPTION,
 ) -> None:
-    """Stop a cluster stack's job, destroy it (retries, stale lock cancelled) and remove it. Idempotent."""
-    from dataclasses import asdict
-
+    """Stop a cluster stack's job, destroy it (retries; a lock only if its holder has exited) and remove it."""
     from trainstack.plan.planner import REPO_ROOT
-    from trainstack.run.run import Ui, down
+    from trainstack.run.run import down
+    from trainstack.run.ui import Ui, console
 
-    ui = Ui(Console(stderr=as_json))
-    if not yes and ui.interactive and not ui.confirm(f"Destroy and remove stack {name}?"):
-        raise typer.Exit(code=2)
+    ui = Ui(console(stderr=as_json))
+    if not yes:
+        _ask_or_refuse(ui, f"Destroy and remove stack {name}?", f"would destroy and remove stack {name}")
     result = down(name, ui, root=root or REPO_ROOT, pulumi_root=pulumi_root, secrets_provider=secrets_provider)
+    if result.status == "not-found" and missing_ok:
+        result.exit_code = ExitCode.OK
+        ui.say(f"{name}: does not exist (--missing-ok: nothing to do)", "green")
+    if result.exit_code:
+        raise UserError(result.reason, result.exit_code, payload=result.to_json())
     if as_json:
-        print(json.dumps(asdict(result), indent=2))
-    raise typer.Exit(code=result.exit_code)
+        _print_json(result.to_json())
 
 
 @app.command("upload")
@@ -253,78 +409,78 @@ def upload_cmd(
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace objects that differ (old versions are kept)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Hash and compare only; send nothing."),
+    as_json: bool = json_option(),
+    root: Optional[Path] = ROOT_OPTION,
 ) -> None:
     """Upload a dataset into the data lake: multipart, parallel, checksummed; skips what is already there."""
-    from trainstack.fleet.upload import UploadError, summary, upload
+    from trainstack.fleet.upload import summary, upload
+    from trainstack.run.ui import console
 
     if bucket and platform:
-        Console(stderr=True).print(
+        raise UserError(
             "--bucket and --platform both given. Fix: pass one (--bucket names the bucket; "
-            "--platform reads it from the platform stack's outputs)",
-            markup=False,
+            "--platform reads it from the platform stack's outputs)"
         )
-        raise typer.Exit(code=2)
-    console = Console()
-    try:
-        result = upload(
-            src,
-            dest,
-            bucket=bucket,
-            platform=platform,
-            jobs=jobs,
-            chunk_mib=chunk_mib,
-            overwrite=overwrite,
-            dry_run=dry_run,
-            console=console,
-        )
-    except UploadError as exc:
-        Console(stderr=True).print(str(exc), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2) from None
+    out = console(stderr=as_json)
+    result = upload(
+        src,
+        dest,
+        bucket=bucket,
+        platform=platform,
+        root=root,
+        jobs=jobs,
+        chunk_mib=chunk_mib,
+        overwrite=overwrite,
+        dry_run=dry_run,
+        console=out,
+    )
     if not dry_run:
-        console.print(summary(result), markup=False, highlight=False, soft_wrap=True)
+        out.print(summary(result), markup=False, highlight=False, soft_wrap=True)
+    if as_json:
+        _print_json(result.to_json())
     if result.interrupted:
-        raise typer.Exit(code=130)
+        raise typer.Exit(code=ExitCode.INTERRUPTED)
     if not result.ok:
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=ExitCode.FAILED)
 
 
 @app.command("ls")
 def ls_cmd(
     owner: str = typer.Option("all", help="Only this owner's clusters (or all)."),
     expired: bool = typer.Option(False, "--expired", help="Only clusters past their expiry."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = json_option(),
     spot_prices: bool = typer.Option(
         False,
         "--spot-prices",
         help="Price spot instances from AWS's spot price history instead of the on-demand bound.",
     ),
-    region: Optional[str] = typer.Option(None, help="AWS region (default: the AWS configuration's)."),
-    root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
+    region: Optional[str] = REGION_OPTION,
+    root: Optional[Path] = ROOT_OPTION,
 ) -> None:
     """Every trainstack cluster found by its AWS tags, with owner, expiry, state and cost so far."""
     from trainstack.fleet import inventory as fleet
     from trainstack.plan.planner import REPO_ROOT
+    from trainstack.run.ui import console
 
     now = fleet.utcnow()
     root = root or REPO_ROOT
-    try:
-        clusters = fleet.list_clusters(
-            fleet.AwsClients.for_region(region),
-            now,
-            root=root,
-            state=lambda: fleet.pulumi_state(root),
-            spot_prices=spot_prices,
-        )
-    except fleet.FleetError as exc:
-        Console(stderr=True).print(str(exc), markup=False, highlight=False)
-        raise typer.Exit(code=2) from None
+    clusters = fleet.list_clusters(
+        fleet.AwsClients.for_region(region),
+        now,
+        root=root,
+        state=lambda: fleet.pulumi_state(root),
+        spot_prices=spot_prices,
+    )
     clusters = fleet.select(clusters, now, owner=owner, expired_only=expired)
     if as_json:
-        print(json.dumps([c.to_json(now) for c in clusters], indent=2))
-    else:
-        console = Console()
-        # Piped (CI logs, files): nothing to fit, so never truncate a stack name.
-        fleet.render(clusters, now, console if console.is_terminal else Console(width=max(console.width, 160)))
+        _print_json([c.to_json(now) for c in clusters])
+        return
+    out = console()
+    if not out.is_terminal:  # piped (CI logs, files): nothing to fit, so never truncate a stack name
+        from rich.console import Console
+
+        out = Console(width=max(out.width, 160), soft_wrap=True)
+    fleet.render(clusters, now, out)
 
 
 @app.command("reap")
@@ -335,64 +491,59 @@ def reap_cmd(
         "15m", help="How long past expiry a stack may live (the teardown schedule acts at expiry)."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be done."),
-    yes: bool = typer.Option(False, "--yes", help="Do not ask."),
-    region: Optional[str] = typer.Option(None, help="AWS region (default: the AWS configuration's)."),
-    root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask; without it, runs off a terminal are refused."),
+    as_json: bool = json_option(),
+    region: Optional[str] = REGION_OPTION,
+    root: Optional[Path] = ROOT_OPTION,
 ) -> None:
     """Destroy and remove the matching cluster stacks; orphans are listed, never deleted blindly."""
-    import sys
-
     from trainstack.fleet import inventory as fleet
     from trainstack.plan.planner import REPO_ROOT
+    from trainstack.run.ui import Ui, console
 
-    err = Console(stderr=True)
-    console = Console()
+    out = console(stderr=as_json)
     now = fleet.utcnow()
     root = root or REPO_ROOT
     if dry_run and yes:
-        err.print("--dry-run and --yes: pass one", markup=False)
-        raise typer.Exit(code=2)
-    try:
-        grace_td = fleet.parse_duration(grace)
-        clusters = fleet.list_clusters(
-            fleet.AwsClients.for_region(region), now, root=root, state=lambda: fleet.pulumi_state(root)
-        )
-        candidates = fleet.reap_candidates(clusters, now, expired=expired, prefix=prefix, grace=grace_td)
-    except fleet.FleetError as exc:
-        err.print(str(exc), markup=False, highlight=False)
-        raise typer.Exit(code=2) from None
-    if not candidates:
-        console.print("nothing to reap")
-        return
+        raise UserError("--dry-run and --yes both given. Fix: pass one (--dry-run only looks)")
+    if not expired and not prefix:
+        raise UserError("reap needs a selector: refusing to match every stack. Fix: pass --expired and/or --prefix P")
+    grace_td = fleet.parse_duration(grace)
+    clusters = fleet.list_clusters(
+        fleet.AwsClients.for_region(region), now, root=root, state=lambda: fleet.pulumi_state(root)
+    )
+    candidates = fleet.reap_candidates(clusters, now, expired=expired, prefix=prefix, grace=grace_td)
     destroyable = [c.stack for c in candidates if c.state != "orphan"]
     if destroyable and not dry_run and not yes:
-        if not sys.stdin.isatty():
-            err.print(
-                f"would destroy {', '.join(destroyable)}; refusing without a terminal to ask on. "
-                "Fix: pass --yes (or --dry-run to only look)",
-                markup=False,
-            )
-            raise typer.Exit(code=2)
-        if not typer.confirm(f"Destroy and remove {len(destroyable)} stack(s): {', '.join(destroyable)}?"):
-            raise typer.Exit(code=1)
+        _ask_or_refuse(
+            Ui(out),
+            f"Destroy and remove {len(destroyable)} stack(s): {', '.join(destroyable)}?",
+            f"would destroy {', '.join(destroyable)}",
+        )
 
     def report(o: fleet.ReapOutcome) -> None:
         style = {"destroyed": "green", "failed": "red", "orphan": "yellow"}.get(o.action, "bold")
-        console.print(f"[{style}]{o.action}[/] {o.stack}: {o.message}", highlight=False)
+        out.print(f"[{style}]{o.action}[/] {o.stack}: {o.message}", highlight=False)
         for arn in o.arns:
-            console.print(f"    {arn}", markup=False, highlight=False)
+            out.print(f"    {arn}", markup=False, highlight=False)
 
+    if not candidates:
+        out.print("nothing to reap")
     outcomes = fleet.reap(
         candidates, destroy_stack=fleet.destroy_with_automation_api(root), dry_run=dry_run, report=report
     )
+    if as_json:
+        _print_json(
+            [{"stack": o.stack, "action": o.action, "message": o.message, "arns": list(o.arns)} for o in outcomes]
+        )
     if any(o.action == "failed" for o in outcomes):
-        raise typer.Exit(code=1)
+        raise typer.Exit(code=ExitCode.FAILED)
 
 
 @app.command("doctor")
 def doctor_cmd(
     stack: str = typer.Argument(..., help="Stack name (stacks/Pulumi.STACK.yaml) or a stack file's path."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    as_json: bool = json_option("Machine-readable output."),
     probe: bool = typer.Option(
         False, "--probe", help="Also settle what only a real call can, with throwaway resources always removed."
     ),
@@ -402,13 +553,14 @@ def doctor_cmd(
     secrets_provider: Optional[str] = typer.Option(
         None, envvar=["TRAINSTACK_SECRETS_PROVIDER", "PULUMI_SECRETS_PROVIDER"], help="As for `trainstack run`."
     ),
-    pulumi_root: Optional[str] = typer.Option(None, envvar="TRAINSTACK_PULUMI_ROOT", help="Directory with bin/pulumi."),
-    root: Optional[Path] = typer.Option(None, help="Project root (default: this checkout)."),
+    pulumi_root: Optional[str] = PULUMI_ROOT_OPTION,
+    root: Optional[Path] = ROOT_OPTION,
 ) -> None:
     """Check a real AWS account for exactly what STACK needs: exit 0 ready, 1 not ready, 2 bad input."""
     from trainstack.doctor.render import render
     from trainstack.doctor.runner import DoctorInputError, DoctorOptions, diagnose
     from trainstack.plan.planner import REPO_ROOT
+    from trainstack.run.ui import console
 
     opts = DoctorOptions(
         stack=stack,
@@ -421,16 +573,25 @@ def doctor_cmd(
     try:
         report = diagnose(opts)
     except DoctorInputError as exc:
-        if as_json:
-            print(json.dumps({"stack": stack, "ready": False, "error": str(exc)}, indent=2))
-        else:
-            Console(stderr=True).print(str(exc), markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2) from None
+        raise UserError(str(exc), payload={"stack": stack, "ready": False, "error": str(exc)}) from None
     if as_json:
-        print(json.dumps(report.to_json(), indent=2, default=str))
+        _print_json(report.to_json())
     else:
-        render(report, Console())
+        render(report, console())
     raise typer.Exit(code=report.exit_code)
+
+
+@app.command("try")
+def try_cmd(
+    keep: Optional[Path] = typer.Option(
+        None, "--keep", help="Keep the stand-ins' state in this folder (default: a temporary one, removed after)."
+    ),
+) -> None:
+    """See run, upload, ls and down work end to end against LOCAL STAND-INS (a fake Pulumi CLI and a
+    moto AWS server in this process): no AWS account, no Pulumi CLI, nothing leaves this machine."""
+    from trainstack.standins.trial import trial
+
+    trial(keep)
 
 
 def main() -> None:  # console-script entry point

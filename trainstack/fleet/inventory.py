@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainstack.errors import UserError
 from trainstack.model import catalog, tags
 from trainstack.model.cost import Interval, elapsed_cost, hourly_rate_now
 
@@ -30,8 +30,8 @@ _TERMINATE_RE = re.compile(r"^Terminating EC2 instance: (i-[0-9a-f]+)")
 _TRANSITION_RE = re.compile(r"\((\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) GMT\)")
 
 
-class FleetError(Exception):
-    """A problem the user can fix; the message says how."""
+class FleetError(UserError):
+    """A problem the user can fix; the message says how (exit 2)."""
 
 
 @dataclass
@@ -83,6 +83,8 @@ class StateStack:
     last_update: dt.datetime | None = None
     update_in_progress: bool | None = None
     resource_count: int | None = None
+    # The stack's outputs, read only for stacks without tagged resources (owner, backend, expiresAt).
+    outputs: Callable[[], Mapping[str, Any]] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -94,9 +96,13 @@ class AwsClients:
 
     @classmethod
     def for_region(cls, region: str | None) -> AwsClients:
+        """Clients in `region`, else the AWS configuration's; a missing or unknown region is a UserError."""
         import boto3
         from botocore.config import Config
 
+        from trainstack.fleet.aws import resolve_region
+
+        region = resolve_region(region)
         cfg = Config(retries={"mode": "standard", "max_attempts": 5})
         mk = lambda name: boto3.client(name, region_name=region, config=cfg)  # noqa: E731
         return cls(mk("resourcegroupstaggingapi"), mk("ec2"), mk("autoscaling"), mk("sagemaker"))
@@ -161,16 +167,22 @@ def tagged_clusters(tagging) -> dict[str, Cluster]:
     return out
 
 
-def pulumi_state(root: Path) -> dict[str, StateStack] | None:
-    """Stacks in the current Pulumi backend, by short name; None without the CLI."""
-    if shutil.which("pulumi") is None:
-        return None
-    from pulumi import automation as auto
+def pulumi_state(root: Path, pulumi_root: str | None = None) -> dict[str, StateStack] | None:
+    """Stacks in the current Pulumi backend, by short name; None without the CLI (found as every command
+    finds it: --pulumi-root, $TRAINSTACK_PULUMI_ROOT, PATH)."""
+    from trainstack.run.driver import CliMissingError, project_workspace
 
-    ws = auto.LocalWorkspace(work_dir=str(root))
+    try:
+        ws = project_workspace(root, pulumi_root)
+    except CliMissingError:
+        return None
+
+    def reader(name: str) -> Callable[[], Mapping[str, Any]]:
+        return lambda: {k: v.value for k, v in ws.stack_outputs(name).items()}
+
     return {
         s.name.rsplit("/", 1)[-1]: StateStack(
-            s.name.rsplit("/", 1)[-1], s.last_update, s.update_in_progress, s.resource_count
+            s.name.rsplit("/", 1)[-1], s.last_update, s.update_in_progress, s.resource_count, reader(s.name)
         )
         for s in ws.list_stacks()
     }
@@ -180,12 +192,13 @@ def _stack_file_kind(root: Path, name: str) -> str | None:
     path = root / "stacks" / f"Pulumi.{name}.yaml"
     if not path.exists():
         return None
-    import yaml
+    from trainstack.plan.planner import PlanError, read_yaml_mapping
 
     try:
-        return ((yaml.safe_load(path.read_text()) or {}).get("config") or {}).get(tags.KIND)
-    except yaml.YAMLError:
+        config = read_yaml_mapping(path, "stack file", "fix the stack file").get("config") or {}
+    except PlanError:
         return None
+    return config.get(tags.KIND) if isinstance(config, dict) else None
 
 
 def join_state(clusters: dict[str, Cluster], state: Mapping[str, StateStack] | None, root: Path) -> None:
@@ -200,9 +213,29 @@ def join_state(clusters: dict[str, Cluster], state: Mapping[str, StateStack] | N
         # A stack in state without tagged resources: a cluster whose resources are gone (destroy
         # without `stack rm`) or never came up. Platform stacks are not clusters.
         if name not in clusters and _stack_file_kind(root, name) != "platform":
-            clusters[name] = Cluster(
-                name, state="state-only", last_update=s.last_update, update_in_progress=s.update_in_progress
-            )
+            c = Cluster(name, state="state-only", last_update=s.last_update, update_in_progress=s.update_in_progress)
+            if _from_state(c, s):
+                clusters[name] = c
+
+
+def _from_state(c: Cluster, s: StateStack) -> bool:
+    """Owner, backend and expiry of a stack without tagged resources, from its outputs (the cluster program
+    exports them; a stack that never came up has none and keeps "?"). False: not a cluster stack (outputs
+    without `backend`, e.g. a platform under another name)."""
+    if s.outputs is None:
+        return True
+    try:
+        outputs = s.outputs()
+    except Exception as exc:  # noqa: BLE001 - a listing must not fail for one unreadable stack
+        lines = str(exc).strip().splitlines()
+        c.cost_notes.append(f"outputs not readable: {lines[-1] if lines else type(exc).__name__}")
+        return True
+    if outputs and "backend" not in outputs:
+        return False
+    c.owner = outputs.get("owner") or c.owner
+    c.backend = outputs.get("backend") or c.backend
+    c.expires_at = _utc(outputs.get("expiresAt")) or c.expires_at
+    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,26 +436,27 @@ def list_clusters(
     spot_prices: bool = False,
 ) -> list[Cluster]:
     """Every cluster: tagged ones joined with Pulumi state (`state`: a mapping, or a callable that reads it)."""
-    from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from trainstack.fleet.aws import client_error, user_error
 
     try:
         clusters = tagged_clusters(aws.tagging)
         join_state(clusters, state() if callable(state) else state, root)
         instance_costs(aws, clusters, now, spot_prices=spot_prices)
         sagemaker_costs(aws.sagemaker, clusters, now)
-    except (NoCredentialsError, NoRegionError) as exc:
-        raise FleetError(
-            f"AWS: {exc}. Fix: give the shell credentials (aws configure sso, AWS_PROFILE=...) and a "
-            "region (--region or AWS_REGION)"
-        ) from None
     except ClientError as exc:
-        err = exc.response.get("Error", {})
-        raise FleetError(
-            f"AWS {exc.operation_name}: {err.get('Code')}: {err.get('Message')}. Fix: the identity "
-            "needs tag:GetResources, ec2:DescribeInstances, autoscaling:DescribeAutoScalingGroups, "
+        code = exc.response.get("Error", {}).get("Code", "")
+        fix = (
+            "the identity needs tag:GetResources, ec2:DescribeInstances, autoscaling:DescribeAutoScalingGroups, "
             "autoscaling:DescribeScalingActivities and sagemaker:DescribeTrainingJob "
             "(ec2:DescribeSpotPriceHistory with --spot-prices)"
-        ) from None
+            if "AccessDenied" in code or code == "UnauthorizedOperation"
+            else ""
+        )
+        raise FleetError(client_error(exc, fix).message) from None
+    except BotoCoreError as exc:
+        raise FleetError((user_error(exc) or FleetError(f"AWS: {exc}")).message) from None
     return sorted(clusters.values(), key=lambda c: c.stack)
 
 
@@ -470,7 +504,8 @@ def render(clusters: list[Cluster], now: dt.datetime, console) -> None:
             state,
             str(c.running),
             f"{c.usd_per_hour:.2f}",
-            f"{'≤' if c.cost_is_bound else ''}${c.cost_usd:,.2f}",
+            # "≤$0.00" says nothing: a bound only where there is a cost to bound.
+            f"{'≤' if c.cost_is_bound and round(c.cost_usd, 2) else ''}${c.cost_usd:,.2f}",
         )
     console.print(table)
     if any(c.cost_is_bound for c in clusters):
@@ -520,14 +555,13 @@ def destroy_with_automation_api(root: Path) -> DestroyStack:
     destroy with retries, remove; a stack that will not go is kept and reported."""
 
     def destroy(stack_name: str) -> tuple[bool, str]:
-        from rich.console import Console
+        from trainstack.run.run import down
+        from trainstack.run.ui import Ui, console
 
-        from trainstack.run.run import Ui, down
-
-        result = down(stack_name, Ui(Console(stderr=True)), root=root)
-        if result.removed:
-            return True, "destroyed and removed" if not result.reason else result.reason
-        return False, f"{result.reason}; retry with `trainstack down {stack_name}`"
+        result = down(stack_name, Ui(console(stderr=True)), root=root)
+        if result.status in ("removed", "not-found"):  # gone either way: nothing left to reap
+            return True, "destroyed and removed" if result.status == "removed" else "already removed"
+        return False, result.reason
 
     return destroy
 

@@ -15,7 +15,6 @@ import datetime as dt
 import hashlib
 import json
 import math
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -25,8 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import ProgressColumn
+from rich.text import Text
 
-from trainstack.backends import OutputsError, PlatformOutputs
+from trainstack.errors import UserError
 from trainstack.model.config import ConfigError, DatasetRef, parse_dataset_ref
 
 MIB = 1024 * 1024
@@ -39,8 +40,8 @@ CHECKSUM_ALGORITHM = "CRC32"
 SHA256_METADATA = "sha256"  # sent as x-amz-meta-sha256
 
 
-class UploadError(Exception):
-    """A problem the user can fix; the message says how."""
+class UploadError(UserError):
+    """A problem the user can fix; the message says how (exit 2)."""
 
 
 @dataclass(frozen=True)
@@ -77,47 +78,128 @@ class UploadResult:
     manifest_written: bool = False
     seconds: float = 0.0
 
+    unchecked: str = ""  # why leftover multipart uploads could not be looked for (nothing claimed either way)
+
     @property
     def ok(self) -> bool:
         return not self.failed and not self.interrupted and not self.left_incomplete
+
+    def to_json(self) -> dict[str, Any]:
+        plan = self.plan
+        return {
+            "ok": self.ok,
+            "uri": f"s3://{plan.bucket}/{plan.dataset.prefix}",
+            "uploaded": [f.key for f in self.uploaded],
+            "skipped": [f.key for f in plan.skip],
+            "failed": [{"key": f.key, "error": why} for f, why in self.failed],
+            "bytesSent": self.bytes_sent,
+            "seconds": round(self.seconds, 3),
+            "interrupted": self.interrupted,
+            "multipartLeftOpen": self.left_incomplete,
+            "manifestWritten": self.manifest_written,
+        }
 
 
 # --------------------------------------------------------------------------------------------
 # Where to
 
 
+def _prefix_problem(dest: str) -> tuple[str, str] | None:
+    """(problem, fix) for a DEST that names no single folder cleanly; None when it is fine so far."""
+    zone, _, prefix = dest.partition("/")
+    if zone not in ("raw", "curated"):
+        return None  # the dataset parser says what a DEST is
+    if "//" in prefix or prefix.startswith("/"):
+        return "has an empty folder name (`//`): S3 would keep it as a key part of its own", "remove the extra /"
+    for ch, why in (
+        ("*", "`*` is not a wildcard in S3 keys: DEST names one folder"),
+        ("?", "`?` is not a wildcard in S3 keys: DEST names one folder"),
+        (" ", "it contains a space: URIs and the job's environment would need quoting"),
+    ):
+        if ch in prefix:
+            return why, "use letters, digits and - _ . ! ' ( ) = + in folder names, e.g. raw/cifar10/v1/"
+    bad = sorted({c for c in prefix if not (c.isascii() and (c.isalnum() or c in "/!_.'()=+-"))})
+    if bad:
+        return (
+            f"it contains {' '.join(repr(c) for c in bad)}, which S3 keys may hold but the lake's prefixes do not",
+            "use letters, digits and - _ . ! ' ( ) = + in folder names, e.g. raw/cifar10/v1/",
+        )
+    return None
+
+
 def parse_dest(dest: str) -> DatasetRef:
+    problem = _prefix_problem(dest)
+    if problem is not None:
+        raise UploadError(f"DEST = {dest!r}: {problem[0]}. Fix: {problem[1]}")
     try:
         return parse_dataset_ref(dest, key="DEST")
     except ConfigError as exc:
         raise UploadError("\n".join(str(p) for p in exc.problems)) from None
 
 
-def bucket_from_platform(platform_stack: str, zone: str, root: Path) -> str:
-    """The zone's bucket from the platform stack's `buckets` output (Automation API, needs the CLI)."""
-    if shutil.which("pulumi") is None:
-        raise UploadError(
-            f"--platform {platform_stack}: reading the platform's `buckets` output needs the Pulumi CLI, which is "
-            f"not installed. Fix: pass --bucket NAME (the `buckets.{zone}.name` output of the platform stack), or "
-            "install the CLI (version in .pulumi-version)"
-        )
+def bucket_from_platform(platform_stack: str, zone: str, root: Path, pulumi_root: str | None = None) -> str:
+    """The zone's bucket from the platform stack's `buckets` output (Automation API, needs the CLI, found as
+    every command finds it: $TRAINSTACK_PULUMI_ROOT, then PATH)."""
     from pulumi import automation as auto
 
+    from trainstack.run.driver import CliMissingError, project_workspace
+
     try:
-        stack = auto.select_stack(stack_name=platform_stack, work_dir=str(root))
-        outputs = PlatformOutputs.from_outputs({k: v.value for k, v in stack.outputs().items()})
-        return outputs.buckets[zone]["name"]
-    except (KeyError, OutputsError):
+        ws = project_workspace(root, pulumi_root)
+    except CliMissingError as exc:
+        raise UploadError(
+            f"--platform {platform_stack}: reading the platform's `buckets` output needs the Pulumi CLI: "
+            f"{exc.message}. Or pass --bucket NAME (the platform's `buckets.{zone}.name` output)"
+        ) from None
+    try:
+        outputs = {k: v.value for k, v in ws.stack_outputs(platform_stack).items()}
+    except auto.StackNotFoundError:
+        raise UploadError(
+            f"--platform {platform_stack}: no such stack in the state backend. Fix: name a deployed platform "
+            "stack (`pulumi stack ls`), deploy one (`pulumi up --stack platform`), or pass --bucket NAME"
+        ) from None
+    except auto.CommandError as exc:
+        lines = str(exc).strip().splitlines()
+        raise UploadError(
+            f"--platform {platform_stack}: {lines[-1] if lines else type(exc).__name__}. Fix: log in to the "
+            "state backend that holds the platform, or pass --bucket NAME"
+        ) from None
+    from trainstack.backends import OutputsError, PlatformOutputs
+
+    try:
+        return PlatformOutputs.from_outputs(outputs).buckets[zone]["name"]
+    except (KeyError, TypeError, OutputsError):
         raise UploadError(
             f"--platform {platform_stack}: the stack has no `buckets.{zone}.name` output. Fix: is it "
             "a deployed platform stack? Pass --bucket NAME otherwise"
         ) from None
-    except auto.errors.CommandError as exc:
-        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise UploadError(
-            f"--platform {platform_stack}: {first}. Fix: name a deployed platform stack "
-            "(`pulumi stack ls`) or pass --bucket NAME"
-        ) from None
+
+
+def check_bucket(s3, bucket: str) -> None:
+    """The bucket exists and this identity may list it (HeadBucket needs s3:ListBucket), before any hashing
+    result is compared with it: a missing bucket would otherwise look like an empty one."""
+    from botocore.exceptions import ClientError
+
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            raise UploadError(
+                f"bucket {bucket}: does not exist (nothing was uploaded). Fix: check --bucket, or read it from the "
+                "platform with --platform STACK (its `buckets` output)"
+            ) from None
+        if code in ("400", "BadRequest", "301", "PermanentRedirect"):
+            raise UploadError(
+                f"bucket {bucket}: HeadBucket answered {code} (nothing was uploaded): the bucket is probably in "
+                "another region. Fix: set AWS_REGION to the platform's region"
+            ) from None
+        if code in ("403", "AccessDenied", "Forbidden"):
+            raise UploadError(
+                f"bucket {bucket}: access denied (HeadBucket; nothing was uploaded). Fix: the uploading identity "
+                "needs s3:ListBucket, s3:GetObject and s3:PutObject on it, and the bucket must be in this account"
+            ) from None
+        raise
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,6 +224,14 @@ def local_files(src: Path, dataset: DatasetRef, jobs: int) -> list[LocalFile]:
         found = sorted((p, p.relative_to(src).as_posix()) for p in src.rglob("*") if p.is_file())
     if not found:
         raise UploadError(f"SRC = {str(src)!r}: holds no files. Fix: name the folder that holds the dataset")
+    undecodable = [rel for _, rel in found if not _is_utf8(rel)]
+    if undecodable:
+        shown = ", ".join(ascii(r) for r in undecodable[:5]) + (" …" if len(undecodable) > 5 else "")
+        raise UploadError(
+            f"SRC = {str(src)!r}: {len(undecodable)} file name(s) are not valid UTF-8 ({shown}); S3 keys are "
+            "UTF-8, so they cannot be uploaded under their names. Fix: rename them (e.g. `convmv -f latin1 -t utf8 "
+            "-r --notest SRC`), nothing was uploaded"
+        )
     if any(rel == MANIFEST for _, rel in found):
         raise UploadError(
             f"SRC = {str(src)!r}: holds a top-level {MANIFEST}, which upload writes itself. "
@@ -153,6 +243,14 @@ def local_files(src: Path, dataset: DatasetRef, jobs: int) -> list[LocalFile]:
         LocalFile(p, rel, dataset.prefix + rel, p.stat().st_size, digest)
         for (p, rel), digest in zip(found, digests, strict=True)
     ]
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")  # undecodable bytes arrive as lone surrogates (os.fsdecode's surrogateescape)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _head(s3, bucket: str, key: str) -> dict | None:
@@ -238,20 +336,13 @@ class _Progress:
         self.started = time.monotonic()
         self.bar = None
         if console.is_terminal:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(
                 TextColumn("[bold]upload[/] {task.fields[files]}"),
                 BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
+                DownloadColumn(binary_units=True),  # MiB, as every other size on the screen
+                _BinarySpeedColumn(),
                 TimeRemainingColumn(),
                 console=console,
                 transient=False,
@@ -282,6 +373,14 @@ class _Progress:
             self.bar.stop()
 
 
+class _BinarySpeedColumn(ProgressColumn):
+    """rich's TransferSpeedColumn in MiB/s (it counts in decimal MB/s): one unit per screen."""
+
+    def render(self, task: Any) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("?" if speed is None else f"{_size(speed)}/s", style="progress.data.speed")
+
+
 def _subscriber(progress: _Progress):
     from s3transfer.subscribers import BaseSubscriber
 
@@ -297,11 +396,12 @@ def _short(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _abort_leftovers(s3, bucket: str, keys: set[str], since: dt.datetime, prefix: str) -> list[str]:
+def _abort_leftovers(s3, bucket: str, keys: set[str], since: dt.datetime, prefix: str) -> tuple[list[str], str]:
     """Abort multipart uploads this run started for `keys` that are still open (s3transfer's own abort
-    failed, e.g. the network went first). Uploads started by someone else are left alone."""
+    failed, e.g. the network went first). Uploads started by someone else are left alone. Returns the keys
+    whose open upload could not be aborted, and why the check itself failed ("" when it ran)."""
     if not keys:
-        return []
+        return [], ""
     left: list[str] = []
     try:
         pages = s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix)
@@ -313,9 +413,9 @@ def _abort_leftovers(s3, bucket: str, keys: set[str], since: dt.datetime, prefix
                     s3.abort_multipart_upload(Bucket=bucket, Key=up["Key"], UploadId=up["UploadId"])
                 except Exception:  # noqa: BLE001 - reported below, the lifecycle rule is the backstop
                     left.append(up["Key"])
-    except Exception:  # noqa: BLE001
-        return sorted(keys)  # cannot tell: report every key that did not finish
-    return sorted(left)
+    except Exception as exc:  # noqa: BLE001 - say that it could not be checked, claim nothing
+        return [], _short(exc)
+    return sorted(left), ""
 
 
 def send(s3, plan: UploadPlan, *, jobs: int, chunk_mib: int, console: Console) -> UploadResult:
@@ -368,7 +468,7 @@ def send(s3, plan: UploadPlan, *, jobs: int, chunk_mib: int, console: Console) -
         progress.close()
         result.seconds = time.monotonic() - t0
     result.bytes_sent = sum(f.size for f in result.uploaded)
-    result.left_incomplete = _abort_leftovers(s3, plan.bucket, pending, started, plan.dataset.prefix)
+    result.left_incomplete, result.unchecked = _abort_leftovers(s3, plan.bucket, pending, started, plan.dataset.prefix)
     return result
 
 
@@ -460,26 +560,29 @@ def upload(
     console: Console | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
 ) -> UploadResult:
-    console = console or Console()
+    if console is None:
+        from trainstack.run.ui import console as make_console
+
+        console = make_console()
     if jobs < 1 or jobs > 64:
         raise UploadError(f"--jobs = {jobs}: must be 1-64. Fix: pass e.g. --jobs 8")
     dataset = parse_dest(dest)
     chunk_bytes(chunk_mib, 0)  # validate before hashing anything
+    files = local_files(src, dataset, jobs)  # local problems first: they need no AWS
     if bucket is None:
         from trainstack.plan.planner import REPO_ROOT
 
         bucket = bucket_from_platform(platform or DEFAULT_PLATFORM, dataset.zone, root or REPO_ROOT)
     s3 = s3 or s3_client()
-    files = local_files(src, dataset, jobs)
-    from botocore.exceptions import NoCredentialsError, NoRegionError
+    from botocore.exceptions import BotoCoreError
+
+    from trainstack.fleet.aws import user_error
 
     try:
+        check_bucket(s3, bucket)
         plan = plan_upload(s3, bucket, dataset, files, jobs=jobs, overwrite=overwrite)
-    except (NoCredentialsError, NoRegionError) as exc:
-        raise UploadError(
-            f"AWS: {exc}. Fix: give the shell credentials (aws configure sso, AWS_PROFILE=...) "
-            "and a region (AWS_REGION)"
-        ) from None
+    except BotoCoreError as exc:
+        raise (user_error(exc) or UploadError(f"AWS: {exc}")) from None
     console.print(
         f"s3://{bucket}/{dataset.prefix}: {len(files)} file(s); {len(plan.upload)} to upload "
         f"({_size(plan.upload_bytes)}), {len(plan.skip)} already there"
@@ -516,7 +619,11 @@ def summary(result: UploadResult) -> str:
             "to send the rest (finished files are skipped)"
         )
     elif result.failed:
-        lines.append("run the same command again to retry: finished files are skipped")
+        reasons = sorted({why for _, why in result.failed})
+        lines.append("failed: " + "; ".join(reasons[:3]) + (" …" if len(reasons) > 3 else ""))
+        lines.append("once the cause is fixed, run the same command again: finished files are skipped")
+    if result.unchecked:
+        lines.append(f"could not check for unfinished multipart uploads ({result.unchecked})")
     if result.left_incomplete:
         lines.append(
             f"{len(result.left_incomplete)} multipart upload(s) could not be aborted (no object is "

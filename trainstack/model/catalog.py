@@ -205,8 +205,9 @@ def suggest(instance_type: str, family: str | None = None, limit: int = 4) -> li
     import difflib
 
     names = [t.name for t in gpu_types() if family is None or matches_placement(t.name, family)]
-    close = difflib.get_close_matches(ec2_name(instance_type), names, n=limit, cutoff=0.5)
-    return close or names[:limit]
+    close = set(difflib.get_close_matches(ec2_name(instance_type), names, n=limit, cutoff=0.5))
+    # In catalog order, not by similarity score: every message lists the same types in the same order.
+    return [n for n in names if n in close] or names[:limit]
 
 
 def regions_offering(instance_type: str) -> tuple[str, ...]:

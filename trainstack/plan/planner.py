@@ -12,21 +12,22 @@ import datetime as dt
 import os
 import runpy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from trainstack.errors import UserError
 from trainstack.model import config as config_mod
 from trainstack.model.cost import CostEstimate, estimate
 from trainstack.plan.offline import OfflineRun, run_offline
 from trainstack.project import REPO_ROOT  # noqa: E402 - re-exported: the default --root
 
 
-class PlanError(Exception):
-    """A plan that cannot be made (missing stack file, bad YAML, bad config)."""
+class PlanError(UserError):
+    """A plan that cannot be made (missing stack file, bad YAML, bad config): exit 2."""
 
 
 @dataclass
@@ -60,11 +61,72 @@ class PlanResult:
         return self.run.warnings
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """YAML as Pulumi reads a stack file, but a key given twice is an error, not "the last one wins"."""
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, first: int, again: int):
+        super().__init__(f"key {key} is given twice (lines {first} and {again})")
+        self.key, self.first, self.again = key, first, again
+
+
+def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)  # `<<:` merge keys, as SafeLoader does
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if not isinstance(key, Hashable):
+            continue  # construct_mapping refuses it ("found unhashable key")
+        if key in seen:
+            raise _DuplicateKey(key, seen[key].start_mark.line + 1, key_node.start_mark.line + 1)
+        seen[key] = key_node
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def read_yaml_mapping(path: Path, what: str, fix: str) -> dict[str, Any]:
+    """A YAML file whose top level is a mapping (or empty), as a dict. PlanError, naming the file, the
+    problem and `fix`, for a file that is not UTF-8 text, not YAML, has a key twice or is not a mapping."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PlanError(
+            f"{path}: not a text file (byte {exc.start} is not UTF-8). A {what} is UTF-8 YAML. Fix: {fix}"
+        ) from None
+    except OSError as exc:
+        raise PlanError(f"{path}: cannot be read ({exc.strerror}). Fix: {fix}") from None
+    try:
+        doc = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise PlanError(
+            f"{path}: {exc.key} is given twice (lines {exc.first} and {exc.again}); YAML would silently keep "
+            f"only the last. Fix: remove one of them"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise PlanError(f"{path} is not valid YAML: {exc}. Fix: {fix}") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise PlanError(
+            f"{path}: the top level is a {type(doc).__name__} ({_preview(doc)}), not a mapping. "
+            f"A {what} is a mapping of keys. Fix: {fix}"
+        )
+    return doc
+
+
+def _preview(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def project_file(root: Path) -> dict[str, Any]:
     path = root / "Pulumi.yaml"
     if not path.exists():
-        raise PlanError(f"{path} not found: run trainstack plan from the trainstack project (or pass --root)")
-    return yaml.safe_load(path.read_text()) or {}
+        raise PlanError(f"{path} not found: run trainstack from the trainstack project (or pass --root)")
+    return read_yaml_mapping(path, "Pulumi project file", "restore Pulumi.yaml from the repository")
 
 
 def schema_defaults(project: dict[str, Any]) -> dict[str, Any]:
@@ -92,11 +154,17 @@ def stack_file_config(path: Path, project: dict[str, Any], secret: Callable[[str
     """A stack file's config as the flat map `pulumi up` hands the program: the project's schema
     defaults under the file's own values, every key namespaced. `secret(key)` stands in for an
     encrypted (`secure:`) value, which only the stack's own secrets provider can read.
-    Raises yaml.YAMLError for a file that is not YAML."""
+    Raises PlanError for a file that is not a YAML mapping with a `config:` mapping (or has a key twice)."""
     ns = project.get("name", "trainstack")
-    doc = yaml.safe_load(path.read_text()) or {}
+    fix = "write it like stacks/Pulumi.dev-ecs.yaml: a top-level `config:` mapping of trainstack:KEY: VALUE"
+    doc = read_yaml_mapping(path, "stack file", fix)
+    config = doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise PlanError(
+            f"{path}: `config` is a {type(config).__name__} ({_preview(config)}), not a mapping. Fix: {fix}"
+        )
     raw = schema_defaults(project)
-    for key, value in (doc.get("config") or {}).items():
+    for key, value in config.items():
         full = key if ":" in key else f"{ns}:{key}"
         raw[full] = secret(full) if isinstance(value, dict) and set(value) == {"secure"} else value
     return raw
@@ -109,11 +177,8 @@ def load_raw_config(stack: str, root: Path = REPO_ROOT) -> tuple[str, dict[str, 
     if not path.exists():
         known = ", ".join(stack_names(root)) or "none"
         raise PlanError(f"no stack file {path.relative_to(root)} (stacks here: {known})")
-    try:
-        # Encrypted with the stack's key: offline we cannot and need not decrypt it.
-        raw = stack_file_config(path, project, lambda key: "[secret]")
-    except yaml.YAMLError as exc:
-        raise PlanError(f"{path.relative_to(root)} is not valid YAML: {exc}") from None
+    # Encrypted with the stack's key: offline we cannot and need not decrypt it.
+    raw = stack_file_config(path, project, lambda key: "[secret]")
     return project.get("name", "trainstack"), raw
 
 

@@ -51,19 +51,21 @@ def _short_type(t: str) -> str:
     return t
 
 
-def _range(low: float, high: float) -> str:
-    return f"${high:,.2f}" if abs(high - low) < 0.005 else f"${low:,.2f}-{high:,.2f}"
+def money_range(low: float, high: float) -> str:
+    """`$1.00-2.50`, or one price when both ends print the same (never `$7.82-7.82`)."""
+    lo, hi = f"{low:,.2f}", f"{high:,.2f}"
+    return f"${hi}" if lo == hi else f"${lo}-{hi}"
 
 
 def cost_line(cost: CostEstimate) -> str:
     """On-demand, expected (median spot, with the table's source and date) and the worst case per run."""
     line = (
         f"[bold]Estimated cost[/] ({cost.region}): idle ${cost.idle_usd_per_hour:.2f}/h; busy "
-        f"{_range(cost.busy_low_usd_per_hour, cost.busy_usd_per_hour)}/h on-demand"
+        f"{money_range(cost.busy_low_usd_per_hour, cost.busy_usd_per_hour)}/h on-demand"
     )
     if cost.max_run_usd:
         line += (
-            f", expected {_range(cost.expected_low_usd_per_hour, cost.expected_usd_per_hour)}/h with spot "
+            f", expected {money_range(cost.expected_low_usd_per_hour, cost.expected_usd_per_hour)}/h with spot "
             f"(${cost.expected_run_usd:,.2f} per full run); worst case ${cost.max_run_usd:,.2f} per run "
             f"(all on-demand, priciest type, max runtime)"
         )

@@ -26,13 +26,16 @@ from pulumi.automation._cmd import CommandResult, _fixup_path
 from pulumi.automation.errors import create_command_error
 from semver import VersionInfo
 
+from trainstack.errors import UserError
 from trainstack.project import REPO_ROOT  # noqa: E402 - re-exported: the default --root
 
 INSTALL_HINT = "curl -fsSL https://get.pulumi.com | sh -s -- --version {version}"
+# Where every command finds the CLI: this directory's bin/pulumi, else `pulumi` on PATH.
+PULUMI_ROOT_ENV = "TRAINSTACK_PULUMI_ROOT"
 
 
-class CliMissingError(Exception):
-    """No usable `pulumi` executable: one clear message, raised before anything runs."""
+class CliMissingError(UserError):
+    """No usable `pulumi` executable: one clear message, raised before anything runs (exit 2)."""
 
 
 class GiveUp(BaseException):
@@ -128,16 +131,18 @@ class TrackedPulumiCommand(auto.PulumiCommand):
 
 
 def pulumi_command(root: str | None = None, *, project_root: Path = REPO_ROOT) -> TrackedPulumiCommand:
-    """The CLI at `root` (default: `pulumi` on PATH), at least `.pulumi-version`, or CliMissingError."""
+    """The CLI every command uses: `root`/bin/pulumi, else $TRAINSTACK_PULUMI_ROOT/bin/pulumi, else `pulumi`
+    on PATH; at least `.pulumi-version`, or CliMissingError naming what was looked for and how to install it."""
     import shutil
 
     need = required_version(project_root)
+    root = root or os.environ.get(PULUMI_ROOT_ENV) or None
     where = os.path.join(root, "bin", "pulumi") if root else shutil.which("pulumi")
     if not where or not os.path.exists(where):
+        looked = f"no {where} (--pulumi-root / ${PULUMI_ROOT_ENV})" if root else "no `pulumi` on PATH"
         raise CliMissingError(
-            f"the Pulumi CLI is not installed ({f'no {where}' if root else 'no `pulumi` on PATH'}); "
-            f"trainstack needs version {need} or newer (.pulumi-version). Install it with: "
-            f"{INSTALL_HINT.format(version=need)}"
+            f"the Pulumi CLI is not installed ({looked}); trainstack needs version {need} or newer "
+            f"(.pulumi-version). Install it with: {INSTALL_HINT.format(version=need)}"
         )
     try:
         return TrackedPulumiCommand(root=root, version=VersionInfo.parse(need))
@@ -213,3 +218,16 @@ class StackDriver:
 
     def select(self, name: str) -> auto.Stack:
         return auto.select_stack(name, work_dir=str(self.root), opts=self._opts())
+
+    def workspace(self) -> auto.LocalWorkspace:
+        """The project's workspace (list stacks, read another stack's outputs) without selecting a stack."""
+        env = {"PULUMI_SKIP_UPDATE_CHECK": "true", **(self.env or {})}
+        return auto.LocalWorkspace(
+            work_dir=str(self.root), pulumi_command=self.command, secrets_provider=self.secrets_provider, env_vars=env
+        )
+
+
+def project_workspace(root: Path = REPO_ROOT, pulumi_root: str | None = None) -> auto.LocalWorkspace:
+    """The workspace every command other than run/down uses (ls, upload --platform, sagemaker start):
+    the same CLI resolution, so $TRAINSTACK_PULUMI_ROOT works everywhere."""
+    return StackDriver(pulumi_command(pulumi_root, project_root=root), root=root).workspace()

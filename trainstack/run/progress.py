@@ -20,8 +20,9 @@ _QUIET_OPS = {OpType.SAME, OpType.READ, OpType.REFRESH, OpType.DISCARD, OpType.D
 
 @dataclass
 class ProgressState:
-    total: int = 0  # expected resource operations (the offline plan's count, or the stack's for destroy)
+    total: int = 0  # expected resource operations (the offline plan's count); 0: unknown (destroy)
     done: int = 0
+    planning: bool = False  # a preview: its steps arrive as `planning` events and are what is counted
     in_flight: dict[str, str] = field(default_factory=dict)  # urn -> op
     failed: list[str] = field(default_factory=list)  # urns
     lines: list[str] = field(default_factory=list)  # what a plain log prints, in order
@@ -50,15 +51,17 @@ def reduce(state: ProgressState, event: EngineEvent) -> ProgressState:
     """Apply one engine event to the state (mutates and returns it)."""
     if event.resource_pre_event is not None:
         md = event.resource_pre_event.metadata
-        if not event.resource_pre_event.planning and md.op not in _QUIET_OPS and md.type != "pulumi:pulumi:Stack":
+        counted = bool(event.resource_pre_event.planning) == state.planning
+        if counted and md.op not in _QUIET_OPS and md.type != "pulumi:pulumi:Stack":
             state.in_flight[md.urn] = md.op.value
     elif event.res_outputs_event is not None:
         md = event.res_outputs_event.metadata
         op = state.in_flight.pop(md.urn, None)
         if op is not None:
             state.done += 1
-            state.total = max(state.total, state.done)
-            state.lines.append(f"[{state.done}/{state.total}] {op} {_short(md.urn)}")
+            # No known total (destroy): a plain count, never a made-up "[1/1]".
+            count = f"{state.done}/{max(state.total, state.done)}" if state.total else f"{state.done}"
+            state.lines.append(f"[{count}] {op} {_short(md.urn)}")
     elif event.res_op_failed_event is not None:
         md = event.res_op_failed_event.metadata
         state.in_flight.pop(md.urn, None)
@@ -81,18 +84,23 @@ def reduce(state: ProgressState, event: EngineEvent) -> ProgressState:
         changes = event.summary_event.resource_changes or {}
         state.summary = {getattr(k, "value", k): v for k, v in changes.items()}  # OpType keys: plain str in JSON
         state.in_flight.clear()
+        if not state.failed:
+            state.total = state.done  # the operation is over: the bar ends full, whatever was estimated
     elif event.cancel_event is not None:
         state.cancelled = True
     return state
 
 
 class ProgressView:
-    """Thread-safe sink for `on_event`: rich live line on a TTY, plain lines otherwise."""
+    """Thread-safe sink for `on_event`: a rich live line on a terminal, plain lines otherwise.
 
-    def __init__(self, console: Any, title: str, total: int, *, live: bool | None = None):
+    At 80 columns the count and the elapsed time keep their width; only the current operation's text is
+    shortened (with an ellipsis)."""
+
+    def __init__(self, console: Any, title: str, total: int, *, live: bool | None = None, preview: bool = False):
         self.console = console
         self.title = title
-        self.state = ProgressState(total=total)
+        self.state = ProgressState(total=total, planning=preview)
         self._lock = threading.Lock()
         self._printed = 0
         self._live = console.is_terminal if live is None else live
@@ -102,20 +110,25 @@ class ProgressView:
     def __enter__(self) -> "ProgressView":
         if self._live:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.table import Column
 
+            fixed = Column(no_wrap=True)
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[current]}"),
+                TextColumn("[bold]{task.description}", table_column=Column(no_wrap=True, max_width=40)),
+                BarColumn(bar_width=16, table_column=fixed),
+                MofNCompleteColumn(table_column=Column(no_wrap=True, min_width=7)),
+                TimeElapsedColumn(table_column=fixed),
+                TextColumn("{task.fields[current]}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
                 console=self.console,
                 transient=False,
+                expand=True,
             )
             self._progress.start()
             self._task = self._progress.add_task(self.title, total=self.state.total or None, current="")
-        else:
+        elif self.state.total:
             self.console.print(f"{self.title}: {self.state.total} resource operation(s) expected", highlight=False)
+        else:
+            self.console.print(f"{self.title}:", highlight=False)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -134,7 +147,7 @@ class ProgressView:
                 self._progress.update(
                     self._task,
                     completed=self.state.done,
-                    total=max(self.state.total, self.state.done) or None,
+                    total=(max(self.state.total, self.state.done) or None) if self.state.total else None,
                     current=self.state.current,
                 )
             else:

@@ -16,23 +16,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from trainstack.errors import ExitCode, UserError
 from trainstack.model.config import MAX_TTL_HOURS, NS
 
-# Exit codes of `trainstack run` / `trainstack down` (documented in the README).
-EXIT_OK = 0
-EXIT_JOB_FAILED = 1
-EXIT_REFUSED = 2  # refused before anything was created
-EXIT_CLEANUP_INCOMPLETE = 3  # a stack was kept: it may still cost money
-EXIT_INTERRUPTED = 130
+# The exit codes, named once in trainstack.errors (these aliases keep the old names importable).
+EXIT_OK = ExitCode.OK
+EXIT_JOB_FAILED = ExitCode.FAILED
+EXIT_REFUSED = ExitCode.REFUSED
+EXIT_CLEANUP_INCOMPLETE = ExitCode.CLEANUP_INCOMPLETE
+EXIT_INTERRUPTED = ExitCode.INTERRUPTED
 
 STACK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 # Expiry margin beyond the job's own limit: time for `up`, image pulls and the destroy.
 EXPIRY_MARGIN = dt.timedelta(hours=1)
 
 
-class RefusedError(Exception):
+class RefusedError(UserError):
     """Bad input found before anything was created (exit 2). The message names key, value and fix."""
 
 
@@ -44,6 +43,26 @@ class Overrides:
     sets: Sequence[str] = field(default_factory=tuple)  # KEY=VALUE, VALUE parsed as JSON when it is JSON
     workdir: str | None = None
     command: Sequence[str] | None = None
+
+
+def parse_command(text: str) -> list[str]:
+    """`--command 'python train.py --epochs 3'` as the job's argv (shell words, no shell)."""
+    import shlex
+
+    example = "--command 'python train.py --epochs 3'"
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:  # e.g. "No closing quotation"
+        raise RefusedError(
+            f"--command {text!r}: {str(exc).lower()} (it is split into words as a shell would). Fix: close the "
+            f"quote, e.g. {example}"
+        ) from None
+    if not words:
+        raise RefusedError(
+            f"--command {text!r}: empty. Fix: give the command to run, e.g. {example}, or leave --command out "
+            "to run the template's trainstack:job.command"
+        )
+    return words
 
 
 def template_file(template: str, root: Path) -> Path:
@@ -77,10 +96,7 @@ def load_template(path: Path, root: Path) -> dict[str, Any]:
             "or keep secrets out of templates"
         )
 
-    try:
-        return stack_file_config(path, project_file(root), refuse_secret)
-    except yaml.YAMLError as exc:
-        raise RefusedError(f"{path} is not valid YAML: {exc}") from None
+    return stack_file_config(path, project_file(root), refuse_secret)  # PlanError (exit 2) for a broken file
 
 
 def parse_set(item: str) -> tuple[str, list[str], Any]:
@@ -109,8 +125,11 @@ def _set_path(raw: dict[str, Any], key: str, path: list[str], value: Any, origin
         raw[key] = value
         return
     node = raw.setdefault(key, {})
-    if isinstance(node, str):  # objects may arrive as JSON text
-        node = raw[key] = json.loads(node) if node[:1] == "{" else node
+    if isinstance(node, str) and node[:1] == "{":  # objects may arrive as JSON text
+        try:
+            node = raw[key] = json.loads(node)
+        except ValueError as exc:
+            raise RefusedError(f"{origin}: {key} is not valid JSON ({exc}); set the whole value instead") from None
     for i, part in enumerate(path[:-1]):
         if not isinstance(node, dict):
             raise RefusedError(

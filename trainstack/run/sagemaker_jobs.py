@@ -16,6 +16,7 @@ from typing import Any
 
 from trainstack.backends import ClusterOutputs, OutputsError
 from trainstack.backends.sagemaker import SageMakerOutputs
+from trainstack.errors import ExitCode, UserError
 from trainstack.model.config import ClusterStack, StackConfig
 from trainstack.model.run_locations import run_locations
 from trainstack.model.sagemaker_request import create_training_job_request, job_name, spec_from_config
@@ -24,8 +25,8 @@ from trainstack.model.tags import standard_tags
 FINISHED = ("Completed", "Failed", "Stopped")
 
 
-class JobError(Exception):
-    """A job request that cannot be made; the message says what to do."""
+class JobError(UserError):
+    """A job request that cannot be made; the message says what to do (exit 2, or 4 for an unknown job)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,19 @@ class JobStatus:
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "secondaryStatus": self.secondary_status,
+            "failureReason": self.failure_reason,
+            "modelArtifacts": self.model_artifacts,
+            "trainingSeconds": self.training_seconds,
+            "billableSeconds": self.billable_seconds,
+            "spot": self.spot,
+            "spotSavingsPercent": self.spot_savings_percent,
+        }
 
     @property
     def spot_savings_percent(self) -> float | None:
@@ -95,7 +109,25 @@ def start(client, request: Mapping[str, Any]) -> str:
 
 
 def describe(client, name: str) -> JobStatus:
-    d = client.describe_training_job(TrainingJobName=name)
+    """The job's status; JobError (exit 4) for a job SageMaker does not know in this account and region."""
+    from botocore.exceptions import ClientError
+
+    try:
+        d = client.describe_training_job(TrainingJobName=name)
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        code, message = err.get("Code"), str(err.get("Message", "")).lower()
+        # The API declares ResourceNotFound; the service answers ValidationException "Requested resource not
+        # found" (moto: "Could not find training job ...").
+        if code == "ResourceNotFound" or (
+            code == "ValidationException" and ("not found" in message or "not find" in message)
+        ):
+            raise JobError(
+                f"training job {name}: not found in {client.meta.region_name}. Fix: check the name (the "
+                "`trainingJobName` output, or `aws sagemaker list-training-jobs`) and the region (--region)",
+                ExitCode.NOT_FOUND,
+            ) from None
+        raise
     return JobStatus(
         name=d["TrainingJobName"],
         status=d["TrainingJobStatus"],
@@ -125,11 +157,21 @@ def load_stack(stack: str, root: Path, outputs_file: Path | None = None) -> tupl
 
     if outputs_file is not None:
         project, raw = load_raw_config(stack, root)
-        outputs = json.loads(Path(outputs_file).read_text())
+        outputs = _outputs_file(Path(outputs_file))
     else:
         from pulumi import automation as auto
 
-        deployed = auto.select_stack(stack_name=stack, work_dir=str(root))
+        from trainstack.run.driver import StackDriver, pulumi_command
+
+        driver = StackDriver(pulumi_command(project_root=root), root=root)
+        try:
+            deployed = driver.select(stack)
+        except auto.StackNotFoundError:
+            raise JobError(
+                f"stack {stack}: no such stack in the state backend. Fix: name a deployed sagemaker cluster stack "
+                "(`pulumi stack ls`), or pass its outputs with --outputs FILE (`pulumi stack output --json`)",
+                ExitCode.NOT_FOUND,
+            ) from None
         project = deployed.workspace.project_settings().name
         raw = {k: v.value for k, v in deployed.get_all_config().items()}
         outputs = {k: v.value for k, v in deployed.outputs().items()}
@@ -146,3 +188,18 @@ def load_stack(stack: str, root: Path, outputs_file: Path | None = None) -> tupl
         return parse_config(raw, project=project, stack=stack, now=now, root=str(root)), outputs
     except ConfigError as exc:
         raise JobError(str(exc)) from None
+
+
+def _outputs_file(path: Path) -> dict[str, Any]:
+    fix = "write it with `pulumi stack output --json --stack STACK > FILE`"
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise JobError(f"--outputs {path}: no such file. Fix: {fix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JobError(f"--outputs {path}: cannot be read ({exc}). Fix: {fix}") from None
+    except ValueError as exc:
+        raise JobError(f"--outputs {path}: not JSON ({exc}). Fix: {fix}") from None
+    if not isinstance(doc, dict):
+        raise JobError(f"--outputs {path}: a JSON {type(doc).__name__}, not an object of outputs. Fix: {fix}")
+    return doc

@@ -1,4 +1,8 @@
-"""A strict fake of the `pulumi` CLI (3.272) for the Automation API tests.
+"""A strict fake of the `pulumi` CLI (3.272): a LOCAL STAND-IN for the Automation API tests and `trainstack try`.
+
+Run as `python -m trainstack.standins.fake_pulumi` from a `bin/pulumi` script (tests/fakes/pulumi/bin/pulumi;
+`trainstack try` writes its own). It never imports the stack programs: `up` runs `__main__.py` in this,
+a separate process, as the real CLI would.
 
 Implements exactly the argv the SDK emits for what trainstack uses (`version`, `stack init/select/
 rm/ls/output/history`, `config set-all --json`, `preview`, `up`, `destroy`, `refresh`, `cancel`)
@@ -14,6 +18,10 @@ released); second = exit at once, leaving the lock and a pending operation.
 Scenario knobs: `$FAKE_PULUMI_STATE/scenario.json` (read at every command):
   {"fail_up_after": N, "fail_destroy": "once" | "always", "step_seconds": s, "program_error": "text",
    "init_error": "text"}
+Locks are written as the DIY backend writes them ({pid, username, hostname, timestamp}) and refused with
+its wording (pulumi pkg/backend/diy/lock.go, checkForLock), holder included.
+With `$FAKE_PULUMI_STANDINS` set, `up` and `destroy` also create / delete in the stand-in AWS
+(`AWS_ENDPOINT_URL`, a moto server) what the stack's outputs name (trainstack.standins.cloud).
 """
 
 from __future__ import annotations
@@ -140,16 +148,38 @@ def _lock_path(name: str) -> Path:
     return STATE / "locks" / f"{name.rsplit('/', 1)[-1]}.lock"
 
 
+def lock_text(name: str) -> str:
+    """The DIY backend's refusal (pulumi pkg/backend/diy/lock.go, checkForLock), naming the holder."""
+    lock = _lock_path(name)
+    try:
+        held = json.loads(lock.read_text())
+    except ValueError:
+        held = {"pid": 0, "username": "?", "hostname": "?", "timestamp": "?"}
+    return (
+        "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end "
+        f"or delete the lock file with `pulumi cancel`.\n  file://{lock}: created by "
+        f"{held['username']}@{held['hostname']} (pid {held['pid']}) at {held['timestamp']}"
+    )
+
+
 def take_lock(name: str) -> None:
     lock = _lock_path(name)
     if lock.exists():
-        # DIY backend wording (pulumi/automation/errors.py: diy_backend_conflict_text).
-        fail(
-            "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end "
-            f"or delete the lock file with `pulumi cancel`.\n  {lock}: created by fake-pulumi"
-        )
+        fail(lock_text(name))
+    import getpass
+    import socket
+
     lock.parent.mkdir(parents=True, exist_ok=True)
-    lock.write_text(str(os.getpid()))
+    lock.write_text(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "username": getpass.getuser(),
+                "hostname": socket.gethostname(),
+                "timestamp": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
+    )
 
 
 def release_lock(name: str) -> None:
@@ -268,9 +298,11 @@ def _config_for_program(doc: dict[str, Any]) -> dict[str, Any]:
 def _source_fingerprint(cwd: str) -> list:
     """What the program's result depends on besides its config: a cached evaluation never outlives an edit."""
     root = Path(cwd)
-    files = [root / "__main__.py", root / "Pulumi.yaml", root / "scripts" / "offline.py"]
-    for folder in ("programs", "components", "trainstack"):
+    files = [root / "__main__.py", root / "Pulumi.yaml", root / "trainstack" / "__init__.py"]
+    # What a program can import (the layer contracts keep it from the tools) and the engine that runs it.
+    for folder in ("components", "scripts", *(f"trainstack/{p}" for p in ("programs", "model", "backends", "plan"))):
         files += sorted((root / folder).rglob("*.py"))
+    files += sorted((root / "trainstack" / "model" / "data").glob("*"))
     return [(str(f.relative_to(root)), f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.exists()]
 
 
@@ -413,6 +445,10 @@ def operation(cmd: str, flags: dict[str, Any], cwd: str) -> None:
             finish("failed", {"create": done}, EXIT_FAIL, "error: update canceled")
         if not preview:
             doc["outputs"] = outputs
+            if os.environ.get("FAKE_PULUMI_STANDINS"):
+                from trainstack.standins import cloud
+
+                cloud.provision(name.rsplit("/", 1)[-1], outputs)
         finish("succeeded", {"create": done, "same": len(resources) - len(todo)})
 
     if cmd == "destroy":
@@ -449,6 +485,10 @@ def operation(cmd: str, flags: dict[str, Any], cwd: str) -> None:
             events.emit(resOutputsEvent={"metadata": _md("delete", r["urn"], r["type"])})
             current["urn"] = None
             done += 1
+        if os.environ.get("FAKE_PULUMI_STANDINS") and doc.get("outputs"):
+            from trainstack.standins import cloud
+
+            cloud.teardown(name.rsplit("/", 1)[-1], doc["outputs"])
         doc["outputs"] = {}
         finish("succeeded", {"delete": done})
 
@@ -509,10 +549,7 @@ def main(argv: list[str]) -> int:
                 "the resources, then run `pulumi stack rm`\n- Run `pulumi stack rm --force` to override this error"
             )
         if _lock_path(name).exists():
-            fail(
-                "error: the stack is currently locked by 1 lock(s). Either wait for the other process(es) to end "
-                "or delete the lock file with `pulumi cancel`."
-            )
+            fail(lock_text(name))
         _stack_file(name).unlink()
         print(f"Stack '{name}' has been removed!")
         return 0
