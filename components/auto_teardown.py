@@ -117,6 +117,9 @@ class NodeGroupToStop:
     nodegroup_arn: pulumi.Input[str]
     max_size: int
     taint: bool = True  # GPU groups: a NoSchedule taint keeps Cluster Autoscaler from scaling back up
+    # The group's Auto Scaling group: with it the teardown also takes the group from Cluster Autoscaler
+    # (deletes its `k8s.io/cluster-autoscaler/<cluster>` tag; eks_request.release_from_autoscaler_request).
+    asg_name: pulumi.Input[str] | None = None
 
 
 def _scale_to_zero_request(g: NodeGroupToStop) -> Callable[[list[Any]], str]:
@@ -138,15 +141,58 @@ def _universal_input(action: TeardownAction) -> Callable[[str], str]:
     return convert
 
 
-def scale_node_groups_to_zero(groups: list[NodeGroupToStop], backstop_minutes: int = 15) -> tuple[TeardownAction, ...]:
+def _release_request(g: NodeGroupToStop) -> Callable[[list[Any]], str]:
+    from trainstack.model.eks_request import release_from_autoscaler_request
+
+    return lambda names: json.dumps(release_from_autoscaler_request(names[1], names[0]))
+
+
+def scale_node_groups_to_zero(
+    groups: list[NodeGroupToStop],
+    backstop_minutes: int = 15,
+    *,
+    region: str | None = None,
+    account_id: str | None = None,
+) -> tuple[TeardownAction, ...]:
     """eks: one `eks:updateNodegroupConfig` per node group at expiry, repeated `backstop_minutes`
     later (a call made while the group is still UPDATING, or a pod that slipped through, gets a
-    second chance). Every action carries the same grant: these node groups, nothing else."""
+    second chance); for a group with `asg_name` also an `autoscaling:deleteTags` of its Cluster
+    Autoscaler tag (needs `region` and `account_id`). Each kind of action carries one grant: these
+    node groups (these Auto Scaling groups, that one tag), nothing else."""
+    from trainstack.model.eks_request import autoscaler_owner_tag
+
     policy = pulumi.Output.all(*[g.nodegroup_arn for g in groups]).apply(
         lambda arns: json.dumps(docs.scale_node_groups_to_zero(list(arns)))
     )
+    owned = [g for g in groups if g.asg_name is not None]
+    if owned and (region is None or account_id is None):
+        raise ValueError("region and account_id are needed to release Auto Scaling groups from Cluster Autoscaler")
+    release_policy = pulumi.Output.all(owned[0].cluster_name if owned else "", *[g.asg_name for g in owned]).apply(
+        lambda a: (
+            json.dumps(
+                docs.release_groups_from_autoscaler(
+                    list(a[1:]), autoscaler_owner_tag(a[0]), str(region), str(account_id)
+                )
+            )
+            if len(a) > 1
+            else "{}"
+        )
+    )
     actions = []
     for delay, suffix in ((0, ""), (backstop_minutes, "-again")):
+        for g in owned:
+            actions.append(
+                TeardownAction(
+                    key=f"release-from-autoscaler-{g.key}{suffix}",
+                    service="autoscaling",
+                    api_action="deleteTags",
+                    input=pulumi.Output.all(g.cluster_name, g.asg_name).apply(_release_request(g)),
+                    policy=release_policy,
+                    delay_minutes=delay,
+                    description=f"trainstack: cluster expired, take node group {g.key} from Cluster Autoscaler"
+                    + (" (backstop)" if delay else ""),
+                )
+            )
         for g in groups:
             request = pulumi.Output.all(g.cluster_name, g.nodegroup_name).apply(_scale_to_zero_request(g))
             actions.append(

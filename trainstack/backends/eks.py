@@ -44,7 +44,9 @@ BACKEND = Backend(
     capabilities=Capabilities(
         multi_node=True,
         spot=SpotMode.ALL_OR_NOTHING,  # a managed node group is SPOT or ON_DEMAND
-        elastic_restart=False,
+        # An evicted pod is re-created in its index and rejoins the elastic c10d rendezvous; the run resumes
+        # from its checkpoint (eks_request.torchrun_args, pod_failure_rules, eks_launcher).
+        elastic_restart=True,
         placement_group=True,
         ami=AmiSource.NODE_GROUP,
         command=CommandRule.DISTRIBUTED,

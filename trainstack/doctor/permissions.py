@@ -113,6 +113,9 @@ ACTIONS: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
     "aws:cloudwatch/eventTarget:EventTarget": (
         (("events:PutTargets", "events:RemoveTargets", "events:ListTargetsByRule"), ANY),
     ),
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": (
+        (("eks:AssociateAccessPolicy", "eks:DisassociateAccessPolicy", "eks:ListAssociatedAccessPolicies"), ANY),
+    ),
     # Checked with the bucket policy below (the code bundle's PutObject).
     "aws:s3/bucketObject:BucketObject": (),
 }

@@ -553,6 +553,46 @@ def scale_node_groups_to_zero(nodegroup_arns: Sequence[str]) -> dict:
     )
 
 
+def release_groups_from_autoscaler(group_names: Sequence[str], tag_key: str, region: str, account_id: str) -> dict:
+    """What the eks auto-teardown may do to the node groups' Auto Scaling groups: delete the one tag that
+    hands them to Cluster Autoscaler (`k8s.io/cluster-autoscaler/<cluster>`), nothing else. The
+    `aws:TagKeys` condition is the tag keys in the request (Service Authorization Reference, Amazon EC2
+    Auto Scaling: DeleteTags takes aws:TagKeys)."""
+    arns = sorted(autoscaling_group_arn(region, account_id, n) for n in group_names)
+    return _doc(
+        {
+            "Sid": "ReleaseTheseGroupsFromClusterAutoscaler",
+            "Effect": "Allow",
+            "Action": "autoscaling:DeleteTags",
+            "Resource": arns if len(arns) > 1 else arns[0],
+            "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": [tag_key]}},
+        }
+    )
+
+
+def eks_cluster_role_extras(kms_key_arn: str | None) -> dict:
+    """The control plane's role besides AmazonEKSClusterPolicy: use the key that envelope-encrypts Kubernetes
+    secrets (what terraform-aws-modules/terraform-aws-eks attaches as its cluster encryption policy:
+    Encrypt, Decrypt, ListGrants, DescribeKey), and never create its log group itself. EKS creates
+    `/aws/eks/<cluster>/cluster` when it is missing; the stack creates it first (retention, key), and a
+    cluster still logging while `destroy` runs must not re-create it behind Pulumi's back
+    (terraform-aws-eks, the same deny, issue #920)."""
+    statements: list[dict] = []
+    if kms_key_arn:
+        statements.append(
+            {
+                "Sid": "EnvelopeEncryptKubernetesSecrets",
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                "Resource": kms_key_arn,
+            }
+        )
+    statements.append(
+        {"Sid": "NeverCreateTheLogGroup", "Effect": "Deny", "Action": "logs:CreateLogGroup", "Resource": "*"}
+    )
+    return _doc(*statements)
+
+
 # ---------------------------------------------------------------------------------------------
 # Failed teardown calls (platform) and the idle stop (eks dedicated clusters)
 

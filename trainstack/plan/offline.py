@@ -25,6 +25,14 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 ACCOUNT_ID = "123456789012"
+# The IAM roles of the offline account (answers to ListRoles lookups, aws.iam.get_roles): the CI roles
+# docs/ci.md names, so the plan shows the EKS access entries a team with that CI gets.
+ROLES = {
+    "trainstack-ci-train": "/",
+    "trainstack-ci-reaper": "/",
+    "trainstack-ci-pr-cleanup": "/",
+    "trainstack-ci-preview": "/",
+}
 ASSET_KEY = "__pulumiAsset"  # how a recorded input marks a pulumi.Asset / pulumi.Archive (e.g. a FileAsset)
 MOCK_AMI = "ami-0abcdef1234567890"
 
@@ -179,6 +187,18 @@ class OfflineMocks(pmocks.Mocks):
                 "version": 1,
                 "id": name,
                 "withDecryption": True,
+            }
+        if token == "aws:iam/getRoles:getRoles":
+            import re
+
+            pattern = re.compile(a.get("nameRegex") or ".*")
+            names = sorted(n for n in ROLES if pattern.search(n) and ROLES[n].startswith(a.get("pathPrefix") or "/"))
+            return {
+                "names": names,
+                "arns": [f"arn:aws:iam::{ACCOUNT_ID}:role{ROLES[n]}{n}" for n in names],
+                "id": ACCOUNT_ID,
+                "nameRegex": a.get("nameRegex"),
+                "pathPrefix": a.get("pathPrefix"),
             }
         if token == "aws:ec2/getAmi:getAmi":
             ami = next((f["values"][0] for f in a.get("filters", []) if f.get("name") == "image-id"), MOCK_AMI)

@@ -50,10 +50,46 @@ def _item(key: str) -> Callable[[dict[str, Any]], Any]:
     return lambda value: value[key]
 
 
+def access_grants(
+    wanted: list[tuple[str, str, tuple[str, ...]]], defaults: dict[str, tuple[str, ...]]
+) -> tuple[req.AccessGrant, ...]:
+    """The access entries a control plane gets for configured roles: names looked up in the deploying
+    account (ListRoles: their ARNs with their paths, as EKS wants them), the caller left out (it created
+    the cluster and is its admin already). A missing default role is a warning, a missing listed one fails
+    the deploy with the key and the fix (before any resource is registered)."""
+    import pulumi_aws as aws
+
+    names = sorted({r for _, _, roles in wanted for r in roles if not req.ROLE_ARN.match(r)})
+    existing: dict[str, str] = {}
+    if names:
+        found = aws.iam.get_roles(name_regex=req.role_lookup_regex(names))
+        existing = {arn.rsplit("/", 1)[-1]: arn for arn in found.arns or []}
+    caller = aws.get_caller_identity()
+    grants, warnings, errors = req.access_grants(
+        wanted, existing, caller_arn=caller.arn, defaults=defaults, account=caller.account_id
+    )
+    if errors:
+        raise pulumi.RunError("invalid EKS access configuration:\n" + "\n".join(f"  - {e}" for e in errors))
+    for warning in warnings:
+        pulumi.log.warn(warning)
+    return tuple(grants)
+
+
 def build(ctx: ClusterContext) -> BackendResult:
     c = ctx.cluster
     eks, gpu, job = c.eks, c.gpu, c.job
     shared = _platform_eks(ctx) if eks.mode == "shared" else None
+    access: tuple[req.AccessGrant, ...] = ()
+    if shared is None:  # a shared cluster's access entries are the platform's
+        from trainstack.model.config.eks import ADMIN_ROLES, VIEWER_ROLES
+
+        access = access_grants(
+            [
+                ("trainstack:eks.adminRoles", req.CLUSTER_ADMIN_POLICY, eks.admin_roles),
+                ("trainstack:eks.viewerRoles", req.ADMIN_VIEW_POLICY, eks.viewer_roles),
+            ],
+            {"trainstack:eks.adminRoles": ADMIN_ROLES.default, "trainstack:eks.viewerRoles": VIEWER_ROLES.default},
+        )
     extended = eks_support_status(eks.version, dt.datetime.now(dt.timezone.utc).date()) == "extended"
     cluster = EksTrainingCluster(
         "eks",
@@ -81,11 +117,16 @@ def build(ctx: ClusterContext) -> BackendResult:
             peer_timeout_minutes=job.peer_timeout_minutes,
             max_runtime_seconds=c.max_runtime_seconds,
             code_uri=ctx.code_uri,
+            run_as_user=eks.run_as_user,
             shared=shared,
             version=eks.version,
             public_access_cidrs=eks.public_access_cidrs,
             system_instance_type=eks.system_instance_type,
             extended_support=extended and shared is None,
+            cluster_name=req.cluster_name(ctx.stack, c.owner),
+            control_plane_logs=eks.control_plane_logs,
+            log_retention_days=c.log_retention_days,
+            access=access,
             tags=ctx.tags,
         ),
     )
@@ -105,7 +146,9 @@ def build(ctx: ClusterContext) -> BackendResult:
             ),
             logs_command=EksTrainingJob.logs_command(namespace, c.job.nodes),
         ),
-        teardown=teardown.scale_node_groups_to_zero(cluster.teardown_targets()),
+        teardown=teardown.scale_node_groups_to_zero(
+            cluster.teardown_targets(), region=ctx.region, account_id=ctx.account_id
+        ),
         after_teardown=_idle_stop(ctx, cluster) if eks.idle_stop else None,
     )
 
