@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trainstack.model.scheduler_input import to_universal
+from trainstack.model.scheduler_input import to_universal_remembered
 
 PERIOD_SECONDS = 300  # the alarm's period: five of the metrics' one-minute samples
 MIN_MINUTES = 15  # Cluster Autoscaler removes a node 5 min after it is unneeded; leave room for a job to start
@@ -177,7 +177,7 @@ def _sdk_task(service: str, action: str, request: dict[str, Any], partition: str
     return {
         "Type": "Task",
         "Resource": f"arn:{partition}:states:::aws-sdk:{service}:{action}",
-        "Parameters": to_universal(service, action, request),
+        "Parameters": to_universal_remembered(service, action, request),  # kept between plans
         "ResultPath": None,  # keep the (ignored) execution input; no response is read
     }
 

@@ -747,12 +747,15 @@ def _state_machine(r: Any) -> list[Finding]:
     except ValueError as exc:
         return [Finding(r.name, r.type, "definition", f"is not JSON ({exc})", "json.dumps the States Language dict")]
     from trainstack.model.idle_stop import sdk_tasks
+    from trainstack.model.scheduler_input import remembered
 
     findings = []
     for state, service, action, params in sdk_tasks(definition):
         # `Key.$` parameters are JSONPath selections resolved at run time: the member is present, its value unknown.
         data = {k[:-2] if k.endswith(".$") else k: ("" if k.endswith(".$") else v) for k, v in params.items()}
-        problem = sdk_request_problem(service, action, data)
+        problem = remembered(  # botocore's report, kept between plans while the request does not change
+            "sdk-task", [service, action, data], functools.partial(sdk_request_problem, service, action, data)
+        )
         if problem:
             findings.append(
                 Finding(
