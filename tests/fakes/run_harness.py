@@ -135,6 +135,7 @@ class Cloud:
     provisioned: dict[str, Any] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)
     kube: Any = None  # eks: the fake Kubernetes API server
+    sagemaker: Any = None  # sagemaker: moto with the job lifecycle of the API (tests/fakes/sagemaker.py)
 
     def provision(self, outputs: dict[str, Any]) -> None:
         if self.provisioned == outputs:
@@ -186,27 +187,12 @@ class Cloud:
             )
 
     def _provision_sagemaker(self, s: backends.ClusterOutputs, o: SageMakerOutputs) -> None:
-        sm = boto3.client("sagemaker", region_name=s.region)
-        sm.create_training_job(
-            TrainingJobName=o.training_job_name,
-            RoleArn="arn:aws:iam::123456789012:role/sm",
-            AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
-            OutputDataConfig={"S3OutputPath": s.artifact_uri},
-            ResourceConfig={"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50},
-            StoppingCondition={"MaxRuntimeInSeconds": 3600},
-        )
-        if self.job_outcome == "failed":
-            from moto.sagemaker.models import sagemaker_backends
-
-            job = sagemaker_backends["123456789012"][s.region].training_jobs[o.training_job_name]
-            job.training_job_status = "Failed"
-            job.failure_reason = "AlgorithmError: loss is NaN"
+        """Nothing but the log group: the job is created by the run (the follower's submit), not by `up`."""
         logs = boto3.client("logs", region_name=s.region)
-        group = "/aws/sagemaker/TrainingJobs"
-        logs.create_log_group(logGroupName=group)
-        stream = f"{o.training_job_name}/algo-1-1700000000"
-        logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        _put_logs(logs, group, stream, TRAIN_LOG)
+        try:
+            logs.create_log_group(logGroupName="/aws/sagemaker/TrainingJobs")
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
 
     def _provision_eks(self, s: backends.ClusterOutputs, o: EksOutputs) -> None:
         """A fake Kubernetes API (TLS, tests/fake_kube.py) holding the Job in the scripted outcome."""
@@ -257,6 +243,9 @@ class Cloud:
 
     def after_submit(self, follower: Any) -> None:
         s, o = backends.read_outputs(self.provisioned)
+        if isinstance(o, SageMakerOutputs):
+            self._sagemaker_job(s, follower.name)
+            return
         if not isinstance(o, EcsOutputs):
             return
         from moto.ecs.models import ecs_backends
@@ -275,6 +264,20 @@ class Cloud:
             # Hold the task where it is (moto walks it to STOPPED one state per DescribeTasks otherwise).
             task.last_status = "PROVISIONING" if self.job_outcome == "hang" else "RUNNING"
             task.advance = lambda: None
+
+    def _sagemaker_job(self, s: backends.ClusterOutputs, name: str) -> None:
+        """The created job's log, then the scripted outcome (the stand-in starts it InProgress/Starting)."""
+        logs = boto3.client("logs", region_name=s.region)
+        stream = f"{name}/algo-1-1700000000"
+        logs.create_log_stream(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream)
+        _put_logs(logs, "/aws/sagemaker/TrainingJobs", stream, TRAIN_LOG)
+        script = {
+            "succeeded": ("Completed", "Completed", None),
+            "failed": ("Failed", "Failed", "AlgorithmError: loss is NaN"),
+            "hang": ("InProgress", "Starting", None),
+            "long": ("InProgress", "Training", None),
+        }[self.job_outcome]
+        self.sagemaker.move(name, *script)
 
 
 def _put_logs(logs: Any, group: str, stream: str, lines: list[str]) -> None:
@@ -297,14 +300,17 @@ def create_data_lake(platform_outputs: dict[str, Any]) -> None:
 
 def install_cloud(monkeypatch, cloud: Cloud) -> None:
     """`up`'s outputs become moto resources the moment the run looks for its job."""
+    from tests.fakes.sagemaker import StandInSageMaker
+
+    cloud.sagemaker = StandInSageMaker(monkeypatch)
     real = run_mod.follower_for
 
-    def follower_for(outputs, session):
+    def follower_for(outputs, session, job=None):
         cloud.provision(dict(outputs))
         stack, own = backends.read_outputs(outputs)
         if isinstance(own, EksOutputs):  # the cluster endpoint is the fake API server
             outputs = {**outputs, **replace(own, kubeconfig=cloud.kubeconfig(outputs)).as_outputs()}
-        follower = real(outputs, session)
+        follower = real(outputs, session, job)
         submit, stop = follower.submit, follower.stop
         if cloud.scaling_activities is not None and isinstance(own, (Ec2Outputs, EcsOutputs)):
             from botocore.stub import Stubber

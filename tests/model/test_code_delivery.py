@@ -284,11 +284,11 @@ def test_ec2_nodes_get_the_code_uri(example_plans):
 
 def test_sagemaker_toolkit_gets_the_submit_directory_and_program(example_plans):
     run = example_plans["dev-sagemaker"].run
-    job = run.one("aws:sagemaker/trainingJob:TrainingJob")
-    hyper = job.inputs["hyperParameters"]
+    job = run.outputs["trainingJobRequest"]  # what `trainstack run` sends to CreateTrainingJob
+    hyper = job["HyperParameters"]
     assert json.loads(hyper["sagemaker_submit_directory"]) == run.outputs["codeUri"]
     assert json.loads(hyper["sagemaker_program"]) == "train.py"
     assert "sagemaker_torch_distributed_enabled" not in hyper  # one instance, one GPU: plain python
     # the stack's command arguments and its sagemaker.hyperparameters, as the toolkit passes them
     assert toolkit_argv(hyper) == ["--epochs", "10", "--learning-rate", "0.001"]
-    assert "containerEntrypoints" not in job.inputs["algorithmSpecification"]  # the toolkit is the entrypoint
+    assert "ContainerEntrypoint" not in job["AlgorithmSpecification"]  # the toolkit is the entrypoint

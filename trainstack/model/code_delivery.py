@@ -12,7 +12,8 @@ Archive given as an Asset as ZIP when no format is set (pulumi/pulumi-terraform#
 has been specified in the asset translation, default to ZIP"). One format serves every backend.
 
 `container_entry(command)` is the argv a stock Deep Learning Container runs to fetch and unpack
-the bundle with boto3 (present in the DLCs) and then `exec` the command in the unpacked folder.
+the bundle with boto3 (present in the DLCs), run the command in the unpacked folder and, when told
+where (`$TRAINSTACK_RUN_RECORD_URI`), write the run's result to its `run.json` when the command ends.
 Pure: no Pulumi, no AWS calls.
 """
 
@@ -27,6 +28,8 @@ import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from trainstack.model.run_locations import RUN_RECORD_URI_ENV
 
 CODE_URI_ENV = "TRAINSTACK_CODE_URI"
 CODE_DIR_ENV = "TRAINSTACK_CODE_DIR"
@@ -151,34 +154,84 @@ def code_key(artifact_prefix: str, sha256: str) -> str:
     return f"{prefix}{CODE_FOLDER}{sha256}.tar.gz"
 
 
-# Run by `python3 -c` inside the container: argv[1:] is the command. Downloads $TRAINSTACK_CODE_URI,
-# unpacks it into $TRAINSTACK_CODE_DIR (default /opt/ml/code) with tarfile's "data" filter where the
-# Python has it (no absolute paths or `..`), then replaces itself with the command there, so signals
-# (ECS stop, `timeout`) reach the training process directly.
+# Run by `python3 -c` inside the container: argv[1:] is the command.
+# 1. With $TRAINSTACK_CODE_URI: download it, unpack it into $TRAINSTACK_CODE_DIR (default /opt/ml/code) with
+#    tarfile's "data" filter where the Python has it (no absolute paths or `..`), and `cd` there.
+# 2. Without $TRAINSTACK_RUN_RECORD_URI (or on a rank other than 0): replace itself with the command, so
+#    signals (ECS stop, `timeout`) reach the training process directly.
+# 3. With it (rank 0): run the command as a child, pass SIGTERM/SIGINT on to it, and when it ends merge the
+#    result into that run.json (status, exit code, finished_at, the model URI on success) before exiting with
+#    the command's code: the record of a run nobody follows (`trainstack run --detach`, a laptop that died)
+#    is still written, by the job itself, with the container's own role (its artifact-prefix grant).
+#    No boto3 in the image and no code to fetch: step 2, and the job writes no record (said on its log).
 ENTRY_SCRIPT = "\n".join(
     [
-        "import os, sys, tarfile, tempfile, boto3",
-        f"uri = os.environ['{CODE_URI_ENV}']",
-        "bucket, _, key = uri[len('s3://'):].partition('/')",
-        f"dest = os.environ.get('{CODE_DIR_ENV}', '{CODE_DIR}')",
-        "os.makedirs(dest, exist_ok=True)",
-        "with tempfile.TemporaryFile() as f:",
-        "    boto3.client('s3').download_fileobj(bucket, key, f)",
-        "    f.seek(0)",
-        "    with tarfile.open(fileobj=f, mode='r:gz') as t:",
-        "        t.extractall(dest, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))",
-        "print(f'trainstack: code from {uri} in {dest}', flush=True)",
-        "os.chdir(dest)",
-        "os.execvp(sys.argv[1], sys.argv[1:])",
+        "import json, os, signal, subprocess, sys, tarfile, tempfile, time",
+        f"uri = os.environ.get('{CODE_URI_ENV}')",
+        f"record = os.environ.get('{RUN_RECORD_URI_ENV}') if os.environ.get('TRAINSTACK_NODE_RANK', '0') == '0' else None",
+        "cmd, s3 = sys.argv[1:], None",
+        "try:",
+        "    import boto3",
+        "    s3 = boto3.client('s3')",
+        "except ImportError:",
+        "    if uri:",
+        "        raise",
+        "    if record:",
+        "        print('trainstack: no boto3 in the image: this job writes no run.json', flush=True)",
+        "    record = None",
+        "if uri:",
+        "    bucket, _, key = uri[len('s3://'):].partition('/')",
+        f"    dest = os.environ.get('{CODE_DIR_ENV}', '{CODE_DIR}')",
+        "    os.makedirs(dest, exist_ok=True)",
+        "    with tempfile.TemporaryFile() as f:",
+        "        s3.download_fileobj(bucket, key, f)",
+        "        f.seek(0)",
+        "        with tarfile.open(fileobj=f, mode='r:gz') as t:",
+        "            t.extractall(dest, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))",
+        "    print(f'trainstack: code from {uri} in {dest}', flush=True)",
+        "    os.chdir(dest)",
+        "if not record:",
+        "    os.execvp(cmd[0], cmd)",
+        "child = subprocess.Popen(cmd)",
+        "for sig in (signal.SIGTERM, signal.SIGINT):",
+        "    signal.signal(sig, lambda n, _: child.send_signal(n))",
+        "code = child.wait()",
+        "code = 128 - code if code < 0 else code",
+        "bucket, _, key = record[len('s3://'):].partition('/')",
+        "try:",
+        "    doc = json.loads(s3.get_object(Bucket=bucket, Key=key)['Body'].read())",
+        "except Exception:",
+        "    doc = {}",
+        "doc.update(status='succeeded' if code == 0 else 'failed', exit_code=0 if code == 0 else 1,",
+        "           reason='' if code == 0 else f'the command exited with code {code}', job_exit_code=code,",
+        "           finished_at=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), written_by='job')",
+        "if code == 0 and os.environ.get('TRAINSTACK_MODEL_URI'):",
+        "    doc['model_uri'] = os.environ['TRAINSTACK_MODEL_URI']",
+        "try:",
+        "    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(doc, indent=2).encode(), ContentType='application/json')",
+        "    print(f'trainstack: result in {record}', flush=True)",
+        "except Exception as exc:",
+        "    print(f'trainstack: could not write {record}: {exc}', flush=True)",
+        "sys.exit(code)",
     ]
 )
 
 
 def container_entry(command: Sequence[str]) -> list[str]:
-    """The argv a container runs: fetch and unpack the code, `cd` there, `exec` the command."""
+    """The argv a container runs: fetch and unpack the code, `cd` there, run the command (writing its
+    result to $TRAINSTACK_RUN_RECORD_URI when that is set)."""
     if not command:
         raise ValueError("command is empty: nothing to run after fetching the code")
     return ["python3", "-c", ENTRY_SCRIPT, *command]
+
+
+def max_runtime_command(command: Sequence[str], max_runtime_seconds: int, kill_after_seconds: int = 120) -> list[str]:
+    """Wrap the command in coreutils `timeout`: ECS has no task timeout, and a task that never ends
+    keeps its GPU instance protected from scale-in (and billed) forever. SIGTERM at the limit, SIGKILL
+    `kill_after_seconds` later (ECS's stopTimeout maximum: time for a last checkpoint)."""
+    if not command:
+        return []
+    return ["timeout", "--signal=TERM", f"--kill-after={kill_after_seconds}s", f"{max_runtime_seconds}s", *command]
 
 
 PYTHON_NAMES = ("python", "python3")

@@ -472,12 +472,12 @@ def job_spec(cluster: ClusterConfig) -> JobSpec:
     )
 
 
-def master_address(job: JobSpec, namespace: str) -> str:
+def master_address(job: JobSpec, namespace: str, name: str = JOB_NAME) -> str:
     """Rank 0's pod: hostname `<job>-0` in the headless Service's subdomain."""
-    return "127.0.0.1" if job.nodes == 1 else f"{JOB_NAME}-0.{SERVICE_NAME}.{namespace}.svc"
+    return "127.0.0.1" if job.nodes == 1 else f"{name}-0.{SERVICE_NAME}.{namespace}.svc"
 
 
-def torchrun_args(job: JobSpec, namespace: str) -> list[str]:
+def torchrun_args(job: JobSpec, namespace: str, name: str = JOB_NAME) -> list[str]:
     """A static rendezvous on rank 0's pod: every pod knows its rank (its completion index), so no
     pod has to decide who hosts the store (as the ec2 backend's elastic c10d rendezvous must)."""
     from trainstack.model.torchrun import check_command
@@ -491,7 +491,7 @@ def torchrun_args(job: JobSpec, namespace: str) -> list[str]:
         "--nproc_per_node",
         str(job.gpus_per_node),
         "--master_addr",
-        master_address(job, namespace),
+        master_address(job, namespace, name),
         "--master_port",
         str(job.master_port),
         # Peers may start minutes apart (each waits for its own node from zero): wait
@@ -501,14 +501,14 @@ def torchrun_args(job: JobSpec, namespace: str) -> list[str]:
     ] + check_command(job.command)
 
 
-def container_command(job: JobSpec, namespace: str) -> list[str]:
+def container_command(job: JobSpec, namespace: str, name: str = JOB_NAME) -> list[str]:
     """The training container's command before code delivery wraps it (`training_job`).
 
     One process on one GPU runs the command as it is; anything distributed runs it under
     torchrun with a static rendezvous on rank 0's pod."""
     if job.nodes == 1 and job.gpus_per_node == 1:
         return list(job.command)
-    return torchrun_args(job, namespace)
+    return torchrun_args(job, namespace, name)
 
 
 @dataclass(frozen=True)
@@ -563,17 +563,25 @@ def training_job(
     locations: RunLocations,
     region: str,
     code_uri: str | None = None,
+    name: str = JOB_NAME,
+    record: bool = False,
 ) -> dict:
-    """The Indexed Job: one pod per node, pinned to this stack's GPU node groups.
+    """The Indexed Job `name` (the stack's own: `train`; `trainstack exec`'s: `train-<job id>`): one pod per
+    node, pinned to this stack's GPU node groups.
 
-    With `code_uri` (job.workdir) the container first fetches and unpacks the code bundle, then
-    execs the command in it (`code_delivery.container_entry`)."""
+    With `code_uri` (job.workdir), or `record`, the container runs the command through
+    `code_delivery.container_entry`: it fetches and unpacks the code bundle (if any), runs the command and
+    rank 0 writes the run's result to `<artifact prefix>run.json` when it ends (the record of a run nobody
+    follows)."""
     from trainstack.model.code_delivery import CODE_URI_ENV, container_entry
+    from trainstack.model.run_locations import RUN_RECORD_URI_ENV
 
-    command: list[str] | None = container_command(job, namespace) if job.command else None
+    command: list[str] | None = container_command(job, namespace, name) if job.command else None
     extra_env: list[dict[str, Any]] = []
-    if code_uri:
+    if code_uri or (record and command):
         command = container_entry(command or [])
+        extra_env.append({"name": RUN_RECORD_URI_ENV, "value": locations.run_record_uri})
+    if code_uri:
         extra_env.append({"name": CODE_URI_ENV, "value": code_uri})
     res = pod_resources(job)
     family = catalog.family_of(job.instance_types[0])
@@ -623,7 +631,7 @@ def training_job(
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": job_metadata(stack, namespace),
+        "metadata": job_metadata(stack, namespace, name),
         "spec": {
             "completionMode": "Indexed",
             "completions": job.nodes,
@@ -646,9 +654,9 @@ def training_job(
     }
 
 
-def job_metadata(stack: str, namespace: str) -> dict:
+def job_metadata(stack: str, namespace: str, name: str = JOB_NAME) -> dict:
     return {
-        "name": JOB_NAME,
+        "name": name,
         "namespace": namespace,
         "labels": {**pod_labels(), LABEL_STACK: label_value(stack)},
         # Without it pulumi-kubernetes waits for the Job to complete and fails `up` after 10 minutes.

@@ -1,9 +1,15 @@
 """`run.json`: what happened to one run, stage by stage, written at every stage change.
 
-Local copy: `<runs dir>/<stack>/run.json`, written only once the run owns its stack name (the stack
-was created), so a second run refused for the same name never overwrites the first one's record.
-Remote copy: `run.json` under the run's artifact prefix once `up` has reported it, so the result
-outlives the stack. A write that fails warns once and never fails the run.
+Local copy: `<runs dir>/<stack>/run.json` (a job of `trainstack exec`: `<runs dir>/<stack>/jobs/<id>/run.json`),
+written only once the run owns its stack name (the stack was created), so a second run refused for the same
+name never overwrites the first one's record. Remote copy: `run.json` under the run's (or the job's) artifact
+prefix once `up` has reported it, so the result outlives the stack. A write that fails warns once and never
+fails the run.
+
+The job itself merges its result into the remote copy when its command ends (ecs, eks: the container's entry
+script; ec2: the leader's bootstrap), so a run nobody follows (`--detach`, a driver that died) still gets
+one; sagemaker's is derived from DescribeTrainingJob by the next `attach`, `logs` or `reap`
+(`trainstack.run.jobs`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from typing import Any
 
 # A stage's status in run.json.
 OK, FAILED, REFUSED, INTERRUPTED, SKIPPED, KEPT = "ok", "failed", "refused", "interrupted", "skipped", "kept"
+# The record's status once the job has ended (`detached`, `running`, `deploying`... are not).
+FINAL_STATUSES = frozenset(
+    {"succeeded", "failed", "interrupted", "refused", "error", "cleanup-incomplete", "abandoned", KEPT}
+)
 
 
 def now() -> dt.datetime:
@@ -53,11 +63,33 @@ class RunRecord:
     started_at: str = ""
     finished_at: str | None = None
     last_log_lines: list[str] = field(default_factory=list)
+    job_id: str | None = None  # a job `trainstack exec` started (None: the stack's own job)
+    job_handle: str | None = None  # what the backend knows the job by: ECS task ARN, SageMaker/Kubernetes job name
+    detached: bool = False  # `--detach`: nobody follows the job; it (or the next `attach`) writes the result
+    kept: bool = False  # `--keep` or `--detach`: the stack stays for `trainstack exec` (or `reap`)
+    checkpoint_uri: str | None = None
+    code_uri: str | None = None
+    written_by: str = "driver"  # or "job" (the job merged its result in), "attach" (derived from the backend)
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["exit_code"] = None if self.exit_code is None else int(self.exit_code)
         return doc
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> RunRecord:
+        """A run.json as read back (fields this version does not know are dropped; missing ones default)."""
+        import dataclasses
+
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in doc.items() if k in known}
+        values.setdefault("stack", "")
+        values.setdefault("template", "")
+        return cls(**values)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
 
     @property
     def overhead_seconds(self) -> float:
@@ -80,7 +112,8 @@ class Recorder:
 
     @property
     def path(self) -> Path:
-        return self.local_dir / self.record.stack / "run.json"
+        job = f"jobs/{self.record.job_id}/" if self.record.job_id else ""
+        return self.local_dir / self.record.stack / job / "run.json"
 
     def claim(self) -> None:
         """The stack exists and is this run's: from now on run.json is written."""

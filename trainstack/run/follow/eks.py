@@ -20,7 +20,7 @@ from typing import Any
 
 from trainstack.backends import ClusterOutputs
 from trainstack.backends.eks import EksOutputs
-from trainstack.run.follow import FAILED, PENDING, RUNNING, SUCCEEDED, JobState, failed_scaling_activities
+from trainstack.run.follow import FAILED, PENDING, RUNNING, SUCCEEDED, JobRef, JobState, failed_scaling_activities
 
 TOKEN_PREFIX = "k8s-aws-v1."
 K8S_AWS_ID_HEADER = "x-k8s-aws-id"
@@ -157,12 +157,21 @@ def _parse_ts(stamp: str) -> tuple[str, int]:
 
 
 class EksFollower:
-    def __init__(self, outputs: Mapping[str, Any], session: Any, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        outputs: Mapping[str, Any],
+        session: Any,
+        job: JobRef | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.stack = ClusterOutputs.from_outputs(outputs)
         self.o = EksOutputs.from_outputs(outputs)
+        self.ref = job or JobRef()
         region = self.stack.region
         self.cluster = self.o.cluster_name
-        self.ns, self.job = self.o.namespace, self.o.job_name
+        # The stack's own Job (`up` created it), or a further one (`trainstack exec`: `train-<job id>`).
+        self.ns, self.job = self.o.namespace, self.ref.handle or self.o.job_name
         self.eks = session.client("eks", region_name=region)
         self.autoscaling = session.client("autoscaling", region_name=region)
         sts = session.client("sts", region_name=region)
@@ -175,6 +184,16 @@ class EksFollower:
 
     def submit(self) -> None:
         """Nothing to start: `up` created the Job (Cluster Autoscaler brings the nodes for its pods)."""
+
+    def start(self, manifest: Mapping[str, Any]) -> None:
+        """Create a further Indexed Job (`trainstack exec`), built by the program's own builder
+        (trainstack.model.eks_request.training_job); Cluster Autoscaler scales the GPU groups for its pods."""
+        self.job = str(manifest["metadata"]["name"])
+        self.job_path = f"/apis/batch/v1/namespaces/{self.ns}/jobs/{self.job}"
+        self.api.request("POST", f"/apis/batch/v1/namespaces/{self.ns}/jobs", body=dict(manifest))
+
+    def handle(self) -> str:
+        return self.job
 
     def _get_job(self) -> dict:
         try:
@@ -307,4 +326,4 @@ class EksFollower:
         return out
 
     def model_uri(self) -> str | None:
-        return self.stack.model_uri
+        return f"{self.ref.artifact_uri(self.stack.artifact_uri)}model/" if self.ref.id else self.stack.model_uri
