@@ -131,26 +131,35 @@ class Cloud:
     """Creates in moto what `up` reported, and scripts how the job behaves."""
 
     job_outcome: str = "succeeded"  # succeeded | failed | hang (never starts) | long (runs until stopped)
+    # | play: the jobs run for real, played by `player` (tests/fakes/jobs_harness.py), on a moto server
     scaling_activities: list[dict[str, Any]] | None = None  # served by a Stubber (moto returns none)
     provisioned: dict[str, Any] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)
     kube: Any = None  # eks: the fake Kubernetes API server
     sagemaker: Any = None  # sagemaker: moto with the job lifecycle of the API (tests/fakes/sagemaker.py)
+    player: Any = None  # job_outcome == "play": tests/fakes/jobs_harness.JobPlayer
 
     def provision(self, outputs: dict[str, Any]) -> None:
         if self.provisioned == outputs:
             return  # `down` looks the job up again
         self.provisioned = dict(outputs)
         stack, own = backends.read_outputs(outputs)  # the typed contract, as the followers read it
+        name = stack.artifact_uri.rstrip("/").rsplit("/", 1)[-1]
+        if self.player is not None:
+            self.player.deployed(name, outputs)
         getattr(self, f"_provision_{stack.backend}")(stack, own)
+        if self.player is not None and stack.backend in ("ec2", "eks"):  # `up` started the stack's own job
+            getattr(self.player, f"{stack.backend}_up")(name, outputs)
 
     def _provision_ecs(self, s: backends.ClusterOutputs, o: EcsOutputs) -> None:
         ecs = boto3.client("ecs", region_name=s.region)
         ecs.create_cluster(clusterName=o.cluster_name)
         family = o.task_definition_arn.rsplit("/", 1)[-1].split(":")[0]
-        ecs.register_task_definition(
-            family=family, containerDefinitions=[{"name": o.container_name, "image": "train:latest", "memory": 1024}]
-        )
+        if self.player is None:  # playing jobs: the program's own task definition (JobPlayer.deployed)
+            ecs.register_task_definition(
+                family=family,
+                containerDefinitions=[{"name": o.container_name, "image": "train:latest", "memory": 1024}],
+            )
         # moto's RunTask places tasks only on registered container instances (a GPU node in reality).
         ec2 = boto3.client("ec2", region_name=s.region)
         inst = ec2.run_instances(ImageId="ami-0abcdef1234567890", MinCount=1, MaxCount=1)["Instances"][0]
@@ -161,8 +170,9 @@ class Cloud:
     def _provision_ec2(self, s: backends.ClusterOutputs, o: Ec2Outputs) -> None:
         logs = boto3.client("logs", region_name=s.region)
         logs.create_log_group(logGroupName=o.log_group_name)
-        logs.create_log_stream(logGroupName=o.log_group_name, logStreamName="node-0-ip-10-40-0-5")
-        _put_logs(logs, o.log_group_name, "node-0-ip-10-40-0-5", TRAIN_LOG)
+        if self.job_outcome != "play":
+            logs.create_log_stream(logGroupName=o.log_group_name, logStreamName="node-0-ip-10-40-0-5")
+            _put_logs(logs, o.log_group_name, "node-0-ip-10-40-0-5", TRAIN_LOG)
         asg = boto3.client("autoscaling", region_name=s.region)
         asg.create_launch_configuration(
             LaunchConfigurationName="lc", ImageId="ami-0abcdef1234567890", InstanceType="p3.8xlarge"
@@ -203,6 +213,8 @@ class Cloud:
         if self.kube is None:
             self.kube = KubeServer(Path(tempfile.mkdtemp(prefix="fake-kube-")))
         self.kube.kube = kube = FakeKube(o.namespace)
+        if self.job_outcome == "play":
+            return  # the player holds and runs the Jobs (JobPlayer.eks_up, .eks_created)
         phase = {"succeeded": "Succeeded", "failed": "Failed", "hang": "Pending", "long": "Running"}[self.job_outcome]
         pending = [
             {
@@ -241,8 +253,16 @@ class Cloud:
         if self.kube is not None:
             self.kube.close()
 
-    def after_submit(self, follower: Any) -> None:
+    def after_submit(self, follower: Any, payload: Any = None) -> None:
         s, o = backends.read_outputs(self.provisioned)
+        if self.player is not None:
+            if isinstance(o, EcsOutputs):
+                self.player.ecs_started(follower, payload or {})
+            elif isinstance(o, SageMakerOutputs):
+                self.player.sagemaker_started(follower)
+            elif isinstance(o, Ec2Outputs) and payload is not None:
+                self.player.ec2_started(follower, payload)
+            return  # eks: the fake API plays a POSTed Job (JobPlayer.eks_created)
         if isinstance(o, SageMakerOutputs):
             self._sagemaker_job(s, follower.name)
             return
@@ -323,19 +343,42 @@ def install_cloud(monkeypatch, cloud: Cloud) -> None:
             )
             stub.activate()
 
+        played = []  # submit() of some followers goes through start(): play the job once
+
         def submitted():
             submit()
-            cloud.after_submit(follower)
+            if not played:
+                cloud.after_submit(follower)
 
         def stopped():
             cloud.stopped.append(stack.backend)
             stop()
 
         follower.submit, follower.stop = submitted, stopped
+        if hasattr(follower, "start"):
+            start = follower.start
+
+            def started(payload):
+                start(payload)
+                played.append(payload)
+                cloud.after_submit(follower, payload)
+
+            follower.start = started
         return follower
+
+    from trainstack.run import jobs as jobs_mod
 
     monkeypatch.setattr(stages_mod, "follower_for", follower_for)  # the run's follow stage
     monkeypatch.setattr(run_mod, "follower_for", follower_for)  # down stops the job
+    monkeypatch.setattr(jobs_mod, "follower_for", follower_for)  # exec, attach, logs
+    real_plan = stages_mod.plan_stage
+
+    def plan_stage(ctx):
+        real_plan(ctx)
+        if cloud.player is not None:
+            cloud.player.plans[ctx.name] = ctx.plan
+
+    monkeypatch.setattr(stages_mod, "plan_stage", plan_stage)
 
 
 # ------------------------------------------------------------------------------ running

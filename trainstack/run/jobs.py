@@ -228,6 +228,7 @@ def exec_job(
 
             def on_started(f: Any) -> None:
                 record.job_handle = handle_of(f)
+                recorder.defer_to_job = opts.detach
                 recorder.write()
 
             job, tail = follow(

@@ -70,6 +70,7 @@ class RunRecord:
     checkpoint_uri: str | None = None
     code_uri: str | None = None
     written_by: str = "driver"  # or "job" (the job merged its result in), "attach" (derived from the backend)
+    job_exit_code: int | None = None  # the training command's own exit code, as the job reported it
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -109,6 +110,9 @@ class Recorder:
         self.s3_uri: str | None = None
         self.warned = False
         self.say: Callable[[str], None] | None = None  # where the one warning goes
+        # A detached job may finish (and merge its result into the remote run.json) before the driver's last
+        # writes: then its outcome is adopted, never overwritten.
+        self.defer_to_job = False
 
     @property
     def path(self) -> Path:
@@ -144,6 +148,8 @@ class Recorder:
     def write(self) -> None:
         if not self.claimed:
             return
+        if self.defer_to_job:
+            self._adopt_job_result()
         doc = json.dumps(self.record.to_json(), indent=2, default=str)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -157,14 +163,32 @@ class Recorder:
         try:
             from trainstack.run.follow import split_s3_uri
 
-            if self._s3 is None:
-                self._s3 = self._session_factory().client("s3", region_name=self.record.region)
             bucket, key = split_s3_uri(self.record.artifact_uri + "run.json")
             # No SSE header: the bucket's default SSE-KMS applies (its policy denies only other keys).
-            self._s3.put_object(Bucket=bucket, Key=key, Body=doc.encode(), ContentType="application/json")
+            self._client().put_object(Bucket=bucket, Key=key, Body=doc.encode(), ContentType="application/json")
             self.s3_uri = f"s3://{bucket}/{key}"
         except Exception as exc:  # noqa: BLE001 - the record must never fail the run
             self._warn(f"could not write run.json to {self.record.artifact_uri}: {exc} (local copy: {self.path})")
+
+    def _client(self) -> Any:
+        if self._s3 is None:
+            self._s3 = self._session_factory().client("s3", region_name=self.record.region)
+        return self._s3
+
+    def _adopt_job_result(self) -> None:
+        if not self.record.artifact_uri:
+            return
+        try:
+            from trainstack.run.follow import split_s3_uri
+
+            bucket, key = split_s3_uri(self.record.artifact_uri + "run.json")
+            remote = json.loads(self._client().get_object(Bucket=bucket, Key=key)["Body"].read())
+        except Exception:  # noqa: BLE001 - not written yet (or unreadable): the driver's record stands
+            return
+        if isinstance(remote, dict) and remote.get("written_by") == "job" and remote.get("status") in FINAL_STATUSES:
+            for name in ("status", "exit_code", "reason", "model_uri", "finished_at", "job_exit_code", "written_by"):
+                if name in remote:
+                    setattr(self.record, name, remote[name])
 
     def _warn(self, text: str) -> None:
         if self.say is not None and not self.warned:

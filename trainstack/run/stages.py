@@ -405,6 +405,7 @@ def follow_stage(ctx: RunContext) -> None:
 
     def started(f: Any) -> None:
         ctx.record.job_handle = handle_of(f)
+        ctx.recorder.defer_to_job = ctx.opts.detach
         ctx.recorder.write()
 
     try:
@@ -519,7 +520,7 @@ def destroy_stage(ctx: RunContext) -> None:
     r = ctx.record
     if ctx.stack is None:
         return
-    detached = ctx.opts.detach and r.status == "detached"
+    detached = ctx.opts.detach and ctx.job is not None and ctx.job.phase == DETACHED
     if ctx.outputs and (detached or (ctx.opts.keep and r.status in ("succeeded", "failed"))):
         why = "--detach" if detached else "--keep"
         r.kept = True
@@ -674,12 +675,13 @@ def abandon(ctx: RunContext) -> RunRecord:
 
 def finish(ctx: RunContext) -> RunRecord:
     r = ctx.record
-    r.finished_at = iso(now())
+    if r.status != "detached":  # a detached job writes its own end
+        r.finished_at = iso(now())
     ctx.recorder.write()
     if r.stack and r.stages:
         timings = ", ".join(f"{k} {v.get('seconds', 0):.1f} s" for k, v in r.stages.items() if "seconds" in v)
         ctx.ui.log(f"{r.stack}: {r.status}; {r.overhead_seconds:.1f} s outside the job ({timings})")
-    if r.status == "detached":
+    if r.detached:
         ctx.ui.say(
             f"{r.stack}: the job runs on. Follow it: trainstack attach {r.stack}  (logs: trainstack logs {r.stack} "
             f"--follow). When it ends it writes {r.artifact_uri}run.json and the model to {r.model_uri}; "
@@ -688,7 +690,7 @@ def finish(ctx: RunContext) -> RunRecord:
         )
     elif r.exit_code == ExitCode.OK:
         ctx.ui.say(f"model: {r.model_uri}", "bold green")
-    if r.kept and r.status != "detached":
+    if r.kept and not r.detached:
         ctx.ui.say(
             f"{r.stack} is kept (--keep) until {r.expires_at}: run further jobs with `trainstack exec {r.stack} "
             f"--workdir DIR`, remove it with `trainstack down {r.stack}`",

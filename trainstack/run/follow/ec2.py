@@ -62,15 +62,15 @@ class Ec2Follower:
             )
         return None
 
-    def start(self, settings: Mapping[str, Any]) -> None:
-        """The group's next generation: `settings` (the bootstrap's job keys) become current-job.json, then the
-        group scales to the job's nodes. No SSE header: the bucket's default SSE-KMS applies."""
+    def start(self, payload: Mapping[str, Any]) -> None:
+        """The group's next generation: `payload["settings"]` (the bootstrap's job keys) become current-job.json,
+        then the group scales to `payload["nodes"]`. No SSE header: the bucket's default SSE-KMS applies."""
         bucket, key = split_s3_uri(self.stack.artifact_uri + CURRENT_JOB)
-        self.s3.put_object(
-            Bucket=bucket, Key=key, Body=json.dumps(dict(settings), indent=2).encode(), ContentType="application/json"
+        body = json.dumps(dict(payload["settings"]), indent=2).encode()
+        self.s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+        self.autoscaling.update_auto_scaling_group(
+            AutoScalingGroupName=self.o.group_name, DesiredCapacity=int(payload.get("nodes") or 1)
         )
-        nodes = int(settings.get("nodes") or 1)
-        self.autoscaling.update_auto_scaling_group(AutoScalingGroupName=self.o.group_name, DesiredCapacity=nodes)
 
     def handle(self) -> str:
         return self.artifact_uri

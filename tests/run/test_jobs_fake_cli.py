@@ -1,0 +1,172 @@
+"""Iterating on a kept cluster, end to end on each backend: `trainstack run --detach` (the job writes its own
+run.json after the driver has gone), then two `trainstack exec`s with different code on the same stack (only
+the new bundle is uploaded, no `pulumi up`, no compute resource created), then `trainstack logs` of both.
+
+The real Automation API drives the strict fake CLI (tests/fakes/); AWS is a moto server; the jobs are played
+for real by tests/fakes/jobs_harness.py (the entry script, the ec2 bootstrap, the Job's command run as
+processes against the same moto server).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import urllib.request
+
+import boto3
+import pytest
+from rich.console import Console
+
+from tests.fakes.jobs_harness import JobPlayer, write_code
+from tests.fakes.run_harness import FAKE_ROOT, ROOT, Cloud, command, create_data_lake, install_cloud, options
+from trainstack.run import jobs
+from trainstack.run import run as run_mod
+from trainstack.run.follow import split_s3_uri
+from trainstack.run.run import Ui
+from trainstack.run.run_config import Overrides
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def played(aws_credentials, monkeypatch, platform_outputs, moto_server, tmp_path, cli):
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=30)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    cloud = Cloud(job_outcome="play")
+    cloud.player = JobPlayer(cloud, moto_server, tmp_path / "cloud")
+    create_data_lake(platform_outputs)
+    install_cloud(monkeypatch, cloud)
+    yield cloud
+    cloud.close()
+
+
+def ui() -> tuple[Ui, io.StringIO]:
+    buf = io.StringIO()
+    return Ui(Console(file=buf, width=300, force_terminal=False, color_system=None)), buf
+
+
+def s3_json(uri: str) -> dict:
+    bucket, key = split_s3_uri(uri)
+    return json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def s3_keys(uri: str) -> set[str]:
+    bucket, prefix = split_s3_uri(uri)
+    found = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return {o["Key"][len(prefix) :] for o in found}
+
+
+def job_options(stack: str, tmp_path, **kw) -> jobs.JobOptions:
+    return jobs.JobOptions(
+        stack=stack,
+        root=ROOT,
+        pulumi_root=str(FAKE_ROOT),
+        poll_seconds=0.01,
+        start_timeout_seconds=30,
+        record_dir=tmp_path / "runs",
+        build_dir=tmp_path / "build",
+        **kw,
+    )
+
+
+def compute_footprint(backend: str) -> dict:
+    """What an exec must not create: task definitions, Auto Scaling groups, launch configurations."""
+    if backend == "ecs":
+        return {"task definitions": sorted(boto3.client("ecs").list_task_definitions()["taskDefinitionArns"])}
+    asg = boto3.client("autoscaling")
+    return {
+        "groups": sorted(g["AutoScalingGroupName"] for g in asg.describe_auto_scaling_groups()["AutoScalingGroups"]),
+        "launch configurations": len(asg.describe_launch_configurations()["LaunchConfigurations"]),
+    }
+
+
+# The template's knobs a one-node, one-GPU stand-in job can play (the ec2/eks examples ask for 2 nodes).
+SMALL = {
+    "ecs": (),
+    "sagemaker": (),
+    "ec2": ("job.nodes=1", "job.gpusPerNode=1"),
+    "eks": ("job.nodes=1", "job.gpusPerNode=1"),
+}
+
+
+@pytest.mark.parametrize("backend", ["ecs", "ec2", "eks", "sagemaker"])
+def test_detached_run_then_two_execs_with_new_code_and_their_logs(backend, cli, played, tmp_path):
+    name = f"t-dev-{backend}"
+    code_a, code_b = write_code(tmp_path / "code-a", "A"), write_code(tmp_path / "code-b", "B")
+    player = played.player
+
+    # -- run --detach: returns once the job has started; the job records its own result later -----------------
+    player.deferred = True  # the job runs after the driver has returned
+    overrides = Overrides(name=name, workdir=str(code_a), command=["python", "train.py"], sets=SMALL[backend])
+    out_ui, out = ui()
+    record = run_mod.run(
+        options(f"dev-{backend}", tmp_path, detach=True, overrides=overrides), out_ui, command=command()
+    )
+    assert record.exit_code == 0 and record.status == "detached", record.reason
+    assert cli.stacks() == [name] and "destroy" not in cli.commands()  # kept: the job still runs
+    assert f"trainstack attach {name}" in out.getvalue()
+    doc = s3_json(record.artifact_uri + "run.json")
+    assert doc["status"] == "detached" and doc["detached"] and doc["stages"]["destroy"]["why"] == "--detach"
+    assert doc["finished_at"] is None
+
+    player.deferred = False
+    player.play()  # the job runs and ends with nobody following it
+    doc = s3_json(record.artifact_uri + "run.json")
+    if backend == "sagemaker":
+        # SageMaker's toolkit runs the script: no trainstack code runs at the end of the job. Its record is the
+        # job's own (DescribeTrainingJob, the model in S3) until `attach` writes it into run.json.
+        assert doc["status"] == "detached"
+        attached = jobs.attach(job_options(name, tmp_path), ui()[0])
+        assert attached.record.exit_code == 0 and attached.state.phase == "succeeded"
+        doc = s3_json(record.artifact_uri + "run.json")
+        assert doc["written_by"] == "attach" and doc["model_uri"].endswith("/output/model.tar.gz")
+    else:
+        assert doc["written_by"] == "job" and doc["job_exit_code"] == 0
+        assert doc["model_uri"] == record.model_uri and "model.txt" in s3_keys(record.model_uri)
+    assert doc["status"] == "succeeded" and doc["exit_code"] == 0 and doc["finished_at"]
+
+    # -- two execs: the first ships code A again (already in the lake), the second code B (one new bundle) --------
+    ups = cli.commands().count("up")
+    footprint = compute_footprint(backend) if backend in ("ecs", "ec2") else None
+    code_prefix = record.artifact_uri + "code/"
+    bundles = s3_keys(code_prefix)
+    first = jobs.exec_job(job_options(name, tmp_path, overrides=Overrides(workdir=str(code_a))), ui()[0])
+    assert first.exit_code == 0, first.reason
+    assert first.stages["bundle"]["uploaded"] is False and s3_keys(code_prefix) == bundles
+    second = jobs.exec_job(job_options(name, tmp_path, overrides=Overrides(workdir=str(code_b))), ui()[0])
+    assert second.exit_code == 0, second.reason
+    assert second.stages["bundle"]["uploaded"] is True
+    assert len(s3_keys(code_prefix) - bundles) == 1  # exactly one new bundle: code B's
+    assert second.code_uri.removeprefix(code_prefix) in s3_keys(code_prefix) - bundles
+
+    # Nothing was deployed or created for them: no `pulumi up`, the compute as it was.
+    assert cli.commands().count("up") == ups
+    if footprint is not None:
+        assert compute_footprint(backend) == footprint
+
+    # Each job has its own prefixes (run.json, model) under the stack's, and its own id.
+    assert first.job_id != second.job_id and first.job_id < second.job_id
+    for job in (first, second):
+        assert job.artifact_uri == f"{record.artifact_uri}jobs/{job.job_id}/"
+        assert job.checkpoint_uri.endswith(f"/checkpoints/bob/{name}/jobs/{job.job_id}/".replace("bob", record.owner))
+        assert s3_json(job.artifact_uri + "run.json")["status"] == "succeeded"
+    if backend != "sagemaker":  # the stand-in job wrote the model its code version made
+        assert _model_text(first) == "A" and _model_text(second) == "B"
+
+    # -- logs of both, from the cloud -----------------------------------------------------------------------------
+    for job, version in ((first, "A"), (second, "B")):
+        logs_ui, text = ui()
+        got = jobs.attach(job_options(name, tmp_path, job_id=job.job_id), logs_ui, follow_to_end=False)
+        assert got.state.phase == "succeeded", text.getvalue()
+        if backend == "sagemaker":
+            assert f"stand-in SageMaker job {job.job_handle}" in text.getvalue()
+        else:
+            assert f"stand-in training, code version {version}" in text.getvalue()
+    # Without --job: the latest job.
+    latest = jobs.attach(job_options(name, tmp_path), ui()[0], follow_to_end=False)
+    assert latest.record.job_id == second.job_id
+
+
+def _model_text(job) -> str:
+    bucket, key = split_s3_uri(job.model_uri + "model.txt")
+    return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
