@@ -34,6 +34,8 @@ class CodeBundleArgs:
     cache_dir: str = str(DEFAULT_CACHE)
     # Tags on the S3 object (S3 takes at most 10).
     tags: Mapping[str, str] = field(default_factory=dict)
+    # The backend that runs it: a sagemaker bundle carries the entry file the toolkit runs (code_delivery).
+    backend: str | None = None
 
     def __post_init__(self):
         if not self.workdir:
@@ -49,7 +51,7 @@ class CodeBundle(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CodeBundleArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("trainstack:code:CodeBundle", name, None, opts)
-        bundle = build_bundle(args.workdir, args.cache_dir)
+        bundle = build_bundle(args.workdir, args.cache_dir, backend=args.backend)
         self.sha256 = bundle.sha256
         key = pulumi.Output.from_input(args.artifact_prefix).apply(lambda p: code_key(p, bundle.sha256))
         # aws.s3.BucketObject, not BucketObjectv2: in pulumi-aws 7.51.1 the v2 class carries an alias to

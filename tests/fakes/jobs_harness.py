@@ -9,7 +9,8 @@ moto server (`AWS_ENDPOINT_URL`, so a job's own processes reach the same AWS as 
 - ec2: each node is the real bootstrap (`scripts/ec2_bootstrap.py` main) with the user data's settings,
   moto's group instances as identities, and a docker stand-in that runs the job's script from the code the
   bootstrap unpacked, writing to the awslogs stream the bootstrap named;
-- sagemaker: the job (created by the run or exec) logs and completes; SageMaker's toolkit is not played.
+- sagemaker: the job (created by the run or exec) runs as SageMaker's toolkit would run it (the bundle's entry
+  file with the hyperparameters as arguments, see `_play_sagemaker`), logs, and completes or fails.
 
 `python`/`python3` in a job resolve to this interpreter (boto3 in it), which is the image's Python here.
 Nothing in the driver is replaced: these only play what runs in the cloud.
@@ -213,13 +214,42 @@ class JobPlayer:
         self._later("sagemaker", follower.name)
 
     def _play_sagemaker(self, name: str) -> None:
+        """SageMaker and its training toolkit on one host: the container gets the request's Environment and
+        TRAINING_JOB_NAME (SageMaker developer guide, "How Amazon SageMaker Provides Training Information"); the
+        toolkit downloads `sagemaker_submit_directory`, unpacks it into /opt/ml/code and runs `sagemaker_program`
+        there with every other hyperparameter json-decoded and passed as `--name value`, sorted by name
+        (aws/sagemaker-training-toolkit: files.download_and_extract, environment.read_hyperparameters,
+        mapping.to_cmd_args). On exit 0 SageMaker uploads SM_MODEL_DIR as <S3OutputPath>/<job>/output/model.tar.gz
+        and the job is Completed; else Failed."""
+        import io
+        import tarfile
+
+        request = self.cloud.sagemaker.requests[name]
+        hyper = {k: json.loads(v) for k, v in request.get("HyperParameters", {}).items()}
+        code_dir, model_dir = self.tmp / "code" / name, self.tmp / "model" / name
+        code_dir.mkdir(parents=True, exist_ok=True)
+        model_dir.mkdir(parents=True, exist_ok=True)
+        bucket, _, key = hyper["sagemaker_submit_directory"][len("s3://") :].partition("/")
+        s3 = boto3.client("s3")
+        with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), mode="r:gz") as t:
+            t.extractall(code_dir, filter="data")
+        user = {k: v for k, v in hyper.items() if not k.startswith("sagemaker_")}
+        argv = [x for k in sorted(user) for x in (f"--{k}", str(user[k]))]
+        env = {**request.get("Environment", {}), "TRAINING_JOB_NAME": name, "SM_MODEL_DIR": str(model_dir)}
+        code, lines = self.run("sagemaker", ["python", hyper["sagemaker_program"], *argv], self.env(env), code_dir)
         logs = boto3.client("logs")
         stream = f"{name}/algo-1-1700000000"
         logs.create_log_stream(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream)
-        request = self.cloud.sagemaker.jobs[name]
-        version = json.loads((request.hyper_parameters or {}).get("sagemaker_submit_directory", '""'))
-        put_logs(logs, "/aws/sagemaker/TrainingJobs", stream, [f"stand-in SageMaker job {name}", f"code {version}"])
-        self.cloud.sagemaker.move(name, "Completed", "Completed")
+        put_logs(logs, "/aws/sagemaker/TrainingJobs", stream, [f"stand-in SageMaker job {name}", *lines])
+        if code == 0:
+            out = io.BytesIO()
+            with tarfile.open(fileobj=out, mode="w:gz") as t:
+                t.add(model_dir, arcname=".")
+            bucket, _, prefix = request["OutputDataConfig"]["S3OutputPath"][len("s3://") :].partition("/")
+            s3.put_object(Bucket=bucket, Key=f"{prefix}{name}/output/model.tar.gz", Body=out.getvalue())
+            self.cloud.sagemaker.move(name, "Completed", "Completed")
+        else:
+            self.cloud.sagemaker.move(name, "Failed", "Failed", f"AlgorithmError: exit code {code}")
 
     # ---------------------------------------------------------------------------------------- ec2
 

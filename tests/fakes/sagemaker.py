@@ -12,6 +12,7 @@ created, accepts a name twice and has no StopTrainingJob; the API reference says
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from moto.sagemaker.exceptions import ResourceInUseException, SagemakerClientError, ValidationError
@@ -40,6 +41,7 @@ class StandInSageMaker:
     ):
         self.region, self.initial, self.stop_after = region, initial, stop_after
         self.calls: list[tuple[str, str]] = []
+        self.requests: dict[str, dict[str, Any]] = {}  # each CreateTrainingJob request as sent, by job name
         self.fail_with: str | None = None  # an error code every call answers with (e.g. ExpiredTokenException)
         self._stopping: dict[str, int] = {}
         outer = self
@@ -60,6 +62,7 @@ class StandInSageMaker:
             if name in self.sagemaker_backend.training_jobs:
                 raise ResourceInUseException(message=f"Training job names must be unique: {name} exists")
             result = create(self)
+            outer.requests[name] = json.loads(self.body)  # moto keeps no Environment: the container needs it
             job = self.sagemaker_backend.training_jobs[name]
             job.training_job_status, job.secondary_status = outer.initial
             return result

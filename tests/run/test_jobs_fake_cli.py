@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import tarfile
 import urllib.request
 
 import boto3
@@ -110,20 +111,19 @@ def test_detached_run_then_two_execs_with_new_code_and_their_logs(backend, cli, 
     assert doc["finished_at"] is None
 
     player.deferred = False
-    player.play()  # the job runs and ends with nobody following it
+    player.play()  # the job runs and ends with nobody following it: its own entry writes run.json
     doc = s3_json(record.artifact_uri + "run.json")
-    if backend == "sagemaker":
-        # SageMaker's toolkit runs the script: no trainstack code runs at the end of the job. Its record is the
-        # job's own (DescribeTrainingJob, the model in S3) until `attach` writes it into run.json.
-        assert doc["status"] == "detached"
-        attached = jobs.attach(job_options(name, tmp_path), ui()[0])
-        assert attached.record.exit_code == 0 and attached.state.phase == "succeeded"
-        doc = s3_json(record.artifact_uri + "run.json")
-        assert doc["written_by"] == "attach" and doc["model_uri"].endswith("/output/model.tar.gz")
-    else:
-        assert doc["written_by"] == "job" and doc["job_exit_code"] == 0
-        assert doc["model_uri"] == record.model_uri and "model.txt" in s3_keys(record.model_uri)
+    assert doc["written_by"] == "job" and doc["job_exit_code"] == 0
     assert doc["status"] == "succeeded" and doc["exit_code"] == 0 and doc["finished_at"]
+    if backend == "sagemaker":  # SageMaker uploads SM_MODEL_DIR as model.tar.gz under the job's name
+        assert doc["model_uri"] == f"{record.artifact_uri}{record.job_handle}/output/model.tar.gz"
+    else:
+        assert doc["model_uri"] == record.model_uri and "model.txt" in s3_keys(record.model_uri)
+    assert _model_text(doc["model_uri"]) == "A"
+    # attach afterwards reads the same outcome from the cloud and leaves the job's own record as it is
+    attached = jobs.attach(job_options(name, tmp_path), ui()[0])
+    assert attached.record.exit_code == 0 and attached.state.phase == "succeeded"
+    assert s3_json(record.artifact_uri + "run.json")["written_by"] == "job"
 
     # -- two execs: the first ships code A again (already in the lake), the second code B (one new bundle) --------
     ups = cli.commands().count("up")
@@ -150,23 +150,28 @@ def test_detached_run_then_two_execs_with_new_code_and_their_logs(backend, cli, 
         assert job.artifact_uri == f"{record.artifact_uri}jobs/{job.job_id}/"
         assert job.checkpoint_uri.endswith(f"/checkpoints/bob/{name}/jobs/{job.job_id}/".replace("bob", record.owner))
         assert s3_json(job.artifact_uri + "run.json")["status"] == "succeeded"
-    if backend != "sagemaker":  # the stand-in job wrote the model its code version made
-        assert _model_text(first) == "A" and _model_text(second) == "B"
+    # the model each code version made
+    assert _model_text(first.model_uri) == "A" and _model_text(second.model_uri) == "B"
 
     # -- logs of both, from the cloud -----------------------------------------------------------------------------
     for job, version in ((first, "A"), (second, "B")):
         logs_ui, text = ui()
         got = jobs.attach(job_options(name, tmp_path, job_id=job.job_id), logs_ui, follow_to_end=False)
         assert got.state.phase == "succeeded", text.getvalue()
-        if backend == "sagemaker":
-            assert f"stand-in SageMaker job {job.job_handle}" in text.getvalue()
-        else:
-            assert f"stand-in training, code version {version}" in text.getvalue()
+        assert f"stand-in training, code version {version}" in text.getvalue()
     # Without --job: the latest job.
     latest = jobs.attach(job_options(name, tmp_path), ui()[0], follow_to_end=False)
     assert latest.record.job_id == second.job_id
 
 
-def _model_text(job) -> str:
-    bucket, key = split_s3_uri(job.model_uri + "model.txt")
+def _model_text(model_uri: str) -> str:
+    """model.txt as the job wrote it: under the model prefix, or inside SageMaker's model.tar.gz."""
+    if model_uri.endswith(".tar.gz"):
+        bucket, key = split_s3_uri(model_uri)
+        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as t:
+            member = t.extractfile("./model.txt")
+            assert member is not None
+            return member.read().decode()
+    bucket, key = split_s3_uri(model_uri + "model.txt")
     return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()

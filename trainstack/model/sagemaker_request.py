@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainstack.model import catalog
-from trainstack.model.code_delivery import CODE_URI_ENV, sagemaker_hyperparameters
+from trainstack.model.code_delivery import CODE_URI_ENV, sagemaker_environment, sagemaker_hyperparameters
 from trainstack.model.config import ClusterConfig
-from trainstack.model.run_locations import RunLocations
+from trainstack.model.run_locations import RUN_RECORD_URI_ENV, RunLocations
 
 CHANNEL = "training"
 JOB_NAME_MAX = 63
@@ -146,6 +146,11 @@ def create_training_job_request(
     hyperparameters = dict(spec.hyperparameters)
     if spec.code_uri:
         environment[CODE_URI_ENV] = spec.code_uri
+        # The toolkit runs the bundle's entry file, which runs the script and, on rank 0, writes the job's
+        # result into its run.json when it ends (code_delivery.SAGEMAKER_ENTRY_SCRIPT): a job nobody follows
+        # (`--detach`) still records its end.
+        environment.update(sagemaker_environment(spec.entrypoint))
+        environment[RUN_RECORD_URI_ENV] = loc.run_record_uri
         # Arguments taken from the command win over sagemaker.hyperparameters of the same name.
         hyperparameters.update(
             sagemaker_hyperparameters(

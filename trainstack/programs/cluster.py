@@ -53,6 +53,7 @@ def build_cluster(cfg: ClusterStack) -> dict[str, Any]:
                 bucket=locations.apply(lambda l: l.artifacts_bucket),
                 artifact_prefix=locations.apply(lambda l: l.artifact_prefix),
                 tags=tags,
+                backend=c.backend,
             ),
         )
     ctx = backends.ClusterContext(

@@ -281,7 +281,9 @@ def upload_bundle(ctx: ExecContext) -> tuple[str | None, bool]:
         return None, False
     build = ctx.opts.build_dir or ctx.opts.root / ".trainstack" / "build"
     try:
-        bundle = cd.build_bundle(c.job.workdir, build, key="--workdir (trainstack:job.workdir)")
+        bundle = cd.build_bundle(
+            c.job.workdir, build, key="--workdir (trainstack:job.workdir)", backend=ctx.deployed.stack.backend
+        )
     except cd.BundleError as exc:
         raise RefusedError(str(exc)) from None
     loc = ctx.deployed.locations
@@ -588,9 +590,11 @@ def _finalize(
     if not state.finished:
         rec.exit_code = None
         return rec
-    if rec.finished and rec.written_by == "job":  # the job wrote its own result: it knows best
-        return rec
     ok = state.phase == SUCCEEDED
+    # The job wrote its own result: it knows best, unless the backend disagrees (a sagemaker job whose script
+    # succeeded but whose model upload failed is Failed).
+    if rec.finished and rec.written_by == "job" and (rec.status == "succeeded") == ok:
+        return rec
     rec.status, rec.exit_code = ("succeeded", ExitCode.OK) if ok else ("failed", ExitCode.FAILED)
     rec.reason = "" if ok else state.reason
     if ok:
