@@ -130,7 +130,9 @@ def test_sagemaker_entry_runs_the_script_and_records_the_result_for_real(
     through, and rank 0 (or a job without torchrun) merges the result into run.json; other ranks write nothing."""
     import boto3
 
-    bundle = cd.build_bundle(make_workdir(tmp_path / "src", {"train.py": TRAIN_ECHO}), tmp_path / "b", backend="sagemaker")
+    bundle = cd.build_bundle(
+        make_workdir(tmp_path / "src", {"train.py": TRAIN_ECHO}), tmp_path / "b", backend="sagemaker"
+    )
     assert bundle.files == (cd.SAGEMAKER_ENTRY_FILE, "train.py")
     code = tmp_path / "opt-ml-code"
     with tarfile.open(bundle.path, mode="r:gz") as t:

@@ -1,6 +1,8 @@
 """Iterating on a kept cluster, end to end on each backend: `trainstack run --detach` (the job writes its own
 run.json after the driver has gone), then two `trainstack exec`s with different code on the same stack (only
-the new bundle is uploaded, no `pulumi up`, no compute resource created), then `trainstack logs` of both.
+the new bundle is uploaded, no `pulumi up`, no compute resource created), then `trainstack logs` of both;
+`trainstack ls` shows the detached run (running, then its latest job finished) and `reap --finished` removes the
+stack once the grace has passed.
 
 The real Automation API drives the strict fake CLI (tests/fakes/); AWS is a moto server; the jobs are played
 for real by tests/fakes/jobs_harness.py (the entry script, the ec2 bootstrap, the Job's command run as
@@ -9,6 +11,7 @@ processes against the same moto server).
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import tarfile
@@ -20,6 +23,7 @@ from rich.console import Console
 
 from tests.fakes.jobs_harness import JobPlayer, write_code
 from tests.fakes.run_harness import FAKE_ROOT, ROOT, Cloud, command, create_data_lake, install_cloud, options
+from trainstack.fleet import inventory as fleet
 from trainstack.run import jobs
 from trainstack.run import run as run_mod
 from trainstack.run.follow import split_s3_uri
@@ -110,6 +114,11 @@ def test_detached_run_then_two_execs_with_new_code_and_their_logs(backend, cli, 
     assert doc["status"] == "detached" and doc["detached"] and doc["stages"]["destroy"]["why"] == "--detach"
     assert doc["finished_at"] is None
 
+    # ls shows the detached run, running; reap --finished leaves it alone
+    listed = ls()
+    assert listed[name].run.cell(NOW) == "detached: running" and listed[name].run.detached
+    assert fleet.reap_candidates(listed.values(), NOW, expired=False, prefix=None, grace=ZERO, finished=True) == []
+
     player.deferred = False
     player.play()  # the job runs and ends with nobody following it: its own entry writes run.json
     doc = s3_json(record.artifact_uri + "run.json")
@@ -162,6 +171,48 @@ def test_detached_run_then_two_execs_with_new_code_and_their_logs(backend, cli, 
     # Without --job: the latest job.
     latest = jobs.attach(job_options(name, tmp_path), ui()[0], follow_to_end=False)
     assert latest.record.job_id == second.job_id
+
+    # -- ls shows the latest job finished; reap --finished removes the stack once the grace has passed --------
+    listed = ls()
+    run = listed[name].run
+    assert run.finished and run.status == "succeeded" and run.job_id == second.job_id and run.detached
+    assert listed[name].to_json(NOW)["run"]["jobId"] == second.job_id
+    now = dt.datetime.now(dt.timezone.utc)
+    grace = dt.timedelta(minutes=15)
+    assert fleet.reap_candidates(listed.values(), now, expired=False, prefix=None, grace=grace, finished=True) == []
+    later = [
+        c.stack
+        for c in fleet.reap_candidates(
+            listed.values(), now + 2 * grace, expired=False, prefix=None, grace=grace, finished=True
+        )
+    ]
+    assert later == [name]
+    outcomes = fleet.reap(
+        [listed[name]],
+        destroy_stack=lambda stack: (
+            run_mod.down(stack, ui()[0], pulumi_root=str(FAKE_ROOT), backoff=0).exit_code == 0,
+            "",
+        ),
+        dry_run=False,
+    )
+    assert [o.action for o in outcomes] == ["destroyed"] and cli.stacks() == []
+
+
+NOW = dt.datetime.now(dt.timezone.utc)
+ZERO = dt.timedelta(0)
+
+
+def ls() -> dict[str, fleet.Cluster]:
+    """`trainstack ls` as the CLI builds it: tags (moto), Pulumi state (the fake CLI), run.json (the lake)."""
+    aws = fleet.AwsClients(
+        boto3.client("resourcegroupstaggingapi"),
+        boto3.client("ec2"),
+        boto3.client("autoscaling"),
+        boto3.client("sagemaker"),
+        s3=boto3.client("s3"),
+    )
+    found = fleet.list_clusters(aws, NOW, root=ROOT, state=fleet.pulumi_state(ROOT, str(FAKE_ROOT)))
+    return {c.stack: c for c in found}
 
 
 def _model_text(model_uri: str) -> str:

@@ -111,9 +111,7 @@ def test_a_job_stopped_by_someone_else_is_followed_until_stopped_then_destroyed(
     assert destroys == [{seen[0]: "Stopped"}] and cli.stacks() == []
 
 
-def test_expired_credentials_keep_the_stack_and_its_schedule_until_down_stops_the_job(
-    cli, cloud, destroys, tmp_path
-):
+def test_expired_credentials_keep_the_stack_and_its_schedule_until_down_stops_the_job(cli, cloud, destroys, tmp_path):
     """Was: the wait failed, the job left the state, the destroy removed its stop schedule. Now nothing is
     destroyed while the job cannot be shown stopped: the stack, its role and its schedule stay (exit 3), and
     `trainstack down` with fresh credentials stops the job, sees it Stopped, then destroys."""

@@ -604,9 +604,13 @@ def ls_cmd(
 @app.command("reap")
 def reap_cmd(
     expired: bool = typer.Option(False, "--expired", help="Stacks past their expiry (plus the grace)."),
+    finished: bool = typer.Option(
+        False, "--finished", help="Stacks `run --detach` left whose latest job ended (plus the grace)."
+    ),
     prefix: Optional[str] = typer.Option(None, help="Stacks whose name starts with this, e.g. pr-12-."),
     grace: str = typer.Option(
-        "15m", help="How long past expiry a stack may live (the teardown schedule acts at expiry)."
+        "15m",
+        help="How long past expiry (or a detached run's end) a stack may live (the teardown schedule acts at expiry).",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be done."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask; without it, runs off a terminal are refused."),
@@ -624,13 +628,15 @@ def reap_cmd(
     root = root or REPO_ROOT
     if dry_run and yes:
         raise UserError("--dry-run and --yes both given. Fix: pass one (--dry-run only looks)")
-    if not expired and not prefix:
-        raise UserError("reap needs a selector: refusing to match every stack. Fix: pass --expired and/or --prefix P")
+    if not expired and not prefix and not finished:
+        raise UserError(
+            "reap needs a selector: refusing to match every stack. Fix: pass --expired, --finished and/or --prefix P"
+        )
     grace_td = fleet.parse_duration(grace)
     clusters = fleet.list_clusters(
         fleet.AwsClients.for_region(region), now, root=root, state=lambda: fleet.pulumi_state(root)
     )
-    candidates = fleet.reap_candidates(clusters, now, expired=expired, prefix=prefix, grace=grace_td)
+    candidates = fleet.reap_candidates(clusters, now, expired=expired, prefix=prefix, grace=grace_td, finished=finished)
     destroyable = [c.stack for c in candidates if c.state != "orphan"]
     if destroyable and not dry_run and not yes:
         _ask_or_refuse(
