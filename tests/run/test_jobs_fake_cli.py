@@ -21,6 +21,7 @@ import boto3
 import pytest
 from rich.console import Console
 
+from tests.fakes.api_calls import model_problems, recorded_calls
 from tests.fakes.jobs_harness import JobPlayer, write_code
 from tests.fakes.run_harness import FAKE_ROOT, ROOT, Cloud, command, create_data_lake, install_cloud, options
 from trainstack.fleet import inventory as fleet
@@ -96,6 +97,44 @@ SMALL = {
 
 @pytest.mark.parametrize("backend", ["ecs", "ec2", "eks", "sagemaker"])
 def test_detached_run_then_two_execs_with_new_code_and_their_logs(backend, cli, played, tmp_path):
+    with recorded_calls() as calls:
+        _iterate(backend, cli, played, tmp_path)
+    # Every AWS call the driver, exec, logs, ls and reap made (and the jobs' own, in-process ones) fits botocore's
+    # service model, enums and maximums included.
+    mine = [c for c in calls if c[1] in EXEC_OPERATIONS]
+    assert {c[1] for c in mine} >= EXPECTED_OPERATIONS[backend]
+    assert model_problems(calls) == []
+
+
+# The calls exec, attach/logs, ls and reap make on each backend (what the model check above must have seen).
+EXEC_OPERATIONS = {
+    "HeadObject",
+    "PutObject",
+    "GetObject",
+    "ListObjectsV2",
+    "RunTask",
+    "DescribeTasks",
+    "StopTask",
+    "ListTasks",
+    "CreateTrainingJob",
+    "DescribeTrainingJob",
+    "StopTrainingJob",
+    "ListTrainingJobs",
+    "ListTags",
+    "UpdateAutoScalingGroup",
+    "DescribeAutoScalingGroups",
+    "DescribeLogStreams",
+    "GetLogEvents",
+}
+EXPECTED_OPERATIONS = {
+    "ecs": {"HeadObject", "PutObject", "GetObject", "ListObjectsV2", "RunTask", "DescribeTasks"},
+    "eks": {"HeadObject", "PutObject", "GetObject", "ListObjectsV2"},
+    "ec2": {"HeadObject", "PutObject", "GetObject", "ListObjectsV2", "UpdateAutoScalingGroup"},
+    "sagemaker": {"HeadObject", "PutObject", "GetObject", "ListObjectsV2", "CreateTrainingJob", "DescribeTrainingJob"},
+}
+
+
+def _iterate(backend, cli, played, tmp_path):
     name = f"t-dev-{backend}"
     code_a, code_b = write_code(tmp_path / "code-a", "A"), write_code(tmp_path / "code-b", "B")
     player = played.player
