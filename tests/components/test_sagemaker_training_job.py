@@ -303,6 +303,24 @@ def test_jobs_started_later_end_by_the_stacks_expiry(platform_outputs):
     assert create_errors(request) == ""
 
 
+def test_an_exec_job_records_its_result_and_a_started_one_does_not_touch_the_stacks(platform_outputs):
+    """An exec job writes its result into its own run.json through the bundle's entry file (the stack's own job
+    too: tests/run/test_jobs_fake_cli.py); a `sagemaker start` job shares the stack's prefix, so it records
+    nothing there."""
+    from trainstack.model.code_delivery import PROGRAM_ENV, SAGEMAKER_ENTRY_FILE
+    from trainstack.model.run_locations import RUN_RECORD_URI_ENV
+
+    now = dt.datetime(2026, 11, 22, 21, 0, tzinfo=dt.timezone.utc)
+    cfg = config(job={"workdir": "examples/cifar10"})
+    outputs = {**deployed_outputs(platform_outputs), "codeUri": CODE_URI}
+    job = J.request_for_stack(cfg, outputs, now=now, job_id="20261122210000-ab12")
+    assert job["Environment"][RUN_RECORD_URI_ENV].endswith("/jobs/20261122210000-ab12/run.json")
+    assert json.loads(job["HyperParameters"]["sagemaker_program"]) == SAGEMAKER_ENTRY_FILE
+    started = J.request_for_stack(cfg, outputs, now=now)
+    assert RUN_RECORD_URI_ENV not in started["Environment"] and started["Environment"][PROGRAM_ENV] == "train.py"
+    assert create_errors(job) == "" and create_errors(started) == ""
+
+
 def test_expired_stack_and_wrong_backend_are_refused(platform_outputs):
     late = dt.datetime(2026, 11, 23, 0, 0, tzinfo=dt.timezone.utc)
     with pytest.raises(J.JobError, match="expired at 2026-11-22T23:00:00Z"):

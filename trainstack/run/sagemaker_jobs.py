@@ -18,7 +18,7 @@ from trainstack.backends import ClusterOutputs, OutputsError
 from trainstack.backends.sagemaker import SageMakerOutputs
 from trainstack.errors import ExitCode, UserError
 from trainstack.model.config import ClusterStack, StackConfig
-from trainstack.model.run_locations import job_locations, run_locations
+from trainstack.model.run_locations import RUN_RECORD_URI_ENV, job_locations, run_locations
 from trainstack.model.sagemaker_request import create_training_job_request, job_name, spec_from_config
 from trainstack.model.tags import standard_tags
 
@@ -117,7 +117,11 @@ def request_for_stack(
         name = job_name(c.owner, cfg.stack, job_id)
         return create_training_job_request(spec, job_name=name, role_arn=sm.role_arn)
     name = job_name(c.owner, cfg.stack, now.strftime("%Y%m%d-%H%M%S"))
-    return create_training_job_request(spec, job_name=name, role_arn=sm.role_arn, checkpoint_subdir=name)
+    request = create_training_job_request(spec, job_name=name, role_arn=sm.role_arn, checkpoint_subdir=name)
+    # Its outputs share the stack's prefix, so its result must not land in the stack's own run.json: without
+    # the variable the bundle's entry file runs the script and records nothing (`sagemaker status` reports it).
+    request.get("Environment", {}).pop(RUN_RECORD_URI_ENV, None)
+    return request
 
 
 def start(client, request: Mapping[str, Any]) -> str:
