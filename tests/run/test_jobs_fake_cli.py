@@ -24,6 +24,7 @@ from rich.console import Console
 from tests.fakes.api_calls import model_problems, recorded_calls
 from tests.fakes.jobs_harness import JobPlayer, write_code
 from tests.fakes.run_harness import FAKE_ROOT, ROOT, Cloud, command, create_data_lake, install_cloud, options
+from trainstack.errors import ExitCode, UserError
 from trainstack.fleet import inventory as fleet
 from trainstack.run import jobs
 from trainstack.run import run as run_mod
@@ -207,6 +208,10 @@ def _iterate(backend, cli, played, tmp_path):
         got = jobs.attach(job_options(name, tmp_path, job_id=job.job_id), logs_ui, follow_to_end=False)
         assert got.state.phase == "succeeded", text.getvalue()
         assert f"stand-in training, code version {version}" in text.getvalue()
+    # An id no exec wrote a run.json for is no job of this stack, on every backend.
+    with pytest.raises(UserError) as missing:
+        jobs.attach(job_options(name, tmp_path, job_id="20260101000000-0000"), ui()[0], follow_to_end=False)
+    assert missing.value.exit_code == ExitCode.NOT_FOUND and "no job 20260101000000-0000" in missing.value.message
     # Without --job: the latest job.
     latest = jobs.attach(job_options(name, tmp_path), ui()[0], follow_to_end=False)
     assert latest.record.job_id == second.job_id

@@ -479,7 +479,9 @@ def logs_cmd(
     from trainstack.run.ui import Ui, console
 
     opts = _job_options(stack, root, pulumi_root, secrets_provider, job_id=job, poll_seconds=poll_seconds)
-    attach(opts, Ui(console()), follow_to_end=follow, show_state=not follow)
+    got = attach(opts, Ui(console()), follow_to_end=follow, show_state=not follow)
+    if got.record.exit_code == ExitCode.INTERRUPTED:  # Ctrl-C while following: the job runs on
+        raise typer.Exit(code=ExitCode.INTERRUPTED)
 
 
 @app.command("down")

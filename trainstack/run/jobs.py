@@ -59,6 +59,9 @@ from trainstack.run.ui import Ui
 
 # A job needs some time to be worth starting: refuse one that would be cut off almost at once by the expiry.
 MIN_TIME_LEFT = dt.timedelta(minutes=10)
+# RunTask: "A total of 8192 characters are allowed for overrides. This limit includes the JSON formatting
+# characters of the override structure." (ECS API reference, RunTask `overrides`)
+ECS_OVERRIDES_MAX = 8192
 # What backends `exec` can start a further job on (their followers implement `start`).
 EXEC_BACKENDS = ("ecs", "eks", "sagemaker", "ec2")
 
@@ -334,7 +337,15 @@ def job_payload(ctx: ExecContext, loc: RunLocations, code_uri: str | None) -> An
         }
         if c.job.command:
             override["command"] = cd.max_runtime_command(cd.container_entry(c.job.command), runtime)
-        return {"containerOverrides": [override]}
+        overrides = {"containerOverrides": [override]}
+        size = len(json.dumps(overrides, separators=(",", ":")))
+        if size > ECS_OVERRIDES_MAX:
+            raise RefusedError(
+                f"stack {name}: the job's command and environment come to {size} characters of RunTask overrides; "
+                f"ECS allows {ECS_OVERRIDES_MAX}. Fix: shorten trainstack:job.environment (or the command), or put "
+                "long values in a file in the workdir"
+            )
+        return overrides
     if backend == "eks":
         from trainstack.backends.eks import EksOutputs
         from trainstack.model import eks_request as req
@@ -516,10 +527,11 @@ def attach(
         job_id = jobs[-1] if jobs else None
     artifact_uri = JobRef(id=job_id).artifact_uri(deployed.stack.artifact_uri)
     record = read_record(s3, artifact_uri)
-    if job_id is not None and record is None and deployed.stack.backend == "ecs":
+    if job_id is not None and record is None and opts.job_id is not None:
+        # exec writes a job's run.json before it starts the job: without one, there is no such job
         raise UserError(
-            f"stack {opts.stack}: no job {job_id} (no {artifact_uri}{RUN_RECORD}). Fix: pick one `trainstack ls` or "
-            f"`aws s3 ls {deployed.stack.artifact_uri}{JOBS_FOLDER}` lists",
+            f"stack {opts.stack}: no job {job_id} (no {artifact_uri}{RUN_RECORD}). Fix: pick one that `aws s3 ls "
+            f"{deployed.stack.artifact_uri}{JOBS_FOLDER}` lists (`trainstack ls` shows the latest)",
             ExitCode.NOT_FOUND,
         )
     ref = job_ref(deployed, job_id, record)
