@@ -6,7 +6,7 @@ The job is not a Pulumi resource: the `SageMakerTrainingJob` component builds th
 exec`, `trainstack sagemaker start` (trainstack/run/sagemaker_jobs.py) or plain `aws sagemaker
 create-training-job --cli-input-json` send it. So the job is always created, followed and stopped by
 something that owns it, never by a provider wait that can drop it from the state (see
-docs/design.md, "SageMaker jobs outside Pulumi").
+docs/backends.md, "sagemaker").
 
 `request_problems` is the guard every path shares (the policy pack's `sagemaker-spot-has-checkpoints`
 on the exported request, and the starter before CreateTrainingJob); `clamp_to_expiry` keeps a job that
