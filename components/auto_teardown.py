@@ -117,6 +117,9 @@ class NodeGroupToStop:
     nodegroup_arn: pulumi.Input[str]
     max_size: int
     taint: bool = True  # GPU groups: a NoSchedule taint keeps Cluster Autoscaler from scaling back up
+    # The group's Auto Scaling group: with it the teardown also takes the group from Cluster Autoscaler
+    # (deletes its `k8s.io/cluster-autoscaler/<cluster>` tag; eks_request.release_from_autoscaler_request).
+    asg_name: pulumi.Input[str] | None = None
 
 
 def _scale_to_zero_request(g: NodeGroupToStop) -> Callable[[list[Any]], str]:
@@ -138,15 +141,58 @@ def _universal_input(action: TeardownAction) -> Callable[[str], str]:
     return convert
 
 
-def scale_node_groups_to_zero(groups: list[NodeGroupToStop], backstop_minutes: int = 15) -> tuple[TeardownAction, ...]:
+def _release_request(g: NodeGroupToStop) -> Callable[[list[Any]], str]:
+    from trainstack.model.eks_request import release_from_autoscaler_request
+
+    return lambda names: json.dumps(release_from_autoscaler_request(names[1], names[0]))
+
+
+def scale_node_groups_to_zero(
+    groups: list[NodeGroupToStop],
+    backstop_minutes: int = 15,
+    *,
+    region: str | None = None,
+    account_id: str | None = None,
+) -> tuple[TeardownAction, ...]:
     """eks: one `eks:updateNodegroupConfig` per node group at expiry, repeated `backstop_minutes`
     later (a call made while the group is still UPDATING, or a pod that slipped through, gets a
-    second chance). Every action carries the same grant: these node groups, nothing else."""
+    second chance); for a group with `asg_name` also an `autoscaling:deleteTags` of its Cluster
+    Autoscaler tag (needs `region` and `account_id`). Each kind of action carries one grant: these
+    node groups (these Auto Scaling groups, that one tag), nothing else."""
+    from trainstack.model.eks_request import autoscaler_owner_tag
+
     policy = pulumi.Output.all(*[g.nodegroup_arn for g in groups]).apply(
         lambda arns: json.dumps(docs.scale_node_groups_to_zero(list(arns)))
     )
+    owned = [g for g in groups if g.asg_name is not None]
+    if owned and (region is None or account_id is None):
+        raise ValueError("region and account_id are needed to release Auto Scaling groups from Cluster Autoscaler")
+    release_policy = pulumi.Output.all(owned[0].cluster_name if owned else "", *[g.asg_name for g in owned]).apply(
+        lambda a: (
+            json.dumps(
+                docs.release_groups_from_autoscaler(
+                    list(a[1:]), autoscaler_owner_tag(a[0]), str(region), str(account_id)
+                )
+            )
+            if len(a) > 1
+            else "{}"
+        )
+    )
     actions = []
     for delay, suffix in ((0, ""), (backstop_minutes, "-again")):
+        for g in owned:
+            actions.append(
+                TeardownAction(
+                    key=f"release-from-autoscaler-{g.key}{suffix}",
+                    service="autoscaling",
+                    api_action="deleteTags",
+                    input=pulumi.Output.all(g.cluster_name, g.asg_name).apply(_release_request(g)),
+                    policy=release_policy,
+                    delay_minutes=delay,
+                    description=f"trainstack: cluster expired, take node group {g.key} from Cluster Autoscaler"
+                    + (" (backstop)" if delay else ""),
+                )
+            )
         for g in groups:
             request = pulumi.Output.all(g.cluster_name, g.nodegroup_name).apply(_scale_to_zero_request(g))
             actions.append(
@@ -179,6 +225,11 @@ class AutoTeardownArgs:
     retry_attempts: int = 10
     # The AWS partition of the region the schedules live in ("aws", "aws-cn", "aws-us-gov": docs.partition_of).
     partition: str = "aws"
+    # The platform's schedule group and dead-letter queue (components/teardown_alerts.py): a call that still
+    # fails after the retries lands in the queue instead of vanishing. None (or an Output of None): the
+    # default group, no queue.
+    group_name: pulumi.Input[str | None] = None
+    dead_letter_queue_arn: pulumi.Input[str | None] = None
 
     def __post_init__(self):
         if not isinstance(self.expires_at, dt.datetime) or self.expires_at.tzinfo is None:
@@ -208,8 +259,11 @@ class AutoTeardown(pulumi.ComponentResource):
             tags=args.tags,
             opts=child,
         )
-        policy = pulumi.Output.all(*[a.policy for a in args.actions]).apply(
-            lambda texts: json.dumps(docs.merge(*[json.loads(t) for t in texts]))
+        dlq = pulumi.Output.from_input(args.dead_letter_queue_arn)
+        policy = pulumi.Output.all(dlq, *[a.policy for a in args.actions]).apply(
+            lambda a: json.dumps(
+                docs.merge(*[json.loads(t) for t in a[1:]], *([docs.send_to_dead_letter_queue(a[0])] if a[0] else []))
+            )
         )
         role_policy = aws.iam.RolePolicy(f"{name}-policy", role=self.role.id, policy=policy, opts=child)
 
@@ -221,6 +275,7 @@ class AutoTeardown(pulumi.ComponentResource):
                 description=action.description or f"trainstack teardown: {action.key}",
                 schedule_expression=at_expression(when),
                 schedule_expression_timezone="UTC",
+                group_name=args.group_name,
                 flexible_time_window={"mode": "OFF"},
                 action_after_completion="NONE",  # see the module docstring: DELETE breaks the next `up`
                 state="ENABLED",
@@ -232,6 +287,9 @@ class AutoTeardown(pulumi.ComponentResource):
                         "maximum_retry_attempts": args.retry_attempts,
                         "maximum_event_age_in_seconds": 6 * 3600,
                     },
+                    # Scheduler sends it with the schedule's role (Scheduler User Guide, "Configuring a
+                    # schedule's dead-letter queue"), hence the role's SendMessage grant above.
+                    "dead_letter_config": dlq.apply(lambda arn: {"arn": arn} if arn else None),
                 },
                 # The role must be able to act before the schedule can fire.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),

@@ -23,7 +23,7 @@ import pulumi_kubernetes as k8s
 
 from trainstack.model import eks_request as req
 from trainstack.model import iam_documents as docs
-from trainstack.model.tags import with_name
+from trainstack.model.tags import launch_tags, with_name
 
 CLUSTER_POLICY = "AmazonEKSClusterPolicy"  # AWS managed policy names (docs.aws_managed_policy)
 NODE_POLICIES = (
@@ -34,6 +34,13 @@ NODE_POLICIES = (
 )
 # Add-ons that need no node to become ACTIVE; CoreDNS waits for the system node.
 NODELESS_ADDONS = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+# The VPC CNI enforces Kubernetes NetworkPolicies (EKS User Guide, "Restrict Pod network traffic with
+# Kubernetes network policies": the add-on's configuration value, from v1.14.0-eksbuild.3; the default
+# add-on versions of every Kubernetes version in the catalog are newer). Each run's namespace carries a
+# default-deny policy (eks_request.network_policies), so tenants of a shared cluster cannot reach each
+# other's rendezvous store or NCCL ports.
+ADDON_CONFIGURATION = {"vpc-cni": {"enableNetworkPolicy": "true"}}
+LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")  # botocore's EKS `LogType`
 
 
 def node_role(
@@ -83,18 +90,38 @@ class EksControlPlaneArgs:
     security_group_id: pulumi.Input[str]
     # The AWS region (the kubeconfig's `aws eks get-token --region`).
     region: str
+    # The cluster's name (fixed: its control plane log group is created first, `/aws/eks/<name>/cluster`).
+    # `trainstack.model.eks_request.cluster_name(stack, owner)` builds one.
+    cluster_name: str
     # Who may reach the public API endpoint (narrow it to your network; the private endpoint is always on).
     public_access_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
     # The one on-demand system node (CoreDNS, Cluster Autoscaler).
     system_instance_type: str = "t3.medium"
     # Past standard support: False lets EKS upgrade the cluster instead of billing extended support.
     extended_support: bool = False
+    # A KMS key (the platform's) that envelope-encrypts Kubernetes secrets and encrypts the control plane's
+    # log group; None: EKS's own envelope encryption (AWS owned key) and an unencrypted log group.
+    kms_key_arn: pulumi.Input[str] | None = None
+    # Control plane logs to CloudWatch Logs (any of api, audit, authenticator, controllerManager, scheduler).
+    log_types: tuple[str, ...] = ("audit", "authenticator")
+    # Their retention, days (a value CloudWatch Logs accepts).
+    log_retention_days: int = 14
+    # Who besides the cluster's creator may use the Kubernetes API: an EKS access entry and a cluster-wide
+    # access policy each (`trainstack.model.eks_request.access_grants` resolves configured roles).
+    access: tuple[req.AccessGrant, ...] = ()
     # Tags on every AWS resource (and the system node's instance, volume and network interface).
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if not self.version or not all(p.isdigit() for p in self.version.split(".")):
             raise ValueError(f"version = {self.version!r}: give a Kubernetes version such as 1.33")
+        if not req.CLUSTER_NAME_RE.match(self.cluster_name or "") or len(self.cluster_name) > 100:
+            raise ValueError(
+                f"cluster_name = {self.cluster_name!r}: 1-100 of A-Z a-z 0-9 - _, starting alphanumeric "
+                "(eks_request.cluster_name builds one)"
+            )
+        if isinstance(self.log_types, str) or not set(self.log_types) <= set(LOG_TYPES):
+            raise ValueError(f"log_types = {self.log_types!r}: any of {', '.join(LOG_TYPES)}")
         if not self.public_access_cidrs or isinstance(self.public_access_cidrs, str):
             raise ValueError(f"public_access_cidrs = {self.public_access_cidrs!r}: list at least one CIDR")
         if not isinstance(self.extended_support, bool):  # bool(Output(False)) is True: switches are plain bools
@@ -103,6 +130,7 @@ class EksControlPlaneArgs:
 
 class EksControlPlane(pulumi.ComponentResource):
     cluster: aws.eks.Cluster
+    log_group: aws.cloudwatch.LogGroup
     cluster_role: aws.iam.Role
     node_role: aws.iam.Role
     system_nodes: aws.eks.NodeGroup
@@ -127,10 +155,37 @@ class EksControlPlane(pulumi.ComponentResource):
             policy_arn=docs.aws_managed_policy(CLUSTER_POLICY, docs.partition_of(args.region)),
             opts=child,
         )
+        extras = aws.iam.RolePolicy(
+            f"{name}-cluster-key-policy",
+            role=self.cluster_role.id,
+            policy=pulumi.Output.from_input(args.kms_key_arn).apply(
+                lambda key: json.dumps(docs.eks_cluster_role_extras(key))
+            ),
+            opts=child,
+        )
+        # Created before the cluster with EKS's name for it, so that it has the stack's retention and key
+        # (terraform-aws-modules/terraform-aws-eks main.tf does the same: aws_cloudwatch_log_group.this,
+        # which aws_eks_cluster.this depends on).
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=req.control_plane_log_group(args.cluster_name),
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
+            tags=args.tags,
+            opts=child,
+        )
         self.cluster = aws.eks.Cluster(
             f"{name}-cluster",
+            name=args.cluster_name,
             version=args.version,
             role_arn=self.cluster_role.arn,
+            enabled_cluster_log_types=list(args.log_types),
+            # Kubernetes secrets envelope-encrypted with the platform's key (a key of the cluster's own
+            # would be left pending deletion for 7-30 days after every run; the platform's is protected,
+            # and EKS cannot recover a cluster whose key is deleted).
+            encryption_config=(
+                {"provider": {"key_arn": args.kms_key_arn}, "resources": ["secrets"]} if args.kms_key_arn else None
+            ),
             vpc_config={
                 "subnet_ids": args.subnet_ids,
                 "endpoint_private_access": True,
@@ -143,7 +198,10 @@ class EksControlPlane(pulumi.ComponentResource):
             bootstrap_self_managed_addons=False,
             upgrade_policy={"support_type": "EXTENDED" if args.extended_support else "STANDARD"},
             tags=args.tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster_policy]),
+            # A fixed name cannot exist twice: a replacement deletes the old cluster first.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[cluster_policy, extras, self.log_group], delete_before_replace=True
+            ),
         )
 
         self.node_role, node_policies = node_role(name, args.tags, self, docs.partition_of(args.region))
@@ -153,6 +211,7 @@ class EksControlPlane(pulumi.ComponentResource):
                 f"{name}-{a}",
                 cluster_name=self.cluster.name,
                 addon_name=a,
+                configuration_values=json.dumps(ADDON_CONFIGURATION[a]) if a in ADDON_CONFIGURATION else None,
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 tags=args.tags,
@@ -184,7 +243,7 @@ class EksControlPlane(pulumi.ComponentResource):
             ],
             # Node group tags do not reach instances; the reaper and cost reports find them by these.
             tag_specifications=[
-                {"resource_type": rt, "tags": with_name(args.tags, f"{name}-system")}
+                {"resource_type": rt, "tags": with_name(launch_tags(args.tags), f"{name}-system")}
                 for rt in ("instance", "volume", "network-interface")
             ],
             tags=args.tags,
@@ -218,13 +277,37 @@ class EksControlPlane(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.system_nodes]),
         )
 
+        self.access_entries: list[aws.eks.AccessEntry] = []
+        associations: list[pulumi.Resource] = []
+        for grant in args.access:
+            entry = aws.eks.AccessEntry(
+                f"{name}-access-{grant.key}",
+                cluster_name=self.cluster.name,
+                principal_arn=grant.principal_arn,
+                type="STANDARD",
+                tags=args.tags,
+                opts=child,
+            )
+            associations.append(
+                aws.eks.AccessPolicyAssociation(
+                    f"{name}-access-{grant.key}-policy",
+                    cluster_name=self.cluster.name,
+                    principal_arn=entry.principal_arn,
+                    policy_arn=req.access_policy_arn(grant.policy, docs.partition_of(args.region)),
+                    access_scope={"type": "cluster"},
+                    opts=child,
+                )
+            )
+            self.access_entries.append(entry)
         self.provider, self.kubeconfig = kubernetes_provider(
             f"{name}-k8s",
             self.cluster.name,
             self.cluster.endpoint,
             self.cluster.certificate_authority.data,
             args.region,
-            pulumi.ResourceOptions(parent=self, depends_on=[self.addons["coredns"]]),
+            # Through the provider, every Kubernetes object depends on the access entries: a `destroy` by
+            # one of those roles (the reaper) deletes the objects before it deletes its own access.
+            pulumi.ResourceOptions(parent=self, depends_on=[self.addons["coredns"], *associations]),
         )
 
         self.register_outputs(

@@ -16,7 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from trainstack.model import eks_request as req
-from trainstack.model.tags import with_name
+from trainstack.model.tags import launch_tags, with_name
 
 # The volume the node's images and containers live on.
 ROOT_DEVICE = {"AL2023_x86_64_NVIDIA": "/dev/xvda", "BOTTLEROCKET_x86_64_NVIDIA": "/dev/xvdb"}
@@ -67,6 +67,7 @@ class EksGpuNodeGroupsArgs:
 class EksGpuNodeGroups(pulumi.ComponentResource):
     groups: dict[str, aws.eks.NodeGroup]  # by instance type
     launch_templates: dict[str, aws.ec2.LaunchTemplate]
+    asg_names: dict[str, pulumi.Output[str]]  # each group's Auto Scaling group (EKS names it)
     placement_group: aws.ec2.PlacementGroup | None
 
     def __init__(self, name: str, args: EksGpuNodeGroupsArgs, opts: pulumi.ResourceOptions | None = None):
@@ -79,7 +80,7 @@ class EksGpuNodeGroups(pulumi.ComponentResource):
             # A cluster placement group lives in one AZ.
             subnets = pulumi.Output.from_input(args.subnet_ids).apply(lambda ids: ids[:1])
 
-        self.groups, self.launch_templates = {}, {}
+        self.groups, self.launch_templates, self.asg_names = {}, {}, {}
         for spec in args.specs:
             lt = aws.ec2.LaunchTemplate(
                 f"{name}-{spec.key}-lt",
@@ -106,7 +107,7 @@ class EksGpuNodeGroups(pulumi.ComponentResource):
                 ],
                 placement={"group_name": self.placement_group.name} if self.placement_group else None,
                 tag_specifications=[
-                    {"resource_type": rt, "tags": with_name(args.tags, f"{name}-{spec.key}")}
+                    {"resource_type": rt, "tags": with_name(launch_tags(args.tags), f"{name}-{spec.key}")}
                     for rt in ("instance", "volume", "network-interface")
                 ],
                 tags=args.tags,
@@ -144,6 +145,21 @@ class EksGpuNodeGroups(pulumi.ComponentResource):
                     tag={"key": key, "value": value, "propagate_at_launch": False},
                     opts=pulumi.ResourceOptions(parent=self),
                 )
+            # EKS sets this one itself; declaring it (same value) makes it Pulumi's, so the `up` after an
+            # expiry puts it back: the auto-teardown deletes it to take the group away from Cluster
+            # Autoscaler (eks_request.release_from_autoscaler_request; a refreshed missing tag is re-created,
+            # terraform-provider-aws autoscaling/group_tag.go resourceGroupTagRead).
+            aws.autoscaling.Tag(
+                f"{name}-{spec.key}-ca-owner",
+                autoscaling_group_name=asg_name,
+                tag={
+                    "key": pulumi.Output.from_input(args.cluster_name).apply(req.autoscaler_owner_tag),
+                    "value": req.CA_OWNER_VALUE,
+                    "propagate_at_launch": False,
+                },
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.asg_names[spec.instance_type] = asg_name
             self.groups[spec.instance_type] = group
             self.launch_templates[spec.instance_type] = lt
 

@@ -87,6 +87,9 @@ class EksTrainingClusterArgs:
     max_runtime_seconds: int = 6 * 3600
     # The run's code bundle (s3:// tar.gz, e.g. CodeBundle.uri): fetched and unpacked before the command.
     code_uri: pulumi.Input[str] | None = None
+    # The training container's uid (0: root, for an image that needs it; its namespace then enforces
+    # the `baseline` Pod Security Standard instead of `restricted`).
+    run_as_user: int = req.DEFAULT_RUN_AS_USER
     # -- the control plane ----------------------------------------------------------------------
     # An existing cluster to run on (e.g. a platform's shared one, with the device plugin and Cluster
     # Autoscaler running); None: a control plane of its own (EksControlPlane + EksClusterAddons).
@@ -99,6 +102,13 @@ class EksTrainingClusterArgs:
     system_instance_type: str = "t3.medium"
     # An own control plane's version is past standard support: pay for extended support (else EKS upgrades it).
     extended_support: bool = False
+    # An own control plane's name; None: `eks_request.cluster_name(stack)`.
+    cluster_name: str | None = None
+    # An own control plane's logs to CloudWatch Logs (encrypted with kms_key_arn) and their retention, days.
+    control_plane_logs: tuple[str, ...] = ("audit", "authenticator")
+    log_retention_days: int = 14
+    # Who besides its creator may use an own control plane's Kubernetes API (access entries).
+    access: tuple[req.AccessGrant, ...] = ()
     # Tags on every AWS resource (and the nodes' instances, volumes and network interfaces).
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -141,6 +151,7 @@ class EksTrainingClusterArgs:
             depends_on=depends_on,
             tags=self.tags,
             account_id=self.account_id,
+            run_as_user=self.run_as_user,
         )
 
 
@@ -177,6 +188,11 @@ class EksTrainingCluster(pulumi.ComponentResource):
                     public_access_cidrs=args.public_access_cidrs,
                     system_instance_type=args.system_instance_type,
                     extended_support=args.extended_support,
+                    cluster_name=args.cluster_name or req.cluster_name(args.stack),
+                    kms_key_arn=args.kms_key_arn,
+                    log_types=tuple(args.control_plane_logs),
+                    log_retention_days=args.log_retention_days,
+                    access=args.access,
                     tags=args.tags,
                 ),
                 opts=child,
@@ -250,6 +266,7 @@ class EksTrainingCluster(pulumi.ComponentResource):
                 self.gpu.groups[s.instance_type].node_group_name,
                 self.gpu.groups[s.instance_type].arn,
                 s.max_size,
+                asg_name=self.gpu.asg_names[s.instance_type],
             )
             for s in self.specs
         ]

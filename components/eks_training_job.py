@@ -43,7 +43,7 @@ class EksTrainingJobArgs:
     command: tuple[str, ...] = ()
     # Environment of the training container, besides the TRAINSTACK_* locations.
     environment: Mapping[str, str] = field(default_factory=dict)
-    # Pods (one per node) of the Indexed Job; more than one: torchrun with a static rendezvous on rank 0.
+    # Pods (one per node) of the Indexed Job; more than one: elastic torchrun, the rendezvous on rank 0's pod.
     nodes: int = 1
     # GPUs each pod asks for.
     gpus_per_node: int = 1
@@ -61,6 +61,9 @@ class EksTrainingJobArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
     # The AWS account the pods' role trusts EKS Pod Identity of (aws:SourceAccount); None: the caller's account.
     account_id: str | None = None
+    # The training container's uid: non-root (the namespace then enforces the `restricted` Pod Security
+    # Standard); 0 for an image that must run as root (`baseline`).
+    run_as_user: int = req.DEFAULT_RUN_AS_USER
 
     def __post_init__(self):
         if not self.image:
@@ -70,6 +73,8 @@ class EksTrainingJobArgs:
         unknown = [t for t in self.instance_types if catalog.lookup(t) is None]
         if unknown:
             raise ValueError(f"instance_types {', '.join(unknown)}: not in trainstack's GPU instance catalog")
+        if isinstance(self.run_as_user, bool) or not isinstance(self.run_as_user, int) or self.run_as_user < 0:
+            raise ValueError(f"run_as_user = {self.run_as_user!r}: must be a uid (0 runs as root)")
         for name in ("nodes", "gpus_per_node", "peer_timeout_minutes", "max_runtime_seconds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -96,6 +101,7 @@ class EksTrainingJobArgs:
             master_port=self.master_port,
             peer_timeout_minutes=self.peer_timeout_minutes,
             max_runtime_seconds=self.max_runtime_seconds,
+            run_as_user=self.run_as_user,
         )
 
 
@@ -105,6 +111,7 @@ class EksTrainingJob(pulumi.ComponentResource):
     role: aws.iam.Role
     association: aws.eks.PodIdentityAssociation
     service: k8s.core.v1.Service | None
+    network_policies: list[k8s.networking.v1.NetworkPolicy]
     job: k8s.batch.v1.Job
 
     def __init__(
@@ -116,9 +123,16 @@ class EksTrainingJob(pulumi.ComponentResource):
         job = args.job
         ns_name = req.namespace_name(args.stack)
 
-        ns = req.namespace_manifest(ns_name, args.stack)
+        ns = req.namespace_manifest(ns_name, args.stack, req.pod_security_level(job.run_as_user))
         self.namespace = k8s.core.v1.Namespace(f"{name}-namespace", metadata=ns["metadata"], opts=k8s_opts)
         in_ns = pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[self.namespace])
+        # Only the run's own pods, DNS and AWS's endpoints (enforced where the VPC CNI has network policy on).
+        self.network_policies = [
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{m['metadata']['name']}", metadata=m["metadata"], spec=m["spec"], opts=in_ns
+            )
+            for m in req.network_policies(ns_name)
+        ]
         sa = req.service_account_manifest(ns_name)
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account", metadata=sa["metadata"], opts=in_ns
@@ -157,7 +171,12 @@ class EksTrainingJob(pulumi.ComponentResource):
         )
 
         self.service = None
-        waits: list[pulumi.Resource] = [self.service_account, self.association, *args.depends_on]
+        waits: list[pulumi.Resource] = [
+            self.service_account,
+            self.association,
+            *self.network_policies,
+            *args.depends_on,
+        ]
         if job.nodes > 1:
             svc = req.headless_service(job, ns_name)
             self.service = k8s.core.v1.Service(

@@ -21,7 +21,7 @@ import pulumi
 import pulumi_aws as aws
 
 from trainstack.model import iam_documents as docs
-from trainstack.model.tags import with_name
+from trainstack.model.tags import launch_tags, with_name
 
 # In the aws partition; callers that know their region pass docs.aws_managed_policy(name, partition).
 SSM_CORE = "AmazonSSMManagedInstanceCore"
@@ -203,7 +203,7 @@ class GpuAutoScalingGroup(pulumi.ComponentResource):
             # A node that shuts itself down is gone, not parked as a stopped (still billed for EBS) instance.
             instance_initiated_shutdown_behavior="terminate",
             tag_specifications=[
-                {"resource_type": rt, "tags": with_name(args.tags, name)}
+                {"resource_type": rt, "tags": with_name(launch_tags(args.tags), name)}
                 for rt in ("instance", "volume", "network-interface")
             ],
             tags=args.tags,

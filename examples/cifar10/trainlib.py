@@ -1,7 +1,7 @@
 """Everything of the example that needs no torch: arguments, where things go, checkpoint naming,
 choosing the checkpoint to resume from, S3 transfers (boto3, present in the AWS DLCs).
 
-Kept apart from train.py so it can be tested without torch (tests/test_example_cifar10.py).
+Kept apart from train.py so it can be tested without torch (tests/project/test_example_cifar10.py).
 """
 
 from __future__ import annotations

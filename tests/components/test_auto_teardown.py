@@ -57,7 +57,14 @@ def test_sagemaker_schedule_stops_this_training_job(example_plans):
             "Effect": "Allow",
             "Action": "sagemaker:StopTrainingJob",
             "Resource": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name.lower()}",
-        }
+        },
+        # Scheduler sends a call that failed for good to the platform's queue with this role.
+        {
+            "Sid": "SendFailedCallsToDeadLetterQueue",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": target["deadLetterConfig"]["arn"],
+        },
     ]
 
 

@@ -21,7 +21,7 @@ def test_dev_eks_counts_the_on_demand_system_group_apart_from_the_spot_gpus():
     f = facts_of("dev-eks")
     markets = {(d.market, d.instance_type) for d in f.demands}
     assert (ON_DEMAND, "t3.medium") in markets and (SPOT, "p3.2xlarge") in markets
-    assert f.universal_targets == ("eks:updateNodegroupConfig",)
+    assert f.universal_targets == ("autoscaling:deleteTags", "eks:updateNodegroupConfig")
     assert "vpc-cni" in f.addons and "coredns" in f.addons
 
 

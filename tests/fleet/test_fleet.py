@@ -176,6 +176,8 @@ def fleet_aws(fleet_world):
             "ResourceConfig": {"InstanceType": "ml.p3.2xlarge", "InstanceCount": 2, "VolumeSizeInGB": 200},
             "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
             "CreationTime": h(2),
+            "TrainingStartTime": h(2),
+            "TrainingEndTime": h(1.5),
             "BillableTimeInSeconds": 1800,
             "EnableManagedSpotTraining": True,
         },
@@ -207,6 +209,74 @@ def test_ls_finds_tagged_clusters_and_estimates_cost_from_launch_times(fleet_aws
     assert carol.cost_usd == pytest.approx(0.5 * 2 * 3.825) and carol.running == 0
     for stub in fleet_aws["stubs"]:
         stub.assert_no_pending_responses()
+
+
+def test_ls_says_how_long_each_cluster_has_been_idle(fleet_aws):
+    """Idle = no GPU instance running (ec2, ecs, eks) or no job in progress (sagemaker), as AWS reports it."""
+    found = by_stack(fleet.list_clusters(fleet_aws["clients"], NOW, root=ROOT))
+    assert found["alice-ecs-1"].idle_since is None and found["bob-ec2-2"].idle_since is None  # training
+    assert found["carol-sm-3"].idle_since == h(1.5)  # its job ended then
+    assert [fleet.idle_cell(found[s], NOW) for s in ("alice-ecs-1", "carol-sm-3")] == ["-", "1h30m"]
+
+
+def _instance(itype, start, end=None):
+    return fleet._Instance("i-1", "s", itype, start=start, end=end, running=end is None)
+
+
+def test_idle_counts_gpu_instances_only():
+    created = h(10)
+    assert fleet._idle_since([], created) == created  # nothing ever ran
+    assert fleet._idle_since([_instance("p3.2xlarge", h(3), h(2)), _instance("g5.xlarge", h(4), h(1))], created) == h(1)
+    assert fleet._idle_since([_instance("p3.2xlarge", h(3))], created) is None  # one still trains
+    # An eks system node (no GPU) does not keep a cluster busy; an unknown type does (busy rather than wrongly idle).
+    assert not fleet._is_gpu("t3.medium") and fleet._is_gpu("p3.2xlarge") and fleet._is_gpu("x9.unknown")
+
+
+MACHINE = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:trainstack-idle-0123"
+ALARM = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:trainstack-idle-eks-cluster-1"
+EKS_CLUSTER = f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/eks-cluster-1"
+
+
+@pytest.mark.parametrize(
+    "executions, arns, state, cell",
+    [
+        ([], [EKS_CLUSTER], "armed", "40m (stop in ~20m)"),
+        ([{"status": "RUNNING", "startDate": h(0.1)}], [EKS_CLUSTER], "stopping", "stopping"),
+        ([{"status": "SUCCEEDED", "startDate": h(2.2), "stopDate": h(2)}], [], "stopped", "stopped 2h00m ago"),
+        # `pulumi up` recreated the cluster after a stop: armed again.
+        (
+            [{"status": "SUCCEEDED", "startDate": h(2.2), "stopDate": h(2)}],
+            [EKS_CLUSTER],
+            "armed",
+            "40m (stop in ~20m)",
+        ),
+        ([{"status": "FAILED", "startDate": h(1)}], [EKS_CLUSTER], "failed", "40m [red](stop failed)[/]"),
+    ],
+)
+def test_ls_shows_an_eks_idle_stop_from_its_state_machine_and_alarm(executions, arns, state, cell):
+    sfn, cloudwatch = boto3.client("stepfunctions", region_name=REGION), boto3.client("cloudwatch", region_name=REGION)
+    sfn_stub, cw_stub = Stubber(sfn), Stubber(cloudwatch)
+    cw_stub.add_response(
+        "describe_alarms",
+        {"MetricAlarms": [{"AlarmName": ALARM.rsplit(":", 1)[-1], "EvaluationPeriods": 12}]},
+        {"AlarmNames": [ALARM.rsplit(":", 1)[-1]]},
+    )
+    runs = [
+        {
+            "executionArn": f"{MACHINE.replace('stateMachine', 'execution')}:r{i}",
+            "stateMachineArn": MACHINE,
+            "name": f"r{i}",
+            **e,
+        }
+        for i, e in enumerate(executions)
+    ]
+    sfn_stub.add_response("list_executions", {"executions": runs}, {"stateMachineArn": MACHINE, "maxResults": 1})
+    cluster = fleet.Cluster("dev-eks", backend="eks", arns=[MACHINE, ALARM, *arns], idle_since=h(40 / 60))
+    with sfn_stub, cw_stub:
+        clients = fleet.AwsClients(None, None, None, None, cloudwatch, sfn)
+        fleet.idle_stops(clients, {"dev-eks": cluster})
+    assert cluster.idle_stop is not None and cluster.idle_stop.state == state and cluster.idle_stop.minutes == 60
+    assert fleet.idle_cell(cluster, NOW) == cell
 
 
 def test_state_join_marks_orphans_and_state_only_stacks(fleet_aws):
@@ -266,6 +336,8 @@ def test_ls_json_lists_owner_backend_expiry_expired_flag_and_cost(monkeypatch, f
     assert alice["costSoFarUsd"] == pytest.approx(round(3 * 3.06 + 0.5 * 12.24, 2))
     assert alice["runningInstances"] == 1 and alice["ageHours"] == 5
     assert rows["bob-ec2-2"]["expired"] is False and rows["bob-ec2-2"]["costIsUpperBound"] is True
+    assert rows["carol-sm-3"]["idleSince"] == "2026-11-23T10:30:00Z" and rows["carol-sm-3"]["idleMinutes"] == 90
+    assert alice["idleSince"] is None and alice["idleMinutes"] is None and alice["idleStop"] is None
 
 
 def test_ls_filters_by_owner_and_expiry(monkeypatch, fleet_aws):
@@ -276,7 +348,7 @@ def test_ls_filters_by_owner_and_expiry(monkeypatch, fleet_aws):
 def test_ls_table_shows_every_cluster(monkeypatch, fleet_aws):
     result = _cli(monkeypatch, fleet_aws, ["ls"])
     assert result.exit_code == 0
-    for text in ("alice-ecs-1", "2h00m ago", "in 5h00m", "≤$15.30", "carol-sm-3"):
+    for text in ("alice-ecs-1", "2h00m ago", "in 5h00m", "≤$15.30", "carol-sm-3", "IDLE", "1h30m"):
         assert text in result.output, result.output
 
 

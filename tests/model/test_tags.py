@@ -69,6 +69,52 @@ def test_gpu_instances_and_volumes_are_tagged_at_launch(example_plans):
         specs = {s["resourceType"]: s["tags"] for s in lt.inputs["tagSpecifications"]}
         assert set(specs) == {"instance", "volume", "network-interface"}
         for tags in specs.values():
-            assert tags[T.OWNER] and tags[T.EXPIRES_AT]
+            assert tags[T.OWNER] and tags[T.STACK] and T.EXPIRES_AT not in tags  # see the next test
         group = example_plans[stack].run.one("aws:autoscaling/group:Group")
         assert all(t["propagateAtLaunch"] is True for t in group.inputs["tags"])
+        # The expiry still reaches the instances, from the group's tags (a retag, not a new template version).
+        assert tags_of(group)[T.EXPIRES_AT] == example_plans[stack].config.cluster.expires_at_iso
+
+
+LAUNCHING = ("dev-ec2", "dev-eks", "dev-eks-shared")  # ec2 and ecs share GpuAutoScalingGroup
+
+
+def test_two_ups_an_hour_apart_keep_every_launch_template():
+    """`ttlHours` moves `expires-at` every hour (and `trainstack run` sets `expiresAt`). A launch template that
+    carried it in its tag specifications would get a new version at every `up`, and an EKS node group
+    following it would replace its nodes (the running GPU job's and the system node's)."""
+    import datetime as dt
+
+    from tests.helpers import ROOT
+    from trainstack.plan.planner import load_raw_config, plan
+
+    soon = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0) + dt.timedelta(hours=5)
+
+    platforms: dict[str, dict] = {}
+
+    def up(stack: str, expires: dt.datetime):
+        raw = {**load_raw_config(stack, ROOT)[1], "trainstack:expiresAt": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        return plan(stack, ROOT, raw=raw, _platform_cache=platforms).run
+
+    def templates(run) -> dict[str, dict]:
+        # The template's own `tags` are retagged in place (no version): everything else makes a version.
+        return {
+            r.name: {k: v for k, v in r.inputs.items() if k not in ("tags", "tagsAll")}
+            for r in run.of_type("aws:ec2/launchTemplate:LaunchTemplate")
+        }
+
+    for stack in LAUNCHING:
+        first, second = up(stack, soon), up(stack, soon + dt.timedelta(hours=1))
+        assert templates(first), stack
+        assert templates(first) == templates(second), f"{stack}: a launch template changes between two `up`s"
+        # ... while the expiry did move (else this proves nothing), and stays on what does not roll.
+        expiry = {
+            t.type: tags_of(t)[T.EXPIRES_AT]
+            for run in (first, second)
+            for t in run.resources
+            if t.type in ("aws:eks/nodeGroup:NodeGroup", "aws:autoscaling/group:Group")
+        }
+        assert expiry, stack
+        for kind in expiry:
+            values = {tags_of(r)[T.EXPIRES_AT] for run in (first, second) for r in run.of_type(kind)}
+            assert len(values) == 2, (stack, kind, values)

@@ -1,7 +1,7 @@
 """The CrossGuard pack: clean on every example stack, each rule fires on a broken graph, valid layout.
 
-Every check runs the rules through pulumi-policy's own analyzer (policies/offline.py), the way
-`pulumi preview --policy-pack policies` runs them.
+Every check runs the rules through pulumi-policy's own analyzer (trainstack/policies/offline.py), the way
+`pulumi preview --policy-pack trainstack/policies` runs them.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def assert_fires(records, rule: str, resource: str, *fragments: str, level: str 
 # Every example stack is clean
 
 
-@pytest.mark.parametrize("stack", ["platform", "dev-ecs", "dev-ec2", "dev-sagemaker"])
+@pytest.mark.parametrize("stack", STACKS)
 def test_every_example_stack_passes_every_rule(example_plans, stack):
     report = example_plans[stack].policy
     assert report is not None and report.violations == []
@@ -98,10 +98,20 @@ def test_the_rules_that_matter_for_each_stack_kind_actually_ran(example_plans):
     assert skipped == {"platform-stateful-protected"}  # the exported job request was checked
 
 
+# Rules a user can have a good reason to break: a type the catalog lacks, a job that calls the Kubernetes
+# API, an image that needs root, control plane logs configured off (trainstack:eks.controlPlaneLogs).
+ADVISORY_RULES = {
+    "gpu-type-in-catalog",
+    "k8s-job-no-service-account-token",
+    "k8s-job-non-root",
+    "eks-control-plane-logs",
+}
+
+
 def test_enforcement_levels_are_chosen_per_rule():
     levels = rules.levels()
-    assert levels["gpu-type-in-catalog"] == "advisory"
-    assert all(level == "mandatory" for rule, level in levels.items() if rule != "gpu-type-in-catalog")
+    assert {rule for rule, level in levels.items() if level == "advisory"} == ADVISORY_RULES
+    assert all(level == "mandatory" for rule, level in levels.items() if rule not in ADVISORY_RULES)
     assert len(levels) == len(rules.POLICIES)  # names are unique
 
 
@@ -361,6 +371,16 @@ def test_cluster_holds_no_data(example_plans):
     assert_fires(records, "cluster-holds-no-data", bucket.name, "platform stack")
 
 
+def test_a_queue_in_a_cluster_stack_is_refused(example_plans):
+    """The teardown dead-letter queue is the platform's: a cluster's would vanish with the failures it holds."""
+    records = records_of(example_plans, "dev-eks")
+    queue = copy.deepcopy(pick(records_of(example_plans, "platform"), "aws:sqs/queue:Queue", "dlq"))
+    queue.urn = queue.urn.replace("platform::", "dev-eks::")
+    queue.inputs["tags"] = queue.state["tagsAll"] = pick(records, "aws:iam/role:Role", "teardown").inputs["tags"]
+    records.append(queue)
+    assert_fires(records, "cluster-holds-no-data", queue.name, "platform stack")
+
+
 def test_cluster_has_teardown(example_plans):
     records = records_of(example_plans, "dev-ec2")
     schedule = pick(records, "aws:scheduler/schedule:Schedule")
@@ -432,6 +452,86 @@ def test_service_trust_source_account(example_plans):
     assert_fires(records, "service-trust-source-account", role.name, "pods.eks.amazonaws.com")
 
 
+def test_k8s_job_pod_security(example_plans):
+    records = records_of(example_plans, "dev-eks")
+    job = pick(records, rules.K8S_JOB)
+    container = lambda p: p["spec"]["template"]["spec"]["containers"][0]  # noqa: E731
+    edit(job, lambda p: container(p)["securityContext"].update(allowPrivilegeEscalation=True))
+    assert_fires(records, "k8s-job-pod-security", job.name, "allows privilege escalation")
+    edit(job, lambda p: container(p).pop("securityContext"))
+    edit(job, lambda p: p["spec"]["template"]["spec"]["securityContext"].pop("seccompProfile"))
+    assert_fires(records, "k8s-job-pod-security", job.name, "capabilities.drop lacks ALL", "seccomp")
+
+
+def test_k8s_job_memory_limit(example_plans):
+    records = records_of(example_plans, "dev-eks")
+    job = pick(records, rules.K8S_JOB)
+    edit(job, lambda p: p["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"].pop("memory"))
+    assert_fires(records, "k8s-job-memory-limit", job.name, "memory limit None")
+    edit(job, lambda p: p["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"].update(memory="999Gi"))
+    assert_fires(records, "k8s-job-memory-limit", job.name, "'999Gi'")
+
+
+def test_k8s_job_no_service_account_token(example_plans):
+    records = records_of(example_plans, "dev-eks-shared")
+    job = edit(
+        pick(records, rules.K8S_JOB), lambda p: p["spec"]["template"]["spec"].pop("automountServiceAccountToken")
+    )
+    assert_fires(records, "k8s-job-no-service-account-token", job.name, "token", level="advisory")
+
+
+def test_k8s_job_non_root(example_plans):
+    records = records_of(example_plans, "dev-eks")
+    job = edit(
+        pick(records, rules.K8S_JOB), lambda p: p["spec"]["template"]["spec"]["securityContext"].pop("runAsNonRoot")
+    )
+    report = assert_fires(records, "k8s-job-non-root", job.name, "root", level="advisory")
+    assert report.ok
+
+
+def test_k8s_namespace_pod_security(example_plans):
+    records = records_of(example_plans, "dev-eks")
+    ns = edit(pick(records, rules.K8S_NAMESPACE), lambda p: p["metadata"]["labels"].pop(rules.PSA_ENFORCE))
+    assert_fires(records, "k8s-namespace-pod-security", ns.name, "privileged")
+
+
+def test_k8s_namespace_default_deny(example_plans):
+    records = records_of(example_plans, "dev-eks-shared")
+    policies = [r for r in records if r.type == rules.K8S_NETWORK_POLICY]
+    allow = next(p for p in policies if p.inputs["spec"].get("ingress"))
+    edit(allow, lambda p: p["spec"]["ingress"].append({"from": [{"namespaceSelector": {}}]}))
+    assert_fires(records, "k8s-namespace-default-deny", allow.name, "every pod of the cluster")
+    for p in policies:
+        records.remove(p)
+    assert_fires(
+        records, "k8s-namespace-default-deny", "eks-training-namespace", "ts-dev-eks-shared has no default-deny"
+    )
+
+
+def test_eks_vpc_cni_network_policy(example_plans):
+    records = records_of(example_plans, "platform-eks")
+    cni = next(r for r in records if r.type == "aws:eks/addon:Addon" and r.inputs["addonName"] == "vpc-cni")
+    edit(cni, lambda p: p.pop("configurationValues"))
+    assert_fires(records, "eks-vpc-cni-network-policy", cni.name, "NetworkPolicies")
+
+
+def test_eks_control_plane_hardened(example_plans):
+    records = records_of(example_plans, "dev-eks")
+    cluster = edit(pick(records, "aws:eks/cluster:Cluster"), lambda p: p.pop("encryptionConfig"))
+    assert_fires(records, "eks-control-plane-hardened", cluster.name, "secrets")
+    records = records_of(example_plans, "dev-eks")
+    cluster = edit(
+        pick(records, "aws:eks/cluster:Cluster"), lambda p: p["vpcConfig"].update(endpointPrivateAccess=False)
+    )
+    assert_fires(records, "eks-control-plane-hardened", cluster.name, "private endpoint")
+
+
+def test_eks_control_plane_logs(example_plans):
+    records = records_of(example_plans, "platform-eks")
+    cluster = edit(pick(records, "aws:eks/cluster:Cluster"), lambda p: p.update(enabledClusterLogTypes=["api"]))
+    assert_fires(records, "eks-control-plane-logs", cluster.name, "audit, authenticator", level="advisory")
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_example_role_trust_names_its_source_account(example_plans, stack):
     report = example_plans[stack].policy
@@ -462,6 +562,15 @@ RULE_TESTS = {
     "platform-stateful-protected": test_platform_stateful_protected,
     "s3-bucket-guards": test_s3_bucket_guards,
     "service-trust-source-account": test_service_trust_source_account,
+    "k8s-job-pod-security": test_k8s_job_pod_security,
+    "k8s-job-memory-limit": test_k8s_job_memory_limit,
+    "k8s-job-no-service-account-token": test_k8s_job_no_service_account_token,
+    "k8s-job-non-root": test_k8s_job_non_root,
+    "k8s-namespace-pod-security": test_k8s_namespace_pod_security,
+    "k8s-namespace-default-deny": test_k8s_namespace_default_deny,
+    "eks-vpc-cni-network-policy": test_eks_vpc_cni_network_policy,
+    "eks-control-plane-hardened": test_eks_control_plane_hardened,
+    "eks-control-plane-logs": test_eks_control_plane_logs,
 }
 
 
@@ -529,7 +638,7 @@ def user_program(tmp_path):
 def test_plan_prints_a_clean_policy_summary():
     out = runner.invoke(app, ["plan", "dev-ecs"], env={"COLUMNS": "200"})
     assert out.exit_code == 0, out.output
-    assert "Policy (pack trainstack, 22 rules: 21 mandatory, 1 advisory)" in out.output
+    assert "Policy (pack trainstack, 31 rules: 27 mandatory, 4 advisory)" in out.output
     assert "no violations" in out.output and "plan ok" in out.output
     doc = json.loads(runner.invoke(app, ["plan", "dev-ecs", "--json"]).output)
     assert doc["policy"]["ok"] is True and doc["policy"]["violations"] == []
@@ -569,7 +678,7 @@ def test_pulumi_policy_yaml_is_a_python_pack_on_the_project_virtualenv():
 
 
 def test_main_builds_the_policy_pack_with_every_rule(monkeypatch, capsysbinary):
-    """Run `policies/__main__.py` the way the CLI does (runpy on the directory) with the gRPC server faked."""
+    """Run `trainstack/policies/__main__.py` the way the CLI does (runpy on the directory) with the gRPC server faked."""
     import pulumi_policy.policy as pp
 
     served = {}
@@ -615,8 +724,8 @@ def test_main_builds_the_policy_pack_with_every_rule(monkeypatch, capsysbinary):
 
 
 def test_guard_the_private_pulumi_policy_api_the_offline_run_relies_on():
-    """policies/offline.py drives pulumi-policy's private `_PolicyAnalyzerServicer`. If this fails after an
-    upgrade, re-read pulumi_policy/policy.py, update policies/offline.py, then this test and the pin."""
+    """trainstack/policies/offline.py drives pulumi-policy's private `_PolicyAnalyzerServicer`. If this fails after an
+    upgrade, re-read pulumi_policy/policy.py, update trainstack/policies/offline.py, then this test and the pin."""
     from pulumi.runtime.proto import analyzer_pb2
     from pulumi_policy.policy import PolicyPack, _PolicyAnalyzerServicer
 

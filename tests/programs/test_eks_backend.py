@@ -99,7 +99,8 @@ def test_job_is_pinned_to_p3_with_gpu_limits_and_uses_the_pod_identity(dedicated
     job = k8s_object(dedicated, "Job")
     spec = job.inputs["spec"]["template"]["spec"]
     assert spec["nodeSelector"][E.LABEL_FAMILY] == "p3"
-    assert spec["containers"][0]["resources"]["limits"] == {"nvidia.com/gpu": "1"}
+    resources = spec["containers"][0]["resources"]
+    assert resources["limits"] == {"nvidia.com/gpu": "1", "memory": resources["requests"]["memory"]}
     assert job.inputs["spec"]["completions"] == 2 and job.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"]
     # The example ships examples/cifar10 as its code: the container fetches it first.
     env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
@@ -141,7 +142,9 @@ def test_autoscaler_runs_on_the_system_node_with_a_scoped_pod_identity(dedicated
 def test_teardown_scales_every_group_to_zero_with_a_botocore_valid_request(dedicated):
     shape = get_session().get_service_model("eks").operation_model("UpdateNodegroupConfig").input_shape
     groups = {g.state["nodeGroupName"]: g for g in dedicated.of_type("aws:eks/nodeGroup:NodeGroup")}
-    schedules = dedicated.of_type("aws:scheduler/schedule:Schedule")
+    schedules = [
+        s for s in dedicated.of_type("aws:scheduler/schedule:Schedule") if ":eks:" in s.inputs["target"]["arn"]
+    ]
     called = {}
     for s in schedules:
         target = s.inputs["target"]
@@ -161,14 +164,92 @@ def test_teardown_scales_every_group_to_zero_with_a_botocore_valid_request(dedic
         tainted = all(r.get("taints") for _, r in calls)
         assert tainted == ("system" not in name)
     doc = policy_of(dedicated.one("aws:iam/rolePolicy:RolePolicy", "teardown"))
-    assert statements(doc) == [
-        {
-            "Sid": "ScaleTheseNodeGroupsToZero",
-            "Effect": "Allow",
-            "Action": "eks:UpdateNodegroupConfig",
-            "Resource": sorted(g.state["arn"] for g in groups.values()),
-        }
+    queues = {s.inputs["target"]["deadLetterConfig"]["arn"] for s in schedules}
+    assert len(queues) == 1  # every schedule's failures go to the platform's one queue
+    by_sid = {st["Sid"]: st for st in statements(doc)}
+    assert by_sid["ScaleTheseNodeGroupsToZero"] == {
+        "Sid": "ScaleTheseNodeGroupsToZero",
+        "Effect": "Allow",
+        "Action": "eks:UpdateNodegroupConfig",
+        "Resource": sorted(g.state["arn"] for g in groups.values()),
+    }
+    assert by_sid["SendFailedCallsToDeadLetterQueue"] == {
+        "Sid": "SendFailedCallsToDeadLetterQueue",
+        "Effect": "Allow",
+        "Action": "sqs:SendMessage",
+        "Resource": queues.pop(),
+    }
+
+
+def gpu_asg(run) -> str:
+    group = run.one("aws:eks/nodeGroup:NodeGroup", "gpu-")
+    return group.state["resources"][0]["autoscalingGroups"][0]["name"]
+
+
+def test_at_expiry_the_gpu_groups_are_taken_from_cluster_autoscaler_until_the_next_up(dedicated):
+    """Cluster Autoscaler keeps templates of a group from its last running node (node-info cache, 10 years by
+    default) or DescribeNodegroup (6 min cache), so the expiry taint alone may not stop it re-growing a group
+    for the Job's re-created pods. The teardown deletes the group's `k8s.io/cluster-autoscaler/<cluster>` tag:
+    the autoscaler's role may then no longer resize it (decided by the IAM engine, tests/iam) and it drops the
+    group at its next refresh. The tag is a Pulumi resource, so the next `up` restores it."""
+    from tests.iam.engine import ALLOWED, IMPLICIT_DENY, Request, evaluate
+
+    cluster = dedicated.one("aws:eks/cluster:Cluster").state["name"]
+    key, asg = f"k8s.io/cluster-autoscaler/{cluster}", gpu_asg(dedicated)
+    owner = [t for t in dedicated.of_type("aws:autoscaling/tag:Tag") if t.inputs["tag"]["key"] == key]
+    assert [(t.inputs["autoscalingGroupName"], t.inputs["tag"]["value"]) for t in owner] == [(asg, "owned")]
+
+    releases = [
+        s for s in dedicated.of_type("aws:scheduler/schedule:Schedule") if ":autoscaling:" in s.inputs["target"]["arn"]
     ]
+    assert len({s.inputs["scheduleExpression"] for s in releases}) == 2  # at expiry, and with the backstop
+    shape = get_session().get_service_model("autoscaling").operation_model("DeleteTags").input_shape
+    for s in releases:
+        target = s.inputs["target"]
+        assert target["arn"] == "arn:aws:scheduler:::aws-sdk:autoscaling:deleteTags"
+        assert universal_target_problem(target["arn"], target["input"]) == ""
+        request = json.loads(target["input"])
+        assert ParamValidator().validate(request, shape).generate_report() == ""
+        assert request == {"Tags": [{"ResourceId": asg, "ResourceType": "auto-scaling-group", "Key": key}]}
+
+    arn = f"arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:0f1e2d3c-aaaa-bbbb-cccc-000000000001:autoScalingGroupName/{asg}"
+    other = arn.replace(asg, "someone-elses-group")
+    role = "arn:aws:iam::123456789012:role/teardown"
+    teardown = policy_of(dedicated.one("aws:iam/rolePolicy:RolePolicy", "teardown"))
+    autoscaler = policy_of(dedicated.one("aws:iam/rolePolicy:RolePolicy", "autoscaler"))
+    ca = "arn:aws:iam::123456789012:role/autoscaler"
+    decided = evaluate(
+        [
+            Request(
+                "teardown deletes the owner tag",
+                role,
+                "autoscaling:DeleteTags",
+                arn,
+                {"aws:TagKeys": [key]},
+                (teardown,),
+            ),
+            Request(
+                "nor any other tag", role, "autoscaling:DeleteTags", arn, {"aws:TagKeys": [key, "Name"]}, (teardown,)
+            ),
+            Request("nor another group's", role, "autoscaling:DeleteTags", other, {"aws:TagKeys": [key]}, (teardown,)),
+            Request(
+                "the autoscaler resizes an owned group",
+                ca,
+                "autoscaling:SetDesiredCapacity",
+                arn,
+                {f"aws:ResourceTag/{key}": "owned"},
+                (autoscaler,),
+            ),
+            Request("but not once the tag is gone", ca, "autoscaling:SetDesiredCapacity", arn, {}, (autoscaler,)),
+        ]
+    )
+    assert decided == {
+        "teardown deletes the owner tag": ALLOWED,
+        "nor any other tag": IMPLICIT_DENY,
+        "nor another group's": IMPLICIT_DENY,
+        "the autoscaler resizes an owned group": ALLOWED,
+        "but not once the tag is gone": IMPLICIT_DENY,
+    }
 
 
 def test_outputs_name_the_cluster_job_and_how_to_follow_it(dedicated):
@@ -198,8 +279,9 @@ def test_shared_mode_adds_only_node_groups_and_the_job_to_the_platforms_cluster(
     assert platform.one("aws:eks/cluster:Cluster") and [r for r in platform.resources if r.type.endswith(":DaemonSet")]
     # Teardown never touches the shared system group.
     names = {
-        json.loads(s.inputs["target"]["input"])["NodegroupName"]
+        json.loads(s.inputs["target"]["input"]).get("NodegroupName")
         for s in shared.of_type("aws:scheduler/schedule:Schedule")
+        if ":eks:" in s.inputs["target"]["arn"]
     }
     assert names == {g.state["nodeGroupName"] for g in groups}
 
@@ -334,3 +416,88 @@ def test_eks_component_args_are_checked_before_any_resource():
         EksTrainingClusterArgs(**base, nodes=2, command=("python",))
     with pytest.raises(ValueError, match="instance_types m5.large: not in trainstack's GPU instance catalog"):
         EksTrainingClusterArgs(**{**base, "instance_types": ("m5.large",)})
+
+
+@pytest.mark.parametrize("stack", ["dev-eks", "platform-eks"])
+def test_control_plane_encrypts_secrets_with_the_platform_key_and_logs_audit_to_its_own_group(example_plans, stack):
+    """Secrets envelope-encrypted with the platform's (protected, rotating) key, not a key per run that would
+    sit in pending deletion after each destroy; audit and authenticator logs into a log group the stack
+    creates first under EKS's own name for it, with the stack's retention and key."""
+    run = example_plans[stack].run
+    cfg = example_plans[stack].config
+    cluster = run.one("aws:eks/cluster:Cluster")
+    name = cluster.inputs["name"]
+    assert name == E.cluster_name(cfg.stack, cfg.owner) and name.startswith("trainstack-")
+    platform = run if stack == "platform-eks" else example_plans["platform"].run
+    key = platform.one("aws:kms/key:Key").state["arn"]
+    assert cluster.inputs["encryptionConfig"] == {"provider": {"keyArn": key}, "resources": ["secrets"]}
+    assert cluster.inputs["enabledClusterLogTypes"] == ["audit", "authenticator"]
+    assert cluster.inputs["vpcConfig"]["endpointPrivateAccess"] is True  # nodes reach the API inside the VPC
+    logs = run.one("aws:cloudwatch/logGroup:LogGroup", "control-plane" if stack == "dev-eks" else "eks-logs")
+    assert logs.inputs["name"] == f"/aws/eks/{name}/cluster" and logs.inputs["kmsKeyId"] == key
+    assert logs.inputs["retentionInDays"] == (14 if stack == "dev-eks" else 30)
+    assert logs.urn in cluster.dependencies  # before the cluster, or EKS creates it (no retention, no key)
+    role = policy_of(run.one("aws:iam/rolePolicy:RolePolicy", "cluster-key-policy"))
+    use, deny = statements(role)
+    assert use["Resource"] == key and "kms:Decrypt" in use["Action"]
+    assert deny == {"Sid": "NeverCreateTheLogGroup", "Effect": "Deny", "Action": "logs:CreateLogGroup", "Resource": "*"}
+
+
+@pytest.mark.parametrize("stack", ["dev-eks", "platform-eks"])
+def test_the_vpc_cni_enforces_network_policies(example_plans, stack):
+    cni = next(a for a in example_plans[stack].run.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "vpc-cni")
+    assert json.loads(cni.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+
+
+@pytest.mark.parametrize("stack", ["dev-eks", "dev-eks-shared"])
+def test_each_run_namespace_is_isolated_before_its_job_starts(example_plans, stack):
+    run = example_plans[stack].run
+    job = k8s_object(run, "Job")
+    ns = job.inputs["metadata"]["namespace"]
+    policies = [r for r in run.resources if r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy"]
+    assert {p.inputs["metadata"]["namespace"] for p in policies} == {ns}
+    assert any(p.inputs["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]} for p in policies)
+    assert {p.urn for p in policies} <= set(job.dependencies)
+    namespace = k8s_object(run, "Namespace")
+    assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_ci_roles_administer_the_cluster_and_lose_access_only_after_its_objects_are_gone(dedicated):
+    """Without access entries only the cluster's creator could refresh or destroy it (the reaper would get 401).
+    The Kubernetes provider waits for the policy associations, so a destroy removes them last."""
+    entries = {e.inputs["principalArn"]: e for e in dedicated.of_type("aws:eks/accessEntry:AccessEntry")}
+    assert set(entries) == {
+        f"arn:aws:iam::123456789012:role/{r}"
+        for r in ("trainstack-ci-train", "trainstack-ci-reaper", "trainstack-ci-pr-cleanup", "trainstack-ci-preview")
+    }
+    assert {e.inputs["type"] for e in entries.values()} == {"STANDARD"}
+    policies = {
+        a.inputs["principalArn"]: a
+        for a in dedicated.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    }
+    assert set(policies) == set(entries)
+    prefix = "arn:aws:eks::aws:cluster-access-policy/"
+    for arn, a in policies.items():
+        expected = "AmazonEKSAdminViewPolicy" if arn.endswith("preview") else "AmazonEKSClusterAdminPolicy"
+        assert a.inputs["policyArn"] == prefix + expected and a.inputs["accessScope"] == {"type": "cluster"}
+    provider = dedicated.one("pulumi:providers:kubernetes")
+    assert {a.urn for a in policies.values()} <= set(provider.dependencies)
+
+
+def test_shared_cluster_grants_its_developers_and_refuses_an_unknown_role(run_stack, monkeypatch):
+    from tests.helpers import PLATFORM_CONFIG
+    from trainstack.plan import offline
+    from trainstack.plan.offline import run_offline
+    from trainstack.programs.program import main
+
+    monkeypatch.setitem(offline.ROLES, "ml-developers", "/teams/")
+    config = {**PLATFORM_CONFIG, "trainstack:eks": {"sharedCluster": True, "developerRoles": ["ml-developers"]}}
+    run = run_offline(main, config=config, stack="platform-x")
+    grants = {
+        a.inputs["principalArn"]: a.inputs["policyArn"].rsplit("/", 1)[1]
+        for a in run.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+    }
+    assert grants["arn:aws:iam::123456789012:role/teams/ml-developers"] == "AmazonEKSClusterAdminPolicy"  # its path
+    bad = {**config, "trainstack:eks": {"sharedCluster": True, "developerRoles": ["no-such-team"]}}
+    with pytest.raises(Exception, match=r"trainstack:eks.developerRoles = \['no-such-team'\]: role `no-such-team`"):
+        run_offline(main, config=bad, stack="platform-y")

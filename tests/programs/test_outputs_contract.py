@@ -13,6 +13,7 @@ from tests.helpers import ROOT, cluster_config, stack_outputs
 from trainstack import backends
 from trainstack.backends.ecs import EcsOutputs
 from trainstack.backends.eks import EksOutputs
+from trainstack.backends.outputs import camel
 
 CLUSTER_STACKS = ("dev-ec2", "dev-ecs", "dev-eks", "dev-eks-shared", "dev-sagemaker")
 
@@ -23,9 +24,12 @@ def test_each_programs_outputs_are_exactly_what_its_declaration_reads(example_pl
     common, own = backends.read_outputs(outputs)
     declared = backends.get(common.backend)
     assert isinstance(own, declared.outputs) and common.backend == example_plans[stack].config.cluster.backend
-    # Nothing exported that no reader knows of, nothing declared that the program forgets (codeUri: a workdir).
-    assert set(outputs) == set(backends.ClusterOutputs.output_names()) | set(declared.outputs.output_names())
-    assert own.as_outputs() == {k: outputs[k] for k in declared.outputs.output_names()}
+    # Nothing exported that no reader knows of, nothing required that the program forgets (an optional output,
+    # such as eks's idle stop, only where the stack has it).
+    known = set(backends.ClusterOutputs.output_names()) | set(declared.outputs.output_names())
+    required = {camel(f) for cls in (backends.ClusterOutputs, declared.outputs) for f in cls.required()}
+    assert required <= set(outputs) <= known
+    assert own.as_outputs() == {k: outputs[k] for k in declared.outputs.output_names() if k in outputs}
 
 
 def test_a_renamed_output_in_a_program_fails_the_stacks_evaluation(run_stack, tmp_path, monkeypatch):

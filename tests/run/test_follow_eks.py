@@ -98,6 +98,33 @@ def test_a_failed_condition_reports_its_reason(kube):
     assert state.phase == FAILED and "PodFailurePolicy" in state.reason and "exit code 1" in state.reason
 
 
+def test_an_oom_killed_container_is_named_as_such(kube):
+    """The Job's memory limit equals its request: a runaway job's container is OOMKilled (exit 137), which the
+    Job's Failed condition does not say."""
+    fake, outputs = kube
+    fake.job["status"] = {
+        "failed": 1,
+        "conditions": [
+            {
+                "type": "Failed",
+                "status": "True",
+                "reason": "PodFailurePolicy",
+                "message": "Container training for pod ts-dev-eks/train-1-def failed with exit code 137 matching "
+                "FailJob rule at index 2",
+            }
+        ],
+    }
+    oom = pod("train-1-def", "Failed", index="1")
+    oom["spec"] = {"containers": [{"name": "training", "resources": {"limits": {"memory": "48Gi"}}}]}
+    oom["status"]["containerStatuses"] = [
+        {"name": "training", "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}
+    ]
+    fake.pods = [pod("train-0-abc", "Failed"), oom]
+    state = EksFollower(outputs, _session()).poll()
+    assert state.phase == FAILED and "exit code 137" in state.reason
+    assert "pod train-1-def container training was OOMKilled" in state.reason and "(48Gi)" in state.reason
+
+
 def test_stalled_pods_report_the_scheduler_and_the_node_group(kube):
     fake, outputs = kube
     fake.job["status"] = {"active": 1}

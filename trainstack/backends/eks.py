@@ -32,6 +32,10 @@ class EksOutputs(StackOutputs):
     kubeconfig: str  # JSON kubeconfig (a secret output); the follower falls back to DescribeCluster without it
     update_kubeconfig_command: str
     logs_command: str  # the kubectl call that follows the Job's logs
+    # eks.idleStopMinutes (dedicated mode): the alarm whose ALARM state deletes the cluster, and what it runs.
+    idle_stop_minutes: int | None = None
+    idle_stop_alarm_name: str | None = None
+    idle_stop_state_machine_arn: str | None = None
 
 
 BACKEND = Backend(
@@ -40,7 +44,9 @@ BACKEND = Backend(
     capabilities=Capabilities(
         multi_node=True,
         spot=SpotMode.ALL_OR_NOTHING,  # a managed node group is SPOT or ON_DEMAND
-        elastic_restart=False,
+        # An evicted pod is re-created in its index and rejoins the elastic c10d rendezvous; the run resumes
+        # from its checkpoint (eks_request.torchrun_args, pod_failure_rules, eks_launcher).
+        elastic_restart=True,
         placement_group=True,
         ami=AmiSource.NODE_GROUP,
         command=CommandRule.DISTRIBUTED,
@@ -51,7 +57,7 @@ BACKEND = Backend(
     job_resources=("kubernetes:batch/v1:Job",),
     started_by=None,  # the Job is created by `up`; Cluster Autoscaler reacts to its pending pods
     outputs=EksOutputs,
-    idle=IdleCost.CONTROL_PLANE,  # dedicated: a control plane and a system node until `destroy`
+    idle=IdleCost.CONTROL_PLANE,  # dedicated: a control plane and a system node until `destroy` or the idle stop
     idle_note=(  # eks.mode: shared
         "Idle: the GPU node groups sit at zero; the shared control plane is billed to the platform "
         "stack, not to this one."

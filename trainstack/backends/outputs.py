@@ -96,6 +96,19 @@ class StackOutputs:
         }
 
     @classmethod
+    def to_optional_outputs(cls, **values: object) -> dict[str, object]:
+        """Some optional fields (default None) on the program side: what a program exports after the rest (the
+        eks idle stop, registered once the teardown schedules exist). Raises TypeError on any other name."""
+        optional = {f.name for f in dataclasses.fields(cls) if f.default is None}
+        wrong = sorted(set(values) - optional)
+        if wrong:
+            raise TypeError(
+                f"{cls.__name__}.to_optional_outputs: {', '.join(wrong)} not optional output fields "
+                f"(optional: {', '.join(sorted(optional))})"
+            )
+        return {camel(name): value for name, value in values.items() if value is not None}
+
+    @classmethod
     def from_outputs(cls: type[O], outputs: Mapping[str, Any]) -> O:
         """The reader side: a stack's outputs (plain values; other outputs are ignored) -> the typed record.
 
@@ -179,6 +192,12 @@ class PlatformOutputs(StackOutputs):
     protected: bool  # the lake's buckets and key are protected from `pulumi destroy`
     # `trainstack:eks: {sharedCluster: true}`: clusterName, endpoint, caData, clusterSecurityGroupId, version.
     eks: Mapping[str, str] | None = None
+    # Where cluster stacks' failed teardown calls go (components/teardown_alerts.py); absent on a platform
+    # deployed before them, whose clusters' schedules then keep the default group and no dead-letter queue.
+    teardown_schedule_group: str | None = None  # the EventBridge Scheduler group of every cluster's schedules
+    teardown_dead_letter_queue_arn: str | None = None  # SQS: failed schedule (and idle-stop) invocations
+    teardown_dead_letter_queue_url: str | None = None
+    alerts_topic_arn: str | None = None  # SNS: the teardown-failure and idle-stop alarms notify it; subscribe to it
 
     @classmethod
     def _whose(cls, outputs: Mapping[str, Any]) -> str:

@@ -98,6 +98,24 @@ ACTIONS: dict[str, tuple[tuple[tuple[str, ...], str], ...]] = {
         (("eks:CreatePodIdentityAssociation", "eks:DeletePodIdentityAssociation"), SELF),
     ),
     "aws:eks/accessEntry:AccessEntry": ((("eks:CreateAccessEntry", "eks:DeleteAccessEntry"), SELF),),
+    # The eks idle stop (components/idle_stop.py).
+    "aws:sfn/stateMachine:StateMachine": (
+        (("states:CreateStateMachine", "states:DeleteStateMachine", "states:DescribeStateMachine"), SELF),
+        (("states:TagResource",), SELF),
+    ),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": (
+        (("cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource"), SELF),
+        (("cloudwatch:DescribeAlarms",), ANY),
+    ),
+    "aws:cloudwatch/eventRule:EventRule": (
+        (("events:PutRule", "events:DeleteRule", "events:DescribeRule", "events:TagResource"), SELF),
+    ),
+    "aws:cloudwatch/eventTarget:EventTarget": (
+        (("events:PutTargets", "events:RemoveTargets", "events:ListTargetsByRule"), ANY),
+    ),
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": (
+        (("eks:AssociateAccessPolicy", "eks:DisassociateAccessPolicy", "eks:ListAssociatedAccessPolicies"), ANY),
+    ),
     # Checked with the bucket policy below (the code bundle's PutObject).
     "aws:s3/bucketObject:BucketObject": (),
 }

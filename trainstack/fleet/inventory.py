@@ -21,7 +21,7 @@ from typing import Any
 
 from trainstack.errors import UserError
 from trainstack.fleet.runs import RunSummary, read_runs
-from trainstack.model import catalog, tags
+from trainstack.model import catalog, idle_stop, tags
 from trainstack.model.cost import Interval, elapsed_cost, hourly_rate_now
 
 # AWS filter value lists take at most 200 values.
@@ -52,6 +52,10 @@ class Cluster:
     last_update: dt.datetime | None = None
     update_in_progress: bool | None = None
     run: RunSummary | None = None  # a kept stack's latest job, from its run.json in the lake (fleet/runs.py)
+    # Idle: no GPU instance running (and no SageMaker job in progress) since then, as AWS reports it (instance
+    # lifetimes, training job end times); None while busy or when AWS says nothing either way.
+    idle_since: dt.datetime | None = None
+    idle_stop: IdleStopState | None = None  # eks dedicated clusters with eks.idleStopMinutes
 
     def expired(self, now: dt.datetime, grace: dt.timedelta = dt.timedelta(0)) -> bool:
         return self.expires_at is not None and self.expires_at < now - grace
@@ -74,8 +78,23 @@ class Cluster:
             "lastUpdate": _iso(self.last_update),
             "updateInProgress": self.update_in_progress,
             "run": self.run.to_json() if self.run else None,
+            "idleSince": _iso(self.idle_since),
+            "idleMinutes": int((now - self.idle_since).total_seconds() // 60) if self.idle_since else None,
+            "idleStop": self.idle_stop.to_json() if self.idle_stop else None,
             "arns": sorted(self.arns),
         }
+
+
+@dataclass(frozen=True)
+class IdleStopState:
+    """An eks cluster's idle stop, from its Step Functions state machine (and the alarm that starts it)."""
+
+    state: str  # armed | stopping | stopped | failed
+    minutes: int | None = None  # idle minutes before the stop (the alarm's periods)
+    at: dt.datetime | None = None  # when the last stop started (stopping, failed) or ended (stopped)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": self.state, "afterMinutes": self.minutes, "at": _iso(self.at)}
 
 
 @dataclass(frozen=True)
@@ -97,6 +116,8 @@ class AwsClients:
     autoscaling: Any
     sagemaker: Any
     s3: Any = None  # kept stacks' run.json (None: runs not read)
+    cloudwatch: Any = None  # the idle-stop alarm of eks clusters (None: not asked)
+    stepfunctions: Any = None  # the idle stop's executions
 
     @classmethod
     def for_region(cls, region: str | None) -> AwsClients:
@@ -109,7 +130,15 @@ class AwsClients:
         region = resolve_region(region)
         cfg = Config(retries={"mode": "standard", "max_attempts": 5})
         mk = lambda name: boto3.client(name, region_name=region, config=cfg)  # noqa: E731
-        return cls(mk("resourcegroupstaggingapi"), mk("ec2"), mk("autoscaling"), mk("sagemaker"), s3=mk("s3"))
+        return cls(
+            mk("resourcegroupstaggingapi"),
+            mk("ec2"),
+            mk("autoscaling"),
+            mk("sagemaker"),
+            s3=mk("s3"),
+            cloudwatch=mk("cloudwatch"),
+            stepfunctions=mk("stepfunctions"),
+        )
 
 
 def utcnow() -> dt.datetime:
@@ -301,17 +330,54 @@ def _instances(ec2, stacks: list[str]) -> dict[str, _Instance]:
     return found
 
 
-def _groups(autoscaling, stacks: list[str]) -> dict[str, list[dict]]:
+def _groups(autoscaling, stacks: list[str], node_groups: Mapping[str, str] | None = None) -> dict[str, list[dict]]:
+    """The stacks' Auto Scaling groups: tagged with the stack (ec2, ecs), or (eks) those of the managed node
+    groups in `node_groups` (node group name -> stack), which EKS tags `eks:nodegroup-name` and not with ours."""
     by_stack: dict[str, list[dict]] = {}
-    for chunk in _chunks(stacks):
-        pages = autoscaling.get_paginator("describe_auto_scaling_groups").paginate(
-            Filters=[{"Name": f"tag:{tags.STACK}", "Values": chunk}]
-        )
-        for page in pages:
-            for g in page.get("AutoScalingGroups", []):
-                t = {x["Key"]: x["Value"] for x in g.get("Tags", [])}
-                by_stack.setdefault(t.get(tags.STACK, ""), []).append(g)
+    for key, wanted in (
+        (f"tag:{tags.STACK}", {n: n for n in stacks}),
+        (f"tag:{_EKS_NODEGROUP_TAG}", node_groups or {}),
+    ):
+        for chunk in _chunks(sorted(wanted)):
+            pages = autoscaling.get_paginator("describe_auto_scaling_groups").paginate(
+                Filters=[{"Name": key, "Values": chunk}]
+            )
+            for page in pages:
+                for g in page.get("AutoScalingGroups", []):
+                    t = {x["Key"]: x["Value"] for x in g.get("Tags", [])}
+                    stack = wanted.get(t.get(key.removeprefix("tag:"), ""))
+                    if stack:
+                        by_stack.setdefault(stack, []).append(g)
     return by_stack
+
+
+_EKS_NODEGROUP_TAG = "eks:nodegroup-name"  # on every managed node group's Auto Scaling group
+_NODEGROUP_ARN_RE = re.compile(r"^arn:[^:]+:eks:[^:]+:\d+:nodegroup/[^/]+/(?P<name>[^/]+)/")
+
+
+def _node_groups(clusters: Mapping[str, Cluster], names: list[str]) -> dict[str, str]:
+    """Node group name -> stack, from the stacks' tagged EKS node group ARNs."""
+    found = {}
+    for name in names:
+        for arn in clusters[name].arns:
+            m = _NODEGROUP_ARN_RE.match(arn)
+            if m:
+                found[m.group("name")] = name
+    return found
+
+
+def _is_gpu(instance_type: str | None) -> bool:
+    """Whether an instance counts against idleness: a GPU type, or one the catalog does not know (busy rather
+    than wrongly idle). An eks system node is not."""
+    spec = catalog.lookup(instance_type) if instance_type else None
+    return spec is None or spec.has_gpu
+
+
+def _idle_since(gpu: list[_Instance], created: dt.datetime | None) -> dt.datetime | None:
+    """None while a GPU instance runs; else the end of the last one, or the creation if none ever ran."""
+    if any(i.running for i in gpu):
+        return None
+    return max((i.end for i in gpu if i.end), default=created)
 
 
 def _group_types(group: dict) -> list[str]:
@@ -365,7 +431,7 @@ def instance_costs(
     if not names:
         return
     described = _instances(aws.ec2, names)
-    groups = _groups(aws.autoscaling, names)
+    groups = _groups(aws.autoscaling, names, _node_groups(clusters, names))
     for name in names:
         c = clusters[name]
         instances = {i.id: i for i in described.values() if i.stack == name}
@@ -405,6 +471,9 @@ def instance_costs(
                 prices[key] = price
             intervals.append(Interval(inst.id, key, inst.start, None if inst.running else inst.end))
             c.created_at = _earliest(c.created_at, inst.start)
+        c.idle_since = _idle_since(
+            [i for i in instances.values() if _is_gpu(i.type or dearest)], _earliest(c.created_at, c.idle_since)
+        )
         cost = elapsed_cost(intervals, prices, now)
         c.cost_usd += cost.usd
         c.usd_per_hour += hourly_rate_now(intervals, prices, now)
@@ -416,8 +485,11 @@ def instance_costs(
 
 
 def sagemaker_costs(sagemaker, clusters: Mapping[str, Cluster], now: dt.datetime) -> None:
-    """SageMaker: billable seconds (managed spot savings already deducted) × instances × price."""
+    """SageMaker: billable seconds (managed spot savings already deducted) × instances × price; idle since the
+    last job ended."""
     for c in clusters.values():
+        ends: list[dt.datetime] = []
+        running = False
         for arn in c.arns:
             if ":training-job/" not in arn:
                 continue
@@ -430,6 +502,9 @@ def sagemaker_costs(sagemaker, clusters: Mapping[str, Cluster], now: dt.datetime
                 c.cost_notes.append(f"{itype}: no SageMaker price in the catalog, not counted")
                 continue
             in_progress = job.get("TrainingJobStatus") in ("InProgress", "Stopping")
+            running = running or in_progress
+            if job.get("TrainingEndTime") or job.get("LastModifiedTime"):
+                ends.append(job.get("TrainingEndTime") or job["LastModifiedTime"])
             seconds = job.get("BillableTimeInSeconds")
             if seconds is None and job.get("TrainingStartTime"):
                 # Still running: wall clock so far (spot savings are only known at the end).
@@ -440,6 +515,38 @@ def sagemaker_costs(sagemaker, clusters: Mapping[str, Cluster], now: dt.datetime
             if in_progress:
                 c.running += count
                 c.usd_per_hour += count * price
+        if c.backend == "sagemaker" and any(":training-job/" in a for a in c.arns):
+            c.idle_since = None if running else max(ends, default=c.created_at)
+
+
+_STATE_MACHINE_RE = re.compile(rf"^arn:[^:]+:states:[^:]+:\d+:stateMachine:{re.escape(idle_stop.STATE_MACHINE_PREFIX)}")
+_ALARM_RE = re.compile(rf"^arn:[^:]+:cloudwatch:[^:]+:\d+:alarm:(?P<name>{re.escape(idle_stop.ALARM_PREFIX)}.+)$")
+
+
+def idle_stops(aws: AwsClients, clusters: Mapping[str, Cluster]) -> None:
+    """eks clusters with an idle stop: its last execution (ListExecutions, newest first) and its threshold
+    (the alarm's evaluation periods). Armed: no execution yet, or the cluster was recreated after one."""
+    if aws.stepfunctions is None or aws.cloudwatch is None:
+        return
+    for c in clusters.values():
+        machine = next((a for a in c.arns if _STATE_MACHINE_RE.match(a)), None)
+        if machine is None:
+            continue
+        alarms = [m.group("name") for m in map(_ALARM_RE.match, c.arns) if m]
+        minutes = None
+        if alarms:
+            found = aws.cloudwatch.describe_alarms(AlarmNames=alarms[:1]).get("MetricAlarms", [])
+            if found:
+                minutes = int(found[0]["EvaluationPeriods"]) * idle_stop.PERIOD_SECONDS // 60
+        runs = aws.stepfunctions.list_executions(stateMachineArn=machine, maxResults=1).get("executions", [])
+        state, at = "armed", None
+        if runs:
+            run = runs[0]
+            state = {"RUNNING": "stopping", "SUCCEEDED": "stopped"}.get(run["status"], "failed")
+            at = run.get("stopDate") if state == "stopped" else run.get("startDate")
+            if state == "stopped" and any(":cluster/" in a and ":eks:" in a for a in c.arns):
+                state = "armed"  # `pulumi up` recreated the cluster since
+        c.idle_stop = IdleStopState(state, minutes, at)
 
 
 def list_clusters(
@@ -464,12 +571,13 @@ def list_clusters(
             join_runs(clusters, states, aws.s3)
         instance_costs(aws, clusters, now, spot_prices=spot_prices)
         sagemaker_costs(aws.sagemaker, clusters, now)
+        idle_stops(aws, clusters)
     except ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         fix = (
             "the identity needs tag:GetResources, ec2:DescribeInstances, autoscaling:DescribeAutoScalingGroups, "
-            "autoscaling:DescribeScalingActivities and sagemaker:DescribeTrainingJob "
-            "(ec2:DescribeSpotPriceHistory with --spot-prices)"
+            "autoscaling:DescribeScalingActivities, sagemaker:DescribeTrainingJob, cloudwatch:DescribeAlarms and "
+            "states:ListExecutions (ec2:DescribeSpotPriceHistory with --spot-prices)"
             if "AccessDenied" in code or code == "UnauthorizedOperation"
             else ""
         )
@@ -496,6 +604,24 @@ def _duration(delta: dt.timedelta) -> str:
     return f"{days}d{hours}h" if days else f"{hours}h{mins:02d}m" if hours else f"{mins}m"
 
 
+def idle_cell(c: Cluster, now: dt.datetime) -> str:
+    """The IDLE column: `-` while a GPU instance (or job) runs, how long it has been idle, and the idle stop."""
+    stop = c.idle_stop
+    if stop is not None and stop.state == "stopped":
+        return f"stopped {_duration(now - stop.at)} ago" if stop.at else "stopped"
+    if stop is not None and stop.state == "stopping":
+        return "stopping"
+    if c.idle_since is None:
+        return "-" if c.running else "?"
+    text = _duration(now - c.idle_since)
+    if stop is not None and stop.state == "failed":
+        return f"{text} [red](stop failed)[/]"
+    if stop is not None and stop.minutes:
+        left = dt.timedelta(minutes=stop.minutes) - (now - c.idle_since)
+        text += f" (stop in ~{_duration(left)})" if left > dt.timedelta(0) else " (stop due)"
+    return text
+
+
 def render(clusters: list[Cluster], now: dt.datetime, console) -> None:
     from rich.table import Table
 
@@ -503,9 +629,9 @@ def render(clusters: list[Cluster], now: dt.datetime, console) -> None:
         console.print("no trainstack clusters found")
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    right = ("AGE", "EXPIRES", "RUNNING", "$/H NOW", "COST SO FAR")
+    right = ("AGE", "EXPIRES", "RUNNING", "IDLE", "$/H NOW", "COST SO FAR")
     runs = any(c.run for c in clusters)  # kept stacks' latest job (RUN), only when there is one
-    for col in ("STACK", "OWNER", "BACKEND", "AGE", "EXPIRES", "STATE", "RUNNING", "$/H NOW", "COST SO FAR"):
+    for col in ("STACK", "OWNER", "BACKEND", "AGE", "EXPIRES", "STATE", "RUNNING", "IDLE", "$/H NOW", "COST SO FAR"):
         table.add_column(col, justify="right" if col in right else "left")
     if runs:
         table.add_column("RUN")
@@ -525,6 +651,7 @@ def render(clusters: list[Cluster], now: dt.datetime, console) -> None:
             expires,
             state,
             str(c.running),
+            idle_cell(c, now),
             f"{c.usd_per_hour:.2f}",
             # "≤$0.00" says nothing: a bound only where there is a cost to bound.
             f"{'≤' if c.cost_is_bound and round(c.cost_usd, 2) else ''}${c.cost_usd:,.2f}",
@@ -544,6 +671,12 @@ def render(clusters: list[Cluster], now: dt.datetime, console) -> None:
         console.print(
             "RUN: the latest job of a stack kept by `run --detach`/`--keep`, as its run.json in the lake says; "
             "`trainstack attach STACK` follows it, `trainstack reap --finished` removes finished detached stacks.",
+            highlight=False,
+        )
+    if any(c.idle_stop for c in clusters):
+        console.print(
+            "IDLE: time since the last GPU instance (or job) ended; an eks cluster's idle stop deletes its node "
+            "groups and control plane after that many idle minutes (`pulumi up` recreates them).",
             highlight=False,
         )
     if any(c.state == "orphan" for c in clusters):

@@ -48,6 +48,10 @@ def estimate(cfg: StackConfig, price_table: price_tables.PriceTable | None = Non
         ]
         if cfg.platform.egress == "nat":
             notes.append("The NAT gateway runs around the clock ($0.045/h + $0.045/GB).")
+        notes.append(
+            "Teardown alerts: one CloudWatch alarm over four metrics ($0.40/month); the dead-letter queue and the "
+            "alerts topic bill per request, nothing while no teardown call fails."
+        )
         if cfg.platform.flow_logs:
             notes.append(
                 f"VPC flow logs to S3: ${FLOW_LOGS_USD_PER_GB}/GB delivered (vended logs), plus S3 storage; "
@@ -155,10 +159,16 @@ def _eks_cluster_idle(cfg: ClusterStack) -> tuple[float, str]:
     """A dedicated EKS control plane and its system node, billed until `destroy`."""
     eks = cfg.cluster.eks
     idle = eks_idle_usd_per_hour(eks.version, eks.system_instance_type)
+    until = (
+        f"until `destroy` or the idle stop: after {eks.idle_stop_minutes} min without a GPU instance or a pending "
+        "pod, AWS deletes the node groups and the control plane (`pulumi up` recreates them)"
+        if eks.idle_stop
+        else "until `destroy` (eks.idleStopMinutes: 0 keeps it running while idle; after expiry only the control "
+        "plane remains)"
+    )
     return idle, (
         f"Idle: the GPU node groups sit at zero, but this stack's EKS control plane and its "
-        f"{eks.system_instance_type} system node cost ${idle:.2f}/h until `destroy` (after expiry only the "
-        "control plane remains)."
+        f"{eks.system_instance_type} system node cost ${idle:.2f}/h {until}."
     )
 
 

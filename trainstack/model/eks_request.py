@@ -18,6 +18,7 @@ them take no trainstack config; `job_spec` and `node_group_specs` map a cluster 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from collections.abc import Mapping
@@ -48,10 +49,25 @@ SYSTEM_NAMESPACE = "kube-system"
 
 # NVIDIA's static device plugin manifest (deployments/static/nvidia-device-plugin.yml), pinned.
 DEVICE_PLUGIN_IMAGE = "nvcr.io/nvidia/k8s-device-plugin:v0.18.2"
-# Cluster Autoscaler's minor version must equal the cluster's (kubernetes/autoscaler README).
-CLUSTER_AUTOSCALER_IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler:v{minor}.0"
+# Cluster Autoscaler's minor version must equal the cluster's (kubernetes/autoscaler README); each minor
+# is pinned to its latest patch release: the tags `cluster-autoscaler-<version>` of kubernetes/autoscaler
+# (read at commit 55c37cd5, 2026-08-22: 1.31.5 of 2025-10-08, 1.32.7 of 2026-02-13, 1.33.6, 1.34.5 and
+# 1.35.2 of 2026-07-22; `cluster-autoscaler/version/version.go` at each tag says the same). Every
+# version of catalog.EKS_VERSIONS needs a row (tests/model/test_eks_request.py).
+CLUSTER_AUTOSCALER_RELEASES = {
+    "1.31": "1.31.5",
+    "1.32": "1.32.7",
+    "1.33": "1.33.6",
+    "1.34": "1.34.5",
+    "1.35": "1.35.2",
+}
+CLUSTER_AUTOSCALER_IMAGE = "registry.k8s.io/autoscaling/cluster-autoscaler:v{release}"
 CLUSTER_AUTOSCALER_NAME = "cluster-autoscaler"
 CA_TAG_ENABLED = "k8s.io/cluster-autoscaler/enabled"
+# EKS tags a managed node group's Auto Scaling group with it (value `owned`); Cluster Autoscaler discovers
+# groups by it and its Pod Identity role may resize only groups that carry it (iam_documents.cluster_autoscaler).
+CA_OWNER_TAG = "k8s.io/cluster-autoscaler/{cluster}"
+CA_OWNER_VALUE = "owned"
 CA_NODE_TEMPLATE = "k8s.io/cluster-autoscaler/node-template"
 
 # Requests are a share of the smallest listed type: leave room for kubelet's reservation and
@@ -74,6 +90,105 @@ def label_value(text: str) -> str:
 
 def namespace_name(stack: str) -> str:
     return _dns_label(f"ts-{stack}")
+
+
+CLUSTER_NAME_RE = re.compile(r"^[0-9A-Za-z][A-Za-z0-9\-_]*$")  # CreateCluster `name` (botocore's EKS model)
+
+
+def cluster_name(stack: str, owner: str = "") -> str:
+    """The EKS cluster's name, fixed before it exists: EKS writes the control plane's logs to
+    `/aws/eks/<name>/cluster` (`control_plane_log_group`), which is created first with the stack's
+    retention and key. At most 100 of [A-Za-z0-9_-], starting alphanumeric."""
+    text = re.sub(r"[^A-Za-z0-9_-]+", "-", "-".join(p for p in ("trainstack", owner, stack) if p)).strip("-_")
+    return text[:100].rstrip("-_")
+
+
+def control_plane_log_group(cluster: str) -> str:
+    """Where EKS sends control plane logs (EKS User Guide, "Send control plane logs to CloudWatch Logs")."""
+    return f"/aws/eks/{cluster}/cluster"
+
+
+# ------------------------------------------------------------------------------------------
+# Access entries: who besides the cluster's creator may use the Kubernetes API
+
+# EKS access policies (EKS User Guide, "Review access policy permissions"; ARN `arn:<partition>:eks::aws:
+# cluster-access-policy/<name>`): cluster admin (every verb on everything), and read-only on everything.
+CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+ADMIN_VIEW_POLICY = "AmazonEKSAdminViewPolicy"
+
+
+def access_policy_arn(policy: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:eks::aws:cluster-access-policy/{policy}"
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    """One EKS access entry (a STANDARD entry for an IAM role) and the access policy associated with it,
+    cluster-wide."""
+
+    principal_arn: str
+    policy: str  # CLUSTER_ADMIN_POLICY or ADMIN_VIEW_POLICY
+
+    @property
+    def key(self) -> str:
+        """A logical-name suffix that stays the same for the same principal."""
+        name = self.principal_arn.rsplit("/", 1)[-1]
+        return f"{_dns_label(name, 40)}-{hashlib.sha256(self.principal_arn.encode()).hexdigest()[:6]}"
+
+
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/")
+
+
+def role_lookup_regex(names: list[str] | tuple[str, ...]) -> str:
+    """`name_regex` of the ListRoles lookup (aws.iam.get_roles): exactly these role names."""
+    return "^(?:" + "|".join(re.escape(n) for n in sorted(set(names))) + ")$"
+
+
+def caller_role(caller_arn: str) -> str | None:
+    """The IAM role behind a caller ARN (`arn:aws:sts::<account>:assumed-role/<role>/<session>`), if any."""
+    m = re.match(r"^arn:aws[a-z-]*:sts::\d{12}:assumed-role/([^/]+)/", caller_arn)
+    if m:
+        return m.group(1)
+    return caller_arn.rsplit("/", 1)[-1] if ROLE_ARN.match(caller_arn) else None
+
+
+def access_grants(
+    wanted: list[tuple[str, str, tuple[str, ...]]],
+    existing: dict[str, str],
+    *,
+    caller_arn: str,
+    defaults: dict[str, tuple[str, ...]],
+    account: str,
+) -> tuple[list[AccessGrant], list[str], list[str]]:
+    """(grants, warnings, errors) for `wanted` = [(config key, access policy, role names or ARNs)], the
+    stronger policy first. `existing`: role name -> ARN (with its path) of the account's roles by those
+    names. The caller is skipped: EKS made whoever creates the cluster an admin already, and an IAM
+    principal can have one access entry per cluster only (EKS User Guide, "Create access entries"). A role
+    name the account lacks is a warning when it is a default (the CI roles of a team without that CI) and
+    an error when someone listed it."""
+    me = caller_role(caller_arn)
+    grants: dict[str, AccessGrant] = {}
+    warnings: list[str] = []
+    errors: list[str] = []
+    for key, policy, roles in wanted:
+        for role in roles:
+            arn = role if ROLE_ARN.match(role) else existing.get(role)
+            if arn is None:
+                if role in defaults.get(key, ()):
+                    warnings.append(
+                        f"{key}: the default role `{role}` does not exist in account {account}, so it gets no "
+                        "access to the cluster (create the CI roles as docs/ci.md names them, or set the key)"
+                    )
+                else:
+                    errors.append(
+                        f"{key} = {list(roles)}: role `{role}` does not exist in account {account}. Fix: create "
+                        "it, give its ARN, or remove it"
+                    )
+                continue
+            if me is not None and arn.rsplit("/", 1)[-1] == me:
+                continue  # the cluster's creator: already an admin (and an entry of its own would clash)
+            grants.setdefault(arn, AccessGrant(arn, policy))
+    return list(grants.values()), warnings, errors
 
 
 def group_key(instance_type: str) -> str:
@@ -276,7 +391,13 @@ def device_plugin_daemonset() -> dict:
 
 
 def cluster_autoscaler_image(version: str) -> str:
-    return CLUSTER_AUTOSCALER_IMAGE.format(minor=version)
+    """The newest Cluster Autoscaler patch release for the cluster's Kubernetes minor version."""
+    try:
+        return CLUSTER_AUTOSCALER_IMAGE.format(release=CLUSTER_AUTOSCALER_RELEASES[version])
+    except KeyError:
+        raise ValueError(
+            f"Kubernetes {version}: no Cluster Autoscaler release pinned in eks_request.CLUSTER_AUTOSCALER_RELEASES"
+        ) from None
 
 
 def cluster_autoscaler_args(cluster_name: str) -> list[str]:
@@ -440,6 +561,14 @@ def cluster_autoscaler_deployment(cluster_name: str, version: str, region: str) 
 
 
 COMPLETION_INDEX = "$(JOB_COMPLETION_INDEX)"  # injected into Indexed Job pods; Kubernetes expands $(VAR)
+# The training container's user: a non-root uid with no entry in the image's /etc/passwd (HOME and USER
+# are set for it), so the pod meets the `restricted` Pod Security Standard. 0 runs as root (`baseline`).
+DEFAULT_RUN_AS_USER = 1000
+HOME_DIR = "/home/trainstack"  # a writable emptyDir: the image's /root is not the uid's
+# A multi-node run survives this many losses of its rendezvous host's pod (each costs the other pods
+# one counted failure: eks_launcher.LOST_HOST_EXIT); torchrun restarts its workers up to MAX_RESTARTS times.
+HOST_LOSSES = 3
+MAX_RESTARTS = 3
 
 
 @dataclass(frozen=True)
@@ -455,6 +584,7 @@ class JobSpec:
     master_port: int = 29500
     peer_timeout_minutes: int = 15
     max_runtime_seconds: int = 6 * 3600  # the Job's activeDeadlineSeconds (pending time included)
+    run_as_user: int = DEFAULT_RUN_AS_USER  # the training container's uid; 0: root (Pod Security baseline)
 
 
 def job_spec(cluster: ClusterConfig) -> JobSpec:
@@ -469,6 +599,7 @@ def job_spec(cluster: ClusterConfig) -> JobSpec:
         master_port=job.master_port,
         peer_timeout_minutes=job.peer_timeout_minutes,
         max_runtime_seconds=cluster.max_runtime_seconds,
+        run_as_user=cluster.eks.run_as_user,
     )
 
 
@@ -478,37 +609,80 @@ def master_address(job: JobSpec, namespace: str, name: str = JOB_NAME) -> str:
 
 
 def torchrun_args(job: JobSpec, namespace: str, name: str = JOB_NAME) -> list[str]:
-    """A static rendezvous on rank 0's pod: every pod knows its rank (its completion index), so no
-    pod has to decide who hosts the store (as the ec2 backend's elastic c10d rendezvous must)."""
-    from trainstack.model.torchrun import check_command
+    """torchrun for the Job's pods.
 
-    return [
-        "torchrun",
-        "--nnodes",
-        str(job.nodes),
-        "--node_rank",
-        COMPLETION_INDEX,
-        "--nproc_per_node",
-        str(job.gpus_per_node),
-        "--master_addr",
+    One pod (several GPUs): a static single-node rendezvous on 127.0.0.1. Several pods: elastic, as on the
+    ec2 backend (`torchrun.elastic_argv`): `--nnodes N:N`, a c10d rendezvous whose store rank 0's pod
+    (`train-0`, the headless Service's name for index 0) hosts, `--max_restarts`. A pod that is evicted
+    (spot interruption, rebalance drain) is re-created by the Job in the same index and joins the
+    rendezvous; the agents restart the workers together and the script resumes from its checkpoint.
+    `read_timeout` is the peer timeout: pods start minutes apart (each may wait for its node from zero),
+    and a non-host agent waits only that long for the host's store."""
+    from trainstack.model.eks_launcher import IS_HOST
+    from trainstack.model.torchrun import check_command, elastic_argv
+
+    if job.nodes == 1:
+        return [
+            "torchrun",
+            "--nnodes",
+            "1",
+            "--nproc_per_node",
+            str(job.gpus_per_node),
+            "--master_addr",
+            master_address(job, namespace, name),
+            "--master_port",
+            str(job.master_port),
+        ] + check_command(job.command)
+    return elastic_argv(
+        job.command,
+        job.nodes,
+        job.gpus_per_node,
         master_address(job, namespace, name),
-        "--master_port",
-        str(job.master_port),
-        # Peers may start minutes apart (each waits for its own node from zero): wait
-        # job.peerTimeoutMinutes instead of the static rendezvous' 10-minute default.
-        "--rdzv_conf",
-        f"timeout={job.peer_timeout_minutes * 60}",
-    ] + check_command(job.command)
+        job.master_port,
+        f"{namespace}-{name}",
+        max_restarts=MAX_RESTARTS,
+        read_timeout=job.peer_timeout_minutes * 60,
+        is_host=IS_HOST,
+    )
+
+
+def launcher_command(job: JobSpec, namespace: str, name: str = JOB_NAME) -> list[str]:
+    """`python3 -c <eks_launcher> host port torchrun ...`: says which pod hosts the store and turns a lost
+    host into a retryable exit (trainstack/model/eks_launcher.py)."""
+    return ["python3", "-c", launcher_source(), master_address(job, namespace, name), str(job.master_port)] + (
+        torchrun_args(job, namespace, name)
+    )
+
+
+def launcher_source() -> str:
+    """eks_launcher.py without its docstrings (the container's command line carries it)."""
+    import ast
+    import importlib.resources
+
+    tree = ast.parse(importlib.resources.files("trainstack.model").joinpath("eks_launcher.py").read_text())
+    for node in [tree, *ast.walk(tree)]:
+        body = getattr(node, "body", None)
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+    return ast.unparse(tree)
 
 
 def container_command(job: JobSpec, namespace: str, name: str = JOB_NAME) -> list[str]:
     """The training container's command before code delivery wraps it (`training_job`).
 
-    One process on one GPU runs the command as it is; anything distributed runs it under
-    torchrun with a static rendezvous on rank 0's pod."""
+    One process on one GPU runs the command as it is; one pod with several GPUs runs it under a
+    single-node torchrun; several pods run elastic torchrun under the launcher."""
     if job.nodes == 1 and job.gpus_per_node == 1:
         return list(job.command)
-    return torchrun_args(job, namespace, name)
+    if job.nodes == 1:
+        return torchrun_args(job, namespace, name)
+    return launcher_command(job, namespace, name)
 
 
 @dataclass(frozen=True)
@@ -586,9 +760,28 @@ def training_job(
     res = pod_resources(job)
     family = catalog.family_of(job.instance_types[0])
     labels = pod_labels()
+    mounts: list[dict[str, Any]] = [{"name": "dshm", "mountPath": "/dev/shm"}]
+    volumes: list[dict[str, Any]] = [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": res.shm}}]
+    if code_uri:  # the entry unpacks the bundle here: writable whatever the image's own files allow
+        from trainstack.model.code_delivery import CODE_DIR
+
+        mounts.append({"name": "code", "mountPath": CODE_DIR})
+        volumes.append({"name": "code", "emptyDir": {}})
+    if job.run_as_user:
+        # A uid the image does not know has no home: give it one (caches of torch, triton, pip), and a
+        # name (getpass.getuser(), which torch's compile caches call, fails for a uid without one).
+        extra_env += [
+            {"name": k, "value": v} for k, v in (("HOME", HOME_DIR), ("USER", "trainstack")) if k not in job.environment
+        ]
+        mounts.append({"name": "home", "mountPath": HOME_DIR})
+        volumes.append({"name": "home", "emptyDir": {}})
     spec: dict[str, Any] = {
         "restartPolicy": "Never",
         "serviceAccountName": SERVICE_ACCOUNT,
+        # The training code never calls the Kubernetes API; AWS credentials come from Pod Identity's own
+        # projected token (the EKS Pod Identity webhook mounts it whatever this says).
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(job.run_as_user),
         "nodeSelector": {LABEL_FAMILY: family, LABEL_STACK: label_value(stack)},
         "tolerations": [
             {"key": GPU_TAINT_KEY, "operator": "Exists", "effect": "NoSchedule"},
@@ -604,12 +797,17 @@ def training_job(
                 "ports": [{"name": "rendezvous", "containerPort": job.master_port}],
                 "resources": {
                     "requests": {"cpu": res.cpu, "memory": res.memory, GPU_RESOURCE: str(res.gpus)},
-                    "limits": {GPU_RESOURCE: str(res.gpus)},
+                    # Memory limit = request: a runaway job ends as its own OOMKilled container (which the
+                    # follower reports), not as a node under memory pressure evicting whatever it picks.
+                    # /dev/shm (memory-backed) counts against it. No CPU limit (CFS throttling of the
+                    # data loaders would only slow the run).
+                    "limits": {"memory": res.memory, GPU_RESOURCE: str(res.gpus)},
                 },
-                "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
+                "securityContext": CONTAINER_SECURITY_CONTEXT,
+                "volumeMounts": mounts,
             }
         ],
-        "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": res.shm}}],
+        "volumes": volumes,
     }
     if job.nodes > 1:
         spec["subdomain"] = SERVICE_NAME
@@ -636,22 +834,62 @@ def training_job(
             "completionMode": "Indexed",
             "completions": job.nodes,
             "parallelism": job.nodes,
-            "backoffLimit": 0,
-            "podFailurePolicy": {
-                "rules": [
-                    # A spot interruption or node drain is not the training's fault: recreate the pod.
-                    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
-                    {
-                        "action": "FailJob",
-                        "onExitCodes": {"containerName": CONTAINER_NAME, "operator": "NotIn", "values": [0]},
-                    },
-                ]
-            },
+            # Counted failures are only the other pods' lost-host exits (rule 2): HOST_LOSSES of them.
+            "backoffLimit": (job.nodes - 1) * HOST_LOSSES,
+            "podFailurePolicy": {"rules": pod_failure_rules(job)},
             # A hard stop that includes time spent pending for capacity.
             "activeDeadlineSeconds": job.max_runtime_seconds,
             "template": {"metadata": {"labels": labels}, "spec": spec},
         },
     }
+
+
+def pod_failure_rules(job: JobSpec) -> list[dict[str, Any]]:
+    """What a failed pod means (first matching rule; Kubernetes "Pod failure policy").
+
+    1. Evicted (spot interruption, capacity-rebalance drain, node scale-in: the `DisruptionTarget`
+       condition): not the training's fault and not counted; the Job re-creates the pod in its index, and
+       with several pods the new one rejoins the elastic rendezvous.
+    2. (several pods) A pod whose rendezvous host was the evicted one exits `LOST_HOST_EXIT`: counted
+       against `backoffLimit`, so the Job re-creates it to rejoin the new host, a bounded number of times.
+    3. Any other non-zero exit (a bug, OOMKilled, max runtime): the Job fails at once."""
+    from trainstack.model.eks_launcher import LOST_HOST_EXIT
+
+    rules: list[dict[str, Any]] = [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    ]
+    if job.nodes > 1:
+        rules.append(
+            {
+                "action": "Count",
+                "onExitCodes": {"containerName": CONTAINER_NAME, "operator": "In", "values": [LOST_HOST_EXIT]},
+            }
+        )
+    rules.append(
+        {"action": "FailJob", "onExitCodes": {"containerName": CONTAINER_NAME, "operator": "NotIn", "values": [0]}}
+    )
+    return rules
+
+
+# restricted Pod Security Standard, container level (kubernetes.io/docs/concepts/security/pod-security-standards):
+# no privilege escalation, every capability dropped. torchrun and NCCL over TCP sockets need none
+# (no raw sockets, no ports below 1024: the rendezvous listens on job.masterPort).
+CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
+
+
+def pod_security_context(run_as_user: int) -> dict[str, Any]:
+    """The seccomp profile the runtime provides, and a non-root uid (with fsGroup, so the emptyDirs and the
+    projected Pod Identity token are its group's) unless the image needs root."""
+    context: dict[str, Any] = {"seccompProfile": {"type": "RuntimeDefault"}}
+    if run_as_user:
+        context.update(runAsNonRoot=True, runAsUser=run_as_user, runAsGroup=run_as_user, fsGroup=run_as_user)
+    return context
+
+
+def pod_security_level(run_as_user: int) -> str:
+    """The Pod Security Standard the training pods meet, which their namespace enforces: `restricted`
+    (non-root) or `baseline` (an image that must run as root)."""
+    return "restricted" if run_as_user else "baseline"
 
 
 def job_metadata(stack: str, namespace: str, name: str = JOB_NAME) -> dict:
@@ -683,7 +921,9 @@ def headless_service(job: JobSpec, namespace: str) -> dict:
     }
 
 
-def namespace_manifest(namespace: str, stack: str) -> dict:
+def namespace_manifest(namespace: str, stack: str, pod_security: str = "restricted") -> dict:
+    """The run's namespace, enforcing the Pod Security Standard its pods meet (`pod_security_level`):
+    the API server refuses any pod there that does not (Pod Security Admission)."""
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -691,11 +931,54 @@ def namespace_manifest(namespace: str, stack: str) -> dict:
             "name": namespace,
             "labels": {
                 LABEL_STACK: label_value(stack),
-                # Training pods run as the image wants; no privileges.
-                "pod-security.kubernetes.io/enforce": "baseline",
+                "pod-security.kubernetes.io/enforce": pod_security,
+                "pod-security.kubernetes.io/enforce-version": "latest",
             },
         },
     }
+
+
+# Private and shared address space: the VPC (every pod and node of every tenant has a VPC address), other
+# VPCs, and the EC2 instance metadata service (pods use Pod Identity, not the node role). Everything else
+# (S3, ECR, STS, CloudWatch on their public addresses; the Pod Identity agent at 169.254.170.23) stays open.
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.169.254/32")
+DEFAULT_DENY = "default-deny"
+ALLOW_RUN = "allow-own-pods-dns-and-aws"
+
+
+def network_policies(namespace: str) -> list[dict]:
+    """Tenant isolation (enforced by the VPC CNI with `enableNetworkPolicy`): nothing reaches or leaves the
+    run's pods but the run's own pods (rendezvous, NCCL), DNS at CoreDNS, and AWS's public endpoints."""
+    all_pods: dict[str, Any] = {}
+    deny = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": DEFAULT_DENY, "namespace": namespace},
+        "spec": {"podSelector": all_pods, "policyTypes": ["Ingress", "Egress"]},
+    }
+    own: list[dict[str, Any]] = [{"podSelector": {}}]
+    dns = {
+        "to": [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": SYSTEM_NAMESPACE}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},  # the CoreDNS add-on's pods
+            }
+        ],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+    aws = {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": list(PRIVATE_RANGES)}}]}
+    allow = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": ALLOW_RUN, "namespace": namespace},
+        "spec": {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": own}],
+            "egress": [{"to": own}, dns, aws],
+        },
+    }
+    return [deny, allow]
 
 
 def service_account_manifest(namespace: str) -> dict:
@@ -724,6 +1007,28 @@ def scale_node_group_to_zero_request(
     return request
 
 
+def autoscaler_owner_tag(cluster_name: str) -> str:
+    return CA_OWNER_TAG.format(cluster=cluster_name)
+
+
+def release_from_autoscaler_request(group_name: str, cluster_name: str) -> dict:
+    """`autoscaling:DeleteTags` input: the tag that gives Cluster Autoscaler a node group's Auto Scaling group.
+
+    At expiry the node groups go to zero with a NoSchedule taint, but Cluster Autoscaler could still
+    bring one back for the Job's re-created pods: it builds a group's template node from the last node
+    it saw running there (its node-info cache, `--node-info-cache-expire-time`, default 10 years) or from
+    DescribeNodegroup cached up to 6 minutes (`managed_nodegroup_cache.go`), and neither knows the new
+    taint. Without this tag its role may no longer resize the group (the IAM condition fails at once) and
+    it drops the group at its next Auto Scaling refresh (1 minute, `aws_manager.go` refreshInterval;
+    `auto_scaling_groups.go` regenerate unregisters groups no longer found by their tags). The tag is a
+    Pulumi resource (EksGpuNodeGroups), so the next `up` puts it back."""
+    return {
+        "Tags": [
+            {"ResourceId": group_name, "ResourceType": "auto-scaling-group", "Key": autoscaler_owner_tag(cluster_name)}
+        ]
+    }
+
+
 def manifests_for_validation(
     cluster: ClusterConfig, *, stack: str, locations: RunLocations, region: str, cluster_name: str = "trainstack"
 ) -> list[dict]:
@@ -731,9 +1036,11 @@ def manifests_for_validation(
     ns = namespace_name(stack)
     job = job_spec(cluster)
     out = [
-        namespace_manifest(ns, stack),
+        namespace_manifest(ns, stack, pod_security_level(job.run_as_user)),
         service_account_manifest(ns),
         training_job(job, stack=stack, namespace=ns, locations=locations, region=region),
+        training_job(job, stack=stack, namespace=ns, locations=locations, region=region, code_uri="s3://b/k.tar.gz"),
+        *network_policies(ns),
     ]
     if job.nodes > 1:
         out.append(headless_service(job, ns))

@@ -551,3 +551,132 @@ def scale_node_groups_to_zero(nodegroup_arns: Sequence[str]) -> dict:
             "Resource": sorted(nodegroup_arns) if len(nodegroup_arns) > 1 else nodegroup_arns[0],
         }
     )
+
+
+def release_groups_from_autoscaler(group_names: Sequence[str], tag_key: str, region: str, account_id: str) -> dict:
+    """What the eks auto-teardown may do to the node groups' Auto Scaling groups: delete the one tag that
+    hands them to Cluster Autoscaler (`k8s.io/cluster-autoscaler/<cluster>`), nothing else. The
+    `aws:TagKeys` condition is the tag keys in the request (Service Authorization Reference, Amazon EC2
+    Auto Scaling: DeleteTags takes aws:TagKeys)."""
+    arns = sorted(autoscaling_group_arn(region, account_id, n) for n in group_names)
+    return _doc(
+        {
+            "Sid": "ReleaseTheseGroupsFromClusterAutoscaler",
+            "Effect": "Allow",
+            "Action": "autoscaling:DeleteTags",
+            "Resource": arns if len(arns) > 1 else arns[0],
+            "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": [tag_key]}},
+        }
+    )
+
+
+def eks_cluster_role_extras(kms_key_arn: str | None) -> dict:
+    """The control plane's role besides AmazonEKSClusterPolicy: use the key that envelope-encrypts Kubernetes
+    secrets (what terraform-aws-modules/terraform-aws-eks attaches as its cluster encryption policy:
+    Encrypt, Decrypt, ListGrants, DescribeKey), and never create its log group itself. EKS creates
+    `/aws/eks/<cluster>/cluster` when it is missing; the stack creates it first (retention, key), and a
+    cluster still logging while `destroy` runs must not re-create it behind Pulumi's back
+    (terraform-aws-eks, the same deny, issue #920)."""
+    statements: list[dict] = []
+    if kms_key_arn:
+        statements.append(
+            {
+                "Sid": "EnvelopeEncryptKubernetesSecrets",
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                "Resource": kms_key_arn,
+            }
+        )
+    statements.append(
+        {"Sid": "NeverCreateTheLogGroup", "Effect": "Deny", "Action": "logs:CreateLogGroup", "Resource": "*"}
+    )
+    return _doc(*statements)
+
+
+# ---------------------------------------------------------------------------------------------
+# Failed teardown calls (platform) and the idle stop (eks dedicated clusters)
+
+
+def send_to_dead_letter_queue(queue_arn: str) -> dict:
+    """A schedule's execution role sends the schedule's failed invocations to the dead-letter queue: EventBridge
+    Scheduler uses that role for it (Scheduler User Guide, "Configuring a schedule's dead-letter queue")."""
+    return _doc(
+        {
+            "Sid": "SendFailedCallsToDeadLetterQueue",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+        }
+    )
+
+
+def idle_stop_rule_arn_pattern(region: str, account_id: str, rule_prefix: str) -> str:
+    return f"arn:{partition_of(region)}:events:{region}:{account_id}:rule/{rule_prefix}*"
+
+
+def dead_letter_queue_policy(queue_arn: str, *, region: str, account_id: str, rule_prefix: str) -> dict:
+    """The teardown dead-letter queue's policy: TLS only; EventBridge may send the failed invocations of this
+    account's idle-stop rules (a rule target's DLQ needs a resource-based grant: EventBridge User Guide, "Event
+    retry policy and using dead-letter queues"). Schedules send with their own role's grant."""
+    return _doc(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sqs:*",
+            "Resource": queue_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        {
+            "Sid": "IdleStopRulesSendFailedEvents",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {
+                "ArnLike": {"aws:SourceArn": idle_stop_rule_arn_pattern(region, account_id, rule_prefix)},
+                "StringEquals": {"aws:SourceAccount": account_id},
+            },
+        },
+    )
+
+
+def idle_stop_state_machine(cluster_arn: str, nodegroup_arns: Sequence[str], schedule_arns: Sequence[str]) -> dict:
+    """What the idle stop's state machine may do: delete these node groups, then this control plane, then this
+    stack's expiry schedules. Nothing else (EKS and Scheduler actions on their own resources: Service
+    Authorization Reference)."""
+
+    def one_or_many(arns: Sequence[str]) -> str | list[str]:
+        return sorted(arns) if len(arns) > 1 else arns[0]
+
+    statements: list[dict] = [
+        {
+            "Sid": "DeleteTheseNodeGroups",
+            "Effect": "Allow",
+            "Action": "eks:DeleteNodegroup",
+            "Resource": one_or_many(nodegroup_arns),
+        },
+        {"Sid": "DeleteThisControlPlane", "Effect": "Allow", "Action": "eks:DeleteCluster", "Resource": cluster_arn},
+    ]
+    if schedule_arns:
+        statements.append(
+            {
+                "Sid": "ForgetThisStacksExpiry",
+                "Effect": "Allow",
+                "Action": "scheduler:DeleteSchedule",
+                "Resource": one_or_many(schedule_arns),
+            }
+        )
+    return _doc(*statements)
+
+
+def start_idle_stop(state_machine_arn: str) -> dict:
+    """The EventBridge rule's role: start this state machine, nothing else."""
+    return _doc(
+        {
+            "Sid": "StartTheIdleStop",
+            "Effect": "Allow",
+            "Action": "states:StartExecution",
+            "Resource": state_machine_arn,
+        }
+    )

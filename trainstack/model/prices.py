@@ -1,8 +1,8 @@
 """Regional GPU prices: on-demand and spot per instance type and region, from a dated table (pure).
 
-The table (`trainstack/data/gpu_prices.csv`) names its source and date in its header; estimates
+The table (`trainstack/model/data/gpu_prices.csv`) names its source and date in its header; estimates
 built from it print both. `trainstack plan --live-prices` replaces it with AWS's own answers
-(`scripts/live_prices.py`).
+(`trainstack/plan/live_prices.py`).
 """
 
 from __future__ import annotations

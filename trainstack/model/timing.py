@@ -58,6 +58,27 @@ CREATE_SECONDS: dict[str, tuple[float, str]] = {
     "aws:s3/bucket:Bucket": (3, "S3 CreateBucket"),
     "aws:kms/key:Key": (5, "KMS CreateKey"),
     "aws:glue/catalogDatabase:CatalogDatabase": (2, "Glue CreateDatabase"),
+    # Teardown alerts (platform) and the idle stop (eks dedicated clusters).
+    "aws:sqs/queue:Queue": (
+        30,
+        "SQS CreateQueue, then terraform-provider-aws sqs waits until GetQueueAttributes shows the attributes "
+        "6 times in a row, 5 s apart (internal/service/sqs/wait.go; attributes take up to 60 s to propagate)",
+    ),
+    "aws:sqs/queuePolicy:QueuePolicy": (
+        30,
+        "SQS SetQueueAttributes(Policy) and the same propagation wait as the queue",
+    ),
+    "aws:sns/topic:Topic": (3, "SNS CreateTopic: synchronous"),
+    "aws:sns/topicPolicy:TopicPolicy": (3, "SNS SetTopicAttributes(Policy): synchronous"),
+    "aws:scheduler/scheduleGroup:ScheduleGroup": (3, "EventBridge Scheduler CreateScheduleGroup until ACTIVE"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": (2, "CloudWatch PutMetricAlarm: synchronous"),
+    "aws:cloudwatch/eventRule:EventRule": (3, "EventBridge PutRule: synchronous"),
+    "aws:cloudwatch/eventTarget:EventTarget": (3, "EventBridge PutTargets: synchronous"),
+    "aws:sfn/stateMachine:StateMachine": (
+        10,
+        "Step Functions CreateStateMachine; the provider retries while its new role is not yet assumable (IAM "
+        "propagation, seconds)",
+    ),
 }
 CREATE_SECONDS["pulumi:pulumi:StackReference"] = (1, "reads the platform stack's outputs from the backend")
 DEFAULT_CREATE = (3.0, "a synchronous AWS API call")

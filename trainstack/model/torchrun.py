@@ -33,6 +33,7 @@ def elastic_argv(
     run_id: str,
     max_restarts: int = 3,
     read_timeout: int = 900,
+    is_host: str | None = None,
 ) -> list[str]:
     """torchrun elastic: a c10d rendezvous hosted by the leader's agent, a fixed node count, and
     restarts of the whole worker group (from the checkpoint) when a node fails or a replacement joins.
@@ -41,7 +42,15 @@ def elastic_argv(
     the agents' TCPStore with `timeout=read_timeout`, default 60 s
     (torch/distributed/elastic/rendezvous/c10d_rendezvous_backend.py `_create_tcp_store`), so a worker
     whose agent starts more than a minute before the leader's would give up; nodes of one run may start
-    minutes apart (boot, code download), so the caller passes the peer timeout."""
+    minutes apart (boot, code download), so the caller passes the peer timeout.
+
+    `is_host`: whether this agent hosts the store ("1"/"0", or a placeholder its launcher replaces), passed
+    as the c10d backend's `is_host` option; without it the agent guesses from its hostname and addresses
+    (c10d_rendezvous_backend.py `_create_tcp_store`), which the ec2 nodes (host network, the leader's IP as
+    endpoint) get right."""
+    conf = f"join_timeout=1800,read_timeout={max(60, int(read_timeout))}"
+    if is_host is not None:
+        conf += f",is_host={is_host}"
     return [
         "torchrun",
         "--nnodes",
@@ -56,7 +65,7 @@ def elastic_argv(
         run_id,
         # long enough for a replacement instance to boot and join (default 600 s)
         "--rdzv_conf",
-        f"join_timeout=1800,read_timeout={max(60, int(read_timeout))}",
+        conf,
         "--max_restarts",
         str(max_restarts),
     ] + check_command(command)

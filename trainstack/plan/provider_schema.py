@@ -8,9 +8,10 @@ Reported: unknown properties (with a did-you-mean), wrong scalar types, missing 
 properties (a property whose type hint does not admit None), values outside an SDK enum, and values
 outside the closed list a property's docstring states ("Valid values: `a`, `b`"; see `doc_values`).
 
-JSON payloads AWS parses itself are checked too: IAM policy grammar, ECS container definitions
-(botocore's `RegisterTaskDefinition` model) and EventBridge Scheduler universal-target inputs
-(the botocore model of the API the target calls).
+JSON payloads AWS parses itself are checked too: IAM policy grammar (queue policies included), ECS
+container definitions (botocore's `RegisterTaskDefinition` model), EventBridge Scheduler universal-target
+inputs and the AWS SDK tasks of Step Functions definitions (the botocore model of the API each calls), and
+EventBridge event patterns (a JSON object).
 
 Values the mock engine leaves unknown are skipped. Types of other providers are skipped; the
 `kubernetes:*` objects of the eks backend plug in through `EXTRA_CHECKS` (kubernetes-validate,
@@ -680,7 +681,16 @@ def universal_target_problem(arn: str, text: str) -> str:
     m = _UNIVERSAL_TARGET_RE.match(arn)
     if not m:
         return ""
-    service, action = m.group("service"), m.group("action")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return f"input is not JSON ({exc})"
+    return sdk_request_problem(m.group("service"), m.group("action"), data)
+
+
+def sdk_request_problem(service: str, action: str, data: Any) -> str:
+    """botocore's report on a request in the PascalCase of Scheduler universal targets and Step Functions AWS SDK
+    integrations (trainstack/model/scheduler_input.py) for `service`'s `action`."""
     operation = action[:1].upper() + action[1:]
     try:
         model = _service_model(service)
@@ -688,10 +698,6 @@ def universal_target_problem(arn: str, text: str) -> str:
         return f"the target names AWS service `{service}`, which botocore does not know"
     if operation not in model.operation_names:
         return f"`{service}` has no API action `{action}`; {_close(operation, model.operation_names)}"
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        return f"input is not JSON ({exc})"
     from trainstack.model.scheduler_input import from_universal
 
     params, wrong = from_universal(service, action, data)
@@ -722,6 +728,49 @@ def _schedule_target(r: Any) -> list[Finding]:
     )
 
 
+def _state_machine(r: Any) -> list[Finding]:
+    """Every AWS SDK task of a Step Functions definition against botocore's model of the API it calls."""
+    text = r.inputs.get("definition")
+    if not isinstance(text, str) or UNKNOWN in text:
+        return []
+    try:
+        definition = json.loads(text)
+    except ValueError as exc:
+        return [Finding(r.name, r.type, "definition", f"is not JSON ({exc})", "json.dumps the States Language dict")]
+    from trainstack.model.idle_stop import sdk_tasks
+
+    findings = []
+    for state, service, action, params in sdk_tasks(definition):
+        # `Key.$` parameters are JSONPath selections resolved at run time: the member is present, its value unknown.
+        data = {k[:-2] if k.endswith(".$") else k: ("" if k.endswith(".$") else v) for k, v in params.items()}
+        problem = sdk_request_problem(service, action, data)
+        if problem:
+            findings.append(
+                Finding(
+                    r.name,
+                    r.type,
+                    f"definition.States[{state!r}].Parameters (aws-sdk:{service}:{action})",
+                    problem,
+                    f"match the {service} {action} request shape, member names in PascalCase",
+                )
+            )
+    return findings
+
+
+def _json_object(key: str, what: str) -> Callable[[Any], list[Finding]]:
+    def run(r: Any) -> list[Finding]:
+        text = r.inputs.get(key)
+        if not isinstance(text, str) or UNKNOWN in text:
+            return []
+        try:
+            ok = isinstance(json.loads(text), dict)
+        except ValueError:
+            ok = False
+        return [] if ok else [Finding(r.name, r.type, key, f"is not a JSON object ({what})", "json.dumps a dict")]
+
+    return run
+
+
 _PAYLOAD_CHECKS: dict[str, tuple[Callable[[Any], list[Finding]], ...]] = {
     "aws:iam/role:Role": (_policy_check("assumeRolePolicy", "trust"),),
     "aws:iam/rolePolicy:RolePolicy": (_policy_check("policy", "identity"),),
@@ -730,4 +779,7 @@ _PAYLOAD_CHECKS: dict[str, tuple[Callable[[Any], list[Finding]], ...]] = {
     "aws:kms/key:Key": (_policy_check("policy", "resource"),),
     "aws:ecs/taskDefinition:TaskDefinition": (_container_definitions,),
     "aws:scheduler/schedule:Schedule": (_schedule_target,),
+    "aws:sqs/queuePolicy:QueuePolicy": (_policy_check("policy", "resource"),),
+    "aws:sfn/stateMachine:StateMachine": (_state_machine,),
+    "aws:cloudwatch/eventRule:EventRule": (_json_object("eventPattern", "an EventBridge event pattern"),),
 }

@@ -1,6 +1,6 @@
 """Run the policy pack offline over an `OfflineRun`, through pulumi-policy's own analyzer.
 
-`pulumi preview --policy-pack policies` starts `__main__.py`, whose `PolicyPack` serves
+`pulumi preview --policy-pack trainstack/policies` starts `__main__.py`, whose `PolicyPack` serves
 `_PolicyAnalyzerServicer` over gRPC to the engine. Here the same servicer class, built from the
 same `rules.pack_args()`, gets the same protobuf requests in-process: `Analyze` per resource
 (inputs, protect, ignoreChanges, parent) and `AnalyzeStack` once (outputs and dependencies).
@@ -8,7 +8,7 @@ So deserialisation, unknown-value handling ("can't run during preview" is adviso
 `not_applicable` and enforcement levels are pulumi-policy's, not a re-implementation.
 
 `_PolicyAnalyzerServicer` is private: pulumi-policy is pinned (pyproject.toml) and
-tests/test_policies.py fails loudly if its constructor or RPC signatures change.
+tests/policies/test_policies.py fails loudly if its constructor or RPC signatures change.
 """
 
 from __future__ import annotations

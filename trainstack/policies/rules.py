@@ -72,7 +72,10 @@ STATEFUL = BUCKETS | {
     "aws:rds/instance:Instance",
     "aws:rds/cluster:Cluster",
 }
-CLUSTER_FORBIDDEN = STATEFUL | {VPC}
+# A queue holds messages: the teardown dead-letter queue must outlive the cluster whose calls failed, so it is
+# the platform's (components/teardown_alerts.py); it holds no user data, so the platform need not protect it.
+SQS_QUEUE = "aws:sqs/queue:Queue"
+CLUSTER_FORBIDDEN = STATEFUL | {VPC, SQS_QUEUE}
 INTERNET = {"0.0.0.0/0", "::/0"}
 ADMIN_POLICY_ARN = re.compile(r"^arn:aws[a-z-]*:iam::aws:policy/AdministratorAccess$")
 
@@ -570,6 +573,129 @@ def k8s_no_load_balancer(args: ResourceValidationArgs, report: Report) -> None:
         )
 
 
+# ---- Kubernetes workloads and namespaces (the eks backend; any program's own objects alike)
+
+K8S_JOB = "kubernetes:batch/v1:Job"
+K8S_NAMESPACE = "kubernetes:core/v1:Namespace"
+K8S_NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+PSA_ENFORCE = "pod-security.kubernetes.io/enforce"
+
+
+def _pod_spec(props: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _get(props, "spec", "template", "spec", default={})
+
+
+def _containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [c for c in _items(_get(pod, "containers")) + _items(_get(pod, "initContainers")) if isinstance(c, Mapping)]
+
+
+def k8s_job_pod_security(args: ResourceValidationArgs, report: Report) -> None:
+    """What the `restricted` Pod Security Standard asks of a container that no training job needs to break
+    (kubernetes.io/docs/concepts/security/pod-security-standards): no privilege (escalation), every
+    capability dropped, a seccomp profile. A run as root is the namespace's business (`baseline`)."""
+    pod = _pod_spec(args.props)
+    pod_seccomp = _get(pod, "securityContext", "seccompProfile", "type")
+    for c in _containers(pod):
+        name, sc = _get(c, "name", default="?"), _get(c, "securityContext", default={})
+        problems = []
+        if _true(_get(sc, "privileged")):
+            problems.append("is privileged")
+        if _get(sc, "allowPrivilegeEscalation") is not False:
+            problems.append("allows privilege escalation (allowPrivilegeEscalation defaults to true)")
+        if "ALL" not in _items(_get(sc, "capabilities", "drop")):
+            problems.append("keeps the runtime's default capabilities (capabilities.drop lacks ALL)")
+        if _get(sc, "seccompProfile", "type", default=pod_seccomp) not in ("RuntimeDefault", "Localhost"):
+            problems.append("runs without a seccomp profile")
+        if problems:
+            report(
+                f"Job {args.name} container {name} {'; '.join(problems)}. Fix: securityContext "
+                "{allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}} and a pod securityContext "
+                "seccompProfile {type: RuntimeDefault} (trainstack.model.eks_request.training_job does)."
+            )
+
+
+def k8s_job_memory_limit(args: ResourceValidationArgs, report: Report) -> None:
+    """A container without a memory limit (or with one above its request) can take its node into memory
+    pressure, where the kubelet evicts whatever it picks (on a shared cluster: another tenant's run);
+    at its limit the kernel kills only it (OOMKilled, which the follower reports)."""
+    for c in _containers(_pod_spec(args.props)):
+        limit = _get(c, "resources", "limits", "memory")
+        request = _get(c, "resources", "requests", "memory", default=limit)  # Kubernetes: request = limit
+        if limit is None or str(limit) != str(request):
+            report(
+                f"Job {args.name} container {_get(c, 'name', default='?')} has memory limit {limit!r} and request "
+                f"{request!r}. Fix: resources.limits.memory equal to resources.requests.memory."
+            )
+
+
+def k8s_job_no_service_account_token(args: ResourceValidationArgs, report: Report) -> None:
+    if _get(_pod_spec(args.props), "automountServiceAccountToken") is not False:
+        report(
+            f"Job {args.name} mounts a Kubernetes service account token (automountServiceAccountToken defaults to "
+            "true): code in it could call the Kubernetes API as its service account. Fix: "
+            "automountServiceAccountToken: false unless the job calls the API (EKS Pod Identity does not need it)."
+        )
+
+
+def k8s_job_runs_as_non_root(args: ResourceValidationArgs, report: Report) -> None:
+    pod = _pod_spec(args.props)
+    for c in _containers(pod):
+        non_root = _get(c, "securityContext", "runAsNonRoot", default=_get(pod, "securityContext", "runAsNonRoot"))
+        if non_root is not True:
+            report(
+                f"Job {args.name} container {_get(c, 'name', default='?')} may run as root. Fix: runAsNonRoot: true "
+                "with a runAsUser (trainstack:eks.runAsUser), unless the image needs root."
+            )
+
+
+def k8s_namespace_pod_security(args: ResourceValidationArgs, report: Report) -> None:
+    level = _get(args.props, "metadata", "labels", PSA_ENFORCE)
+    if level not in ("baseline", "restricted"):
+        report(
+            f"Namespace {args.name} enforces Pod Security level {level!r} (no label: privileged): any pod there "
+            "may run privileged or on the host's network. Fix: metadata.labels "
+            f"{{{PSA_ENFORCE}: restricted}} (baseline for images that need root)."
+        )
+
+
+def eks_vpc_cni_network_policy(args: ResourceValidationArgs, report: Report) -> None:
+    if _get(args.props, "addonName") != "vpc-cni":
+        args.not_applicable("not the VPC CNI add-on")
+    raw = _get(args.props, "configurationValues", default="{}")
+    values = json.loads(raw) if isinstance(raw, str) and raw.strip() else (raw or {})
+    if str(_get(values, "enableNetworkPolicy", default="false")).lower() != "true":
+        report(
+            f"add-on {args.name} (vpc-cni) does not enforce Kubernetes NetworkPolicies: every pod reaches every "
+            "other pod (another run's rendezvous store and NCCL ports). Fix: configuration_values "
+            '{"enableNetworkPolicy": "true"} (VPC CNI v1.14 or later).'
+        )
+
+
+def eks_control_plane(args: ResourceValidationArgs, report: Report) -> None:
+    problems = []
+    encryption = _items(_get(args.props, "encryptionConfig"))
+    if not any("secrets" in _items(_get(e, "resources")) and _get(e, "provider", "keyArn") for e in encryption):
+        problems.append(
+            "does not envelope-encrypt Kubernetes secrets with a KMS key of yours (encryption_config "
+            "{provider: {key_arn: <the platform key>}, resources: [secrets]})"
+        )
+    if not _true(_get(args.props, "vpcConfig", "endpointPrivateAccess")):
+        problems.append(
+            "has no private endpoint, so nodes reach the API over the internet (vpc_config endpoint_private_access=True)"
+        )
+    for problem in problems:
+        report(f"EKS cluster {args.name} {problem}. Fix: build it with trainstack.components.eks_control_plane.")
+
+
+def eks_control_plane_logs(args: ResourceValidationArgs, report: Report) -> None:
+    missing = [t for t in ("audit", "authenticator") if t not in _items(_get(args.props, "enabledClusterLogTypes"))]
+    if missing:
+        report(
+            f"EKS cluster {args.name} does not log {', '.join(missing)}: who did what through the Kubernetes API "
+            "leaves no trace. Fix: enabled_cluster_log_types [audit, authenticator] (trainstack:eks.controlPlaneLogs)."
+        )
+
+
 def _resource_rule(
     name: str, description: str, types: Iterable[str] | None, check: ResourceCheck, level: EnforcementLevel = MANDATORY
 ) -> ResourceValidationPolicy:
@@ -686,6 +812,52 @@ def s3_bucket_guards(args: StackValidationArgs, report: Report) -> None:
                     f"bucket {r.name} has no {', no '.join(missing)}. Fix: build buckets with "
                     "trainstack.components.data_lake.DataLake (or add the missing resources for this bucket).",
                     r.urn,
+                )
+
+
+def _namespace_of(r: PolicyResource) -> str | None:
+    name = _get(r.props, "metadata", "name" if r.resource_type == K8S_NAMESPACE else "namespace")
+    return str(name) if isinstance(name, str) else None
+
+
+def _admits_anyone(rule: Mapping[str, Any], direction: str) -> bool:
+    """An ingress/egress rule with no peers, or a peer that is every namespace, admits every pod in the cluster."""
+    peers = _items(_get(rule, direction))
+    return not peers or any(
+        isinstance(p, Mapping) and _get(p, "namespaceSelector") == {} and not _get(p, "ipBlock") for p in peers
+    )
+
+
+def k8s_namespace_default_deny(args: StackValidationArgs, report: Report) -> None:
+    """Every namespace a stack creates denies by default and admits no other namespace's pods, so tenants of a
+    shared cluster cannot reach each other's unauthenticated rendezvous stores or NCCL ports."""
+    policies: dict[str, list[PolicyResource]] = {}
+    for r in args.resources:
+        if r.resource_type == K8S_NETWORK_POLICY and _namespace_of(r):
+            policies.setdefault(str(_namespace_of(r)), []).append(r)
+    for r in args.resources:
+        if r.resource_type != K8S_NAMESPACE or _namespace_of(r) is None:
+            continue
+        ns = str(_namespace_of(r))
+        mine = policies.get(ns, [])
+        deny = [
+            p
+            for p in mine
+            if _get(p.props, "spec", "podSelector") == {}
+            and {"Ingress", "Egress"} <= set(_items(_get(p.props, "spec", "policyTypes")))
+        ]
+        if not deny:
+            report(
+                f"namespace {ns} has no default-deny NetworkPolicy (podSelector {{}}, policyTypes [Ingress, Egress]): "
+                "any pod in the cluster reaches its pods. Fix: trainstack.model.eks_request.network_policies(ns).",
+                r.urn,
+            )
+        for p in mine:
+            if any(_admits_anyone(rule, "from") for rule in _items(_get(p.props, "spec", "ingress"))):
+                report(
+                    f"NetworkPolicy {p.name} in namespace {ns} admits ingress from every pod of the cluster. Fix: "
+                    "`from: [{podSelector: {}}]` (this namespace's pods only).",
+                    p.urn,
                 )
 
 
@@ -834,6 +1006,57 @@ RESOURCE_POLICIES = [
         {"kubernetes:core/v1:Service"},
         k8s_no_load_balancer,
     ),
+    _resource_rule(
+        "k8s-job-pod-security",
+        "Job containers: not privileged, no privilege escalation, every capability dropped, a seccomp profile.",
+        {K8S_JOB},
+        k8s_job_pod_security,
+    ),
+    _resource_rule(
+        "k8s-job-memory-limit",
+        "Job containers have a memory limit equal to their request (an OOMKill of their own, not a node eviction).",
+        {K8S_JOB},
+        k8s_job_memory_limit,
+    ),
+    _resource_rule(
+        "k8s-job-no-service-account-token",
+        "Jobs mount no Kubernetes service account token unless they call the API.",
+        {K8S_JOB},
+        k8s_job_no_service_account_token,
+        ADVISORY,
+    ),
+    _resource_rule(
+        "k8s-job-non-root",
+        "Job containers run as non-root unless the image needs root.",
+        {K8S_JOB},
+        k8s_job_runs_as_non_root,
+        ADVISORY,
+    ),
+    _resource_rule(
+        "k8s-namespace-pod-security",
+        "Namespaces enforce the baseline or restricted Pod Security Standard.",
+        {K8S_NAMESPACE},
+        k8s_namespace_pod_security,
+    ),
+    _resource_rule(
+        "eks-vpc-cni-network-policy",
+        "The VPC CNI add-on enforces Kubernetes NetworkPolicies.",
+        {"aws:eks/addon:Addon"},
+        eks_vpc_cni_network_policy,
+    ),
+    _resource_rule(
+        "eks-control-plane-hardened",
+        "EKS clusters envelope-encrypt secrets with your KMS key and have a private endpoint.",
+        {"aws:eks/cluster:Cluster"},
+        eks_control_plane,
+    ),
+    _resource_rule(
+        "eks-control-plane-logs",
+        "EKS clusters send their audit and authenticator logs to CloudWatch Logs.",
+        {"aws:eks/cluster:Cluster"},
+        eks_control_plane_logs,
+        ADVISORY,
+    ),
 ]
 
 STACK_POLICIES = [
@@ -847,7 +1070,7 @@ STACK_POLICIES = [
     StackValidationPolicy(
         name="cluster-holds-no-data",
         enforcement_level=MANDATORY,
-        description="A cluster stack creates no bucket, VPC, KMS key or other data store.",
+        description="A cluster stack creates no bucket, VPC, KMS key, queue or other data store.",
         validate=_in_kind("cluster", cluster_holds_no_data),
     ),
     StackValidationPolicy(
@@ -882,6 +1105,13 @@ STACK_POLICIES = [
         description="Roles assumed by ECS tasks or EKS Pod Identity require aws:SourceAccount in their trust "
         "(ECS execution roles excepted: ECS documents no source keys for them).",
         validate=service_trust_source_account,
+    ),
+    StackValidationPolicy(
+        name="k8s-namespace-default-deny",
+        enforcement_level=MANDATORY,
+        description="Every namespace a stack creates has a default-deny NetworkPolicy and admits no other "
+        "namespace's pods.",
+        validate=k8s_namespace_default_deny,
     ),
     StackValidationPolicy(
         name="s3-bucket-guards",

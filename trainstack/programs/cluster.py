@@ -77,8 +77,12 @@ def build_cluster(cfg: ClusterStack) -> dict[str, Any]:
             account_id=ctx.account_id,
             tags=tags,
             partition=docs.partition_of(cfg.region),
+            # The platform's (components/teardown_alerts.py); a platform deployed before them has neither.
+            group_name=ctx.platform_output("teardown_schedule_group", required=False),
+            dead_letter_queue_arn=ctx.platform_output("teardown_dead_letter_queue_arn", required=False),
         ),
     )
+    later = backends.after_teardown(ctx, result, auto)
     common = ClusterOutputs.to_outputs(
         owner=c.owner,
         backend=c.backend,
@@ -93,4 +97,4 @@ def build_cluster(cfg: ClusterStack) -> dict[str, Any]:
         teardown_schedules={k: s.name for k, s in auto.schedules.items()},
         teardown_role_arn=auto.role.arn,
     )
-    return {**common, **result.outputs}
+    return {**common, **result.outputs, **later}

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pulumi
+
 from trainstack.backends import PlatformOutputs
 from trainstack.components.data_lake import DataLake, DataLakeArgs
+from trainstack.components.teardown_alerts import TeardownAlerts, TeardownAlertsArgs
 from trainstack.components.training_network import TrainingNetwork, TrainingNetworkArgs
 from trainstack.model.config import PlatformStack
 from trainstack.model.tags import standard_tags
@@ -44,7 +47,8 @@ def build_platform(cfg: PlatformStack) -> dict[str, object]:
         ),
     )
 
-    shared_eks = _shared_eks(cfg, network) if p.eks.shared_cluster else None
+    shared_eks = _shared_eks(cfg, network, lake.kms_key.arn) if p.eks.shared_cluster else None
+    alerts = TeardownAlerts("teardown", TeardownAlertsArgs(region=cfg.region, account_id=_account_id(), tags=tags))
 
     buckets = {zone: {"name": b.bucket, "arn": b.arn} for zone, b in lake.buckets.items()}
     buckets["logs"] = {"name": lake.log_bucket.bucket, "arn": lake.log_bucket.arn}
@@ -65,22 +69,42 @@ def build_platform(cfg: PlatformStack) -> dict[str, object]:
         glue_database=lake.glue_database.name if lake.glue_database else None,
         protected=p.data_lake.protect,
         eks=shared_eks,
+        teardown_schedule_group=alerts.schedule_group.name,
+        teardown_dead_letter_queue_arn=alerts.queue.arn,
+        teardown_dead_letter_queue_url=alerts.queue.url,
+        alerts_topic_arn=alerts.topic.arn,
     )
 
 
-def _shared_eks(cfg: PlatformStack, network: TrainingNetwork) -> dict[str, object]:
+def _account_id() -> str:
+    import pulumi_aws as aws
+
+    return aws.get_caller_identity().account_id
+
+
+def _shared_eks(cfg: PlatformStack, network: TrainingNetwork, kms_key_arn: pulumi.Output[str]) -> dict[str, object]:
     """`trainstack:eks: {sharedCluster: true}`: one control plane (with Cluster Autoscaler and the
     device plugin) that `eks.mode: shared` cluster stacks add their GPU node groups and jobs to."""
     import datetime as dt
 
-    import pulumi_aws as aws
-
     from trainstack.components.eks_cluster_addons import EksClusterAddons, EksClusterAddonsArgs
     from trainstack.components.eks_control_plane import EksControlPlane, EksControlPlaneArgs
+    from trainstack.model import eks_request as req
     from trainstack.model.config import eks_support_status
+    from trainstack.model.config.eks import ADMIN_ROLES, VIEWER_ROLES
+    from trainstack.programs.backends.eks import access_grants
 
     eks = cfg.platform.eks
     tags = standard_tags(cfg)
+    access = access_grants(
+        [
+            ("trainstack:eks.adminRoles", req.CLUSTER_ADMIN_POLICY, eks.admin_roles),
+            # A cluster stack creates its namespace: no namespace-scoped access policy allows that.
+            ("trainstack:eks.developerRoles", req.CLUSTER_ADMIN_POLICY, eks.developer_roles),
+            ("trainstack:eks.viewerRoles", req.ADMIN_VIEW_POLICY, eks.viewer_roles),
+        ],
+        {"trainstack:eks.adminRoles": ADMIN_ROLES.default, "trainstack:eks.viewerRoles": VIEWER_ROLES.default},
+    )
     extended = eks_support_status(eks.version, dt.datetime.now(dt.timezone.utc).date()) == "extended"
     plane = EksControlPlane(
         "eks",
@@ -92,6 +116,11 @@ def _shared_eks(cfg: PlatformStack, network: TrainingNetwork) -> dict[str, objec
             public_access_cidrs=eks.public_access_cidrs,
             system_instance_type=eks.system_instance_type,
             extended_support=extended,
+            cluster_name=req.cluster_name(cfg.stack, cfg.owner),
+            kms_key_arn=kms_key_arn,
+            log_types=eks.control_plane_logs,
+            log_retention_days=eks.log_retention_days,
+            access=access,
             tags=tags,
         ),
     )
@@ -101,7 +130,7 @@ def _shared_eks(cfg: PlatformStack, network: TrainingNetwork) -> dict[str, objec
             cluster_name=plane.cluster.name,
             version=eks.version,
             region=cfg.region,
-            account_id=aws.get_caller_identity().account_id,
+            account_id=_account_id(),
             tags=tags,
         ),
         provider=plane.provider,

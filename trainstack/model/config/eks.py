@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from trainstack.model import catalog
+from trainstack.model import catalog, idle_stop
 from trainstack.model.config.settings import Reader, Setting, Type, field_of, scalar_text, setting, settings_of
 
 if TYPE_CHECKING:
@@ -108,6 +108,51 @@ def _public_access_cidrs(r: Reader, s: Setting, default: Any) -> tuple[str, ...]
     return cidrs
 
 
+# EKS control plane log types (CreateCluster `logging.clusterLogging[].types`, botocore's `LogType` enum).
+CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+LOGS_FIX = f"list some of {', '.join(CONTROL_PLANE_LOG_TYPES)} (default [audit, authenticator]; [] turns them off)"
+# IAM role names (IAM User Guide, "IAM object quotas": 64 characters of [\w+=,.@-]) or role ARNs (with a path).
+ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]{1,64}$")
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/(?:[\x21-\x7e]*/)?[\w+=,.@-]{1,64}$")
+ROLES_FIX = (
+    "list IAM role names of this account (looked up when the stack deploys) or role ARNs, "
+    "e.g. [trainstack-ci-train, arn:aws:iam::111122223333:role/platform-admins]"
+)
+# The CI roles of .github/iam/ (docs/ci.md names them so): the train, reaper and PR-cleanup workflows
+# create and destroy clusters, the preview workflow reads them. A default name with no role behind it in
+# the account is skipped with a warning at deploy time (an explicitly listed one fails the deploy).
+CI_ADMIN_ROLES = ("trainstack-ci-train", "trainstack-ci-reaper", "trainstack-ci-pr-cleanup")
+CI_VIEWER_ROLES = ("trainstack-ci-preview",)
+
+
+def _log_types(r: Reader, s: Setting, default: Any) -> tuple[str, ...]:
+    types = r._strings(s, r.raw(s.key), None, False)
+    if types is None:
+        return default
+    wrong = [t for t in types if t not in CONTROL_PLANE_LOG_TYPES]
+    if wrong:
+        r.fail(s.key, list(types), f"`{wrong[0]}` is not an EKS control plane log type", LOGS_FIX)
+        return default
+    return tuple(dict.fromkeys(types))
+
+
+def _roles(r: Reader, s: Setting, default: Any) -> tuple[str, ...]:
+    roles = r._strings(s, r.raw(s.key), None, False)
+    if roles is None:
+        return default
+    for role in roles:
+        if not (ROLE_NAME_RE.match(role) or ROLE_ARN_RE.match(role)):
+            r.fail(s.key, list(roles), f"`{role}` is neither an IAM role name nor an IAM role ARN", ROLES_FIX)
+            return default
+    return tuple(dict.fromkeys(roles))
+
+
+def _log_retention_days() -> tuple[Any, ...]:
+    from trainstack.model.config.table import LOG_RETENTION_DAYS  # the table imports this module
+
+    return LOG_RETENTION_DAYS
+
+
 # Keys a cluster's dedicated control plane and the platform's shared one both take.
 VERSION = Setting(
     "version",
@@ -137,7 +182,78 @@ PUBLIC_ACCESS_CIDRS = Setting(
     allowed="IPv4 networks in CIDR notation",
     parse=_public_access_cidrs,
 )
-DEDICATED_ONLY = ("version", "systemInstanceType", "publicAccessCidrs")
+IDLE_STOP_FIX = (
+    f"use 0 (off) or {idle_stop.MIN_MINUTES}-{idle_stop.MAX_MINUTES} minutes in steps of "
+    f"{idle_stop.PERIOD_SECONDS // 60}, e.g. {idle_stop.DEFAULT_MINUTES}"
+)
+
+
+def _idle_stop_minutes(r: Reader, s: Setting, default: Any) -> int:
+    value = r._integer(s, r.raw(s.key), None, False)
+    if value is None:
+        return default
+    problem = idle_stop.minutes_problem(value)
+    if problem:
+        r.fail(s.key, value, problem, IDLE_STOP_FIX)
+        return default
+    return int(value)
+
+
+IDLE_STOP_MINUTES = Setting(
+    "idleStopMinutes",
+    Type.INT,
+    "idle stop: after this many minutes with no GPU instance and no pending pod (as CloudWatch reports them), "
+    "AWS itself deletes the node groups and the control plane, which bill by the hour while the cluster idles "
+    "(`pulumi up` recreates them, ~15-20 min); 0 turns it off. `expiresAt` stays the hard ceiling",
+    fix=IDLE_STOP_FIX,
+    lo=0,
+    hi=idle_stop.MAX_MINUTES,
+    default=idle_stop.DEFAULT_MINUTES,
+    allowed=f"0 (off), or {idle_stop.MIN_MINUTES}-{idle_stop.MAX_MINUTES} in steps of {idle_stop.PERIOD_SECONDS // 60}",
+    parse=_idle_stop_minutes,
+)
+CONTROL_PLANE_LOGS = Setting(
+    "controlPlaneLogs",
+    Type.STRINGS,
+    "EKS control plane logs sent to CloudWatch Logs (`/aws/eks/<cluster>/cluster`, created with the "
+    "stack's retention and encrypted with the platform's KMS key)",
+    fix=LOGS_FIX,
+    default=("audit", "authenticator"),
+    allowed="any of " + ", ".join(f"`{t}`" for t in CONTROL_PLANE_LOG_TYPES) + "; `[]` turns them off",
+    parse=_log_types,
+)
+ADMIN_ROLES = Setting(
+    "adminRoles",
+    Type.STRINGS,
+    "IAM roles made Kubernetes cluster admins (an EKS access entry with AmazonEKSClusterAdminPolicy), "
+    "besides whoever creates the cluster: whoever must refresh or destroy it (the CI's reaper) or debug it. "
+    "Names are looked up in the deploying account (their path included)",
+    fix=ROLES_FIX,
+    default=CI_ADMIN_ROLES,
+    allowed="IAM role names or role ARNs; a default name the account does not have is skipped with a warning",
+    default_doc="the CI roles `" + "`, `".join(CI_ADMIN_ROLES) + "` (docs/ci.md)",
+    parse=_roles,
+)
+VIEWER_ROLES = Setting(
+    "viewerRoles",
+    Type.STRINGS,
+    "IAM roles that may read every Kubernetes object (AmazonEKSAdminViewPolicy): the CI's `pulumi preview`, "
+    "whose refresh reads the cluster's objects",
+    fix=ROLES_FIX,
+    default=CI_VIEWER_ROLES,
+    allowed="IAM role names or role ARNs; a default name the account does not have is skipped with a warning",
+    default_doc="the CI preview role `" + "`, `".join(CI_VIEWER_ROLES) + "`",
+    parse=_roles,
+)
+DEDICATED_ONLY = (
+    "version",
+    "systemInstanceType",
+    "publicAccessCidrs",
+    "idleStopMinutes",
+    "controlPlaneLogs",
+    "adminRoles",
+    "viewerRoles",
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -173,6 +289,26 @@ class EksConfig:
     )
     system_instance_type: str = field_of(SYSTEM_INSTANCE_TYPE)
     public_access_cidrs: tuple[str, ...] = field_of(PUBLIC_ACCESS_CIDRS)
+    idle_stop_minutes: int = field_of(IDLE_STOP_MINUTES)
+    control_plane_logs: tuple[str, ...] = field_of(CONTROL_PLANE_LOGS)
+    admin_roles: tuple[str, ...] = field_of(ADMIN_ROLES)
+    viewer_roles: tuple[str, ...] = field_of(VIEWER_ROLES)
+    run_as_user: int = setting(
+        "runAsUser",
+        Type.INT,
+        "the uid the training container runs as: non-root meets the `restricted` Pod Security Standard, "
+        "which the run's namespace then enforces; 0 runs as root (for an image that needs it; the namespace "
+        "enforces `baseline`)",
+        fix="use a uid from 1 to 2147483647, or 0 for an image that must run as root",
+        lo=0,
+        hi=2**31 - 1,
+        default=1000,
+    )
+
+    @property
+    def idle_stop(self) -> bool:
+        """The cloud stops this cluster's control plane after `idle_stop_minutes` idle (dedicated mode only)."""
+        return self.mode == "dedicated" and self.idle_stop_minutes > 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -189,6 +325,32 @@ class PlatformEksConfig:
     version: str = field_of(VERSION)
     system_instance_type: str = field_of(SYSTEM_INSTANCE_TYPE)
     public_access_cidrs: tuple[str, ...] = field_of(PUBLIC_ACCESS_CIDRS)
+    control_plane_logs: tuple[str, ...] = field_of(CONTROL_PLANE_LOGS)
+    log_retention_days: int = setting(
+        "logRetentionDays",
+        Type.INT,
+        "retention of the shared control plane's logs (a cluster stack's own control plane keeps them for its "
+        "`logRetentionDays`)",
+        fix="use a number of days CloudWatch Logs accepts, e.g. 30",
+        lo=1,
+        hi=3653,
+        values=_log_retention_days,
+        what="a retention CloudWatch Logs accepts",
+        default=30,
+    )
+    admin_roles: tuple[str, ...] = field_of(ADMIN_ROLES)
+    viewer_roles: tuple[str, ...] = field_of(VIEWER_ROLES)
+    developer_roles: tuple[str, ...] = setting(
+        "developerRoles",
+        Type.STRINGS,
+        "IAM roles of the developers who deploy `eks.mode: shared` cluster stacks and follow their runs: "
+        "cluster admins too (AmazonEKSClusterAdminPolicy; a cluster stack creates its namespace, which no "
+        "namespace-scoped EKS access policy allows)",
+        fix=ROLES_FIX,
+        default=(),
+        allowed="IAM role names (looked up in the account) or role ARNs",
+        parse=_roles,
+    )
 
 
 def parse_platform(r: Reader) -> PlatformEksConfig:
@@ -267,6 +429,12 @@ def check(draft: ClusterDraft) -> dict[str, Any]:
         release_version=release,
         system_instance_type=SYSTEM_INSTANCE_TYPE.default if shared else r.read(SYSTEM_INSTANCE_TYPE),
         public_access_cidrs=PUBLIC_ACCESS_CIDRS.default if shared else r.read(PUBLIC_ACCESS_CIDRS),
+        # A shared control plane is the platform's and bills there; the stack's own GPU groups sit at zero.
+        idle_stop_minutes=0 if shared else r.read(IDLE_STOP_MINUTES),
+        control_plane_logs=CONTROL_PLANE_LOGS.default if shared else r.read(CONTROL_PLANE_LOGS),
+        admin_roles=ADMIN_ROLES.default if shared else r.read(ADMIN_ROLES),
+        viewer_roles=VIEWER_ROLES.default if shared else r.read(VIEWER_ROLES),
+        run_as_user=r.read(settings["run_as_user"]),
     )
 
     gpu, job = draft.gpu, draft.job

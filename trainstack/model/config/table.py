@@ -597,8 +597,8 @@ class ClusterConfig:
         EksConfig,
         "the EKS cluster",
         backend="eks",
-        note="`version`, `systemInstanceType` and `publicAccessCidrs` apply to `mode: dedicated`: a shared "
-        "control plane is the platform's (its `trainstack:eks`).",
+        note="`version`, `systemInstanceType`, `publicAccessCidrs` and `idleStopMinutes` apply to `mode: dedicated`: "
+        "a shared control plane is the platform's (its `trainstack:eks`).",
     )
 
     @property

@@ -11,7 +11,7 @@ the backend's declaration (`trainstack.backends.get(name).program`) and knows no
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ import pulumi
 
 from trainstack import backends
 from trainstack.backends.outputs import camel
-from trainstack.components.auto_teardown import TeardownAction
+from trainstack.components.auto_teardown import AutoTeardown, TeardownAction
 from trainstack.model.config import ClusterConfig, ClusterStack
 from trainstack.model.run_locations import RunLocations
 
@@ -67,6 +67,24 @@ def platform_output(platform: pulumi.StackReference, field_name: str, *, require
 class BackendResult:
     outputs: Mapping[str, Any]
     teardown: tuple[TeardownAction, ...]
+    # What the backend registers once the stack's teardown schedules exist (eks: the idle stop, which deletes
+    # them after deleting the cluster); returns further outputs of its declaration.
+    after_teardown: Callable[[AutoTeardown], Mapping[str, Any]] | None = None
+
+
+def after_teardown(ctx: ClusterContext, result: BackendResult, teardown: AutoTeardown) -> Mapping[str, Any]:
+    """The backend's `after_teardown` outputs (none without the hook), checked against its declaration."""
+    if result.after_teardown is None:
+        return {}
+    outputs = result.after_teardown(teardown)
+    declared = backends.get(ctx.cluster.backend).outputs
+    unknown = sorted(set(outputs) - set(declared.output_names()) | set(outputs) & set(result.outputs))
+    if unknown:
+        raise pulumi.RunError(
+            f"backend {ctx.cluster.backend}'s after_teardown outputs {', '.join(unknown)} are undeclared in "
+            f"{declared.__name__} or exported twice. Write them with {declared.__name__}.to_outputs(...)"
+        )
+    return outputs
 
 
 def build(ctx: ClusterContext) -> BackendResult:

@@ -212,11 +212,40 @@ class EksFollower:
             return JobState(SUCCEEDED, f"{status.get('succeeded', 0)} pod(s) succeeded")
         if "Failed" in conditions:
             c = conditions["Failed"]
-            return JobState(FAILED, f"Job failed: {c.get('reason', '')}: {c.get('message', '')}".rstrip(": "))
+            reason = f"Job failed: {c.get('reason', '')}: {c.get('message', '')}".rstrip(": ")
+            return JobState(FAILED, "; ".join([reason, *self._out_of_memory()]))
         active, ready = status.get("active") or 0, status.get("ready") or 0
         if ready or (active and self._any_pod_running()):
             return JobState(RUNNING, f"{active} pod(s) active, {ready} ready")
         return JobState(PENDING, f"{active} pod(s) active, none running yet" if active else "no pod yet")
+
+    def _out_of_memory(self) -> list[str]:
+        """The containers the kernel killed at their memory limit (the Job's pods set limit = request, so a
+        runaway job ends as its own OOMKilled container rather than an evicted node): exit 137 alone does not
+        say it."""
+        try:
+            pods = self._pods()
+        except KubeApiError:
+            return []
+        found = []
+        for p in pods:
+            limits = {
+                c.get("name"): ((c.get("resources") or {}).get("limits") or {}).get("memory")
+                for c in (p.get("spec") or {}).get("containers") or []
+            }
+            for cs in (p.get("status") or {}).get("containerStatuses") or []:
+                state = cs.get("state") or {}
+                last = cs.get("lastState") or {}
+                terminated = state.get("terminated") or last.get("terminated") or {}
+                if terminated.get("reason") == "OOMKilled":
+                    limit = limits.get(cs.get("name"))
+                    found.append(
+                        f"pod {p['metadata']['name']} container {cs.get('name')} was OOMKilled: it used more than its "
+                        f"memory limit{f' ({limit})' if limit else ''}, which is 80% of the smallest GPU type's memory "
+                        "share and includes /dev/shm. Fix: a type with more memory per GPU, or fewer DataLoader "
+                        "workers / a smaller batch"
+                    )
+        return found
 
     def _pods(self) -> list[dict]:
         return self.api.request(
