@@ -115,9 +115,9 @@ class AwsClients:
     ec2: Any
     autoscaling: Any
     sagemaker: Any
-    s3: Any = None  # kept stacks' run.json (None: runs not read)
     cloudwatch: Any = None  # the idle-stop alarm of eks clusters (None: not asked)
     stepfunctions: Any = None  # the idle stop's executions
+    s3: Any = None  # kept stacks' run.json (None: runs not read)
 
     @classmethod
     def for_region(cls, region: str | None) -> AwsClients:
