@@ -190,7 +190,27 @@ class EksFollower:
         (trainstack.model.eks_request.training_job); Cluster Autoscaler scales the GPU groups for its pods."""
         self.job = str(manifest["metadata"]["name"])
         self.job_path = f"/apis/batch/v1/namespaces/{self.ns}/jobs/{self.job}"
-        self.api.request("POST", f"/apis/batch/v1/namespaces/{self.ns}/jobs", body=dict(manifest))
+        try:
+            self.api.request("POST", f"/apis/batch/v1/namespaces/{self.ns}/jobs", body=dict(manifest))
+        except KubeApiError as exc:
+            if exc.status is None and self._cluster_gone():  # no answer at all: is there a cluster?
+                minutes = self.o.idle_stop_minutes
+                by = f"its idle stop (eks.idleStopMinutes: {minutes}) deleted it" if minutes else "it was deleted"
+                raise KubeApiError(
+                    f"EKS cluster {self.cluster} does not exist: {by}. Fix: `pulumi up --stack "
+                    f"{self.stack.artifact_uri.rstrip('/').rsplit('/', 1)[-1]}` recreates it (control plane, node "
+                    "groups), then `trainstack exec` again"
+                ) from None
+            raise
+
+    def _cluster_gone(self) -> bool:
+        """DescribeCluster says ResourceNotFoundException (EKS API reference): the control plane is gone."""
+        try:
+            self.eks.describe_cluster(name=self.cluster)
+        except Exception as exc:  # noqa: BLE001 - only a definite "not found" counts
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            return code == "ResourceNotFoundException"
+        return False
 
     def handle(self) -> str:
         return self.job
