@@ -18,6 +18,7 @@ import time
 import boto3
 import pytest
 
+from tests.fakes.api_calls import model_problems, recorded_calls
 from tests.fakes.run_harness import FAKE_ROOT, command, options, quiet_ui, signal_when
 from trainstack.run import run as run_mod
 from trainstack.run import stages as stages_mod
@@ -25,6 +26,15 @@ from trainstack.run import stages as stages_mod
 pytestmark = pytest.mark.e2e
 
 STACK = "t-dev-sagemaker"
+
+
+@pytest.fixture(autouse=True)
+def calls_fit_the_service_models():
+    """Every AWS call of each test (CreateTrainingJob, Describe, Stop, ListTrainingJobs, ListTags, S3, ...) fits
+    botocore's service model, enums and maximums included (tests/fakes/api_calls.py)."""
+    with recorded_calls() as calls:
+        yield calls
+    assert any(c[1] == "CreateTrainingJob" for c in calls) and model_problems(calls) == []
 
 
 @pytest.fixture
