@@ -1,7 +1,7 @@
 """CodeBundle: a run's `job.workdir`, packed and uploaded where every backend can fetch it.
 
 The program packs the folder into a deterministic tar.gz named by its sha256 (see
-`trainstack/code_delivery.py` for why tar.gz and not a `FileArchive`), caches it under
+`trainstack/model/code_delivery.py` for why tar.gz and not a `FileArchive`), caches it under
 `.trainstack/build/`, and uploads it as one S3 object under the run's artifact prefix:
 `artifacts/<owner>/<stack>/code/<sha256>.tar.gz`. Changed code is a new key (the object is
 replaced); `pulumi destroy` of the cluster stack deletes it. The training roles can already read

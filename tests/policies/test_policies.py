@@ -665,7 +665,7 @@ def test_plan_exits_2_on_a_mandatory_violation_and_names_rule_and_resource(user_
 
 
 # ---------------------------------------------------------------------------------------------
-# The pack layout `pulumi preview --policy-pack policies` loads
+# The pack layout `pulumi preview --policy-pack trainstack/policies` loads
 
 
 def test_pulumi_policy_yaml_is_a_python_pack_on_the_project_virtualenv():
@@ -761,7 +761,7 @@ def test_guard_the_private_pulumi_policy_api_the_offline_run_relies_on():
 
 
 def test_the_pack_serves_the_engine_over_grpc_as_the_cli_starts_it(example_plans):
-    """`pulumi preview --policy-pack policies` runs `python -m pulumi.policy <engine> policies` from the
+    """`pulumi preview --policy-pack trainstack/policies` runs `python -m pulumi.policy <engine> trainstack/policies` from the
     venv and talks gRPC to the port it prints. Do exactly that on loopback and send one real request."""
     import grpc
     from google.protobuf import empty_pb2, struct_pb2

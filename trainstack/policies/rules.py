@@ -1,7 +1,7 @@
 """trainstack's CrossGuard rules: the invariants behind "no idle GPU, no lost data, no surprise".
 
-Importable on their own (no server starts here): `policies/__main__.py` builds the `PolicyPack`
-from `POLICIES` for `pulumi preview --policy-pack policies`, and `policies/offline.py` runs the
+Importable on their own (no server starts here): `trainstack/policies/__main__.py` builds the `PolicyPack`
+from `POLICIES` for `pulumi preview --policy-pack trainstack/policies`, and `trainstack/policies/offline.py` runs the
 same objects through pulumi-policy's analyzer in-process for `trainstack plan` and the tests.
 
 Written for what the real engine hands a policy: a resource rule sees the provider-checked
@@ -219,7 +219,7 @@ def data_bucket_protected(args: ResourceValidationArgs, report: Report) -> None:
         report(
             f"bucket {args.name} {' and '.join(problems)}: a teardown must never lose data. Fix: "
             "protect=True and force_destroy=False; throwaway platforms opt out with "
-            "--policy-pack-config policies/throwaway-platform.json."
+            "--policy-pack-config trainstack/policies/throwaway-platform.json."
         )
 
 
@@ -560,7 +560,7 @@ def gpu_type_in_catalog(args: ResourceValidationArgs, report: Report) -> None:
         if _ACCELERATED.match(str(name)) and catalog.lookup(str(name)) is None:
             report(
                 f"{args.name} uses {name}, which trainstack's catalog does not know: no GPU count, driver or "
-                "price checks, and cost estimates leave it out. Fix: add it to trainstack/catalog.py."
+                "price checks, and cost estimates leave it out. Fix: add it to trainstack/model/catalog.py."
             )
 
 

@@ -195,7 +195,7 @@ def plan_stage(ctx: RunContext) -> None:
     if not isinstance(result.config, ClusterStack):  # --set trainstack:kind=...
         raise RefusedError(f"trainstack:kind = {result.config.kind}: `trainstack run` makes clusters")
     mandatory = getattr(getattr(result, "policy", None), "mandatory", None) or []
-    if mandatory:  # `pulumi preview --policy-pack policies` would refuse the same stack
+    if mandatory:  # `pulumi preview --policy-pack trainstack/policies` would refuse the same stack
         raise RefusedError(
             "mandatory policy violations (trainstack/policies/), each with its fix:\n"
             + "\n".join(f"  - {v.rule} on {v.resource or 'the stack'} ({v.type}): {v.message}" for v in mandatory)

@@ -319,7 +319,7 @@ class EksFollower:
         """Suspend the Job: Kubernetes deletes its active pods (Cluster Autoscaler then removes the nodes)
         and keeps the Job object with its status. Not DELETE: Pulumi still has the Job in its state, so a
         `pulumi up --refresh` of a kept stack (--keep-on-failure) would re-create a deleted Job and train
-        again (/work/shared/eks.md §6); a suspended one stays suspended (Pulumi does not manage
+        again; a suspended one stays suspended (Pulumi does not manage
         `spec.suspend`) and shows why it ended. The `destroy` that follows a run deletes it anyway.
         Idempotent: a Job that is gone or already finished needs nothing."""
         try:
