@@ -111,6 +111,13 @@ def read_dataset(r: Reader, s: Setting, default: Any) -> DatasetRef:
     ):
         r.fail(s.key, text, "is not a prefix in the raw or curated zone of the data lake", r.fix_of(s))
         return UNSET_DATASET
+    # The prefix goes into the run's IAM grants (`arn:...:s3:::<bucket>/<zone>/<prefix>*`), where `*` and `?`
+    # are wildcards (IAM User Guide, "IAM JSON policy elements: Resource"): `raw/a*/` would grant `raw/abc/`.
+    # An empty segment (`raw/a//b/`) is a different S3 key than the one a user means, never a typo to keep.
+    if "*" in prefix or "//" in prefix:
+        found = "a `*` (a wildcard in the run's IAM grants)" if "*" in prefix else "an empty segment (`//`)"
+        r.fail(s.key, text, f"contains {found}", "name one exact prefix, e.g. raw/cifar10/v1/")
+        return UNSET_DATASET
     return DatasetRef(zone, prefix if prefix.endswith("/") else prefix + "/")
 
 
@@ -450,7 +457,7 @@ class JobConfig:
         Type.STRING,
         "the read-only input",
         fix="write zone/prefix/ inside the data lake, e.g. raw/cifar10/v1/ (zones: raw, curated)",
-        allowed="`raw/<prefix>/` or `curated/<prefix>/`",
+        allowed="`raw/<prefix>/` or `curated/<prefix>/` (one exact prefix: no `*`, no empty segment)",
         default=REQUIRED,
         parse=read_dataset,
     )
