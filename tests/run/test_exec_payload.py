@@ -13,6 +13,7 @@ from tests.programs.test_outputs_contract import ecs_outputs
 from trainstack.model.config import parse_config
 from trainstack.model.run_locations import job_locations, locations_from_uris
 from trainstack.run import jobs
+from trainstack.run.follow.ecs import ECS_OVERRIDES_MAX
 from trainstack.run.run_config import RefusedError
 
 
@@ -35,7 +36,7 @@ def test_an_ecs_job_within_runtasks_override_limit_is_sent_whole():
     env = {e["name"]: e["value"] for e in override["environment"]}
     assert env["LR"] == "0.1" and env["TRAINSTACK_JOB_ID"] == ctx.job_id
     assert env["TRAINSTACK_RUN_RECORD_URI"] == "s3://art/artifacts/bob/bob-ecs/jobs/20261123120000-ab12/run.json"
-    assert override["command"][0] == "timeout" and len(json.dumps(payload)) <= jobs.ECS_OVERRIDES_MAX
+    assert override["command"][0] == "timeout" and len(json.dumps(payload)) <= ECS_OVERRIDES_MAX
 
 
 def test_an_ecs_job_over_runtasks_override_limit_is_refused_before_anything_is_sent():

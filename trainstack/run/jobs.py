@@ -28,7 +28,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,17 @@ from trainstack.model.run_locations import (
 )
 from trainstack.run.destroy import first_line
 from trainstack.run.driver import REPO_ROOT, Interrupts, StackDriver, pulumi_command
-from trainstack.run.follow import SUCCEEDED, JobRef, JobState, follower_for, handle_of, split_s3_uri
+from trainstack.run.follow import (
+    SUCCEEDED,
+    ExecRequest,
+    JobRef,
+    JobState,
+    exec_backends,
+    follower_class,
+    follower_for,
+    handle_of,
+    split_s3_uri,
+)
 from trainstack.run.record import Recorder, RunRecord, git_commit, iso, now
 from trainstack.run.run_config import Overrides, RefusedError, job_overrides
 from trainstack.run.stages import DETACHED, RunOptions, follow, plain_outputs
@@ -59,11 +69,6 @@ from trainstack.run.ui import Ui
 
 # A job needs some time to be worth starting: refuse one that would be cut off almost at once by the expiry.
 MIN_TIME_LEFT = dt.timedelta(minutes=10)
-# RunTask: "A total of 8192 characters are allowed for overrides. This limit includes the JSON formatting
-# characters of the override structure." (ECS API reference, RunTask `overrides`)
-ECS_OVERRIDES_MAX = 8192
-# What backends `exec` can start a further job on (their followers implement `start`).
-EXEC_BACKENDS = ("ecs", "eks", "sagemaker", "ec2")
 
 
 @dataclass
@@ -176,9 +181,9 @@ def exec_job(
     started = (now_ or now()).astimezone(dt.timezone.utc)
     deployed = open_stack(opts, with_config=True)
     backend = deployed.stack.backend
-    if backend not in EXEC_BACKENDS:
+    if backend not in exec_backends():
         raise RefusedError(
-            f"stack {opts.stack}: backend {backend}: `trainstack exec` starts jobs on {', '.join(EXEC_BACKENDS)}"
+            f"stack {opts.stack}: backend {backend}: `trainstack exec` starts jobs on {', '.join(exec_backends())}"
         )
     cfg = _config(deployed, opts)
     left = cfg.cluster.expires_at - started
@@ -314,9 +319,10 @@ def upload_bundle(ctx: ExecContext) -> tuple[str | None, bool]:
 
 
 def job_payload(ctx: ExecContext, loc: RunLocations, code_uri: str | None) -> Any:
-    """What the backend's follower `start`s: built from the stack's config by the same model code the program
-    uses, with the job's id, prefixes, code and a run time cut to the stack's expiry."""
-    c, name, backend = ctx.cfg.cluster, ctx.deployed.name, ctx.deployed.stack.backend
+    """What the backend's follower `start`s, built by that follower's `exec_payload` from the stack's config
+    (the same model code the program uses), with the job's id, prefixes, code and a run time cut to the
+    stack's expiry."""
+    c = ctx.cfg.cluster
     runtime = int(min(c.max_runtime_seconds, (c.expires_at - ctx.now).total_seconds()))
     env = {
         **dict(c.job.environment),
@@ -324,71 +330,18 @@ def job_payload(ctx: ExecContext, loc: RunLocations, code_uri: str | None) -> An
         RUN_RECORD_URI_ENV: loc.run_record_uri,
         JOB_ID_ENV: ctx.job_id,
     }
-    if backend == "ecs":
-        from trainstack.backends.ecs import EcsOutputs
-
-        ecs = EcsOutputs.from_outputs(ctx.deployed.outputs)
-        env["AWS_DEFAULT_REGION"] = ctx.cfg.region
-        if code_uri:
-            env[cd.CODE_URI_ENV] = code_uri
-        override: dict[str, Any] = {
-            "name": ecs.container_name,
-            "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
-        }
-        if c.job.command:
-            override["command"] = cd.max_runtime_command(cd.container_entry(c.job.command), runtime)
-        overrides = {"containerOverrides": [override]}
-        size = len(json.dumps(overrides, separators=(",", ":")))
-        if size > ECS_OVERRIDES_MAX:
-            raise RefusedError(
-                f"stack {name}: the job's command and environment come to {size} characters of RunTask overrides; "
-                f"ECS allows {ECS_OVERRIDES_MAX}. Fix: shorten trainstack:job.environment (or the command), or put "
-                "long values in a file in the workdir"
-            )
-        return overrides
-    if backend == "eks":
-        from trainstack.backends.eks import EksOutputs
-        from trainstack.model import eks_request as req
-
-        eks = EksOutputs.from_outputs(ctx.deployed.outputs)
-        spec = req.job_spec(c)
-        spec = replace(
-            spec, max_runtime_seconds=runtime, environment={**dict(spec.environment), JOB_ID_ENV: ctx.job_id}
-        )
-        return req.training_job(
-            spec,
-            stack=name,
-            namespace=eks.namespace,
-            locations=loc,
-            region=ctx.cfg.region,
-            code_uri=code_uri,
-            name=f"{req.JOB_NAME}-{ctx.job_id}",
-            record=True,
-        )
-    if backend == "sagemaker":
-        from trainstack.run.sagemaker_jobs import JobError, request_for_stack
-
-        try:
-            request = request_for_stack(
-                ctx.cfg, ctx.deployed.outputs, now=ctx.now, job_id=ctx.job_id, code_uri=code_uri
-            )
-        except JobError as exc:
-            raise RefusedError(exc.message) from None
-        request["Environment"] = {**request.get("Environment", {}), JOB_ID_ENV: ctx.job_id}
-        return request
-    # ec2: the bootstrap's job keys (scripts/ec2_bootstrap.py JOB_KEYS), then the group scaled to the nodes.
-    return {
-        "settings": {
-            "job_id": ctx.job_id,
-            "command": list(c.job.command),
-            "environment": dict(c.job.environment),
-            "code_uri": code_uri,
-            "artifact_uri": loc.artifact_uri,
-            "checkpoint_uri": loc.checkpoint_uri,
-            "max_runtime_seconds": runtime,
-        },
-        "nodes": c.job.nodes,
-    }
+    request = ExecRequest(
+        cfg=ctx.cfg,
+        stack=ctx.deployed.name,
+        outputs=ctx.deployed.outputs,
+        job_id=ctx.job_id,
+        locations=loc,
+        code_uri=code_uri,
+        runtime_seconds=runtime,
+        now=ctx.now,
+        environment=env,
+    )
+    return follower_class(ctx.deployed.stack.backend).exec_payload(request)
 
 
 def _settle(record: RunRecord, job: JobState, *, interrupted: bool) -> None:
@@ -471,27 +424,10 @@ def job_ref(deployed: Deployed, job_id: str | None, record: RunRecord | None) ->
     """Which job to follow, with its backend handle: recorded in its run.json, or derived from its id where
     the backend's naming fixes it (eks `train-<id>`, sagemaker `<owner>-<stack>-<id>`, ec2 its prefix)."""
     handle = record.job_handle if record is not None else None
-    backend = deployed.stack.backend
-    if handle is None and backend == "eks":
-        from trainstack.backends.eks import EksOutputs
-        from trainstack.model.eks_request import JOB_NAME
-
-        handle = f"{JOB_NAME}-{job_id}" if job_id else EksOutputs.from_outputs(deployed.outputs).job_name
-    if handle is None and backend == "sagemaker":
-        from trainstack.backends.sagemaker import SageMakerOutputs
-        from trainstack.model.sagemaker_request import job_name
-
-        handle = (
-            job_name(deployed.stack.owner, deployed.name, job_id)
-            if job_id
-            else SageMakerOutputs.from_outputs(deployed.outputs).training_job_name
-        )
-    if handle is None and backend == "ecs":
-        which = f"job {job_id}" if job_id else "the stack's own job"
-        raise RefusedError(
-            f"stack {deployed.name}: {which} has no run.json with its ECS task ARN (it was started outside trainstack, "
-            "e.g. with the runTaskCommand output). Fix: `aws ecs describe-tasks`, or start jobs with `trainstack exec`"
-        )
+    if handle is None:
+        derive = getattr(follower_class(deployed.stack.backend), "job_handle", None)
+        if derive is not None:
+            handle = derive(deployed.outputs, deployed.stack.owner, deployed.name, job_id)
     return JobRef(id=job_id, handle=handle)
 
 

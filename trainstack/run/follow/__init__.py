@@ -19,7 +19,9 @@ reads the outputs through the typed contract (`ClusterOutputs` and the backend's
 
 and, where the backend has them:
 
-    start(payload)      start a further job (`trainstack exec`) from a payload built by trainstack.run.jobs
+    exec_payload(req)   (static) what `start` takes for a further job, built from an `ExecRequest`
+    job_handle(...)     (static) a job's handle derived from its id where the backend's naming fixes it
+    start(payload)      start a further job (`trainstack exec`) from the payload `exec_payload` built
     release()           stop every job of the stack and wait until none holds what `destroy` removes (the
                         sagemaker execution role): called before every destroy; raises when it cannot tell
 """
@@ -84,14 +86,39 @@ class JobFollower(Protocol):
     def model_uri(self) -> str | None: ...
 
 
-def follower_for(outputs: Mapping[str, Any], session: Any, job: JobRef | None = None) -> JobFollower:
-    backend = backends.ClusterOutputs.from_outputs(outputs).backend
+def follower_class(backend: str) -> Any:
+    """The follower class a backend declares (`trainstack.backends`, `follower`)."""
     declared = backends.find(backend)
     if declared is None or not declared.follower:
         raise KeyError(f"no job follower for backend {backend!r} (known: {', '.join(followed())})")
     module, _, cls = declared.follower.partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def follower_for(outputs: Mapping[str, Any], session: Any, job: JobRef | None = None) -> JobFollower:
+    cls = follower_class(backends.ClusterOutputs.from_outputs(outputs).backend)
     kwargs = {"job": job} if job is not None else {}  # a plugin's follower may follow the stack's own job only
-    return getattr(importlib.import_module(module), cls)(outputs, session, **kwargs)
+    return cls(outputs, session, **kwargs)
+
+
+def exec_backends() -> tuple[str, ...]:
+    """The backends `trainstack exec` can start further jobs on: their followers build and start them."""
+    return tuple(name for name in followed() if hasattr(follower_class(name), "exec_payload"))
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    """What a follower's `exec_payload` builds a further job from (`trainstack exec`, trainstack.run.jobs)."""
+
+    cfg: Any  # the stack's ClusterStack, with the exec's overrides applied
+    stack: str
+    outputs: Mapping[str, Any]
+    job_id: str
+    locations: Any  # the job's RunLocations
+    code_uri: str | None
+    runtime_seconds: int  # max runtime cut to the stack's expiry
+    now: Any  # when the exec started (datetime, UTC)
+    environment: Mapping[str, str]  # job.environment + the job's locations, record URI and id
 
 
 def handle_of(follower: Any) -> str | None:

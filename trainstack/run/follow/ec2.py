@@ -20,6 +20,7 @@ from trainstack.run.follow import (
     PENDING,
     RUNNING,
     SUCCEEDED,
+    ExecRequest,
     JobRef,
     JobState,
     LogTail,
@@ -41,6 +42,29 @@ class Ec2Follower:
         self.autoscaling = session.client("autoscaling", region_name=region)
         self.logs = LogTail(session.client("logs", region_name=region), self.o.log_group_name)
         self.in_service = 0
+
+    @staticmethod
+    def exec_payload(r: ExecRequest) -> dict[str, Any]:
+        """The group's next generation: the bootstrap's job keys (scripts/ec2_bootstrap.py JOB_KEYS) and the
+        node count the group scales to."""
+        job = r.cfg.cluster.job
+        return {
+            "settings": {
+                "job_id": r.job_id,
+                "command": list(job.command),
+                "environment": dict(job.environment),
+                "code_uri": r.code_uri,
+                "artifact_uri": r.locations.artifact_uri,
+                "checkpoint_uri": r.locations.checkpoint_uri,
+                "max_runtime_seconds": r.runtime_seconds,
+            },
+            "nodes": job.nodes,
+        }
+
+    @staticmethod
+    def job_handle(outputs: Mapping[str, Any], owner: str, stack: str, job_id: str | None) -> str | None:
+        """Nothing to derive: an ec2 job is found by its artifact prefix (the job id)."""
+        return None
 
     def submit(self) -> None:
         """Nothing to start: the group was created at the job's node count."""

@@ -8,24 +8,31 @@ trainstack started on the cluster can be found (and stopped before a destroy).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from trainstack.backends import ClusterOutputs
 from trainstack.backends.ecs import EcsOutputs
+from trainstack.model import code_delivery as cd
 from trainstack.run.follow import (
     FAILED,
     PENDING,
     RUNNING,
     SUCCEEDED,
+    ExecRequest,
     JobRef,
     JobState,
     LogTail,
     failed_scaling_activities,
 )
+from trainstack.run.run_config import RefusedError
 
 _PENDING_STATES = {"PROVISIONING", "PENDING", "ACTIVATING"}
 STARTED_BY = "trainstack-run"  # the stack's own task; a further job's is `trainstack-<job id>`
+# RunTask: "A total of 8192 characters are allowed for overrides. This limit includes the JSON formatting
+# characters of the override structure." (ECS API reference, RunTask `overrides`)
+ECS_OVERRIDES_MAX = 8192
 
 
 class EcsFollower:
@@ -39,6 +46,39 @@ class EcsFollower:
         self.logs = LogTail(session.client("logs", region_name=region), self.o.log_group_name)
         self.task_arn: str | None = self.job.handle
         self.last_status = ""
+
+    @staticmethod
+    def exec_payload(req: ExecRequest) -> dict[str, Any]:
+        """RunTask `overrides` of a further job: the container's environment and (with job.command) the code
+        entry around the command, cut to the runtime."""
+        env = {**req.environment, "AWS_DEFAULT_REGION": req.cfg.region}
+        if req.code_uri:
+            env[cd.CODE_URI_ENV] = req.code_uri
+        override: dict[str, Any] = {
+            "name": EcsOutputs.from_outputs(req.outputs).container_name,
+            "environment": [{"name": k, "value": v} for k, v in sorted(env.items())],
+        }
+        command = req.cfg.cluster.job.command
+        if command:
+            override["command"] = cd.max_runtime_command(cd.container_entry(command), req.runtime_seconds)
+        overrides = {"containerOverrides": [override]}
+        size = len(json.dumps(overrides, separators=(",", ":")))
+        if size > ECS_OVERRIDES_MAX:
+            raise RefusedError(
+                f"stack {req.stack}: the job's command and environment come to {size} characters of RunTask "
+                f"overrides; ECS allows {ECS_OVERRIDES_MAX}. Fix: shorten trainstack:job.environment (or the "
+                "command), or put long values in a file in the workdir"
+            )
+        return overrides
+
+    @staticmethod
+    def job_handle(outputs: Mapping[str, Any], owner: str, stack: str, job_id: str | None) -> str | None:
+        """A task ARN is the cloud's, not derivable: only run.json (written by `trainstack exec`/`run`) has it."""
+        which = f"job {job_id}" if job_id else "the stack's own job"
+        raise RefusedError(
+            f"stack {stack}: {which} has no run.json with its ECS task ARN (it was started outside trainstack, "
+            "e.g. with the runTaskCommand output). Fix: `aws ecs describe-tasks`, or start jobs with `trainstack exec`"
+        )
 
     def submit(self) -> None:
         self.start({})

@@ -16,11 +16,23 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from trainstack.backends import ClusterOutputs
 from trainstack.backends.eks import EksOutputs
-from trainstack.run.follow import FAILED, PENDING, RUNNING, SUCCEEDED, JobRef, JobState, failed_scaling_activities
+from trainstack.model import eks_request as req
+from trainstack.model.run_locations import JOB_ID_ENV
+from trainstack.run.follow import (
+    FAILED,
+    PENDING,
+    RUNNING,
+    SUCCEEDED,
+    ExecRequest,
+    JobRef,
+    JobState,
+    failed_scaling_activities,
+)
 
 TOKEN_PREFIX = "k8s-aws-v1."
 K8S_AWS_ID_HEADER = "x-k8s-aws-id"
@@ -181,6 +193,32 @@ class EksFollower:
         self._pod: str | None = None
         self._cursor: tuple[str, int] | None = None  # newest log timestamp printed
         self._seen_at_cursor: set[str] = set()  # lines printed with that exact timestamp
+
+    @staticmethod
+    def exec_payload(r: ExecRequest) -> dict[str, Any]:
+        """A further Indexed Job `train-<job id>`, built by the program's own builder with the job's runtime,
+        prefixes, code and id (its pods write the job's run.json)."""
+        spec = req.job_spec(r.cfg.cluster)
+        spec = replace(
+            spec,
+            max_runtime_seconds=r.runtime_seconds,
+            environment={**dict(spec.environment), JOB_ID_ENV: r.job_id},
+        )
+        return req.training_job(
+            spec,
+            stack=r.stack,
+            namespace=EksOutputs.from_outputs(r.outputs).namespace,
+            locations=r.locations,
+            region=r.cfg.region,
+            code_uri=r.code_uri,
+            name=f"{req.JOB_NAME}-{r.job_id}",
+            record=True,
+        )
+
+    @staticmethod
+    def job_handle(outputs: Mapping[str, Any], owner: str, stack: str, job_id: str | None) -> str | None:
+        """`train-<job id>` for a further job, the stack's own Job's name otherwise."""
+        return f"{req.JOB_NAME}-{job_id}" if job_id else EksOutputs.from_outputs(outputs).job_name
 
     def submit(self) -> None:
         """Nothing to start: `up` created the Job (Cluster Autoscaler brings the nodes for its pods)."""

@@ -15,9 +15,21 @@ from typing import Any
 from trainstack.backends import ClusterOutputs
 from trainstack.backends.sagemaker import SageMakerOutputs
 from trainstack.errors import ExitCode
+from trainstack.model.run_locations import JOB_ID_ENV
 from trainstack.model.sagemaker_request import job_name, request_problems
 from trainstack.run import sagemaker_jobs
-from trainstack.run.follow import FAILED, PENDING, RUNNING, SUCCEEDED, JobRef, JobState, LogTail, ReleaseError
+from trainstack.run.follow import (
+    FAILED,
+    PENDING,
+    RUNNING,
+    SUCCEEDED,
+    ExecRequest,
+    JobRef,
+    JobState,
+    LogTail,
+    ReleaseError,
+)
+from trainstack.run.run_config import RefusedError
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 NOT_CREATED = "not created yet"
@@ -58,6 +70,24 @@ class SageMakerFollower:
         self.status: sagemaker_jobs.JobStatus | None = None
         self.clock, self.sleep = clock, sleep
         self._stack = _stack_of(self.stack)
+
+    @staticmethod
+    def exec_payload(r: ExecRequest) -> dict[str, Any]:
+        """A further job's CreateTrainingJob request (`<owner>-<stack>-<job id>`), built from the stack's
+        config and outputs by the same code as `trainstack sagemaker start`."""
+        try:
+            request = sagemaker_jobs.request_for_stack(
+                r.cfg, r.outputs, now=r.now, job_id=r.job_id, code_uri=r.code_uri
+            )
+        except sagemaker_jobs.JobError as exc:
+            raise RefusedError(exc.message) from None
+        request["Environment"] = {**request.get("Environment", {}), JOB_ID_ENV: r.job_id}
+        return request
+
+    @staticmethod
+    def job_handle(outputs: Mapping[str, Any], owner: str, stack: str, job_id: str | None) -> str | None:
+        """The job's deterministic name: `<owner>-<stack>-<job id>`, or the stack's own job's."""
+        return job_name(owner, stack, job_id) if job_id else SageMakerOutputs.from_outputs(outputs).training_job_name
 
     def submit(self) -> None:
         """Create the stack's own job: the exported request, by its deterministic name."""
