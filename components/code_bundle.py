@@ -1,7 +1,7 @@
 """CodeBundle: a run's `job.workdir`, packed and uploaded where every backend can fetch it.
 
 The program packs the folder into a deterministic tar.gz named by its sha256 (see
-`trainstack/code_delivery.py` for why tar.gz and not a `FileArchive`), caches it under
+`trainstack/model/code_delivery.py` for why tar.gz and not a `FileArchive`), caches it under
 `.trainstack/build/`, and uploads it as one S3 object under the run's artifact prefix:
 `artifacts/<owner>/<stack>/code/<sha256>.tar.gz`. Changed code is a new key (the object is
 replaced); `pulumi destroy` of the cluster stack deletes it. The training roles can already read
@@ -34,6 +34,8 @@ class CodeBundleArgs:
     cache_dir: str = str(DEFAULT_CACHE)
     # Tags on the S3 object (S3 takes at most 10).
     tags: Mapping[str, str] = field(default_factory=dict)
+    # The backend that runs it: a sagemaker bundle carries the entry file the toolkit runs (code_delivery).
+    backend: str | None = None
 
     def __post_init__(self):
         if not self.workdir:
@@ -49,7 +51,7 @@ class CodeBundle(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CodeBundleArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("trainstack:code:CodeBundle", name, None, opts)
-        bundle = build_bundle(args.workdir, args.cache_dir)
+        bundle = build_bundle(args.workdir, args.cache_dir, backend=args.backend)
         self.sha256 = bundle.sha256
         key = pulumi.Output.from_input(args.artifact_prefix).apply(lambda p: code_key(p, bundle.sha256))
         # aws.s3.BucketObject, not BucketObjectv2: in pulumi-aws 7.51.1 the v2 class carries an alias to

@@ -23,7 +23,8 @@ from trainstack.components.training_cluster import TrainingClusterArgs, gpu_grou
 from trainstack.model import catalog
 from trainstack.model import iam_documents as docs
 from trainstack.model.code_delivery import CODE_URI_ENV, container_entry
-from trainstack.model.run_locations import RunLocations, data_access_policy
+from trainstack.model.code_delivery import max_runtime_command as _with_time_limit
+from trainstack.model.run_locations import RUN_RECORD_URI_ENV, RunLocations, data_access_policy
 
 CONTAINER_NAME = "training"
 # ECS stopTimeout maximum: time between SIGTERM and SIGKILL for a last checkpoint.
@@ -49,11 +50,9 @@ def family_name(owner: str, stack: str) -> str:
 
 
 def max_runtime_command(command: Sequence[str], max_runtime_seconds: int) -> list[str]:
-    """Wrap the command in coreutils `timeout`: ECS has no task timeout, and a task that never ends
-    keeps its GPU instance protected from scale-in (and billed) forever."""
-    if not command:
-        return []
-    return ["timeout", "--signal=TERM", f"--kill-after={STOP_TIMEOUT_SECONDS}s", f"{max_runtime_seconds}s", *command]
+    """Wrap the command in coreutils `timeout` (trainstack.model.code_delivery.max_runtime_command, which
+    `trainstack exec` uses for its RunTask override too)."""
+    return _with_time_limit(command, max_runtime_seconds, STOP_TIMEOUT_SECONDS)
 
 
 def container_definitions(
@@ -65,8 +64,9 @@ def container_definitions(
 ) -> list[dict]:
     """The task's container definitions, exactly as ECS RegisterTaskDefinition takes them.
 
-    With `code_uri` (job.workdir), the container first fetches and unpacks the code bundle, then
-    execs the command in it (`container_entry`), all under the max-runtime `timeout`."""
+    With `code_uri` (job.workdir), the command runs through `container_entry`, all under the max-runtime
+    `timeout`: it fetches and unpacks the code bundle, runs the command in it and, when the command ends,
+    writes the run's result to `<artifact prefix>run.json` (so a run nobody follows is still recorded)."""
     region = args.region
     memory = task_memory_mib(args.instance_types, args.gpus_per_node)
     env = {
@@ -79,7 +79,7 @@ def container_definitions(
     }
     if code_uri:
         # boto3 in the entry script needs a region; ECS task credentials come from the agent endpoint.
-        env.update({CODE_URI_ENV: code_uri, "AWS_DEFAULT_REGION": region})
+        env.update({CODE_URI_ENV: code_uri, RUN_RECORD_URI_ENV: locations.run_record_uri, "AWS_DEFAULT_REGION": region})
     definition: dict = {
         "name": CONTAINER_NAME,
         "image": args.image,

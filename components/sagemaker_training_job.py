@@ -1,8 +1,21 @@
-"""SageMakerTrainingJob: a managed (spot by default) training job checkpointing into the data lake.
+"""SageMakerTrainingJob: the role and the request of a managed (spot by default) training job
+checkpointing into the data lake.
 
 SageMaker provisions and releases the GPUs itself, so nothing idles; managed spot training cuts
 the bill by up to 90 %, and the checkpoint config lets an interrupted spot job resume where it
 stopped instead of starting over. The execution role reaches only this run's prefixes.
+
+The job itself is not a Pulumi resource. `aws.sagemaker.TrainingJob` creates the job and then waits
+for it to end inside `pulumi up`; when that wait fails (a failed job, the create timeout, Ctrl-C or a
+CI cancel, expired credentials, a job stopped by anyone: `Stopping` is neither the wait's pending nor
+its target state), the provider returns before saving the resource, so the job runs on outside the
+state while `destroy` removes the schedule that would have stopped it (terraform-provider-aws
+internal/service/sagemaker/training_job.go: `Create` calls `CreateTrainingJob`, then
+`waitTrainingJobCreated` with Pending [InProgress] and Target [Completed, Stopped], and sets the state
+only after it). So this component holds what must outlive any one job (the execution role) and
+exports the CreateTrainingJob `request` with a deterministic `job_name`; whoever starts the job
+(`trainstack run`, `trainstack sagemaker start`, `aws sagemaker create-training-job --cli-input-json`)
+follows and stops it, and the stack's teardown schedule can stop it by that name at expiry.
 """
 
 from __future__ import annotations
@@ -17,14 +30,11 @@ import pulumi_aws as aws
 from trainstack.model import iam_documents as docs
 from trainstack.model.run_locations import RunLocations, data_access_policy
 from trainstack.model.sagemaker_request import (
-    DELETE_TIMEOUT,
     TrainingJobSpec,
     content_hash,
-    create_timeout,
     create_training_job_request,
     job_name,
     ml_instance_type,
-    to_pulumi_args,
     training_job_arn,
 )
 
@@ -88,7 +98,7 @@ class SageMakerTrainingJobArgs:
     vpc: bool = False
     subnet_ids: pulumi.Input[Sequence[str]] = ()
     security_group_id: pulumi.Input[str] | None = None
-    # Tags on the role and the job.
+    # Tags on the role and the job (the request's Tags: `trainstack ls` finds and prices jobs by them).
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -155,15 +165,17 @@ class SageMakerTrainingJobArgs:
             hyperparameters=dict(self.hyperparameters),
             subnet_ids=tuple(subnet_ids) if self.vpc else (),
             security_group_ids=tuple(security_group_ids) if self.vpc else (),
+            tags=dict(self.tags),
             code_uri=code_uri,
         )
 
 
 class SageMakerTrainingJob(pulumi.ComponentResource):
     role: aws.iam.Role
-    job: aws.sagemaker.TrainingJob
-    job_name: pulumi.Output[str]
-    job_arn: pulumi.Output[str]  # known before the job ends, unlike `job.arn`
+    role_policy: aws.iam.RolePolicy
+    job_name: pulumi.Output[str]  # deterministic: `<owner>-<stack>-<hash of the request>`
+    job_arn: pulumi.Output[str]  # built from the name: known before the job exists
+    # The whole CreateTrainingJob request (TrainingJobName and RoleArn included), as boto3 takes it.
     request: pulumi.Output[dict]
 
     def __init__(self, name: str, args: SageMakerTrainingJobArgs, opts: pulumi.ResourceOptions | None = None):
@@ -188,47 +200,27 @@ class SageMakerTrainingJob(pulumi.ComponentResource):
                 )
             )
         )
-        role_policy = aws.iam.RolePolicy(f"{name}-execution-policy", role=self.role.id, policy=policy, opts=child)
+        self.role_policy = aws.iam.RolePolicy(f"{name}-execution-policy", role=self.role.id, policy=policy, opts=child)
 
         sg_ids = [args.security_group_id] if args.security_group_id is not None else []
-        self.request = pulumi.Output.all(
-            args.locations, args.kms_key_arn, args.subnet_ids, sg_ids, args.code_uri
-        ).apply(
+        body = pulumi.Output.all(args.locations, args.kms_key_arn, args.subnet_ids, sg_ids, args.code_uri).apply(
             lambda a: create_training_job_request(
                 args.spec(locations=a[0], kms_key_arn=a[1], subnet_ids=a[2], security_group_ids=a[3], code_uri=a[4])
             )
         )
         # The name carries a hash of the request: a changed job is a new job (names are never reused).
-        self.job_name = self.request.apply(lambda r: job_name(args.owner, args.stack, content_hash(r)))
+        self.job_name = body.apply(lambda r: job_name(args.owner, args.stack, content_hash(r)))
         self.job_arn = self.job_name.apply(lambda n: training_job_arn(args.region, args.account_id, n))
-        pulumi_args = self.request.apply(to_pulumi_args)
-
-        def field_of(key: str) -> pulumi.Output:
-            return pulumi_args.apply(lambda a: a.get(key))
-
-        self.job = aws.sagemaker.TrainingJob(
-            f"{name}-job",
-            training_job_name=self.job_name,
-            role_arn=self.role.arn,
-            algorithm_specification=field_of("algorithm_specification"),
-            input_data_configs=field_of("input_data_configs"),
-            output_data_config=field_of("output_data_config"),
-            resource_config=field_of("resource_config"),
-            stopping_condition=field_of("stopping_condition"),
-            enable_managed_spot_training=field_of("enable_managed_spot_training"),
-            enable_inter_container_traffic_encryption=field_of("enable_inter_container_traffic_encryption"),
-            retry_strategy=field_of("retry_strategy"),
-            environment=field_of("environment"),
-            hyper_parameters=field_of("hyper_parameters"),
-            checkpoint_config=field_of("checkpoint_config"),
-            vpc_config=field_of("vpc_config"),
-            tags=args.tags,
-            # Creating the resource waits for the job to end: a timeout shorter than the job would fail
-            # `pulumi up` and drop a still-running job from the state (see sagemaker_request.create_timeout).
-            timeouts=self.request.apply(lambda r: {"create": create_timeout(r), "delete": DELETE_TIMEOUT}),
-            # The role must be able to read the data before SageMaker starts the job.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        # The role ARN only once its policy exists: a job started from the request can read its data at once.
+        role_ready = pulumi.Output.all(self.role.arn, self.role_policy.id).apply(lambda a: a[0])
+        self.request = pulumi.Output.all(body, self.job_name, role_ready).apply(
+            lambda a: {**a[0], "TrainingJobName": a[1], "RoleArn": a[2]}
         )
         self.register_outputs(
-            {"trainingJobName": self.job_name, "trainingJobArn": self.job_arn, "roleArn": self.role.arn}
+            {
+                "trainingJobName": self.job_name,
+                "trainingJobArn": self.job_arn,
+                "roleArn": self.role.arn,
+                "request": self.request,
+            }
         )

@@ -45,6 +45,10 @@ STARTED = "run/started.json"  # run-started marker: run id, leader, members
 FRESH = -1  # join_slot: no live run to join any more, discover peers afresh
 FINISHED = "finished"  # in workdir: this node did its end-of-life action (else user data scales to zero)
 REQUIRED = ("nodes", "image", "command", "artifact_uri", "checkpoint_uri")
+# Under the stack's artifact prefix: the job `trainstack exec` started last. Its keys replace the user data's,
+# so a new job needs no new launch template (which would replace the group's instances).
+CURRENT_JOB = "current-job.json"
+JOB_KEYS = ("job_id", "command", "environment", "code_uri", "artifact_uri", "checkpoint_uri", "max_runtime_seconds")
 DEFAULTS = {
     "region": "",
     "gpus_per_node": 1,
@@ -61,6 +65,7 @@ DEFAULTS = {
     "leader_timeout_seconds": 1200,
     "max_runtime_seconds": 0,
     "log_group": None,
+    "job_id": None,
 }  # 0/None: no limit, no CloudWatch
 AWS_ERRORS = (BotoCoreError, ClientError)
 
@@ -91,9 +96,14 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def load_settings(path: str) -> dict:
+def load_settings(path: str, job=None) -> dict:
     with open(path) as f:
         raw = json.load(f)
+    if job:  # `trainstack exec`'s job for this generation
+        ignored = sorted(set(job) - set(JOB_KEYS))
+        if ignored:
+            log.warning("ignoring %s in %s", ignored, CURRENT_JOB)
+        raw.update({k: job[k] for k in JOB_KEYS if k in job})
     missing = [k for k in REQUIRED if k not in raw]
     if missing:
         raise ValueError(f"{path}: missing settings {missing}")
@@ -122,6 +132,25 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     if not uri.startswith("s3://") or not bucket:
         raise ValueError(f"not an s3:// URI: {uri!r}")
     return bucket, key
+
+
+def current_job(s3, artifact_uri: str, attempts: int = 3, sleep=time.sleep):
+    """`trainstack exec`'s job settings, or None when there are none (404, or 403 as S3 answers without
+    ListBucket). Any other error is retried, then raised: a node must never run the wrong job."""
+    bucket, key = split_s3_uri((artifact_uri if artifact_uri.endswith("/") else artifact_uri + "/") + CURRENT_JOB)
+    for attempt in range(attempts):
+        try:
+            doc = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            if not isinstance(doc, dict):
+                raise ValueError(f"{CURRENT_JOB} is not a JSON object")
+            return doc
+        except ClientError as e:
+            if e.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "403", "AccessDenied"):
+                return None
+            if attempt + 1 == attempts:
+                raise
+            sleep(5)
+    return None
 
 
 def instance_identity(base: str = IMDS, timeout: float = 5.0) -> Identity:
@@ -279,11 +308,16 @@ def container_argv(
             "--log-opt",
             f"awslogs-group={settings['log_group']}",
             "--log-opt",
-            f"awslogs-stream=node-{rank}-{os.uname().nodename}",
+            f"awslogs-stream={stream_prefix(settings)}node-{rank}-{os.uname().nodename}",
         ]
     for k, v in env.items():
         argv += ["-e", f"{k}={v}"]
     return argv + [settings["image"]] + list(torchrun_argv)
+
+
+def stream_prefix(settings: dict) -> str:
+    """A further job's log streams sort under `jobs/<job id>/` (the stack's own job's stay `node-*`)."""
+    return f"jobs/{settings['job_id']}/" if settings.get("job_id") else ""
 
 
 def docker_stop(name: str) -> None:
@@ -360,9 +394,20 @@ def put_json(s3, uri: str, doc: dict) -> None:
 
 
 def run_marker(s3, artifact_uri: str, ok: bool, **doc) -> None:
-    """<artifact_uri>_SUCCESS or _FAILED: the run command reads it to find the model."""
+    """<artifact_uri>_SUCCESS or _FAILED: the run command reads it to find the model. The run's result also
+    goes into its run.json (merged: the driver may have written it), so a run nobody follows is recorded."""
     doc.update(status="succeeded" if ok else "failed", finished_at=now())
     put_json(s3, artifact_uri + ("_SUCCESS" if ok else "_FAILED"), doc)
+    record = get_json(s3, artifact_uri + "run.json") or {}
+    code = doc.get("exit_code", 0 if ok else 1)
+    record.update(status=doc["status"], exit_code=0 if ok else 1, job_exit_code=code, finished_at=doc["finished_at"])
+    record.update(reason="" if ok else doc.get("reason") or f"the training exited with code {code}", written_by="job")
+    if ok:
+        record["model_uri"] = doc.get("model_uri") or artifact_uri + "model/"
+    try:
+        put_json(s3, artifact_uri + "run.json", record)
+    except AWS_ERRORS as e:
+        log.warning("could not write run.json: %s", e)
 
 
 def get_json(s3, uri: str):
@@ -741,6 +786,13 @@ def main(
         me = identity or instance_identity()
         s["region"] = s["region"] or me.region
         clients = clients or {k: make_client(k, s["region"]) for k in ("ec2", "autoscaling", "s3")}
+        job = current_job(clients["s3"], s["artifact_uri"], sleep=sleep)
+        if job:
+            s = {**load_settings(a.settings, job), "region": s["region"]}
+            log.info("job %s (%s)", s["job_id"], CURRENT_JOB)
+            a.settings = os.path.join(a.workdir, "job.json")  # what an emergency teardown reports on
+            with open(a.settings, "w") as f:
+                json.dump(s, f)
         return bootstrap(s, me, a.workdir, log_path, clients, run, clock, sleep, pull)
     except Exception:
         log.exception("bootstrap failed")

@@ -44,11 +44,11 @@ def test_group_schedule_calls_update_auto_scaling_group_with_zero(example_plans,
 
 def test_sagemaker_schedule_stops_this_training_job(example_plans):
     run = example_plans["dev-sagemaker"].run
-    job = run.one("aws:sagemaker/trainingJob:TrainingJob")
+    name = run.outputs["trainingJobRequest"]["TrainingJobName"]  # the job `trainstack run` creates after `up`
     target = run.one("aws:scheduler/schedule:Schedule").inputs["target"]
     assert target["arn"] == "arn:aws:scheduler:::aws-sdk:sagemaker:stopTrainingJob"
     request = json.loads(target["input"])
-    assert request == {"TrainingJobName": job.inputs["trainingJobName"]}
+    assert request == {"TrainingJobName": name}
     assert api_errors("sagemaker", "StopTrainingJob", request) == ""
     doc = policy_of(run.one("aws:iam/rolePolicy:RolePolicy", "teardown"))
     assert statements(doc) == [
@@ -56,7 +56,7 @@ def test_sagemaker_schedule_stops_this_training_job(example_plans):
             "Sid": "StopThisTrainingJob",
             "Effect": "Allow",
             "Action": "sagemaker:StopTrainingJob",
-            "Resource": job.state["arn"],
+            "Resource": f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name.lower()}",
         },
         # Scheduler sends a call that failed for good to the platform's queue with this role.
         {

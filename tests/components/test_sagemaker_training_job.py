@@ -1,4 +1,5 @@
-"""The sagemaker backend: one request builder, a spot job checkpointing into this run's prefix."""
+"""The sagemaker backend: one request builder, a spot job checkpointing into this run's prefix. The stack
+holds the role, the schedule and the job's request (exported); no TrainingJob resource."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from trainstack.backends.sagemaker import SageMakerOutputs
 from trainstack.model.config import parse_config
 from trainstack.model.run_locations import run_locations
 from trainstack.model.sagemaker_request import (
+    clamp_to_expiry,
     create_training_job_request,
     job_name,
+    request_problems,
     spec_from_config,
-    to_pulumi_args,
 )
 from trainstack.run import sagemaker_jobs as J
 
@@ -33,58 +35,72 @@ def job_run(run_stack):
     return run_stack(cluster_config("sagemaker", sagemaker={"maxWaitHours": 10}), stack="dev-sagemaker")
 
 
-def job_inputs(run):
-    return run.one("aws:sagemaker/trainingJob:TrainingJob").inputs
+def job_request(run):
+    """The stack's own job, as it exports it for `trainstack run` (and `aws sagemaker create-training-job`)."""
+    return run.outputs["trainingJobRequest"]
 
 
-# --------------------------------------------------------------- the Pulumi resource
+# --------------------------------------------------------------- the stack: role, schedule, request
+
+
+def test_the_stack_holds_no_job_resource_only_its_request(job_run):
+    assert job_run.of_type("aws:sagemaker/trainingJob:TrainingJob") == []
+    request = job_request(job_run)
+    assert request["TrainingJobName"] == job_run.outputs["trainingJobName"]
+    assert request["RoleArn"] == job_run.one("aws:iam/role:Role", "execution").state["arn"]
+    assert create_errors(request) == ""  # exactly what boto3 / the API take (botocore's CreateTrainingJob model)
 
 
 def test_managed_spot_with_wait_at_least_runtime(job_run):
-    job = job_inputs(job_run)
-    assert job["enableManagedSpotTraining"] is True
-    assert job["stoppingCondition"] == {"maxRuntimeInSeconds": 6 * 3600, "maxWaitTimeInSeconds": 10 * 3600}
+    job = job_request(job_run)
+    assert job["EnableManagedSpotTraining"] is True
+    assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 6 * 3600, "MaxWaitTimeInSeconds": 10 * 3600}
 
 
 def test_checkpoints_go_to_this_owner_and_stacks_prefix(job_run, platform_outputs):
     art = platform_outputs["buckets"]["artifacts"]["name"]
-    job = job_inputs(job_run)
-    assert job["checkpointConfig"] == {
-        "s3Uri": f"s3://{art}/checkpoints/alice/dev-sagemaker/",
-        "localPath": "/opt/ml/checkpoints",
+    job = job_request(job_run)
+    assert job["CheckpointConfig"] == {
+        "S3Uri": f"s3://{art}/checkpoints/alice/dev-sagemaker/",
+        "LocalPath": "/opt/ml/checkpoints",
     }
-    assert job["outputDataConfig"]["s3OutputPath"] == f"s3://{art}/artifacts/alice/dev-sagemaker/"
+    assert job["OutputDataConfig"]["S3OutputPath"] == f"s3://{art}/artifacts/alice/dev-sagemaker/"
 
 
 def test_instance_type_count_volume_and_kms(job_run, platform_outputs):
-    res = job_inputs(job_run)["resourceConfig"]
-    assert res["instanceType"] == "ml.p3.2xlarge" and res["instanceCount"] == 1
-    assert res["volumeSizeInGb"] == 200 and res["volumeKmsKeyId"] == platform_outputs["kmsKeyArn"]
-    assert job_inputs(job_run)["outputDataConfig"]["kmsKeyId"] == platform_outputs["kmsKeyArn"]
+    res = job_request(job_run)["ResourceConfig"]
+    assert res["InstanceType"] == "ml.p3.2xlarge" and res["InstanceCount"] == 1
+    assert res["VolumeSizeInGB"] == 200 and res["VolumeKmsKeyId"] == platform_outputs["kmsKeyArn"]
+    assert job_request(job_run)["OutputDataConfig"]["KmsKeyId"] == platform_outputs["kmsKeyArn"]
 
 
 def test_dataset_channel(job_run, platform_outputs):
     raw = platform_outputs["buckets"]["raw"]["name"]
-    (channel,) = job_inputs(job_run)["inputDataConfigs"]
-    assert channel["channelName"] == "training" and channel["inputMode"] == "FastFile"
-    assert channel["dataSource"]["s3DataSource"] == {
-        "s3DataType": "S3Prefix",
-        "s3Uri": f"s3://{raw}/cifar10/v1/",
-        "s3DataDistributionType": "FullyReplicated",
+    (channel,) = job_request(job_run)["InputDataConfig"]
+    assert channel["ChannelName"] == "training" and channel["InputMode"] == "FastFile"
+    assert channel["DataSource"]["S3DataSource"] == {
+        "S3DataType": "S3Prefix",
+        "S3Uri": f"s3://{raw}/cifar10/v1/",
+        "S3DataDistributionType": "FullyReplicated",
     }
 
 
 def test_retries_capacity_errors_and_runs_the_command(job_run):
-    job = job_inputs(job_run)
-    assert job["retryStrategy"] == {"maximumRetryAttempts": 2}
-    assert job["algorithmSpecification"]["containerEntrypoints"] == ["python", "train.py"]
-    assert job["enableInterContainerTrafficEncryption"] is False  # single node
+    job = job_request(job_run)
+    assert job["RetryStrategy"] == {"MaximumRetryAttempts": 2}
+    assert job["AlgorithmSpecification"]["ContainerEntrypoint"] == ["python", "train.py"]
+    assert job["EnableInterContainerTrafficEncryption"] is False  # single node
 
 
 def test_job_name_is_unique_per_content_and_valid(job_run):
-    name = job_inputs(job_run)["trainingJobName"]
+    name = job_request(job_run)["TrainingJobName"]
     assert name.startswith("alice-dev-sagemaker-") and len(name) <= 63
     assert job_run.outputs["trainingJobName"] == name
+
+
+def test_the_job_carries_the_stacks_tags_for_ls(job_run):
+    tags = {t["Key"]: t["Value"] for t in job_request(job_run)["Tags"]}
+    assert tags["trainstack:stack"] == "dev-sagemaker" and tags["trainstack:kind"] == "cluster"
 
 
 def test_execution_role_is_scoped_to_the_data_lake(job_run, platform_outputs):
@@ -116,15 +132,15 @@ def test_multi_node_vpc_job_encrypts_inter_node_traffic(run_stack, platform_outp
             sagemaker={"vpc": True, "distribution": "ShardedByS3Key"},
         )
     )
-    job = job_inputs(run)
-    assert job["enableInterContainerTrafficEncryption"] is True
-    assert job["vpcConfig"] == {
-        "subnets": platform_outputs["subnetIds"],
-        "securityGroupIds": [platform_outputs["securityGroupId"]],
+    job = job_request(run)
+    assert job["EnableInterContainerTrafficEncryption"] is True
+    assert job["VpcConfig"] == {
+        "Subnets": platform_outputs["subnetIds"],
+        "SecurityGroupIds": [platform_outputs["securityGroupId"]],
     }
     # g5 has local NVMe storage, encrypted in hardware: SageMaker refuses a volume KMS key there.
-    assert "volumeKmsKeyId" not in job["resourceConfig"]
-    assert job["inputDataConfigs"][0]["dataSource"]["s3DataSource"]["s3DataDistributionType"] == "ShardedByS3Key"
+    assert "VolumeKmsKeyId" not in job["ResourceConfig"]
+    assert job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "ShardedByS3Key"
     sids = {s["Sid"] for s in statements(policy_of(run.one("aws:iam/rolePolicy:RolePolicy", "execution")))}
     assert "TrainingJobNetworkInterfaces" in sids
     # The example platform has egress: public, where a VPC job could not pull its image.
@@ -132,8 +148,8 @@ def test_multi_node_vpc_job_encrypts_inter_node_traffic(run_stack, platform_outp
 
 
 def test_on_demand_job_has_no_max_wait(run_stack):
-    job = job_inputs(run_stack(cluster_config("sagemaker", sagemaker={"spot": False})))
-    assert job["enableManagedSpotTraining"] is False and "maxWaitTimeInSeconds" not in job["stoppingCondition"]
+    job = job_request(run_stack(cluster_config("sagemaker", sagemaker={"spot": False})))
+    assert job["EnableManagedSpotTraining"] is False and "MaxWaitTimeInSeconds" not in job["StoppingCondition"]
 
 
 # --------------------------------------------------------------- the shared builder
@@ -168,15 +184,25 @@ def test_request_passes_botocore_validation(platform_outputs, overrides):
     assert create_errors(request_for(config(**overrides), platform_outputs)) == ""
 
 
-def test_request_and_pulumi_args_agree(platform_outputs, job_run):
-    """The component's inputs are the builder's request, translated: both paths are one."""
+def test_the_stacks_request_and_the_builders_agree(platform_outputs, job_run):
+    """The exported request is the builder's (the path `trainstack sagemaker start` and `exec` take): one."""
     request = request_for(config(sagemaker={"maxWaitHours": 10}), platform_outputs)
-    args = to_pulumi_args(request)
-    job = job_inputs(job_run)
-    assert args["stopping_condition"]["max_wait_time_in_seconds"] == job["stoppingCondition"]["maxWaitTimeInSeconds"]
-    assert args["checkpoint_config"]["s3_uri"] == job["checkpointConfig"]["s3Uri"]
-    assert args["resource_config"]["instance_type"] == job["resourceConfig"]["instanceType"]
-    assert args["environment"] == job["environment"]
+    job = job_request(job_run)
+    for key in ("StoppingCondition", "CheckpointConfig", "ResourceConfig", "Environment", "AlgorithmSpecification"):
+        assert request[key] == job[key], key
+
+
+def test_a_spot_request_without_checkpoints_is_unfit_and_clamping_keeps_it_valid(platform_outputs):
+    request = request_for(config(), platform_outputs)
+    assert request_problems(request) == []
+    no_ckpt = {k: v for k, v in request.items() if k != "CheckpointConfig"}
+    (problem,) = request_problems(no_ckpt)
+    assert "writes no checkpoints" in problem and "Fix:" in problem
+    short = clamp_to_expiry(request, 1800)
+    assert short["StoppingCondition"] == {"MaxRuntimeInSeconds": 1800, "MaxWaitTimeInSeconds": 1800}
+    assert create_errors(short) == "" and request_problems(short) == []
+    with pytest.raises(ValueError, match="expired"):
+        clamp_to_expiry(request, 0)
 
 
 def test_checkpoint_subdir_keeps_repeated_jobs_apart(platform_outputs):
@@ -245,6 +271,7 @@ def deployed_outputs(platform_outputs):
         security_group_id=platform_outputs["securityGroupId"],
         buckets=platform_outputs["buckets"],
         model_artifact_uri=prefix + "alice-dev-sagemaker-0123abcd/output/model.tar.gz",
+        training_job_request={"TrainingJobName": "alice-dev-sagemaker-0123abcd", "RoleArn": ROLE},
     )
     return {**stack.as_outputs(), **own.as_outputs()}
 
@@ -276,6 +303,24 @@ def test_jobs_started_later_end_by_the_stacks_expiry(platform_outputs):
     assert create_errors(request) == ""
 
 
+def test_an_exec_job_records_its_result_and_a_started_one_does_not_touch_the_stacks(platform_outputs):
+    """An exec job writes its result into its own run.json through the bundle's entry file (the stack's own job
+    too: tests/run/test_jobs_fake_cli.py); a `sagemaker start` job shares the stack's prefix, so it records
+    nothing there."""
+    from trainstack.model.code_delivery import PROGRAM_ENV, SAGEMAKER_ENTRY_FILE
+    from trainstack.model.run_locations import RUN_RECORD_URI_ENV
+
+    now = dt.datetime(2026, 11, 22, 21, 0, tzinfo=dt.timezone.utc)
+    cfg = config(job={"workdir": "examples/cifar10"})
+    outputs = {**deployed_outputs(platform_outputs), "codeUri": CODE_URI}
+    job = J.request_for_stack(cfg, outputs, now=now, job_id="20261122210000-ab12")
+    assert job["Environment"][RUN_RECORD_URI_ENV].endswith("/jobs/20261122210000-ab12/run.json")
+    assert json.loads(job["HyperParameters"]["sagemaker_program"]) == SAGEMAKER_ENTRY_FILE
+    started = J.request_for_stack(cfg, outputs, now=now)
+    assert RUN_RECORD_URI_ENV not in started["Environment"] and started["Environment"][PROGRAM_ENV] == "train.py"
+    assert create_errors(job) == "" and create_errors(started) == ""
+
+
 def test_expired_stack_and_wrong_backend_are_refused(platform_outputs):
     late = dt.datetime(2026, 11, 23, 0, 0, tzinfo=dt.timezone.utc)
     with pytest.raises(J.JobError, match="expired at 2026-11-22T23:00:00Z"):
@@ -304,7 +349,7 @@ def test_cli_dry_run_from_an_outputs_file(platform_outputs, tmp_path):
     assert create_errors(request) == ""
 
 
-# --------------------------------------------------------------- lifetime through Pulumi
+# --------------------------------------------------------------- lifetime: the schedule owns the job by name
 
 
 def depends_on(run, record) -> set[str]:
@@ -321,27 +366,19 @@ def depends_on(run, record) -> set[str]:
     return seen
 
 
-def test_create_timeout_outlasts_the_job_so_up_neither_fails_nor_loses_it(job_run, run_stack):
-    # Spot: MaxWaitTime (10 h) bounds all attempts; 2 h margin for provisioning and the model upload.
-    assert job_inputs(job_run)["timeouts"] == {"create": "12h", "delete": "1h"}
-    on_demand = job_inputs(run_stack(cluster_config("sagemaker", sagemaker={"spot": False})))
-    assert on_demand["timeouts"]["create"] == "8h"  # MaxRuntime 6 h + 2 h
-
-
-def test_stop_schedule_exists_while_the_job_runs(job_run):
-    """The provider creates the job resource only when the job has ended: the schedule must not wait for it."""
-    job = job_run.one("aws:sagemaker/trainingJob:TrainingJob")
+def test_the_stop_schedule_names_the_job_the_run_will_create(job_run):
+    """The job is created after `up` by its deterministic name; the schedule's policy names that job's ARN."""
     schedule = job_run.one("aws:scheduler/schedule:Schedule", "stop-training-job")
-    assert job.urn not in depends_on(job_run, schedule)
+    assert json.loads(schedule.inputs["target"]["input"]) == {"TrainingJobName": job_run.outputs["trainingJobName"]}
     doc = policy_of(job_run.one("aws:iam/rolePolicy:RolePolicy", "teardown"))
-    name = job.inputs["trainingJobName"]
+    name = job_request(job_run)["TrainingJobName"]
     assert statements(doc)[0]["Resource"] == f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name.lower()}"
-    assert job_run.outputs["trainingJobArn"] == statements(doc)[0]["Resource"] == job.state["arn"]
+    assert job_run.outputs["trainingJobArn"] == statements(doc)[0]["Resource"]
 
 
 def test_model_artifacts_use_the_data_lake_key_which_the_role_may_encrypt_with(job_run, platform_outputs):
     key = platform_outputs["kmsKeyArn"]
-    assert job_inputs(job_run)["outputDataConfig"]["kmsKeyId"] == key
+    assert job_request(job_run)["OutputDataConfig"]["KmsKeyId"] == key
     doc = policy_of(job_run.one("aws:iam/rolePolicy:RolePolicy", "execution"))
     encrypt = [
         s for s in statements(doc) if "kms:Encrypt" in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])

@@ -79,17 +79,32 @@ def _tls_files(tmp):
 
 
 class FakeKube:
-    """Scripted API state: `job` (its status), `pods`, `logs` per pod (full text; sinceTime filters by second),
-    `deny` (HTTP code for every call). Records every request as (method, path, query, body)."""
+    """Scripted API state: `jobs` by name (`job` is the stack's own, `train`), `pods` (a pod belongs to the Job its
+    `batch.kubernetes.io/job-name` label names, `train` without one), `logs` per pod (full text; sinceTime filters by
+    second), `deny` (HTTP code for every call). POST creates a Job (`on_create(job)` plays its pods). Records every
+    request as (method, path, query, body)."""
 
     def __init__(self, ns: str = NS):
-        self.job_path = f"/apis/batch/v1/namespaces/{ns}/jobs/{JOB}"
+        self.jobs_path = f"/apis/batch/v1/namespaces/{ns}/jobs"
+        self.job_path = f"{self.jobs_path}/{JOB}"
         self.pods_path = f"/api/v1/namespaces/{ns}/pods"
-        self.job: dict | None = {"spec": {}, "status": {}}
+        self.jobs: dict[str, dict] = {JOB: {"spec": {}, "status": {}}}
         self.pods: list[dict] = []
         self.logs: dict[str, list[str]] = {}
         self.deny: int | None = None
         self.calls: list[tuple] = []
+        self.on_create = None
+
+    @property
+    def job(self) -> dict | None:
+        return self.jobs.get(JOB)
+
+    @job.setter
+    def job(self, value: dict | None) -> None:
+        if value is None:
+            self.jobs.pop(JOB, None)
+        else:
+            self.jobs[JOB] = value
 
     def handle(self, h: BaseHTTPRequestHandler, method: str):
         url = urllib.parse.urlsplit(h.path)
@@ -108,15 +123,28 @@ class FakeKube:
                     '"arn:aws:sts::123456789012:assumed-role/dev/bob" cannot get resource',
                 },
             )
-        if url.path == self.job_path:
-            if self.job is None:
-                return self.reply(h, 404, {"kind": "Status", "message": 'jobs.batch "train" not found'})
+        if url.path == self.jobs_path and method == "POST":
+            job = json.loads(body)
+            name = job["metadata"]["name"]
+            if name in self.jobs:
+                return self.reply(h, 409, {"kind": "Status", "message": f'jobs.batch "{name}" already exists'})
+            self.jobs[name] = {**job, "status": {}}
+            if self.on_create is not None:
+                self.on_create(self.jobs[name])
+            return self.reply(h, 201, self.jobs[name])
+        if url.path.startswith(self.jobs_path + "/"):
+            name = url.path.rsplit("/", 1)[-1]
+            job = self.jobs.get(name)
+            if job is None:
+                return self.reply(h, 404, {"kind": "Status", "message": f'jobs.batch "{name}" not found'})
             if method == "PATCH":
-                self.job["spec"].update(json.loads(body)["spec"])
-            return self.reply(h, 200, self.job)
+                job.setdefault("spec", {}).update(json.loads(body)["spec"])
+            return self.reply(h, 200, job)
         if url.path == self.pods_path:
-            assert query["labelSelector"] == f"batch.kubernetes.io/job-name={JOB}"
-            return self.reply(h, 200, {"items": self.pods})
+            key, _, name = query["labelSelector"].partition("=")
+            assert key == "batch.kubernetes.io/job-name"
+            items = [p for p in self.pods if p["metadata"].get("labels", {}).get(key, JOB) == name]
+            return self.reply(h, 200, {"items": items})
         if url.path.startswith(self.pods_path + "/") and url.path.endswith("/log"):
             assert query.get("timestamps") == "true"
             lines = self.logs.get(url.path.split("/")[-2], [])
@@ -158,6 +186,9 @@ class KubeServer:
             def do_PATCH(self):
                 outer.kube.handle(self, "PATCH")
 
+            def do_POST(self):
+                outer.kube.handle(self, "POST")
+
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
@@ -170,12 +201,13 @@ class KubeServer:
         self.httpd.server_close()
 
 
-def pod(name, phase, index="0", created="2026-11-23T17:00:00Z", conditions=()):
+def pod(name, phase, index="0", created="2026-11-23T17:00:00Z", conditions=(), job=None):
     return {
         "metadata": {
             "name": name,
             "creationTimestamp": created,
             "annotations": {"batch.kubernetes.io/job-completion-index": index},
+            **({"labels": {"batch.kubernetes.io/job-name": job}} if job else {}),
         },
         "status": {"phase": phase, "conditions": list(conditions)},
     }

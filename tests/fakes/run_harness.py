@@ -131,25 +131,35 @@ class Cloud:
     """Creates in moto what `up` reported, and scripts how the job behaves."""
 
     job_outcome: str = "succeeded"  # succeeded | failed | hang (never starts) | long (runs until stopped)
+    # | play: the jobs run for real, played by `player` (tests/fakes/jobs_harness.py), on a moto server
     scaling_activities: list[dict[str, Any]] | None = None  # served by a Stubber (moto returns none)
     provisioned: dict[str, Any] = field(default_factory=dict)
     stopped: list[str] = field(default_factory=list)
     kube: Any = None  # eks: the fake Kubernetes API server
+    sagemaker: Any = None  # sagemaker: moto with the job lifecycle of the API (tests/fakes/sagemaker.py)
+    player: Any = None  # job_outcome == "play": tests/fakes/jobs_harness.JobPlayer
 
     def provision(self, outputs: dict[str, Any]) -> None:
         if self.provisioned == outputs:
             return  # `down` looks the job up again
         self.provisioned = dict(outputs)
         stack, own = backends.read_outputs(outputs)  # the typed contract, as the followers read it
+        name = stack.artifact_uri.rstrip("/").rsplit("/", 1)[-1]
+        if self.player is not None:
+            self.player.deployed(name, outputs)
         getattr(self, f"_provision_{stack.backend}")(stack, own)
+        if self.player is not None and stack.backend in ("ec2", "eks"):  # `up` started the stack's own job
+            getattr(self.player, f"{stack.backend}_up")(name, outputs)
 
     def _provision_ecs(self, s: backends.ClusterOutputs, o: EcsOutputs) -> None:
         ecs = boto3.client("ecs", region_name=s.region)
         ecs.create_cluster(clusterName=o.cluster_name)
         family = o.task_definition_arn.rsplit("/", 1)[-1].split(":")[0]
-        ecs.register_task_definition(
-            family=family, containerDefinitions=[{"name": o.container_name, "image": "train:latest", "memory": 1024}]
-        )
+        if self.player is None:  # playing jobs: the program's own task definition (JobPlayer.deployed)
+            ecs.register_task_definition(
+                family=family,
+                containerDefinitions=[{"name": o.container_name, "image": "train:latest", "memory": 1024}],
+            )
         # moto's RunTask places tasks only on registered container instances (a GPU node in reality).
         ec2 = boto3.client("ec2", region_name=s.region)
         inst = ec2.run_instances(ImageId="ami-0abcdef1234567890", MinCount=1, MaxCount=1)["Instances"][0]
@@ -160,8 +170,9 @@ class Cloud:
     def _provision_ec2(self, s: backends.ClusterOutputs, o: Ec2Outputs) -> None:
         logs = boto3.client("logs", region_name=s.region)
         logs.create_log_group(logGroupName=o.log_group_name)
-        logs.create_log_stream(logGroupName=o.log_group_name, logStreamName="node-0-ip-10-40-0-5")
-        _put_logs(logs, o.log_group_name, "node-0-ip-10-40-0-5", TRAIN_LOG)
+        if self.job_outcome != "play":
+            logs.create_log_stream(logGroupName=o.log_group_name, logStreamName="node-0-ip-10-40-0-5")
+            _put_logs(logs, o.log_group_name, "node-0-ip-10-40-0-5", TRAIN_LOG)
         asg = boto3.client("autoscaling", region_name=s.region)
         asg.create_launch_configuration(
             LaunchConfigurationName="lc", ImageId="ami-0abcdef1234567890", InstanceType="p3.8xlarge"
@@ -186,27 +197,12 @@ class Cloud:
             )
 
     def _provision_sagemaker(self, s: backends.ClusterOutputs, o: SageMakerOutputs) -> None:
-        sm = boto3.client("sagemaker", region_name=s.region)
-        sm.create_training_job(
-            TrainingJobName=o.training_job_name,
-            RoleArn="arn:aws:iam::123456789012:role/sm",
-            AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
-            OutputDataConfig={"S3OutputPath": s.artifact_uri},
-            ResourceConfig={"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50},
-            StoppingCondition={"MaxRuntimeInSeconds": 3600},
-        )
-        if self.job_outcome == "failed":
-            from moto.sagemaker.models import sagemaker_backends
-
-            job = sagemaker_backends["123456789012"][s.region].training_jobs[o.training_job_name]
-            job.training_job_status = "Failed"
-            job.failure_reason = "AlgorithmError: loss is NaN"
+        """Nothing but the log group: the job is created by the run (the follower's submit), not by `up`."""
         logs = boto3.client("logs", region_name=s.region)
-        group = "/aws/sagemaker/TrainingJobs"
-        logs.create_log_group(logGroupName=group)
-        stream = f"{o.training_job_name}/algo-1-1700000000"
-        logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        _put_logs(logs, group, stream, TRAIN_LOG)
+        try:
+            logs.create_log_group(logGroupName="/aws/sagemaker/TrainingJobs")
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
 
     def _provision_eks(self, s: backends.ClusterOutputs, o: EksOutputs) -> None:
         """A fake Kubernetes API (TLS, tests/fake_kube.py) holding the Job in the scripted outcome."""
@@ -217,6 +213,8 @@ class Cloud:
         if self.kube is None:
             self.kube = KubeServer(Path(tempfile.mkdtemp(prefix="fake-kube-")))
         self.kube.kube = kube = FakeKube(o.namespace)
+        if self.job_outcome == "play":
+            return  # the player holds and runs the Jobs (JobPlayer.eks_up, .eks_created)
         phase = {"succeeded": "Succeeded", "failed": "Failed", "hang": "Pending", "long": "Running"}[self.job_outcome]
         pending = [
             {
@@ -255,8 +253,19 @@ class Cloud:
         if self.kube is not None:
             self.kube.close()
 
-    def after_submit(self, follower: Any) -> None:
+    def after_submit(self, follower: Any, payload: Any = None) -> None:
         s, o = backends.read_outputs(self.provisioned)
+        if self.player is not None:
+            if isinstance(o, EcsOutputs):
+                self.player.ecs_started(follower, payload or {})
+            elif isinstance(o, SageMakerOutputs):
+                self.player.sagemaker_started(follower)
+            elif isinstance(o, Ec2Outputs) and payload is not None:
+                self.player.ec2_started(follower, payload)
+            return  # eks: the fake API plays a POSTed Job (JobPlayer.eks_created)
+        if isinstance(o, SageMakerOutputs):
+            self._sagemaker_job(s, follower.name)
+            return
         if not isinstance(o, EcsOutputs):
             return
         from moto.ecs.models import ecs_backends
@@ -275,6 +284,20 @@ class Cloud:
             # Hold the task where it is (moto walks it to STOPPED one state per DescribeTasks otherwise).
             task.last_status = "PROVISIONING" if self.job_outcome == "hang" else "RUNNING"
             task.advance = lambda: None
+
+    def _sagemaker_job(self, s: backends.ClusterOutputs, name: str) -> None:
+        """The created job's log, then the scripted outcome (the stand-in starts it InProgress/Starting)."""
+        logs = boto3.client("logs", region_name=s.region)
+        stream = f"{name}/algo-1-1700000000"
+        logs.create_log_stream(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream)
+        _put_logs(logs, "/aws/sagemaker/TrainingJobs", stream, TRAIN_LOG)
+        script = {
+            "succeeded": ("Completed", "Completed", None),
+            "failed": ("Failed", "Failed", "AlgorithmError: loss is NaN"),
+            "hang": ("InProgress", "Starting", None),
+            "long": ("InProgress", "Training", None),
+        }[self.job_outcome]
+        self.sagemaker.move(name, *script)
 
 
 def _put_logs(logs: Any, group: str, stream: str, lines: list[str]) -> None:
@@ -297,14 +320,17 @@ def create_data_lake(platform_outputs: dict[str, Any]) -> None:
 
 def install_cloud(monkeypatch, cloud: Cloud) -> None:
     """`up`'s outputs become moto resources the moment the run looks for its job."""
+    from tests.fakes.sagemaker import StandInSageMaker
+
+    cloud.sagemaker = StandInSageMaker(monkeypatch)
     real = run_mod.follower_for
 
-    def follower_for(outputs, session):
+    def follower_for(outputs, session, job=None):
         cloud.provision(dict(outputs))
         stack, own = backends.read_outputs(outputs)
         if isinstance(own, EksOutputs):  # the cluster endpoint is the fake API server
             outputs = {**outputs, **replace(own, kubeconfig=cloud.kubeconfig(outputs)).as_outputs()}
-        follower = real(outputs, session)
+        follower = real(outputs, session, job)
         submit, stop = follower.submit, follower.stop
         if cloud.scaling_activities is not None and isinstance(own, (Ec2Outputs, EcsOutputs)):
             from botocore.stub import Stubber
@@ -317,19 +343,42 @@ def install_cloud(monkeypatch, cloud: Cloud) -> None:
             )
             stub.activate()
 
+        played = []  # submit() of some followers goes through start(): play the job once
+
         def submitted():
             submit()
-            cloud.after_submit(follower)
+            if not played:
+                cloud.after_submit(follower)
 
         def stopped():
             cloud.stopped.append(stack.backend)
             stop()
 
         follower.submit, follower.stop = submitted, stopped
+        if hasattr(follower, "start"):
+            start = follower.start
+
+            def started(payload):
+                start(payload)
+                played.append(payload)
+                cloud.after_submit(follower, payload)
+
+            follower.start = started
         return follower
+
+    from trainstack.run import jobs as jobs_mod
 
     monkeypatch.setattr(stages_mod, "follower_for", follower_for)  # the run's follow stage
     monkeypatch.setattr(run_mod, "follower_for", follower_for)  # down stops the job
+    monkeypatch.setattr(jobs_mod, "follower_for", follower_for)  # exec, attach, logs
+    real_plan = stages_mod.plan_stage
+
+    def plan_stage(ctx):
+        real_plan(ctx)
+        if cloud.player is not None:
+            cloud.player.plans[ctx.name] = ctx.plan
+
+    monkeypatch.setattr(stages_mod, "plan_stage", plan_stage)
 
 
 # ------------------------------------------------------------------------------ running

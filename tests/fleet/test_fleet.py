@@ -503,3 +503,101 @@ def test_ls_and_reap_find_the_pulumi_cli_as_run_does(tmp_path, monkeypatch):
     assert found is not None and set(found) == {"bob-ecs-1"} and found["bob-ecs-1"].outputs() == {"backend": "ecs"}
     monkeypatch.delenv("TRAINSTACK_PULUMI_ROOT")
     assert fleet.pulumi_state(ROOT) is None  # no CLI anywhere: state unknown, never a crash
+
+
+# --- kept stacks' runs (trainstack/fleet/runs.py) ----------------------------------------------
+
+
+def _run(status, *, detached=True, ended_hours=None, job_id=None):
+    from trainstack.fleet.runs import RunSummary
+
+    return RunSummary(
+        status=status,
+        detached=detached,
+        kept=True,
+        finished=status != "detached",
+        job_id=job_id,
+        finished_at=h(ended_hours) if ended_hours is not None else None,
+    )
+
+
+def test_reap_finished_takes_only_detached_stacks_whose_latest_job_ended_before_the_grace():
+    clusters = [
+        fleet.Cluster("a-running", "a", "ecs", h(-5), state="ok", run=_run("detached")),
+        fleet.Cluster("b-done-long-ago", "b", "eks", h(-5), state="ok", run=_run("succeeded", ended_hours=1)),
+        fleet.Cluster("c-done-just-now", "c", "ec2", h(-5), state="ok", run=_run("failed", ended_hours=0.1)),
+        fleet.Cluster(
+            "d-kept", "d", "sagemaker", h(-5), state="ok", run=_run("succeeded", detached=False, ended_hours=3)
+        ),
+        fleet.Cluster("e-no-run", "e", "ecs", h(-5), state="ok"),
+    ]
+    grace = fleet.parse_duration("15m")
+    picked = fleet.reap_candidates(clusters, NOW, expired=False, prefix=None, grace=grace, finished=True)
+    assert [c.stack for c in picked] == ["b-done-long-ago"]
+    # the grace counts from the job's end: with none, the one that ended 6 minutes ago goes too
+    picked = fleet.reap_candidates(clusters, NOW, expired=False, prefix=None, grace=dt.timedelta(0), finished=True)
+    assert [c.stack for c in picked] == ["b-done-long-ago", "c-done-just-now"]
+
+
+def test_ls_shows_the_run_column_only_when_a_stack_has_a_run():
+    import io
+
+    from rich.console import Console
+
+    out = io.StringIO()
+    plain = fleet.Cluster("eve-ecs-4", "eve", "ecs", h(-1), [], "ok")
+    fleet.render([plain], NOW, Console(file=out, width=200))
+    assert " RUN" not in out.getvalue().splitlines()[0].replace("RUNNING", "")
+    out = io.StringIO()
+    running = fleet.Cluster("fay-ecs-5", "fay", "ecs", h(-1), [], "ok", run=_run("detached"))
+    done = fleet.Cluster("gus-eks-6", "gus", "eks", h(-1), [], "ok", run=_run("succeeded", ended_hours=1.25))
+    fleet.render([plain, running, done], NOW, Console(file=out, width=250))
+    rows = {line.split()[0]: line.rstrip() for line in out.getvalue().splitlines() if line[:3] in ("eve", "fay", "gus")}
+    assert rows["fay-ecs-5"].endswith("detached: running")
+    assert rows["gus-eks-6"].endswith("succeeded 1h15m ago (detached)")
+    assert "reap --finished" in out.getvalue()
+
+
+def test_runs_are_read_from_the_lake_and_an_unreadable_stack_is_noted(fleet_world):
+    from trainstack.fleet.runs import read_runs
+
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket="art")
+    base = "artifacts/hal/hal-ecs-7/"
+    own = {"stack": "hal-ecs-7", "template": "dev-ecs", "status": "detached", "detached": True, "kept": True}
+    s3.put_object(Bucket="art", Key=base + "run.json", Body=json.dumps(own).encode())
+    job = {
+        "stack": "hal-ecs-7",
+        "status": "failed",
+        "job_id": "20261123110000-ab12",
+        "finished_at": "2026-11-23T11:30:00Z",
+    }
+    s3.put_object(Bucket="art", Key=base + "jobs/20261123110000-ab12/run.json", Body=json.dumps(job).encode())
+    s3.put_object(
+        Bucket="art", Key="artifacts/ida/ida-ecs-8/run.json", Body=b'{"stack": "ida-ecs-8", "status": "succeeded"}'
+    )
+    notes = []
+
+    def broken():
+        raise RuntimeError("error: could not read the stack\nAccessDenied")
+
+    found = read_runs(
+        {
+            "hal-ecs-7": lambda: {"artifactUri": f"s3://art/{base}"},
+            "ida-ecs-8": lambda: {"artifactUri": "s3://art/artifacts/ida/ida-ecs-8/"},  # not kept: destroyed run
+            "jay-ecs-9": broken,
+            "never-up": lambda: {},
+        },
+        s3,
+        lambda stack, text: notes.append((stack, text)),
+    )
+    assert set(found) == {"hal-ecs-7"}
+    hal = found["hal-ecs-7"]
+    assert (hal.status, hal.job_id, hal.finished, hal.detached) == ("failed", "20261123110000-ab12", True, True)
+    assert hal.finished_at == h(0.5)
+    assert notes == [("jay-ecs-9", "run.json not readable: AccessDenied")]
+
+
+def test_reap_finished_is_a_selector(monkeypatch, fleet_aws):
+    result = _cli(monkeypatch, fleet_aws, ["reap", "--finished", "--dry-run"])
+    assert result.exit_code == 0 and "nothing to reap" in result.output  # no stack here was detached

@@ -110,6 +110,76 @@ def test_container_entry_fetches_unpacks_and_execs_for_real(tmp_path):
 # --- SageMaker's toolkit ------------------------------------------------------------------------
 
 
+TRAIN_ECHO = """\
+import os, sys
+print("argv", sys.argv[1:], "rank", os.environ.get("RANK"), flush=True)
+sys.exit(int(os.environ.get("EXIT_WITH", "0")))
+"""
+
+
+@pytest.mark.parametrize(
+    "rank, exit_with, recorded",
+    [(None, "0", "succeeded"), ("0", "3", "failed"), ("1", "0", None)],
+    ids=["one-host", "rank0-fails", "other-rank"],
+)
+def test_sagemaker_entry_runs_the_script_and_records_the_result_for_real(
+    rank, exit_with, recorded, tmp_path, moto_server
+):
+    """The bundle's entry file, run as the toolkit runs `sagemaker_program` (`python <file> --name value`, cwd the
+    unpacked bundle) by a real python against a moto server: the script gets the arguments, the exit code passes
+    through, and rank 0 (or a job without torchrun) merges the result into run.json; other ranks write nothing."""
+    import boto3
+
+    bundle = cd.build_bundle(
+        make_workdir(tmp_path / "src", {"train.py": TRAIN_ECHO}), tmp_path / "b", backend="sagemaker"
+    )
+    assert bundle.files == (cd.SAGEMAKER_ENTRY_FILE, "train.py")
+    code = tmp_path / "opt-ml-code"
+    with tarfile.open(bundle.path, mode="r:gz") as t:
+        t.extractall(code, filter="data")
+    s3 = boto3.client(
+        "s3", endpoint_url=moto_server, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    bucket = f"art-{tmp_path.name.lower().replace('_', '-')}"[:60]
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="artifacts/a/s/run.json", Body=b'{"status": "detached", "stack": "s"}')
+    env = {
+        "PATH": os.environ["PATH"],
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        cd.PROGRAM_ENV: "train.py",
+        "TRAINSTACK_RUN_RECORD_URI": f"s3://{bucket}/artifacts/a/s/run.json",
+        "TRAINSTACK_ARTIFACT_URI": f"s3://{bucket}/artifacts/a/s/",
+        "TRAINING_JOB_NAME": "a-s-1234abcd",
+        "EXIT_WITH": exit_with,
+        **({"RANK": rank} if rank is not None else {}),
+    }
+    out = subprocess.run(
+        [sys.executable, cd.SAGEMAKER_ENTRY_FILE, "--epochs", "3"], cwd=code, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == int(exit_with), out.stderr
+    assert f"argv ['--epochs', '3'] rank {rank}" in out.stdout
+    doc = json.loads(s3.get_object(Bucket=bucket, Key="artifacts/a/s/run.json")["Body"].read())
+    if recorded is None:
+        assert doc == {"status": "detached", "stack": "s"}
+        return
+    assert doc["stack"] == "s" and doc["status"] == recorded and doc["written_by"] == "job"
+    assert doc["job_exit_code"] == int(exit_with) and doc["finished_at"]
+    if recorded == "succeeded":
+        assert doc["model_uri"] == f"s3://{bucket}/artifacts/a/s/a-s-1234abcd/output/model.tar.gz"
+    else:
+        assert "model_uri" not in doc and doc["reason"] == "the command exited with code 3"
+
+
+def test_a_workdir_file_named_like_the_sagemaker_entry_is_refused(tmp_path):
+    src = make_workdir(tmp_path / "src", {"train.py": "x", cd.SAGEMAKER_ENTRY_FILE: "y"})
+    assert cd.build_bundle(src, tmp_path / "b").files == (cd.SAGEMAKER_ENTRY_FILE, "train.py")  # other backends
+    with pytest.raises(cd.BundleError, match=r"_trainstack_entry.py is the file trainstack adds.*Fix: rename"):
+        cd.build_bundle(src, tmp_path / "b", backend="sagemaker")
+
+
 def toolkit_argv(hyperparameters):
     """What sagemaker-training-toolkit does with hyperparameters: json.loads each value
     (environment.read_hyperparameters), drop sagemaker_*, then --name value sorted by name
@@ -132,7 +202,9 @@ def test_sagemaker_runs_the_script_with_the_commands_arguments():
         distributed=True,
     )
     assert json.loads(hyper["sagemaker_submit_directory"]) == "s3://art/artifacts/a/s/code/x.tar.gz"
-    assert json.loads(hyper["sagemaker_program"]) == "train.py"
+    # the toolkit runs trainstack's entry file, which runs train.py with the same arguments
+    assert json.loads(hyper["sagemaker_program"]) == cd.SAGEMAKER_ENTRY_FILE
+    assert cd.sagemaker_environment(["python", "train.py", "--epochs", "10"]) == {cd.PROGRAM_ENV: "train.py"}
     assert hyper["sagemaker_torch_distributed_enabled"] == "true"
     # JSON-encoded like the SageMaker SDK does, so "07" stays "07" and not the number 7
     assert toolkit_argv(hyper) == ["--epochs", "10", "--run-name", "07"]
@@ -284,11 +356,13 @@ def test_ec2_nodes_get_the_code_uri(example_plans):
 
 def test_sagemaker_toolkit_gets_the_submit_directory_and_program(example_plans):
     run = example_plans["dev-sagemaker"].run
-    job = run.one("aws:sagemaker/trainingJob:TrainingJob")
-    hyper = job.inputs["hyperParameters"]
+    job = run.outputs["trainingJobRequest"]  # what `trainstack run` sends to CreateTrainingJob
+    hyper = job["HyperParameters"]
     assert json.loads(hyper["sagemaker_submit_directory"]) == run.outputs["codeUri"]
-    assert json.loads(hyper["sagemaker_program"]) == "train.py"
+    # the toolkit runs trainstack's entry file, which runs train.py with the same arguments
+    assert json.loads(hyper["sagemaker_program"]) == cd.SAGEMAKER_ENTRY_FILE
+    assert cd.sagemaker_environment(["python", "train.py", "--epochs", "10"]) == {cd.PROGRAM_ENV: "train.py"}
     assert "sagemaker_torch_distributed_enabled" not in hyper  # one instance, one GPU: plain python
     # the stack's command arguments and its sagemaker.hyperparameters, as the toolkit passes them
     assert toolkit_argv(hyper) == ["--epochs", "10", "--learning-rate", "0.001"]
-    assert "containerEntrypoints" not in job.inputs["algorithmSpecification"]  # the toolkit is the entrypoint
+    assert "ContainerEntrypoint" not in job["AlgorithmSpecification"]  # the toolkit is the entrypoint

@@ -222,6 +222,10 @@ CLUSTER_CASES = [
     ),
     ("dataset in artifacts", {"job": {"dataset": "artifacts/alice/"}}, "trainstack:job.dataset", ["raw or curated"]),
     ("dataset escapes", {"job": {"dataset": "raw/../curated/x/"}}, "trainstack:job.dataset", ["raw or curated"]),
+    # `*` would be a wildcard in the run's IAM grants: raw/a*/ would read raw/abc/ too.
+    ("dataset wildcard", {"job": {"dataset": "raw/cifar*/"}}, "trainstack:job.dataset", ["wildcard", "exact prefix"]),
+    ("dataset with a space", {"job": {"dataset": "raw/my data/"}}, "trainstack:job.dataset", ["a space", "safe key"]),
+    ("dataset empty segment", {"job": {"dataset": "raw/cifar10//v1/"}}, "trainstack:job.dataset", ["empty segment"]),
     ("image missing", {"job": {"image": None}}, "trainstack:job.image", ["is required"]),
     ("image malformed", {"job": {"image": "My Image"}}, "trainstack:job.image", ["container image reference"]),
     ("ec2 without command", {"backend": "ec2", "job": {"command": None}}, "trainstack:job.command", ["torchrun"]),

@@ -27,7 +27,7 @@ from trainstack.cli.main import app
 from trainstack.model import config as config_mod
 from trainstack.plan.offline import ResourceRecord
 from trainstack.policies import rules
-from trainstack.policies.offline import analyze, check_plan, config_for
+from trainstack.policies.offline import analyze, check_plan, config_for, stack_urn
 
 ROOT = Path(__file__).resolve().parents[2]
 UNKNOWN_STRING = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # the engine's "unknown during preview" sentinel
@@ -89,9 +89,13 @@ def test_every_example_stack_passes_every_rule(example_plans, stack):
 def test_the_rules_that_matter_for_each_stack_kind_actually_ran(example_plans):
     """No rule passes an example by skipping it: only the other kind's stack rules are not applicable."""
     platform = {rule for rule, _, _ in example_plans["platform"].policy.not_applicable}
-    assert platform == {"cluster-holds-no-data", "cluster-has-teardown", "cluster-nothing-protected"}
-    for stack in ("dev-ecs", "dev-ec2", "dev-sagemaker"):
-        assert {rule for rule, _, _ in example_plans[stack].policy.not_applicable} == {"platform-stateful-protected"}
+    sagemaker = "sagemaker-spot-has-checkpoints"
+    assert platform == {"cluster-holds-no-data", "cluster-has-teardown", "cluster-nothing-protected", sagemaker}
+    for stack in ("dev-ecs", "dev-ec2"):
+        skipped = {rule for rule, _, _ in example_plans[stack].policy.not_applicable}
+        assert skipped == {"platform-stateful-protected", sagemaker}
+    skipped = {rule for rule, _, _ in example_plans["dev-sagemaker"].policy.not_applicable}
+    assert skipped == {"platform-stateful-protected"}  # the exported job request was checked
 
 
 # Rules a user can have a good reason to break: a type the catalog lacks, a job that calls the Kubernetes
@@ -276,10 +280,42 @@ def test_ecs_gpu_placement(example_plans):
     assert_fires(records, "ecs-gpu-placement", td.name, "zz9.*")
 
 
+def training_job_record(**props) -> ResourceRecord:
+    """A TrainingJob resource as another program (not trainstack's) might still declare one."""
+    inputs = {
+        "enableManagedSpotTraining": True,
+        "resourceConfig": {"instanceType": "ml.p3.2xlarge", "instanceCount": 1, "volumeSizeInGb": 50},
+        **props,
+    }
+    return ResourceRecord(
+        type="aws:sagemaker/trainingJob:TrainingJob",
+        name="their-job",
+        urn="urn:pulumi:s::p::aws:sagemaker/trainingJob:TrainingJob::their-job",
+        parent="",
+        custom=True,
+        protect=False,
+        retain_on_delete=False,
+        ignore_changes=[],
+        provider="",
+        inputs=inputs,
+        state=dict(inputs),
+    )
+
+
 def test_sagemaker_spot_has_checkpoints(example_plans):
-    records = records_of(example_plans, "dev-sagemaker")
-    job = edit(pick(records, "aws:sagemaker/trainingJob:TrainingJob"), lambda p: p.pop("checkpointConfig"))
-    assert_fires(records, "sagemaker-spot-has-checkpoints", job.name, "spot interruption")
+    """The guard follows the request where it now lives: the stack's export (the job is created after `up`)."""
+    plan = example_plans["dev-sagemaker"]
+    outputs = copy.deepcopy(plan.run.outputs)
+    outputs["trainingJobRequest"].pop("CheckpointConfig")
+    urn = stack_urn(plan.run.project, plan.run.stack)
+    report = analyze(records_of(example_plans, "dev-sagemaker"), stack_outputs=outputs, stack_urn=urn)
+    (hit,) = fired(report, "sagemaker-spot-has-checkpoints")
+    assert hit.level == "mandatory" and hit.urn == urn and "trainingJobRequest" in hit.message
+    assert "spot interruption" in hit.message and "Fix" in hit.message
+    # The plan as `trainstack run` sees it refuses the stack before anything is created.
+    assert not report.ok
+    # A TrainingJob resource of another program is still guarded.
+    assert_fires([training_job_record()], "sagemaker-spot-has-checkpoints", "their-job", "spot interruption")
 
 
 def test_iam_no_star_star(example_plans):
@@ -296,13 +332,15 @@ def test_iam_no_star_star(example_plans):
 
 
 def test_gpu_type_in_catalog(example_plans):
-    records = records_of(example_plans, "dev-sagemaker")
-    job = edit(
-        pick(records, "aws:sagemaker/trainingJob:TrainingJob"),
-        lambda p: p["resourceConfig"].update(instanceType="ml.p9.48xlarge"),
-    )
-    report = assert_fires(records, "gpu-type-in-catalog", job.name, "ml.p9.48xlarge", level="advisory")
+    records = records_of(example_plans, "dev-ec2")
+    lt = edit(pick(records, "aws:ec2/launchTemplate:LaunchTemplate"), lambda p: p.update(instanceType="p9.48xlarge"))
+    report = assert_fires(records, "gpu-type-in-catalog", lt.name, "p9.48xlarge", level="advisory")
     assert report.ok  # advisory only: the plan still passes
+    job = training_job_record(
+        checkpointConfig={"s3Uri": "s3://b/c/"},
+        resourceConfig={"instanceType": "ml.p9.48xlarge", "instanceCount": 1, "volumeSizeInGb": 50},
+    )
+    assert_fires([job], "gpu-type-in-catalog", "their-job", "ml.p9.48xlarge", level="advisory")
 
 
 def test_k8s_no_load_balancer():
@@ -627,7 +665,7 @@ def test_plan_exits_2_on_a_mandatory_violation_and_names_rule_and_resource(user_
 
 
 # ---------------------------------------------------------------------------------------------
-# The pack layout `pulumi preview --policy-pack policies` loads
+# The pack layout `pulumi preview --policy-pack trainstack/policies` loads
 
 
 def test_pulumi_policy_yaml_is_a_python_pack_on_the_project_virtualenv():
@@ -723,7 +761,7 @@ def test_guard_the_private_pulumi_policy_api_the_offline_run_relies_on():
 
 
 def test_the_pack_serves_the_engine_over_grpc_as_the_cli_starts_it(example_plans):
-    """`pulumi preview --policy-pack policies` runs `python -m pulumi.policy <engine> policies` from the
+    """`pulumi preview --policy-pack trainstack/policies` runs `python -m pulumi.policy <engine> trainstack/policies` from the
     venv and talks gRPC to the port it prints. Do exactly that on loopback and send one real request."""
     import grpc
     from google.protobuf import empty_pb2, struct_pb2

@@ -131,3 +131,12 @@ def test_a_stack_without_a_backend_output_names_it(registered, planned):
         "the spotgroup backend must export",
     ):
         backends.read_outputs(outputs)
+
+
+def test_exec_is_offered_where_the_follower_builds_further_jobs(registered):
+    """`trainstack exec` asks each backend's follower (its `exec_payload`), not a list of names: the four
+    built-in backends offer it, the fifth one, whose follower follows only the stack's own job, does not."""
+    from trainstack.run.follow import exec_backends, followed
+
+    assert fake.NAME in followed()
+    assert set(exec_backends()) == {"ec2", "ecs", "eks", "sagemaker"}

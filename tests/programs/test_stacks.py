@@ -54,7 +54,7 @@ def test_platform_exports_what_clusters_need(example_plans):
     [
         ("dev-ecs", ["attribute:ecs.instance-type =~ p3.*", "teardown-scale-to-zero"]),
         ("dev-ec2", ["training-gpu-asg", "teardown-scale-to-zero"]),
-        ("dev-sagemaker", ["aws:sagemaker:TrainingJob", "teardown-stop-training-job"]),
+        ("dev-sagemaker", ["trainingJobRequest", "teardown-stop-training-job", "CreateTrainingJob"]),
     ],
 )
 def test_cluster_plans_show_the_cluster_and_its_teardown(stack, expected):

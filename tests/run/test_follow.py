@@ -195,33 +195,87 @@ def test_ec2_stalled_names_the_failed_scaling_activity(aws):
         assert f.stalled() == "no node of the group reached InService; Failed: " + CAPACITY
 
 
-def test_sagemaker_follower_maps_secondary_statuses(aws):
-    from moto.sagemaker.models import sagemaker_backends
-
-    sm = aws.client("sagemaker")
-    sm.create_training_job(
-        TrainingJobName="job-1",
-        RoleArn="arn:aws:iam::123456789012:role/sm",
-        AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
-        OutputDataConfig={"S3OutputPath": "s3://art/a/"},
-        ResourceConfig={"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50},
-        StoppingCondition={"MaxRuntimeInSeconds": 3600},
-    )
-    job = sagemaker_backends["123456789012"]["us-east-1"].training_jobs["job-1"]
+def sagemaker_outputs(name: str = "bob-dev-sagemaker-0123abcd", spot: bool = True) -> dict:
+    request = {
+        "TrainingJobName": name,
+        "RoleArn": "arn:aws:iam::123456789012:role/sm",
+        "AlgorithmSpecification": {"TrainingImage": "img", "TrainingInputMode": "File"},
+        "OutputDataConfig": {"S3OutputPath": "s3://art/artifacts/bob/dev-sagemaker/"},
+        "ResourceConfig": {"InstanceType": "ml.p3.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 50},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600, **({"MaxWaitTimeInSeconds": 7200} if spot else {})},
+        "EnableManagedSpotTraining": spot,
+        "CheckpointConfig": {"S3Uri": "s3://art/checkpoints/bob/dev-sagemaker/"},
+        "Tags": [{"Key": "trainstack:stack", "Value": "dev-sagemaker"}],
+    }
     own = SageMakerOutputs(
-        training_job_name="job-1",
-        training_job_arn="arn:aws:sagemaker:us-east-1:123456789012:training-job/job-1",
+        training_job_name=name,
+        training_job_arn=f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
+        training_job_request=request,
         role_arn="arn:aws:iam::123456789012:role/sm",
         kms_key_arn="arn:aws:kms:us-east-1:123456789012:key/k",
         subnet_ids=["subnet-1"],
         security_group_id="sg-1",
         buckets={"artifacts": {"name": "art", "arn": "arn:aws:s3:::art"}},
-        model_artifact_uri="s3://art/a/job-1/output/model.tar.gz",
+        model_artifact_uri=f"s3://art/artifacts/bob/dev-sagemaker/{name}/output/model.tar.gz",
     )
-    f = follower_for(stack_outputs(own), aws)
-    job.training_job_status, job.secondary_status = "InProgress", "Starting"
+    return stack_outputs(own)
+
+
+def test_sagemaker_follower_creates_the_stacks_job_and_maps_its_statuses(aws, monkeypatch):
+    from tests.fakes.sagemaker import StandInSageMaker
+
+    sm = StandInSageMaker(monkeypatch)
+    f = follower_for(sagemaker_outputs(), aws)
+    assert f.poll() == JobState(PENDING, "not created yet") and f.tail() == []
+    f.submit()  # CreateTrainingJob from the exported request, by its deterministic name
+    assert sm.actions("CreateTrainingJob") == ["bob-dev-sagemaker-0123abcd"]
     assert f.poll() == JobState(PENDING, "Starting")
-    job.secondary_status = "Training"
+    sm.move("bob-dev-sagemaker-0123abcd", "InProgress", "Training")
     assert f.poll() == JobState(RUNNING, "Training")
-    job.training_job_status, job.secondary_status, job.failure_reason = "Failed", "Failed", "CapacityError: no ml.p3"
+    # Stopped by anyone (its schedule, the console): still running while Stopping, failed once Stopped.
+    f.stop()
+    assert f.poll() == JobState(RUNNING, "Stopping")  # not gone: it may still save a last checkpoint
+    assert f.poll() == JobState(FAILED, "Stopped (Stopped)")
+    sm.move("bob-dev-sagemaker-0123abcd", "Failed", "Failed", "CapacityError: no ml.p3")
     assert f.poll() == JobState(FAILED, "Failed (Failed): CapacityError: no ml.p3")
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="ResourceInUse"):  # a name is used once: a second start is refused
+        f.submit()
+
+
+def test_sagemaker_refuses_to_start_a_spot_request_without_checkpoints(aws, monkeypatch):
+    from tests.fakes.sagemaker import StandInSageMaker
+
+    sm = StandInSageMaker(monkeypatch)
+    outputs = sagemaker_outputs()
+    outputs["trainingJobRequest"] = {k: v for k, v in outputs["trainingJobRequest"].items() if k != "CheckpointConfig"}
+    with pytest.raises(RuntimeError, match="writes no checkpoints"):
+        follower_for(outputs, aws).submit()
+    assert sm.calls == []  # refused before any API call
+
+
+def test_sagemaker_release_stops_every_job_of_the_stack_and_waits_for_stopped(aws, monkeypatch):
+    """Before a destroy: the stack's own job and an exec'd one are stopped and seen Stopped; another stack's
+    job that shares the name prefix is left alone (its trainstack:stack tag differs)."""
+    from tests.fakes.sagemaker import StandInSageMaker
+    from trainstack.run.follow import ReleaseError
+
+    sm = StandInSageMaker(monkeypatch)
+    own = follower_for(sagemaker_outputs(), aws)
+    own.submit()
+    client = aws.client("sagemaker")
+    exec_job = dict(sagemaker_outputs()["trainingJobRequest"], TrainingJobName="bob-dev-sagemaker-20261123170001-3f2a")
+    client.create_training_job(**exec_job)
+    other = dict(exec_job, TrainingJobName="bob-dev-sagemaker-x-1", Tags=[{"Key": "trainstack:stack", "Value": "x"}])
+    client.create_training_job(**other)
+    sleeps = []
+    own.sleep = sleeps.append
+    stopped = own.release(poll_seconds=1)
+    assert sorted(stopped) == ["bob-dev-sagemaker-0123abcd", "bob-dev-sagemaker-20261123170001-3f2a"]
+    assert sm.status("bob-dev-sagemaker-0123abcd") == sm.status("bob-dev-sagemaker-20261123170001-3f2a") == "Stopped"
+    assert sm.status("bob-dev-sagemaker-x-1") == "InProgress" and sleeps  # it waited for Stopping to end
+    assert own.release() == []  # nothing left: idempotent
+    sm.fail_with = "ExpiredTokenException"
+    with pytest.raises(ReleaseError, match="could not list or stop"):
+        own.release()

@@ -291,3 +291,28 @@ def test_a_scheduled_pod_that_cannot_pull_its_image_is_named(kube):
         why = f.stalled()
     assert "pod train-0-abc container training waiting: ImagePullBackOff: Back-off pulling image" in why
     assert "could not describe node group gpu-p3-2xlarge-ng" in why  # best effort, never an exception
+
+
+def test_an_exec_on_a_cluster_its_idle_stop_deleted_says_so_and_how_to_recreate_it(kube):
+    """The control plane is gone (the idle stop of p2-idle deletes it): the API does not answer, and
+    DescribeCluster (botocore's model, via Stubber) says ResourceNotFoundException."""
+    fake, outputs = kube
+    outputs["idleStopMinutes"] = 60
+    session = _session()
+    eks = session.client("eks", region_name="us-east-1")
+    session.client = lambda name, **kw: eks if name == "eks" else boto3.Session.client(session, name, **kw)
+    f = EksFollower(outputs, session)
+    f.api.server = "https://127.0.0.1:9"  # discard port: nobody answers
+    with Stubber(eks) as stub:
+        stub.add_client_error(
+            "describe_cluster",
+            "ResourceNotFoundException",
+            "No cluster found for name: ts-dev-eks.",
+            404,
+            expected_params={"name": "ts-dev-eks"},
+        )
+        with pytest.raises(
+            KubeApiError,
+            match=r"ts-dev-eks does not exist: its idle stop \(eks.idleStopMinutes: 60\) deleted it\. Fix: `pulumi up --stack",
+        ):
+            f.start({"metadata": {"name": "train-20261123120000-ab12"}})

@@ -129,6 +129,20 @@ def test_keep_on_failure_keeps_the_stack_and_says_how_to_remove_it(cli, cloud, t
     assert "trainstack down t-dev-sagemaker" in out.getvalue()
 
 
+@pytest.mark.parametrize("outcome, exit_code, status", [("succeeded", 0, "succeeded"), ("failed", 1, "failed")])
+def test_keep_keeps_the_stack_after_the_job_for_exec_whatever_its_outcome(
+    outcome, exit_code, status, cli, cloud, tmp_path
+):
+    cloud.job_outcome = outcome
+    ui, out = quiet_ui()
+    record = run_mod.run(options("dev-ecs", tmp_path, keep=True), ui, command=command())
+    assert record.exit_code == exit_code and record.status == status and record.kept and not record.detached
+    assert cli.stacks() == ["t-dev-ecs"] and "destroy" not in cli.commands()
+    doc = run_json(record)
+    assert doc["kept"] is True and doc["stages"]["destroy"] == {"status": "skipped", "why": "--keep"}
+    assert "trainstack exec t-dev-ecs" in out.getvalue() and "trainstack down t-dev-ecs" in out.getvalue()
+
+
 def test_a_job_that_never_starts_times_out_with_the_reason_and_what_to_try(cli, cloud, tmp_path):
     cloud.job_outcome = "hang"
     cloud.scaling_activities = [

@@ -3,7 +3,7 @@ provider-free fixture project (tests/fixtures/cli_project). It replays what the 
 checks that every argv the SDK sent is one the strict fake accepts, so the fake cannot drift silently.
 
 Deselected by default (pyproject addopts `-m 'not pulumi_cli'`); run where the CLI is installed:
-    .venv/bin/python -m pytest -m pulumi_cli tests/test_run_real_cli.py
+    .venv/bin/python -m pytest -m pulumi_cli tests/run/test_run_real_cli.py
 """
 
 from __future__ import annotations

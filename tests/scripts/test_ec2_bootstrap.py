@@ -450,10 +450,14 @@ def test_a_run_uploads_marks_success_and_every_node_leaves_the_group_at_zero(clu
     s3 = cluster["s3"]
     expected = {
         PREFIX + k
-        for k in ["model/model.pt", "model/tokenizer/vocab.txt", "_SUCCESS", boot.STARTED]
+        for k in ["model/model.pt", "model/tokenizer/vocab.txt", "_SUCCESS", boot.STARTED, "run.json"]
         + [f"logs/node-{r}.{ext}" for r in range(3) for ext in ("log", "done")]
     }
     assert s3_keys(s3) == expected  # workers upload no model
+    # The run's record, written by the leader without any driver (a detached run, a laptop that died).
+    record = s3_json(s3, "run.json")
+    assert (record["status"], record["exit_code"], record["written_by"]) == ("succeeded", 0, "job")
+    assert record["model_uri"] == ARTIFACTS + "model/" and record["finished_at"]
     assert s3.get_object(Bucket=BUCKET, Key=PREFIX + "model/model.pt")["Body"].read() == b"weights"
     success = s3_json(s3, "_SUCCESS")
     assert success["model_uri"] == ARTIFACTS + "model/" and success["run_id"] == leader

@@ -225,6 +225,14 @@ def run_cmd(
     workdir: Optional[str] = typer.Option(None, help="The job's working directory (trainstack:job.workdir)."),
     command: Optional[str] = typer.Option(None, help="The job's command, e.g. 'python train.py --epochs 3'."),
     keep_on_failure: bool = typer.Option(False, "--keep-on-failure", help="Keep the stack when the job fails."),
+    keep: bool = typer.Option(
+        False, "--keep", help="Keep the stack after the job (run more with `trainstack exec`; remove with `down`)."
+    ),
+    detach: bool = typer.Option(
+        False,
+        "--detach",
+        help="Return once the job has started; it writes run.json itself; `trainstack attach` follows it.",
+    ),
     skip_preview: bool = typer.Option(False, "--skip-preview", help="No `pulumi preview` before `up`."),
     no_doctor: bool = typer.Option(
         False, "--no-doctor", help="Skip `trainstack doctor`'s read-only account checks before anything is created."
@@ -260,6 +268,8 @@ def run_cmd(
         overrides=overrides,
         root=root or REPO_ROOT,
         keep_on_failure=keep_on_failure,
+        keep=keep,
+        detach=detach,
         skip_preview=skip_preview,
         doctor=not no_doctor,
         yes=yes,
@@ -278,6 +288,116 @@ def run_cmd(
         raise UserError(f"{record.status}: {record.reason}", record.exit_code, payload=record.to_json())
     if as_json:
         _print_json(record.to_json())
+
+
+def _job_options(
+    stack: str, root: Optional[Path], pulumi_root: Optional[str], secrets_provider: Optional[str], **kw: Any
+):
+    from trainstack.plan.planner import REPO_ROOT
+    from trainstack.run.jobs import JobOptions
+
+    return JobOptions(
+        stack=stack, root=root or REPO_ROOT, pulumi_root=pulumi_root, secrets_provider=secrets_provider, **kw
+    )
+
+
+@app.command("exec")
+def exec_cmd(
+    stack: str = typer.Argument(..., help="A kept cluster stack (`trainstack run --keep`, or `pulumi up`)."),
+    workdir: Optional[str] = typer.Option(
+        None, help="The code to ship (default: the stack's job.workdir); only a changed bundle is uploaded."
+    ),
+    command: Optional[str] = typer.Option(None, help="The job's command, e.g. 'python train.py --epochs 3'."),
+    set_: list[str] = typer.Option(
+        [], "--set", help="job.command, job.environment, job.workdir or job.maxRuntimeHours=VALUE (repeatable)."
+    ),
+    detach: bool = typer.Option(False, "--detach", help="Return once the job has started."),
+    as_json: bool = json_option("Print the job's run.json on stdout (human output on stderr)."),
+    start_timeout: float = typer.Option(45, "--start-timeout-minutes", help="Give up on a job that has not started."),
+    poll_seconds: float = typer.Option(15, "--poll-seconds", hidden=True, envvar="TRAINSTACK_POLL_SECONDS"),
+    secrets_provider: Optional[str] = SECRETS_OPTION,
+    pulumi_root: Optional[str] = PULUMI_ROOT_OPTION,
+    runs_dir: Optional[Path] = typer.Option(
+        None, envvar="TRAINSTACK_RUNS_DIR", help="Local copies of run.json (default: ROOT/.trainstack/runs)."
+    ),
+    root: Optional[Path] = ROOT_OPTION,
+) -> None:
+    """Run a new job on a kept cluster stack: ship only the new code, start it through the backend's own API
+    (no `pulumi up`, no new compute), follow it as `run` does."""
+    from trainstack.run.jobs import exec_job
+    from trainstack.run.run_config import Overrides, parse_command
+    from trainstack.run.ui import Ui, console
+
+    overrides = Overrides(
+        sets=tuple(set_),
+        workdir=str(Path(workdir).expanduser().resolve()) if workdir else None,
+        command=parse_command(command) if command is not None else None,
+    )
+    opts = _job_options(
+        stack,
+        root,
+        pulumi_root,
+        secrets_provider,
+        overrides=overrides,
+        detach=detach,
+        start_timeout_seconds=start_timeout * 60,
+        poll_seconds=poll_seconds,
+        record_dir=runs_dir,
+    )
+    record = exec_job(opts, Ui(console(stderr=as_json)))
+    if record.exit_code:
+        raise UserError(f"{record.status}: {record.reason}", record.exit_code, payload=record.to_json())
+    if as_json:
+        _print_json(record.to_json())
+
+
+JOB_OPTION = typer.Option(None, "--job", help="The job's id (default: the stack's latest job).")
+
+
+@app.command("attach")
+def attach_cmd(
+    stack: str = typer.Argument(..., help="A cluster stack with a running or finished job."),
+    job: Optional[str] = JOB_OPTION,
+    as_json: bool = json_option("Print the job's run.json on stdout when it ends."),
+    poll_seconds: float = typer.Option(15, "--poll-seconds", hidden=True, envvar="TRAINSTACK_POLL_SECONDS"),
+    secrets_provider: Optional[str] = SECRETS_OPTION,
+    pulumi_root: Optional[str] = PULUMI_ROOT_OPTION,
+    root: Optional[Path] = ROOT_OPTION,
+) -> None:
+    """Follow a job (state and log) from any machine until it ends; exit with its outcome. Ctrl-C stops
+    following, never the job. A finished job's run.json gets its result if nothing wrote it yet."""
+    from trainstack.run.jobs import attach
+    from trainstack.run.ui import Ui, console
+
+    opts = _job_options(stack, root, pulumi_root, secrets_provider, job_id=job, poll_seconds=poll_seconds)
+    got = attach(opts, Ui(console(stderr=as_json)))
+    code = got.record.exit_code
+    if code:
+        raise UserError(
+            f"{got.record.status}: {got.record.reason or got.state.reason}", code, payload=got.record.to_json()
+        )
+    if as_json:
+        _print_json(got.record.to_json())
+
+
+@app.command("logs")
+def logs_cmd(
+    stack: str = typer.Argument(..., help="A cluster stack with a running or finished job."),
+    job: Optional[str] = JOB_OPTION,
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends."),
+    poll_seconds: float = typer.Option(15, "--poll-seconds", hidden=True, envvar="TRAINSTACK_POLL_SECONDS"),
+    secrets_provider: Optional[str] = SECRETS_OPTION,
+    pulumi_root: Optional[str] = PULUMI_ROOT_OPTION,
+    root: Optional[Path] = ROOT_OPTION,
+) -> None:
+    """Print a job's log (the latest job, or --job ID) and its state, from the cloud."""
+    from trainstack.run.jobs import attach
+    from trainstack.run.ui import Ui, console
+
+    opts = _job_options(stack, root, pulumi_root, secrets_provider, job_id=job, poll_seconds=poll_seconds)
+    got = attach(opts, Ui(console()), follow_to_end=follow, show_state=not follow)
+    if got.record.exit_code == ExitCode.INTERRUPTED:  # Ctrl-C while following: the job runs on
+        raise typer.Exit(code=ExitCode.INTERRUPTED)
 
 
 @app.command("down")
@@ -402,9 +522,13 @@ def ls_cmd(
 @app.command("reap")
 def reap_cmd(
     expired: bool = typer.Option(False, "--expired", help="Stacks past their expiry (plus the grace)."),
+    finished: bool = typer.Option(
+        False, "--finished", help="Stacks `run --detach` left whose latest job ended (plus the grace)."
+    ),
     prefix: Optional[str] = typer.Option(None, help="Stacks whose name starts with this, e.g. pr-12-."),
     grace: str = typer.Option(
-        "15m", help="How long past expiry a stack may live (the teardown schedule acts at expiry)."
+        "15m",
+        help="How long past expiry (or a detached run's end) a stack may live (the teardown schedule acts at expiry).",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be done."),
     yes: bool = typer.Option(False, "--yes", help="Do not ask; without it, runs off a terminal are refused."),
@@ -422,13 +546,15 @@ def reap_cmd(
     root = root or REPO_ROOT
     if dry_run and yes:
         raise UserError("--dry-run and --yes both given. Fix: pass one (--dry-run only looks)")
-    if not expired and not prefix:
-        raise UserError("reap needs a selector: refusing to match every stack. Fix: pass --expired and/or --prefix P")
+    if not expired and not prefix and not finished:
+        raise UserError(
+            "reap needs a selector: refusing to match every stack. Fix: pass --expired, --finished and/or --prefix P"
+        )
     grace_td = fleet.parse_duration(grace)
     clusters = fleet.list_clusters(
         fleet.AwsClients.for_region(region), now, root=root, state=lambda: fleet.pulumi_state(root)
     )
-    candidates = fleet.reap_candidates(clusters, now, expired=expired, prefix=prefix, grace=grace_td)
+    candidates = fleet.reap_candidates(clusters, now, expired=expired, prefix=prefix, grace=grace_td, finished=finished)
     destroyable = [c.stack for c in candidates if c.state != "orphan"]
     if destroyable and not dry_run and not yes:
         _ask_or_refuse(

@@ -130,7 +130,12 @@ RUN_ACTIONS: dict[str, tuple[str, ...]] = {
         "autoscaling:UpdateAutoScalingGroup",
         "logs:GetLogEvents",
     ),
+    # The job is created by `trainstack run` after `up` (iam:PassRole on the stack's execution role too,
+    # which does not exist before `up`: not checked here).
     "aws:sagemaker/trainingJob:TrainingJob": (
+        "sagemaker:CreateTrainingJob",
+        "sagemaker:AddTags",
+        "sagemaker:ListTrainingJobs",
         "sagemaker:DescribeTrainingJob",
         "sagemaker:StopTrainingJob",
         "logs:GetLogEvents",

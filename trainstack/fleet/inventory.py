@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from trainstack.errors import UserError
+from trainstack.fleet.runs import RunSummary, read_runs
 from trainstack.model import catalog, idle_stop, tags
 from trainstack.model.cost import Interval, elapsed_cost, hourly_rate_now
 
@@ -50,6 +51,7 @@ class Cluster:
     cost_notes: list[str] = field(default_factory=list)
     last_update: dt.datetime | None = None
     update_in_progress: bool | None = None
+    run: RunSummary | None = None  # a kept stack's latest job, from its run.json in the lake (fleet/runs.py)
     # Idle: no GPU instance running (and no SageMaker job in progress) since then, as AWS reports it (instance
     # lifetimes, training job end times); None while busy or when AWS says nothing either way.
     idle_since: dt.datetime | None = None
@@ -75,6 +77,7 @@ class Cluster:
             "costNotes": self.cost_notes,
             "lastUpdate": _iso(self.last_update),
             "updateInProgress": self.update_in_progress,
+            "run": self.run.to_json() if self.run else None,
             "idleSince": _iso(self.idle_since),
             "idleMinutes": int((now - self.idle_since).total_seconds() // 60) if self.idle_since else None,
             "idleStop": self.idle_stop.to_json() if self.idle_stop else None,
@@ -114,6 +117,7 @@ class AwsClients:
     sagemaker: Any
     cloudwatch: Any = None  # the idle-stop alarm of eks clusters (None: not asked)
     stepfunctions: Any = None  # the idle stop's executions
+    s3: Any = None  # kept stacks' run.json (None: runs not read)
 
     @classmethod
     def for_region(cls, region: str | None) -> AwsClients:
@@ -131,8 +135,9 @@ class AwsClients:
             mk("ec2"),
             mk("autoscaling"),
             mk("sagemaker"),
-            mk("cloudwatch"),
-            mk("stepfunctions"),
+            s3=mk("s3"),
+            cloudwatch=mk("cloudwatch"),
+            stepfunctions=mk("stepfunctions"),
         )
 
 
@@ -264,6 +269,17 @@ def _from_state(c: Cluster, s: StateStack) -> bool:
     c.backend = outputs.get("backend") or c.backend
     c.expires_at = _utc(outputs.get("expiresAt")) or c.expires_at
     return True
+
+
+def join_runs(clusters: dict[str, Cluster], state: Mapping[str, StateStack], s3: Any) -> None:
+    """The latest job of every kept stack in state (detached or --keep), from its run.json in the lake."""
+
+    def note(name: str, text: str) -> None:
+        clusters[name].cost_notes.append(text)
+
+    readers = {name: state[name].outputs for name in clusters if name in state}
+    for name, summary in read_runs(readers, s3, note).items():
+        clusters[name].run = summary
 
 
 # --------------------------------------------------------------------------------------------
@@ -541,14 +557,18 @@ def list_clusters(
     state: Mapping[str, StateStack] | None | Callable[[], Any] = None,
     spot_prices: bool = False,
 ) -> list[Cluster]:
-    """Every cluster: tagged ones joined with Pulumi state (`state`: a mapping, or a callable that reads it)."""
+    """Every cluster: tagged ones joined with Pulumi state (`state`: a mapping, or a callable that reads it), and
+    with `aws.s3` the runs of kept stacks (their run.json)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from trainstack.fleet.aws import client_error, user_error
 
     try:
         clusters = tagged_clusters(aws.tagging)
-        join_state(clusters, state() if callable(state) else state, root)
+        states = state() if callable(state) else state
+        join_state(clusters, states, root)
+        if aws.s3 is not None and states:
+            join_runs(clusters, states, aws.s3)
         instance_costs(aws, clusters, now, spot_prices=spot_prices)
         sagemaker_costs(aws.sagemaker, clusters, now)
         idle_stops(aws, clusters)
@@ -610,8 +630,11 @@ def render(clusters: list[Cluster], now: dt.datetime, console) -> None:
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     right = ("AGE", "EXPIRES", "RUNNING", "IDLE", "$/H NOW", "COST SO FAR")
+    runs = any(c.run for c in clusters)  # kept stacks' latest job (RUN), only when there is one
     for col in ("STACK", "OWNER", "BACKEND", "AGE", "EXPIRES", "STATE", "RUNNING", "IDLE", "$/H NOW", "COST SO FAR"):
         table.add_column(col, justify="right" if col in right else "left")
+    if runs:
+        table.add_column("RUN")
     for c in clusters:
         if c.expires_at is None:
             expires = "?"
@@ -620,7 +643,7 @@ def render(clusters: list[Cluster], now: dt.datetime, console) -> None:
         else:
             expires = f"in {_duration(c.expires_at - now)}"
         state = {"orphan": "[yellow]ORPHAN[/]", "state-only": "[yellow]STATE-ONLY[/]"}.get(c.state, c.state)
-        table.add_row(
+        row = [
             c.stack,
             c.owner or "?",
             c.backend or "?",
@@ -632,13 +655,22 @@ def render(clusters: list[Cluster], now: dt.datetime, console) -> None:
             f"{c.usd_per_hour:.2f}",
             # "≤$0.00" says nothing: a bound only where there is a cost to bound.
             f"{'≤' if c.cost_is_bound and round(c.cost_usd, 2) else ''}${c.cost_usd:,.2f}",
-        )
+        ]
+        if runs:
+            row.append(c.run.cell(now) if c.run else "")
+        table.add_row(*row)
     console.print(table)
     if any(c.cost_is_bound for c in clusters):
         console.print(
             "≤: spot priced at on-demand list price, an upper bound (--spot-prices asks AWS for spot "
             "history). Costs are estimates from catalog list prices; EBS, logs and data transfer "
             "are not included.",
+            highlight=False,
+        )
+    if runs:
+        console.print(
+            "RUN: the latest job of a stack kept by `run --detach`/`--keep`, as its run.json in the lake says; "
+            "`trainstack attach STACK` follows it, `trainstack reap --finished` removes finished detached stacks.",
             highlight=False,
         )
     if any(c.idle_stop for c in clusters):
@@ -704,13 +736,26 @@ def _last_line(exc: BaseException) -> str:
 
 
 def reap_candidates(
-    clusters: Iterable[Cluster], now: dt.datetime, *, expired: bool, prefix: str | None, grace: dt.timedelta
+    clusters: Iterable[Cluster],
+    now: dt.datetime,
+    *,
+    expired: bool,
+    prefix: str | None,
+    grace: dt.timedelta,
+    finished: bool = False,
 ) -> list[Cluster]:
-    """Clusters matching every selector given: expired past the grace, and/or a stack-name prefix."""
-    if not expired and not prefix:
-        raise FleetError("reap needs a selector: --expired and/or --prefix P (refusing to match every stack)")
+    """Clusters matching every selector given: expired past the grace, a stack-name prefix, and/or (`finished`)
+    a stack `run --detach` left whose latest job ended more than the grace ago."""
+    if not expired and not prefix and not finished:
+        raise FleetError(
+            "reap needs a selector: --expired, --finished and/or --prefix P (refusing to match every stack)"
+        )
     return [
-        c for c in clusters if (not expired or c.expired(now, grace)) and (not prefix or c.stack.startswith(prefix))
+        c
+        for c in clusters
+        if (not expired or c.expired(now, grace))
+        and (not prefix or c.stack.startswith(prefix))
+        and (not finished or (c.run is not None and c.run.detached and c.run.finished_before(now - grace)))
     ]
 
 

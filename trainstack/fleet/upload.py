@@ -35,7 +35,7 @@ MANIFEST = "_MANIFEST.json"
 # S3: parts are 5 MiB-5 GiB (the last may be smaller), at most 10 000 per upload.
 MIN_PART_MIB, MAX_PART_MIB, MAX_PARTS = 5, 5 * 1024, 10_000
 DEFAULT_PLATFORM = "organization/trainstack/platform"
-# Both names are in s3transfer's TransferManager.ALLOWED_UPLOAD_ARGS (checked in tests/test_upload.py).
+# Both names are in s3transfer's TransferManager.ALLOWED_UPLOAD_ARGS (checked in tests/fleet/test_upload.py).
 CHECKSUM_ALGORITHM = "CRC32"
 SHA256_METADATA = "sha256"  # sent as x-amz-meta-sha256
 

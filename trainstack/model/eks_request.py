@@ -603,12 +603,12 @@ def job_spec(cluster: ClusterConfig) -> JobSpec:
     )
 
 
-def master_address(job: JobSpec, namespace: str) -> str:
+def master_address(job: JobSpec, namespace: str, name: str = JOB_NAME) -> str:
     """Rank 0's pod: hostname `<job>-0` in the headless Service's subdomain."""
-    return "127.0.0.1" if job.nodes == 1 else f"{JOB_NAME}-0.{SERVICE_NAME}.{namespace}.svc"
+    return "127.0.0.1" if job.nodes == 1 else f"{name}-0.{SERVICE_NAME}.{namespace}.svc"
 
 
-def torchrun_args(job: JobSpec, namespace: str) -> list[str]:
+def torchrun_args(job: JobSpec, namespace: str, name: str = JOB_NAME) -> list[str]:
     """torchrun for the Job's pods.
 
     One pod (several GPUs): a static single-node rendezvous on 127.0.0.1. Several pods: elastic, as on the
@@ -629,7 +629,7 @@ def torchrun_args(job: JobSpec, namespace: str) -> list[str]:
             "--nproc_per_node",
             str(job.gpus_per_node),
             "--master_addr",
-            master_address(job, namespace),
+            master_address(job, namespace, name),
             "--master_port",
             str(job.master_port),
         ] + check_command(job.command)
@@ -637,20 +637,20 @@ def torchrun_args(job: JobSpec, namespace: str) -> list[str]:
         job.command,
         job.nodes,
         job.gpus_per_node,
-        master_address(job, namespace),
+        master_address(job, namespace, name),
         job.master_port,
-        f"{namespace}-{JOB_NAME}",
+        f"{namespace}-{name}",
         max_restarts=MAX_RESTARTS,
         read_timeout=job.peer_timeout_minutes * 60,
         is_host=IS_HOST,
     )
 
 
-def launcher_command(job: JobSpec, namespace: str) -> list[str]:
+def launcher_command(job: JobSpec, namespace: str, name: str = JOB_NAME) -> list[str]:
     """`python3 -c <eks_launcher> host port torchrun ...`: says which pod hosts the store and turns a lost
     host into a retryable exit (trainstack/model/eks_launcher.py)."""
-    return ["python3", "-c", launcher_source(), master_address(job, namespace), str(job.master_port)] + torchrun_args(
-        job, namespace
+    return ["python3", "-c", launcher_source(), master_address(job, namespace, name), str(job.master_port)] + (
+        torchrun_args(job, namespace, name)
     )
 
 
@@ -673,7 +673,7 @@ def launcher_source() -> str:
     return ast.unparse(tree)
 
 
-def container_command(job: JobSpec, namespace: str) -> list[str]:
+def container_command(job: JobSpec, namespace: str, name: str = JOB_NAME) -> list[str]:
     """The training container's command before code delivery wraps it (`training_job`).
 
     One process on one GPU runs the command as it is; one pod with several GPUs runs it under a
@@ -681,8 +681,8 @@ def container_command(job: JobSpec, namespace: str) -> list[str]:
     if job.nodes == 1 and job.gpus_per_node == 1:
         return list(job.command)
     if job.nodes == 1:
-        return torchrun_args(job, namespace)
-    return launcher_command(job, namespace)
+        return torchrun_args(job, namespace, name)
+    return launcher_command(job, namespace, name)
 
 
 @dataclass(frozen=True)
@@ -737,17 +737,25 @@ def training_job(
     locations: RunLocations,
     region: str,
     code_uri: str | None = None,
+    name: str = JOB_NAME,
+    record: bool = False,
 ) -> dict:
-    """The Indexed Job: one pod per node, pinned to this stack's GPU node groups.
+    """The Indexed Job `name` (the stack's own: `train`; `trainstack exec`'s: `train-<job id>`): one pod per
+    node, pinned to this stack's GPU node groups.
 
-    With `code_uri` (job.workdir) the container first fetches and unpacks the code bundle, then
-    execs the command in it (`code_delivery.container_entry`)."""
+    With `code_uri` (job.workdir), or `record`, the container runs the command through
+    `code_delivery.container_entry`: it fetches and unpacks the code bundle (if any), runs the command and
+    rank 0 writes the run's result to `<artifact prefix>run.json` when it ends (the record of a run nobody
+    follows)."""
     from trainstack.model.code_delivery import CODE_URI_ENV, container_entry
+    from trainstack.model.run_locations import RUN_RECORD_URI_ENV
 
-    command: list[str] | None = container_command(job, namespace) if job.command else None
+    command: list[str] | None = container_command(job, namespace, name) if job.command else None
     extra_env: list[dict[str, Any]] = []
-    if code_uri:
+    if code_uri or (record and command):
         command = container_entry(command or [])
+        extra_env.append({"name": RUN_RECORD_URI_ENV, "value": locations.run_record_uri})
+    if code_uri:
         extra_env.append({"name": CODE_URI_ENV, "value": code_uri})
     res = pod_resources(job)
     family = catalog.family_of(job.instance_types[0])
@@ -821,7 +829,7 @@ def training_job(
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": job_metadata(stack, namespace),
+        "metadata": job_metadata(stack, namespace, name),
         "spec": {
             "completionMode": "Indexed",
             "completions": job.nodes,
@@ -884,9 +892,9 @@ def pod_security_level(run_as_user: int) -> str:
     return "restricted" if run_as_user else "baseline"
 
 
-def job_metadata(stack: str, namespace: str) -> dict:
+def job_metadata(stack: str, namespace: str, name: str = JOB_NAME) -> dict:
     return {
-        "name": JOB_NAME,
+        "name": name,
         "namespace": namespace,
         "labels": {**pod_labels(), LABEL_STACK: label_value(stack)},
         # Without it pulumi-kubernetes waits for the Job to complete and fails `up` after 10 minutes.

@@ -1,15 +1,22 @@
 """Where a training run reads and writes in the data lake (pure, so every backend agrees).
 
 dataset      s3://<raw|curated bucket>/<prefix>/                 read only
-artifacts    s3://<artifacts bucket>/artifacts/<owner>/<stack>/   model/, logs/, markers
+artifacts    s3://<artifacts bucket>/artifacts/<owner>/<stack>/   model/, logs/, markers, run.json
 checkpoints  s3://<artifacts bucket>/checkpoints/<owner>/<stack>/ expired by the lake's lifecycle rule
+
+A job started on a kept stack (`trainstack exec`) has its own prefixes under the stack's:
+`artifacts/<owner>/<stack>/jobs/<job id>/` and `checkpoints/<owner>/<stack>/jobs/<job id>/`
+(`job_locations`). They lie inside the prefixes the stack's training roles may already write, so a
+job needs no new grant (no IAM change, no `pulumi up`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from trainstack.model.config import DatasetRef
 
@@ -17,6 +24,13 @@ from trainstack.model.config import DatasetRef
 ZONES = ("raw", "curated", "artifacts")
 ARTIFACTS_PREFIX = "artifacts/"
 CHECKPOINTS_PREFIX = "checkpoints/"
+JOBS_FOLDER = "jobs/"  # a job's prefixes under the stack's (artifacts and checkpoints)
+RUN_RECORD = "run.json"  # under a run's (or a job's) artifact prefix: what happened, written by the driver or the job
+RUN_RECORD_URI_ENV = "TRAINSTACK_RUN_RECORD_URI"  # the container writes its result there when the command ends
+JOB_ID_ENV = "TRAINSTACK_JOB_ID"
+# `<yyyymmddHHMMSS>-<4 hex>`: sortable, unique within a stack, short enough for every name it goes into
+# (an Indexed Job's name, a SageMaker job name after `<owner>-<stack>-`, an ECS startedBy).
+JOB_ID_RE = re.compile(r"^\d{14}-[0-9a-f]{4}$")
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,10 @@ class RunLocations:
     def write_prefixes(self) -> tuple[str, str]:
         return (self.artifact_prefix, self.checkpoint_prefix)
 
+    @property
+    def run_record_uri(self) -> str:
+        return f"{self.artifact_uri}{RUN_RECORD}"
+
     def environment(self) -> dict[str, str]:
         """What every training container is told, whatever the backend."""
         return {
@@ -57,6 +75,57 @@ class RunLocations:
             "TRAINSTACK_MODEL_URI": self.model_uri,
             "TRAINSTACK_CHECKPOINT_URI": self.checkpoint_uri,
         }
+
+
+def new_job_id(now: dt.datetime, suffix: str | None = None) -> str:
+    """A job's id on its stack: the UTC start time to the second, then 4 random hex digits."""
+    return f"{now.astimezone(dt.timezone.utc):%Y%m%d%H%M%S}-{suffix or secrets.token_hex(2)}"
+
+
+def check_job_id(job_id: str) -> str:
+    if not JOB_ID_RE.match(job_id):
+        raise ValueError(
+            f"job id {job_id!r}: not a trainstack job id (yyyymmddHHMMSS-xxxx, as `trainstack exec` prints and "
+            "`trainstack ls` lists)"
+        )
+    return job_id
+
+
+def job_locations(loc: RunLocations, job_id: str) -> RunLocations:
+    """A job's own artifact and checkpoint prefixes under the stack's (see the module docstring)."""
+    check_job_id(job_id)
+    return replace(
+        loc,
+        artifact_prefix=f"{loc.artifact_prefix}{JOBS_FOLDER}{job_id}/",
+        checkpoint_prefix=f"{loc.checkpoint_prefix}{JOBS_FOLDER}{job_id}/",
+    )
+
+
+def locations_from_uris(
+    dataset_uri: str, artifact_uri: str, checkpoint_uri: str, partition: str = "aws"
+) -> RunLocations:
+    """A stack's locations back from its outputs (`datasetUri`, `artifactUri`, `checkpointUri`)."""
+
+    def split(uri: str) -> tuple[str, str]:
+        if not uri.startswith("s3://"):
+            raise ValueError(f"not an s3:// URI: {uri!r}")
+        bucket, _, key = uri[len("s3://") :].partition("/")
+        return bucket, key
+
+    data_bucket, data_prefix = split(dataset_uri)
+    art_bucket, art_prefix = split(artifact_uri)
+    ckpt_bucket, ckpt_prefix = split(checkpoint_uri)
+    if ckpt_bucket != art_bucket:
+        raise ValueError(f"checkpoints {checkpoint_uri} are not in the artifacts bucket {art_bucket}")
+    return RunLocations(
+        dataset_bucket=data_bucket,
+        dataset_bucket_arn=f"arn:{partition}:s3:::{data_bucket}",
+        dataset_prefix=data_prefix,
+        artifacts_bucket=art_bucket,
+        artifacts_bucket_arn=f"arn:{partition}:s3:::{art_bucket}",
+        artifact_prefix=art_prefix,
+        checkpoint_prefix=ckpt_prefix,
+    )
 
 
 def safe_segment(text: str) -> str:

@@ -1,9 +1,16 @@
 """The one builder of SageMaker CreateTrainingJob requests.
 
-`create_training_job_request` produces the request exactly as boto3 / the SageMaker API take
-it. The `SageMakerTrainingJob` component feeds the same request into `aws.sagemaker.TrainingJob`
-(through `to_pulumi_args`), and `scripts/sagemaker_jobs.py` sends it with boto3 to start further
-runs on a deployed stack without redeploying — so both paths always agree.
+`create_training_job_request` produces the request exactly as boto3 / the SageMaker API take it.
+The job is not a Pulumi resource: the `SageMakerTrainingJob` component builds the stack's request
+(name, role, everything) and the stack exports it (`trainingJobRequest`); `trainstack run`, `trainstack
+exec`, `trainstack sagemaker start` (trainstack/run/sagemaker_jobs.py) or plain `aws sagemaker
+create-training-job --cli-input-json` send it. So the job is always created, followed and stopped by
+something that owns it, never by a provider wait that can drop it from the state (see
+docs/backends.md, "sagemaker").
+
+`request_problems` is the guard every path shares (the policy pack's `sagemaker-spot-has-checkpoints`
+on the exported request, and the starter before CreateTrainingJob); `clamp_to_expiry` keeps a job that
+the stack's teardown schedule cannot stop by name from outliving the stack.
 """
 
 from __future__ import annotations
@@ -16,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trainstack.model import catalog
-from trainstack.model.code_delivery import CODE_URI_ENV, sagemaker_hyperparameters
+from trainstack.model.code_delivery import CODE_URI_ENV, sagemaker_environment, sagemaker_hyperparameters
 from trainstack.model.config import ClusterConfig
-from trainstack.model.run_locations import RunLocations
+from trainstack.model.run_locations import RUN_RECORD_URI_ENV, RunLocations
 
 CHANNEL = "training"
 JOB_NAME_MAX = 63
@@ -139,6 +146,11 @@ def create_training_job_request(
     hyperparameters = dict(spec.hyperparameters)
     if spec.code_uri:
         environment[CODE_URI_ENV] = spec.code_uri
+        # The toolkit runs the bundle's entry file, which runs the script and, on rank 0, writes the job's
+        # result into its run.json when it ends (code_delivery.SAGEMAKER_ENTRY_SCRIPT): a job nobody follows
+        # (`--detach`) still records its end.
+        environment.update(sagemaker_environment(spec.entrypoint))
+        environment[RUN_RECORD_URI_ENV] = loc.run_record_uri
         # Arguments taken from the command win over sagemaker.hyperparameters of the same name.
         hyperparameters.update(
             sagemaker_hyperparameters(
@@ -200,95 +212,57 @@ def create_training_job_request(
 def training_job_arn(region: str, account_id: str, name: str) -> str:
     """The job's ARN, known before the job exists (SageMaker lower-cases the name in ARNs).
 
-    The stop schedule is built from it: `aws.sagemaker.TrainingJob` finishes creating only when the
-    job has ended, so anything that waits for the resource's own `arn` would exist only afterwards.
+    The stop schedule's policy names it: the job is created after `up` (by `trainstack run`), by its
+    deterministic name, so the schedule exists before the job does and can stop it at expiry.
     """
     partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
     return f"arn:{partition}:sagemaker:{region}:{account_id}:training-job/{name.lower()}"
 
 
-# terraform-provider-aws internal/service/sagemaker/training_job.go: Create calls CreateTrainingJob and
-# then waits (waitTrainingJobCreated) until the job is Completed or Stopped, 45 minutes by default;
-# a job still running at the timeout fails `pulumi up` and is not recorded in the state. Delete stops an
-# InProgress job, waits for Stopped, then DeleteTrainingJob. So the create timeout must outlast the job.
-CREATE_MARGIN_SECONDS = 2 * 3600  # provisioning, image pull, model upload: not counted in the job's limits
-JOB_LIFETIME_LIMIT_SECONDS = 30 * 24 * 3600  # SageMaker's cap on a training job's whole life
-DELETE_TIMEOUT = "1h"  # StopTrainingJob gives the job up to 120 s; then SageMaker uploads and cleans up
+def checkpoint_problem(request: Mapping[str, Any]) -> str | None:
+    """A managed spot job without checkpoints restarts from zero at every interruption."""
+    if request.get("EnableManagedSpotTraining") and not (request.get("CheckpointConfig") or {}).get("S3Uri"):
+        name = request.get("TrainingJobName", "the job")
+        return (
+            f"spot training job {name} writes no checkpoints: every spot interruption restarts it from zero. "
+            "Fix: CheckpointConfig.S3Uri under the data lake's checkpoints/ prefix (trainstack:sagemaker.checkpoints: "
+            "true)."
+        )
+    return None
 
 
-def create_timeout(request: Mapping[str, Any]) -> str:
-    """`timeouts.create` for a job: its stopping condition (all retries included) plus a margin, in hours."""
-    stop = request["StoppingCondition"]
-    # With a RetryStrategy, MaxRuntime/MaxWaitTime bound all attempts together (CreateTrainingJob docs).
-    bound = stop.get("MaxWaitTimeInSeconds") or stop["MaxRuntimeInSeconds"]
-    seconds = min(bound + CREATE_MARGIN_SECONDS, JOB_LIFETIME_LIMIT_SECONDS)
-    return f"{-(-seconds // 3600)}h"
+def request_problems(request: Mapping[str, Any]) -> list[str]:
+    """What makes a CreateTrainingJob request unfit to run (empty: fit), each with its fix."""
+    problems = [p for p in (checkpoint_problem(request),) if p]
+    stop = request.get("StoppingCondition") or {}
+    wait, runtime = stop.get("MaxWaitTimeInSeconds"), stop.get("MaxRuntimeInSeconds")
+    if (
+        request.get("EnableManagedSpotTraining")
+        and isinstance(wait, int)
+        and isinstance(runtime, int)
+        and wait < runtime
+    ):
+        problems.append(
+            f"StoppingCondition.MaxWaitTimeInSeconds = {wait} is less than MaxRuntimeInSeconds = {runtime}: SageMaker "
+            "refuses the job. Fix: trainstack:sagemaker.maxWaitHours >= job.maxRuntimeHours"
+        )
+    return problems
 
 
-def _drop_none(d: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v is not None}
+def clamp_to_expiry(request: Mapping[str, Any], seconds_left: int) -> dict[str, Any]:
+    """The request with its stopping condition cut to the stack's remaining life.
 
-
-def to_pulumi_args(request: Mapping[str, Any]) -> dict[str, Any]:
-    """CreateTrainingJob request -> keyword arguments of `aws.sagemaker.TrainingJob` (name/role/tags aside)."""
-    alg, res, stop = request["AlgorithmSpecification"], request["ResourceConfig"], request["StoppingCondition"]
-    args: dict[str, Any] = {
-        "algorithm_specification": _drop_none(
-            {
-                "training_image": alg["TrainingImage"],
-                "training_input_mode": alg["TrainingInputMode"],
-                "container_entrypoints": alg.get("ContainerEntrypoint"),
-                "enable_sagemaker_metrics_time_series": alg.get("EnableSageMakerMetricsTimeSeries"),
-            }
-        ),
-        "input_data_configs": [
-            {
-                "channel_name": ch["ChannelName"],
-                "input_mode": ch["InputMode"],
-                "data_source": {
-                    "s3_data_source": {
-                        "s3_data_type": ch["DataSource"]["S3DataSource"]["S3DataType"],
-                        "s3_uri": ch["DataSource"]["S3DataSource"]["S3Uri"],
-                        "s3_data_distribution_type": ch["DataSource"]["S3DataSource"]["S3DataDistributionType"],
-                    }
-                },
-            }
-            for ch in request["InputDataConfig"]
-        ],
-        "output_data_config": _drop_none(
-            {
-                "s3_output_path": request["OutputDataConfig"]["S3OutputPath"],
-                "kms_key_id": request["OutputDataConfig"].get("KmsKeyId"),
-            }
-        ),
-        "resource_config": _drop_none(
-            {
-                "instance_type": res["InstanceType"],
-                "instance_count": res["InstanceCount"],
-                "volume_size_in_gb": res["VolumeSizeInGB"],
-                "volume_kms_key_id": res.get("VolumeKmsKeyId"),
-            }
-        ),
-        "stopping_condition": _drop_none(
-            {
-                "max_runtime_in_seconds": stop["MaxRuntimeInSeconds"],
-                "max_wait_time_in_seconds": stop.get("MaxWaitTimeInSeconds"),
-            }
-        ),
-        "enable_managed_spot_training": request["EnableManagedSpotTraining"],
-        "enable_inter_container_traffic_encryption": request["EnableInterContainerTrafficEncryption"],
-        "retry_strategy": {"maximum_retry_attempts": request["RetryStrategy"]["MaximumRetryAttempts"]},
-        "environment": dict(request.get("Environment", {})),
-        "hyper_parameters": dict(request.get("HyperParameters", {})) or None,
-        "checkpoint_config": (
-            {"s3_uri": request["CheckpointConfig"]["S3Uri"], "local_path": request["CheckpointConfig"]["LocalPath"]}
-            if "CheckpointConfig" in request
-            else None
-        ),
-        "vpc_config": (
-            {"subnets": request["VpcConfig"]["Subnets"], "security_group_ids": request["VpcConfig"]["SecurityGroupIds"]}
-            if "VpcConfig" in request
-            else None
-        ),
-    }
-    return _drop_none(args)
+    For jobs the stack's teardown schedule cannot stop by name (`trainstack exec`, `sagemaker start`):
+    SageMaker's own limits end them by the stack's expiry. MaxRuntime and MaxWait (spot) bound all
+    attempts together when a RetryStrategy is set (CreateTrainingJob API reference)."""
+    if seconds_left < 1:
+        raise ValueError("the stack has expired: no time left for a job")
+    out = dict(request)
+    stop = dict(out["StoppingCondition"])
+    stop["MaxRuntimeInSeconds"] = min(int(stop["MaxRuntimeInSeconds"]), seconds_left)
+    if "MaxWaitTimeInSeconds" in stop:
+        stop["MaxWaitTimeInSeconds"] = max(
+            stop["MaxRuntimeInSeconds"], min(int(stop["MaxWaitTimeInSeconds"]), seconds_left)
+        )
+    out["StoppingCondition"] = stop
+    return out

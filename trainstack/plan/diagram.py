@@ -86,18 +86,24 @@ def picture(result: PlanResult) -> Picture:
             for node in ("dataset", "model", "checkpoints"):
                 if any(o[0] == node for o in outside):
                     edges.append(("platform", node, "data lake", True))
-        for job in jobs:
-            edges.append(("dataset", ids[job.urn], "reads", False))
+        job_ids = [ids[job.urn] for job in jobs]
+        if not jobs and backends.get(c.backend).job_resources:
+            # The job is not in the stack (sagemaker: `trainstack run` creates it from the exported request).
+            kind = _short_type(backends.get(c.backend).job_resources[0])
+            outside.append(("job", f"job\n{kind}, created after up", "rect"))
+            job_ids = ["job"]
+        for job_id in job_ids:
+            edges.append(("dataset", job_id, "reads", False))
             for node in ("model", "checkpoints"):
                 if any(o[0] == node for o in outside):
-                    edges.append((ids[job.urn], node, "writes", False))
+                    edges.append((job_id, node, "writes", False))
     return Picture(root, outside, edges)
 
 
 def _ids(records: list[ResourceRecord]) -> dict[str, str]:
     """Stable node ids from logical names (registration order varies between runs)."""
     ids: dict[str, str] = {}
-    taken = {"stack", "platform", "dataset", "model", "checkpoints"}
+    taken = {"stack", "platform", "dataset", "model", "checkpoints", "job"}
     for r in sorted(records, key=lambda r: (r.name, r.type)):
         base = "n_" + re.sub(r"\W", "_", r.name)
         node_id, i = base, 2

@@ -190,6 +190,6 @@ def render_policy(report, console) -> None:
     console.print(table)
     if report.mandatory:
         console.print(
-            "[bold red]mandatory violations[/]: `pulumi preview --policy-pack policies` would refuse "
+            "[bold red]mandatory violations[/]: `pulumi preview --policy-pack trainstack/policies` would refuse "
             "this stack; fix them (each message says how) before `pulumi up`"
         )

@@ -124,8 +124,25 @@ def _options(record) -> analyzer_pb2.AnalyzerResourceOptions:
     )
 
 
-def analyze(records: Iterable[Any], *, config: Mapping[str, Any] | None = None) -> PolicyReport:
-    """Every rule over `records` (`trainstack.plan.offline.ResourceRecord`s): Analyze each, then AnalyzeStack."""
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+def stack_urn(project: str, stack: str) -> str:
+    return f"urn:pulumi:{stack}::{project}::{STACK_TYPE}::{project}-{stack}"
+
+
+def analyze(
+    records: Iterable[Any],
+    *,
+    config: Mapping[str, Any] | None = None,
+    stack_outputs: Mapping[str, Any] | None = None,
+    stack_urn: str = "",
+) -> PolicyReport:
+    """Every rule over `records` (`trainstack.plan.offline.ResourceRecord`s): Analyze each, then AnalyzeStack.
+
+    With `stack_outputs`, AnalyzeStack also gets the root `pulumi:pulumi:Stack` resource whose properties
+    are the stack's exports, as the engine sends it (pulumi pkg/resource/deploy/step_generator.go
+    `AnalyzeResources`: every new resource state with its Outputs; the root stack's are its exports)."""
     records = [r for r in records if r.type != "pulumi:pulumi:StackReference"]  # reads, not registrations
     s = servicer(config)
     by_urn = {r.urn: r for r in records}
@@ -171,8 +188,16 @@ def analyze(records: Iterable[Any], *, config: Mapping[str, Any] | None = None) 
             collect(s.Analyze(request, None), r)
         except Exception as exc:  # noqa: BLE001 - reported as the failed preview it would be
             crashed(exc, r)
+    root = []
+    if stack_outputs is not None:
+        root.append(
+            analyzer_pb2.AnalyzerResource(
+                type=STACK_TYPE, properties=_struct(stack_outputs), urn=stack_urn, name=stack_urn.rsplit("::", 1)[-1]
+            )
+        )
     stack = analyzer_pb2.AnalyzeStackRequest(
-        resources=[
+        resources=root
+        + [
             analyzer_pb2.AnalyzerResource(
                 type=r.type,
                 properties=_struct(r.state or r.inputs),
@@ -209,4 +234,9 @@ def config_for(stack_config: StackConfig) -> dict[str, Any]:
 
 def check_plan(stack_config: StackConfig, run) -> PolicyReport:
     """The policy report `trainstack plan` prints for a validated config and its offline run."""
-    return analyze(run.resources, config=config_for(stack_config))
+    return analyze(
+        run.resources,
+        config=config_for(stack_config),
+        stack_outputs=run.outputs,
+        stack_urn=stack_urn(run.project, run.stack),
+    )

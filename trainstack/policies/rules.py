@@ -1,7 +1,7 @@
 """trainstack's CrossGuard rules: the invariants behind "no idle GPU, no lost data, no surprise".
 
-Importable on their own (no server starts here): `policies/__main__.py` builds the `PolicyPack`
-from `POLICIES` for `pulumi preview --policy-pack policies`, and `policies/offline.py` runs the
+Importable on their own (no server starts here): `trainstack/policies/__main__.py` builds the `PolicyPack`
+from `POLICIES` for `pulumi preview --policy-pack trainstack/policies`, and `trainstack/policies/offline.py` runs the
 same objects through pulumi-policy's analyzer in-process for `trainstack plan` and the tests.
 
 Written for what the real engine hands a policy: a resource rule sees the provider-checked
@@ -40,6 +40,7 @@ from pulumi_policy import (
 
 from trainstack.model import catalog
 from trainstack.model import tags as tagset
+from trainstack.model.sagemaker_request import checkpoint_problem
 
 PACK_NAME = "trainstack"
 DESCRIPTION = "trainstack invariants: nobody pays for an idle GPU, no teardown loses data, mistakes stop before up."
@@ -218,7 +219,7 @@ def data_bucket_protected(args: ResourceValidationArgs, report: Report) -> None:
         report(
             f"bucket {args.name} {' and '.join(problems)}: a teardown must never lose data. Fix: "
             "protect=True and force_destroy=False; throwaway platforms opt out with "
-            "--policy-pack-config policies/throwaway-platform.json."
+            "--policy-pack-config trainstack/policies/throwaway-platform.json."
         )
 
 
@@ -447,15 +448,42 @@ def ecs_gpu_placement(args: ResourceValidationArgs, report: Report) -> None:
             )
 
 
-def sagemaker_spot_has_checkpoints(args: ResourceValidationArgs, report: Report) -> None:
-    if not _true(_get(args.props, "enableManagedSpotTraining")):
-        args.not_applicable("not a managed spot job")
-    if not _get(args.props, "checkpointConfig", "s3Uri"):
-        report(
-            f"spot training job {args.name} writes no checkpoints: every spot interruption restarts it from "
-            "zero. Fix: checkpoint_config s3_uri under the data lake's checkpoints/ prefix "
-            "(trainstack:sagemaker.checkpoints: true)."
-        )
+STACK = "pulumi:pulumi:Stack"
+TRAINING_JOB = "aws:sagemaker/trainingJob:TrainingJob"
+# The sagemaker backend's export of its job's CreateTrainingJob request (SageMakerOutputs.training_job_request).
+TRAINING_JOB_REQUEST = "trainingJobRequest"
+
+
+def sagemaker_spot_has_checkpoints(args: StackValidationArgs, report: Report) -> None:
+    """Where a SageMaker job's request lives: trainstack's clusters export it (the job is created after `up`,
+    see components/sagemaker_training_job.py), other programs may still declare a TrainingJob resource."""
+    found = False
+    for r in args.resources:
+        if r.resource_type == STACK and isinstance(_get(r.props, TRAINING_JOB_REQUEST), Mapping):
+            found = True
+            problem = checkpoint_problem(_plain(_get(r.props, TRAINING_JOB_REQUEST)))
+            if problem:
+                report(f"the exported {TRAINING_JOB_REQUEST}: {problem}", r.urn)
+        elif r.resource_type == TRAINING_JOB:
+            found = True
+            if _true(_get(r.props, "enableManagedSpotTraining")) and not _get(r.props, "checkpointConfig", "s3Uri"):
+                report(
+                    f"spot training job {r.name} writes no checkpoints: every spot interruption restarts it from "
+                    "zero. Fix: checkpoint_config s3_uri under the data lake's checkpoints/ prefix "
+                    "(trainstack:sagemaker.checkpoints: true).",
+                    r.urn,
+                )
+    if not found:
+        args.not_applicable("no SageMaker training job or job request in the stack")
+
+
+def _plain(value: Any) -> Any:
+    """A policy property (pulumi-policy's unknown-checking proxies) as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 _POLICY_DOC_TYPES = {
@@ -532,7 +560,7 @@ def gpu_type_in_catalog(args: ResourceValidationArgs, report: Report) -> None:
         if _ACCELERATED.match(str(name)) and catalog.lookup(str(name)) is None:
             report(
                 f"{args.name} uses {name}, which trainstack's catalog does not know: no GPU count, driver or "
-                "price checks, and cost estimates leave it out. Fix: add it to trainstack/catalog.py."
+                "price checks, and cost estimates leave it out. Fix: add it to trainstack/model/catalog.py."
             )
 
 
@@ -960,12 +988,6 @@ RESOURCE_POLICIES = [
         ecs_gpu_placement,
     ),
     _resource_rule(
-        "sagemaker-spot-has-checkpoints",
-        "SageMaker managed spot jobs write checkpoints to S3.",
-        {"aws:sagemaker/trainingJob:TrainingJob"},
-        sagemaker_spot_has_checkpoints,
-    ),
-    _resource_rule(
         "iam-no-star-star",
         "No IAM policy allows every action ('*:*'); no AdministratorAccess.",
         _POLICY_DOC_TYPES | _ATTACHMENT_TYPES | {"aws:iam/role:Role"},
@@ -1038,6 +1060,13 @@ RESOURCE_POLICIES = [
 ]
 
 STACK_POLICIES = [
+    StackValidationPolicy(
+        name="sagemaker-spot-has-checkpoints",
+        enforcement_level=MANDATORY,
+        description="SageMaker managed spot jobs write checkpoints to S3 (the exported job request, or a "
+        "TrainingJob resource).",
+        validate=sagemaker_spot_has_checkpoints,
+    ),
     StackValidationPolicy(
         name="cluster-holds-no-data",
         enforcement_level=MANDATORY,

@@ -1,7 +1,7 @@
 """The `cluster` stack kind: one ephemeral training cluster on a platform stack.
 
 Reads the platform (network, data lake) through a StackReference, lets the configured backend
-(`programs/backends/<name>.py`) create its compute and IAM scoped to this owner and stack, and
+(`trainstack/programs/backends/<name>.py`) create its compute and IAM scoped to this owner and stack, and
 adds the auto-teardown schedule for what the backend says must be turned off at expiry. It
 creates no VPC and no bucket, so `up` and `destroy` are quick and a destroy can never touch data.
 """
@@ -53,6 +53,7 @@ def build_cluster(cfg: ClusterStack) -> dict[str, Any]:
                 bucket=locations.apply(lambda l: l.artifacts_bucket),
                 artifact_prefix=locations.apply(lambda l: l.artifact_prefix),
                 tags=tags,
+                backend=c.backend,
             ),
         )
     ctx = backends.ClusterContext(

@@ -1,9 +1,15 @@
 """`run.json`: what happened to one run, stage by stage, written at every stage change.
 
-Local copy: `<runs dir>/<stack>/run.json`, written only once the run owns its stack name (the stack
-was created), so a second run refused for the same name never overwrites the first one's record.
-Remote copy: `run.json` under the run's artifact prefix once `up` has reported it, so the result
-outlives the stack. A write that fails warns once and never fails the run.
+Local copy: `<runs dir>/<stack>/run.json` (a job of `trainstack exec`: `<runs dir>/<stack>/jobs/<id>/run.json`),
+written only once the run owns its stack name (the stack was created), so a second run refused for the same
+name never overwrites the first one's record. Remote copy: `run.json` under the run's (or the job's) artifact
+prefix once `up` has reported it, so the result outlives the stack. A write that fails warns once and never
+fails the run.
+
+The job itself merges its result into the remote copy when its command ends (ecs, eks: the container's entry
+script; ec2: the leader's bootstrap), so a run nobody follows (`--detach`, a driver that died) still gets
+one; sagemaker's is derived from DescribeTrainingJob by the next `attach`, `logs` or `reap`
+(`trainstack.run.jobs`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,10 @@ from typing import Any
 
 # A stage's status in run.json.
 OK, FAILED, REFUSED, INTERRUPTED, SKIPPED, KEPT = "ok", "failed", "refused", "interrupted", "skipped", "kept"
+# The record's status once the job has ended (`detached`, `running`, `deploying`... are not).
+FINAL_STATUSES = frozenset(
+    {"succeeded", "failed", "interrupted", "refused", "error", "cleanup-incomplete", "abandoned", KEPT}
+)
 
 
 def now() -> dt.datetime:
@@ -53,11 +63,34 @@ class RunRecord:
     started_at: str = ""
     finished_at: str | None = None
     last_log_lines: list[str] = field(default_factory=list)
+    job_id: str | None = None  # a job `trainstack exec` started (None: the stack's own job)
+    job_handle: str | None = None  # what the backend knows the job by: ECS task ARN, SageMaker/Kubernetes job name
+    detached: bool = False  # `--detach`: nobody follows the job; it (or the next `attach`) writes the result
+    kept: bool = False  # `--keep` or `--detach`: the stack stays for `trainstack exec` (or `reap`)
+    checkpoint_uri: str | None = None
+    code_uri: str | None = None
+    written_by: str = "driver"  # or "job" (the job merged its result in), "attach" (derived from the backend)
+    job_exit_code: int | None = None  # the training command's own exit code, as the job reported it
 
     def to_json(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["exit_code"] = None if self.exit_code is None else int(self.exit_code)
         return doc
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> RunRecord:
+        """A run.json as read back (fields this version does not know are dropped; missing ones default)."""
+        import dataclasses
+
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in doc.items() if k in known}
+        values.setdefault("stack", "")
+        values.setdefault("template", "")
+        return cls(**values)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL_STATUSES
 
     @property
     def overhead_seconds(self) -> float:
@@ -77,10 +110,14 @@ class Recorder:
         self.s3_uri: str | None = None
         self.warned = False
         self.say: Callable[[str], None] | None = None  # where the one warning goes
+        # A detached job may finish (and merge its result into the remote run.json) before the driver's last
+        # writes: then its outcome is adopted, never overwritten.
+        self.defer_to_job = False
 
     @property
     def path(self) -> Path:
-        return self.local_dir / self.record.stack / "run.json"
+        job = f"jobs/{self.record.job_id}/" if self.record.job_id else ""
+        return self.local_dir / self.record.stack / job / "run.json"
 
     def claim(self) -> None:
         """The stack exists and is this run's: from now on run.json is written."""
@@ -111,6 +148,8 @@ class Recorder:
     def write(self) -> None:
         if not self.claimed:
             return
+        if self.defer_to_job:
+            self._adopt_job_result()
         doc = json.dumps(self.record.to_json(), indent=2, default=str)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,14 +163,32 @@ class Recorder:
         try:
             from trainstack.run.follow import split_s3_uri
 
-            if self._s3 is None:
-                self._s3 = self._session_factory().client("s3", region_name=self.record.region)
             bucket, key = split_s3_uri(self.record.artifact_uri + "run.json")
             # No SSE header: the bucket's default SSE-KMS applies (its policy denies only other keys).
-            self._s3.put_object(Bucket=bucket, Key=key, Body=doc.encode(), ContentType="application/json")
+            self._client().put_object(Bucket=bucket, Key=key, Body=doc.encode(), ContentType="application/json")
             self.s3_uri = f"s3://{bucket}/{key}"
         except Exception as exc:  # noqa: BLE001 - the record must never fail the run
             self._warn(f"could not write run.json to {self.record.artifact_uri}: {exc} (local copy: {self.path})")
+
+    def _client(self) -> Any:
+        if self._s3 is None:
+            self._s3 = self._session_factory().client("s3", region_name=self.record.region)
+        return self._s3
+
+    def _adopt_job_result(self) -> None:
+        if not self.record.artifact_uri:
+            return
+        try:
+            from trainstack.run.follow import split_s3_uri
+
+            bucket, key = split_s3_uri(self.record.artifact_uri + "run.json")
+            remote = json.loads(self._client().get_object(Bucket=bucket, Key=key)["Body"].read())
+        except Exception:  # noqa: BLE001 - not written yet (or unreadable): the driver's record stands
+            return
+        if isinstance(remote, dict) and remote.get("written_by") == "job" and remote.get("status") in FINAL_STATUSES:
+            for name in ("status", "exit_code", "reason", "model_uri", "finished_at", "job_exit_code", "written_by"):
+                if name in remote:
+                    setattr(self.record, name, remote[name])
 
     def _warn(self, text: str) -> None:
         if self.say is not None and not self.warned:

@@ -145,13 +145,23 @@ def down(
                 )
                 return DownResult(stack_name, "refused", ExitCode.REFUSED, why)
             if outputs.get(backend_output):
-                try:
-                    import boto3
+                import boto3
 
-                    follower_for(outputs, (session_factory or boto3.Session)()).stop()
+                session = session_factory or boto3.Session
+                try:
+                    follower_for(outputs, session()).stop()
                     job_stopped = True
                 except Exception as exc:  # noqa: BLE001 - e.g. no job running: the destroy still runs
                     ui.say(f"job not stopped ({exc}); destroying anyway", "yellow")
+                # Every job of the stack stopped, and settled where the backend needs it (sagemaker: before its
+                # role goes); when that cannot be shown, nothing is destroyed.
+                unreleased = stages.release_jobs(outputs, session, follower_for, ui)
+                if unreleased:
+                    why = (
+                        f"{stack_name}: {unreleased}. It is kept, and its teardown schedule stops its job at expiry. "
+                        f"Fix: retry `trainstack down {stack_name}` once AWS answers (fresh credentials)"
+                    )
+                    return DownResult(stack_name, KEPT, ExitCode.CLEANUP_INCOMPLETE, why, job_stopped)
             outcome = destroy_stack(stack, ui=ui, attempts=attempts, backoff=backoff, intr=intr, sleep=sleep)
         except GiveUp:
             return DownResult(stack_name, "interrupted", ExitCode.INTERRUPTED, "interrupted", job_stopped)

@@ -141,6 +141,31 @@ def _set_path(raw: dict[str, Any], key: str, path: list[str], value: Any, origin
     node[path[-1]] = value
 
 
+# What `trainstack exec` may change: the job, never the compute (`trainstack:job.<key>`).
+EXEC_JOB_KEYS = ("command", "workdir", "environment", "maxRuntimeHours")
+
+
+def job_overrides(raw: Mapping[str, Any], o: Overrides) -> dict[str, Any]:
+    """A deployed stack's config with `trainstack exec`'s `--set job.*`, `--command` and `--workdir` applied.
+    Anything but those job keys is refused: it is the stack's compute, which only `pulumi up` changes."""
+    out = copy.deepcopy(dict(raw))
+    allowed = ", ".join(f"job.{k}" for k in EXEC_JOB_KEYS)
+    for item in o.sets:
+        key, path, value = parse_set(item)
+        if key != f"{NS}:job" or not path or path[0] not in EXEC_JOB_KEYS:
+            raise RefusedError(
+                f"--set {item}: `trainstack exec` changes the job only ({allowed}); {key.split(':', 1)[-1]}"
+                f"{'.' + '.'.join(path) if path else ''} is part of the stack's compute. Fix: `pulumi up` the stack "
+                "with the new value, or start a fresh one with `trainstack run`"
+            )
+        _set_path(out, key, path, value, f"--set {item}")
+    if o.command is not None:
+        _set_path(out, f"{NS}:job", ["command"], list(o.command), "--command")
+    if o.workdir is not None:
+        _set_path(out, f"{NS}:job", ["workdir"], o.workdir, "--workdir")
+    return out
+
+
 def ceil_hour(t: dt.datetime) -> dt.datetime:
     base = t.replace(minute=0, second=0, microsecond=0)
     return base if base == t else base + dt.timedelta(hours=1)

@@ -18,7 +18,7 @@ from trainstack.backends import ClusterOutputs, OutputsError
 from trainstack.backends.sagemaker import SageMakerOutputs
 from trainstack.errors import ExitCode, UserError
 from trainstack.model.config import ClusterStack, StackConfig
-from trainstack.model.run_locations import run_locations
+from trainstack.model.run_locations import RUN_RECORD_URI_ENV, job_locations, run_locations
 from trainstack.model.sagemaker_request import create_training_job_request, job_name, spec_from_config
 from trainstack.model.tags import standard_tags
 
@@ -64,8 +64,19 @@ class JobStatus:
         return round(100 * (1 - self.billable_seconds / self.training_seconds), 1)
 
 
-def request_for_stack(cfg: StackConfig, outputs: Mapping[str, Any], *, now: dt.datetime | None = None) -> dict:
-    """A CreateTrainingJob request for a new run on a deployed sagemaker cluster stack."""
+def request_for_stack(
+    cfg: StackConfig,
+    outputs: Mapping[str, Any],
+    *,
+    now: dt.datetime | None = None,
+    job_id: str | None = None,
+    code_uri: str | None = None,
+) -> dict:
+    """A CreateTrainingJob request for a new run on a deployed sagemaker cluster stack.
+
+    With `job_id` (`trainstack exec`): named `<owner>-<stack>-<job id>`, writing under the job's own prefixes
+    (`jobs/<job id>/`), running `code_uri` (the bundle exec uploaded). Without: `trainstack sagemaker start`'s
+    timestamped name, checkpoints in a folder of that name under the stack's prefix."""
     if not isinstance(cfg, ClusterStack) or cfg.cluster.backend != "sagemaker":
         shown = cfg.backend if isinstance(cfg, ClusterStack) else cfg.kind
         raise JobError(f"stack {cfg.stack} is not a sagemaker cluster stack (trainstack:backend = {shown})")
@@ -81,7 +92,10 @@ def request_for_stack(cfg: StackConfig, outputs: Mapping[str, Any], *, now: dt.d
             "jobs. Redeploy with a later trainstack:expiresAt or ttlHours"
         )
     locations = run_locations(sm.buckets, c.job.dataset, c.owner, cfg.stack)
-    if c.job.workdir and not stack.code_uri:
+    if job_id is not None:
+        locations = job_locations(locations, job_id)
+    code_uri = code_uri or stack.code_uri
+    if c.job.workdir and not code_uri:
         raise JobError(f"stack {cfg.stack} sets job.workdir but has no codeUri output: run `pulumi up` on it first")
     sg = [sm.security_group_id] if c.sagemaker.vpc else []
     spec = spec_from_config(
@@ -91,16 +105,23 @@ def request_for_stack(cfg: StackConfig, outputs: Mapping[str, Any], *, now: dt.d
         subnet_ids=sm.subnet_ids,
         security_group_ids=sg,
         tags=standard_tags(cfg),
-        code_uri=stack.code_uri,
+        code_uri=code_uri,
     )
-    # Jobs started here are not the stack's own job, so its teardown schedule cannot stop them:
-    # SageMaker's own limits must end them by the stack's expiry.
+    # Jobs started here are not the stack's own job, so its teardown schedule cannot stop them by name:
+    # SageMaker's own limits end them by the stack's expiry (and `destroy` releases them first).
     left = int((c.expires_at - now).total_seconds())
     runtime = min(spec.max_runtime_seconds, left)
     wait = max(runtime, min(spec.max_wait_seconds or left, left)) if spec.spot else None
     spec = replace(spec, max_runtime_seconds=runtime, max_wait_seconds=wait)
+    if job_id is not None:
+        name = job_name(c.owner, cfg.stack, job_id)
+        return create_training_job_request(spec, job_name=name, role_arn=sm.role_arn)
     name = job_name(c.owner, cfg.stack, now.strftime("%Y%m%d-%H%M%S"))
-    return create_training_job_request(spec, job_name=name, role_arn=sm.role_arn, checkpoint_subdir=name)
+    request = create_training_job_request(spec, job_name=name, role_arn=sm.role_arn, checkpoint_subdir=name)
+    # Its outputs share the stack's prefix, so its result must not land in the stack's own run.json: without
+    # the variable the bundle's entry file runs the script and records nothing (`sagemaker status` reports it).
+    request.get("Environment", {}).pop(RUN_RECORD_URI_ENV, None)
+    return request
 
 
 def start(client, request: Mapping[str, Any]) -> str:

@@ -36,8 +36,10 @@ from trainstack.run.follow import (
     RUNNING,
     SUCCEEDED,
     JobState,
+    ReleaseError,
     followed,
     follower_for,
+    handle_of,
 )
 from trainstack.run.progress import ProgressView
 from trainstack.run.record import INTERRUPTED, KEPT, Recorder, RunRecord, git_commit, iso, now
@@ -73,6 +75,11 @@ class RunOptions:
     destroy_attempts: int = 3
     destroy_backoff_seconds: float = 10.0
     record_dir: Path | None = None  # local copy of run.json (default: <root>/.trainstack/runs)
+    # Keep the stack after the job (`trainstack exec` runs further jobs on it; `trainstack down` removes it).
+    keep: bool = False
+    # Return once the job has started: the job writes its own result (run.json), `trainstack attach` follows
+    # it from anywhere, `trainstack reap --finished` removes the stack once it has ended.
+    detach: bool = False
     # `trainstack doctor`'s read-only checks before anything is created (the CLI turns them on unless
     # --no-doctor; off here so library callers and the fake-CLI tests opt in).
     doctor: bool = False
@@ -188,7 +195,7 @@ def plan_stage(ctx: RunContext) -> None:
     if not isinstance(result.config, ClusterStack):  # --set trainstack:kind=...
         raise RefusedError(f"trainstack:kind = {result.config.kind}: `trainstack run` makes clusters")
     mandatory = getattr(getattr(result, "policy", None), "mandatory", None) or []
-    if mandatory:  # `pulumi preview --policy-pack policies` would refuse the same stack
+    if mandatory:  # `pulumi preview --policy-pack trainstack/policies` would refuse the same stack
         raise RefusedError(
             "mandatory policy violations (trainstack/policies/), each with its fix:\n"
             + "\n".join(f"  - {v.rule} on {v.resource or 'the stack'} ({v.type}): {v.message}" for v in mandatory)
@@ -391,26 +398,42 @@ def _policy_packs(root: Path) -> list[str] | None:
 
 
 def follow_stage(ctx: RunContext) -> None:
-    """Start (ecs) and follow the job to its end with the backend's follower; the job's failure is the run's."""
+    """Start (ecs RunTask, sagemaker CreateTrainingJob) and follow the job to its end with the backend's
+    follower; the job's failure is the run's. With --detach, return once it has started."""
     assert ctx.outputs is not None and ctx.plan is not None
+    follower = None
+
+    def started(f: Any) -> None:
+        ctx.record.job_handle = handle_of(f)
+        ctx.recorder.defer_to_job = ctx.opts.detach
+        ctx.recorder.write()
+
     try:
+        follower = follower_for(ctx.outputs, ctx.session())
         job, tail = follow(
-            follower_for(ctx.outputs, ctx.session()),
+            follower,
             intr=ctx.intr,
             ui=ctx.ui,
             opts=ctx.opts,
             max_runtime_hours=ctx.plan.config.cluster.job.max_runtime_hours,
             clock=ctx.clock,
+            on_started=started,
+            detach=ctx.opts.detach,
         )
     except Exception as exc:  # noqa: BLE001 - e.g. AWS API errors: a failed job, and the stack is still destroyed
         job, tail = JobState(FAILED, f"following the job failed: {exc}"), collections.deque()
     ctx.job = job
     ctx.record.last_log_lines = list(tail)
+    if job.phase == DETACHED:
+        return
     if job.phase == SUCCEEDED:
         if job.reason.startswith("s3://"):
             ctx.record.model_uri = job.reason
     elif not ctx.interrupted:
         raise UserError(job.reason, ExitCode.FAILED)
+
+
+DETACHED = "detached"  # follow()'s phase for a job left running on purpose (--detach, attach's Ctrl-C)
 
 
 def follow(
@@ -421,19 +444,31 @@ def follow(
     opts: RunOptions,
     max_runtime_hours: float,
     clock: Callable[[], float] = time.monotonic,
+    start: Callable[[], None] | None = None,
+    on_started: Callable[[Any], None] | None = None,
+    detach: bool = False,
+    passive: bool = False,
 ) -> tuple[JobState, collections.deque]:
-    """Submit and follow the job to its end; never hangs: a job that does not start times out, one that
-    runs past its limit (+ grace) is stopped, an interrupt stops it."""
+    """Submit (`start`, default the follower's own `submit`) and follow the job to its end; never hangs: a job
+    that does not start times out, one that runs past its limit (+ grace) is stopped, an interrupt stops it.
+    `detach`: return once it has started. `passive` (`attach`, `logs`): never stop the job; an interrupt
+    only ends the following (phase DETACHED)."""
     tail: collections.deque = collections.deque(maxlen=LAST_LOG_LINES)
     try:
-        follower.submit()
+        (start or follower.submit)()
     except Exception as exc:  # noqa: BLE001 - the service refused the job: a job failure, then destroy
         return JobState(FAILED, f"the job could not be started: {exc}"), tail
+    if on_started is not None:
+        on_started(follower)
+    if detach:
+        return JobState(DETACHED, "detached: the job runs on without the driver"), tail
     started = clock()
     running_since: float | None = None
     run_limit = max_runtime_hours * 3600 + opts.grace_seconds
     while True:
         if intr is not None and intr.interrupted:
+            if passive:
+                return JobState(DETACHED, "interrupted: the job runs on"), tail
             ui.say("stopping the job", "yellow")
             _safe_stop(follower, ui)
             return JobState(FAILED, "interrupted"), tail
@@ -447,7 +482,7 @@ def follow(
                 return JobState(SUCCEEDED, uri or state.reason), tail
             return state, tail
         waited = clock() - started
-        if state.phase == PENDING and running_since is None and waited > opts.start_timeout_seconds:
+        if not passive and state.phase == PENDING and running_since is None and waited > opts.start_timeout_seconds:
             why = follower.stalled()
             _safe_stop(follower, ui)
             return JobState(
@@ -456,7 +491,7 @@ def follow(
         if state.phase == RUNNING and running_since is None:
             running_since = clock()
             ui.say(f"job running ({state.reason})", "green")
-        if running_since is not None and clock() - running_since > run_limit:
+        if not passive and running_since is not None and clock() - running_since > run_limit:
             _safe_stop(follower, ui)
             return JobState(
                 FAILED,
@@ -485,6 +520,13 @@ def destroy_stage(ctx: RunContext) -> None:
     r = ctx.record
     if ctx.stack is None:
         return
+    detached = ctx.opts.detach and ctx.job is not None and ctx.job.phase == DETACHED
+    if ctx.outputs and (detached or (ctx.opts.keep and r.status in ("succeeded", "failed"))):
+        why = "--detach" if detached else "--keep"
+        r.kept = True
+        ctx.recorder.skip("destroy", why)
+        ctx.recorder.write()
+        return
     if r.exit_code == ExitCode.FAILED and ctx.opts.keep_on_failure:
         r.status = KEPT
         ctx.recorder.skip("destroy", "--keep-on-failure")
@@ -495,6 +537,17 @@ def destroy_stage(ctx: RunContext) -> None:
         )
         return
     with ctx.recorder.stage("destroy") as entry:
+        unreleased = release_jobs(ctx.outputs, ctx.session, follower_for, ctx.ui) if ctx.outputs else None
+        if unreleased:
+            entry["status"], entry["error"] = "failed", unreleased
+            r.status, r.exit_code = "cleanup-incomplete", ExitCode.CLEANUP_INCOMPLETE
+            r.reason = (r.reason + "; " if r.reason else "") + unreleased
+            ctx.ui.say(
+                f"{ctx.name} is KEPT: {unreleased}. Its teardown schedule stops the job at {r.expires_at}; once "
+                f"AWS answers again: trainstack down {ctx.name}",
+                "bold red",
+            )
+            return
         outcome = destroy_stack(
             ctx.stack,
             ui=ctx.ui,
@@ -517,6 +570,28 @@ def destroy_stage(ctx: RunContext) -> None:
         f"teardown stops the compute at {r.expires_at}. Retry: trainstack down {ctx.name}",
         "bold red",
     )
+
+
+def release_jobs(
+    outputs: Mapping[str, Any], session: Callable[[], Any], follower_for: Callable[..., Any], ui: Ui
+) -> str | None:
+    """Before a destroy: stop the stack's jobs and wait until none holds what the destroy removes (the sagemaker
+    execution role: a job loses it mid-upload, or outlives the schedule that would stop it). Returns why the
+    stack must be kept (None: released, or nothing to release)."""
+    try:
+        follower = follower_for(outputs, session())
+    except Exception:  # noqa: BLE001 - no follower, no typed outputs: nothing this driver could have started
+        return None
+    release = getattr(follower, "release", None)
+    if release is None:
+        return None
+    try:
+        stopped = release()
+    except ReleaseError as exc:
+        return f"its jobs may still run, so it was not destroyed ({exc})"
+    if stopped:
+        ui.say(f"stopped before the destroy: {', '.join(stopped)}", "yellow")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------- driving
@@ -563,9 +638,12 @@ def execute_guarded(ctx: RunContext, stages: tuple[tuple[str, Stage], ...]) -> N
 
 
 def settle(ctx: RunContext) -> None:
-    """The outcome before cleanup: succeeded, refused, failed or interrupted."""
+    """The outcome before cleanup: succeeded, detached, refused, failed or interrupted."""
     r, f = ctx.record, ctx.failure
-    if ctx.interrupted:
+    if f is None and ctx.job is not None and ctx.job.phase == DETACHED and not ctx.interrupted:
+        r.status, r.exit_code, r.detached = "detached", ExitCode.OK, True
+        r.reason = "the job runs on without the driver; it writes its result to run.json when it ends"
+    elif ctx.interrupted:
         r.status, r.exit_code, r.reason = "interrupted", ExitCode.INTERRUPTED, f.message if f else "interrupted"
     elif f is not None:
         r.status = {ExitCode.REFUSED: "refused", ExitCode.INTERNAL: "error"}.get(f.exit_code, "failed")
@@ -597,13 +675,27 @@ def abandon(ctx: RunContext) -> RunRecord:
 
 def finish(ctx: RunContext) -> RunRecord:
     r = ctx.record
-    r.finished_at = iso(now())
+    if r.status != "detached":  # a detached job writes its own end
+        r.finished_at = iso(now())
     ctx.recorder.write()
     if r.stack and r.stages:
         timings = ", ".join(f"{k} {v.get('seconds', 0):.1f} s" for k, v in r.stages.items() if "seconds" in v)
         ctx.ui.log(f"{r.stack}: {r.status}; {r.overhead_seconds:.1f} s outside the job ({timings})")
-    if r.exit_code == ExitCode.OK:
+    if r.detached:
+        ctx.ui.say(
+            f"{r.stack}: the job runs on. Follow it: trainstack attach {r.stack}  (logs: trainstack logs {r.stack} "
+            f"--follow). When it ends it writes {r.artifact_uri}run.json and the model to {r.model_uri}; "
+            f"`trainstack reap --finished` then removes the stack (its expiry {r.expires_at} is the backstop).",
+            "bold green",
+        )
+    elif r.exit_code == ExitCode.OK:
         ctx.ui.say(f"model: {r.model_uri}", "bold green")
+    if r.kept and not r.detached:
+        ctx.ui.say(
+            f"{r.stack} is kept (--keep) until {r.expires_at}: run further jobs with `trainstack exec {r.stack} "
+            f"--workdir DIR`, remove it with `trainstack down {r.stack}`",
+            "bold",
+        )
     return r
 
 

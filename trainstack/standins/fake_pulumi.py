@@ -5,7 +5,7 @@ Run as `python -m trainstack.standins.fake_pulumi` from a `bin/pulumi` script (t
 a separate process, as the real CLI would.
 
 Implements exactly the argv the SDK emits for what trainstack uses (`version`, `stack init/select/
-rm/ls/output/history`, `config set-all --json`, `preview`, `up`, `destroy`, `refresh`, `cancel`)
+rm/ls/output/history`, `config set-all --json`, `config --json`, `preview`, `up`, `destroy`, `refresh`, `cancel`)
 and rejects any other command or flag, so an SDK change fails loudly here. State (stacks, config,
 resources, outputs, lock, pending operations, history, a call log) lives in `$FAKE_PULUMI_STATE`.
 
@@ -51,6 +51,7 @@ COMMANDS: dict[tuple[str, ...], tuple[set[str], set[str], int]] = {
     ("stack", "output"): ({"--stack"}, {"--json", "--show-secrets"}, 0),
     ("stack", "history"): ({"--stack", "--page-size", "--page"}, {"--json", "--show-secrets"}, 0),
     ("config", "set-all"): ({"--stack", "--json"}, set(), 0),
+    ("config",): ({"--stack"}, {"--show-secrets", "--json"}, 0),
     ("preview",): (_OP_FLAGS, set(), 0),
     ("up",): (_OP_FLAGS, {"--yes", "--skip-preview"}, 0),
     ("destroy",): (_OP_FLAGS, {"--yes", "--skip-preview"}, 0),
@@ -586,6 +587,13 @@ def main(argv: list[str]) -> int:
                 fail(f"error: invalid config entry {key}: {entry}")
             doc["config"][key] = entry
         save(name, doc)
+        return 0
+    if cmd == ("config",):  # `pulumi config --show-secrets --json`: the format `config set-all --json` took
+        if not flags.get("--json"):
+            raise_usage = "only `pulumi config --json` is faked"
+            print(f"error: {raise_usage}", file=sys.stderr)
+            return 2
+        print(json.dumps(load(stack_arg(flags)).get("config", {}), indent=2))
         return 0
     if cmd == ("cancel",):
         name = stack_arg(flags)

@@ -107,9 +107,27 @@ def read_dataset(r: Reader, s: Setting, default: Any) -> DatasetRef:
         or ".." in prefix.split("/")
         or text.startswith("s3://")
         or prefix.startswith("/")
-        or not re.fullmatch(r"[A-Za-z0-9!_.*'()/=+-]+", prefix)
     ):
         r.fail(s.key, text, "is not a prefix in the raw or curated zone of the data lake", r.fix_of(s))
+        return UNSET_DATASET
+    # S3's "safe characters" for object keys (S3 User Guide, "Naming Amazon S3 objects"); anything else
+    # (spaces, `&`, `$`, non-ASCII) needs URL encoding in every tool that names the prefix.
+    unsafe = sorted({ch for ch in prefix if not re.fullmatch(r"[A-Za-z0-9!_.*'()/=+-]", ch)})
+    if unsafe:
+        shown = ", ".join("a space" if ch == " " else f"`{ch}`" for ch in unsafe)
+        r.fail(
+            s.key,
+            text,
+            f"contains {shown}: only S3's safe key characters are allowed (letters, digits, ! - _ . ' ( ) = + /)",
+            "rename the prefix, e.g. raw/my-data/v1/",
+        )
+        return UNSET_DATASET
+    # The prefix goes into the run's IAM grants (`arn:...:s3:::<bucket>/<zone>/<prefix>*`), where `*` and `?`
+    # are wildcards (IAM User Guide, "IAM JSON policy elements: Resource"): `raw/a*/` would grant `raw/abc/`.
+    # An empty segment (`raw/a//b/`) is a different S3 key than the one a user means, never a typo to keep.
+    if "*" in prefix or "//" in prefix:
+        found = "a `*` (a wildcard in the run's IAM grants)" if "*" in prefix else "an empty segment (`//`)"
+        r.fail(s.key, text, f"contains {found}", "name one exact prefix, e.g. raw/cifar10/v1/")
         return UNSET_DATASET
     return DatasetRef(zone, prefix if prefix.endswith("/") else prefix + "/")
 
@@ -450,7 +468,7 @@ class JobConfig:
         Type.STRING,
         "the read-only input",
         fix="write zone/prefix/ inside the data lake, e.g. raw/cifar10/v1/ (zones: raw, curated)",
-        allowed="`raw/<prefix>/` or `curated/<prefix>/`",
+        allowed="`raw/<prefix>/` or `curated/<prefix>/` (one exact prefix: no `*`, no empty segment)",
         default=REQUIRED,
         parse=read_dataset,
     )

@@ -37,7 +37,7 @@ class ClusterContext:
     security_group_id: pulumi.Output[Any]
     kms_key_arn: pulumi.Output[Any]
     # s3://…/artifacts/<owner>/<stack>/code/<sha256>.tar.gz when job.workdir is set: every backend
-    # fetches and unpacks it before job.command (see trainstack/code_delivery.py).
+    # fetches and unpacks it before job.command (see trainstack/model/code_delivery.py).
     code_uri: pulumi.Output[str] | None = None
 
     def platform_output(self, field_name: str, *, required: bool = True) -> pulumi.Output[Any]:

@@ -1,4 +1,5 @@
-"""The sagemaker backend: a managed (spot by default) training job checkpointing into the data lake."""
+"""The sagemaker backend: the role, the teardown schedule and the request of a managed (spot by default)
+training job checkpointing into the data lake; `trainstack run` creates the job from the request after `up`."""
 
 from __future__ import annotations
 
@@ -68,6 +69,7 @@ def build(ctx: ClusterContext) -> BackendResult:
         outputs=SageMakerOutputs.to_outputs(
             training_job_name=sm.job_name,
             training_job_arn=sm.job_arn,
+            training_job_request=sm.request,
             role_arn=sm.role.arn,
             kms_key_arn=ctx.kms_key_arn,
             subnet_ids=ctx.subnet_ids,
@@ -77,7 +79,7 @@ def build(ctx: ClusterContext) -> BackendResult:
                 lambda a: f"{a[0].artifact_uri}{a[1]}/output/model.tar.gz"
             ),
         ),
-        # From the job's name, not `sm.job.arn`: the resource is created only once the job has ended, and a
-        # schedule waiting for it would never stop a running job.
+        # By the job's deterministic name: the job is created after `up` (never by Pulumi), and the schedule
+        # stops it at expiry whoever started it.
         teardown=(teardown.stop_training_job(sm.job_name, sm.job_arn),),
     )

@@ -16,11 +16,23 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from trainstack.backends import ClusterOutputs
 from trainstack.backends.eks import EksOutputs
-from trainstack.run.follow import FAILED, PENDING, RUNNING, SUCCEEDED, JobState, failed_scaling_activities
+from trainstack.model import eks_request as req
+from trainstack.model.run_locations import JOB_ID_ENV
+from trainstack.run.follow import (
+    FAILED,
+    PENDING,
+    RUNNING,
+    SUCCEEDED,
+    ExecRequest,
+    JobRef,
+    JobState,
+    failed_scaling_activities,
+)
 
 TOKEN_PREFIX = "k8s-aws-v1."
 K8S_AWS_ID_HEADER = "x-k8s-aws-id"
@@ -157,12 +169,21 @@ def _parse_ts(stamp: str) -> tuple[str, int]:
 
 
 class EksFollower:
-    def __init__(self, outputs: Mapping[str, Any], session: Any, *, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        outputs: Mapping[str, Any],
+        session: Any,
+        job: JobRef | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.stack = ClusterOutputs.from_outputs(outputs)
         self.o = EksOutputs.from_outputs(outputs)
+        self.ref = job or JobRef()
         region = self.stack.region
         self.cluster = self.o.cluster_name
-        self.ns, self.job = self.o.namespace, self.o.job_name
+        # The stack's own Job (`up` created it), or a further one (`trainstack exec`: `train-<job id>`).
+        self.ns, self.job = self.o.namespace, self.ref.handle or self.o.job_name
         self.eks = session.client("eks", region_name=region)
         self.autoscaling = session.client("autoscaling", region_name=region)
         sts = session.client("sts", region_name=region)
@@ -173,8 +194,64 @@ class EksFollower:
         self._cursor: tuple[str, int] | None = None  # newest log timestamp printed
         self._seen_at_cursor: set[str] = set()  # lines printed with that exact timestamp
 
+    @staticmethod
+    def exec_payload(r: ExecRequest) -> dict[str, Any]:
+        """A further Indexed Job `train-<job id>`, built by the program's own builder with the job's runtime,
+        prefixes, code and id (its pods write the job's run.json)."""
+        spec = req.job_spec(r.cfg.cluster)
+        spec = replace(
+            spec,
+            max_runtime_seconds=r.runtime_seconds,
+            environment={**dict(spec.environment), JOB_ID_ENV: r.job_id},
+        )
+        return req.training_job(
+            spec,
+            stack=r.stack,
+            namespace=EksOutputs.from_outputs(r.outputs).namespace,
+            locations=r.locations,
+            region=r.cfg.region,
+            code_uri=r.code_uri,
+            name=f"{req.JOB_NAME}-{r.job_id}",
+            record=True,
+        )
+
+    @staticmethod
+    def job_handle(outputs: Mapping[str, Any], owner: str, stack: str, job_id: str | None) -> str | None:
+        """`train-<job id>` for a further job, the stack's own Job's name otherwise."""
+        return f"{req.JOB_NAME}-{job_id}" if job_id else EksOutputs.from_outputs(outputs).job_name
+
     def submit(self) -> None:
         """Nothing to start: `up` created the Job (Cluster Autoscaler brings the nodes for its pods)."""
+
+    def start(self, manifest: Mapping[str, Any]) -> None:
+        """Create a further Indexed Job (`trainstack exec`), built by the program's own builder
+        (trainstack.model.eks_request.training_job); Cluster Autoscaler scales the GPU groups for its pods."""
+        self.job = str(manifest["metadata"]["name"])
+        self.job_path = f"/apis/batch/v1/namespaces/{self.ns}/jobs/{self.job}"
+        try:
+            self.api.request("POST", f"/apis/batch/v1/namespaces/{self.ns}/jobs", body=dict(manifest))
+        except KubeApiError as exc:
+            if exc.status is None and self._cluster_gone():  # no answer at all: is there a cluster?
+                minutes = self.o.idle_stop_minutes
+                by = f"its idle stop (eks.idleStopMinutes: {minutes}) deleted it" if minutes else "it was deleted"
+                raise KubeApiError(
+                    f"EKS cluster {self.cluster} does not exist: {by}. Fix: `pulumi up --stack "
+                    f"{self.stack.artifact_uri.rstrip('/').rsplit('/', 1)[-1]}` recreates it (control plane, node "
+                    "groups), then `trainstack exec` again"
+                ) from None
+            raise
+
+    def _cluster_gone(self) -> bool:
+        """DescribeCluster says ResourceNotFoundException (EKS API reference): the control plane is gone."""
+        try:
+            self.eks.describe_cluster(name=self.cluster)
+        except Exception as exc:  # noqa: BLE001 - only a definite "not found" counts
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+            return code == "ResourceNotFoundException"
+        return False
+
+    def handle(self) -> str:
+        return self.job
 
     def _get_job(self) -> dict:
         try:
@@ -280,7 +357,7 @@ class EksFollower:
         """Suspend the Job: Kubernetes deletes its active pods (Cluster Autoscaler then removes the nodes)
         and keeps the Job object with its status. Not DELETE: Pulumi still has the Job in its state, so a
         `pulumi up --refresh` of a kept stack (--keep-on-failure) would re-create a deleted Job and train
-        again (/work/shared/eks.md §6); a suspended one stays suspended (Pulumi does not manage
+        again; a suspended one stays suspended (Pulumi does not manage
         `spec.suspend`) and shows why it ended. The `destroy` that follows a run deletes it anyway.
         Idempotent: a Job that is gone or already finished needs nothing."""
         try:
@@ -336,4 +413,4 @@ class EksFollower:
         return out
 
     def model_uri(self) -> str | None:
-        return self.stack.model_uri
+        return f"{self.ref.artifact_uri(self.stack.artifact_uri)}model/" if self.ref.id else self.stack.model_uri
