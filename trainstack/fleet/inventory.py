@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from trainstack.errors import UserError
-from trainstack.fleet.runs import RunSummary, read_runs
+from trainstack.fleet.runs import RunSummary, parse_utc, read_runs
 from trainstack.model import catalog, idle_stop, tags
 from trainstack.model.cost import Interval, elapsed_cost, hourly_rate_now
 
@@ -149,16 +149,6 @@ def _iso(t: dt.datetime | None) -> str | None:
     return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if t else None
 
 
-def _utc(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
-
-
 def _chunks(items: list[str], n: int = _FILTER_CHUNK) -> Iterable[list[str]]:
     for i in range(0, len(items), n):
         yield items[i : i + n]
@@ -195,7 +185,7 @@ def tagged_clusters(tagging) -> dict[str, Cluster]:
         # Resources of one stack agree unless an update is half-applied: take the majority.
         c.owner = owners.most_common(1)[0][0] if owners else None
         c.backend = backends.most_common(1)[0][0] if backends else None
-        c.expires_at = _utc(expiries.most_common(1)[0][0]) if expiries else None
+        c.expires_at = parse_utc(expiries.most_common(1)[0][0]) if expiries else None
         out[name] = c
     return out
 
@@ -267,7 +257,7 @@ def _from_state(c: Cluster, s: StateStack) -> bool:
         return False
     c.owner = outputs.get("owner") or c.owner
     c.backend = outputs.get("backend") or c.backend
-    c.expires_at = _utc(outputs.get("expiresAt")) or c.expires_at
+    c.expires_at = parse_utc(outputs.get("expiresAt")) or c.expires_at
     return True
 
 

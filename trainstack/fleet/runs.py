@@ -60,7 +60,8 @@ class RunSummary:
         return self.finished and self.finished_at is not None and self.finished_at <= when
 
 
-def _utc(text: Any) -> dt.datetime | None:
+def parse_utc(text: Any) -> dt.datetime | None:
+    """An ISO 8601 time (`Z` or an offset; naive means UTC) as an aware datetime; None for anything else."""
     if not isinstance(text, str) or not text:
         return None
     try:
@@ -85,7 +86,7 @@ def summarize(s3: Any, artifact_uri: str) -> RunSummary | None:
         kept=own.kept,
         finished=latest.finished,
         job_id=latest.job_id,
-        finished_at=_utc(latest.finished_at),
+        finished_at=parse_utc(latest.finished_at),
         model_uri=latest.model_uri,
     )
 
