@@ -41,7 +41,7 @@ lint: $(STAMP)
 
 ## Wall time of `trainstack plan` per example stack next to the import floor.
 bench: $(STAMP)
-	$(BIN)/python tools/bench.py
+	$(BIN)/python scripts/bench.py
 
 ## Pulumi.yaml's config schema and docs/configuration.md, generated from the config table
 ## (trainstack/model/config/table.py); tests/model/test_config_table.py fails when they drift.

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.helpers import PLATFORM_CONFIG, ROOT, STACKS
+
+# The plan's cache (trainstack/model/memo.py) goes to a folder of this test process, not the user's
+# ~/.cache/trainstack: the tests start cold and leave nothing behind (plans run in subprocesses inherit it).
+if "TRAINSTACK_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="trainstack-test-cache-")
+    os.environ["TRAINSTACK_CACHE_DIR"] = _cache
+    atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

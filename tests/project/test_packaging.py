@@ -46,4 +46,3 @@ def test_the_wheel_holds_one_top_level_package_with_components_scripts_and_data(
     assert not [n for n in names if "/tests/" in n or n.startswith("trainstack/stacks/")]
     entry = zipfile.ZipFile(wheel).read(wheel.name.split("-py3")[0] + ".dist-info/entry_points.txt").decode()
     assert "trainstack = trainstack.cli.entry:main" in entry
-    assert not [n for n in names if n.endswith("bench.py")]  # a development tool (tools/), not shipped

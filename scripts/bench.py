@@ -13,7 +13,7 @@ Then the slowest stack is profiled (a sampling profiler in a process that first 
 what the plan costs beyond the floor is seen) and its top three costs are printed, each named by what
 it is (`import botocore`, `policy pack`, `program: EcsTrainingCluster`, ...), so a regression names its cause.
 
-    python tools/bench.py [--runs N] [--target X] [STACK ...]
+    python scripts/bench.py [--runs N] [--target X] [STACK ...]
 """
 
 from __future__ import annotations
