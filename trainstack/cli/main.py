@@ -208,6 +208,11 @@ SECRETS_OPTION = typer.Option(
     envvar=["TRAINSTACK_SECRETS_PROVIDER", "PULUMI_SECRETS_PROVIDER"],
     help="e.g. awskms://alias/trainstack-state?region=us-east-1",
 )
+START_TIMEOUT_OPTION = typer.Option(45, "--start-timeout-minutes", help="Give up on a job that has not started.")
+POLL_SECONDS_OPTION = typer.Option(15, "--poll-seconds", hidden=True, envvar="TRAINSTACK_POLL_SECONDS")
+RUNS_DIR_OPTION = typer.Option(
+    None, envvar="TRAINSTACK_RUNS_DIR", help="Local copies of run.json (default: ROOT/.trainstack/runs)."
+)
 PULUMI_ROOT_OPTION = typer.Option(
     None, envvar="TRAINSTACK_PULUMI_ROOT", help="Directory with bin/pulumi (default: `pulumi` on PATH)."
 )
@@ -239,13 +244,11 @@ def run_cmd(
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask; without it, runs off a terminal are refused."),
     as_json: bool = json_option("Print run.json on stdout (human output on stderr)."),
-    start_timeout: float = typer.Option(45, "--start-timeout-minutes", help="Give up on a job that has not started."),
-    poll_seconds: float = typer.Option(15, "--poll-seconds", hidden=True, envvar="TRAINSTACK_POLL_SECONDS"),
+    start_timeout: float = START_TIMEOUT_OPTION,
+    poll_seconds: float = POLL_SECONDS_OPTION,
     secrets_provider: Optional[str] = SECRETS_OPTION,
     pulumi_root: Optional[str] = PULUMI_ROOT_OPTION,
-    runs_dir: Optional[Path] = typer.Option(
-        None, envvar="TRAINSTACK_RUNS_DIR", help="Local copies of run.json (default: ROOT/.trainstack/runs)."
-    ),
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     root: Optional[Path] = ROOT_OPTION,
 ) -> None:
     """Plan, create a fresh cluster stack, run the job to the end, destroy the stack; print the model URI."""
@@ -313,13 +316,11 @@ def exec_cmd(
     ),
     detach: bool = typer.Option(False, "--detach", help="Return once the job has started."),
     as_json: bool = json_option("Print the job's run.json on stdout (human output on stderr)."),
-    start_timeout: float = typer.Option(45, "--start-timeout-minutes", help="Give up on a job that has not started."),
-    poll_seconds: float = typer.Option(15, "--poll-seconds", hidden=True, envvar="TRAINSTACK_POLL_SECONDS"),
+    start_timeout: float = START_TIMEOUT_OPTION,
+    poll_seconds: float = POLL_SECONDS_OPTION,
     secrets_provider: Optional[str] = SECRETS_OPTION,
     pulumi_root: Optional[str] = PULUMI_ROOT_OPTION,
-    runs_dir: Optional[Path] = typer.Option(
-        None, envvar="TRAINSTACK_RUNS_DIR", help="Local copies of run.json (default: ROOT/.trainstack/runs)."
-    ),
+    runs_dir: Optional[Path] = RUNS_DIR_OPTION,
     root: Optional[Path] = ROOT_OPTION,
 ) -> None:
     """Run a new job on a kept cluster stack: ship only the new code, start it through the backend's own API
@@ -359,7 +360,7 @@ def attach_cmd(
     stack: str = typer.Argument(..., help="A cluster stack with a running or finished job."),
     job: Optional[str] = JOB_OPTION,
     as_json: bool = json_option("Print the job's run.json on stdout when it ends."),
-    poll_seconds: float = typer.Option(15, "--poll-seconds", hidden=True, envvar="TRAINSTACK_POLL_SECONDS"),
+    poll_seconds: float = POLL_SECONDS_OPTION,
     secrets_provider: Optional[str] = SECRETS_OPTION,
     pulumi_root: Optional[str] = PULUMI_ROOT_OPTION,
     root: Optional[Path] = ROOT_OPTION,
@@ -385,7 +386,7 @@ def logs_cmd(
     stack: str = typer.Argument(..., help="A cluster stack with a running or finished job."),
     job: Optional[str] = JOB_OPTION,
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends."),
-    poll_seconds: float = typer.Option(15, "--poll-seconds", hidden=True, envvar="TRAINSTACK_POLL_SECONDS"),
+    poll_seconds: float = POLL_SECONDS_OPTION,
     secrets_provider: Optional[str] = SECRETS_OPTION,
     pulumi_root: Optional[str] = PULUMI_ROOT_OPTION,
     root: Optional[Path] = ROOT_OPTION,
