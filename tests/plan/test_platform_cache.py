@@ -4,12 +4,14 @@ rather than serving stale outputs to a cluster plan."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import ROOT, copy_project
+from trainstack.model import memo
 from trainstack.plan import planner, platform_cache
 
 
@@ -35,15 +37,15 @@ def outputs(root: Path) -> dict:
 def test_the_cache_lives_outside_the_checkout_where_xdg_says(monkeypatch, tmp_path):
     monkeypatch.delenv("TRAINSTACK_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert platform_cache.cache_dir() == tmp_path / "xdg" / "trainstack"
+    assert memo.cache_dir() == tmp_path / "xdg" / "trainstack"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert platform_cache.cache_dir() == tmp_path / "home" / ".cache" / "trainstack"
-    assert not platform_cache.cache_dir().is_relative_to(ROOT)  # type: ignore[union-attr]
+    assert memo.cache_dir() == tmp_path / "home" / ".cache" / "trainstack"
+    assert not memo.cache_dir().is_relative_to(ROOT)  # type: ignore[union-attr]
     monkeypatch.setenv("TRAINSTACK_CACHE_DIR", str(tmp_path / "mine"))
-    assert platform_cache.cache_dir() == tmp_path / "mine"
+    assert memo.cache_dir() == tmp_path / "mine"
     monkeypatch.setenv("TRAINSTACK_CACHE_DIR", "off")
-    assert platform_cache.cache_dir() is None
+    assert memo.cache_dir() is None
 
 
 def test_an_edited_platform_stack_file_is_evaluated_anew(monkeypatch, tmp_path, evaluations):
@@ -70,7 +72,7 @@ def test_changed_code_or_sdks_give_another_key(monkeypatch, tmp_path):
     stack_file = ROOT / "stacks" / "Pulumi.platform.yaml"
     before = platform_cache.key(ROOT, stack_file)
     assert platform_cache.key(ROOT, stack_file) == before
-    monkeypatch.setattr(platform_cache, "code_digest", lambda: "edited-code")
+    monkeypatch.setattr(memo, "code_digest", lambda: "edited-code")
     assert platform_cache.key(ROOT, stack_file) != before
     monkeypatch.undo()
     monkeypatch.setattr(platform_cache, "_sdk_versions", lambda: "pulumi_aws=[another version]")
@@ -79,8 +81,8 @@ def test_changed_code_or_sdks_give_another_key(monkeypatch, tmp_path):
 
 def test_the_code_digest_sees_every_source_edit_but_not_bytecode(tmp_path):
     def digest(folder: Path) -> str:
-        h = platform_cache.hashlib.sha256()
-        platform_cache._tree_digest(folder, h)
+        h = hashlib.sha256()
+        memo.tree_digest(folder, h)
         return h.hexdigest()
 
     (tmp_path / "pkg" / "sub").mkdir(parents=True)

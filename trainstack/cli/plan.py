@@ -2,7 +2,7 @@
 
 Parsed by click alone (`command`), not by the typer app: typer coerces every option through a pydantic
 TypeAdapter, and importing pydantic and building those adapters costs about 0.2 s CPU, a fifth of what a
-plan adds to its import floor (tools/bench.py). The console script (`trainstack.cli.entry`) sends a
+plan adds to its import floor (scripts/bench.py). The console script (`trainstack.cli.entry`) sends a
 command line whose first word is `plan` here; the typer app keeps a `plan` command too (for `trainstack
 --help` and `trainstack --debug plan ...`), declared from the same names and help texts, and both call
 `plan_command`. tests/cli/test_entry.py checks that both parse every plan command line alike.

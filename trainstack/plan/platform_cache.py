@@ -30,9 +30,6 @@ KIND = "platform-outputs"
 _SDKS = ("pulumi", "pulumi_aws", "pulumi_kubernetes", "pulumi_policy")
 _DIST_INFO = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+?)-(?P<version>[^-]+)\.dist-info$")
 
-cache_dir = memo.cache_dir
-_tree_digest = memo.tree_digest
-
 
 @cache
 def _sdk_versions() -> str:
@@ -57,11 +54,6 @@ def _sdk_versions() -> str:
     return ";".join(found)
 
 
-def code_digest() -> str:
-    """The code that builds and evaluates a stack: this package (with `components/` through its symlink)."""
-    return memo.code_digest()
-
-
 def key(root: Path, stack_file: Path) -> str:
     """The digest a platform's outputs are stored under (see the module docstring)."""
     h = hashlib.sha256()
@@ -72,7 +64,7 @@ def key(root: Path, stack_file: Path) -> str:
     return memo.digest(
         [
             f"sdks={_sdk_versions()}",
-            f"code={code_digest()}",
+            f"code={memo.code_digest()}",  # this package, with `components/` through its symlink
             # The engine's config environment (pulumi.runtime.config reads it beside the stack's own config).
             f"PULUMI_CONFIG={os.environ.get('PULUMI_CONFIG', '')}",
             f"files={h.hexdigest()}",
