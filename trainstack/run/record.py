@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trainstack.model.run_locations import RUN_RECORD
+
 # A stage's status in run.json.
 OK, FAILED, REFUSED, INTERRUPTED, SKIPPED, KEPT = "ok", "failed", "refused", "interrupted", "skipped", "kept"
 # The record's status once the job has ended (`detached`, `running`, `deploying`... are not).
@@ -117,7 +119,7 @@ class Recorder:
     @property
     def path(self) -> Path:
         job = f"jobs/{self.record.job_id}/" if self.record.job_id else ""
-        return self.local_dir / self.record.stack / job / "run.json"
+        return self.local_dir / self.record.stack / job / RUN_RECORD
 
     def claim(self) -> None:
         """The stack exists and is this run's: from now on run.json is written."""
@@ -163,7 +165,7 @@ class Recorder:
         try:
             from trainstack.run.follow import split_s3_uri
 
-            bucket, key = split_s3_uri(self.record.artifact_uri + "run.json")
+            bucket, key = split_s3_uri(self.record.artifact_uri + RUN_RECORD)
             # No SSE header: the bucket's default SSE-KMS applies (its policy denies only other keys).
             self._client().put_object(Bucket=bucket, Key=key, Body=doc.encode(), ContentType="application/json")
             self.s3_uri = f"s3://{bucket}/{key}"
@@ -181,7 +183,7 @@ class Recorder:
         try:
             from trainstack.run.follow import split_s3_uri
 
-            bucket, key = split_s3_uri(self.record.artifact_uri + "run.json")
+            bucket, key = split_s3_uri(self.record.artifact_uri + RUN_RECORD)
             remote = json.loads(self._client().get_object(Bucket=bucket, Key=key)["Body"].read())
         except Exception:  # noqa: BLE001 - not written yet (or unreadable): the driver's record stands
             return
