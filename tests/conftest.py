@@ -20,14 +20,69 @@ if "TRAINSTACK_CACHE_DIR" not in os.environ:
     os.environ["TRAINSTACK_CACHE_DIR"] = _cache
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
 
+# moto's EC2 backend otherwise creates its catalogue of ~1,000 public AMIs with random ids for every
+# region it instantiates (0.3 s each, at every mock_aws() start); the tests register the images they use.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+
+def _share_botocore_models() -> None:
+    """Every botocore Loader in this test process shares one cache of parsed service models.
+
+    botocore caches what a Loader parsed per Loader instance (`instance_cache`), and each boto3
+    Session has its own: every run, doctor and moto fixture in a test builds new sessions, so the
+    same JSON models (ec2's is 5 MB) were parsed again for each test, about 2 s of a fake-CLI run.
+    Sharing the cache among Loaders with the same search paths and extras is what one long-lived
+    Session does anyway: the parsed models are the same objects botocore itself would hand out twice.
+    """
+    from botocore import loaders
+
+    shared: dict[tuple, dict] = {}
+    init = loaders.Loader.__init__
+
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        key = (tuple(self.search_paths), tuple(self.extras_types), type(self.file_loader))
+        self._cache = shared.setdefault(key, {})
+
+    loaders.Loader.__init__ = __init__
+
+
+_share_botocore_models()
+
+
+def once_per_session(factory: pytest.TempPathFactory, name: str, compute: Callable[[], Any]) -> Any:
+    """`compute()` once per test session, even when pytest-xdist runs it in several worker processes.
+
+    The first worker to get here computes it under a lock and pickles the result into the session's
+    shared temporary folder; the others wait for the lock and load it (pytest-xdist's documented recipe
+    for session fixtures, "Making session-scoped fixtures execute only once"). Nothing outlives the
+    session: a new run computes afresh."""
+    import fcntl
+    import pickle
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        return compute()
+    shared = factory.getbasetemp().parent
+    path = shared / f"{name}.pickle"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            return pickle.loads(path.read_bytes())
+        value = compute()
+        path.write_bytes(pickle.dumps(value))
+        return value
+
 
 @pytest.fixture(scope="session")
-def platform_outputs() -> dict[str, Any]:
-    from trainstack.plan.offline import run_offline
-    from trainstack.programs.program import main
+def platform_outputs(tmp_path_factory) -> dict[str, Any]:
+    def compute() -> dict[str, Any]:
+        from trainstack.plan.offline import run_offline
+        from trainstack.programs.program import main
 
-    run = run_offline(main, config=PLATFORM_CONFIG, stack="platform")
-    return run.outputs
+        return run_offline(main, config=PLATFORM_CONFIG, stack="platform").outputs
+
+    return once_per_session(tmp_path_factory, "platform-outputs", compute)
 
 
 @pytest.fixture(scope="session")
@@ -55,12 +110,16 @@ def run_program() -> Callable[..., Any]:
 
 
 @pytest.fixture(scope="session")
-def example_plans() -> dict[str, Any]:
+def example_plans(tmp_path_factory) -> dict[str, Any]:
     """`trainstack plan` of every stack file, evaluated once per test session."""
-    from trainstack.plan.planner import plan
 
-    cache: dict[str, dict] = {}
-    return {name: plan(name, ROOT, _platform_cache=cache) for name in STACKS}
+    def compute() -> dict[str, Any]:
+        from trainstack.plan.planner import plan
+
+        cache: dict[str, dict] = {}
+        return {name: plan(name, ROOT, _platform_cache=cache) for name in STACKS}
+
+    return once_per_session(tmp_path_factory, "example-plans", compute)
 
 
 @pytest.fixture

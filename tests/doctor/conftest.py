@@ -17,6 +17,13 @@ def moto(aws_credentials) -> Iterator[None]:
 
 
 @pytest.fixture
+def public_images(monkeypatch) -> None:
+    """moto's catalogue of public AMIs and the SSM parameters naming them (off in the other tests:
+    tests/conftest.py); set before the test's first EC2 call instantiates moto's EC2 backend."""
+    monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "true")
+
+
+@pytest.fixture
 def make_ctx(moto) -> Callable[..., Any]:
     """A doctor Context for an example stack on moto, with the caller's identity already known."""
     from tests.helpers import ROOT

@@ -110,7 +110,9 @@ def test_eks_addons_missing_for_the_version_fail(make_ctx):
     assert checks["add-on coredns"].status is Status.FAIL and checks["add-on vpc-cni"].status is Status.PASS
 
 
-def test_diagnose_on_a_ready_account_exits_0_and_json_lists_every_check(make_ctx, monkeypatch, platform_outputs):
+def test_diagnose_on_a_ready_account_exits_0_and_json_lists_every_check(
+    public_images, make_ctx, monkeypatch, platform_outputs
+):
     import trainstack.doctor.runner as runner
     from tests.doctor.fakes import clients
     from trainstack.doctor.aws import Aws

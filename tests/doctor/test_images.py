@@ -26,7 +26,7 @@ def test_a_parameter_aws_does_not_publish_in_the_region_fails(make_ctx):
     assert "not found in us-east-1" in check.detail
 
 
-def test_the_published_ecs_gpu_parameter_and_its_image_pass(make_ctx):
+def test_the_published_ecs_gpu_parameter_and_its_image_pass(public_images, make_ctx):
     ctx = make_ctx("dev-ecs")  # moto publishes the ECS GPU parameter and holds its image
     param, image = check_images(ctx)
     assert param.status is Status.PASS and param.detail.startswith("ami-")
