@@ -136,6 +136,16 @@ def aws_credentials(monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def fake_pulumi_server() -> Any:
+    """One fake-CLI server per test process (trainstack/standins/fake_pulumi_server.py): each fake `pulumi`
+    command runs in a fork of it, its imports done, instead of a new interpreter. Yields its socket."""
+    from trainstack.standins.fake_pulumi_server import running
+
+    with running() as path:
+        yield path
+
+
+@pytest.fixture(scope="session")
 def moto_server() -> Any:
     """One moto server per session on 127.0.0.1 (a free port); yields its endpoint URL."""
     from moto.server import ThreadedMotoServer

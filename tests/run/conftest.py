@@ -16,7 +16,8 @@ def program_cache(request, tmp_path_factory):
 
 
 @pytest.fixture
-def cli(tmp_path, monkeypatch, platform_outputs, program_cache):
+def cli(tmp_path, monkeypatch, platform_outputs, program_cache, fake_pulumi_server):
+    monkeypatch.setenv("FAKE_PULUMI_SERVER", fake_pulumi_server)
     return make_fake_cli(tmp_path, monkeypatch, platform_outputs, program_cache)
 
 

@@ -55,10 +55,13 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 
 def _fake_cli(folder: Path) -> Path:
-    """A `bin/pulumi` that runs the fake CLI with this interpreter (PulumiCommand(root=folder) finds it)."""
+    """A `bin/pulumi` that runs the fake CLI with this interpreter (PulumiCommand(root=folder) finds it),
+    through the trial's fake-CLI server when it runs (trainstack.standins.fake_pulumi_server)."""
+    from trainstack.standins.fake_pulumi_server import launcher
+
     script = folder / "bin" / "pulumi"
     script.parent.mkdir(parents=True)
-    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m trainstack.standins.fake_pulumi "$@"\n')
+    script.write_text(launcher(sys.executable))
     script.chmod(0o755)
     return folder
 
@@ -154,8 +157,11 @@ def trial(keep: Path | None = None, *, root: Path | None = None) -> float:
         "TRAINSTACK_POLL_SECONDS": "0.3",
         "PULUMI_SKIP_UPDATE_CHECK": "true",
     }
+    from trainstack.standins import fake_pulumi_server
+
     try:
-        with _environment(env):
+        # Every `pulumi` command of the trial runs in a fork of one fake-CLI server, its imports done.
+        with fake_pulumi_server.running() as sock, _environment({**env, "FAKE_PULUMI_SERVER": sock}):
             os.environ.pop("AWS_PROFILE", None)
             jobs.start()
             _steps(root, work)
