@@ -98,6 +98,7 @@ def test_policy_violations_are_left_to_rich(example_plans):
     [
         {},
         {"COLUMNS": "123"},
+        {"COLUMNS": "0"},
         {"FORCE_COLOR": "1"},
         {"FORCE_COLOR": ""},
         {"TTY_COMPATIBLE": "0"},

@@ -240,17 +240,15 @@ def plain_width() -> int | None:
                     return None
             except (ValueError, AttributeError):
                 pass
-    width = None
-    for fd in (0, 1, 2):
-        try:
-            width = os.get_terminal_size(fd)[0]
-        except (AttributeError, ValueError, OSError):
-            continue
-        break
     columns = env.get("COLUMNS")
     if columns is not None and columns.isdigit():
-        width = int(columns)
-    return width or 80
+        return int(columns)  # as given, 0 too (then nothing is plain here)
+    for fd in (0, 1, 2):
+        try:
+            return os.get_terminal_size(fd)[0] or 80
+        except (AttributeError, ValueError, OSError):
+            continue
+    return 80
 
 
 class _NotPlain(Exception):
@@ -258,8 +256,8 @@ class _NotPlain(Exception):
 
 
 def _text(value: object) -> str:
-    """`value` as rich prints it from markup, when that is the value itself: printable ASCII with no `[` or `\\`
-    (markup, escapes) and no `:name:` rich would turn into an emoji."""
+    """`value` as rich prints it from markup, when that is the value itself: printable ASCII (rich's cell widths
+    and control-code stripping are not redone here) with no `[` or `\\` (markup, escapes)."""
     text = str(value)
     if any(not (" " <= c <= "~") for c in text) or "[" in text or "\\" in text:
         raise _NotPlain(text)
@@ -267,7 +265,8 @@ def _text(value: object) -> str:
 
 
 def _check_emoji(line: str) -> None:
-    """Every pair of adjacent colons in `line` (a superset of the pairs rich reads in any part of it)."""
+    """Raise _NotPlain if rich could read an emoji code (`:ok:` -> 🆗, rich/_emoji_replace.py) in `line`: every
+    pair of adjacent colons is checked, a superset of the pairs rich reads in any part of the line."""
     if line.count(":") < 2:
         return
     from rich._emoji_codes import EMOJI
