@@ -9,11 +9,16 @@ Each stack is measured in paired runs in fresh processes, floor and plan alterna
 sys, from the children's rusage) rather than wall time, so a busy machine slows both sides of a pair
 alike; the figure is the median of the per-pair ratios. Above the target (1.3x) the bench fails.
 
+`trainstack plan` runs with the cyclic garbage collector off and freezes its objects before exiting
+(trainstack/cli/entry.py); the floor process keeps Python's defaults, whose collections (during the imports
+and at exit) are a third of the floor's CPU. `--same-gc` also measures the floor with the plan's collector
+settings and prints that ratio too: what the plan costs beyond its imports, like for like.
+
 Then the slowest stack is profiled (a sampling profiler in a process that first loads its floor, so only
 what the plan costs beyond the floor is seen) and its top three costs are printed, each named by what
 it is (`import botocore`, `policy pack`, `program: EcsTrainingCluster`, ...), so a regression names its cause.
 
-    python scripts/bench.py [--runs N] [--target X] [STACK ...]
+    python scripts/bench.py [--runs N] [--target X] [--same-gc] [STACK ...]
 """
 
 from __future__ import annotations
@@ -64,10 +69,13 @@ def floor_touches(types: list[str], invokes: list[str]) -> list[str]:
     return sorted(set(out))
 
 
-def floor_code(touches: list[str]) -> str:
+def floor_code(touches: list[str], *, plan_gc: bool = False) -> str:
+    """The floor's program; with `plan_gc`, under the collector settings `trainstack plan` runs with."""
     packages = sorted({t.split(".")[0] for t in touches} | {"pulumi_aws"})
     lines = ["import pulumi, pulumi.runtime", *(f"import {p}" for p in packages)]
     lines += [t for t in touches]  # attribute access: loads the (lazily imported) SDK module
+    if plan_gc:
+        lines = ["import gc", "gc.disable()", *lines, "gc.freeze()"]
     return "\n".join(lines)
 
 
@@ -207,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("stacks", nargs="*", help="stacks to measure (default: every example stack)")
     ap.add_argument("--runs", type=int, default=int(os.environ.get("RUNS", RUNS)), help="pairs per stack")
     ap.add_argument("--target", type=float, default=TARGET, help="the highest plan/floor ratio that passes")
+    ap.add_argument(
+        "--same-gc", action="store_true", help="also measure the floor with the plan's GC settings (like for like)"
+    )
     ap.add_argument("--profile", metavar="STACK", help=argparse.SUPPRESS)  # the child of the profiling step
     ap.add_argument("--touches", default="", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -227,20 +238,30 @@ def main(argv: list[str] | None = None) -> int:
     for stack in stacks:
         touches = floor_touches(*types[stack])
         floor_argv = [sys.executable, "-c", floor_code(touches)]
+        same_argv = [sys.executable, "-c", floor_code(touches, plan_gc=True)]
         plan_argv = [trainstack, "plan", stack]
         cpu_of(floor_argv), cpu_of(plan_argv)  # warm-up: the page cache, .pyc files, the platform outputs
         floors: list[float] = []
         plans: list[float] = []
+        sames: list[float] = []
         ratios: list[float] = []
+        same_ratios: list[float] = []
         for i in range(args.runs):
-            order = [(floor_argv, floors), (plan_argv, plans)]
+            order = [(floor_argv, floors), (plan_argv, plans)] + ([(same_argv, sames)] if args.same_gc else [])
             for argv_, into in order if i % 2 == 0 else order[::-1]:
                 into.append(cpu_of(argv_))
             ratios.append(plans[-1] / floors[-1])
+            if args.same_gc:
+                same_ratios.append(plans[-1] / sames[-1])
         row = (stack, statistics.median(floors), statistics.median(plans), statistics.median(ratios), touches)
         rows.append(row)
         verdict = "ok" if row[3] <= args.target else "OVER"
-        print(f"  {stack:<16} floor {row[1]:5.2f}s  plan {row[2]:5.2f}s  = {row[3]:.2f}x  {verdict}", flush=True)
+        same = (
+            f"  (floor with the plan's GC {statistics.median(sames):5.2f}s: {statistics.median(same_ratios):.2f}x)"
+            if args.same_gc
+            else ""
+        )
+        print(f"  {stack:<16} floor {row[1]:5.2f}s  plan {row[2]:5.2f}s  = {row[3]:.2f}x  {verdict}{same}", flush=True)
     worst = max(rows, key=lambda r: r[3])
     print(f"end: {load()}")
     print(f"worst: {worst[0]} {worst[3]:.2f}x its floor (target <= {args.target}x)")

@@ -603,6 +603,41 @@ def test_a_rule_that_raises_fails_the_plan_like_it_fails_a_preview(example_plans
     assert not report.ok
 
 
+def test_converting_each_resource_once_for_all_rules_changes_no_verdict(example_plans, monkeypatch):
+    """`trainstack plan` converts each resource's properties from protobuf once for all rules (policies/offline.py
+    `_converted_once`); pulumi-policy's servicer, as `pulumi preview` runs it, converts them once per rule. The
+    same violations (messages, levels, resources), skips and levels, on every example stack and on a graph with a
+    violation, an unknown value, a crashing rule and the config of a throwaway platform."""
+    from google.protobuf import json_format
+
+    broken = records_of(example_plans, "dev-ecs")
+    edit(pick(broken, "aws:ecs/cluster:Cluster"), lambda p: p.get("tags", {}).pop("trainstack:expires-at", None))
+    pick(broken, "aws:ec2/launchTemplate:LaunchTemplate").inputs["metadataOptions"]["httpTokens"] = UNKNOWN_STRING
+    edit(pick(broken, "aws:ecs/taskDefinition:TaskDefinition"), lambda p: p.update(containerDefinitions="[{"))
+    throwaway = json.loads((ROOT / "trainstack" / "policies" / "throwaway-platform.json").read_text())
+    cases = [(broken, {}, {"region": "us-east-1"}), (example_plans["platform"].run.resources, throwaway, None)]
+    cases += [(example_plans[s].run.resources, {}, example_plans[s].run.outputs) for s in STACKS]
+    conversions = []
+    real = json_format.MessageToDict
+    monkeypatch.setattr(json_format, "MessageToDict", lambda *a, **k: conversions.append(1) or real(*a, **k))
+    for records, config, outputs in cases:
+        urn = stack_urn("trainstack", "s")
+        runs = {}
+        for once in (True, False):
+            conversions.clear()
+            report = analyze(records, config=config, stack_outputs=outputs, stack_urn=urn, convert_once=once)
+            runs[once] = (report, len(conversions))
+        (fast, converted_once), (slow, converted_per_rule) = runs[True], runs[False]
+        assert fast == slow
+        assert converted_once <= 2 * len(records) + 1 < converted_per_rule / 10  # inputs and outputs, once each
+    found = {(v.rule, v.level) for v in analyze(broken).violations}
+    assert {
+        ("required-tags", "mandatory"),
+        ("imdsv2-required", "advisory"),
+        ("policy-pack-error", "mandatory"),
+    } <= found
+
+
 def test_a_throwaway_platform_gets_advisories_from_the_shipped_policy_config(run_stack):
     raw = {"aws:region": "us-east-1", "trainstack:kind": "platform", "trainstack:dataLake": {"protect": False}}
     cfg = config_mod.parse_config(raw, project="trainstack", stack="scratch")

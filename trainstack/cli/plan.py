@@ -11,6 +11,7 @@ command line whose first word is `plan` here; the typer app keeps a `plan` comma
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -34,8 +35,8 @@ LIVE_PRICES_HELP = (
 def plan_command(stack: str, *, as_json: bool, root: Path | None, fmt: str, live_prices: bool) -> int:
     """Plan `stack` and print it; the exit code (2 when `pulumi preview` would refuse it). Raises UserError."""
     from trainstack.plan.planner import REPO_ROOT, PlanError, plan
-    from trainstack.plan.render import render, to_json
-    from trainstack.run.ui import console
+    from trainstack.plan.render import plain_text, plain_width, render, to_json
+    from trainstack.run.ui import console  # rich is imported only where a console is made
 
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt}: not a format. Fix: use text, mermaid or dot")
@@ -45,7 +46,6 @@ def plan_command(stack: str, *, as_json: bool, root: Path | None, fmt: str, live
         raise UserError(
             f"plan failed for stack {stack}: {exc.message}", payload={"stack": stack, "ok": False, "error": exc.message}
         ) from None
-    err = console(stderr=True)
     if as_json:
         print(json.dumps({"ok": not result.findings, **to_json(result)}, indent=2, default=str))
     elif fmt != "text":
@@ -53,9 +53,15 @@ def plan_command(stack: str, *, as_json: bool, root: Path | None, fmt: str, live
 
         print(DIAGRAMS[fmt](result), end="")
         for f in result.findings:
-            err.print(f"provider-schema finding: {f}", highlight=False, markup=False, soft_wrap=True)
+            console(stderr=True).print(f"provider-schema finding: {f}", highlight=False, markup=False, soft_wrap=True)
     else:
-        render(result, console())
+        # Not a terminal (a pipe, a file, CI): the same characters rich would print, made without rich.
+        width = plain_width()
+        text = plain_text(result, width) if width is not None else None
+        if text is not None:
+            sys.stdout.write(text)
+        else:
+            render(result, console())
     if result.policy is not None and result.policy.mandatory:
         return ExitCode.REFUSED  # a mandatory policy violation: `pulumi preview` would fail too
     if result.findings:  # inputs the provider would refuse: fail like bad config does

@@ -1,7 +1,16 @@
-"""How `trainstack plan` shows a plan: the resource tree, cost, timing and policy (rich), or JSON."""
+"""How `trainstack plan` shows a plan: the resource tree, cost, timing and policy (rich), or JSON.
+
+`render` draws the plan with rich. `plain_text` makes the same characters without rich for the common case of
+output that is not a terminal (a pipe, a file, CI, scripts/bench.py): rich prints no styles there, and importing
+and running it is ~0.07 s CPU of a plan. It answers only where it is certain to match `render` byte for byte
+(tests/plan/test_render_plain.py compares them); for anything else it returns None and rich draws the plan.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from collections import Counter
 from dataclasses import asdict
 from typing import Any
@@ -193,3 +202,188 @@ def render_policy(report, console) -> None:
             "[bold red]mandatory violations[/]: `pulumi preview --policy-pack trainstack/policies` would refuse "
             "this stack; fix them (each message says how) before `pulumi up`"
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# The same text without rich, where rich would print no styles (not a terminal).
+
+_BOX_TOP, _BOX_HEAD, _BOX_HEAD_RULE, _BOX_ROW, _BOX_BOTTOM = "┏━┳┓", "┃┃┃", "┡━╇┩", "│││", "└─┴┘"
+_COLON_PAIR = re.compile(r":(\S*?):")
+
+
+def plain_width() -> int | None:
+    """The width rich's Console would give sys.stdout when it prints no styles there, else None.
+
+    rich (console.py, Console.is_terminal/size/_detect_color_system): styles are off when the file is not a
+    terminal (TTY_COMPATIBLE=0 says it is not, =1 that it is; a set FORCE_COLOR says it is unless empty); the
+    width is the first of stdin, stdout, stderr that is a terminal, overridden by COLUMNS, else 80. Windows,
+    Jupyter and a non-UTF-8 stdout (ASCII tree guides and boxes) are left to rich."""
+    import builtins
+
+    if sys.platform == "win32" or hasattr(builtins, "get_ipython"):
+        return None
+    out = sys.stdout
+    if out is None or not (getattr(out, "encoding", "") or "utf-8").lower().startswith("utf"):
+        return None
+    env = os.environ
+    compatible = env.get("TTY_COMPATIBLE", "")
+    if compatible == "1":
+        return None
+    if compatible != "0":
+        force = env.get("FORCE_COLOR")
+        if force is not None:
+            if force != "":
+                return None
+        else:
+            try:
+                if out.isatty():
+                    return None
+            except (ValueError, AttributeError):
+                pass
+    columns = env.get("COLUMNS")
+    if columns is not None and columns.isdigit():
+        return int(columns)  # as given, 0 too (then nothing is plain here)
+    for fd in (0, 1, 2):
+        try:
+            return os.get_terminal_size(fd)[0] or 80
+        except (AttributeError, ValueError, OSError):
+            continue
+    return 80
+
+
+class _NotPlain(Exception):
+    """rich might print this text differently (markup, emoji codes, wide or control characters)."""
+
+
+def _text(value: object) -> str:
+    """`value` as rich prints it from markup, when that is the value itself: printable ASCII (rich's cell widths
+    and control-code stripping are not redone here) with no `[` or `\\` (markup, escapes)."""
+    text = str(value)
+    if any(not (" " <= c <= "~") for c in text) or "[" in text or "\\" in text:
+        raise _NotPlain(text)
+    return text
+
+
+def _check_emoji(line: str) -> None:
+    """Raise _NotPlain if rich could read an emoji code (`:ok:` -> 🆗, rich/_emoji_replace.py) in `line`: every
+    pair of adjacent colons is checked, a superset of the pairs rich reads in any part of the line."""
+    if line.count(":") < 2:
+        return
+    from rich._emoji_codes import EMOJI
+
+    start = 0
+    while True:
+        m = _COLON_PAIR.search(line, start)
+        if m is None:
+            return
+        name = m.group(1).lower()
+        for variant in ("-emoji", "-text"):
+            name = name.removesuffix(variant)
+        if name in EMOJI:
+            raise _NotPlain(line)
+        start = m.start() + 1
+
+
+def plain_text(result: PlanResult, width: int) -> str | None:
+    """What `render(result, console())` prints on a console without styles `width` cells wide, or None when
+    that is not certain here (a policy violation table, provider findings, text rich reads as markup or emoji,
+    a table wider than the console): then render it with rich."""
+    if result.findings or (result.policy is not None and result.policy.violations):
+        return None
+    try:
+        lines = _plain_lines(result, width)
+        for line in lines:
+            _check_emoji(line)
+    except _NotPlain:
+        return None
+    return "".join(line + "\n" for line in lines)
+
+
+def _crop(text: str, width: int) -> str:
+    if width < 1:
+        raise _NotPlain(text)
+    return text[:width]
+
+
+def _plain_lines(result: PlanResult, width: int) -> list[str]:
+    cfg = result.config
+    title = f"{_text(result.stack)}  kind={_text(cfg.kind)}  backend={_text(cfg.backend)}  region={_text(cfg.region)}"
+    if isinstance(cfg, ClusterStack):
+        title += f"  owner={_text(cfg.cluster.owner)}  expires={_text(cfg.cluster.expires_at_iso)}"
+    lines = [_crop(title, width)]
+    children: dict[str, list[ResourceRecord]] = {}
+    for r in result.run.resources:
+        children.setdefault(r.parent, []).append(r)
+    urns = {r.urn for r in result.run.resources}
+
+    def add(record: ResourceRecord, guides: str, last: bool) -> None:
+        flags = []
+        if record.protect:
+            flags.append("protected")
+        if record.ignore_changes:
+            flags.append(f"ignores {', '.join(_text(c) for c in record.ignore_changes)}")
+        label = f"{_text(record.name)}  {_text(_short_type(record.type))}" + (f"  {' '.join(flags)}" if flags else "")
+        lines.append(guides + ("└── " if last else "├── ") + _crop(label, width - len(guides) - 4))
+        kids = sorted(children.get(record.urn, []), key=lambda c: c.name)
+        for i, child in enumerate(kids):
+            add(child, guides + ("    " if last else "│   "), i == len(kids) - 1)
+
+    roots = [r for r in sorted(result.run.resources, key=lambda c: c.name) if r.parent not in urns]
+    for i, r in enumerate(roots):
+        add(r, "", i == len(roots) - 1)
+
+    counts = Counter(r.type for r in result.run.resources)
+    protected = Counter(r.type for r in result.run.resources if r.protect)
+    rows = [(_text(_short_type(t)), str(n), str(protected.get(t, "")) or "") for t, n in sorted(counts.items())]
+    rows.append(("total", str(sum(counts.values())), str(sum(protected.values()))))
+    header = ("type", "count", "protected")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+    if sum(widths) + 3 * len(widths) + 1 > width:  # cells padded by one space, and the rules between them
+        raise _NotPlain("table wider than the console")  # rich would shrink and wrap its columns
+
+    def rule(box: str) -> str:
+        return box[0] + box[2].join(box[1] * (w + 2) for w in widths) + box[3]
+
+    def row(cells: tuple[str, str, str], box: str) -> str:
+        just = [cells[0].ljust(widths[0]), cells[1].rjust(widths[1]), cells[2].rjust(widths[2])]
+        return box[0] + box[1].join(f" {c} " for c in just) + box[2]
+
+    # The title as print(table) leaves it on a console that does not wrap (overflow "ignore"): not centred.
+    lines.append("Resources by type")
+    lines += [rule(_BOX_TOP), row(header, _BOX_HEAD), rule(_BOX_HEAD_RULE)]
+    lines += [row(r, _BOX_ROW) for r in rows]
+    lines.append(rule(_BOX_BOTTOM))
+
+    ami = ami_plan(cfg)
+    if ami is not None:
+        branch = f", driver R{_text(ami['driverBranch'])}" if ami["driverBranch"] else ""
+        lines.append(f"GPU AMI: {_text(ami['source'])} (NVIDIA kernel module: {_text(ami['driverModule'])}{branch})")
+        lines += [f"  - {_text(note)}" for note in ami["notes"]]
+    cost = result.cost
+    lines += _markup_free(cost_line(cost)).split("\n")
+    lines += [f"  - {_text(note)}" for note in cost.notes]
+    lines += _markup_free(timing_line(result.timing)).split("\n")
+    lines += [f"warning: {_text(w)}" for w in result.warnings]
+    if result.policy is not None:
+        report = result.policy
+        levels = list(report.levels.values())
+        lines.append(
+            f"Policy (pack trainstack, {len(levels)} rules: {levels.count('mandatory')} mandatory, "
+            f"{len(levels) - levels.count('mandatory')} advisory) over {report.resources} resources: no violations"
+        )
+    lines.append(
+        f"plan ok: {len(result.run.resources)} resources, validated offline in "
+        f"{result.seconds:.2f}s (no AWS credentials, no Pulumi CLI used)"
+    )
+    return lines
+
+
+_OWN_TAGS = re.compile(r"\[(?:bold|dim|/)\]")
+
+
+def _markup_free(text: str) -> str:
+    """cost_line/timing_line without their own [bold]/[dim] tags; any other bracket or backslash: not plain."""
+    plain = _OWN_TAGS.sub("", text)
+    for line in plain.split("\n"):
+        _text(line)
+    return plain

@@ -9,12 +9,18 @@ So deserialisation, unknown-value handling ("can't run during preview" is adviso
 
 `_PolicyAnalyzerServicer` is private: pulumi-policy is pinned (pyproject.toml) and
 tests/policies/test_policies.py fails loudly if its constructor or RPC signatures change.
+
+One difference in cost, none in result: the servicer turns a resource's properties from protobuf into a dict
+once per *rule* (`deserialize_properties(json_format.MessageToDict(...))` inside its loop over the policies),
+about 30 conversions of every resource per plan. Offline each distinct properties message is converted once
+(`_converted_once`); every rule still gets its own `unknown_checking_proxy` of the result, as in the loop.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +118,59 @@ def _level_enum(name: str) -> "analyzer_pb2.EnforcementLevel.ValueType":
     raise ValueError(f"policy config: enforcement level {name!r} is not one of {sorted(_LEVEL_NAMES.values())}")
 
 
+class _ConvertOnce:
+    """`json_format.MessageToDict` and `deserialize_properties` for `pulumi_policy.policy`, each result kept per
+    distinct properties message (its deterministic wire bytes) and handed out again. Safe to share:
+    deserialize_properties builds new containers without changing its input, and unknown_checking_proxy copies
+    every container it wraps, so no rule sees another rule's proxy. Anything else (other messages, other
+    arguments, dicts not from here) goes to the real functions."""
+
+    def __init__(self, json_format: Any, deserialize: Callable[..., dict[str, Any]]):
+        self._json_format = json_format
+        self._deserialize = deserialize
+        self._as_dict: dict[bytes, dict[str, Any]] = {}
+        # id of a dict handed out by MessageToDict (kept alive in _as_dict) -> (that dict, its deserialized form)
+        self._deserialized: dict[int, tuple[dict[str, Any], dict[str, Any] | None]] = {}
+        self.converted = 0  # messages converted for real (tests/policies: once per distinct properties message)
+
+    def __getattr__(self, name: str) -> Any:  # the rest of json_format, as it is
+        return getattr(self._json_format, name)
+
+    def MessageToDict(self, message: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:  # noqa: N802 - json_format's
+        if args or kwargs or not isinstance(message, struct_pb2.Struct):
+            return self._json_format.MessageToDict(message, *args, **kwargs)
+        key = message.SerializeToString(deterministic=True)
+        found = self._as_dict.get(key)
+        if found is None:
+            found = self._as_dict[key] = self._json_format.MessageToDict(message)
+            self._deserialized[id(found)] = (found, None)
+            self.converted += 1
+        return found
+
+    def deserialize_properties(self, props: dict[str, Any], proxy_secrets: bool = False) -> dict[str, Any]:
+        entry = self._deserialized.get(id(props))
+        if proxy_secrets or entry is None or entry[0] is not props:
+            return self._deserialize(props, proxy_secrets)
+        if entry[1] is None:
+            entry = self._deserialized[id(props)] = (props, self._deserialize(props))
+        assert entry[1] is not None
+        return entry[1]
+
+
+@contextlib.contextmanager
+def _converted_once() -> Iterator[_ConvertOnce]:
+    """While open, pulumi-policy's servicer converts each distinct properties message once (see _ConvertOnce)."""
+    from pulumi_policy import policy as pp
+
+    real_json_format, real_deserialize = pp.json_format, pp.deserialize_properties
+    shim = _ConvertOnce(real_json_format, real_deserialize)
+    pp.json_format, pp.deserialize_properties = shim, shim.deserialize_properties
+    try:
+        yield shim
+    finally:
+        pp.json_format, pp.deserialize_properties = real_json_format, real_deserialize
+
+
 def _struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
     s = struct_pb2.Struct()
     s.update(dict(values))
@@ -137,12 +196,14 @@ def analyze(
     config: Mapping[str, Any] | None = None,
     stack_outputs: Mapping[str, Any] | None = None,
     stack_urn: str = "",
+    convert_once: bool = True,
 ) -> PolicyReport:
     """Every rule over `records` (`trainstack.plan.offline.ResourceRecord`s): Analyze each, then AnalyzeStack.
 
     With `stack_outputs`, AnalyzeStack also gets the root `pulumi:pulumi:Stack` resource whose properties
     are the stack's exports, as the engine sends it (pulumi pkg/resource/deploy/step_generator.go
-    `AnalyzeResources`: every new resource state with its Outputs; the root stack's are its exports)."""
+    `AnalyzeResources`: every new resource state with its Outputs; the root stack's are its exports).
+    `convert_once=False` leaves pulumi-policy's per-rule conversion alone (the tests compare the two)."""
     records = [r for r in records if r.type != "pulumi:pulumi:StackReference"]  # reads, not registrations
     s = servicer(config)
     by_urn = {r.urn: r for r in records}
@@ -180,44 +241,48 @@ def analyze(
             )
         )
 
-    for r in records:
-        request = analyzer_pb2.AnalyzeRequest(
-            type=r.type, properties=_struct(r.inputs), urn=r.urn, name=r.name, options=_options(r)
+    with _converted_once() if convert_once else contextlib.nullcontext():
+        for r in records:
+            request = analyzer_pb2.AnalyzeRequest(
+                type=r.type, properties=_struct(r.inputs), urn=r.urn, name=r.name, options=_options(r)
+            )
+            try:
+                collect(s.Analyze(request, None), r)
+            except Exception as exc:  # noqa: BLE001 - reported as the failed preview it would be
+                crashed(exc, r)
+        root = []
+        if stack_outputs is not None:
+            root.append(
+                analyzer_pb2.AnalyzerResource(
+                    type=STACK_TYPE,
+                    properties=_struct(stack_outputs),
+                    urn=stack_urn,
+                    name=stack_urn.rsplit("::", 1)[-1],
+                )
+            )
+        stack = analyzer_pb2.AnalyzeStackRequest(
+            resources=root
+            + [
+                analyzer_pb2.AnalyzerResource(
+                    type=r.type,
+                    properties=_struct(r.state or r.inputs),
+                    urn=r.urn,
+                    name=r.name,
+                    options=_options(r),
+                    parent=r.parent or "",
+                    dependencies=[d for d in r.dependencies if d in by_urn],
+                    propertyDependencies={
+                        k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
+                        for k, v in getattr(r, "property_dependencies", {}).items()
+                    },
+                )
+                for r in records
+            ]
         )
         try:
-            collect(s.Analyze(request, None), r)
-        except Exception as exc:  # noqa: BLE001 - reported as the failed preview it would be
-            crashed(exc, r)
-    root = []
-    if stack_outputs is not None:
-        root.append(
-            analyzer_pb2.AnalyzerResource(
-                type=STACK_TYPE, properties=_struct(stack_outputs), urn=stack_urn, name=stack_urn.rsplit("::", 1)[-1]
-            )
-        )
-    stack = analyzer_pb2.AnalyzeStackRequest(
-        resources=root
-        + [
-            analyzer_pb2.AnalyzerResource(
-                type=r.type,
-                properties=_struct(r.state or r.inputs),
-                urn=r.urn,
-                name=r.name,
-                options=_options(r),
-                parent=r.parent or "",
-                dependencies=[d for d in r.dependencies if d in by_urn],
-                propertyDependencies={
-                    k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
-                    for k, v in getattr(r, "property_dependencies", {}).items()
-                },
-            )
-            for r in records
-        ]
-    )
-    try:
-        collect(s.AnalyzeStack(stack, None))
-    except Exception as exc:  # noqa: BLE001
-        crashed(exc)
+            collect(s.AnalyzeStack(stack, None))
+        except Exception as exc:  # noqa: BLE001
+            crashed(exc)
     levels = rules.levels()
     for rule, value in (config or {}).items():
         levels[rule] = str(value.get("enforcementLevel") if isinstance(value, Mapping) else value)
