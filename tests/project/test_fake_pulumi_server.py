@@ -98,7 +98,8 @@ def test_ctrl_c_reaches_the_served_command_which_cancels_after_its_step(state, f
 
 
 def test_a_second_ctrl_c_terminates_the_served_command_leaving_its_lock(state, fake_pulumi_server):
-    (state / "scenario.json").write_text(json.dumps({"step_seconds": 0.3}))
+    # Both signals land in one step: sent just after a step ended, 0.05 s apart, in a step of 1 s.
+    (state / "scenario.json").write_text(json.dumps({"step_seconds": 1.0}))
     proc = pulumi(state, fake_pulumi_server, "destroy", "--stack", "t", "--yes", "--skip-preview")
     _wait(lambda: _deleted(state) >= 1)
     proc.send_signal(signal.SIGINT)
