@@ -30,13 +30,15 @@ plans: $(STAMP)
 try: $(STAMP)
 	$(BIN)/trainstack try
 
-## Lint (ruff, formatting, the layer contracts, types), then the whole test suite.
+## Lint (ruff, formatting, the layer contracts, types), then the whole test suite. Two workers (two cores)
+## that steal work from each other: the end-to-end tests take 15-30 s each, and with the default
+## scheduling one worker idled at the end (169 s against 141 s with work stealing, measured).
 test: lint
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 ## The inner loop: lint and every test but the end-to-end tier (fake-CLI lifecycle, bootstrap scenarios).
 test-fast: lint
-	$(BIN)/python -m pytest -n 2 -m "not e2e and not pulumi_cli"
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not e2e and not pulumi_cli"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
