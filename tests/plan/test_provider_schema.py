@@ -109,6 +109,24 @@ def test_type_tokens_map_to_the_sdk_args_classes():
     assert ps.args_class("aws:index/provider:Provider").__name__ == "ProviderArgs"
 
 
+def test_looking_up_an_args_class_leaves_its_sdk_package_whole():
+    # In a fresh interpreter, where pulumi_aws's packages are still lazy modules: the lookup must not leave
+    # `pulumi_aws.autoscaling` half-initialised (it once did, and a later `aws.autoscaling.Group` failed).
+    import subprocess
+    import sys
+
+    probe = (
+        "import importlib, pulumi_aws\n"
+        "from trainstack.plan import provider_schema as ps\n"
+        "assert ps.args_class('aws:autoscaling/group:Group').__name__ == 'GroupArgs'\n"
+        "package = importlib.import_module('pulumi_aws.autoscaling')\n"
+        "print(hasattr(package, 'Group'), hasattr(package, 'GroupArgs'), hasattr(package, 'Tag'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True", "True"]
+
+
 def test_instance_type_enums_stay_open_for_types_newer_than_the_sdk():
     assert findings("aws:ec2/instance:Instance", {"instanceType": "p7.48xlarge", "ami": "ami-1"}) == []
 

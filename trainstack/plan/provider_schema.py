@@ -103,6 +103,11 @@ def args_class(type_token: str) -> type | None:
         return None
     base = "pulumi_aws" if package == "index" else f"pulumi_aws.{package}"
     try:
+        # The package first, whole: pulumi_aws's packages are lazy modules (pulumi._utils.lazy_import) whose
+        # __init__ runs at the first attribute read. Importing `pulumi_aws.autoscaling.group` before that runs
+        # the package's __init__ from inside it, which stops half-way (its `from .group import *` meets the
+        # module being imported) and leaves `pulumi_aws.autoscaling` without `Group` for the whole process.
+        getattr(importlib.import_module(base), cls, None)
         module = importlib.import_module(f"{base}.{_snake(file)}")
     except ImportError:
         try:  # a file name the camel -> snake rule misses: ask the package for the class
