@@ -95,6 +95,26 @@ def timing_line(t) -> str:
     return line
 
 
+def _tree_index(result: PlanResult) -> tuple[dict[str, list[ResourceRecord]], list[ResourceRecord]]:
+    """The resource tree both renderers draw: each resource's children by its URN, and the roots (whose
+    parent is not in the plan), each list sorted by name."""
+    children: dict[str, list[ResourceRecord]] = {}
+    for r in sorted(result.run.resources, key=lambda c: c.name):
+        children.setdefault(r.parent, []).append(r)
+    urns = {r.urn for r in result.run.resources}
+    return children, [r for r in sorted(result.run.resources, key=lambda c: c.name) if r.parent not in urns]
+
+
+def _flags(record: ResourceRecord) -> list[tuple[str, str]]:
+    """(rich style, text) of what the tree notes beside a resource."""
+    flags = []
+    if record.protect:
+        flags.append(("bold green", "protected"))
+    if record.ignore_changes:
+        flags.append(("dim", f"ignores {', '.join(record.ignore_changes)}"))
+    return flags
+
+
 def render(result: PlanResult, console) -> None:
     from rich.table import Table
     from rich.tree import Tree
@@ -104,25 +124,17 @@ def render(result: PlanResult, console) -> None:
     if isinstance(cfg, ClusterStack):
         title += f"  owner={cfg.cluster.owner}  expires={cfg.cluster.expires_at_iso}"
     tree = Tree(title)
-    children: dict[str, list[ResourceRecord]] = {}
-    for r in result.run.resources:
-        children.setdefault(r.parent, []).append(r)
-    urns = {r.urn for r in result.run.resources}
+    children, roots = _tree_index(result)
 
     def add(parent_node: Tree, record: ResourceRecord) -> None:
-        flags = []
-        if record.protect:
-            flags.append("[bold green]protected[/]")
-        if record.ignore_changes:
-            flags.append(f"[dim]ignores {', '.join(record.ignore_changes)}[/]")
+        flags = [f"[{style}]{text}[/]" for style, text in _flags(record)]
         label = f"{record.name}  [cyan]{_short_type(record.type)}[/]" + (f"  {' '.join(flags)}" if flags else "")
         node = parent_node.add(label)
-        for child in sorted(children.get(record.urn, []), key=lambda c: c.name):
+        for child in children.get(record.urn, []):
             add(node, child)
 
-    for r in sorted(result.run.resources, key=lambda c: c.name):
-        if r.parent not in urns:
-            add(tree, r)
+    for r in roots:
+        add(tree, r)
     console.print(tree)
 
     summary = Table(title="Resources by type", show_lines=False)
@@ -311,24 +323,16 @@ def _plain_lines(result: PlanResult, width: int) -> list[str]:
     if isinstance(cfg, ClusterStack):
         title += f"  owner={_text(cfg.cluster.owner)}  expires={_text(cfg.cluster.expires_at_iso)}"
     lines = [_crop(title, width)]
-    children: dict[str, list[ResourceRecord]] = {}
-    for r in result.run.resources:
-        children.setdefault(r.parent, []).append(r)
-    urns = {r.urn for r in result.run.resources}
+    children, roots = _tree_index(result)
 
     def add(record: ResourceRecord, guides: str, last: bool) -> None:
-        flags = []
-        if record.protect:
-            flags.append("protected")
-        if record.ignore_changes:
-            flags.append(f"ignores {', '.join(_text(c) for c in record.ignore_changes)}")
+        flags = [_text(text) for _, text in _flags(record)]
         label = f"{_text(record.name)}  {_text(_short_type(record.type))}" + (f"  {' '.join(flags)}" if flags else "")
         lines.append(guides + ("└── " if last else "├── ") + _crop(label, width - len(guides) - 4))
-        kids = sorted(children.get(record.urn, []), key=lambda c: c.name)
+        kids = children.get(record.urn, [])
         for i, child in enumerate(kids):
             add(child, guides + ("    " if last else "│   "), i == len(kids) - 1)
 
-    roots = [r for r in sorted(result.run.resources, key=lambda c: c.name) if r.parent not in urns]
     for i, r in enumerate(roots):
         add(r, "", i == len(roots) - 1)
 
