@@ -5,7 +5,6 @@ on a real SIGINT, and when a removal fails."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import threading
 
@@ -174,7 +173,10 @@ def test_a_real_sigint_while_waiting_removes_everything(make_ctx):
     ctx = make_ctx("dev-ecs")
     _platform(ctx)
     report = Report("dev-ecs")
-    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))  # nothing fires: the probe waits
+    # A terminal's Ctrl-C at the main thread, a second into the wait (nothing fires: the probe waits).
+    main = threading.main_thread().ident
+    assert main is not None
+    timer = threading.Timer(1.0, lambda: signal.pthread_kill(main, signal.SIGINT))
     timer.start()
     try:
         run_probes(ctx, report, timeout=30, poll=0.05, clock=FAST)

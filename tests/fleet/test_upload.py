@@ -255,7 +255,10 @@ def test_ctrl_c_mid_upload_aborts_the_multipart_upload(lake, tmp_path):
     src = dataset(tmp_path, big=1)
 
     def interrupt():
-        os.kill(os.getpid(), signal.SIGINT)  # the main thread gets KeyboardInterrupt, as on a terminal
+        # A terminal's Ctrl-C, at the main thread (which then raises KeyboardInterrupt). With os.kill from this
+        # transfer thread the kernel picks the receiving thread, and in one CI run (clean clone, 2 cores) the
+        # main thread never raised it (cause not found); pthread_kill makes the main thread the receiver.
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
         raise ConnectionError("interrupted")
 
     remove = _fail_part(lake, "shard-0", 2, interrupt)
