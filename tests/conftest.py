@@ -135,6 +135,18 @@ def aws_credentials(monkeypatch):
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
+@pytest.fixture
+def sigint_raises() -> Any:
+    """A Ctrl-C (SIGINT) raises KeyboardInterrupt in the main thread during this test, as in a terminal, even when
+    the suite was started with SIGINT ignored (a background job of a non-interactive shell, `make test &`): Python
+    then installs no handler of its own, and the signal is dropped."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture(scope="session")
 def fake_pulumi_server() -> Any:
     """One fake-CLI server per test process (trainstack/standins/fake_pulumi_server.py): each fake `pulumi`

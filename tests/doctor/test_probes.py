@@ -5,6 +5,7 @@ on a real SIGINT, and when a removal fails."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 
@@ -169,14 +170,11 @@ def test_a_failing_call_still_removes_what_was_made(make_ctx):
     assert _nothing_left() == []  # the artifact object and the dead-letter queue made before it are gone
 
 
-def test_a_real_sigint_while_waiting_removes_everything(make_ctx):
+def test_a_real_sigint_while_waiting_removes_everything(sigint_raises, make_ctx):
     ctx = make_ctx("dev-ecs")
     _platform(ctx)
     report = Report("dev-ecs")
-    # A terminal's Ctrl-C at the main thread, a second into the wait (nothing fires: the probe waits).
-    main = threading.main_thread().ident
-    assert main is not None
-    timer = threading.Timer(1.0, lambda: signal.pthread_kill(main, signal.SIGINT))
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))  # nothing fires: the probe waits
     timer.start()
     try:
         run_probes(ctx, report, timeout=30, poll=0.05, clock=FAST)

@@ -251,14 +251,11 @@ def test_a_failure_mid_upload_leaves_no_object_and_a_retry_sends_only_the_rest(l
     assert retry.manifest_written
 
 
-def test_ctrl_c_mid_upload_aborts_the_multipart_upload(lake, tmp_path):
+def test_ctrl_c_mid_upload_aborts_the_multipart_upload(sigint_raises, lake, tmp_path):
     src = dataset(tmp_path, big=1)
 
     def interrupt():
-        # A terminal's Ctrl-C, at the main thread (which then raises KeyboardInterrupt). With os.kill from this
-        # transfer thread the kernel picks the receiving thread, and in one CI run (clean clone, 2 cores) the
-        # main thread never raised it (cause not found); pthread_kill makes the main thread the receiver.
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)  # the main thread gets KeyboardInterrupt, as on a terminal
         raise ConnectionError("interrupted")
 
     remove = _fail_part(lake, "shard-0", 2, interrupt)
