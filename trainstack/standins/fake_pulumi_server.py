@@ -1,9 +1,9 @@
 """One process that serves every fake `pulumi` command of a test session (or a `trainstack try`).
 
-Each fake CLI command used to be a new interpreter that imported the fake, grpc and, for `up`, pulumi,
-pulumi_aws and the program's components before doing a few milliseconds of work (0.05 s per
-`stack output`, about 1 s per `up`). This server imports all of that once, then forks a copy of itself
-per command: the copy is as fresh as a new process (nothing a command does reaches the server or the
+Each fake CLI command used to be a new interpreter that started up and imported the fake, grpc and, for
+`up`, pulumi and pulumi_aws before doing a few milliseconds of work (0.05 s per `stack output`, about
+0.5 s of imports before an `up` ran the program). This server imports all of that once, then forks a
+copy of itself per command: the copy is as fresh as a new process (nothing a command does reaches the server or the
 next command), and it starts with its imports done.
 
     python -m trainstack.standins.fake_pulumi_server SOCKET
@@ -35,7 +35,7 @@ PRELOAD = (
     "pulumi_aws",
     "trainstack.standins.fake_pulumi",
     "trainstack.plan.offline",  # the mock engine `up` evaluates the program under
-    "trainstack.programs.program",  # what `__main__.py` imports: the components and their pulumi_aws modules
+    "trainstack.programs.program",  # what `__main__.py` imports (it imports each backend's components as it runs)
     "trainstack.standins.cloud",  # `trainstack try`: up/destroy make and remove what the outputs name, in moto
 )
 
@@ -81,7 +81,8 @@ def _command(argv: list[str]) -> int:
 
 
 def _start(conn: socket.socket) -> int:
-    """Read one request and fork its command; returns the command's pid."""
+    """Read one request and fork its command; returns the command's pid. (The client sends its request as soon
+    as it connects; the loop waits for it, which is fine for a stand-in with one caller per command.)"""
     msg, fds, _, _ = socket.recv_fds(conn, 4, 3)
     size = struct.unpack(">I", _recv_exact(conn, 4, msg))[0]
     request = json.loads(_recv_exact(conn, size))
