@@ -16,6 +16,7 @@ from typing import Any
 import boto3
 from rich.console import Console
 
+from tests.fakes.jobs_harness import put_logs
 from trainstack import backends
 from trainstack.backends.ec2 import Ec2Outputs
 from trainstack.backends.ecs import EcsOutputs
@@ -172,7 +173,7 @@ class Cloud:
         logs.create_log_group(logGroupName=o.log_group_name)
         if self.job_outcome != "play":
             logs.create_log_stream(logGroupName=o.log_group_name, logStreamName="node-0-ip-10-40-0-5")
-            _put_logs(logs, o.log_group_name, "node-0-ip-10-40-0-5", TRAIN_LOG)
+            put_logs(logs, o.log_group_name, "node-0-ip-10-40-0-5", TRAIN_LOG)
         asg = boto3.client("autoscaling", region_name=s.region)
         asg.create_launch_configuration(
             LaunchConfigurationName="lc", ImageId="ami-0abcdef1234567890", InstanceType="p3.8xlarge"
@@ -274,7 +275,7 @@ class Cloud:
         task_id = follower.task_arn.rsplit("/", 1)[-1]
         stream = f"training/{o.container_name}/{task_id}"
         logs.create_log_stream(logGroupName=o.log_group_name, logStreamName=stream)
-        _put_logs(logs, o.log_group_name, stream, TRAIN_LOG)
+        put_logs(logs, o.log_group_name, stream, TRAIN_LOG)
         backend = ecs_backends["123456789012"][s.region]
         task = backend.tasks[o.cluster_name][follower.task_arn]
         if self.job_outcome == "failed":
@@ -290,7 +291,7 @@ class Cloud:
         logs = boto3.client("logs", region_name=s.region)
         stream = f"{name}/algo-1-1700000000"
         logs.create_log_stream(logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream)
-        _put_logs(logs, "/aws/sagemaker/TrainingJobs", stream, TRAIN_LOG)
+        put_logs(logs, "/aws/sagemaker/TrainingJobs", stream, TRAIN_LOG)
         script = {
             "succeeded": ("Completed", "Completed", None),
             "failed": ("Failed", "Failed", "AlgorithmError: loss is NaN"),
@@ -298,17 +299,6 @@ class Cloud:
             "long": ("InProgress", "Training", None),
         }[self.job_outcome]
         self.sagemaker.move(name, *script)
-
-
-def _put_logs(logs: Any, group: str, stream: str, lines: list[str]) -> None:
-    import time
-
-    now = int(time.time() * 1000)
-    logs.put_log_events(
-        logGroupName=group,
-        logStreamName=stream,
-        logEvents=[{"timestamp": now + i, "message": m} for i, m in enumerate(lines)],
-    )
 
 
 def create_data_lake(platform_outputs: dict[str, Any]) -> None:
