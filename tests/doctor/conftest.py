@@ -8,6 +8,15 @@ import pytest
 from tests.doctor.fakes import clients, facts_of
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _example_plans_serve_plan_of(example_plans) -> None:
+    """`fakes.plan_of(stack)` is `trainstack plan` of an example stack: the session's example plans, not a second
+    evaluation of each in this process."""
+    from tests.doctor import fakes
+
+    fakes._PLANS.update(example_plans)
+
+
 @pytest.fixture
 def moto(aws_credentials) -> Iterator[None]:
     from moto import mock_aws
