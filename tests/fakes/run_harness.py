@@ -59,6 +59,10 @@ class FakeCli:
     def scenario(self, **knobs: Any) -> None:
         (self.state / "scenario.json").write_text(json.dumps(knobs))
 
+    def release(self) -> None:
+        """Let an update held by the scenario's `hold_up_after` go on."""
+        (self.state / "release").touch()
+
     def lock(self, name: str, pid: int | None = None, host: str | None = None) -> None:
         """A lock as the DIY backend writes it; by default its holder is a process of this host that has exited
         (a driver killed mid-update)."""

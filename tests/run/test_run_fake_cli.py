@@ -258,7 +258,7 @@ def test_sigterm_during_the_job_stops_it_then_destroys(cli, cloud, tmp_path):
 
 @pytest.mark.filterwarnings("ignore:Error in event stream")  # the SDK's event server sees the CLI die mid-stream
 def test_double_sigint_abandons_the_update_then_clears_pending_and_destroys(cli, cloud, tmp_path):
-    cli.scenario(step_seconds=0.6)  # both signals land in one step (sent as a step begins, 0.05 s apart)
+    cli.scenario(hold_up_after=2)  # the third step lasts until released: both signals land in it
     signal_when(lambda: cli.stacks() and len(cli.stack("t-dev-ecs").get("resources", [])) >= 2, signals=2, gap=0.05)
     ui, out = quiet_ui()
     record = run_mod.run(options("dev-ecs", tmp_path), ui, command=command())
@@ -273,7 +273,7 @@ def test_double_sigint_abandons_the_update_then_clears_pending_and_destroys(cli,
 
 @pytest.mark.filterwarnings("ignore:Error in event stream")
 def test_third_interrupt_exits_and_prints_the_cleanup_command(cli, cloud, tmp_path):
-    cli.scenario(step_seconds=0.6)  # the three signals land in one step (sent as a step begins, 0.05 s apart)
+    cli.scenario(hold_up_after=1)  # the second step lasts until released: the three signals land in it
     signal_when(lambda: cli.stacks() and len(cli.stack("t-dev-ecs").get("resources", [])) >= 1, signals=3, gap=0.05)
     ui, out = quiet_ui()
     cmd = command()

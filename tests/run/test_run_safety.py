@@ -44,7 +44,7 @@ def mid_up(cli, name: str, n: int = 2):
 
 
 def test_down_during_a_live_up_refuses_and_names_the_holder(cli, cloud, tmp_path):
-    cli.scenario(step_seconds=0.1)
+    cli.scenario(hold_up_after=2)  # `up` waits, locked, after two resources until released
     t, box = run_in_thread(options("dev-ecs", tmp_path))
     wait_for(mid_up(cli, "t-dev-ecs"))
     ui, out = quiet_ui()
@@ -54,6 +54,7 @@ def test_down_during_a_live_up_refuses_and_names_the_holder(cli, cloud, tmp_path
     assert "(pid " in result.reason and "still running on this machine" in result.reason
     assert "pulumi cancel --stack t-dev-ecs" in result.reason  # the deliberate way out, named
     assert "cancel" not in cli.commands()
+    cli.release()
     t.join(120)
     record = box["record"]
     assert record.exit_code == 0 and record.status == "succeeded"  # the run was not disturbed
@@ -70,7 +71,7 @@ def test_a_lock_held_on_another_machine_is_left_alone(cli, cloud, tmp_path):
 
 
 def test_a_second_run_with_the_same_name_is_refused_with_its_reason_and_the_first_record_kept(cli, cloud, tmp_path):
-    cli.scenario(step_seconds=0.1)
+    cli.scenario(hold_up_after=2)
     t, box = run_in_thread(options("dev-ecs", tmp_path))
     wait_for(mid_up(cli, "t-dev-ecs"))
     first_record = tmp_path / "runs" / "t-dev-ecs" / "run.json"
@@ -79,6 +80,7 @@ def test_a_second_run_with_the_same_name_is_refused_with_its_reason_and_the_firs
     assert second.exit_code == 2 and "--name t-dev-ecs: a stack of that name already exists" in second.reason
     after = json.loads(first_record.read_text())
     assert after["started_at"] == before["started_at"] and after["status"] != "refused"
+    cli.release()
     t.join(120)
     assert box["record"].exit_code == 0
     assert json.loads(first_record.read_text())["status"] == "succeeded"

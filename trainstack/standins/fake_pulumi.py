@@ -17,7 +17,10 @@ released); second = exit at once, leaving the lock and a pending operation.
 
 Scenario knobs: `$FAKE_PULUMI_STATE/scenario.json` (read at every command):
   {"fail_up_after": N, "fail_destroy": "once" | "always", "step_seconds": s, "program_error": "text",
-   "init_error": "text"}
+   "init_error": "text", "hold_up_after": N}
+`hold_up_after`: `up`, having created N resources, makes the next step last (stack locked, mid-update)
+until the file `$FAKE_PULUMI_STATE/release` exists, so a test acts during a live update, or sends its
+interrupts within one step, without timing it by sleeps.
 Locks are written as the DIY backend writes them ({pid, username, hostname, timestamp}) and refused with
 its wording (pulumi pkg/backend/diy/lock.go, checkForLock), holder included.
 With `$FAKE_PULUMI_STANDINS` set, `up` and `destroy` also create / delete in the stand-in AWS
@@ -344,6 +347,16 @@ def evaluate(name: str, doc: dict[str, Any], cwd: str) -> tuple[list[dict[str, s
     return resources, json.loads(json.dumps(run.outputs, default=str)), run.warnings
 
 
+def _hold() -> None:
+    """A step that lasts until the test releases it (scenario `hold_up_after`): like any step, a first ^C
+    cancels once it ends, a second terminates at once."""
+    deadline = time.monotonic() + 60
+    while not (STATE / "release").exists():
+        if time.monotonic() > deadline:
+            fail("fake pulumi: held update never released (scenario hold_up_after)")
+        time.sleep(0.01)
+
+
 class Interrupt:
     """The CLI's cancellation scope: first ^C cancels after the current step, second terminates."""
 
@@ -436,6 +449,8 @@ def operation(cmd: str, flags: dict[str, Any], cwd: str) -> None:
             events.emit(resourcePreEvent={"metadata": _md("create", r["urn"], r["type"]), "planning": preview})
             if step:
                 time.sleep(step)
+            if not preview and i == sc.get("hold_up_after"):
+                _hold()
             if not preview:
                 doc.setdefault("resources", []).append(r)
                 save(name, doc)
