@@ -143,3 +143,16 @@ def test_without_a_server_the_fake_cli_runs_itself(state, tmp_path, socket_file)
             s.bind(str(path))
     code, out, _ = outcome(pulumi(state, str(path), "stack", "output", "--stack", "t", "--json"))
     assert (code, json.loads(out)) == (0, {"bucket": "b0"})
+
+
+def test_a_request_reaches_the_command_as_the_client_saw_it():
+    """Arguments, folder and environment survive the client's NUL-separated encoding: empty arguments, `=` in
+    values and names the file system gives as bytes (os.fsencode's surrogates) included."""
+    from trainstack.standins.fake_pulumi_client import request
+    from trainstack.standins.fake_pulumi_server import parse_request
+
+    argv = ["stack", "output", "", "--json", "a=b", "caf\u00e9", "\udcff"]
+    env = {"FAKE_PULUMI_STATE": "/tmp/x=y", "EMPTY": "", "PATH": "/usr/bin:/bin"}
+    wire = request(argv, "/work/dir with space", env)
+    assert int.from_bytes(wire[:4], "big") == len(wire) - 4
+    assert parse_request(wire[4:]) == {"cwd": "/work/dir with space", "argv": argv, "env": env}

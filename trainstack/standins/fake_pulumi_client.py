@@ -12,14 +12,14 @@ does this process. When no server answers, it runs the fake CLI itself (`python 
 
 from __future__ import annotations
 
-import json
+# The C modules, not `signal`/`socket`/`json`: their imports (enum, functools, re) would triple this process's
+# start-up, and it runs once per fake `pulumi` command. (typeshed has no stub for _signal; it is `signal`'s core.)
+import _signal  # type: ignore[import-not-found]
+import _socket
 import os
-import signal
-import socket
-import struct
 import sys
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+SIGNALS = (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP)
 
 
 def _standalone(argv: list[str]) -> None:
@@ -38,34 +38,43 @@ def _std_fds() -> list[int]:
     return fds
 
 
+def request(argv: list[str], cwd: str, env: dict[str, str]) -> bytes:
+    """The request: its length (4 bytes, big-endian), then NUL-separated fields (none of which can hold a NUL):
+    the working folder, the number of arguments, the arguments, then the environment as NAME=value."""
+    fields = [cwd, str(len(argv)), *argv, *(f"{k}={v}" for k, v in env.items())]
+    body = b"\0".join(os.fsencode(f) for f in fields)
+    return len(body).to_bytes(4, "big") + body
+
+
 def main(argv: list[str]) -> None:
     path = os.environ.get("FAKE_PULUMI_SERVER", "")
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         conn.connect(path)
     except OSError:
         conn.close()
         _standalone(argv)
         return
-    header = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
-    socket.send_fds(conn, [struct.pack(">I", len(header))], _std_fds())
-    conn.sendall(header)
+    message = request(argv, os.getcwd(), dict(os.environ))
+    fds = b"".join(fd.to_bytes(4, sys.byteorder) for fd in _std_fds())  # as socket.send_fds packs them
+    conn.sendmsg([message[:4]], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, fds)])
+    conn.sendall(message[4:])
 
     def relay(signum: int, frame: object) -> None:
         conn.sendall(b"S" + bytes([signum]))
 
     for signum in SIGNALS:
-        signal.signal(signum, relay)
+        _signal.signal(signum, relay)
     reply = b""
     while len(reply) < 5:
         chunk = conn.recv(5 - len(reply))  # a relayed signal interrupts and resumes this (PEP 475)
         if not chunk:  # the server went away mid-command
-            print("error: the fake Pulumi CLI server went away", file=sys.stderr, flush=True)
+            os.write(2, b"error: the fake Pulumi CLI server went away\n")
             os._exit(255)
         reply += chunk
-    code = struct.unpack(">i", reply[1:5])[0]
+    code = int.from_bytes(reply[1:5], "big", signed=True)
     if code < 0:  # the command died of a signal: die of it too, as the CLI process itself would have
-        signal.signal(-code, signal.SIG_DFL)
+        _signal.signal(-code, _signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     os._exit(code)
 

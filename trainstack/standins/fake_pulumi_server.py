@@ -18,7 +18,6 @@ signal). The server itself is one thread in one select loop, so forking it is sa
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import signal
@@ -28,6 +27,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 PRELOAD = (
     "grpc",  # the engine-event stream of preview/up/destroy
@@ -48,6 +48,14 @@ def _recv_exact(conn: socket.socket, n: int, first: bytes = b"") -> bytes:
             raise EOFError("the client went away")
         data += chunk
     return data
+
+
+def parse_request(body: bytes) -> dict[str, Any]:
+    """The client's request (fake_pulumi_client.request): working folder, argument count, arguments, NAME=value."""
+    fields = [os.fsdecode(f) for f in body.split(b"\0")]
+    count = int(fields[1])
+    env = dict(f.partition("=")[::2] for f in fields[2 + count :])
+    return {"cwd": fields[0], "argv": fields[2 : 2 + count], "env": env}
 
 
 def _command(argv: list[str]) -> int:
@@ -85,7 +93,7 @@ def _start(conn: socket.socket) -> int:
     as it connects; the loop waits for it, which is fine for a stand-in with one caller per command.)"""
     msg, fds, _, _ = socket.recv_fds(conn, 4, 3)
     size = struct.unpack(">I", _recv_exact(conn, 4, msg))[0]
-    request = json.loads(_recv_exact(conn, size))
+    request = parse_request(_recv_exact(conn, size))
     pid = os.fork()
     if pid == 0:  # the command: as fresh as a new interpreter, with the imports done
         code = 1
