@@ -32,6 +32,19 @@ def _client(name: str, region: str) -> Any:
     return boto3.client(name, region_name=region)  # AWS_ENDPOINT_URL points every client at the stand-in
 
 
+SERVICES = ("ec2", "ecs", "logs", "s3")  # the clients provision, destroy and the stand-in jobs make
+
+
+def warm() -> None:
+    """Load, in the default session, the data files (service models, endpoint rules, partitions) of the clients
+    this module makes, so a process forked after this (a fake-CLI command) makes them without parsing them again.
+    The throwaway clients get explicit stand-in keys: no credentials are resolved or kept in the session."""
+    import boto3
+
+    for name in SERVICES:
+        boto3.client(name, region_name="us-east-1", aws_access_key_id="warm", aws_secret_access_key="warm")
+
+
 def provision(stack: str, outputs: Mapping[str, Any]) -> None:
     if "backend" not in outputs and "buckets" in outputs:
         _platform(outputs)

@@ -6,7 +6,7 @@ Each fake CLI command used to be a new interpreter that started up and imported 
 copy of itself per command: the copy is as fresh as a new process (nothing a command does reaches the server or the
 next command), and it starts with its imports done.
 
-    python -m trainstack.standins.fake_pulumi_server SOCKET
+    python -m trainstack.standins.fake_pulumi_server SOCKET [--standins]
 
 prints `ready` when it accepts commands and exits when its stdin closes (its owner is gone) or on
 SIGTERM. The client (`fake_pulumi_client.py`, run by `bin/pulumi`) sends argv, working folder,
@@ -36,7 +36,6 @@ PRELOAD = (
     "trainstack.standins.fake_pulumi",
     "trainstack.plan.offline",  # the mock engine `up` evaluates the program under
     "trainstack.programs.program",  # what `__main__.py` imports (it imports each backend's components as it runs)
-    "trainstack.standins.cloud",  # `trainstack try`: up/destroy make and remove what the outputs name, in moto
 )
 
 
@@ -118,12 +117,18 @@ def _start(conn: socket.socket) -> int:
     return pid
 
 
-def serve(path: str) -> None:
-    """Accept commands, fork each, relay the clients' signals, report exit statuses: one thread, one loop."""
+def serve(path: str, *, standins: bool = False) -> None:
+    """Accept commands, fork each, relay the clients' signals, report exit statuses: one thread, one loop.
+    `standins` (`trainstack try`, where up/destroy also make and remove in moto what the outputs name): load the
+    stand-in cloud and the AWS service models its clients need, so each command's clients are quick to make."""
     import importlib
 
     for name in PRELOAD:
         importlib.import_module(name)
+    if standins:
+        from trainstack.standins import cloud
+
+        cloud.warm()
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(path)
     server.listen(128)
@@ -201,9 +206,9 @@ def launcher(python: str) -> str:
 
 
 @contextlib.contextmanager
-def running(python: str = sys.executable) -> Iterator[str]:
+def running(python: str = sys.executable, *, standins: bool = False) -> Iterator[str]:
     """A server for the duration of the block; yields its socket (in a short temporary folder: a Unix
-    socket's path is limited to 107 bytes)."""
+    socket's path is limited to 107 bytes). `standins`: see `serve`."""
     import shutil
     import subprocess
     import tempfile
@@ -211,7 +216,7 @@ def running(python: str = sys.executable) -> Iterator[str]:
     folder = tempfile.mkdtemp(prefix="fake-pulumi-")
     path = os.path.join(folder, "server.sock")
     proc = subprocess.Popen(
-        [python, "-m", "trainstack.standins.fake_pulumi_server", path],
+        [python, "-m", "trainstack.standins.fake_pulumi_server", path, *(["--standins"] if standins else [])],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -233,4 +238,4 @@ def running(python: str = sys.executable) -> Iterator[str]:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(sys.argv[1], standins="--standins" in sys.argv[2:])

@@ -161,7 +161,7 @@ def trial(keep: Path | None = None, *, root: Path | None = None) -> float:
 
     try:
         # Every `pulumi` command of the trial runs in a fork of one fake-CLI server, its imports done.
-        with fake_pulumi_server.running() as sock, _environment({**env, "FAKE_PULUMI_SERVER": sock}):
+        with fake_pulumi_server.running(standins=True) as sock, _environment({**env, "FAKE_PULUMI_SERVER": sock}):
             os.environ.pop("AWS_PROFILE", None)
             jobs.start()
             _steps(root, work)
