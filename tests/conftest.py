@@ -6,7 +6,7 @@ import atexit
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -50,13 +50,96 @@ def _share_botocore_models() -> None:
 _share_botocore_models()
 
 
-def once_per_session(factory: pytest.TempPathFactory, name: str, compute: Callable[[], Any]) -> Any:
+def _share_botocore_client_parts() -> None:
+    """Every botocore client of one service shares its API methods and its parsed endpoint rules.
+
+    Creating a client builds one Python function per operation of the service (ec2 has ~700) and parses the
+    service's endpoint ruleset into rule objects, for every client, although both depend only on the service
+    model and the ruleset (shared by `_share_botocore_models`): 60 % of a client's creation. The methods are
+    closures over the operation's name (botocore/client.py `_create_api_method`); the class built around them
+    is still made per client, so each session's `creating-client-class` handlers (boto3's s3 transfer
+    methods...) apply as before. The endpoint provider evaluates its rules as a pure function of its inputs
+    (botocore/endpoint_provider.py, itself memoised per instance)."""
+    from botocore import client, endpoint_provider
+
+    methods: dict[int, tuple[object, dict]] = {}
+    create_methods = client.ClientCreator._create_methods
+
+    def _create_methods(self, service_model):
+        description = service_model._service_description
+        cached = methods.get(id(description))
+        if cached is None or cached[0] is not description:
+            cached = methods[id(description)] = (description, create_methods(self, service_model))
+        return dict(cached[1])  # the caller's handlers add to its own copy
+
+    client.ClientCreator._create_methods = _create_methods
+
+    providers: dict[tuple[int, int, frozenset | None], tuple[object, object, object]] = {}
+    provider_init = endpoint_provider.EndpointProvider.__init__
+
+    def __init__(self, ruleset_data, partition_data, excluded_params=None):
+        key = (id(ruleset_data), id(partition_data), None if excluded_params is None else frozenset(excluded_params))
+        cached = providers.get(key)
+        if cached is None or cached[0] is not ruleset_data or cached[1] is not partition_data:
+            provider_init(self, ruleset_data, partition_data, excluded_params)
+            providers[key] = (ruleset_data, partition_data, self)
+            return
+        shared = cached[2]
+        self.__dict__.update(shared.__dict__)  # its parsed RuleSet and excluded parameters
+
+    endpoint_provider.EndpointProvider.__init__ = __init__
+
+
+def _share_botocore_session_parts() -> None:
+    """A new botocore session registers ~150 built-in event handlers, and each registration inspects the
+    handler's signature (does it take **kwargs?) and rewrites the event's name through the session's aliases:
+    30 ms per session, which the tests create by the hundred. Both answers depend only on the handler and on
+    the alias table (botocore/hooks.py `_verify_accept_kwargs`, `EventAliaser._alias_event_name`, whose own
+    cache is per session), so they are remembered for the test process."""
+    from botocore import hooks
+
+    accepts = hooks.accepts_kwargs
+    answers: dict[Any, bool] = {}
+
+    def accepts_kwargs(func):
+        key = getattr(func, "__func__", func)  # a bound method takes **kwargs exactly when its function does
+        try:
+            return answers[key]
+        except KeyError:
+            answer = answers[key] = accepts(func)
+            return answer
+        except TypeError:  # unhashable callable
+            return accepts(func)
+
+    hooks.accepts_kwargs = accepts_kwargs
+
+    names: dict[tuple, dict[str, str]] = {}
+    aliaser_init = hooks.EventAliaser.__init__
+
+    def __init__(self, event_emitter, event_aliases=None):
+        aliaser_init(self, event_emitter, event_aliases)
+        self._alias_name_cache = names.setdefault(tuple(self._event_aliases.items()), {})
+
+    hooks.EventAliaser.__init__ = __init__
+
+
+_share_botocore_client_parts()
+_share_botocore_session_parts()
+
+
+_PENDING = object()  # once_per_session(..., wait=False): another worker is computing it
+
+
+def once_per_session(
+    factory: pytest.TempPathFactory, name: str, compute: Callable[[], Any], *, wait: bool = True
+) -> Any:
     """`compute()` once per test session, even when pytest-xdist runs it in several worker processes.
 
     The first worker to get here computes it under a lock and pickles the result into the session's
     shared temporary folder; the others wait for the lock and load it (pytest-xdist's documented recipe
-    for session fixtures, "Making session-scoped fixtures execute only once"). Nothing outlives the
-    session: a new run computes afresh."""
+    for session fixtures, "Making session-scoped fixtures execute only once"). With `wait=False` a worker
+    that finds the lock taken gets `_PENDING` at once instead, to do something else meanwhile. Nothing
+    outlives the session: a new run computes afresh."""
     import fcntl
     import pickle
 
@@ -66,12 +149,63 @@ def once_per_session(factory: pytest.TempPathFactory, name: str, compute: Callab
     shared = factory.getbasetemp().parent
     path = shared / f"{name}.pickle"
     with open(shared / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return _PENDING
         if path.exists():
             return pickle.loads(path.read_bytes())
         value = compute()
         path.write_bytes(pickle.dumps(value))
         return value
+
+
+class ExamplePlans(Mapping[str, Any]):
+    """`trainstack plan` of every stack file by name, each evaluated once per test session and only when a
+    test first asks for it. Iterating (`items()`, `values()`) evaluates them all; with two workers each
+    evaluates those the other is not busy with instead of waiting for them one at a time."""
+
+    def __init__(self, factory: pytest.TempPathFactory) -> None:
+        self._factory = factory
+        self._plans: dict[str, Any] = {}
+        self._platforms: dict[str, dict] = {}  # the platform outputs the cluster plans of this process read
+
+    def _get(self, name: str, *, wait: bool = True) -> Any:
+        if name not in self._plans:
+
+            def compute() -> Any:
+                from trainstack.plan.planner import plan
+
+                return plan(name, ROOT, _platform_cache=self._platforms)
+
+            value = once_per_session(self._factory, f"example-plan-{name}", compute, wait=wait)
+            if value is _PENDING:
+                return value
+            self._plans[name] = value
+        return self._plans[name]
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in STACKS:
+            raise KeyError(name)
+        return self._get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in STACKS
+
+    def __iter__(self) -> Iterator[str]:
+        pending = [name for name in STACKS if name not in self._plans]
+        if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+            pending.reverse()  # the workers start from opposite ends
+        while pending:
+            left = [name for name in pending if self._get(name, wait=False) is _PENDING]
+            if left and left == pending:  # everything left is being computed elsewhere: wait for one
+                self._get(left[0])
+                left = left[1:]
+            pending = left
+        return iter(STACKS)
+
+    def __len__(self) -> int:
+        return len(STACKS)
 
 
 @pytest.fixture(scope="session")
@@ -110,16 +244,9 @@ def run_program() -> Callable[..., Any]:
 
 
 @pytest.fixture(scope="session")
-def example_plans(tmp_path_factory) -> dict[str, Any]:
-    """`trainstack plan` of every stack file, evaluated once per test session."""
-
-    def compute() -> dict[str, Any]:
-        from trainstack.plan.planner import plan
-
-        cache: dict[str, dict] = {}
-        return {name: plan(name, ROOT, _platform_cache=cache) for name in STACKS}
-
-    return once_per_session(tmp_path_factory, "example-plans", compute)
+def example_plans(tmp_path_factory) -> ExamplePlans:
+    """`trainstack plan` of every stack file (a read-only mapping by stack name), once per test session."""
+    return ExamplePlans(tmp_path_factory)
 
 
 @pytest.fixture
