@@ -127,6 +127,51 @@ _share_botocore_client_parts()
 _share_botocore_session_parts()
 
 
+def _cheaper_moto() -> None:
+    """Two of moto's per-request and per-mock costs that depend on nothing but moto's own classes:
+
+    - every request lists its response class's methods with `inspect.getmembers` to find the action's handler
+      (moto/core/responses.py `call_action` -> `method_names_from_class`); the classes do not change, so the list
+      is kept per class;
+    - every `mock_aws()` start registers a `responses` callback (the `requests` library's interception) for each
+      of ~180 URL patterns times 7 HTTP methods, building ~1,300 `CallbackResponse` objects (moto/core/models.py
+      `_enable_patching`); they hold only the method, the pattern and moto's callback, so the same objects are
+      registered again at the next start (moto's registry keeps them in lists; nothing else is shared)."""
+    from moto.core import models
+    from moto.core import responses as moto_responses
+
+    names: dict[type, list[str]] = {}
+    method_names = moto_responses.method_names_from_class
+
+    def method_names_from_class(clazz):
+        try:
+            return names[clazz]
+        except KeyError:
+            found = names[clazz] = method_names(clazz)
+            return found
+
+    moto_responses.method_names_from_class = method_names_from_class
+
+    built: dict[tuple, Any] = {}
+    callback_response = models.CallbackResponse
+
+    def CallbackResponse(*, method, url, callback, **kwargs):  # noqa: N802 (stands in for the class)
+        key = (method, url, callback, tuple(sorted(kwargs.items())))
+        try:
+            return built[key]
+        except KeyError:
+            made = built[key] = callback_response(method=method, url=url, callback=callback, **kwargs)
+            return made
+
+    models.CallbackResponse = CallbackResponse
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Not in pytest-xdist's controller, which runs no test (and need not import moto).
+    if getattr(config, "workerinput", None) is not None or not getattr(config.option, "numprocesses", None):
+        _cheaper_moto()
+
+
 _PENDING = object()  # once_per_session(..., wait=False): another worker is computing it
 
 
