@@ -131,8 +131,8 @@ def _cheaper_moto() -> None:
     """Two of moto's per-request and per-mock costs that depend on nothing but moto's own classes:
 
     - every request lists its response class's methods with `inspect.getmembers` to find the action's handler
-      (moto/core/responses.py `call_action` -> `method_names_from_class`); the classes do not change, so the list
-      is kept per class;
+      (moto/core/responses.py `call_action` -> `method_names_from_class`); the list is kept per class and per
+      size of each of its classes' namespaces, so a test that adds a handler (monkeypatch) is seen;
     - every `mock_aws()` start registers a `responses` callback (the `requests` library's interception) for each
       of ~180 URL patterns times 7 HTTP methods, building ~1,300 `CallbackResponse` objects (moto/core/models.py
       `_enable_patching`); they hold only the method, the pattern and moto's callback, so the same objects are
@@ -140,14 +140,15 @@ def _cheaper_moto() -> None:
     from moto.core import models
     from moto.core import responses as moto_responses
 
-    names: dict[type, list[str]] = {}
+    names: dict[tuple, list[str]] = {}
     method_names = moto_responses.method_names_from_class
 
     def method_names_from_class(clazz):
+        key = (clazz, *(len(vars(c)) for c in clazz.__mro__))
         try:
-            return names[clazz]
+            return names[key]
         except KeyError:
-            found = names[clazz] = method_names(clazz)
+            found = names[key] = method_names(clazz)
             return found
 
     moto_responses.method_names_from_class = method_names_from_class
