@@ -185,6 +185,25 @@ def _cheaper_moto() -> None:
     models.CallbackResponse = CallbackResponse
 
 
+def _commands_built_once() -> None:
+    """typer's CliRunner builds the click command tree of the app at every `invoke` (typer/testing.py calls
+    `typer.main.get_command(app)`): 12 ms for trainstack's app, at each of the ~100 invocations. The tree holds the
+    commands' functions and parameters as declared at import; nothing in it changes between invocations (a test's
+    monkeypatch of what a command calls is looked up when it runs), so each app's tree is built once per worker."""
+    from typer import testing
+
+    built: dict[int, tuple[Any, Any]] = {}
+    get_command = testing._get_command
+
+    def _get_command(app):
+        cached = built.get(id(app))
+        if cached is None or cached[0] is not app:
+            cached = built[id(app)] = (app, get_command(app))
+        return cached[1]
+
+    testing._get_command = _get_command
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     global _worker_done
     _worker_done = getattr(config, "workerinput", None) is not None
@@ -194,6 +213,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # Not in pytest-xdist's controller, which runs no test (and need not import moto).
     if getattr(config, "workerinput", None) is not None or not getattr(config.option, "numprocesses", None):
         _cheaper_moto()
+        _commands_built_once()
 
 
 _PENDING = object()  # once_per_session(..., wait=False): another worker is computing it
