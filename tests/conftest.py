@@ -65,9 +65,6 @@ def _share_botocore_models() -> None:
     loaders.Loader.__init__ = __init__
 
 
-_share_botocore_models()
-
-
 def _share_botocore_client_parts() -> None:
     """Every botocore client of one service shares its API methods and its parsed endpoint rules.
 
@@ -141,10 +138,6 @@ def _share_botocore_session_parts() -> None:
     hooks.EventAliaser.__init__ = __init__
 
 
-_share_botocore_client_parts()
-_share_botocore_session_parts()
-
-
 def _cheaper_moto() -> None:
     """Two of moto's per-request and per-mock costs that depend on nothing but moto's own classes:
 
@@ -210,8 +203,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Not in pytest-xdist's controller, which runs no test (and need not import moto).
+    # Not in pytest-xdist's controller, which runs no test (and need not import botocore or moto before it starts
+    # its workers).
     if getattr(config, "workerinput", None) is not None or not getattr(config.option, "numprocesses", None):
+        _share_botocore_models()
+        _share_botocore_client_parts()
+        _share_botocore_session_parts()
         _cheaper_moto()
         _commands_built_once()
 
