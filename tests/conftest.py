@@ -5,8 +5,9 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -19,6 +20,23 @@ if "TRAINSTACK_CACHE_DIR" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="trainstack-test-cache-")
     os.environ["TRAINSTACK_CACHE_DIR"] = _cache
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+
+_worker_done = False  # set when a pytest-xdist worker's session is over
+
+
+def _exit_without_teardown() -> None:
+    """Registered first, so it runs after every other exit handler of the process: a pytest-xdist worker whose
+    session is over (its results sent to the controller) exits there, without the interpreter's teardown of its
+    ~3,000 modules and their objects (pulumi_aws, botocore's models, moto's backends): 2-3 s at the end of every
+    run during which the controller waits for its workers (measured: 2.0 s from the last exit handler to the
+    exit, in a process that planned three stacks and started moto once)."""
+    if _worker_done:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+atexit.register(_exit_without_teardown)
 
 # moto's EC2 backend otherwise creates its catalogue of ~1,000 public AMIs with random ids for every
 # region it instantiates (0.3 s each, at every mock_aws() start); the tests register the images they use.
@@ -47,16 +65,167 @@ def _share_botocore_models() -> None:
     loaders.Loader.__init__ = __init__
 
 
-_share_botocore_models()
+def _share_botocore_client_parts() -> None:
+    """Every botocore client of one service shares its API methods and its parsed endpoint rules.
+
+    Creating a client builds one Python function per operation of the service (ec2 has ~700) and parses the
+    service's endpoint ruleset into rule objects, for every client, although both depend only on the service
+    model and the ruleset (shared by `_share_botocore_models`): 60 % of a client's creation. The methods are
+    closures over the operation's name (botocore/client.py `_create_api_method`); the class built around them
+    is still made per client, so each session's `creating-client-class` handlers (boto3's s3 transfer
+    methods...) apply as before. The endpoint provider evaluates its rules as a pure function of its inputs
+    (botocore/endpoint_provider.py, itself memoised per instance)."""
+    from botocore import client, endpoint_provider
+
+    methods: dict[int, tuple[object, dict]] = {}
+    create_methods = client.ClientCreator._create_methods
+
+    def _create_methods(self, service_model):
+        description = service_model._service_description
+        cached = methods.get(id(description))
+        if cached is None or cached[0] is not description:
+            cached = methods[id(description)] = (description, create_methods(self, service_model))
+        return dict(cached[1])  # the caller's handlers add to its own copy
+
+    client.ClientCreator._create_methods = _create_methods
+
+    providers: dict[tuple[int, int, frozenset | None], tuple[object, object, object]] = {}
+    provider_init = endpoint_provider.EndpointProvider.__init__
+
+    def __init__(self, ruleset_data, partition_data, excluded_params=None):
+        key = (id(ruleset_data), id(partition_data), None if excluded_params is None else frozenset(excluded_params))
+        cached = providers.get(key)
+        if cached is None or cached[0] is not ruleset_data or cached[1] is not partition_data:
+            provider_init(self, ruleset_data, partition_data, excluded_params)
+            providers[key] = (ruleset_data, partition_data, self)
+            return
+        shared = cached[2]
+        self.__dict__.update(shared.__dict__)  # its parsed RuleSet and excluded parameters
+
+    endpoint_provider.EndpointProvider.__init__ = __init__
 
 
-def once_per_session(factory: pytest.TempPathFactory, name: str, compute: Callable[[], Any]) -> Any:
+def _share_botocore_session_parts() -> None:
+    """A new botocore session registers ~150 built-in event handlers, and each registration inspects the
+    handler's signature (does it take **kwargs?) and rewrites the event's name through the session's aliases:
+    30 ms per session, which the tests create by the hundred. Both answers depend only on the handler and on
+    the alias table (botocore/hooks.py `_verify_accept_kwargs`, `EventAliaser._alias_event_name`, whose own
+    cache is per session), so they are remembered for the test process."""
+    from botocore import hooks
+
+    accepts = hooks.accepts_kwargs
+    answers: dict[Any, bool] = {}
+
+    def accepts_kwargs(func):
+        key = getattr(func, "__func__", func)  # a bound method takes **kwargs exactly when its function does
+        try:
+            return answers[key]
+        except KeyError:
+            answer = answers[key] = accepts(func)
+            return answer
+        except TypeError:  # unhashable callable
+            return accepts(func)
+
+    hooks.accepts_kwargs = accepts_kwargs
+
+    names: dict[tuple, dict[str, str]] = {}
+    aliaser_init = hooks.EventAliaser.__init__
+
+    def __init__(self, event_emitter, event_aliases=None):
+        aliaser_init(self, event_emitter, event_aliases)
+        self._alias_name_cache = names.setdefault(tuple(self._event_aliases.items()), {})
+
+    hooks.EventAliaser.__init__ = __init__
+
+
+def _cheaper_moto() -> None:
+    """Two of moto's per-request and per-mock costs that depend on nothing but moto's own classes:
+
+    - every request lists its response class's methods with `inspect.getmembers` to find the action's handler
+      (moto/core/responses.py `call_action` -> `method_names_from_class`); the list is kept per class and per
+      size of each of its classes' namespaces, so a test that adds a handler (monkeypatch) is seen;
+    - every `mock_aws()` start registers a `responses` callback (the `requests` library's interception) for each
+      of ~180 URL patterns times 7 HTTP methods, building ~1,300 `CallbackResponse` objects (moto/core/models.py
+      `_enable_patching`); they hold only the method, the pattern and moto's callback, so the same objects are
+      registered again at the next start (moto's registry keeps them in lists; nothing else is shared)."""
+    from moto.core import models
+    from moto.core import responses as moto_responses
+
+    names: dict[tuple, list[str]] = {}
+    method_names = moto_responses.method_names_from_class
+
+    def method_names_from_class(clazz):
+        key = (clazz, *(len(vars(c)) for c in clazz.__mro__))
+        try:
+            return names[key]
+        except KeyError:
+            found = names[key] = method_names(clazz)
+            return found
+
+    moto_responses.method_names_from_class = method_names_from_class
+
+    built: dict[tuple, Any] = {}
+    callback_response = models.CallbackResponse
+
+    def CallbackResponse(*, method, url, callback, **kwargs):  # noqa: N802 (stands in for the class)
+        key = (method, url, callback, tuple(sorted(kwargs.items())))
+        try:
+            return built[key]
+        except KeyError:
+            made = built[key] = callback_response(method=method, url=url, callback=callback, **kwargs)
+            return made
+
+    models.CallbackResponse = CallbackResponse
+
+
+def _commands_built_once() -> None:
+    """typer's CliRunner builds the click command tree of the app at every `invoke` (typer/testing.py calls
+    `typer.main.get_command(app)`): 12 ms for trainstack's app, at each of the ~100 invocations. The tree holds the
+    commands' functions and parameters as declared at import; nothing in it changes between invocations (a test's
+    monkeypatch of what a command calls is looked up when it runs), so each app's tree is built once per worker."""
+    from typer import testing
+
+    built: dict[int, tuple[Any, Any]] = {}
+    get_command = testing._get_command
+
+    def _get_command(app):
+        cached = built.get(id(app))
+        if cached is None or cached[0] is not app:
+            cached = built[id(app)] = (app, get_command(app))
+        return cached[1]
+
+    testing._get_command = _get_command
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _worker_done
+    _worker_done = getattr(config, "workerinput", None) is not None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Not in pytest-xdist's controller, which runs no test (and need not import botocore or moto before it starts
+    # its workers).
+    if getattr(config, "workerinput", None) is not None or not getattr(config.option, "numprocesses", None):
+        _share_botocore_models()
+        _share_botocore_client_parts()
+        _share_botocore_session_parts()
+        _cheaper_moto()
+        _commands_built_once()
+
+
+_PENDING = object()  # once_per_session(..., wait=False): another worker is computing it
+
+
+def once_per_session(
+    factory: pytest.TempPathFactory, name: str, compute: Callable[[], Any], *, wait: bool = True
+) -> Any:
     """`compute()` once per test session, even when pytest-xdist runs it in several worker processes.
 
     The first worker to get here computes it under a lock and pickles the result into the session's
     shared temporary folder; the others wait for the lock and load it (pytest-xdist's documented recipe
-    for session fixtures, "Making session-scoped fixtures execute only once"). Nothing outlives the
-    session: a new run computes afresh."""
+    for session fixtures, "Making session-scoped fixtures execute only once"). With `wait=False` a worker
+    that finds the lock taken gets `_PENDING` at once instead, to do something else meanwhile. Nothing
+    outlives the session: a new run computes afresh."""
     import fcntl
     import pickle
 
@@ -66,12 +235,63 @@ def once_per_session(factory: pytest.TempPathFactory, name: str, compute: Callab
     shared = factory.getbasetemp().parent
     path = shared / f"{name}.pickle"
     with open(shared / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            return _PENDING
         if path.exists():
             return pickle.loads(path.read_bytes())
         value = compute()
         path.write_bytes(pickle.dumps(value))
         return value
+
+
+class ExamplePlans(Mapping[str, Any]):
+    """`trainstack plan` of every stack file by name, each evaluated once per test session and only when a
+    test first asks for it. Iterating (`items()`, `values()`) evaluates them all; with two workers each
+    evaluates those the other is not busy with instead of waiting for them one at a time."""
+
+    def __init__(self, factory: pytest.TempPathFactory) -> None:
+        self._factory = factory
+        self._plans: dict[str, Any] = {}
+        self._platforms: dict[str, dict] = {}  # the platform outputs the cluster plans of this process read
+
+    def _get(self, name: str, *, wait: bool = True) -> Any:
+        if name not in self._plans:
+
+            def compute() -> Any:
+                from trainstack.plan.planner import plan
+
+                return plan(name, ROOT, _platform_cache=self._platforms)
+
+            value = once_per_session(self._factory, f"example-plan-{name}", compute, wait=wait)
+            if value is _PENDING:
+                return value
+            self._plans[name] = value
+        return self._plans[name]
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in STACKS:
+            raise KeyError(name)
+        return self._get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in STACKS
+
+    def __iter__(self) -> Iterator[str]:
+        pending = [name for name in STACKS if name not in self._plans]
+        if os.environ.get("PYTEST_XDIST_WORKER", "gw0") != "gw0":
+            pending.reverse()  # the workers start from opposite ends
+        while pending:
+            left = [name for name in pending if self._get(name, wait=False) is _PENDING]
+            if left and left == pending:  # everything left is being computed elsewhere: wait for one
+                self._get(left[0])
+                left = left[1:]
+            pending = left
+        return iter(STACKS)
+
+    def __len__(self) -> int:
+        return len(STACKS)
 
 
 @pytest.fixture(scope="session")
@@ -110,16 +330,9 @@ def run_program() -> Callable[..., Any]:
 
 
 @pytest.fixture(scope="session")
-def example_plans(tmp_path_factory) -> dict[str, Any]:
-    """`trainstack plan` of every stack file, evaluated once per test session."""
-
-    def compute() -> dict[str, Any]:
-        from trainstack.plan.planner import plan
-
-        cache: dict[str, dict] = {}
-        return {name: plan(name, ROOT, _platform_cache=cache) for name in STACKS}
-
-    return once_per_session(tmp_path_factory, "example-plans", compute)
+def example_plans(tmp_path_factory) -> ExamplePlans:
+    """`trainstack plan` of every stack file (a read-only mapping by stack name), once per test session."""
+    return ExamplePlans(tmp_path_factory)
 
 
 @pytest.fixture

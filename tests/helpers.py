@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -66,12 +67,15 @@ CODE = ("trainstack", "components", "scripts")  # trainstack/components, trainst
 
 def copy_project(dest: Path, *, code: bool = False) -> Path:
     """A copy of the project a test may edit: Pulumi.yaml, __main__.py, stacks/ and examples/ (the stacks'
-    job.workdir), and with `code` the package itself (for a subprocess that must run the copy's code)."""
+    job.workdir), and with `code` the package itself (for a subprocess that must run the copy's code), with its
+    compiled bytecode: copied with their sources' times and sizes, the .pyc files stay valid for every module a
+    test leaves alone (Python recompiles the ones it edits), instead of the subprocess compiling the package."""
     for name in ("Pulumi.yaml", "__main__.py"):
         shutil.copy(ROOT / name, dest / name)
-    folders = ("stacks", "examples") + (CODE if code else ())
-    for folder in folders:
+    for folder in ("stacks", "examples"):
         shutil.copytree(ROOT / folder, dest / folder, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in CODE if code else ():
+        shutil.copytree(ROOT / folder, dest / folder, symlinks=True)
     return dest
 
 
@@ -111,3 +115,15 @@ def stack_outputs(own: Any, **common: Any) -> dict[str, Any]:
         **common,
     }
     return {**backends.ClusterOutputs(**fields).as_outputs(), **own.as_outputs()}
+
+
+def kubernetes_validate() -> Any:
+    """The kubernetes-validate package, its schema files parsed once per test process: `validate` reads and parses
+    the kind's schema and the version's `_definitions.json` (1-2 MB) from disk at every call (kubernetes_validate/
+    utils.py `schema_contents`), and jsonschema only reads them, so the parsed documents can be shared."""
+    import kubernetes_validate as package
+    from kubernetes_validate import utils
+
+    if not hasattr(utils.schema_contents, "cache_info"):
+        utils.schema_contents = functools.cache(utils.schema_contents)
+    return package

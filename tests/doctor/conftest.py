@@ -11,10 +11,10 @@ from tests.doctor.fakes import clients, facts_of
 @pytest.fixture(scope="session", autouse=True)
 def _example_plans_serve_plan_of(example_plans) -> None:
     """`fakes.plan_of(stack)` is `trainstack plan` of an example stack: the session's example plans, not a second
-    evaluation of each in this process."""
+    evaluation of each in this process (and only of the stacks the doctor's tests ask for)."""
     from tests.doctor import fakes
 
-    fakes._PLANS.update(example_plans)
+    fakes._EXAMPLES = example_plans
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ service model before the fake sees it, so a parameter AWS would refuse fails the
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import boto3
@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from tests.helpers import ROOT
 
+_EXAMPLES: Mapping[str, Any] = {}  # the session's example plans (tests/doctor/conftest.py), evaluated on first use
 _PLANS: dict[str, Any] = {}
 _PLATFORMS: dict[str, dict] = {}
 _LOCK = threading.Lock()
@@ -27,6 +28,8 @@ def plan_of(stack: str) -> Any:
     from trainstack.plan.planner import plan
 
     with _LOCK:
+        if stack in _EXAMPLES:
+            return _EXAMPLES[stack]
         if stack not in _PLANS:
             _PLANS[stack] = plan(stack, ROOT, _platform_cache=_PLATFORMS)
         return _PLANS[stack]

@@ -1,7 +1,8 @@
 """IAM decisions from a maintained policy engine: @cloud-copilot/iam-simulate (npm, pinned by
 tests/iam/package-lock.json, installed by `make setup`). Identity, resource (bucket, key, trust)
 policies and the request context go in; AWS's evaluation logic, condition operators included, is the
-engine's, never ours. One node process per `evaluate` call: batch every request of a test module.
+engine's, never ours. One node process per test process answers every `evaluate` call (simulate.mjs
+--serve, a JSON line in, a JSON line out); still batch the requests of a test into one call.
 
 The engine is strict about its input, and so is this wrapper: an unknown action, a resource of the wrong
 type, a malformed policy or a context key that does not apply to the action (which the engine would
@@ -10,8 +11,11 @@ silently drop) fail the test instead of deciding on less than was asked.
 
 from __future__ import annotations
 
+import atexit
 import json
 import subprocess
+import tempfile
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,21 +86,51 @@ class Request:
         return sim
 
 
+_server: subprocess.Popen | None = None
+_errors = tempfile.TemporaryFile()  # the engine's stderr, for the message when it fails
+_lock = threading.Lock()
+
+
+def _stop() -> None:
+    if _server is not None and _server.stdin is not None and _server.poll() is None:
+        _server.stdin.close()
+        _server.wait(timeout=30)
+
+
+atexit.register(_stop)
+
+
+def _ask(batch: str) -> str:
+    """One line of answers from the engine's process, started on first use (and again if it died)."""
+    global _server
+    with _lock:
+        if _server is None or _server.poll() is not None:
+            _errors.truncate(0)
+            _server = subprocess.Popen(
+                ["node", str(ENGINE), "--serve"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=_errors,
+                text=True,
+                cwd=ENGINE.parent,
+            )
+        assert _server.stdin is not None and _server.stdout is not None
+        _server.stdin.write(batch + "\n")
+        _server.stdin.flush()
+        line = _server.stdout.readline()
+        if not line:
+            _server.wait(timeout=30)
+            _errors.seek(0)
+            raise AssertionError(_errors.read().decode(errors="replace"))
+        return line
+
+
 def evaluate(requests: Iterable[Request]) -> dict[str, str]:
     """label -> Allowed / ExplicitlyDenied / ImplicitlyDenied, for every request (labels must be unique)."""
     requests = list(requests)
     labels = [r.label for r in requests]
     assert len(set(labels)) == len(labels), "request labels must be unique"
-    out = subprocess.run(
-        ["node", str(ENGINE)],
-        input=json.dumps([r.simulation() for r in requests]),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ENGINE.parent,
-    )
-    assert out.returncode == 0, out.stderr
-    answers = json.loads(out.stdout)
+    answers = json.loads(_ask(json.dumps([r.simulation() for r in requests])))
     problems = [
         f"{r.label}: {a.get('errors') or ''} {('ignored context keys ' + str(a.get('ignoredContextKeys'))) if a.get('ignoredContextKeys') else ''}"
         for r, a in zip(requests, answers, strict=True)

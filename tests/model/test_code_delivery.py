@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import tarfile
-import textwrap
 
 import pytest
 from hypothesis import given
@@ -72,36 +71,31 @@ def test_code_key_lives_under_the_runs_artifact_prefix():
     assert cd.code_key("artifacts/alice/dev/", "ab" * 32) == f"artifacts/alice/dev/code/{'ab' * 32}.tar.gz"
 
 
-def test_container_entry_fetches_unpacks_and_execs_for_real(tmp_path):
-    """The exact script of container_entry, run by a real python against moto's S3."""
+def test_container_entry_fetches_unpacks_and_execs_for_real(tmp_path, moto_server):
+    """The exact script of container_entry, run by a real python against a moto server's S3."""
+    import boto3
+
     bundle = cd.build_bundle(make_workdir(tmp_path / "src"), tmp_path / "build")
     show = "import os; print('cwd', os.getcwd()); print(open('train.py').read().strip(), open('pkg/util.py').read().strip())"
     argv = cd.container_entry([sys.executable, "-c", show])
     assert argv[:2] == ["python3", "-c"] and argv[3:] == [sys.executable, "-c", show]
-    harness = textwrap.dedent(f"""
-        import sys
-        from moto import mock_aws
-        mock_aws().start()
-        import boto3
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket="art")
-        s3.upload_file({str(bundle.path)!r}, "art", "artifacts/alice/dev/code/{bundle.file_name}")
-        sys.argv = ["-c", *sys.argv[1:]]
-        exec(compile({argv[2]!r}, "<container_entry>", "exec"), {{"__name__": "__main__"}})
-    """)
+    bucket = f"art-{tmp_path.name.lower().replace('_', '-')}"[:60]
+    s3 = boto3.client(
+        "s3", endpoint_url=moto_server, region_name="us-east-1", aws_access_key_id="t", aws_secret_access_key="t"
+    )
+    s3.create_bucket(Bucket=bucket)
+    s3.upload_file(str(bundle.path), bucket, f"artifacts/alice/dev/code/{bundle.file_name}")
     code_dir = tmp_path / "opt-ml-code"
     env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        "PATH": os.environ["PATH"],
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "t",
+        "AWS_SECRET_ACCESS_KEY": "t",
         "AWS_DEFAULT_REGION": "us-east-1",
         cd.CODE_DIR_ENV: str(code_dir),
-        cd.CODE_URI_ENV: f"s3://art/artifacts/alice/dev/code/{bundle.file_name}",
+        cd.CODE_URI_ENV: f"s3://{bucket}/artifacts/alice/dev/code/{bundle.file_name}",
     }
-    env.pop("AWS_PROFILE", None)
-    out = subprocess.run(
-        [sys.executable, "-c", harness, *argv[3:]], env=env, capture_output=True, text=True, timeout=120
-    )
+    out = subprocess.run([sys.executable, *argv[1:]], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert f"cwd {code_dir}" in out.stdout and "print('training') X = 1" in out.stdout
     assert sorted(p.relative_to(code_dir).as_posix() for p in code_dir.rglob("*.py")) == ["pkg/util.py", "train.py"]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import copy
 
 import botocore.session
-import kubernetes_validate
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import NOW, cluster_config
+from tests.helpers import NOW, cluster_config, kubernetes_validate
 from trainstack.model import catalog
 from trainstack.model import config as C
 from trainstack.model import eks_request as E
@@ -220,14 +219,14 @@ def test_every_manifest_is_valid_for_the_cluster_version(nodes, version):
         "ClusterRole",
     }
     for m in manifests:
-        kubernetes_validate.validate(m, version, strict=True)
+        kubernetes_validate().validate(m, version, strict=True)
 
 
 def test_the_schema_check_would_catch_a_misspelt_field():
     job = copy.deepcopy(job_manifest(eks_cluster()))
     pod_spec(job)["nodeSelectr"] = {"x": "y"}
-    with pytest.raises(kubernetes_validate.ValidationError):
-        kubernetes_validate.validate(job, "1.35", strict=True)
+    with pytest.raises(kubernetes_validate().ValidationError):
+        kubernetes_validate().validate(job, "1.35", strict=True)
 
 
 def test_cluster_autoscaler_matches_the_cluster_version_and_discovers_its_groups():
@@ -311,7 +310,7 @@ def test_with_a_workdir_the_container_fetches_the_code_then_runs_the_same_comman
     # The entry unpacks into a writable emptyDir, whatever the image's /opt/ml allows a non-root uid.
     assert {"name": "code", "mountPath": "/opt/ml/code"} in container["volumeMounts"]
     assert {"name": "code", "emptyDir": {}} in pod_spec(job)["volumes"]
-    kubernetes_validate.validate(job, "1.35", strict=True)
+    kubernetes_validate().validate(job, "1.35", strict=True)
 
 
 def test_gpu_groups_carry_the_accelerator_label_cluster_autoscaler_reads():
@@ -384,7 +383,7 @@ def test_the_run_namespace_denies_everything_but_its_own_pods_dns_and_aws():
     assert "169.254.170.23/32" not in block["except"]  # the EKS Pod Identity agent stays reachable
     for policy in (deny, allow):
         for version in sorted(catalog.EKS_VERSIONS):
-            kubernetes_validate.validate(policy, version, strict=True)
+            kubernetes_validate().validate(policy, version, strict=True)
 
 
 # ------------------------------------------------------------------------------ access entries

@@ -343,7 +343,7 @@ def test_plan_names_the_eks_ami_type_and_the_volta_driver(example_plans):
 
 @pytest.mark.parametrize("stack", ["dev-eks", "dev-eks-shared", "platform-eks"])
 def test_every_kubernetes_object_pulumi_receives_is_schema_valid(example_plans, stack):
-    import kubernetes_validate
+    from tests.helpers import kubernetes_validate
 
     result = example_plans[stack]
     cfg = result.config
@@ -352,7 +352,7 @@ def test_every_kubernetes_object_pulumi_receives_is_schema_valid(example_plans, 
     assert objects
     for r in objects:
         assert r.inputs["apiVersion"] and r.inputs["kind"]
-        kubernetes_validate.validate(r.inputs, version, strict=True)
+        kubernetes_validate().validate(r.inputs, version, strict=True)
 
 
 def test_eks_training_cluster_is_usable_on_its_own_from_any_program(run_program):

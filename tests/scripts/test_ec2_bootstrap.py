@@ -94,14 +94,16 @@ def env_of(argv):
 
 
 @pytest.fixture(scope="module")
-def boto_session():
-    # One session for the file: it caches the service models, which boto3.client()
-    # would reload (~0.15 s per client) in every test.
-    return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+def boto_clients():
+    # One set of clients for the file (building a client costs more than most of these tests' calls): moto
+    # intercepts every botocore client created after it is imported, and each test's mock_aws() starts from
+    # empty backends whichever client calls them.
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    return {name: session.client(name) for name in ("ec2", "autoscaling", "s3")}
 
 
 @pytest.fixture
-def aws(monkeypatch, boto_session):
+def aws(monkeypatch, boto_clients):
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -113,7 +115,7 @@ def aws(monkeypatch, boto_session):
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with mock_aws():
-        yield {name: boto_session.client(name) for name in ("ec2", "autoscaling", "s3")}
+        yield dict(boto_clients)
 
 
 @pytest.fixture
