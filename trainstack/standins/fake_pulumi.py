@@ -174,7 +174,9 @@ def take_lock(name: str) -> None:
     import socket
 
     lock.parent.mkdir(parents=True, exist_ok=True)
-    lock.write_text(
+    # Whole or absent, as the DIY backend's lock object in a bucket is: a reader never sees it half-written.
+    tmp = lock.with_name(f".{lock.name}.{os.getpid()}")
+    tmp.write_text(
         json.dumps(
             {
                 "pid": os.getpid(),
@@ -184,6 +186,7 @@ def take_lock(name: str) -> None:
             }
         )
     )
+    tmp.replace(lock)
 
 
 def release_lock(name: str) -> None:
