@@ -170,7 +170,9 @@ def _cheaper_moto() -> None:
     def CallbackResponse(*, method, url, callback, **kwargs):  # noqa: N802 (stands in for the class)
         key = (method, url, callback, tuple(sorted(kwargs.items())))
         try:
-            return built[key]
+            made = built[key]
+            made.calls.reset()  # `responses` records each call it matched on the object: start afresh, as a new one
+            return made
         except KeyError:
             made = built[key] = callback_response(method=method, url=url, callback=callback, **kwargs)
             return made
