@@ -16,11 +16,18 @@ def main() -> None:
         # object is frozen (gc.freeze: kept out of the exit-time collections). Its peak memory grows by ~2 MB
         # (scripts/bench.py measures the plan's CPU).
         gc.disable()
+        # The dataclasses the plan imports get their methods' compiled code from the last plan
+        # (trainstack/cli/dataclass_code.py).
+        from trainstack.cli import dataclass_code
+
+        compiled = dataclass_code.install()
         try:
             from trainstack.cli.plan import command
 
             command.main(sys.argv[2:], prog_name="trainstack plan")
         finally:
+            if compiled is not None:
+                compiled.save()
             gc.freeze()
     else:
         from trainstack.cli.main import main as app
