@@ -1,5 +1,5 @@
-"""The `trainstack` console script: `trainstack plan ...` is parsed by click alone
-(`trainstack.cli.plan.command`, see there why); every other command line goes to the typer app."""
+"""The `trainstack` console script: `trainstack plan ...` is parsed without typer (`trainstack.cli.plan.main`,
+see there why); every other command line goes to the typer app."""
 
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ def main() -> None:
 
         compiled = dataclass_code.install()
         try:
-            from trainstack.cli.plan import command
+            from trainstack.cli.plan import main as plan
 
-            command.main(sys.argv[2:], prog_name="trainstack plan")
+            plan(sys.argv[2:])
         finally:
             if compiled is not None:
                 compiled.save()
