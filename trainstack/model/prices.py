@@ -16,6 +16,8 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class RegionalPrice:
+    """One instance type's on-demand and spot prices in one region (USD per instance-hour)."""
+
     instance_type: str
     region: str
     on_demand: float  # USD per instance-hour
@@ -33,6 +35,8 @@ class RegionalPrice:
 
 @dataclass(frozen=True)
 class PriceTable:
+    """Prices by (instance type, region), with where they come from and as of when."""
+
     prices: dict[tuple[str, str], RegionalPrice]
     source: str
     as_of: str

@@ -34,6 +34,8 @@ JOB_ID_RE = re.compile(r"^\d{14}-[0-9a-f]{4}$")
 
 @dataclass(frozen=True)
 class RunLocations:
+    """Where a run reads its dataset and writes its artifacts and checkpoints in the data lake."""
+
     dataset_bucket: str
     dataset_bucket_arn: str
     dataset_prefix: str

@@ -51,6 +51,8 @@ _LEVEL_NAMES: dict["analyzer_pb2.EnforcementLevel.ValueType", str] = {
 
 @dataclass(frozen=True)
 class Violation:
+    """A rule's verdict on a resource (or on the stack): rule, level, resource and message."""
+
     rule: str
     level: str  # mandatory | advisory
     resource: str  # logical name ("" for the stack as a whole)
@@ -61,6 +63,8 @@ class Violation:
 
 @dataclass
 class PolicyReport:
+    """The policy pack's verdicts on a plan, each rule's level and what was analysed."""
+
     violations: list[Violation]
     levels: dict[str, str]  # rule -> effective enforcement level
     resources: int  # how many resources the pack analysed
