@@ -34,6 +34,14 @@ COMMAND_LINES = [
     ["dev-ecs", "--root"],
     ["--json=yes"],
     ["--debug", "dev-ecs"],  # --debug belongs before the command (`trainstack --debug plan`)
+    # plain command lines the console script reads without click (trainstack.cli.plan.simple_args)
+    ["--live-prices", "dev-eks", "--json", "--json"],
+    ["--format=text", "--root", "/tmp/p", "platform-eks"],
+    ["dev-ecs", "--root="],  # an empty value: left to click
+    ["dev-ecs", "--format", "--json"],  # a value like an option: left to click
+    ["dev-ecs", "--format", "dot", "--format", "mermaid"],  # an option twice: left to click
+    ["-h"],
+    ["--help"],
 ]
 
 
@@ -56,8 +64,28 @@ def test_click_and_typer_parse_every_plan_command_line_alike(args, monkeypatch):
     calls.clear()
     by_click = ClickRunner().invoke(plan_cli.command, args)
     assert (by_click.exit_code, calls) == (by_typer.exit_code, typer_calls), (by_click.output, by_typer.output)
+    simple = plan_cli.simple_args(args)
+    if simple is not None:  # what the console script reads without click: the very call click makes
+        assert by_click.exit_code == 0 and calls == [simple], (args, simple)
     if by_typer.exit_code == 2:  # a usage error names the offending option or argument in both
         assert not calls and "Error" in by_click.output and "Error" in by_typer.output
+
+
+def test_plain_command_lines_are_read_without_click_and_the_rest_by_click():
+    plain = [args for args in COMMAND_LINES if plan_cli.simple_args(args) is not None]
+    assert plain == [
+        [],
+        ["dev-ecs"],
+        ["dev-ecs", "--json"],
+        ["--json", "dev-ecs"],
+        ["dev-ecs", "--format", "mermaid"],
+        ["dev-ecs", "--format=dot"],
+        ["--format", "png", "dev-ecs"],
+        ["dev-ecs", "--root", "/tmp/p"],
+        ["--root=/tmp/p", "--live-prices", "--json", "dev-eks"],
+        ["--live-prices", "dev-eks", "--json", "--json"],
+        ["--format=text", "--root", "/tmp/p", "platform-eks"],
+    ]
 
 
 def test_both_helps_name_the_same_options():
@@ -87,16 +115,18 @@ def test_a_failing_plan_is_reported_as_the_app_reports_it(case, tmp_path, monkey
 
 
 def test_the_console_script_plans_without_typer(tmp_path):
-    """What makes `trainstack plan` start fast: neither typer nor pydantic is imported on its path, and the
-    plan runs without the cyclic garbage collector, its objects frozen at the end (trainstack/cli/entry.py)."""
+    """What makes `trainstack plan` start fast: neither typer nor pydantic (nor click, for a plain command line)
+    is imported on its path, and the plan runs without the cyclic garbage collector, its objects frozen at the
+    end (trainstack/cli/entry.py)."""
     code = (
         "import gc, sys; from trainstack.cli.entry import main\n"
         "sys.argv = ['trainstack', 'plan', 'nope']\n"
         "try:\n    main()\nexcept SystemExit as e:\n"
-        "    print(e.code, 'typer' in sys.modules, 'pydantic' in sys.modules, gc.isenabled(), gc.get_freeze_count() > 0)\n"
+        "    print(e.code, *(m in sys.modules for m in ('typer', 'pydantic', 'click')), gc.isenabled(),\n"
+        "          gc.get_freeze_count() > 0)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.stdout.split() == ["2", "False", "False", "False", "True"], proc.stdout + proc.stderr
+    assert proc.stdout.split() == ["2", "False", "False", "False", "False", "True"], proc.stdout + proc.stderr
     assert proc.stderr.startswith("error: plan failed for stack nope: ") and "Traceback" not in proc.stderr
     exe = Path(sys.executable).parent / "trainstack"  # and the installed script is this entry point
     assert "trainstack.cli.entry" in exe.read_text()

@@ -91,3 +91,72 @@ def stable(doc: dict) -> str:
     doc["resources"] = sorted(doc["resources"], key=lambda r: (r["type"], r["name"], str(r["parent"])))
     doc["timing"] = {k: v for k, v in doc["timing"].items() if k != "critical_path"}
     return json.dumps(doc)  # key order kept: requests' texts are compared as the provider would get them
+
+
+def _tree(tmp_path):
+    folder = tmp_path / "pkg"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.py").write_text("A = 1\n")
+    (folder / "sub" / "b.py").write_text("B = 2\n")
+    return folder
+
+
+_TREE_DIGEST = memo.tree_digest  # what the digest is, read directly (the tests below count memo's reads)
+
+
+def _hashed(folder) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    _TREE_DIGEST(folder, h)
+    return h.hexdigest()
+
+
+def _reads(monkeypatch) -> list[int]:
+    reads: list[int] = []
+    real = memo.tree_digest
+    monkeypatch.setattr(memo, "tree_digest", lambda folder, h: reads.append(1) or real(folder, h))
+    return reads
+
+
+def test_the_code_digest_is_reused_while_no_file_changed_and_taken_anew_after_any_write(cache, tmp_path, monkeypatch):
+    """code_digest keeps the digest with every file's stat (memo.folder_digest): reused while no stat changed,
+    taken anew after a write, also one that keeps the size and puts the old mtime back (the ctime moves)."""
+    import os
+    import time
+
+    folder = _tree(tmp_path)
+    monkeypatch.setattr(memo, "RACY_NS", 0)  # these files were just written: see the next test for that case
+    first = memo.folder_digest(folder)
+    reads = _reads(monkeypatch)
+    assert memo.folder_digest(folder) == first == _hashed(folder) and reads == []  # served from the index
+    (folder / "sub" / "c.py").write_text("")  # a new file
+    assert memo.folder_digest(folder) == _hashed(folder) != first and reads == [1]
+    second = memo.folder_digest(folder)
+    assert reads == [1]
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    before = os.stat(folder / "a.py")
+    (folder / "a.py").write_text("A = 2\n")  # the same size
+    os.utime(folder / "a.py", ns=(before.st_atime_ns, before.st_mtime_ns))  # and the old mtime
+    assert memo.folder_digest(folder) == _hashed(folder) != second and reads == [1, 1]
+
+
+def test_a_file_written_just_before_its_digest_was_taken_is_read_again(cache, tmp_path, monkeypatch):
+    """git's "racy clean" case: a write in the same timestamp tick as the digest could leave every stat as it
+    was, so a file whose ctime is that recent is never trusted to the index (the tree is hashed again)."""
+    folder = _tree(tmp_path)  # written now: within RACY_NS of any digest taken in this test
+    first = memo.folder_digest(folder)
+    reads = _reads(monkeypatch)
+    assert memo.folder_digest(folder) == first and reads == [1]
+
+
+def test_an_unreadable_code_digest_index_is_taken_anew(cache, tmp_path, monkeypatch):
+    folder = _tree(tmp_path)
+    monkeypatch.setattr(memo, "RACY_NS", 0)
+    first = memo.folder_digest(folder)
+    (index,) = (cache / "code-digest").glob("*.json")
+    index.write_text("{not json")
+    reads = _reads(monkeypatch)
+    assert memo.folder_digest(folder) == first and reads == [1]
+    assert memo.folder_digest(folder) == first and reads == [1]  # rewritten, then served
+    assert memo.code_digest() == _hashed(ROOT / "trainstack")  # the package's own, as it always was

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 import sys
 
 import pytest
@@ -116,3 +117,20 @@ def test_the_plain_path_is_taken_exactly_where_rich_prints_no_styles(env, monkey
     rich_console = Console()
     expected = None if rich_console.is_terminal or rich_console.color_system else rich_console.width
     assert plain_width() == expected
+
+
+def test_the_names_plain_text_needs_no_emoji_lookup_for_are_no_emoji_names_in_rich(example_plans):
+    """render.py skips rich's emoji table for the names between the colons of resource types (`aws:s3:Bucket`):
+    none may be a name rich turns into an emoji (rich/_emoji_codes.py), with or without its -emoji/-text suffix,
+    and every name an example plan prints between colons is one of them."""
+    from rich._emoji_codes import EMOJI
+
+    from trainstack.plan import render
+
+    assert not {n for n in render._NOT_EMOJI for v in ("", "-emoji", "-text") if n + v in EMOJI}
+    assert "ok" in EMOJI and "ok" not in render._NOT_EMOJI  # the table is rich's, and the look-up still happens
+    printed = set()
+    for stack in STACKS:
+        for line in (plain_text(example_plans[stack], 200) or "").splitlines():
+            printed |= {m.group(1).lower() for m in re.finditer(r"(?=:(\S*?):)", line)}
+    assert printed and printed <= render._NOT_EMOJI, printed - render._NOT_EMOJI

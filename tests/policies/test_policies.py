@@ -638,6 +638,77 @@ def test_converting_each_resource_once_for_all_rules_changes_no_verdict(example_
     } <= found
 
 
+def test_a_lazy_proxy_answers_every_read_as_pulumi_policys_eager_proxy():
+    """What a rule can do with its properties (policies/offline.py `_LazyDictProxy`): the same values, the same
+    UnknownValueError with the same property path, the same errors, keys and order, writes and `__target`."""
+    from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+
+    from trainstack.policies.offline import _lazy_unknown_checking_proxy
+
+    source = {
+        "tags": {"trainstack:owner": "alice", "Name": UNKNOWN_STRING},
+        "blockDeviceMappings": [{"ebs": {"encrypted": True, "kmsKeyId": UNKNOWN_STRING}}, {"deviceName": "/dev/x"}],
+        "count": 2,
+        "empty": [],
+    }
+
+    def reads(props) -> list:
+        out: list = []
+
+        def attempt(read) -> None:
+            try:
+                value = read()
+            except UnknownValueError as exc:
+                out.append(("unknown", exc.message))
+            except (KeyError, IndexError, TypeError) as exc:
+                out.append((type(exc).__name__, str(exc)))
+            else:
+                out.append(("value", _plain_proxy(value)))
+
+        attempt(lambda: list(props))
+        attempt(lambda: len(props))
+        attempt(lambda: props["tags"]["trainstack:owner"])
+        attempt(lambda: props["tags"]["Name"])
+        attempt(lambda: props["tags"].get("Name"))
+        attempt(lambda: "Name" in props["tags"])
+        attempt(lambda: props["tags"] is props["tags"])
+        attempt(lambda: props["blockDeviceMappings"][0]["ebs"]["kmsKeyId"])
+        attempt(lambda: props["blockDeviceMappings"][-1]["deviceName"])
+        attempt(lambda: props["blockDeviceMappings"][5])
+        attempt(lambda: props["blockDeviceMappings"]["a"])
+        attempt(lambda: [d.get("deviceName") for d in props["blockDeviceMappings"][0:2]])
+        attempt(lambda: [sorted(d) for d in props["blockDeviceMappings"]])
+        attempt(lambda: props["missing"])
+        attempt(lambda: props.get("count"))
+        attempt(lambda: dict(props["tags"].items()))
+        attempt(lambda: list(props["empty"]))
+        props["tags"]["new"] = "x"  # a write (pulumi-policy's remediation path)
+        attempt(lambda: list(props["tags"]))
+        attempt(lambda: props["tags"]["new"])
+        attempt(lambda: _plain_proxy(props["__target"]))
+        return out
+
+    eager, lazy = reads(unknown_checking_proxy(copy.deepcopy(source))), reads(_lazy_unknown_checking_proxy(source))
+    assert lazy == eager
+    assert ("unknown", eager[3][1]) == eager[3] and ".tags.Name" in eager[3][1]
+    assert source["tags"] == {"trainstack:owner": "alice", "Name": UNKNOWN_STRING}  # the shared source unwritten
+
+
+def _plain_proxy(value):
+    """A proxy's contents as plain Python, read through its `__target` (without raising on unknowns)."""
+    from pulumi_policy.proxy import _DictProxy, _ListProxy
+
+    if isinstance(value, _DictProxy):
+        return {k: _plain_proxy(v) for k, v in value["__target"].items()}
+    if isinstance(value, _ListProxy):
+        return [_plain_proxy(v) for v in value["__target"]]
+    if isinstance(value, dict):
+        return {k: _plain_proxy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_proxy(v) for v in value]
+    return value
+
+
 def test_a_throwaway_platform_gets_advisories_from_the_shipped_policy_config(run_stack):
     raw = {"aws:region": "us-east-1", "trainstack:kind": "platform", "trainstack:dataLake": {"protect": False}}
     cfg = config_mod.parse_config(raw, project="trainstack", stack="scratch")

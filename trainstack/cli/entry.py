@@ -1,5 +1,5 @@
-"""The `trainstack` console script: `trainstack plan ...` is parsed by click alone
-(`trainstack.cli.plan.command`, see there why); every other command line goes to the typer app."""
+"""The `trainstack` console script: `trainstack plan ...` is parsed without typer (`trainstack.cli.plan.main`,
+see there why); every other command line goes to the typer app."""
 
 from __future__ import annotations
 
@@ -16,11 +16,18 @@ def main() -> None:
         # object is frozen (gc.freeze: kept out of the exit-time collections). Its peak memory grows by ~2 MB
         # (scripts/bench.py measures the plan's CPU).
         gc.disable()
-        try:
-            from trainstack.cli.plan import command
+        # The dataclasses the plan imports get their methods' compiled code from the last plan
+        # (trainstack/cli/dataclass_code.py).
+        from trainstack.cli import dataclass_code
 
-            command.main(sys.argv[2:], prog_name="trainstack plan")
+        compiled = dataclass_code.install()
+        try:
+            from trainstack.cli.plan import main as plan
+
+            plan(sys.argv[2:])
         finally:
+            if compiled is not None:
+                compiled.save()
             gc.freeze()
     else:
         from trainstack.cli.main import main as app

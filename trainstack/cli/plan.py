@@ -1,11 +1,14 @@
 """`trainstack plan`: the command a user runs at every edit of a stack file.
 
-Parsed by click alone (`command`), not by the typer app: typer coerces every option through a pydantic
-TypeAdapter, and importing pydantic and building those adapters costs about 0.2 s CPU, a fifth of what a
-plan adds to its import floor (scripts/bench.py). The console script (`trainstack.cli.entry`) sends a
-command line whose first word is `plan` here; the typer app keeps a `plan` command too (for `trainstack
---help` and `trainstack --debug plan ...`), declared from the same names and help texts, and both call
-`plan_command`. tests/cli/test_entry.py checks that both parse every plan command line alike.
+Parsed without typer: typer coerces every option through a pydantic TypeAdapter, and importing pydantic and
+building those adapters costs about 0.2 s CPU, a fifth of what a plan adds to its import floor
+(scripts/bench.py). The console script (`trainstack.cli.entry`) hands a command line whose first word is `plan`
+to `main` here. A plain one (a stack name and the options, each at most once, no `--help`, nothing unusual) is
+read by `simple_args` without importing click either (click's import is a tenth of what a small stack's plan
+costs beyond its floor); any other goes to the click command (`command`, built on first use), which reads
+it, prints `--help` and refuses bad usage. The typer app keeps a `plan` command too (for `trainstack --help`
+and `trainstack --debug plan ...`), declared from the same names and help texts, and all three call
+`plan_command`. tests/cli/test_entry.py checks that they parse every plan command line alike.
 """
 
 from __future__ import annotations
@@ -13,8 +16,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-
-import click
+from typing import Any
 
 from trainstack.errors import ExitCode, UserError
 
@@ -69,18 +71,84 @@ def plan_command(stack: str, *, as_json: bool, root: Path | None, fmt: str, live
     return ExitCode.OK
 
 
-@click.command("plan", help=HELP)
-@click.argument("stack", default="platform", required=False)
-@click.option("--json", "as_json", is_flag=True, default=False, help=JSON_HELP)
-@click.option("--root", type=click.Path(path_type=Path), default=None, help=ROOT_HELP)
-@click.option("--format", "fmt", default="text", show_default=True, help=FORMAT_HELP)
-@click.option("--live-prices", is_flag=True, default=False, help=LIVE_PRICES_HELP)
-def command(stack: str, as_json: bool, root: Path | None, fmt: str, live_prices: bool) -> None:
-    """`trainstack plan` as the console script runs it; errors reported as the typer app reports them."""
+def run(stack: str, as_json: bool, root: Path | None, fmt: str, live_prices: bool) -> int:
+    """`plan_command` with errors reported as the typer app reports them (one message, or the JSON document)."""
     from trainstack.cli.report import report, user_error_for
 
     try:
-        code = plan_command(stack, as_json=as_json, root=root, fmt=fmt, live_prices=live_prices)
+        return plan_command(stack, as_json=as_json, root=root, fmt=fmt, live_prices=live_prices)
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - as the app does: a message, never a traceback
-        code = report(user_error_for(exc), json_mode=as_json)
-    raise click.exceptions.Exit(code)
+        return report(user_error_for(exc), json_mode=as_json)
+
+
+_FLAGS = {"--json": "as_json", "--live-prices": "live_prices"}
+_VALUED = {"--format": "fmt", "--root": "root"}
+
+
+def simple_args(argv: list[str]) -> dict[str, Any] | None:
+    """`run`'s arguments for a plain command line, as the click command reads it; None for anything else
+    (`--help`, `--`, an unknown or repeated option, a value that starts with `-` or is empty, a second stack)."""
+    args: dict[str, Any] = {"stack": "platform", "as_json": False, "root": None, "fmt": "text", "live_prices": False}
+    seen: set[str] = set()
+    rest = list(argv)
+    while rest:
+        token = rest.pop(0)
+        if token in _FLAGS:
+            args[_FLAGS[token]] = True
+            continue
+        name, eq, value = token.partition("=")
+        if name in _VALUED:
+            if not eq:
+                if not rest:
+                    return None
+                value = rest.pop(0)
+            if name in seen or not value or value.startswith("-"):
+                return None
+            seen.add(name)
+            args[_VALUED[name]] = Path(value) if name == "--root" else value
+            continue
+        if token.startswith("-") or "stack" in seen:
+            return None
+        seen.add("stack")
+        args["stack"] = token
+    return args
+
+
+def main(argv: list[str]) -> None:
+    """`trainstack plan ARGV...` as the console script runs it; exits with the plan's code."""
+    args = simple_args(argv)
+    if args is None:
+        _command().main(argv, prog_name="trainstack plan")  # click exits, also after --help or a usage error
+        return
+    raise SystemExit(run(**args))
+
+
+def _click_command() -> Any:
+    import click
+
+    @click.command("plan", help=HELP)
+    @click.argument("stack", default="platform", required=False)
+    @click.option("--json", "as_json", is_flag=True, default=False, help=JSON_HELP)
+    @click.option("--root", type=click.Path(path_type=Path), default=None, help=ROOT_HELP)
+    @click.option("--format", "fmt", default="text", show_default=True, help=FORMAT_HELP)
+    @click.option("--live-prices", is_flag=True, default=False, help=LIVE_PRICES_HELP)
+    def command(stack: str, as_json: bool, root: Path | None, fmt: str, live_prices: bool) -> None:
+        """`trainstack plan` as click parses it; errors reported as the typer app reports them."""
+        raise click.exceptions.Exit(run(stack, as_json, root, fmt, live_prices))
+
+    return command
+
+
+_built: list[Any] = []
+
+
+def _command() -> Any:
+    if not _built:
+        _built.append(_click_command())
+    return _built[0]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "command":  # the click command, built (and click imported) on first use
+        return _command()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

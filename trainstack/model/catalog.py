@@ -29,6 +29,8 @@ PRICE_SOURCE = "AWS on-demand list prices, us-east-1, Linux, mid-2025 (transcrib
 
 @dataclass(frozen=True)
 class GpuArchitecture:
+    """A GPU architecture and the newest driver branch and CUDA major version that still support it."""
+
     name: str
     compute_capability: str
     # Newest NVIDIA driver branch that still supports the architecture (None: current).
@@ -47,6 +49,8 @@ HOPPER = GpuArchitecture("Hopper", "9.0", None, None)
 
 @dataclass(frozen=True)
 class InstanceType:
+    """A GPU instance type: its size, GPUs and what it supports."""
+
     name: str
     vcpus: int
     memory_gib: float
@@ -240,6 +244,8 @@ def offered_in(instance_type: str, region: str) -> bool | None:
 
 @dataclass(frozen=True)
 class EksVersion:
+    """A Kubernetes version on Amazon EKS: its release and the ends of its standard and extended support."""
+
     version: str
     released: str  # Amazon EKS release, ISO date (UTC)
     end_of_standard_support: str  # $0.10 per cluster-hour until then

@@ -23,6 +23,8 @@ class SubnetPlanError(ValueError):
 
 @dataclass(frozen=True)
 class SubnetPlan:
+    """The public and private subnet CIDRs carved out of a VPC's block, one of each per availability zone."""
+
     public: tuple[str, ...]
     private: tuple[str, ...]
 

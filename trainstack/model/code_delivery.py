@@ -47,6 +47,8 @@ class BundleError(ValueError):
 
 @dataclass(frozen=True)
 class Bundle:
+    """A built code bundle: its tar.gz, that file's SHA-256 and size, and the files in it."""
+
     path: Path
     sha256: str
     size: int

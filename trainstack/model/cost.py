@@ -23,6 +23,8 @@ FLOW_LOGS_USD_PER_GB = 0.25  # CloudWatch vended logs delivered to S3, first 10 
 
 @dataclass(frozen=True)
 class CostEstimate:
+    """What a stack costs per hour idle and busy, and at most per run (USD)."""
+
     idle_usd_per_hour: float
     busy_usd_per_hour: float  # on-demand list price, the most expensive listed type: an upper bound
     busy_low_usd_per_hour: float  # on-demand, the cheapest listed type
@@ -217,6 +219,8 @@ class Interval:
 
 @dataclass(frozen=True)
 class ElapsedCost:
+    """What instance-hours that already ran cost (USD), and which could not be priced."""
+
     usd: float
     instance_hours: float
     unpriced: tuple[str, ...] = ()  # price keys missing from `prices`: their hours are not in `usd`

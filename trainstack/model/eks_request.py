@@ -687,6 +687,8 @@ def container_command(job: JobSpec, namespace: str, name: str = JOB_NAME) -> lis
 
 @dataclass(frozen=True)
 class PodResources:
+    """What a training pod requests: CPU, memory, shared memory and GPUs."""
+
     cpu: str
     memory: str
     shm: str

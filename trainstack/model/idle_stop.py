@@ -157,12 +157,16 @@ def alarm_event_pattern(alarm_arn: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class NodeGroup:
+    """An EKS node group the idle stop scales to zero, by its state key and name."""
+
     key: str  # e.g. "p3-2xlarge" or "system": names the states
     name: str
 
 
 @dataclass(frozen=True)
 class Schedule:
+    """A teardown schedule the idle stop deletes, by its action key, name and schedule group."""
+
     key: str  # the teardown action's key
     name: str
     group: str  # "default" when the platform has no schedule group

@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -47,13 +48,65 @@ def tree_digest(folder: Path, h: Any) -> None:
             h.update(b"\0")
 
 
+def _tree_stats(folder: Path) -> list[list[Any]]:
+    """Every file tree_digest reads, in its order, with what any write to it changes: size, mtime, ctime
+    (which no one can set back: utime sets only atime and mtime) and inode (a file replaced by another)."""
+    out: list[list[Any]] = []
+    top = len(str(folder)) + 1
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not d.startswith("."))
+        for name in sorted(filenames):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            path = os.path.join(dirpath, name)
+            st = os.stat(path)
+            out.append([path[top:], st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino])
+    return out
+
+
+RACY_NS = 2_000_000_000  # a file changed this close before its digest was taken is read again (see code_digest)
+
+
 @cache
 def code_digest() -> str:
     """The code that builds, evaluates and checks a stack: this package (with `components/` through its
-    symlink). Once per process: the code a process runs does not change under it."""
+    symlink). Once per process: the code a process runs does not change under it.
+
+    Reading and hashing every file costs more than a cached plan's whole look-up, so the digest is kept with
+    the files' stats (path, size, mtime, ctime, inode; `code-digest/` in the cache) and reused while every
+    stat is the same, as git's index trusts a file whose stat did not change. A file whose ctime is within
+    RACY_NS of when the digest was taken could have been written again within the same timestamp (git's "racy
+    clean" case): then the files are read and hashed again."""
+    return folder_digest(Path(__file__).resolve().parent.parent)
+
+
+def folder_digest(folder: Path) -> str:
+    """tree_digest of `folder` (sha256, hex), reused from the cache while no file's stat changed (code_digest)."""
+    stats = _tree_stats(folder)
+    index = _entry("code-digest", hashlib.sha256(str(folder).encode()).hexdigest()[:32])
+    if index is not None:
+        try:
+            doc = json.loads(index.read_text(encoding="utf-8"))
+            if doc.get("format") == FORMAT and doc.get("files") == stats and isinstance(doc.get("digest"), str):
+                taken = doc.get("taken_ns")
+                if isinstance(taken, int) and all(row[3] < taken - RACY_NS for row in stats):
+                    return str(doc["digest"])
+        except (OSError, ValueError):
+            pass
+    taken_ns = time.time_ns()
     h = hashlib.sha256()
-    tree_digest(Path(__file__).resolve().parent.parent, h)
-    return h.hexdigest()
+    tree_digest(folder, h)
+    digest = h.hexdigest()
+    if index is not None and _tree_stats(folder) == stats:  # nothing changed while it was read
+        try:
+            index.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=index.parent, prefix=".tmp-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"format": FORMAT, "taken_ns": taken_ns, "digest": digest, "files": stats}, f)
+            os.replace(tmp, index)
+        except OSError:
+            pass
+    return digest
 
 
 def digest(parts: list[str]) -> str:

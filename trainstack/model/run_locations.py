@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -35,6 +34,8 @@ JOB_ID_RE = re.compile(r"^\d{14}-[0-9a-f]{4}$")
 
 @dataclass(frozen=True)
 class RunLocations:
+    """Where a run reads its dataset and writes its artifacts and checkpoints in the data lake."""
+
     dataset_bucket: str
     dataset_bucket_arn: str
     dataset_prefix: str
@@ -79,6 +80,8 @@ class RunLocations:
 
 def new_job_id(now: dt.datetime, suffix: str | None = None) -> str:
     """A job's id on its stack: the UTC start time to the second, then 4 random hex digits."""
+    import secrets  # here: a plan never draws a job id, and importing secrets costs more than the draw
+
     return f"{now.astimezone(dt.timezone.utc):%Y%m%d%H%M%S}-{suffix or secrets.token_hex(2)}"
 
 

@@ -99,6 +99,8 @@ DEFAULT_IMAGE_GIB = (5.0, "image size unknown: assumed 5 GiB compressed")
 
 @dataclass(frozen=True)
 class Node:
+    """A registered resource as the timing estimate sees it: its URN, type, name, parent and what it waits for."""
+
     urn: str
     type: str
     name: str
@@ -109,6 +111,8 @@ class Node:
 
 @dataclass(frozen=True)
 class Step:
+    """One create or phase on the way to training, with its duration and when it finishes."""
+
     name: str
     type: str
     seconds: float
@@ -118,6 +122,8 @@ class Step:
 
 @dataclass(frozen=True)
 class TimeEstimate:
+    """How long `pulumi up` takes and how long until training runs, with the steps on the way."""
+
     up_seconds: float
     training_seconds: float  # from the start of `up` until the training process runs
     critical_path: tuple[Step, ...]  # `up`'s longest chain of creates, first to last

@@ -42,6 +42,8 @@ MOCK_AMI = "ami-0abcdef1234567890"
 
 @dataclass
 class ResourceRecord:
+    """One registration under the mock engine, with what a plan shows of it."""
+
     type: str
     name: str
     urn: str
@@ -64,6 +66,8 @@ class ResourceRecord:
 
 @dataclass
 class OfflineRun:
+    """A program's run under the mock engine: its registrations, outputs, invokes and logs."""
+
     project: str
     stack: str
     resources: list[ResourceRecord]

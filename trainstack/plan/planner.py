@@ -33,6 +33,8 @@ class PlanError(UserError):
 
 @dataclass
 class PlanResult:
+    """What `trainstack plan` shows of a stack: config, registrations, checks, cost and timing."""
+
     stack: str
     config: config_mod.StackConfig
     run: OfflineRun

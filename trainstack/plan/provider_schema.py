@@ -40,6 +40,8 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: 
 
 @dataclass(frozen=True)
 class Finding:
+    """An input the provider would refuse at a real preview: the resource, the property path and why."""
+
     resource: str  # logical name
     type: str  # type token
     path: str  # property path, e.g. launchTemplateData.blockDeviceMappings[0].ebs.volumeSize
@@ -261,6 +263,8 @@ def doc_values(doc: str | None) -> tuple[str, ...] | None:
 
 @dataclass(frozen=True)
 class DocumentedValues:
+    """The values a provider property's documentation lists as the ones it takes."""
+
     owner: str  # aws.<module>.<Class>.<python_name>: where the list is written
     values: tuple[str, ...]
 

@@ -10,16 +10,20 @@ So deserialisation, unknown-value handling ("can't run during preview" is adviso
 `_PolicyAnalyzerServicer` is private: pulumi-policy is pinned (pyproject.toml) and
 tests/policies/test_policies.py fails loudly if its constructor or RPC signatures change.
 
-One difference in cost, none in result: the servicer turns a resource's properties from protobuf into a dict
+Two differences in cost, none in result: the servicer turns a resource's properties from protobuf into a dict
 once per *rule* (`deserialize_properties(json_format.MessageToDict(...))` inside its loop over the policies),
 about 30 conversions of every resource per plan. Offline each distinct properties message is converted once
-(`_converted_once`); every rule still gets its own `unknown_checking_proxy` of the result, as in the loop.
+(`_converted_once`). And every rule still gets its own `unknown_checking_proxy` of the result, as in the loop,
+but one that wraps each value when the rule first reads it rather than copying the whole resource up front
+(`_LazyDictProxy`). tests/policies/test_policies.py compares both with pulumi-policy's own path on every
+example stack.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,7 +32,7 @@ from typing import Any
 import yaml
 from google.protobuf import struct_pb2
 from pulumi.runtime.proto import analyzer_pb2
-from pulumi_policy import EnforcementLevel
+from pulumi_policy import EnforcementLevel, proxy
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from trainstack.model.config import PlatformStack, StackConfig
@@ -47,6 +51,8 @@ _LEVEL_NAMES: dict["analyzer_pb2.EnforcementLevel.ValueType", str] = {
 
 @dataclass(frozen=True)
 class Violation:
+    """A rule's verdict on a resource (or on the stack): rule, level, resource and message."""
+
     rule: str
     level: str  # mandatory | advisory
     resource: str  # logical name ("" for the stack as a whole)
@@ -57,6 +63,8 @@ class Violation:
 
 @dataclass
 class PolicyReport:
+    """The policy pack's verdicts on a plan, each rule's level and what was analysed."""
+
     violations: list[Violation]
     levels: dict[str, str]  # rule -> effective enforcement level
     resources: int  # how many resources the pack analysed
@@ -157,18 +165,104 @@ class _ConvertOnce:
         return entry[1]
 
 
+class _LazyDictProxy(proxy._DictProxy):
+    """What `unknown_checking_proxy(source)` returns for a dict, its values wrapped when first read.
+
+    pulumi-policy wraps every container of a resource's properties up front, for every rule (about 30 copies of
+    every resource per plan), while a rule reads a few keys. This proxy answers each read as that copy would:
+    the same value or the same UnknownValueError (with the same property path), the same wrapped child on every
+    read of a key, the same keys in the same order. The first write or `__target` read (pulumi-policy's
+    remediation path) makes it whole: the wrapped dict the eager proxy holds, which the proxy then serves as
+    the eager one does. `source` is shared by the rules and never written."""
+
+    def __init__(self, source: dict[str, Any], props_acc: list[str]):
+        self._source = source
+        self._acc = props_acc
+        self._made: dict[str, Any] = {}
+        self._whole: dict[str, Any] | None = None
+
+    def _child(self, key: Any) -> Any:
+        if key not in self._made:
+            self._made[key] = _lazy_proxy(self._source[key], proxy._append_prop(self._acc, key))
+        return self._made[key]
+
+    def _target(self) -> dict[str, Any]:
+        if self._whole is None:
+            self._whole = {key: self._child(key) for key in self._source}
+        return self._whole
+
+    def __getitem__(self, key: Any) -> Any:
+        if key == "__target":
+            return self._target()
+        if self._whole is not None:
+            return proxy._raise_if_unknown(key, self._whole[key], self._acc)
+        return proxy._raise_if_unknown(key, self._child(key), self._acc)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._target()[key] = value
+
+    def __len__(self) -> int:
+        return len(self._whole if self._whole is not None else self._source)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._whole if self._whole is not None else self._source)
+
+
+class _LazyListProxy(proxy._ListProxy):
+    """_LazyDictProxy's counterpart for a list (pulumi-policy's _ListProxy: read-only; a slice reads the whole)."""
+
+    def __init__(self, source: list[Any], props_acc: list[str]):
+        self._source = source
+        self._acc = props_acc
+        self._made: dict[int, Any] = {}
+
+    def _child(self, index: int) -> Any:
+        if index not in self._made:
+            self._made[index] = _lazy_proxy(self._source[index], proxy._append_prop(self._acc, index))
+        return self._made[index]
+
+    def __getitem__(self, key: Any) -> Any:
+        if key == "__target":
+            return [self._child(i) for i in range(len(self._source))]
+        if isinstance(key, slice):
+            value = [self._child(i) for i in range(len(self._source))][key]
+        else:
+            self._source[key]  # an IndexError or TypeError, as the eager list raises it
+            index = operator.index(key)
+            value = self._child(index + len(self._source) if index < 0 else index)
+        return proxy._raise_if_unknown(key, value, self._acc)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+
+def _lazy_proxy(value: Any, props_acc: list[str]) -> Any:
+    """pulumi_policy.proxy._proxy_helper, each container wrapped lazily."""
+    if isinstance(value, list):
+        return _LazyListProxy(value, props_acc)
+    if isinstance(value, dict):
+        return _LazyDictProxy(value, props_acc)
+    return value
+
+
+def _lazy_unknown_checking_proxy(props: dict[str, Any]) -> Any:
+    return _lazy_proxy(props, [])
+
+
 @contextlib.contextmanager
 def _converted_once() -> Iterator[_ConvertOnce]:
-    """While open, pulumi-policy's servicer converts each distinct properties message once (see _ConvertOnce)."""
+    """While open, pulumi-policy's servicer converts each distinct properties message once (see _ConvertOnce) and
+    wraps what a rule gets in lazy proxies (see _LazyDictProxy)."""
     from pulumi_policy import policy as pp
 
-    real_json_format, real_deserialize = pp.json_format, pp.deserialize_properties
-    shim = _ConvertOnce(real_json_format, real_deserialize)
+    real = pp.json_format, pp.deserialize_properties, pp.unknown_checking_proxy
+    shim = _ConvertOnce(real[0], real[1])
     pp.json_format, pp.deserialize_properties = shim, shim.deserialize_properties
+    pp.unknown_checking_proxy = _lazy_unknown_checking_proxy
     try:
         yield shim
     finally:
-        pp.json_format, pp.deserialize_properties = real_json_format, real_deserialize
+        pp.json_format, pp.deserialize_properties, pp.unknown_checking_proxy = real
 
 
 def _struct(values: Mapping[str, Any]) -> struct_pb2.Struct:

@@ -40,7 +40,6 @@ from pulumi_policy import (
 
 from trainstack.model import catalog
 from trainstack.model import tags as tagset
-from trainstack.model.sagemaker_request import checkpoint_problem
 
 PACK_NAME = "trainstack"
 DESCRIPTION = "trainstack invariants: nobody pays for an idle GPU, no teardown loses data, mistakes stop before up."
@@ -461,6 +460,9 @@ def sagemaker_spot_has_checkpoints(args: StackValidationArgs, report: Report) ->
     for r in args.resources:
         if r.resource_type == STACK and isinstance(_get(r.props, TRAINING_JOB_REQUEST), Mapping):
             found = True
+            # Imported here: only a SageMaker stack exports a job request (a plan of any other imports none of it).
+            from trainstack.model.sagemaker_request import checkpoint_problem
+
             problem = checkpoint_problem(_plain(_get(r.props, TRAINING_JOB_REQUEST)))
             if problem:
                 report(f"the exported {TRAINING_JOB_REQUEST}: {problem}", r.urn)

@@ -26,6 +26,8 @@ DISTRIBUTIONS = ("FullyReplicated", "ShardedByS3Key")
 
 @dataclass(frozen=True, kw_only=True)
 class SageMakerConfig:
+    """A SageMaker cluster's own settings (trainstack:sagemaker)."""
+
     spot: bool = setting("spot", Type.BOOL, "managed spot training", default=True)
     max_wait_hours: float | None = setting(
         "maxWaitHours",

@@ -43,6 +43,8 @@ MISSING: Any = _Missing()
 
 @dataclass(frozen=True)
 class Problem:
+    """One problem with a config key: the key, the value, what is wrong and the fix."""
+
     key: str
     value: Any
     problem: str
@@ -112,6 +114,8 @@ class Applies:
 
 @dataclass(frozen=True)
 class Setting:
+    """How a config key is declared: its key, type, default, bounds, the docs' sentence and the fix."""
+
     key: str
     type: Type
     doc: str

@@ -86,6 +86,8 @@ STACK_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$")
 
 @dataclass(frozen=True)
 class DatasetRef:
+    """A dataset in the data lake: its zone and the key prefix inside that zone's bucket."""
+
     zone: str  # raw | curated
     prefix: str  # key prefix inside the zone's bucket, ends with "/"
 
@@ -254,6 +256,8 @@ def _torchrun_applies(key: str) -> Applies:
 
 @dataclass(frozen=True, kw_only=True)
 class DataLakeConfig:
+    """The platform's data lake settings (trainstack:dataLake)."""
+
     checkpoint_retention_days: int = setting(
         "checkpointRetentionDays",
         Type.INT,
@@ -293,6 +297,8 @@ class DataLakeConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class PlatformConfig:
+    """A platform stack's settings."""
+
     az_count: int = setting(
         "azCount",
         Type.INT,
@@ -343,6 +349,8 @@ class PlatformConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class GpuConfig:
+    """A cluster's GPU capacity settings (trainstack:gpu)."""
+
     family: str = setting(
         "family",
         Type.STRING,
@@ -453,6 +461,8 @@ class GpuConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class JobConfig:
+    """A cluster's training job settings (trainstack:job)."""
+
     image: str = setting(
         "image",
         Type.STRING,
@@ -557,6 +567,8 @@ class JobConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class ClusterConfig:
+    """A cluster stack's settings."""
+
     platform_stack: str = setting(
         "platformStack",
         Type.STRING,
@@ -660,6 +672,8 @@ OWNER = Setting(
 
 @dataclass(frozen=True, kw_only=True)
 class _Stack:
+    """What every stack's config has: project, stack, region, owner and the config's warnings."""
+
     project: str
     stack: str
     region: str  # aws:region

@@ -65,6 +65,8 @@ def platform_output(platform: pulumi.StackReference, field_name: str, *, require
 
 @dataclass(frozen=True)
 class BackendResult:
+    """What a backend's program returns: its outputs, its teardown actions and what it registers after them."""
+
     outputs: Mapping[str, Any]
     teardown: tuple[TeardownAction, ...]
     # What the backend registers once the stack's teardown schedules exist (eks: the idle stop, which deletes
