@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -400,9 +401,17 @@ def quiet_ui() -> tuple[Ui, io.StringIO]:
 
 
 def signal_when(
-    predicate, signals: int = 1, sig: int = signal.SIGINT, gap: float = 0.3, timeout: float = 30
+    predicate,
+    signals: int = 1,
+    sig: int = signal.SIGINT,
+    gap: float = 0.3,
+    timeout: float = 30,
+    handled: Callable[[int], bool] | None = None,
 ) -> threading.Thread:
-    """Send `signals` SIGINTs to this process once `predicate()` holds (as a terminal's Ctrl-C would)."""
+    """Send `signals` SIGINTs to this process once `predicate()` holds (as a terminal's Ctrl-C would), `gap`
+    seconds apart. `handled(n)`: true once the driver has handled n of them; the next waits for it, because
+    signals that arrive before Python's handler has run are one signal to it (CPython runs a signal's handler
+    once however often the signal arrived in between), which a loaded machine makes likely at 0.05 s apart."""
     import time
 
     def body():
@@ -412,11 +421,20 @@ def signal_when(
         for i in range(signals):
             if i:
                 time.sleep(gap)
+                while handled is not None and not handled(i) and time.monotonic() < deadline + timeout:
+                    time.sleep(0.01)
             os.kill(os.getpid(), sig)
 
     t = threading.Thread(target=body, daemon=True)
     t.start()
     return t
+
+
+def interrupts_said(out: io.StringIO) -> Callable[[int], bool]:
+    """`signal_when(handled=...)` for a run whose ui writes to `out`: the run says so at each interrupt it handles
+    (trainstack.run.stages.on_signal)."""
+    said = {1: "interrupt: stopping", 2: "second interrupt:"}
+    return lambda n: said[n] in out.getvalue()
 
 
 def command() -> TrackedPulumiCommand:

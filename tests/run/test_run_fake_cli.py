@@ -16,6 +16,7 @@ from tests.fakes.run_harness import (
     ROOT,
     TRAIN_LOG,
     command,
+    interrupts_said,
     options,
     quiet_ui,
     signal_when,
@@ -259,8 +260,9 @@ def test_sigterm_during_the_job_stops_it_then_destroys(cli, cloud, tmp_path):
 @pytest.mark.filterwarnings("ignore:Error in event stream")  # the SDK's event server sees the CLI die mid-stream
 def test_double_sigint_abandons_the_update_then_clears_pending_and_destroys(cli, cloud, tmp_path):
     cli.scenario(hold_up_after=2)  # the third step lasts until released: both signals land in it
-    signal_when(lambda: cli.stacks() and len(cli.stack("t-dev-ecs").get("resources", [])) >= 2, signals=2, gap=0.05)
     ui, out = quiet_ui()
+    mid_up = lambda: cli.stacks() and len(cli.stack("t-dev-ecs").get("resources", [])) >= 2  # noqa: E731
+    signal_when(mid_up, signals=2, gap=0.05, handled=interrupts_said(out))
     record = run_mod.run(options("dev-ecs", tmp_path), ui, command=command())
     assert record.exit_code == 130
     cmds = [c for c in cli.commands() if not c.startswith("stack ")]
@@ -274,8 +276,9 @@ def test_double_sigint_abandons_the_update_then_clears_pending_and_destroys(cli,
 @pytest.mark.filterwarnings("ignore:Error in event stream")
 def test_third_interrupt_exits_and_prints_the_cleanup_command(cli, cloud, tmp_path):
     cli.scenario(hold_up_after=1)  # the second step lasts until released: the three signals land in it
-    signal_when(lambda: cli.stacks() and len(cli.stack("t-dev-ecs").get("resources", [])) >= 1, signals=3, gap=0.05)
     ui, out = quiet_ui()
+    mid_up = lambda: cli.stacks() and len(cli.stack("t-dev-ecs").get("resources", [])) >= 1  # noqa: E731
+    signal_when(mid_up, signals=3, gap=0.05, handled=interrupts_said(out))
     cmd = command()
     record = run_mod.run(options("dev-ecs", tmp_path), ui, command=cmd)
     assert record.exit_code == 130 and record.status == "abandoned"
