@@ -56,3 +56,45 @@ def test_eks_and_kubernetes_mocks_answer_like_the_services():
     assert out["asg"].startswith("eks-gpu-")
     assert out["groupArn"].startswith("arn:aws:eks:us-east-1:123456789012:nodegroup/eks-")
     assert out["ns"].startswith("ns-") and len(out["uid"]) == 36
+
+
+class _Group(pulumi.ComponentResource):
+    """A component with a child, as trainstack's components are: registrations from two depths of user code."""
+
+    def __init__(self, name: str):
+        super().__init__("test:index:Group", name, None, None)
+        aws.s3.Bucket(f"{name}-bucket", opts=pulumi.ResourceOptions(parent=self))
+
+
+def test_the_fast_stack_trace_is_pulumis_own_on_real_registrations(monkeypatch):
+    """`_fast_stack_trace` (installed by run_offline) against pulumi's `_get_stack_trace` itself, loaded afresh
+    from the installed SDK's source (run_offline replaces the module's function for the process), both called at
+    each registration of a program with custom resources, a component and its child."""
+    import importlib.util
+
+    from pulumi.runtime import resource as presource
+
+    from trainstack.plan import offline
+
+    spec = importlib.util.spec_from_file_location("pulumi.runtime.resource_original", presource.__file__)
+    assert spec is not None and spec.loader is not None
+    original = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(original)
+    fast = offline._fast_stack_trace
+    pairs = []
+
+    def both():
+        pairs.append((fast(), original._get_stack_trace()))
+        return pairs[-1][0]
+
+    monkeypatch.setattr(offline, "_fast_stack_trace", both)
+
+    def program():
+        aws.iam.Role("role", assume_role_policy="{}")
+        _Group("group")
+
+    run_offline(program, config={"aws:region": "us-east-1"})
+    assert len(pairs) >= 3  # the role, the group and its bucket
+    for mine, pulumis in pairs:
+        assert mine == pulumis
+    assert any(f.pc.uri.endswith("tests/plan/test_offline.py") for mine, _ in pairs for f in mine.frames)
