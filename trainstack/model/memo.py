@@ -17,7 +17,7 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,33 +34,33 @@ def cache_dir() -> Path | None:
     return Path(base) / "trainstack"
 
 
-def tree_digest(folder: Path, h: Any) -> None:
-    """Every file under `folder` (symlinked folders followed, byte-compiled files skipped), by path and content."""
+def _tree_files(folder: Path) -> Iterator[tuple[str, str]]:
+    """(path relative to `folder`, path) of every file under it, in a fixed order: symlinked folders followed,
+    byte-compiled files, `__pycache__` and hidden folders skipped."""
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not d.startswith("."))
         for name in sorted(filenames):
-            if name.endswith((".pyc", ".pyo")):
-                continue
-            path = os.path.join(dirpath, name)
-            h.update(os.path.relpath(path, folder).encode() + b"\0")
-            with open(path, "rb") as f:
-                h.update(f.read())
-            h.update(b"\0")
+            if not name.endswith((".pyc", ".pyo")):
+                path = os.path.join(dirpath, name)
+                yield os.path.relpath(path, folder), path
+
+
+def tree_digest(folder: Path, h: Any) -> None:
+    """Every file under `folder` (see _tree_files), by path and content."""
+    for rel, path in _tree_files(folder):
+        h.update(rel.encode() + b"\0")
+        with open(path, "rb") as f:
+            h.update(f.read())
+        h.update(b"\0")
 
 
 def _tree_stats(folder: Path) -> list[list[Any]]:
     """Every file tree_digest reads, in its order, with what any write to it changes: size, mtime, ctime
     (which no one can set back: utime sets only atime and mtime) and inode (a file replaced by another)."""
     out: list[list[Any]] = []
-    top = len(str(folder)) + 1
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not d.startswith("."))
-        for name in sorted(filenames):
-            if name.endswith((".pyc", ".pyo")):
-                continue
-            path = os.path.join(dirpath, name)
-            st = os.stat(path)
-            out.append([path[top:], st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino])
+    for rel, path in _tree_files(folder):
+        st = os.stat(path)
+        out.append([rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino])
     return out
 
 
