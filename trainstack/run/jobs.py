@@ -194,7 +194,7 @@ def exec_job(
             "--keep` a fresh stack (or redeploy this one with a later trainstack:expiresAt)"
         )
     session = session if session is not None else _session()
-    job_id = new_job_id(started)
+    job_id = unused_job_id(session.client("s3", region_name=cfg.region), deployed.stack.artifact_uri, started)
     loc = job_locations(deployed.locations, job_id)
     c = cfg.cluster
     workdir = Path(c.job.workdir).resolve() if c.job.workdir else None
@@ -408,6 +408,28 @@ def read_record(s3: Any, artifact_uri: str) -> RunRecord | None:
     except ValueError:
         return None
     return RunRecord.from_json(doc) if isinstance(doc, dict) else None
+
+
+def unused_job_id(s3: Any, artifact_uri: str, started: dt.datetime, attempts: int = 5) -> str:
+    """A new job id whose prefix (`jobs/<id>/`) holds nothing yet: two execs started in the same millisecond
+    that drew the same random bits (1 in 64 then) would otherwise write into one job's run.json and model.
+    The same ListObjectsV2 as `list_jobs` (the caller can list the stack's jobs), one key at most."""
+    from botocore.exceptions import ClientError
+
+    bucket, prefix = split_s3_uri(artifact_uri + JOBS_FOLDER)
+    for _ in range(attempts):
+        job_id = new_job_id(started)
+        try:
+            found = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}{job_id}/", MaxKeys=1).get("KeyCount", 0)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("AccessDenied", "AllAccessDisabled"):
+                return job_id  # credentials that may start jobs but not list them: the id's odds alone (see above)
+            raise
+        if not found:
+            return job_id
+    raise RefusedError(
+        f"no unused job id under {artifact_uri}{JOBS_FOLDER} after {attempts} draws; try again"
+    )  # only a listing that answers every prefix as taken gets here
 
 
 def latest_record(s3: Any, artifact_uri: str) -> RunRecord | None:
