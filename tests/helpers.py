@@ -6,6 +6,8 @@ import datetime as dt
 import functools
 import json
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -127,3 +129,11 @@ def kubernetes_validate() -> Any:
     if not hasattr(utils.schema_contents, "cache_info"):
         utils.schema_contents = functools.cache(utils.schema_contents)
     return package
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 60) -> None:
+    """Poll `predicate` every 20 ms until it holds; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)

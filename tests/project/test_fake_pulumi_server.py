@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, wait_for
 
 LAUNCHER = ROOT / "tests" / "fakes" / "pulumi" / "bin" / "pulumi"
 
@@ -71,13 +71,6 @@ def test_a_served_command_prints_and_exits_as_the_fake_cli_itself(state, fake_pu
     assert direct[0] in (0, 2, 255)
 
 
-def _wait(predicate, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def _deleted(state: Path) -> int:
     try:
         return 30 - len(json.loads((state / "stacks" / "t.json").read_text())["resources"])
@@ -88,7 +81,7 @@ def _deleted(state: Path) -> int:
 def test_ctrl_c_reaches_the_served_command_which_cancels_after_its_step(state, fake_pulumi_server):
     (state / "scenario.json").write_text(json.dumps({"step_seconds": 0.1}))
     proc = pulumi(state, fake_pulumi_server, "destroy", "--stack", "t", "--yes", "--skip-preview")
-    _wait(lambda: _deleted(state) >= 2)
+    wait_for(lambda: _deleted(state) >= 2, 20)
     proc.send_signal(signal.SIGINT)
     code, _, err = outcome(proc)
     assert code == 255
@@ -101,7 +94,7 @@ def test_a_second_ctrl_c_terminates_the_served_command_leaving_its_lock(state, f
     # Both signals land in one step: sent just after a step ended, 0.05 s apart, in a step of 1 s.
     (state / "scenario.json").write_text(json.dumps({"step_seconds": 1.0}))
     proc = pulumi(state, fake_pulumi_server, "destroy", "--stack", "t", "--yes", "--skip-preview")
-    _wait(lambda: _deleted(state) >= 1)
+    wait_for(lambda: _deleted(state) >= 1, 20)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
@@ -114,7 +107,7 @@ def test_a_command_whose_caller_is_killed_ends_too(state, fake_pulumi_server):
     (state / "scenario.json").write_text(json.dumps({"step_seconds": 0.2}))
     proc = pulumi(state, fake_pulumi_server, "destroy", "--stack", "t", "--yes", "--skip-preview")
     lock = state / "locks" / "t.lock"
-    _wait(lock.exists)
+    wait_for(lock.exists, 20)
     holder = json.loads(lock.read_text())["pid"]
     assert holder != proc.pid  # the command runs in the server's fork, not in the caller
     proc.kill()
@@ -127,7 +120,7 @@ def test_a_command_whose_caller_is_killed_ends_too(state, fake_pulumi_server):
             return True
         return False
 
-    _wait(gone, 2)  # at once: its 30 steps of 0.2 s would take 6 s
+    wait_for(gone, 2)  # at once: its 30 steps of 0.2 s would take 6 s
     deleted = _deleted(state)
     time.sleep(0.5)
     assert _deleted(state) == deleted < 30  # it stopped mid-destroy; nothing goes on deleting

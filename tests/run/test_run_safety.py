@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 
 import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
 from tests.fakes.run_harness import FAKE_ROOT, command, options, quiet_ui
+from tests.helpers import wait_for
 from trainstack.cli.main import app
 from trainstack.run import run as run_mod
 from trainstack.run.ui import Ui
@@ -30,13 +30,6 @@ def run_in_thread(opts) -> tuple[threading.Thread, dict]:
     t = threading.Thread(target=body, daemon=True)
     t.start()
     return t, box
-
-
-def wait_for(predicate, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def mid_up(cli, name: str, n: int = 2):
