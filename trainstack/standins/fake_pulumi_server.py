@@ -22,7 +22,6 @@ import os
 import select
 import signal
 import socket
-import struct
 import sys
 import traceback
 from collections.abc import Iterator
@@ -91,7 +90,7 @@ def _start(conn: socket.socket) -> int:
     """Read one request and fork its command; returns the command's pid. (The client sends its request as soon
     as it connects; the loop waits for it, which is fine for a stand-in with one caller per command.)"""
     msg, fds, _, _ = socket.recv_fds(conn, 4, 3)
-    size = struct.unpack(">I", _recv_exact(conn, 4, msg))[0]
+    size = int.from_bytes(_recv_exact(conn, 4, msg), "big")  # as fake_pulumi_client.request writes it
     request = parse_request(_recv_exact(conn, size))
     pid = os.fork()
     if pid == 0:  # the command: as fresh as a new interpreter, with the imports done
@@ -158,7 +157,7 @@ def serve(path: str, *, standins: bool = False) -> None:
                 _, status = os.waitpid(pid, 0)
                 if clients.pop(conn, None) is not None:
                     try:
-                        conn.sendall(b"X" + struct.pack(">i", os.waitstatus_to_exitcode(status)))
+                        conn.sendall(b"X" + os.waitstatus_to_exitcode(status).to_bytes(4, "big", signed=True))
                     except OSError:
                         pass
                 conn.close()
