@@ -407,23 +407,33 @@ def signal_when(
     gap: float = 0.3,
     timeout: float = 30,
     handled: Callable[[int], bool] | None = None,
+    then: Callable[[], None] | None = None,
 ) -> threading.Thread:
     """Send `signals` SIGINTs to this process once `predicate()` holds (as a terminal's Ctrl-C would), `gap`
     seconds apart. `handled(n)`: true once the driver has handled n of them; the next waits for it, because
     signals that arrive before Python's handler has run are one signal to it (CPython runs a signal's handler
-    once however often the signal arrived in between), which a loaded machine makes likely at 0.05 s apart."""
+    once however often the signal arrived in between), which a loaded machine makes likely at 0.05 s apart.
+    `then()` runs once the last one is handled (e.g. `FakeCli.release` of a held step)."""
     import time
 
     def body():
         deadline = time.monotonic() + timeout
-        while not predicate() and time.monotonic() < deadline:
-            time.sleep(0.02)
+
+        def until(limit: float, done: Callable[..., object], *args: Any) -> None:
+            while not done(*args) and time.monotonic() < limit:
+                time.sleep(0.01)
+
+        until(deadline, predicate)
         for i in range(signals):
             if i:
                 time.sleep(gap)
-                while handled is not None and not handled(i) and time.monotonic() < deadline + timeout:
-                    time.sleep(0.01)
+                if handled is not None:
+                    until(deadline + timeout, handled, i)
             os.kill(os.getpid(), sig)
+        if then is not None:
+            if handled is not None:
+                until(deadline + timeout, handled, signals)
+            then()
 
     t = threading.Thread(target=body, daemon=True)
     t.start()

@@ -224,7 +224,9 @@ def test_down_stops_the_job_of_a_kept_stack(cli, cloud, tmp_path):
 
 
 def test_sigint_during_up_cancels_then_destroys(cli, cloud, tmp_path):
-    cli.scenario(step_seconds=0.05)
+    # The fourth step lasts until the driver has handled the Ctrl-C (and so sent it on); the rest take 0.05 s
+    # each, time for the CLI to see it before the update ends, however loaded the machine.
+    cli.scenario(step_seconds=0.05, hold_up_after=3)
     cmd = command()
     sessions = []
 
@@ -235,8 +237,8 @@ def test_sigint_during_up_cancels_then_destroys(cli, cloud, tmp_path):
             return True
         return False
 
-    signal_when(mid_up)
     ui, out = quiet_ui()
+    signal_when(mid_up, handled=interrupts_said(out), then=cli.release)
     record = run_mod.run(options("dev-ecs", tmp_path), ui, command=cmd)
     assert record.exit_code == 130 and record.status == "interrupted"
     # The CLI leads its own session: a terminal's Ctrl-C (sent to the foreground group) reaches only the driver.
