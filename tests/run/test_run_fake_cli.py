@@ -27,12 +27,11 @@ from trainstack.run.run_config import Overrides
 
 # What the SDK runs for one successful run, in order (flags and values elided; see test_argv_golden).
 GOLDEN = [
-    "stack output",  # the deployed platform's outputs, checked before anything is created (masked, then plain)
-    "stack output",
+    "stack output",  # the deployed platform's outputs, checked before anything is created (one CLI call)
     "stack init",
     "config set-all",
     "up",
-    "stack output",
+    "stack output",  # the SDK's UpResult reads the outputs (masked, then plain)
     "stack output",
     "stack history",
     "destroy",
@@ -41,6 +40,12 @@ GOLDEN = [
 ]
 
 pytestmark = pytest.mark.e2e  # the fake-CLI lifecycle tier
+
+
+def config_sent(cli) -> dict:
+    """The config the run's one `pulumi config set-all --json` sent."""
+    (argv,) = [a for a in cli.calls() if a[1:3] == ["config", "set-all"]]
+    return json.loads(argv[-1])
 
 
 def run_json(record) -> dict:
@@ -85,11 +90,10 @@ def test_argv_golden_and_a_failed_job_is_reported_then_destroyed(cli, cloud, tmp
     assert record.last_log_lines == TRAIN_LOG
     assert run_json(record)["status"] == "failed"
     calls = [re.sub(r"tcp://127\.0\.0\.1:\d+", "tcp://PORT", " ".join(a)) for a in cli.calls()]
-    assert calls[:2] == [
-        "--non-interactive stack output --json --stack organization/trainstack/platform",
+    assert calls[:1] == [
         "--non-interactive stack output --json --show-secrets --stack organization/trainstack/platform",
     ]
-    calls = calls[2:]  # the run's own stack from here
+    calls = calls[1:]  # the run's own stack from here
     config_call = calls[1]
     assert calls[0] == "--non-interactive stack init t-dev-ecs"
     assert config_call.startswith("--non-interactive config set-all --stack t-dev-ecs --json {")
@@ -105,7 +109,7 @@ def test_argv_golden_and_a_failed_job_is_reported_then_destroyed(cli, cloud, tmp
         "--non-interactive stack history --json --show-secrets --page-size 1 --page 1 --stack t-dev-ecs",
         "--non-interactive stack rm --yes t-dev-ecs",
     ]
-    payload = json.loads(cli.calls()[3][-1])
+    payload = config_sent(cli)
     assert payload["trainstack:job"]["objectValue"]["command"] == ["python", "train.py", "--epochs", "10"]
     assert "Essential container in task exited" in record.reason and cli.stacks() == []
 
@@ -365,7 +369,7 @@ def test_cli_run_json_and_github_outputs(cli, cloud, tmp_path, monkeypatch):
     outputs = dict(line.split("=", 1) for line in gh_out.read_text().splitlines())
     assert outputs["model-uri"] == doc["model_uri"] and outputs["exit-code"] == "0"
     assert "| status | succeeded |" in gh_summary.read_text()
-    sent = json.loads(cli.calls()[3][-1])
+    sent = config_sent(cli)
     assert sent["trainstack:job"]["objectValue"]["command"] == ["python", "train.py", "--epochs", "3"]
 
 
@@ -391,6 +395,23 @@ def test_down_refuses_a_platform_stack(cli, cloud, platform_outputs):
     assert cli.stack("platform")["outputs"] == platform_outputs and "destroy" not in cli.commands()
 
 
+def test_outputs_are_read_in_one_cli_command_with_the_values_the_sdk_reads_in_two(cli, platform_outputs):
+    """driver.output_values against the SDK's own LocalWorkspace.stack_outputs on the same stack: the same values,
+    one `stack output` instead of two, and the SDK's error class for a stack that does not exist. The real-CLI tier
+    (test_run_real_cli.py) compares them on a stack with a secret output."""
+    from pulumi.automation import StackNotFoundError
+
+    from trainstack.run.driver import StackDriver, output_values
+
+    ws = StackDriver(command(), root=ROOT).workspace()
+    before = len(cli.calls())
+    values = output_values(ws, "organization/trainstack/platform")
+    assert cli.commands()[before:] == ["stack output"]
+    assert values == platform_outputs == {k: v.value for k, v in ws.stack_outputs("platform").items()}
+    with pytest.raises(StackNotFoundError):
+        output_values(ws, "nope")
+
+
 def test_tracked_command_runs_what_the_sdk_command_runs(cli):
     from pulumi.automation import PulumiCommand, StackNotFoundError
 
@@ -408,7 +429,7 @@ def test_a_backend_that_refuses_the_stack_is_exit_2(cli, cloud, tmp_path):
     cli.scenario(init_error="PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions")
     record = run_mod.run(options("dev-ecs", tmp_path), quiet_ui()[0], command=command())
     assert record.exit_code == 2 and "PULUMI_ACCESS_TOKEN must be set" in record.reason
-    assert cli.commands() == ["stack output", "stack output", "stack init"]
+    assert cli.commands() == ["stack output", "stack init"]
 
 
 def test_a_program_error_in_preview_is_refused_and_the_empty_stack_removed(cli, cloud, tmp_path):
@@ -428,7 +449,7 @@ def test_a_no_at_the_prompt_creates_nothing(cli, cloud, tmp_path):
     record = run_mod.run(options("dev-ecs", tmp_path, yes=False), ui, command=command())
     assert asked == ["Create t-dev-ecs and run the job?"]
     assert record.exit_code == 2 and "not confirmed" in record.reason
-    assert cli.commands() == ["stack output", "stack output"]  # only the platform was read
+    assert cli.commands() == ["stack output"]  # only the platform was read
     assert "worst case for this run $" in out.getvalue()  # the cost was shown before the question
 
 
@@ -469,7 +490,7 @@ def test_workdir_ships_the_code_and_records_its_commit(cli, cloud, tmp_path):
     opts = options("dev-ecs", tmp_path, overrides=Overrides(name="t-code", workdir=str(workdir)))
     record = run_mod.run(opts, quiet_ui()[0], command=command())
     assert record.exit_code == 0, record.reason
-    sent = json.loads(cli.calls()[3][-1])["trainstack:job"]["objectValue"]
+    sent = config_sent(cli)["trainstack:job"]["objectValue"]
     assert sent["workdir"] == str(workdir) and record.workdir == str(workdir)
     assert cloud.provisioned["codeUri"].startswith(record.artifact_uri + "code/")
     assert record.git_commit is None or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", record.git_commit)

@@ -19,7 +19,7 @@ from pulumi import automation as auto
 from rich.console import Console
 
 from trainstack.run import locks
-from trainstack.run.driver import Interrupts, StackDriver, pulumi_command
+from trainstack.run.driver import Interrupts, StackDriver, output_values, pulumi_command
 from trainstack.run.run import Ui, destroy_stack
 from trainstack.run.run_config import config_json
 from trainstack.standins.fake_pulumi import parse
@@ -68,6 +68,9 @@ def test_lifecycle_config_types_outputs_destroy(project):
     stack.preview(on_event=lambda e: None)
     up = stack.up(on_event=lambda e: None)
     assert up.outputs["steps"].value == 2 and up.outputs["command"].value[-1] == "10"
+    # One `stack output --show-secrets` reads what the SDK's masked-then-plain pair reads, secrets in plain text.
+    assert up.outputs["token"].secret
+    assert output_values(stack.workspace, "t-life") == {k: v.value for k, v in up.outputs.items()}
     outcome = destroy_stack(stack, ui=ui(), attempts=2, backoff=0, intr=None)
     assert outcome.status == "removed", outcome.reason
     with pytest.raises(auto.StackNotFoundError):

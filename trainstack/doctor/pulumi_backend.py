@@ -65,7 +65,9 @@ class AutomationCli:
         return {"user": who.user, "url": who.url, "organizations": who.organizations or []}
 
     def stack_outputs(self, stack: str) -> dict[str, Any]:
-        return {k: v.value for k, v in self._workspace().stack_outputs(stack).items()}
+        from trainstack.run.driver import output_values  # one CLI command instead of the SDK's two
+
+        return output_values(self._workspace(), stack)
 
 
 def required_version(root: Path) -> str:

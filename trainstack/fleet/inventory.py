@@ -193,7 +193,7 @@ def tagged_clusters(tagging) -> dict[str, Cluster]:
 def pulumi_state(root: Path, pulumi_root: str | None = None) -> dict[str, StateStack] | None:
     """Stacks in the current Pulumi backend, by short name; None without the CLI (found as every command
     finds it: --pulumi-root, $TRAINSTACK_PULUMI_ROOT, PATH)."""
-    from trainstack.run.driver import CliMissingError, project_workspace
+    from trainstack.run.driver import CliMissingError, output_values, project_workspace
 
     try:
         ws = project_workspace(root, pulumi_root)
@@ -201,7 +201,7 @@ def pulumi_state(root: Path, pulumi_root: str | None = None) -> dict[str, StateS
         return None
 
     def reader(name: str) -> Callable[[], Mapping[str, Any]]:
-        return lambda: {k: v.value for k, v in ws.stack_outputs(name).items()}
+        return lambda: output_values(ws, name)
 
     return {
         s.name.rsplit("/", 1)[-1]: StateStack(

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -225,6 +226,23 @@ class StackDriver:
         return auto.LocalWorkspace(
             work_dir=str(self.root), pulumi_command=self.command, secrets_provider=self.secrets_provider, env_vars=env
         )
+
+
+def output_values(workspace: auto.Workspace, stack_name: str) -> dict[str, Any]:
+    """`stack_name`'s outputs as plain values, read with ONE CLI command: `pulumi stack output --json
+    --show-secrets --stack NAME`.
+
+    The SDK's `LocalWorkspace.stack_outputs` (pulumi 3.272.0, automation/_local_workspace.py) runs `stack output`
+    twice, masked and then with --show-secrets, only to flag which values are secret; trainstack reads the
+    values alone, which are the second command's output (the same argv, environment and errors: a missing stack
+    raises StackNotFoundError through the SDK's `create_command_error`). Each CLI start reads the stack's state
+    from the backend (an S3 object or the Pulumi Cloud API), so `ls`, `exec`, `attach`, `logs` and `down` start
+    that much sooner. The environment is what `LocalWorkspace._run_pulumi_cmd_sync` passes (PULUMI_HOME, the
+    workspace's env vars; trainstack opens no remote workspaces)."""
+    env = {"PULUMI_HOME": workspace.pulumi_home} if workspace.pulumi_home else {}
+    args = ["stack", "output", "--json", "--show-secrets", "--stack", stack_name]
+    result = workspace.pulumi_command.run(args, workspace.work_dir, {**env, **workspace.env_vars})
+    return json.loads(result.stdout)
 
 
 def project_workspace(root: Path = REPO_ROOT, pulumi_root: str | None = None) -> auto.LocalWorkspace:

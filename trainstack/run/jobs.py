@@ -50,7 +50,7 @@ from trainstack.model.run_locations import (
     new_job_id,
 )
 from trainstack.run.destroy import first_line
-from trainstack.run.driver import REPO_ROOT, Interrupts, StackDriver, pulumi_command
+from trainstack.run.driver import REPO_ROOT, Interrupts, StackDriver, output_values, pulumi_command
 from trainstack.run.follow import (
     SUCCEEDED,
     ExecRequest,
@@ -64,7 +64,7 @@ from trainstack.run.follow import (
 )
 from trainstack.run.record import Recorder, RunRecord, git_commit, iso, now
 from trainstack.run.run_config import Overrides, RefusedError, job_overrides
-from trainstack.run.stages import DETACHED, RunOptions, follow, plain_outputs
+from trainstack.run.stages import DETACHED, RunOptions, follow
 from trainstack.run.ui import Ui
 
 # A job needs some time to be worth starting: refuse one that would be cut off almost at once by the expiry.
@@ -121,17 +121,18 @@ def open_stack(opts: JobOptions, *, with_config: bool = False) -> Deployed:
     driver = StackDriver(
         pulumi_command(opts.pulumi_root, project_root=opts.root), root=opts.root, secrets_provider=opts.secrets_provider
     )
+    # The workspace reads the stack by name (`--stack`): no `pulumi stack select`, which would also change the
+    # user's selected stack, and the outputs in one CLI command (driver.output_values).
+    workspace = driver.workspace()
     try:
-        stack = driver.select(opts.stack)
+        outputs = output_values(workspace, opts.stack)
+        raw = {k: v.value for k, v in workspace.get_all_config(opts.stack).items()} if with_config else {}
     except auto.StackNotFoundError:
         raise UserError(
             f"stack {opts.stack}: no such stack in the state backend. Fix: check the name (`trainstack ls`), or keep "
             "one with `trainstack run TEMPLATE --keep`",
             ExitCode.NOT_FOUND,
         ) from None
-    try:
-        outputs = plain_outputs(stack.outputs())
-        raw = {k: v.value for k, v in stack.get_all_config().items()} if with_config else {}
     except auto.CommandError as exc:
         raise RefusedError(f"stack {opts.stack}: reading it failed: {first_line(exc)}") from None
     if not outputs:
@@ -143,7 +144,7 @@ def open_stack(opts: JobOptions, *, with_config: bool = False) -> Deployed:
         cluster, own = backends.read_outputs(outputs)
     except backends.OutputsError as exc:
         raise RefusedError(f"stack {opts.stack}: {exc} (is it a cluster stack?)") from None
-    return Deployed(opts.stack, outputs, cluster, own, raw, stack.workspace.project_settings().name)
+    return Deployed(opts.stack, outputs, cluster, own, raw, workspace.project_settings().name)
 
 
 def _session() -> Any:

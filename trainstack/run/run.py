@@ -22,10 +22,18 @@ from trainstack import backends
 from trainstack.errors import ExitCode, UserError
 from trainstack.run import stages
 from trainstack.run.destroy import BUSY, KEPT, NOT_FOUND, REMOVED, destroy_stack
-from trainstack.run.driver import REPO_ROOT, GiveUp, Interrupts, StackDriver, TrackedPulumiCommand, pulumi_command
+from trainstack.run.driver import (
+    REPO_ROOT,
+    GiveUp,
+    Interrupts,
+    StackDriver,
+    TrackedPulumiCommand,
+    output_values,
+    pulumi_command,
+)
 from trainstack.run.follow import followed, follower_for
 from trainstack.run.record import Recorder, RunRecord, github_outputs
-from trainstack.run.stages import LAST_LOG_LINES, RunContext, RunOptions, follow, plain_outputs
+from trainstack.run.stages import LAST_LOG_LINES, RunContext, RunOptions, follow
 from trainstack.run.ui import Ui
 
 __all__ = [
@@ -134,7 +142,7 @@ def down(
     with Interrupts(command) as intr:
         try:
             try:
-                outputs = plain_outputs(stack.outputs())
+                outputs = output_values(stack.workspace, stack_name)
             except auto.CommandError:
                 outputs = {}
             backend_output = backends.ClusterOutputs.output_name("backend")

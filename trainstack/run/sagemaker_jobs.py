@@ -182,20 +182,20 @@ def load_stack(stack: str, root: Path, outputs_file: Path | None = None) -> tupl
     else:
         from pulumi import automation as auto
 
-        from trainstack.run.driver import StackDriver, pulumi_command
+        from trainstack.run.driver import StackDriver, output_values, pulumi_command
 
-        driver = StackDriver(pulumi_command(project_root=root), root=root)
+        # By name (`--stack`), without `pulumi stack select`; the outputs in one CLI command (output_values).
+        workspace = StackDriver(pulumi_command(project_root=root), root=root).workspace()
         try:
-            deployed = driver.select(stack)
+            raw = {k: v.value for k, v in workspace.get_all_config(stack).items()}
+            outputs = output_values(workspace, stack)
         except auto.StackNotFoundError:
             raise JobError(
                 f"stack {stack}: no such stack in the state backend. Fix: name a deployed sagemaker cluster stack "
                 "(`pulumi stack ls`), or pass its outputs with --outputs FILE (`pulumi stack output --json`)",
                 ExitCode.NOT_FOUND,
             ) from None
-        project = deployed.workspace.project_settings().name
-        raw = {k: v.value for k, v in deployed.get_all_config().items()}
-        outputs = {k: v.value for k, v in deployed.outputs().items()}
+        project = workspace.project_settings().name
     now = None
     # Read alone (request_for_stack reads the rest): a stack that is not deployed yet has no outputs.
     expires_at = outputs.get(ClusterOutputs.output_name("expires_at"))

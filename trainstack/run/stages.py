@@ -28,7 +28,14 @@ from trainstack import backends
 from trainstack.errors import ExitCode, UserError
 from trainstack.model.config import ClusterStack
 from trainstack.run.destroy import NOT_FOUND, REMOVED, destroy_stack, first_line
-from trainstack.run.driver import REPO_ROOT, Interrupts, StackDriver, TrackedPulumiCommand, pulumi_command
+from trainstack.run.driver import (
+    REPO_ROOT,
+    Interrupts,
+    StackDriver,
+    TrackedPulumiCommand,
+    output_values,
+    pulumi_command,
+)
 from trainstack.run.follow import (
     CAPACITY_HINTS,
     FAILED,
@@ -236,7 +243,7 @@ def check_platform(ctx: RunContext) -> None:
     cfg = ctx.plan.config
     ref = cfg.cluster.platform_stack
     try:
-        raw = plain_outputs(ctx.driver().workspace().stack_outputs(ref))
+        raw = output_values(ctx.driver().workspace(), ref)
     except auto.StackNotFoundError:
         raise RefusedError(
             f"trainstack:platformStack = {ref}: no such stack in the state backend{_backend_hint()}. A cluster "
