@@ -155,7 +155,11 @@ def _iterate(backend, cli, played, tmp_path):
     assert doc["finished_at"] is None
 
     # ls shows the detached run, running; reap --finished leaves it alone
+    before = len(cli.commands())
     listed = ls()
+    # One `stack ls`, and this stack's outputs read once although two parts of the listing read them (its
+    # state and its run); the platform's are not read at all.
+    assert cli.commands()[before:] == ["stack ls", "stack output"]
     assert listed[name].run.cell(NOW) == "detached: running" and listed[name].run.detached
     assert fleet.reap_candidates(listed.values(), NOW, expired=False, prefix=None, grace=ZERO, finished=True) == []
 

@@ -12,6 +12,7 @@ jobs as billable seconds × instance count × price. Cost Explorer would be exac
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -201,7 +202,9 @@ def pulumi_state(root: Path, pulumi_root: str | None = None) -> dict[str, StateS
         return None
 
     def reader(name: str) -> Callable[[], Mapping[str, Any]]:
-        return lambda: output_values(ws, name)
+        # Read once per listing: join_state (owner, expiry) and join_runs (the run record's location) both need
+        # them, and each read is a CLI start that reads the stack's state from the backend.
+        return functools.cache(lambda: output_values(ws, name))
 
     return {
         s.name.rsplit("/", 1)[-1]: StateStack(
