@@ -167,6 +167,7 @@ class ExecContext:
     recorder: Recorder
     session: Any
     now: dt.datetime
+    s3: Any  # one client for the id check and the bundle upload
 
 
 def exec_job(
@@ -195,7 +196,8 @@ def exec_job(
             "--keep` a fresh stack (or redeploy this one with a later trainstack:expiresAt)"
         )
     session = session if session is not None else _session()
-    job_id = unused_job_id(session.client("s3", region_name=cfg.region), deployed.stack.artifact_uri, started)
+    s3 = session.client("s3", region_name=cfg.region)
+    job_id = unused_job_id(s3, deployed.stack.artifact_uri, started)
     loc = job_locations(deployed.locations, job_id)
     c = cfg.cluster
     workdir = Path(c.job.workdir).resolve() if c.job.workdir else None
@@ -219,7 +221,7 @@ def exec_job(
     )
     recorder = Recorder(record, opts.record_dir or opts.root / ".trainstack" / "runs", lambda: session)
     recorder.say = lambda text: ui.say(text, "yellow")
-    ctx = ExecContext(opts, ui, deployed, cfg, job_id, record, recorder, session, started)
+    ctx = ExecContext(opts, ui, deployed, cfg, job_id, record, recorder, session, started, s3)
     follower: Any = follower_for(deployed.outputs, session, JobRef(id=job_id))
     busy = getattr(follower, "busy", None)
     why = busy() if busy is not None else None
@@ -298,7 +300,7 @@ def upload_bundle(ctx: ExecContext) -> tuple[str | None, bool]:
     loc = ctx.deployed.locations
     key = cd.code_key(loc.artifact_prefix, bundle.sha256)
     uri = f"s3://{loc.artifacts_bucket}/{key}"
-    s3 = ctx.session.client("s3", region_name=ctx.cfg.region)
+    s3 = ctx.s3
     from botocore.exceptions import ClientError
 
     try:
