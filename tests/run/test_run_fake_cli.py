@@ -410,6 +410,12 @@ def test_outputs_are_read_in_one_cli_command_with_the_values_the_sdk_reads_in_tw
     assert values == platform_outputs == {k: v.value for k, v in ws.stack_outputs("platform").items()}
     with pytest.raises(StackNotFoundError):
         output_values(ws, "nope")
+    # `trainstack upload --platform` reads the zone's bucket the same way.
+    from trainstack.fleet.upload import bucket_from_platform
+
+    before = len(cli.calls())
+    bucket = bucket_from_platform("organization/trainstack/platform", "raw", ROOT, str(FAKE_ROOT))
+    assert bucket == platform_outputs["buckets"]["raw"]["name"] and cli.commands()[before:] == ["stack output"]
 
 
 def test_tracked_command_runs_what_the_sdk_command_runs(cli):

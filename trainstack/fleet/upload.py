@@ -142,7 +142,7 @@ def bucket_from_platform(platform_stack: str, zone: str, root: Path, pulumi_root
     every command finds it: $TRAINSTACK_PULUMI_ROOT, then PATH)."""
     from pulumi import automation as auto
 
-    from trainstack.run.driver import CliMissingError, project_workspace
+    from trainstack.run.driver import CliMissingError, output_values, project_workspace
 
     try:
         ws = project_workspace(root, pulumi_root)
@@ -152,7 +152,7 @@ def bucket_from_platform(platform_stack: str, zone: str, root: Path, pulumi_root
             f"{exc.message}. Or pass --bucket NAME (the platform's `buckets.{zone}.name` output)"
         ) from None
     try:
-        outputs = {k: v.value for k, v in ws.stack_outputs(platform_stack).items()}
+        outputs = output_values(ws, platform_stack)
     except auto.StackNotFoundError:
         raise UploadError(
             f"--platform {platform_stack}: no such stack in the state backend. Fix: name a deployed platform "
