@@ -547,6 +547,32 @@ def _install_fast_stack_trace() -> None:
     presource._get_stack_trace = _fast_stack_trace
 
 
+def _lifts(value: Any) -> bool:
+    """Whether `pulumi.Output.from_input(value)` would resolve anything inside `value`: an Output, an awaitable,
+    an input type or an unknown at any depth of its dicts, lists and tuples."""
+    if isinstance(value, dict):
+        return any(_lifts(k) or _lifts(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_lifts(v) for v in value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return False
+    return True  # an Output, an awaitable, an input type, an unknown, or anything else: pulumi decides
+
+
+async def _resolved(value: Any) -> Any:
+    """`await pulumi.Output.from_input(value).future(with_unknowns=False)`: what a stack export resolves to.
+    `from_input` makes an Output of every leaf of a dict or list (a dev-sagemaker plan's exported job request
+    and buckets: ~150 Outputs, most of the time spent collecting its exports); a known value that holds nothing
+    to resolve (see `_lifts`) is taken as it is, anything else goes to `from_input`."""
+    if isinstance(value, pulumi.Output) and await value.is_known():
+        inner = await value.future(with_unknowns=True)
+        if not _lifts(inner):
+            return inner
+    elif not _lifts(value):
+        return value
+    return await pulumi.Output.from_input(value).future(with_unknowns=False)
+
+
 def run_offline(
     program: Callable[[], Any],
     *,
@@ -587,7 +613,7 @@ def run_offline(
     async def _resolve_outputs() -> None:
         root = psettings.get_root_resource()
         for key, value in dict(getattr(root, "outputs", {})).items():
-            collected[key] = await pulumi.Output.from_input(value).future(with_unknowns=False)
+            collected[key] = await _resolved(value)
 
     def _body():
         result = program()
