@@ -145,8 +145,23 @@ def _is_input_type(t: Any) -> bool:
     return isinstance(t, type) and _types.is_input_type(t)
 
 
-@functools.cache
+_ALTERNATIVES_OF: dict[int, tuple[Any, tuple[Any, ...]]] = {}  # id(hint) -> (hint, its alternatives)
+
+
 def _alternatives(hint: Any) -> tuple[Any, ...]:
+    """_hint_alternatives(hint), looked up by the hint's identity first: the hints come from the classes' cached
+    property hints, the same objects at every lookup, and hashing a typing Union (for functools.cache) hashes
+    all its arguments every time, a quarter of the check's CPU. The entry keeps its hint alive (no id reuse)."""
+    found = _ALTERNATIVES_OF.get(id(hint))
+    if found is not None and found[0] is hint:
+        return found[1]
+    alternatives = _hint_alternatives(hint)
+    _ALTERNATIVES_OF[id(hint)] = (hint, alternatives)
+    return alternatives
+
+
+@functools.cache
+def _hint_alternatives(hint: Any) -> tuple[Any, ...]:
     """The concrete shapes a hint admits, with Input/Output/Awaitable/Optional stripped.
 
     The result holds builtins (str, int, float, bool), enum classes, input-type classes,
@@ -180,8 +195,9 @@ def _alternatives(hint: Any) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _required(cls: type) -> list[str]:
-    return [name for name, hint in _properties(cls).items() if None not in _alternatives(hint)]
+@functools.cache
+def _required(cls: type) -> tuple[str, ...]:
+    return tuple(name for name, hint in _properties(cls).items() if None not in _alternatives(hint))
 
 
 # ---------------------------------------------------------------------------------------------
