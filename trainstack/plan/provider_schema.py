@@ -21,7 +21,7 @@ and each used property's docstring are resolved once per process.
 
 from __future__ import annotations
 
-import difflib
+# difflib (a "did you mean" in a refusal) is imported where a refusal needs it: a clean plan never does.
 import enum
 import functools
 import importlib
@@ -370,6 +370,8 @@ class _Checker:
     def _did_you_mean(self, key: str, cls: type) -> str:
         names = _python_names(cls)  # camelCase -> snake_case
         by_form = {**{k: k for k in names}, **{py: k for k, py in names.items()}}
+        import difflib
+
         close = difflib.get_close_matches(key, list(by_form), n=1, cutoff=0.6) or difflib.get_close_matches(
             _snake(key), list(by_form), n=1, cutoff=0.6
         )
@@ -421,6 +423,8 @@ class _Checker:
             return
         if enums and isinstance(value, str):
             allowed = [str(e.value) for c in enums for e in c]
+            import difflib
+
             hint_ = difflib.get_close_matches(value, allowed, n=1)
             fix = f"use one of {', '.join(allowed)}"
             self.fail(
@@ -438,6 +442,8 @@ class _Checker:
     def _not_documented(self, value: Any, documented: DocumentedValues, path: str) -> None:
         allowed = ", ".join(documented.values)
         words = [v for v in documented.values if "*" not in v]
+        import difflib
+
         close = difflib.get_close_matches(str(value), words, n=1) or difflib.get_close_matches(
             str(value).lower(), [w.lower() for w in words], n=1
         )
@@ -645,6 +651,8 @@ def _strings(value: Any) -> list[str]:
 
 
 def _close(word: str, allowed: Iterable[str]) -> str:
+    import difflib
+
     hint = difflib.get_close_matches(word, sorted(allowed), n=1)
     return f"did you mean `{hint[0]}`?" if hint else f"use one of {', '.join(sorted(allowed))}"
 
