@@ -540,7 +540,9 @@ def _frame(filename: str, lineno: int | None) -> Any:
     from pulumi.runtime.proto import source_pb2
 
     uri = _file_uri(filename) if filename and lineno is not None else None
-    return source_pb2.StackFrame(pc=source_pb2.SourcePosition(uri=uri, line=lineno) if uri else None)
+    if uri is None or lineno is None:
+        return source_pb2.StackFrame(pc=None)
+    return source_pb2.StackFrame(pc=source_pb2.SourcePosition(uri=uri, line=lineno))
 
 
 @functools.cache
