@@ -192,6 +192,25 @@ def test_the_stacks_request_and_the_builders_agree(platform_outputs, job_run):
         assert request[key] == job[key], key
 
 
+def test_the_request_reads_back_from_its_json_text_unchanged(platform_outputs):
+    """The component joins the request body to the job's name and role as JSON text: it must read back as the
+    same dict, value for value and type for type (a tuple would come back a list, a non-str key a str)."""
+
+    def typed(value):
+        if isinstance(value, dict):
+            return {(type(k), k): typed(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return (type(value), [typed(v) for v in value])
+        return (type(value), value)
+
+    for cfg in (
+        config(sagemaker={"maxWaitHours": 10}),
+        config(sagemaker={"spot": False, "vpc": True}, job={"nodes": 2}),
+    ):
+        request = request_for(cfg, platform_outputs)
+        assert typed(json.loads(json.dumps(request))) == typed(request)
+
+
 def test_a_spot_request_without_checkpoints_is_unfit_and_clamping_keeps_it_valid(platform_outputs):
     request = request_for(config(), platform_outputs)
     assert request_problems(request) == []

@@ -98,3 +98,51 @@ def test_the_fast_stack_trace_is_pulumis_own_on_real_registrations(monkeypatch):
     for mine, pulumis in pairs:
         assert mine == pulumis
     assert any(f.pc.uri.endswith("tests/plan/test_offline.py") for mine, _ in pairs for f in mine.frames)
+
+
+def test_exports_resolve_as_output_from_input_resolves_them():
+    """run_offline takes a known export that holds nothing to resolve as it is (no Output per leaf); every
+    export, of every shape, resolves to what `Output.from_input(value).future()` gives."""
+    from pulumi.runtime.sync_await import _sync_await
+
+    from trainstack.plan.offline import _resolved
+
+    compared: dict[str, tuple] = {}
+
+    def program() -> None:
+        role = aws.iam.Role("r", assume_role_policy="{}")
+        unknown: pulumi.Output = pulumi.Output(set(), _done(None), _done(False))
+        values = {
+            "plain": {"a": [1, 2.5, None, True], "b": {"c": "d"}, "t": ("x", 1)},
+            "output of a dict": pulumi.Output.from_input("arn").apply(lambda a: {"arn": a, "list": [a, 1]}),
+            "dict holding outputs": {"arn": role.arn, "nested": [{"name": role.name}]},
+            "output of a dict holding an output": role.arn.apply(lambda a: {"arn": a, "name": role.name}),
+            "secret": pulumi.Output.secret({"k": "v"}),
+            "unknown": unknown,
+            "dict holding an unknown": {"u": unknown, "k": 1},
+            "tuple": ("a", role.name),
+        }
+        for key, value in values.items():
+            pulumi.export(key, value)
+            compared[key] = (
+                _sync_await(_resolved(value)),
+                _sync_await(pulumi.Output.from_input(value).future(with_unknowns=False)),
+            )
+
+    run = run_offline(program, config={"aws:region": "us-east-1"})
+    for key, (ours, pulumis) in compared.items():
+        assert ours == pulumis and type(ours) is type(pulumis), key
+    assert compared["dict holding outputs"][0] == {
+        "arn": run.one("aws:iam/role:Role").state["arn"],
+        "nested": [{"name": run.one("aws:iam/role:Role").state["name"]}],
+    }
+    assert compared["unknown"][0] is None and compared["tuple"][0][1] == run.one("aws:iam/role:Role").state["name"]
+    assert run.outputs["plain"] == {"a": [1, 2.5, None, True], "b": {"c": "d"}, "t": ["x", 1]}
+
+
+def _done(value):
+    import asyncio
+
+    future = asyncio.get_event_loop().create_future()
+    future.set_result(value)
+    return future

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from typing import Any
 
 import pytest
 
@@ -186,3 +187,74 @@ def test_a_platform_without_a_catalog_exports_a_null_it_may_have(run_stack):
         "every platform stack must export",
     ):
         backends.PlatformOutputs.from_outputs(outputs)
+
+
+@pytest.mark.parametrize("stack", ("platform", "platform-eks"))
+def test_a_platform_exports_no_secret(stack):
+    """Cluster programs read the platform through `platform_output`, whose values are as secret as the
+    platform's whole outputs map: the same as `require_output`'s only while no platform output is secret."""
+    import pulumi
+    from pulumi.runtime import settings
+    from pulumi.runtime.sync_await import _sync_await
+
+    from trainstack.plan.offline import run_offline
+    from trainstack.plan.planner import load_raw_config
+    from trainstack.programs.program import main
+
+    project, raw = load_raw_config(stack, ROOT)
+    exports: dict[str, Any] = {}
+
+    def program() -> None:
+        main()
+        exports.update(settings.get_root_resource().outputs)  # the stack's exports, still Outputs
+
+    run_offline(program, config=raw, project=project, stack=stack)
+    secret = {key: _sync_await(pulumi.Output.from_input(value).is_secret()) for key, value in exports.items()}
+    assert set(secret) == set(backends.PlatformOutputs.output_names()) - ({"eks"} if stack == "platform" else set())
+    assert not [key for key, is_secret in secret.items() if is_secret]
+
+
+def test_platform_output_reads_what_require_output_and_get_output_read(platform_outputs):
+    """The same value, dependency (the StackReference), knownness and secretness as pulumi's own readers; a
+    missing required output fails the program as `require_output` fails it (KeyError naming it)."""
+    import pulumi
+    from pulumi.runtime.sync_await import _sync_await
+
+    from trainstack.plan.offline import run_offline
+    from trainstack.programs.backends import platform_output
+
+    ref = "organization/trainstack/platform"
+    without_eks = {k: v for k, v in platform_outputs.items() if k != "eks"}
+
+    def run(read_all) -> Any:
+        read: dict[str, Any] = {}
+
+        def program() -> None:
+            read_all(pulumi.StackReference("platform", stack_name=ref), read)
+
+        run_offline(program, config={"aws:region": "us-east-1"}, stack_outputs={ref: without_eks})
+        return read
+
+    def both(platform: pulumi.StackReference, read: dict[str, Any]) -> None:
+        for field in ("buckets", "subnet_ids", "region", "eks"):
+            name = backends.PlatformOutputs.output_name(field)
+            read[field + "?"] = (platform_output(platform, field, required=False), platform.get_output(name))
+            if field != "eks":
+                read[field] = (platform_output(platform, field), platform.require_output(name))
+
+    def facts(output: pulumi.Output) -> Any:
+        async def get() -> Any:
+            deps = sorted(r._name for r in await output.resources())
+            return await output.future(), await output.is_known(), await output.is_secret(), deps
+
+        return _sync_await(get())
+
+    read = run(both)
+    assert len(read) == 7
+    for field, (ours, theirs) in read.items():
+        assert facts(ours) == facts(theirs), field
+    assert facts(read["buckets"][0])[0] == platform_outputs["buckets"] and facts(read["eks?"][0])[0] is None
+
+    # `require_output` fails it with `l[1][l[0]]` on the outputs map (pulumi/stack_reference.py): a KeyError.
+    with pytest.raises(KeyError, match="'eks'"):
+        run(lambda platform, _: platform_output(platform, "eks"))

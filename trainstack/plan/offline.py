@@ -508,29 +508,41 @@ def _fast_stack_trace():
     Pulumi sends each registration's stack (to the innermost `__init__` of the resource class) as source
     positions. It builds it with `traceback.extract_stack()`, which stats every file on the stack and
     reads its lines (`linecache`), then makes a file URI per frame: a tenth of an offline plan's time for
-    positions nobody offline reads. The same frames (file, `f_lineno`), the same URIs (each made once).
+    positions nobody offline reads. The same frames (file, `f_lineno`), the same URIs, each frame's message made
+    once per source position (`_frame`), and only the frames that are sent are visited.
     tests/plan/test_offline.py compares the two on real registrations."""
     from pulumi.runtime.proto import source_pb2
 
-    frames: list[tuple[str, int | None, str]] = []
-    f: Any = sys._getframe(0)  # extract_stack() in _get_stack_trace starts at that function's own frame
+    # extract_stack() in _get_stack_trace starts at that function's own frame; the positions sent are those
+    # outside the third `__init__` from the innermost frame, innermost first: walking outwards meets them in
+    # that order.
+    f: Any = sys._getframe(0)
+    inits = 0
     while f is not None:
-        frames.append((f.f_code.co_filename, f.f_lineno, f.f_code.co_name))
-        f = f.f_back
-    frames.reverse()  # outermost first, as extract_stack() lists them
-    n, i = 0, 0
-    for i in range(len(frames) - 1, -1, -1):
-        if frames[i][2] == "__init__":
-            n += 1
-            if n == 3:
+        if f.f_code.co_name == "__init__":
+            inits += 1
+            if inits == 3:
                 break
-    if i < 1:
-        return source_pb2.StackTrace()
+        f = f.f_back
     out = []
-    for filename, lineno, _name in reversed(frames[:i]):
-        uri = _file_uri(filename) if filename and lineno is not None else None
-        out.append(source_pb2.StackFrame(pc=source_pb2.SourcePosition(uri=uri, line=lineno) if uri else None))
+    if f is not None:
+        f = f.f_back
+        while f is not None:
+            out.append(_frame(f.f_code.co_filename, f.f_lineno))
+            f = f.f_back
     return source_pb2.StackTrace(frames=out)
+
+
+@functools.cache
+def _frame(filename: str, lineno: int | None) -> Any:
+    """One frame's message, made once per source position: StackTrace(frames=...) copies the messages it is
+    given, so the same one serves every registration made from that line."""
+    from pulumi.runtime.proto import source_pb2
+
+    uri = _file_uri(filename) if filename and lineno is not None else None
+    if uri is None or lineno is None:
+        return source_pb2.StackFrame(pc=None)
+    return source_pb2.StackFrame(pc=source_pb2.SourcePosition(uri=uri, line=lineno))
 
 
 @functools.cache
@@ -545,6 +557,32 @@ def _install_fast_stack_trace() -> None:
     from pulumi.runtime import resource as presource
 
     presource._get_stack_trace = _fast_stack_trace
+
+
+def _lifts(value: Any) -> bool:
+    """Whether `pulumi.Output.from_input(value)` would resolve anything inside `value`: an Output, an awaitable,
+    an input type or an unknown at any depth of its dicts, lists and tuples."""
+    if isinstance(value, dict):
+        return any(_lifts(k) or _lifts(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_lifts(v) for v in value)
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return False
+    return True  # an Output, an awaitable, an input type, an unknown, or anything else: pulumi decides
+
+
+async def _resolved(value: Any) -> Any:
+    """`await pulumi.Output.from_input(value).future(with_unknowns=False)`: what a stack export resolves to.
+    `from_input` makes an Output of every leaf of a dict or list (a dev-sagemaker plan's exported job request
+    and buckets: ~150 Outputs, most of the time spent collecting its exports); a known value that holds nothing
+    to resolve (see `_lifts`) is taken as it is, anything else goes to `from_input`."""
+    if isinstance(value, pulumi.Output) and await value.is_known():
+        inner = await value.future(with_unknowns=True)
+        if not _lifts(inner):
+            return inner
+    elif not _lifts(value):
+        return value
+    return await pulumi.Output.from_input(value).future(with_unknowns=False)
 
 
 def run_offline(
@@ -587,7 +625,7 @@ def run_offline(
     async def _resolve_outputs() -> None:
         root = psettings.get_root_resource()
         for key, value in dict(getattr(root, "outputs", {})).items():
-            collected[key] = await pulumi.Output.from_input(value).future(with_unknowns=False)
+            collected[key] = await _resolved(value)
 
     def _body():
         result = program()

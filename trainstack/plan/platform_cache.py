@@ -38,6 +38,7 @@ def _sdk_versions() -> str:
     import importlib.util
 
     found: list[str] = []
+    listed: dict[Path, list[re.Match[str]]] = {}  # site folder -> its dist-info entries (the SDKs share one)
     for module in _SDKS:
         spec = importlib.util.find_spec(module)
         origin = spec.origin if spec else None
@@ -45,11 +46,9 @@ def _sdk_versions() -> str:
             found.append(f"{module}=missing")
             continue
         site = Path(origin).parent.parent
-        versions = [
-            m.group(0)
-            for entry in os.listdir(site)
-            if (m := _DIST_INFO.match(entry)) and m.group("name").replace("-", "_").lower() == module
-        ]
+        if site not in listed:
+            listed[site] = [m for entry in os.listdir(site) if (m := _DIST_INFO.match(entry))]
+        versions = [m.group(0) for m in listed[site] if m.group("name").replace("-", "_").lower() == module]
         found.append(f"{module}={sorted(versions)}@{site}")
     return ";".join(found)
 

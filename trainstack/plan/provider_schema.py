@@ -21,7 +21,7 @@ and each used property's docstring are resolved once per process.
 
 from __future__ import annotations
 
-import difflib
+# difflib (a "did you mean" in a refusal) is imported where a refusal needs it: a clean plan never does.
 import enum
 import functools
 import importlib
@@ -145,8 +145,23 @@ def _is_input_type(t: Any) -> bool:
     return isinstance(t, type) and _types.is_input_type(t)
 
 
-@functools.cache
+_ALTERNATIVES_OF: dict[int, tuple[Any, tuple[Any, ...]]] = {}  # id(hint) -> (hint, its alternatives)
+
+
 def _alternatives(hint: Any) -> tuple[Any, ...]:
+    """_hint_alternatives(hint), looked up by the hint's identity first: the hints come from the classes' cached
+    property hints, the same objects at every lookup, and hashing a typing Union (for functools.cache) hashes
+    all its arguments every time, a quarter of the check's CPU. The entry keeps its hint alive (no id reuse)."""
+    found = _ALTERNATIVES_OF.get(id(hint))
+    if found is not None and found[0] is hint:
+        return found[1]
+    alternatives = _hint_alternatives(hint)
+    _ALTERNATIVES_OF[id(hint)] = (hint, alternatives)
+    return alternatives
+
+
+@functools.cache
+def _hint_alternatives(hint: Any) -> tuple[Any, ...]:
     """The concrete shapes a hint admits, with Input/Output/Awaitable/Optional stripped.
 
     The result holds builtins (str, int, float, bool), enum classes, input-type classes,
@@ -180,8 +195,9 @@ def _alternatives(hint: Any) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _required(cls: type) -> list[str]:
-    return [name for name, hint in _properties(cls).items() if None not in _alternatives(hint)]
+@functools.cache
+def _required(cls: type) -> tuple[str, ...]:
+    return tuple(name for name, hint in _properties(cls).items() if None not in _alternatives(hint))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -354,6 +370,8 @@ class _Checker:
     def _did_you_mean(self, key: str, cls: type) -> str:
         names = _python_names(cls)  # camelCase -> snake_case
         by_form = {**{k: k for k in names}, **{py: k for k, py in names.items()}}
+        import difflib
+
         close = difflib.get_close_matches(key, list(by_form), n=1, cutoff=0.6) or difflib.get_close_matches(
             _snake(key), list(by_form), n=1, cutoff=0.6
         )
@@ -405,6 +423,8 @@ class _Checker:
             return
         if enums and isinstance(value, str):
             allowed = [str(e.value) for c in enums for e in c]
+            import difflib
+
             hint_ = difflib.get_close_matches(value, allowed, n=1)
             fix = f"use one of {', '.join(allowed)}"
             self.fail(
@@ -422,6 +442,8 @@ class _Checker:
     def _not_documented(self, value: Any, documented: DocumentedValues, path: str) -> None:
         allowed = ", ".join(documented.values)
         words = [v for v in documented.values if "*" not in v]
+        import difflib
+
         close = difflib.get_close_matches(str(value), words, n=1) or difflib.get_close_matches(
             str(value).lower(), [w.lower() for w in words], n=1
         )
@@ -629,6 +651,8 @@ def _strings(value: Any) -> list[str]:
 
 
 def _close(word: str, allowed: Iterable[str]) -> str:
+    import difflib
+
     hint = difflib.get_close_matches(word, sorted(allowed), n=1)
     return f"did you mean `{hint[0]}`?" if hint else f"use one of {', '.join(sorted(allowed))}"
 

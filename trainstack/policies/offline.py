@@ -139,6 +139,10 @@ class _ConvertOnce:
         self._as_dict: dict[bytes, dict[str, Any]] = {}
         # id of a dict handed out by MessageToDict (kept alive in _as_dict) -> (that dict, its deserialized form)
         self._deserialized: dict[int, tuple[dict[str, Any], dict[str, Any] | None]] = {}
+        # id of a message seen before -> (that message, its dict): the servicer hands each rule the same
+        # `request.properties` object, whose wire bytes need not be computed again (the requests are built here
+        # and never changed while the servicer reads them).
+        self._by_message: dict[int, tuple[Any, dict[str, Any]]] = {}
         self.converted = 0  # messages converted for real (tests/policies: once per distinct properties message)
 
     def __getattr__(self, name: str) -> Any:  # the rest of json_format, as it is
@@ -147,12 +151,16 @@ class _ConvertOnce:
     def MessageToDict(self, message: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:  # noqa: N802 - json_format's
         if args or kwargs or not isinstance(message, struct_pb2.Struct):
             return self._json_format.MessageToDict(message, *args, **kwargs)
+        seen = self._by_message.get(id(message))
+        if seen is not None and seen[0] is message:  # the same message object again (the servicer's next rule)
+            return seen[1]
         key = message.SerializeToString(deterministic=True)
         found = self._as_dict.get(key)
         if found is None:
             found = self._as_dict[key] = self._json_format.MessageToDict(message)
             self._deserialized[id(found)] = (found, None)
             self.converted += 1
+        self._by_message[id(message)] = (message, found)  # kept alive with its dict: no id reuse
         return found
 
     def deserialize_properties(self, props: dict[str, Any], proxy_secrets: bool = False) -> dict[str, Any]:

@@ -10,10 +10,10 @@ checks); the docs, the Pulumi.yaml schema and the unknown-key refusal are all de
 
 from __future__ import annotations
 
+# difflib (a "did you mean" in a refusal) is imported where a refusal needs it: a clean plan never does.
 import builtins
 import dataclasses
 import datetime as dt
-import difflib
 import enum
 import functools
 import json
@@ -327,6 +327,8 @@ class Reader:
             return default
         allowed = s.choices()
         if value not in allowed:
+            import difflib
+
             hint = difflib.get_close_matches(str(value), allowed, n=1)
             fix = self.fix_of(s) or f"use one of {', '.join(allowed)}"
             if hint:
@@ -381,6 +383,8 @@ class Reader:
     def reject_unknown(self, known: set[str]) -> None:
         for name in self.values:
             if name not in known:
+                import difflib
+
                 hint = difflib.get_close_matches(name, sorted(known), n=1)
                 fix = f"did you mean `{hint[0]}`?" if hint else f"remove it; known keys: {', '.join(sorted(known))}"
                 self.fail(name, self.values[name], "is not a trainstack setting", fix)
