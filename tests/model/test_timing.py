@@ -34,6 +34,22 @@ def test_parallel_branches_take_the_longest():
     assert total == 111 and [s.name for s in path] == ["root", "slow", "join"]
 
 
+def test_ties_are_decided_the_same_whatever_order_resources_and_dependencies_come_in():
+    """The engine's registration order and dependency lists vary between runs: two plans of one stack printed
+    different critical paths when two chains took equally long."""
+    import itertools
+
+    a, b = node("a"), node("b")
+    nodes = [a, b, node("after-a", deps=["a"]), node("after-b", deps=["b"]), node("join", deps=["after-a", "after-b"])]
+    seen = set()
+    for order in itertools.permutations(nodes):
+        for deps in (("after-a", "after-b"), ("after-b", "after-a")):
+            shuffled = [n if n.urn != "join" else node("join", deps=deps) for n in order]
+            total, path = T.critical_path(shuffled, D)
+            seen.add((total, tuple(s.name for s in path)))
+    assert seen == {(30, ("b", "after-b", "join"))}  # the greater URN among equal finishes
+
+
 def test_a_custom_parent_must_exist_before_its_child():
     total, path = T.critical_path([node("p", "t:b"), node("child", parent="p")], D)
     assert total == 110 and [s.name for s in path] == ["p", "child"]

@@ -134,6 +134,13 @@ def create_seconds(type_: str) -> tuple[float, str]:
     return CREATE_SECONDS.get(type_, DEFAULT_CREATE)
 
 
+def _latest(when: tuple[float, str | None]) -> tuple[float, str]:
+    """The order of (time, deciding resource) pairs: the later time, and among equal times the greater URN, so a
+    tie is decided the same way whatever order the engine registered the resources and listed their
+    dependencies in (it varies between runs: the critical path printed by two plans of one stack differed)."""
+    return when[0], when[1] or ""
+
+
 class _Schedule:
     """Earliest start and finish of every node of a dependency graph (memoized, cycle-checked).
 
@@ -167,7 +174,7 @@ class _Schedule:
             parent = self.by_urn[n.parent]
             waits.append(self.end(parent.urn) if parent.custom else self.start(parent.urn))
         self._visiting.discard(urn)
-        self._start[urn] = max(waits, default=(0.0, None), key=lambda w: w[0])
+        self._start[urn] = max(waits, default=(0.0, None), key=_latest)
         return self._start[urn]
 
     def end(self, urn: str) -> tuple[float, str | None]:
@@ -177,7 +184,7 @@ class _Schedule:
                 self._end[urn] = (self.start(urn)[0] + self.seconds(n)[0], urn)
             else:
                 self._end[urn] = max(
-                    [self.start(urn)] + [self.end(c.urn) for c in self.children.get(urn, [])], key=lambda w: w[0]
+                    [self.start(urn)] + [self.end(c.urn) for c in self.children.get(urn, [])], key=_latest
                 )
         return self._end[urn]
 
@@ -198,7 +205,7 @@ def critical_path(
     schedule = _Schedule(nodes, {**CREATE_SECONDS, **(durations or {})})
     if not schedule.by_urn:
         return 0.0, ()
-    total, urn = max((schedule.end(u) for u in schedule.by_urn), key=lambda w: w[0])
+    total, urn = max((schedule.end(u) for u in schedule.by_urn), key=_latest)
     return total, schedule.path_to(urn)
 
 
