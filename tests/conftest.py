@@ -199,6 +199,23 @@ def _commands_built_once() -> None:
     testing._get_command = _get_command
 
 
+def _freeze_what_full_collections_keep() -> None:
+    """After each full (generation 2) garbage collection, the objects that survived it are frozen (`gc.freeze`:
+    moved to the permanent generation, which later collections do not traverse). A test process holds ~3,000
+    modules, botocore's parsed models, pulumi_aws's classes and moto's backends, all alive to the end, and every
+    full collection walked them again: 18 of them took 3.9 s of 24 s in tests/policies+components+model (measured
+    with gc.callbacks). Survivors of a full collection are reachable by definition, so nothing collectable is
+    frozen; an object frozen then that becomes cyclic garbage later stays in memory until the process exits
+    (reference counting still frees the rest), a bounded cost for a test worker. The documented API, no patch."""
+    import gc
+
+    def after(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            gc.freeze()
+
+    gc.callbacks.append(after)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     global _worker_done
     _worker_done = getattr(config, "workerinput", None) is not None
@@ -213,6 +230,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _share_botocore_session_parts()
         _cheaper_moto()
         _commands_built_once()
+        _freeze_what_full_collections_keep()
 
 
 _PENDING = object()  # once_per_session(..., wait=False): another worker is computing it
