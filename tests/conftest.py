@@ -180,6 +180,30 @@ def _cheaper_moto() -> None:
     models.CallbackResponse = CallbackResponse
 
 
+def _symmetric_kms_keys_without_an_rsa_key() -> None:
+    """moto gives every KMS key a private key for Sign/Verify, and for a symmetric key (SYMMETRIC_DEFAULT, HMAC_*:
+    every key the tests and the stand-in cloud create) an RSA-2048 one it never uses: moto encrypts with the key's
+    own `key_material` (moto/kms/models.py `Key.__init__`, utils.py `generate_private_key`). Drawing that RSA key
+    took 0.05-0.1 s per CreateKey (1.7 s of a serial fast tier); the symmetric keys of a test process now share
+    one. An asymmetric spec (RSA_*, ECC_*, SM2) still gets its own key pair, as before. Worth the patch: one
+    module-level name of moto's, checked at start-up (an upgrade that renames it fails here, not silently)."""
+    from moto.kms import models as kms_models
+    from moto.kms.utils import KeySpec
+
+    generate = kms_models.generate_private_key
+    symmetric = {KeySpec.SYMMETRIC_DEFAULT.value, *KeySpec.hmac_key_specs()}
+    shared: dict[str, Any] = {}
+
+    def generate_private_key(key_spec: str) -> Any:
+        if key_spec not in symmetric:
+            return generate(key_spec)
+        if key_spec not in shared:
+            shared[key_spec] = generate(key_spec)
+        return shared[key_spec]
+
+    kms_models.generate_private_key = generate_private_key
+
+
 def _commands_built_once() -> None:
     """typer's CliRunner builds the click command tree of the app at every `invoke` (typer/testing.py calls
     `typer.main.get_command(app)`): 12 ms for trainstack's app, at each of the ~100 invocations. The tree holds the
@@ -229,6 +253,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _share_botocore_client_parts()
         _share_botocore_session_parts()
         _cheaper_moto()
+        _symmetric_kms_keys_without_an_rsa_key()
         _commands_built_once()
         _freeze_what_full_collections_keep()
 
