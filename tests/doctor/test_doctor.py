@@ -162,8 +162,10 @@ def test_diagnose_on_a_ready_account_exits_0_and_json_lists_every_check(
             "IsTruncated": False,
         },
     )
-    # moto does not publish the DLAMI parameter: the plan's parameter is swapped for one naming a moto image.
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    # moto does not publish the DLAMI parameter: the plan's parameter is swapped for one naming a moto image (an
+    # x86_64 Amazon Linux 2 one, found by name: listing all ~1,300 of moto's public images took 1.4 s).
+    amzn2 = [{"Name": "name", "Values": ["amzn2-ami-hvm-*-x86_64-gp2"]}]
+    image = ec2.describe_images(Owners=["amazon"], Filters=amzn2)["Images"][0]["ImageId"]
     boto3.client("ssm", region_name="us-east-1").put_parameter(
         Name="/trainstack-test/dlami", Value=image, Type="String"
     )

@@ -174,12 +174,18 @@ def test_a_real_sigint_while_waiting_removes_everything(sigint_raises, make_ctx)
     ctx = make_ctx("dev-ecs")
     _platform(ctx)
     report = Report("dev-ecs")
-    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))  # nothing fires: the probe waits
-    timer.start()
-    try:
-        run_probes(ctx, report, timeout=30, poll=0.05, clock=FAST)
-    finally:
-        timer.cancel()
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        # Nothing fires on moto, so the probe waits for its traces, polling every 0.05 s: the signal arrives at
+        # its first wait (a real SIGINT to this process, not a raised exception), instead of after a 1 s timer.
+        waits.append(seconds)
+        if seconds == 0.05:
+            os.kill(os.getpid(), signal.SIGINT)
+        threading.Event().wait(min(seconds, 0.05))
+
+    run_probes(ctx, report, timeout=30, poll=0.05, clock=Clock(sleep=sleep))
+    assert waits and waits[-1] == 0.05  # interrupted while waiting for the traces
     assert report.interrupted and report.exit_code == 130
     assert _nothing_left() == []
 
