@@ -60,7 +60,10 @@ class FiringScheduler(threading.Thread):
                         MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attrs.items()},
                     )
                 self.fired.append(target["Arn"])
-                scheduler.delete_schedule(Name=s["Name"])
+                try:  # a one-time schedule is gone after it fires (ActionAfterCompletion DELETE)
+                    scheduler.delete_schedule(Name=s["Name"])
+                except scheduler.exceptions.ResourceNotFoundException:
+                    pass  # the probe's own cleanup removed it first, as it may on AWS too
 
 
 def _platform(ctx):
