@@ -31,14 +31,15 @@ try: $(STAMP)
 	$(BIN)/trainstack try
 
 ## Lint (ruff, formatting, the layer contracts, types), then the whole test suite. Two workers (two cores)
-## that steal work from each other: the end-to-end tests take 15-30 s each, and with the default
-## scheduling one worker idled at the end (169 s against 141 s with work stealing, measured).
+## that steal work from each other: the end-to-end tests take up to ~10 s each, and with the default
+## scheduling one worker idled at the end (169 s against 141 s with work stealing, measured). The ten slowest
+## tests are listed at the end, so a suite that got slower names the test that did it (as `make bench` names costs).
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist worksteal
+	$(BIN)/python -m pytest -n 2 --dist worksteal --durations=10
 
 ## The inner loop: lint and every test but the end-to-end tier (fake-CLI lifecycle, bootstrap scenarios).
 test-fast: lint
-	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not e2e and not pulumi_cli"
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not e2e and not pulumi_cli" --durations=10
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
