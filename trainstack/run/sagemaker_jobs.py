@@ -182,10 +182,10 @@ def load_stack(stack: str, root: Path, outputs_file: Path | None = None) -> tupl
     else:
         from pulumi import automation as auto
 
-        from trainstack.run.driver import StackDriver, output_values, pulumi_command
+        from trainstack.run.driver import output_values, project_workspace
 
         # By name (`--stack`), without `pulumi stack select`; the outputs in one CLI command (output_values).
-        workspace = StackDriver(pulumi_command(project_root=root), root=root).workspace()
+        workspace = project_workspace(root)
         try:
             raw = {k: v.value for k, v in workspace.get_all_config(stack).items()}
             outputs = output_values(workspace, stack)
