@@ -8,6 +8,7 @@ anything else is a bug, shown as one line (and the traceback with `--debug`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
 from typing import Any
 
@@ -60,3 +61,11 @@ class UserError(Exception):
         if self.payload is not None:
             return self.payload
         return {"ok": False, "exitCode": int(self.exit_code), "error": self.message}
+
+
+def close_matches(word: str, possibilities: Sequence[str], **kw: Any) -> list[str]:
+    """`difflib.get_close_matches`, for a refusal's "did you mean": difflib is imported only when a refusal is
+    written, so a clean `trainstack plan` never imports it."""
+    import difflib
+
+    return difflib.get_close_matches(word, possibilities, **kw)

@@ -6,12 +6,11 @@ is named instead of ending in a DNS failure or, behind some proxies, an HTML pag
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from typing import Any
 
-from trainstack.errors import UserError
+from trainstack.errors import UserError, close_matches
 
 CREDENTIALS_FIX = "give the shell AWS credentials (`aws configure sso`, AWS_PROFILE=..., or AWS_ACCESS_KEY_ID/...)"
 
@@ -40,7 +39,7 @@ def resolve_region(region: str | None, option: str = "--region") -> str:
         return chosen  # a stand-in endpoint (moto, LocalStack) takes any region name
     known = known_regions()
     if chosen not in known:
-        close = difflib.get_close_matches(chosen, known, n=3)
+        close = close_matches(chosen, known, n=3)
         import botocore
 
         raise UserError(

@@ -21,7 +21,6 @@ and each used property's docstring are resolved once per process.
 
 from __future__ import annotations
 
-# difflib (a "did you mean" in a refusal) is imported where a refusal needs it: a clean plan never does.
 import enum
 import functools
 import importlib
@@ -33,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from trainstack.errors import close_matches
 from trainstack.plan.offline import ASSET_KEY
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: a value known only after `up`
@@ -370,9 +370,7 @@ class _Checker:
     def _did_you_mean(self, key: str, cls: type) -> str:
         names = _python_names(cls)  # camelCase -> snake_case
         by_form = {**{k: k for k in names}, **{py: k for k, py in names.items()}}
-        import difflib
-
-        close = difflib.get_close_matches(key, list(by_form), n=1, cutoff=0.6) or difflib.get_close_matches(
+        close = close_matches(key, list(by_form), n=1, cutoff=0.6) or close_matches(
             _snake(key), list(by_form), n=1, cutoff=0.6
         )
         if close:
@@ -423,9 +421,7 @@ class _Checker:
             return
         if enums and isinstance(value, str):
             allowed = [str(e.value) for c in enums for e in c]
-            import difflib
-
-            hint_ = difflib.get_close_matches(value, allowed, n=1)
+            hint_ = close_matches(value, allowed, n=1)
             fix = f"use one of {', '.join(allowed)}"
             self.fail(
                 path,
@@ -442,9 +438,7 @@ class _Checker:
     def _not_documented(self, value: Any, documented: DocumentedValues, path: str) -> None:
         allowed = ", ".join(documented.values)
         words = [v for v in documented.values if "*" not in v]
-        import difflib
-
-        close = difflib.get_close_matches(str(value), words, n=1) or difflib.get_close_matches(
+        close = close_matches(str(value), words, n=1) or close_matches(
             str(value).lower(), [w.lower() for w in words], n=1
         )
         hint_ = next((w for w in words if w.lower() == close[0].lower()), None) if close else None
@@ -651,9 +645,7 @@ def _strings(value: Any) -> list[str]:
 
 
 def _close(word: str, allowed: Iterable[str]) -> str:
-    import difflib
-
-    hint = difflib.get_close_matches(word, sorted(allowed), n=1)
+    hint = close_matches(word, sorted(allowed), n=1)
     return f"did you mean `{hint[0]}`?" if hint else f"use one of {', '.join(sorted(allowed))}"
 
 

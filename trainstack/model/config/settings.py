@@ -10,7 +10,6 @@ checks); the docs, the Pulumi.yaml schema and the unknown-key refusal are all de
 
 from __future__ import annotations
 
-# difflib (a "did you mean" in a refusal) is imported where a refusal needs it: a clean plan never does.
 import builtins
 import dataclasses
 import datetime as dt
@@ -22,6 +21,8 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from trainstack.errors import close_matches
 
 if TYPE_CHECKING:
     from trainstack.backends import Capabilities
@@ -327,9 +328,7 @@ class Reader:
             return default
         allowed = s.choices()
         if value not in allowed:
-            import difflib
-
-            hint = difflib.get_close_matches(str(value), allowed, n=1)
+            hint = close_matches(str(value), allowed, n=1)
             fix = self.fix_of(s) or f"use one of {', '.join(allowed)}"
             if hint:
                 fix = f"did you mean `{hint[0]}`? ({fix})"
@@ -383,9 +382,7 @@ class Reader:
     def reject_unknown(self, known: set[str]) -> None:
         for name in self.values:
             if name not in known:
-                import difflib
-
-                hint = difflib.get_close_matches(name, sorted(known), n=1)
+                hint = close_matches(name, sorted(known), n=1)
                 fix = f"did you mean `{hint[0]}`?" if hint else f"remove it; known keys: {', '.join(sorted(known))}"
                 self.fail(name, self.values[name], "is not a trainstack setting", fix)
 
