@@ -51,14 +51,23 @@ def _rename(result, old: str, new: str) -> None:
             r.name = new
 
 
-def test_a_long_label_is_cut_at_the_console_edge_as_rich_cuts_it(example_plans, monkeypatch):
+def test_off_a_terminal_a_long_label_and_the_title_are_printed_whole_by_both_renderers(example_plans, monkeypatch):
+    """A CI log or a file keeps every tree line whole: rich alone cropped them at the console's width, which cut
+    a cluster's `expires=` off its title at 80 columns."""
     long = "training-gpu-asg-" + "x" * 90
     result = _edited(example_plans, lambda r: _rename(r, "training-gpu-asg", long))
     text = plain_text(result, 80)
     assert text is not None
     (tree_line,) = [line for line in text.splitlines() if "── training-gpu-asg-x" in line]
-    assert len(tree_line) == 80 and long not in tree_line
+    assert long + "  aws:autoscaling:Group" in tree_line and len(tree_line) > 100
+    assert text.splitlines()[0].endswith(f"expires={result.config.cluster.expires_at_iso}")
     assert text == by_rich(result, 80, monkeypatch)
+
+
+def test_on_a_terminal_rich_still_wraps_the_tree_at_the_console_width(example_plans):
+    out = io.StringIO()
+    render(example_plans["dev-ec2"], Console(file=out, width=60, force_terminal=True, color_system=None))
+    assert max(len(line) for line in out.getvalue().splitlines()[:20]) <= 60
 
 
 def test_a_warning_is_printed_as_rich_prints_it(example_plans, monkeypatch):

@@ -135,7 +135,21 @@ def render(result: PlanResult, console) -> None:
 
     for r in roots:
         add(tree, r)
-    console.print(tree)
+    if console.soft_wrap:
+        # Off a terminal (trainstack.run.ui.console) lines are never wrapped, and none may be cut either: rich
+        # crops each tree line at the console's width (rich/tree.py renders labels to fixed-width lines), which
+        # cut a cluster's `expires=` off its title in an 80-column CI log. The tree is printed as wide as its
+        # widest line (Tree.__rich_measure__: label plus guides), the console's width restored after.
+        from rich.measure import Measurement
+
+        width = console.width
+        console.width = max(width, Measurement.get(console, console.options.update_width(1 << 20), tree).maximum)
+        try:
+            console.print(tree)
+        finally:
+            console.width = width
+    else:
+        console.print(tree)
 
     summary = Table(title="Resources by type", show_lines=False)
     summary.add_column("type")
@@ -327,24 +341,20 @@ def plain_text(result: PlanResult, width: int) -> str | None:
     return "".join(line + "\n" for line in lines)
 
 
-def _crop(text: str, width: int) -> str:
-    if width < 1:
-        raise _NotPlain(text)
-    return text[:width]
-
-
 def _plain_lines(result: PlanResult, width: int) -> list[str]:
     cfg = result.config
     title = f"{_text(result.stack)}  kind={_text(cfg.kind)}  backend={_text(cfg.backend)}  region={_text(cfg.region)}"
     if isinstance(cfg, ClusterStack):
         title += f"  owner={_text(cfg.cluster.owner)}  expires={_text(cfg.cluster.expires_at_iso)}"
-    lines = [_crop(title, width)]
+    if width < 1:
+        raise _NotPlain(title)  # COLUMNS=0: left to rich
+    lines = [title]  # off a terminal the tree's lines are printed whole, as render() prints them
     children, roots = _tree_index(result)
 
     def add(record: ResourceRecord, guides: str, last: bool) -> None:
         flags = [_text(text) for _, text in _flags(record)]
         label = f"{_text(record.name)}  {_text(_short_type(record.type))}" + (f"  {' '.join(flags)}" if flags else "")
-        lines.append(guides + ("└── " if last else "├── ") + _crop(label, width - len(guides) - 4))
+        lines.append(guides + ("└── " if last else "├── ") + label)
         kids = children.get(record.urn, [])
         for i, child in enumerate(kids):
             add(child, guides + ("    " if last else "│   "), i == len(kids) - 1)
